@@ -1,0 +1,169 @@
+//! Provider accounts: credentials and endpoint of one provider, shared by its targets.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::provider::Provider;
+
+/// A secret (an API key, a header value) that never shows in `Debug`, logs or errors.
+///
+/// ```
+/// use routewise::SecretString;
+///
+/// let key = SecretString::new("sk-live-123");
+/// assert_eq!(format!("{key:?}"), "SecretString(\"***\")");
+/// assert_eq!(key.expose(), "sk-live-123");
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretString(Arc<str>);
+
+impl SecretString {
+    /// Wraps a secret.
+    pub fn new(secret: impl Into<Arc<str>>) -> Self {
+        Self(secret.into())
+    }
+
+    /// The secret itself. Call this only where the secret leaves for the provider.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("SecretString").field(&"***").finish()
+    }
+}
+
+impl From<&str> for SecretString {
+    fn from(secret: &str) -> Self {
+        Self::new(secret)
+    }
+}
+
+impl From<String> for SecretString {
+    fn from(secret: String) -> Self {
+        Self::new(secret)
+    }
+}
+
+/// What a [`Provider`] needs to know about the account it calls through: name,
+/// credentials, endpoint and extra headers.
+#[derive(Clone, Debug)]
+pub struct AccountInfo {
+    name: Arc<str>,
+    api_key: Option<SecretString>,
+    base_url: Option<String>,
+    headers: Vec<(String, SecretString)>,
+}
+
+impl AccountInfo {
+    /// Account info with a name and nothing else, for calling a provider directly (in tests
+    /// of a custom provider, say).
+    pub fn new(name: impl Into<Arc<str>>) -> Self {
+        Self {
+            name: name.into(),
+            api_key: None,
+            base_url: None,
+            headers: Vec::new(),
+        }
+    }
+
+    /// The account name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The API key, if the account has one.
+    pub fn api_key(&self) -> Option<&SecretString> {
+        self.api_key.as_ref()
+    }
+
+    /// The base URL, if it overrides the provider's default.
+    pub fn base_url(&self) -> Option<&str> {
+        self.base_url.as_deref()
+    }
+
+    /// Extra headers to send with every request (values are secret: they may hold tokens).
+    pub fn headers(&self) -> &[(String, SecretString)] {
+        &self.headers
+    }
+}
+
+/// Credentials, endpoint and backend for one provider account.
+///
+/// Several [`Target`](crate::Target)s may share an account; limits, budgets and health are
+/// kept per account.
+///
+/// ```
+/// use routewise::ProviderAccount;
+/// use routewise::sim::SimProvider;
+///
+/// let account = ProviderAccount::new("sim-main", SimProvider::new())
+///     .api_key("sk-test")
+///     .base_url("http://127.0.0.1:8080/v1")
+///     .header("x-team", "search");
+/// assert_eq!(account.name(), "sim-main");
+/// assert!(!format!("{account:?}").contains("sk-test"));
+/// ```
+#[derive(Clone)]
+#[must_use]
+pub struct ProviderAccount {
+    pub(crate) info: AccountInfo,
+    pub(crate) provider: Arc<dyn Provider>,
+}
+
+impl ProviderAccount {
+    /// An account named `name` served by `provider`.
+    pub fn new(name: impl Into<Arc<str>>, provider: impl Provider) -> Self {
+        Self::with_shared_provider(name, Arc::new(provider))
+    }
+
+    /// An account served by a provider shared with other accounts.
+    pub fn with_shared_provider(name: impl Into<Arc<str>>, provider: Arc<dyn Provider>) -> Self {
+        Self {
+            info: AccountInfo::new(name),
+            provider,
+        }
+    }
+
+    /// Sets the API key.
+    pub fn api_key(mut self, key: impl Into<SecretString>) -> Self {
+        self.info.api_key = Some(key.into());
+        self
+    }
+
+    /// Overrides the provider's default base URL.
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.info.base_url = Some(url.into());
+        self
+    }
+
+    /// Adds a header sent with every request to this account.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<SecretString>) -> Self {
+        self.info.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// The account name.
+    pub fn name(&self) -> &str {
+        self.info.name()
+    }
+
+    /// What the provider sees of this account.
+    pub fn info(&self) -> &AccountInfo {
+        &self.info
+    }
+}
+
+impl fmt::Debug for ProviderAccount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProviderAccount")
+            .field("name", &self.info.name)
+            .field("provider", &self.provider.system())
+            .field("base_url", &self.info.base_url)
+            .field("api_key", &self.info.api_key)
+            .field("headers", &self.info.headers)
+            .finish()
+    }
+}

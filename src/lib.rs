@@ -1,0 +1,101 @@
+//! # routewise
+//!
+//! Provider-agnostic LLM model routing with intelligent fallbacks, embedded in your
+//! process.
+//!
+//! Applications build one [`Router`] and call
+//! [`router.complete(step_type, purpose, request)`](Router::complete) (or
+//! [`stream`](Router::stream)). Instead of naming a vendor model, they use **logical
+//! models** ([`LogicalModel`], "primary-llm") that declare capabilities and default
+//! parameters and map to ordered **targets** ([`Target`]): a provider model on a
+//! [`ProviderAccount`]. **Policies** ([`Policy`]) are evaluated from highest priority to
+//! lowest, match on [`StepType`] and [`Purpose`] (and optionally the requested model and
+//! tags), and define the route: a primary and its fallbacks.
+//!
+//! ## How a request flows
+//!
+//! ```text
+//! complete(step, purpose, request)
+//!   -> policy table (lock-free snapshot)   first matching policy by priority
+//!   -> plan                                candidates in order; targets lacking a
+//!                                          capability the request needs are skipped
+//!   -> attempt loop                        call the provider; on a failure the policy
+//!                                          falls back on, try the next candidate
+//!   -> response                            content, usage, the target that served and
+//!                                          every attempt made
+//! ```
+//!
+//! [`Router::explain`] shows the plan for a request without calling anything, and
+//! [`Router::stats`] returns live per-policy and per-target counters.
+//!
+//! ## Example
+//!
+//! ```
+//! use routewise::{
+//!     Capabilities, ChatRequest, LogicalModel, Policy, ProviderAccount, Purpose, Router,
+//!     SamplingParams, StepType, Target,
+//! };
+//! use routewise::sim::SimProvider;
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let primary = SimProvider::new().reply("from primary");
+//! let router = Router::builder()
+//!     .account(ProviderAccount::new("primary", primary.clone()))
+//!     .account(ProviderAccount::new("backup", SimProvider::new().reply("from backup")))
+//!     .model(
+//!         LogicalModel::new("primary-llm")
+//!             .capabilities(Capabilities::STREAMING | Capabilities::TOOLS)
+//!             .defaults(SamplingParams::new().temperature(0.2))
+//!             .target(Target::new("primary", "large-v1"))
+//!             .target(Target::new("backup", "large-v1")),
+//!     )
+//!     .policy(Policy::new("chat").priority(10).purposes([Purpose::Chat]).route(["primary-llm"]))
+//!     .build()?;
+//!
+//! let answer = router.complete(StepType::Inference, Purpose::Chat, ChatRequest::user("hi")).await?;
+//! assert_eq!(answer.content, "from primary");
+//!
+//! primary.set_down(true); // the primary fails from now on...
+//! let answer = router.complete(StepType::Inference, Purpose::Chat, ChatRequest::user("hi")).await?;
+//! assert_eq!(answer.content, "from backup"); // ...and the fallback serves
+//!
+//! let stats = router.stats();
+//! assert_eq!(stats.policy("chat").unwrap().fallbacks, 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
+//!
+//! ## Writing your own provider
+//!
+//! Implement [`Provider`] (object safe, `async`) for any backend; see the trait's docs.
+//! [`sim::SimProvider`] is a scriptable provider for tests and demos.
+
+#![warn(missing_docs)]
+
+mod account;
+mod error;
+mod model;
+mod policy;
+pub mod provider;
+mod router;
+pub mod sim;
+mod stats;
+mod types;
+
+pub use account::{AccountInfo, ProviderAccount, SecretString};
+pub use error::{ConfigError, ConfigProblem, Error};
+pub use model::{Capabilities, Capability, LogicalModel, Target};
+pub use policy::{FallbackRules, Match, MatchMiss, Policy, Purpose, RouteStep, StepType};
+pub use provider::{
+    ErrorKind, ErrorKindSet, Provider, ProviderError, ProviderEvent, ProviderRequest,
+    ProviderResponse, ProviderStream,
+};
+pub use router::{
+    ChatStream, Explanation, PassedOver, Router, RouterBuilder, SkipReason, SkippedTarget,
+};
+pub use stats::{PolicyStats, RouterStats, TargetStats};
+pub use types::{
+    Attempt, AttemptOutcome, ChatRequest, ChatResponse, ContentPart, EffectiveParams, FinishReason,
+    Image, ImageDetail, ImageSource, Message, ResponseFormat, SamplingParams, StreamEvent,
+    TargetRef, Tool, ToolCall, ToolCallDelta, ToolChoice, Usage,
+};

@@ -1,0 +1,393 @@
+//! Routing policies: which requests they match and where they send them.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::Capabilities;
+use crate::provider::{ErrorKind, ErrorKindSet};
+
+macro_rules! open_enum {
+    (
+        $(#[$meta:meta])*
+        $name:ident { $( $(#[$vmeta:meta])* $variant:ident => $text:literal, )+ }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $( $(#[$vmeta])* $variant, )+
+            /// A value of your own.
+            Custom(Arc<str>),
+        }
+
+        impl $name {
+            /// A value of your own (a built-in name maps to its built-in variant).
+            pub fn custom(name: impl AsRef<str>) -> Self {
+                Self::from(name.as_ref())
+            }
+
+            /// The value's name, as written in configuration.
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $( Self::$variant => $text, )+
+                    Self::Custom(name) => name,
+                }
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(name: &str) -> Self {
+                match name {
+                    $( $text => Self::$variant, )+
+                    other => Self::Custom(other.into()),
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                Ok(Self::from(String::deserialize(d)?.as_str()))
+            }
+        }
+    };
+}
+
+open_enum! {
+    /// What kind of pipeline step is asking.
+    ///
+    /// ```
+    /// use routewise::StepType;
+    ///
+    /// assert_eq!(StepType::from("tool_call"), StepType::ToolCall);
+    /// assert_eq!(StepType::custom("rerank").to_string(), "rerank");
+    /// ```
+    StepType {
+        /// Plain generation.
+        Inference => "inference",
+        /// A step that calls tools.
+        ToolCall => "tool_call",
+        /// Pulling structured data out of text.
+        Extraction => "extraction",
+    }
+}
+
+open_enum! {
+    /// What the step is for.
+    ///
+    /// ```
+    /// use routewise::Purpose;
+    ///
+    /// assert_eq!(Purpose::from("chat"), Purpose::Chat);
+    /// assert_eq!(Purpose::custom("translation").as_str(), "translation");
+    /// ```
+    Purpose {
+        /// Conversation with a user.
+        Chat => "chat",
+        /// Condensing text.
+        Summarization => "summarization",
+        /// Sorting input into labels.
+        Classification => "classification",
+    }
+}
+
+/// A routing rule: which requests it matches and the ordered route that serves them.
+///
+/// Policies are evaluated from highest [`priority`](Self::priority) to lowest; the first
+/// that matches wins, and equal priorities keep declaration order. A policy with no match
+/// criteria matches everything, which makes it the natural default at the lowest priority.
+///
+/// ```
+/// use routewise::{ErrorKind, Policy, Purpose, StepType};
+///
+/// let policy = Policy::new("chat")
+///     .priority(10)
+///     .step_types([StepType::Inference])
+///     .purposes([Purpose::Chat])
+///     .route(["primary-llm", "backup-llm"])
+///     .fallback_on(ErrorKind::Auth)
+///     .max_attempts(3);
+/// assert_eq!(policy.route.len(), 2);
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+#[must_use]
+pub struct Policy {
+    /// A unique name; stats are kept under it across reloads.
+    pub name: String,
+    /// Higher is evaluated first.
+    pub priority: i32,
+    /// Which requests this policy takes.
+    pub matcher: Match,
+    /// Logical models (or single targets of them) in order: primary, then fallbacks.
+    pub route: Vec<RouteStep>,
+    /// Capabilities every model on the route must have.
+    pub requires: Capabilities,
+    /// When to move on to the next candidate.
+    pub fallback: FallbackRules,
+}
+
+impl Policy {
+    /// A policy that matches everything and has an empty route.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            priority: 0,
+            matcher: Match::default(),
+            route: Vec::new(),
+            requires: Capabilities::NONE,
+            fallback: FallbackRules::default(),
+        }
+    }
+
+    /// Sets the priority (higher is evaluated first).
+    pub fn priority(mut self, priority: i32) -> Self {
+        self.priority = priority;
+        self
+    }
+
+    /// Matches only these step types (none given: any).
+    pub fn step_types(mut self, steps: impl IntoIterator<Item = StepType>) -> Self {
+        self.matcher.step_types = steps.into_iter().collect();
+        self
+    }
+
+    /// Matches only these purposes (none given: any).
+    pub fn purposes(mut self, purposes: impl IntoIterator<Item = Purpose>) -> Self {
+        self.matcher.purposes = purposes.into_iter().collect();
+        self
+    }
+
+    /// Matches only requests naming one of these logical models.
+    pub fn for_models<I, S>(mut self, models: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.matcher.models = models.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Matches only requests carrying every one of these tags.
+    pub fn tags<I, S>(mut self, tags: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.matcher.tags = tags.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets the route to these logical models, in order (every target of each).
+    pub fn route<I, S>(mut self, models: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.route = models.into_iter().map(|m| RouteStep::model(m)).collect();
+        self
+    }
+
+    /// Appends one step to the route.
+    pub fn then(mut self, step: RouteStep) -> Self {
+        self.route.push(step);
+        self
+    }
+
+    /// Requires these capabilities of every model on the route (checked at build).
+    pub fn requires(mut self, capabilities: Capabilities) -> Self {
+        self.requires = capabilities;
+        self
+    }
+
+    /// Also falls back on failures of `kind`.
+    pub fn fallback_on(mut self, kind: ErrorKind) -> Self {
+        self.fallback.on = self.fallback.on.with(kind);
+        self
+    }
+
+    /// Replaces the set of failures that fall back.
+    pub fn fallback_on_kinds(mut self, kinds: ErrorKindSet) -> Self {
+        self.fallback.on = kinds;
+        self
+    }
+
+    /// Caps the number of provider calls per request.
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.fallback.max_attempts = Some(attempts);
+        self
+    }
+}
+
+/// Match criteria of a [`Policy`]. Every non-empty criterion must hold.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Match {
+    /// Step types accepted (empty: any).
+    pub step_types: Vec<StepType>,
+    /// Purposes accepted (empty: any).
+    pub purposes: Vec<Purpose>,
+    /// Logical model names the request must ask for, one of them (empty: any).
+    pub models: Vec<String>,
+    /// Tags the request must all carry (empty: none needed).
+    pub tags: Vec<String>,
+}
+
+/// Why a [`Match`] did not take a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum MatchMiss {
+    /// The step type is not among the policy's.
+    StepType,
+    /// The purpose is not among the policy's.
+    Purpose,
+    /// The request names no model, or another one.
+    Model,
+    /// The request lacks a required tag.
+    Tags,
+}
+
+impl fmt::Display for MatchMiss {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            MatchMiss::StepType => "step type not matched",
+            MatchMiss::Purpose => "purpose not matched",
+            MatchMiss::Model => "requested model not matched",
+            MatchMiss::Tags => "required tags missing",
+        })
+    }
+}
+
+impl Match {
+    /// Whether the criteria take the request, and if not, the first reason why.
+    pub fn check(
+        &self,
+        step: &StepType,
+        purpose: &Purpose,
+        model: Option<&str>,
+        tags: &[String],
+    ) -> Result<(), MatchMiss> {
+        if !self.step_types.is_empty() && !self.step_types.contains(step) {
+            return Err(MatchMiss::StepType);
+        }
+        if !self.purposes.is_empty() && !self.purposes.contains(purpose) {
+            return Err(MatchMiss::Purpose);
+        }
+        if !self.models.is_empty() && !model.is_some_and(|m| self.models.iter().any(|x| x == m)) {
+            return Err(MatchMiss::Model);
+        }
+        if !self.tags.iter().all(|t| tags.contains(t)) {
+            return Err(MatchMiss::Tags);
+        }
+        Ok(())
+    }
+}
+
+/// One step of a policy's route: a logical model, or one account's target of it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteStep {
+    /// The logical model.
+    pub model: String,
+    /// Use only this account's target of the model (`None`: every target, in order).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+}
+
+impl RouteStep {
+    /// Every target of `model`, in order.
+    pub fn model(model: impl Into<String>) -> Self {
+        Self {
+            model: model.into(),
+            account: None,
+        }
+    }
+
+    /// Only `account`'s target of `model`.
+    pub fn target(model: impl Into<String>, account: impl Into<String>) -> Self {
+        Self {
+            model: model.into(),
+            account: Some(account.into()),
+        }
+    }
+}
+
+/// When a policy moves on to the next candidate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FallbackRules {
+    /// Failure kinds that move on; any other failure ends the request at once.
+    pub on: ErrorKindSet,
+    /// The most provider calls one request may make (`None`: one per candidate).
+    pub max_attempts: Option<u32>,
+}
+
+impl Default for FallbackRules {
+    fn default() -> Self {
+        Self {
+            on: ErrorKindSet::default_fallback(),
+            max_attempts: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_criteria_match_everything() {
+        let m = Match::default();
+        assert_eq!(
+            m.check(&StepType::custom("x"), &Purpose::Chat, None, &[]),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn each_criterion_reports_its_own_miss() {
+        let policy = Policy::new("p")
+            .step_types([StepType::Extraction])
+            .purposes([Purpose::Classification])
+            .for_models(["small"])
+            .tags(["tenant-a"]);
+        let m = &policy.matcher;
+        let tags = ["tenant-a".to_owned()];
+        let step = StepType::Extraction;
+        let purpose = Purpose::Classification;
+        assert_eq!(m.check(&step, &purpose, Some("small"), &tags), Ok(()));
+        assert_eq!(
+            m.check(&StepType::Inference, &purpose, Some("small"), &tags),
+            Err(MatchMiss::StepType)
+        );
+        assert_eq!(
+            m.check(&step, &Purpose::Chat, Some("small"), &tags),
+            Err(MatchMiss::Purpose)
+        );
+        assert_eq!(m.check(&step, &purpose, None, &tags), Err(MatchMiss::Model));
+        assert_eq!(
+            m.check(&step, &purpose, Some("small"), &[]),
+            Err(MatchMiss::Tags)
+        );
+    }
+
+    #[test]
+    fn custom_values_round_trip_and_builtins_stay_builtin() {
+        assert_eq!(StepType::custom("inference"), StepType::Inference);
+        let custom: Purpose = serde_json::from_str("\"translation\"").unwrap();
+        assert_eq!(custom, Purpose::Custom("translation".into()));
+        assert_eq!(serde_json::to_string(&custom).unwrap(), "\"translation\"");
+    }
+}

@@ -1,0 +1,317 @@
+//! The [`Provider`] trait: one backend's wire protocol.
+//!
+//! The router speaks canonical types; a provider translates them for one backend. Built-in
+//! providers live beside this module; implement the trait for your own backend:
+//!
+//! ```
+//! use async_trait::async_trait;
+//! use routewise::{
+//!     ErrorKind, FinishReason, Provider, ProviderError, ProviderRequest, ProviderResponse, Usage,
+//! };
+//!
+//! /// Answers every request by shouting the last message back.
+//! struct Shouty;
+//!
+//! #[async_trait]
+//! impl Provider for Shouty {
+//!     fn system(&self) -> &str {
+//!         "shouty"
+//!     }
+//!
+//!     async fn complete(&self, request: ProviderRequest<'_>) -> Result<ProviderResponse, ProviderError> {
+//!         let last = request
+//!             .messages()
+//!             .last()
+//!             .ok_or_else(|| ProviderError::new(ErrorKind::InvalidRequest, "no messages"))?;
+//!         Ok(ProviderResponse::text(last.text().to_uppercase(), Usage::new(3, 3)))
+//!     }
+//! }
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! use routewise::{AccountInfo, ChatRequest, SamplingParams};
+//! let account = AccountInfo::new("local");
+//! let chat = ChatRequest::user("hello");
+//! let defaults = SamplingParams::default();
+//! let response = Shouty.complete(ProviderRequest::new("v1", &account, &chat, &defaults)).await.unwrap();
+//! assert_eq!(response.content, "HELLO");
+//! assert_eq!(response.finish_reason, FinishReason::Stop);
+//! # });
+//! ```
+
+mod error;
+
+use std::pin::Pin;
+
+use async_trait::async_trait;
+use futures::Stream;
+use serde_json::{Map, Value};
+
+pub use error::{ErrorKind, ErrorKindSet, ProviderError};
+
+use crate::account::AccountInfo;
+use crate::types::{
+    ChatRequest, EffectiveParams, FinishReason, Message, ResponseFormat, SamplingParams, Tool,
+    ToolCall, ToolCallDelta, ToolChoice, Usage,
+};
+
+/// A stream of provider events, as returned by [`Provider::stream`].
+pub type ProviderStream = Pin<Box<dyn Stream<Item = Result<ProviderEvent, ProviderError>> + Send>>;
+
+/// One backend's wire protocol.
+///
+/// Implementations must be cheap to share: the router keeps one behind an `Arc` per
+/// account and calls it from many tasks at once. They must not retry or fall back on their
+/// own (the router does that, across targets) and must classify every failure with an
+/// [`ErrorKind`], because routing decisions depend on it.
+///
+/// The trait is object safe; the router stores `Arc<dyn Provider>`.
+#[async_trait]
+pub trait Provider: Send + Sync + 'static {
+    /// The provider's name for telemetry (`gen_ai.system`), such as `openai`.
+    fn system(&self) -> &str;
+
+    /// Sends one request and waits for the whole answer.
+    async fn complete(
+        &self,
+        request: ProviderRequest<'_>,
+    ) -> Result<ProviderResponse, ProviderError>;
+
+    /// Sends one request and returns its events as they arrive. A successful stream ends
+    /// with exactly one [`ProviderEvent::Finished`].
+    ///
+    /// The default calls [`complete`](Self::complete) and replays the answer as one text
+    /// delta, one delta per tool call and the final event, for backends that cannot stream.
+    async fn stream(&self, request: ProviderRequest<'_>) -> Result<ProviderStream, ProviderError> {
+        let response = self.complete(request).await?;
+        Ok(Box::pin(futures::stream::iter(
+            response.into_events().into_iter().map(Ok),
+        )))
+    }
+
+    /// A cheap check that the account can be reached (for example listing models). The
+    /// default reports healthy without calling anything.
+    async fn health_check(&self, account: &AccountInfo) -> Result<(), ProviderError> {
+        let _ = account;
+        Ok(())
+    }
+
+    /// Estimates the prompt tokens of a request, for limits and context windows. The
+    /// default counts about four characters per token, which is close for English text on
+    /// most tokenizers and errs high for code.
+    fn estimate_input_tokens(&self, request: &ProviderRequest<'_>) -> u32 {
+        request.estimate_input_tokens()
+    }
+}
+
+/// What a provider is asked to do: one request for one provider model on one account, with
+/// the logical model's defaults layered under the request's parameters.
+///
+/// Cheap to copy: it only borrows.
+#[derive(Clone, Copy, Debug)]
+pub struct ProviderRequest<'a> {
+    model: &'a str,
+    account: &'a AccountInfo,
+    request: &'a ChatRequest,
+    defaults: &'a SamplingParams,
+}
+
+impl<'a> ProviderRequest<'a> {
+    /// A request for `model` on `account`, with `defaults` filling unset parameters of
+    /// `request`.
+    pub fn new(
+        model: &'a str,
+        account: &'a AccountInfo,
+        request: &'a ChatRequest,
+        defaults: &'a SamplingParams,
+    ) -> Self {
+        Self {
+            model,
+            account,
+            request,
+            defaults,
+        }
+    }
+
+    /// The provider's model id.
+    pub fn model(&self) -> &'a str {
+        self.model
+    }
+
+    /// The account to call through.
+    pub fn account(&self) -> &'a AccountInfo {
+        self.account
+    }
+
+    /// The conversation.
+    pub fn messages(&self) -> &'a [Message] {
+        &self.request.messages
+    }
+
+    /// The tools the model may call.
+    pub fn tools(&self) -> &'a [Tool] {
+        &self.request.tools
+    }
+
+    /// How the model should choose among tools.
+    pub fn tool_choice(&self) -> Option<&'a ToolChoice> {
+        self.request.tool_choice.as_ref()
+    }
+
+    /// The requested response format.
+    pub fn response_format(&self) -> Option<&'a ResponseFormat> {
+        self.request.response_format.as_ref()
+    }
+
+    /// The effective sampling parameters (request over defaults).
+    pub fn params(&self) -> EffectiveParams<'a> {
+        EffectiveParams::new(&self.request.params, self.defaults)
+    }
+
+    /// The request's metadata.
+    pub fn metadata(&self) -> &'a Map<String, Value> {
+        &self.request.metadata
+    }
+
+    /// About four characters per token over every text, tool definition and image (an
+    /// image counts as a flat 1,000 characters), plus a few tokens per message.
+    pub fn estimate_input_tokens(&self) -> u32 {
+        let mut chars: usize = 0;
+        for message in self.messages() {
+            chars += 16;
+            match message {
+                Message::System { content } | Message::Tool { content, .. } => {
+                    chars += content.len();
+                }
+                Message::User { content } => {
+                    for part in content {
+                        chars += match part {
+                            crate::types::ContentPart::Text(t) => t.len(),
+                            crate::types::ContentPart::Image(_) => 1000,
+                        };
+                    }
+                }
+                Message::Assistant {
+                    content,
+                    tool_calls,
+                } => {
+                    chars += content.as_ref().map_or(0, String::len);
+                    chars += tool_calls
+                        .iter()
+                        .map(|c| c.name.len() + c.arguments.len())
+                        .sum::<usize>();
+                }
+            }
+        }
+        for tool in self.tools() {
+            chars += tool.name.len()
+                + tool.description.as_ref().map_or(0, String::len)
+                + tool.parameters.to_string().len();
+        }
+        u32::try_from(chars.div_ceil(4)).unwrap_or(u32::MAX)
+    }
+}
+
+/// A provider's whole answer to one request.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct ProviderResponse {
+    /// The generated text.
+    pub content: String,
+    /// Tool calls the model made.
+    pub tool_calls: Vec<ToolCall>,
+    /// Why generation ended.
+    pub finish_reason: FinishReason,
+    /// Token usage.
+    pub usage: Usage,
+}
+
+impl ProviderResponse {
+    /// A response with text, a `stop` finish reason and `usage`.
+    pub fn text(content: impl Into<String>, usage: Usage) -> Self {
+        Self {
+            content: content.into(),
+            tool_calls: Vec::new(),
+            finish_reason: FinishReason::Stop,
+            usage,
+        }
+    }
+
+    /// Adds a tool call, setting the finish reason to `tool_calls`.
+    #[must_use]
+    pub fn tool_call(mut self, call: ToolCall) -> Self {
+        self.tool_calls.push(call);
+        self.finish_reason = FinishReason::ToolCalls;
+        self
+    }
+
+    /// Sets the finish reason.
+    #[must_use]
+    pub fn finish_reason(mut self, reason: FinishReason) -> Self {
+        self.finish_reason = reason;
+        self
+    }
+
+    /// The response as the events a stream would have carried.
+    pub fn into_events(self) -> Vec<ProviderEvent> {
+        let mut events = Vec::with_capacity(self.tool_calls.len() + 2);
+        if !self.content.is_empty() {
+            events.push(ProviderEvent::TextDelta(self.content));
+        }
+        for (index, call) in self.tool_calls.into_iter().enumerate() {
+            events.push(ProviderEvent::ToolCallDelta(ToolCallDelta {
+                index: u32::try_from(index).unwrap_or(u32::MAX),
+                id: Some(call.id),
+                name: Some(call.name),
+                arguments: call.arguments,
+            }));
+        }
+        events.push(ProviderEvent::Finished {
+            finish_reason: self.finish_reason,
+            usage: self.usage,
+        });
+        events
+    }
+}
+
+/// One event of a provider stream.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum ProviderEvent {
+    /// More text.
+    TextDelta(String),
+    /// A fragment of a tool call.
+    ToolCallDelta(ToolCallDelta),
+    /// The end of a successful stream.
+    Finished {
+        /// Why generation ended.
+        finish_reason: FinishReason,
+        /// Token usage of the whole stream.
+        usage: Usage,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn provider_is_object_safe() {
+        fn takes(_: &dyn Provider) {}
+        let _ = takes;
+        let _: Option<std::sync::Arc<dyn Provider>> = None;
+    }
+
+    #[test]
+    fn token_estimate_grows_with_the_prompt() {
+        let account = AccountInfo::new("a");
+        let defaults = SamplingParams::default();
+        let short = ChatRequest::user("hi");
+        let long = ChatRequest::user("hi ".repeat(400));
+        let short_est =
+            ProviderRequest::new("m", &account, &short, &defaults).estimate_input_tokens();
+        let long_est =
+            ProviderRequest::new("m", &account, &long, &defaults).estimate_input_tokens();
+        assert!(short_est >= 1);
+        assert_eq!(long_est, (1200 + 16_u32).div_ceil(4));
+    }
+}

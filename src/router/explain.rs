@@ -1,0 +1,126 @@
+//! [`Explanation`]: the planner's decision for a request, readable and serializable.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::plan::{SkippedTarget, plan};
+use super::snapshot::Snapshot;
+use crate::model::Capabilities;
+use crate::policy::{MatchMiss, Purpose, StepType};
+use crate::types::{ChatRequest, TargetRef};
+
+/// What [`Router::complete`](crate::Router::complete) would do with a request, decided
+/// without calling any provider.
+///
+/// It comes from the same planner the request path uses, so it cannot disagree with it.
+/// `Display` gives a readable report; `Serialize` gives the same as data.
+#[derive(Clone, Debug, Serialize)]
+#[non_exhaustive]
+pub struct Explanation {
+    /// The request's step type.
+    pub step_type: StepType,
+    /// The request's purpose.
+    pub purpose: Purpose,
+    /// The capabilities the request needs.
+    pub needs: Capabilities,
+    /// Higher-priority policies that did not match, with why.
+    pub passed_over: Vec<PassedOver>,
+    /// The policy that matched, if any.
+    pub policy: Option<Arc<str>>,
+    /// Targets that would be tried, in order.
+    pub candidates: Vec<TargetRef>,
+    /// Targets left out, with why.
+    pub skipped: Vec<SkippedTarget>,
+    /// The error the request would end with before any provider is called, if it would.
+    pub error: Option<String>,
+}
+
+/// A policy that did not match, and why.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PassedOver {
+    /// The policy's name.
+    pub policy: Arc<str>,
+    /// Why it did not match.
+    pub reason: MatchMiss,
+}
+
+pub(crate) fn explain(
+    snapshot: &Snapshot,
+    step: &StepType,
+    purpose: &Purpose,
+    request: &ChatRequest,
+) -> Explanation {
+    let needs = request.required_capabilities();
+    let mut explanation = Explanation {
+        step_type: step.clone(),
+        purpose: purpose.clone(),
+        needs,
+        passed_over: Vec::new(),
+        policy: None,
+        candidates: Vec::new(),
+        skipped: Vec::new(),
+        error: None,
+    };
+    let problems = request.problems();
+    if !problems.is_empty() {
+        explanation.error = Some(crate::Error::InvalidRequest { problems }.to_string());
+        return explanation;
+    }
+    let mut passed_over = Vec::new();
+    let result = plan(snapshot, step, purpose, request, needs, |i, reason| {
+        passed_over.push(PassedOver {
+            policy: snapshot.policies[i].name.clone(),
+            reason,
+        });
+    });
+    explanation.passed_over = passed_over;
+    match result {
+        Ok(plan) => {
+            explanation.policy = Some(snapshot.policies[plan.policy].name.clone());
+            explanation.candidates = plan
+                .candidates
+                .iter()
+                .map(|c| snapshot.models[c.model].targets[c.target].target.clone())
+                .collect();
+            explanation.skipped = plan.skipped;
+        }
+        Err(failure) => {
+            explanation.policy = failure.policy.map(|i| snapshot.policies[i].name.clone());
+            if let crate::Error::NoAvailableTarget { skipped, .. } = &failure.error {
+                explanation.skipped.clone_from(skipped);
+            }
+            explanation.error = Some(failure.error.to_string());
+        }
+    }
+    explanation
+}
+
+impl fmt::Display for Explanation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "request: step type `{}`, purpose `{}`, needs {}",
+            self.step_type, self.purpose, self.needs
+        )?;
+        for miss in &self.passed_over {
+            writeln!(f, "  passed over policy `{}`: {}", miss.policy, miss.reason)?;
+        }
+        match &self.policy {
+            Some(policy) => writeln!(f, "  matched policy `{policy}`")?,
+            None => writeln!(f, "  matched no policy")?,
+        }
+        for (i, target) in self.candidates.iter().enumerate() {
+            let role = if i == 0 { "primary" } else { "fallback" };
+            writeln!(f, "  {}. {target} ({role})", i + 1)?;
+        }
+        for skip in &self.skipped {
+            writeln!(f, "  skipped {}: {}", skip.target, skip.reason)?;
+        }
+        if let Some(error) = &self.error {
+            writeln!(f, "  fails before any call: {error}")?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,251 @@
+//! The [`Router`]: policy matching, planning, the attempt loop and explanations.
+
+mod builder;
+mod complete;
+mod execution;
+mod explain;
+mod plan;
+mod snapshot;
+mod stream;
+
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+use tracing::Instrument;
+
+pub use builder::RouterBuilder;
+pub use explain::{Explanation, PassedOver};
+pub use plan::{SkipReason, SkippedTarget};
+pub use stream::ChatStream;
+
+use crate::error::{ConfigError, Error};
+use crate::policy::{Purpose, StepType};
+use crate::stats::RouterStats;
+use crate::types::{ChatRequest, ChatResponse};
+use snapshot::Snapshot;
+
+/// Routes chat requests to provider targets by policy, with fallbacks.
+///
+/// A `Router` is a cheap handle: clone it freely and share it across tasks; every clone
+/// routes through the same configuration and counts into the same stats. Routing reads an
+/// immutable snapshot of the configuration without taking a lock, and
+/// [`reload`](Self::reload) swaps a new one in without disturbing requests in flight.
+///
+/// ```
+/// use routewise::{ChatRequest, LogicalModel, Policy, ProviderAccount, Purpose, Router, StepType, Target};
+/// use routewise::sim::SimProvider;
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let router = Router::builder()
+///     .account(ProviderAccount::new("down", SimProvider::new().always_fail()))
+///     .account(ProviderAccount::new("up", SimProvider::new().reply("hello!")))
+///     .model(
+///         LogicalModel::new("primary-llm")
+///             .target(Target::new("down", "big"))
+///             .target(Target::new("up", "big")),
+///     )
+///     .policy(Policy::new("default").route(["primary-llm"]))
+///     .build()?;
+///
+/// let response = router
+///     .complete(StepType::Inference, Purpose::Chat, ChatRequest::user("hi"))
+///     .await?;
+/// assert_eq!(response.content, "hello!");
+/// assert_eq!(&*response.served_by.account, "up");
+/// assert_eq!(response.fallbacks(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct Router {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    snapshot: ArcSwap<Snapshot>,
+    /// Serializes reloads so each one carries over the counters of the one before.
+    reload: Mutex<()>,
+}
+
+impl Router {
+    /// Starts building a router.
+    pub fn builder() -> RouterBuilder {
+        RouterBuilder::new()
+    }
+
+    fn from_snapshot(snapshot: Snapshot) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                snapshot: ArcSwap::from_pointee(snapshot),
+                reload: Mutex::new(()),
+            }),
+        }
+    }
+
+    /// Routes one request and waits for the answer.
+    ///
+    /// The first policy (by priority) that matches `step_type`, `purpose`, the requested
+    /// model and tags decides the route. Targets that cannot do what the request needs are
+    /// skipped; the rest are tried in order, moving on after failures the policy falls back
+    /// on. The response says which target served and lists every attempt.
+    ///
+    /// # Errors
+    ///
+    /// See [`Error`]: an invalid request, no matching policy, a missing capability, no
+    /// available target, every target failing, or a target refusing in a way the policy
+    /// does not fall back on.
+    ///
+    /// # Cancellation
+    ///
+    /// Dropping the future cancels the provider call in flight; the request is counted as
+    /// cancelled in its policy's stats.
+    pub async fn complete(
+        &self,
+        step_type: StepType,
+        purpose: Purpose,
+        request: ChatRequest,
+    ) -> Result<ChatResponse, Error> {
+        let span = request_span("chat", &step_type, &purpose, &request);
+        let snapshot = self.inner.snapshot.load_full();
+        complete::complete(snapshot, &step_type, &purpose, &request)
+            .instrument(span)
+            .await
+    }
+
+    /// Routes one request and streams the answer.
+    ///
+    /// Candidates are tried as for [`complete`](Self::complete), and the request needs a
+    /// streaming-capable model. Until the first content event reaches the caller, a failing
+    /// target (at connect time or mid-stream) is replaced silently by the next candidate;
+    /// after that, a failure ends the stream with [`Error::StreamInterrupted`].
+    ///
+    /// # Errors
+    ///
+    /// Errors found before a stream could be opened are returned here; later ones arrive
+    /// as the stream's last item.
+    ///
+    /// ```
+    /// use futures::StreamExt;
+    /// use routewise::{Capabilities, ChatRequest, LogicalModel, Policy, ProviderAccount, Purpose, Router, StepType, StreamEvent, Target};
+    /// use routewise::sim::SimProvider;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let router = Router::builder()
+    ///     .account(ProviderAccount::new("sim", SimProvider::new().reply("one two three")))
+    ///     .model(
+    ///         LogicalModel::new("m")
+    ///             .capabilities(Capabilities::STREAMING)
+    ///             .target(Target::new("sim", "x")),
+    ///     )
+    ///     .policy(Policy::new("default").route(["m"]))
+    ///     .build()?;
+    ///
+    /// let mut stream = router.stream(StepType::Inference, Purpose::Chat, ChatRequest::user("count")).await?;
+    /// let mut text = String::new();
+    /// while let Some(event) = stream.next().await {
+    ///     match event? {
+    ///         StreamEvent::TextDelta { text: delta } => text.push_str(&delta),
+    ///         StreamEvent::Done(response) => assert_eq!(response.content, text),
+    ///         _ => {}
+    ///     }
+    /// }
+    /// assert_eq!(text, "one two three");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn stream(
+        &self,
+        step_type: StepType,
+        purpose: Purpose,
+        request: ChatRequest,
+    ) -> Result<ChatStream, Error> {
+        let span = request_span("chat", &step_type, &purpose, &request);
+        let snapshot = self.inner.snapshot.load_full();
+        stream::stream(snapshot, &step_type, &purpose, request)
+            .instrument(span)
+            .await
+    }
+
+    /// Explains what [`complete`](Self::complete) would do with `request`, without
+    /// calling any provider: the policies passed over and why, the policy that matches,
+    /// the candidates in order, and every target skipped with its reason.
+    ///
+    /// ```
+    /// use routewise::{ChatRequest, LogicalModel, Policy, ProviderAccount, Purpose, Router, StepType, Target};
+    /// use routewise::sim::SimProvider;
+    ///
+    /// let router = Router::builder()
+    ///     .account(ProviderAccount::new("sim", SimProvider::new()))
+    ///     .model(LogicalModel::new("m").target(Target::new("sim", "x")))
+    ///     .policy(Policy::new("summaries").priority(5).purposes([Purpose::Summarization]).route(["m"]))
+    ///     .policy(Policy::new("default").route(["m"]))
+    ///     .build()
+    ///     .unwrap();
+    ///
+    /// let explanation = router.explain(StepType::Inference, Purpose::Chat, &ChatRequest::user("hi"));
+    /// assert_eq!(explanation.policy.as_deref(), Some("default"));
+    /// assert_eq!(explanation.passed_over[0].policy.as_ref(), "summaries");
+    /// println!("{explanation}");
+    /// ```
+    pub fn explain(
+        &self,
+        step_type: StepType,
+        purpose: Purpose,
+        request: &ChatRequest,
+    ) -> Explanation {
+        explain::explain(&self.inner.snapshot.load(), &step_type, &purpose, request)
+    }
+
+    /// A snapshot of every policy's and target's counters.
+    pub fn stats(&self) -> RouterStats {
+        self.inner.snapshot.load().stats()
+    }
+
+    /// Replaces the whole configuration atomically.
+    ///
+    /// Requests already in flight finish on the configuration they started with; new ones
+    /// use the new one. Counters of policies and targets whose names survive are kept.
+    ///
+    /// # Errors
+    ///
+    /// The same [`ConfigError`] [`RouterBuilder::build`] would give; the running
+    /// configuration is then left untouched.
+    pub fn reload(&self, config: RouterBuilder) -> Result<(), ConfigError> {
+        let _serialized = self
+            .inner
+            .reload
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let previous = self.inner.snapshot.load();
+        let next = config.compile(Some(&previous))?;
+        self.inner.snapshot.store(Arc::new(next));
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for Router {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let snapshot = self.inner.snapshot.load();
+        f.debug_struct("Router")
+            .field("policies", &snapshot.policies.len())
+            .field("models", &snapshot.models.len())
+            .field("accounts", &snapshot.accounts.len())
+            .finish()
+    }
+}
+
+fn request_span(
+    operation: &'static str,
+    step: &StepType,
+    purpose: &Purpose,
+    request: &ChatRequest,
+) -> tracing::Span {
+    tracing::info_span!(
+        "routewise.request",
+        gen_ai.operation.name = operation,
+        routewise.step_type = %step,
+        routewise.purpose = %purpose,
+        routewise.requested_model = request.model.as_deref(),
+        routewise.policy = tracing::field::Empty,
+    )
+}

@@ -1,0 +1,211 @@
+//! The attempt loop of a streaming request: fall back freely until the first content
+//! event reaches the caller, and end with an error event after that.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures::{Stream, StreamExt};
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use super::execution::{Answer, Execution};
+use super::plan::Candidate;
+use super::snapshot::Snapshot;
+use crate::error::Error;
+use crate::policy::{Purpose, StepType};
+use crate::provider::{ErrorKind, ProviderError, ProviderEvent, ProviderStream};
+use crate::types::{ChatRequest, StreamEvent, ToolCall, ToolCallDelta};
+
+/// The events of a routed stream, from [`Router::stream`](crate::Router::stream).
+///
+/// Yields text and tool-call deltas, then one [`StreamEvent::Done`] with the assembled
+/// response. If the serving target breaks after content was sent, the last item is an
+/// [`Error::StreamInterrupted`]. Dropping the stream cancels the provider call.
+pub struct ChatStream {
+    inner: Pin<Box<dyn Stream<Item = Result<StreamEvent, Error>> + Send>>,
+}
+
+impl Stream for ChatStream {
+    type Item = Result<StreamEvent, Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.inner.as_mut().poll_next(cx)
+    }
+}
+
+impl std::fmt::Debug for ChatStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChatStream").finish_non_exhaustive()
+    }
+}
+
+pub(crate) async fn stream(
+    snapshot: Arc<Snapshot>,
+    step: &StepType,
+    purpose: &Purpose,
+    request: ChatRequest,
+) -> Result<ChatStream, Error> {
+    let execution = Execution::start(snapshot, step, purpose, &request, true)?;
+    let mut driver = Driver {
+        execution,
+        request,
+        active: None,
+        text: String::new(),
+        tool_calls: Vec::new(),
+        sent_content: false,
+        done: false,
+    };
+    driver.connect().await?;
+    let events = futures::stream::unfold(driver, |mut driver| async move {
+        let event = driver.next_event().await?;
+        Some((event, driver))
+    });
+    Ok(ChatStream {
+        inner: Box::pin(events),
+    })
+}
+
+struct Driver {
+    execution: Execution,
+    request: ChatRequest,
+    active: Option<Active>,
+    text: String,
+    tool_calls: Vec<(u32, ToolCall)>,
+    sent_content: bool,
+    done: bool,
+}
+
+struct Active {
+    candidate: Candidate,
+    events: ProviderStream,
+    started: Instant,
+}
+
+impl Driver {
+    /// Opens a stream on the next candidate that accepts, falling back as the policy allows.
+    async fn connect(&mut self) -> Result<(), Error> {
+        while let Some(candidate) = self.execution.next_candidate() {
+            let started = Instant::now();
+            let result = {
+                let resolved = Execution::resolve(self.execution.snapshot(), candidate);
+                let call = resolved
+                    .account
+                    .provider
+                    .stream(resolved.request(&self.request));
+                call.instrument(resolved.span()).await
+            };
+            match result {
+                Ok(events) => {
+                    self.active = Some(Active {
+                        candidate,
+                        events,
+                        started,
+                    });
+                    return Ok(());
+                }
+                Err(error) => self
+                    .execution
+                    .fail_attempt(candidate, error, started.elapsed())?,
+            }
+        }
+        Err(self.execution.exhausted())
+    }
+
+    async fn next_event(&mut self) -> Option<Result<StreamEvent, Error>> {
+        if self.done {
+            return None;
+        }
+        loop {
+            let active = self.active.as_mut()?;
+            let failure = match active.events.next().await {
+                Some(Ok(ProviderEvent::TextDelta(text))) => {
+                    if text.is_empty() {
+                        continue;
+                    }
+                    self.sent_content = true;
+                    self.text.push_str(&text);
+                    return Some(Ok(StreamEvent::TextDelta { text }));
+                }
+                Some(Ok(ProviderEvent::ToolCallDelta(delta))) => {
+                    self.sent_content = true;
+                    merge_tool_call(&mut self.tool_calls, &delta);
+                    return Some(Ok(StreamEvent::ToolCallDelta(delta)));
+                }
+                Some(Ok(ProviderEvent::Finished {
+                    finish_reason,
+                    usage,
+                })) => {
+                    self.done = true;
+                    let active = self.active.take()?;
+                    let answer = Answer {
+                        content: std::mem::take(&mut self.text),
+                        tool_calls: std::mem::take(&mut self.tool_calls)
+                            .into_iter()
+                            .map(|(_, call)| call)
+                            .collect(),
+                        finish_reason,
+                        usage,
+                    };
+                    let response =
+                        self.execution
+                            .succeed(active.candidate, answer, active.started.elapsed());
+                    return Some(Ok(StreamEvent::Done(Box::new(response))));
+                }
+                Some(Err(error)) => error,
+                None => ProviderError::new(
+                    ErrorKind::MalformedResponse,
+                    "stream ended without a finish event",
+                ),
+            };
+            let active = self.active.take()?;
+            let latency = active.started.elapsed();
+            if self.sent_content {
+                self.done = true;
+                return Some(Err(self.execution.interrupted(
+                    active.candidate,
+                    failure,
+                    latency,
+                )));
+            }
+            let next = match self
+                .execution
+                .fail_attempt(active.candidate, failure, latency)
+            {
+                Ok(()) => self.connect().await,
+                Err(error) => Err(error),
+            };
+            if let Err(error) = next {
+                self.done = true;
+                return Some(Err(error));
+            }
+        }
+    }
+}
+
+/// Folds a tool-call fragment into the calls assembled so far. Calls are found by their
+/// stream index (not used as a position, so a hostile index cannot force a huge allocation).
+fn merge_tool_call(calls: &mut Vec<(u32, ToolCall)>, delta: &ToolCallDelta) {
+    let position = match calls.iter().position(|(index, _)| *index == delta.index) {
+        Some(position) => position,
+        None => {
+            calls.push((
+                delta.index,
+                ToolCall {
+                    id: String::new(),
+                    name: String::new(),
+                    arguments: String::new(),
+                },
+            ));
+            calls.len() - 1
+        }
+    };
+    let call = &mut calls[position].1;
+    if let Some(id) = &delta.id {
+        call.id.clone_from(id);
+    }
+    if let Some(name) = &delta.name {
+        call.name.clone_from(name);
+    }
+    call.arguments.push_str(&delta.arguments);
+}

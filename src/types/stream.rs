@@ -1,0 +1,36 @@
+use serde::Serialize;
+
+use super::ChatResponse;
+
+/// One event of a routed stream ([`Router::stream`](crate::Router::stream)).
+///
+/// A successful stream yields deltas and ends with exactly one [`StreamEvent::Done`].
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum StreamEvent {
+    /// A piece of the answer's text.
+    TextDelta {
+        /// The new text.
+        text: String,
+    },
+    /// A piece of a tool call.
+    ToolCallDelta(ToolCallDelta),
+    /// The stream is complete: the whole answer, usage, cost, the serving target and every
+    /// attempt, as a non-streaming call would have returned it.
+    Done(Box<ChatResponse>),
+}
+
+/// A fragment of a tool call in a stream. Fragments with the same `index` belong to one
+/// call: the first carries `id` and `name`, and `arguments` concatenate.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ToolCallDelta {
+    /// Which tool call (in order of appearance) this fragment belongs to.
+    pub index: u32,
+    /// The call id, on the first fragment.
+    pub id: Option<String>,
+    /// The function name, on the first fragment.
+    pub name: Option<String>,
+    /// More argument JSON text.
+    pub arguments: String,
+}
