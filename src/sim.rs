@@ -320,24 +320,22 @@ impl SimProvider {
     }
 
     async fn begin(&self, step: &SimStep) -> Result<(), ProviderError> {
+        let latency = match step {
+            SimStep::Delay(extra) => self.config.latency + *extra,
+            _ => self.config.latency,
+        };
+        // Zero latency answers without touching the timer, so the sim costs next to
+        // nothing in benchmarks.
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
         match step {
             SimStep::Hang => std::future::pending().await,
-            SimStep::Fail(kind) => {
-                tokio::time::sleep(self.config.latency).await;
-                Err(Self::failure(*kind))
-            }
+            SimStep::Fail(kind) => Err(Self::failure(*kind)),
             SimStep::RateLimited(after) => {
-                tokio::time::sleep(self.config.latency).await;
                 Err(Self::failure(ErrorKind::RateLimited).with_retry_after(*after))
             }
-            SimStep::Delay(extra) => {
-                tokio::time::sleep(self.config.latency + *extra).await;
-                Ok(())
-            }
-            SimStep::Reply | SimStep::FailMidStream { .. } => {
-                tokio::time::sleep(self.config.latency).await;
-                Ok(())
-            }
+            SimStep::Reply | SimStep::Delay(_) | SimStep::FailMidStream { .. } => Ok(()),
         }
     }
 }

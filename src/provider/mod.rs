@@ -39,6 +39,8 @@
 //! ```
 
 mod error;
+mod http;
+pub mod sse;
 
 use std::pin::Pin;
 
@@ -47,6 +49,7 @@ use futures::Stream;
 use serde_json::{Map, Value};
 
 pub use error::{ErrorKind, ErrorKindSet, ProviderError};
+pub use http::HttpTimeouts;
 
 use crate::account::AccountInfo;
 use crate::types::{

@@ -1,0 +1,324 @@
+//! What every HTTP adapter shares: timeouts, turning statuses, headers and transport
+//! failures into classified [`ProviderError`]s, and keeping secrets out of messages.
+
+use std::time::Duration;
+
+use reqwest::header::HeaderMap;
+
+use super::{ErrorKind, ProviderError};
+use crate::account::AccountInfo;
+
+/// Timeouts of an HTTP adapter.
+///
+/// ```
+/// use std::time::Duration;
+/// use routewise::provider::HttpTimeouts;
+///
+/// let timeouts = HttpTimeouts::default().connect(Duration::from_secs(2));
+/// assert_eq!(timeouts.connect, Duration::from_secs(2));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HttpTimeouts {
+    /// Establishing the connection (default 10 s).
+    pub connect: Duration,
+    /// Waiting for the next bytes: the first byte of the answer, and each later chunk of a
+    /// stream (default 60 s).
+    pub read: Duration,
+    /// The whole non-streaming call (default 10 min).
+    pub total: Duration,
+}
+
+impl Default for HttpTimeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(10),
+            read: Duration::from_secs(60),
+            total: Duration::from_secs(600),
+        }
+    }
+}
+
+impl HttpTimeouts {
+    /// Sets the connect timeout.
+    #[must_use]
+    pub fn connect(mut self, timeout: Duration) -> Self {
+        self.connect = timeout;
+        self
+    }
+
+    /// Sets the read (first byte / between chunks) timeout.
+    #[must_use]
+    pub fn read(mut self, timeout: Duration) -> Self {
+        self.read = timeout;
+        self
+    }
+
+    /// Sets the total timeout of a non-streaming call.
+    #[must_use]
+    pub fn total(mut self, timeout: Duration) -> Self {
+        self.total = timeout;
+        self
+    }
+
+    /// A client with these connect and read timeouts (the total one is set per call,
+    /// because streams must be allowed to outlive it).
+    pub(crate) fn client(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .connect_timeout(self.connect)
+            .read_timeout(self.read)
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new())
+    }
+}
+
+/// The error kind an HTTP status means on its own; adapters refine it with the body (a
+/// 400 that says the prompt is too long is [`ErrorKind::ContextLengthExceeded`]).
+pub(crate) fn kind_for_status(status: u16) -> ErrorKind {
+    match status {
+        401 | 403 => ErrorKind::Auth,
+        404 => ErrorKind::NotFound,
+        408 => ErrorKind::Timeout,
+        413 => ErrorKind::ContextLengthExceeded,
+        429 => ErrorKind::RateLimited,
+        503 | 529 => ErrorKind::Overloaded,
+        500..=599 => ErrorKind::ServerError,
+        _ => ErrorKind::InvalidRequest,
+    }
+}
+
+/// When the provider says to try again: `retry-after-ms`, then `retry-after` (seconds or
+/// an HTTP date), then the earliest of OpenAI's `x-ratelimit-reset-requests` /
+/// `x-ratelimit-reset-tokens` (`1s`, `6m0s`, `250ms`).
+pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(ms) = text("retry-after-ms").and_then(|v| v.trim().parse::<f64>().ok())
+        && ms.is_finite()
+        && ms >= 0.0
+    {
+        return Some(Duration::from_secs_f64(ms / 1000.0));
+    }
+    if let Some(value) = text("retry-after") {
+        if let Ok(secs) = value.trim().parse::<f64>()
+            && secs.is_finite()
+            && secs >= 0.0
+        {
+            return Some(Duration::from_secs_f64(secs));
+        }
+        if let Some(at) = parse_http_date(value) {
+            let now = std::time::SystemTime::now();
+            return Some(at.duration_since(now).unwrap_or(Duration::ZERO));
+        }
+    }
+    ["x-ratelimit-reset-requests", "x-ratelimit-reset-tokens"]
+        .into_iter()
+        .filter_map(|name| text(name).and_then(parse_go_duration))
+        .min()
+}
+
+/// Parses durations such as `1s`, `6m0s`, `1h2m3.5s`, `250ms`.
+pub(crate) fn parse_go_duration(text: &str) -> Option<Duration> {
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return None;
+    }
+    let mut total = 0.0_f64;
+    while !rest.is_empty() {
+        let number_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let number: f64 = rest[..number_len].parse().ok()?;
+        rest = &rest[number_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 0.001,
+            "us" | "µs" => 0.000_001,
+            "ns" => 0.000_000_001,
+            _ => return None,
+        };
+        rest = &rest[unit_len..];
+        total += number * scale;
+    }
+    (total.is_finite() && total >= 0.0).then(|| Duration::from_secs_f64(total))
+}
+
+/// Parses an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), the form `retry-after` uses.
+fn parse_http_date(text: &str) -> Option<std::time::SystemTime> {
+    let parts: Vec<&str> = text.split_whitespace().collect();
+    let [_, day, month, year, time, "GMT"] = parts.as_slice() else {
+        return None;
+    };
+    let day: u64 = day.parse().ok()?;
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ]
+    .iter()
+    .position(|m| m == month)? as u64
+        + 1;
+    let year: u64 = year.parse().ok()?;
+    let mut hms = time.split(':').map(|p| p.parse::<u64>().ok());
+    let (h, m, s) = (hms.next()??, hms.next()??, hms.next()??);
+    // Days from 1970-01-01 to the civil date (Howard Hinnant's algorithm).
+    let (y, mo) = if month <= 2 {
+        (year - 1, month + 9)
+    } else {
+        (year, month - 3)
+    };
+    let era = y / 400;
+    let yoe = y - era * 400;
+    let doy = (153 * mo + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = (era * 146_097 + doe).checked_sub(719_468)?;
+    let secs = days * 86_400 + h * 3600 + m * 60 + s;
+    Some(std::time::UNIX_EPOCH + Duration::from_secs(secs))
+}
+
+/// Classifies a transport failure.
+pub(crate) fn from_reqwest(error: &reqwest::Error) -> ProviderError {
+    let kind = if error.is_timeout() {
+        ErrorKind::Timeout
+    } else if error.is_decode() {
+        ErrorKind::MalformedResponse
+    } else {
+        ErrorKind::Connection
+    };
+    // reqwest's message names the URL, which carries no secret (keys go in headers).
+    let mut message = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    ProviderError::new(kind, message)
+}
+
+/// Whether a provider's error message says the prompt does not fit the context window.
+pub(crate) fn mentions_context_overflow(message: &str) -> bool {
+    let lower = message.to_ascii_lowercase();
+    [
+        "context_length_exceeded",
+        "context length",
+        "context window",
+        "prompt is too long",
+        "too many tokens",
+        "maximum number of tokens",
+        "input token count",
+    ]
+    .iter()
+    .any(|needle| lower.contains(needle))
+}
+
+/// Replaces every secret of `account` (API key, header values) in `text`.
+pub(crate) fn redact(text: &str, account: &AccountInfo) -> String {
+    let mut text = text.to_owned();
+    let secrets = account
+        .api_key()
+        .into_iter()
+        .chain(account.headers().iter().map(|(_, v)| v));
+    for secret in secrets {
+        let secret = secret.expose();
+        // Short values (`1`, `true`) are not secrets worth hunting and would maul the text.
+        if secret.len() >= 8 {
+            text = text.replace(secret, "[REDACTED]");
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::{HeaderName, HeaderValue};
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        pairs
+            .iter()
+            .map(|(k, v)| {
+                (
+                    HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                    HeaderValue::from_str(v).unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn statuses_map_to_kinds() {
+        assert_eq!(kind_for_status(400), ErrorKind::InvalidRequest);
+        assert_eq!(kind_for_status(401), ErrorKind::Auth);
+        assert_eq!(kind_for_status(403), ErrorKind::Auth);
+        assert_eq!(kind_for_status(404), ErrorKind::NotFound);
+        assert_eq!(kind_for_status(413), ErrorKind::ContextLengthExceeded);
+        assert_eq!(kind_for_status(429), ErrorKind::RateLimited);
+        assert_eq!(kind_for_status(500), ErrorKind::ServerError);
+        assert_eq!(kind_for_status(503), ErrorKind::Overloaded);
+        assert_eq!(kind_for_status(529), ErrorKind::Overloaded);
+    }
+
+    #[test]
+    fn retry_after_prefers_milliseconds_then_seconds_then_resets() {
+        let both = headers(&[("retry-after-ms", "1500"), ("retry-after", "9")]);
+        assert_eq!(retry_after(&both), Some(Duration::from_millis(1500)));
+        assert_eq!(
+            retry_after(&headers(&[("retry-after", "2")])),
+            Some(Duration::from_secs(2))
+        );
+        let resets = headers(&[
+            ("x-ratelimit-reset-requests", "6m0s"),
+            ("x-ratelimit-reset-tokens", "250ms"),
+        ]);
+        assert_eq!(retry_after(&resets), Some(Duration::from_millis(250)));
+        assert_eq!(retry_after(&headers(&[("retry-after", "soon")])), None);
+        let past = headers(&[("retry-after", "Sun, 06 Nov 1994 08:49:37 GMT")]);
+        assert_eq!(retry_after(&past), Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn http_dates_parse_to_the_right_instant() {
+        let at = parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
+        assert_eq!(
+            at.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs(),
+            784_111_777
+        );
+    }
+
+    #[test]
+    fn go_durations_parse() {
+        assert_eq!(
+            parse_go_duration("1h2m3.5s"),
+            Some(Duration::from_secs_f64(3723.5))
+        );
+        assert_eq!(parse_go_duration("20ms"), Some(Duration::from_millis(20)));
+        assert_eq!(parse_go_duration("5x"), None);
+        assert_eq!(parse_go_duration(""), None);
+    }
+
+    #[test]
+    fn secrets_are_redacted() {
+        let account = crate::ProviderAccount::new("a", crate::sim::SimProvider::new())
+            .api_key("sk-very-secret-key")
+            .header("x-token", "header-secret-value");
+        let text = redact(
+            "bad key sk-very-secret-key and header-secret-value",
+            account.info(),
+        );
+        assert_eq!(text, "bad key [REDACTED] and [REDACTED]");
+    }
+
+    #[test]
+    fn context_overflow_messages_are_recognised() {
+        assert!(mentions_context_overflow(
+            "This model's maximum context length is 128000 tokens"
+        ));
+        assert!(mentions_context_overflow(
+            "prompt is too long: 210000 tokens > 200000 maximum"
+        ));
+        assert!(!mentions_context_overflow("invalid value for temperature"));
+    }
+}

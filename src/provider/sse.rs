@@ -1,0 +1,230 @@
+//! A small incremental parser for Server-Sent Events, the framing every streaming provider
+//! API uses.
+//!
+//! It follows the WHATWG event-stream rules: lines end in LF, CRLF or CR (also when a CRLF
+//! is split across chunks); `data:` lines accumulate, joined with newlines; lines starting
+//! with `:` are comments; a blank line dispatches the event; an event cut off by the end of
+//! the stream is dropped. Bytes may arrive in any chunking, including mid-character.
+//!
+//! ```
+//! use routewise::provider::sse::SseParser;
+//!
+//! let mut parser = SseParser::new();
+//! let mut events = Vec::new();
+//! parser.push(b"event: ping\r\ndata: {\"a\":", &mut events).unwrap();
+//! parser.push(b"1}\r\n\r\n: comment\n\ndata: [DONE]\n\n", &mut events).unwrap();
+//! assert_eq!(events[0].event.as_deref(), Some("ping"));
+//! assert_eq!(events[0].data, "{\"a\":1}");
+//! assert_eq!(events[1].data, "[DONE]");
+//! ```
+
+use std::collections::VecDeque;
+
+use futures::{Stream, StreamExt};
+
+use super::{ErrorKind, ProviderError};
+
+/// Lines longer than this are refused, so a hostile stream cannot grow memory unbounded.
+const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
+
+/// One dispatched event.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SseEvent {
+    /// The `event:` field, if any.
+    pub event: Option<String>,
+    /// The `data:` lines, joined with `\n`.
+    pub data: String,
+    /// The `id:` field, if any.
+    pub id: Option<String>,
+}
+
+/// Incremental event-stream parser. Feed it bytes as they arrive.
+#[derive(Debug, Default)]
+pub struct SseParser {
+    line: Vec<u8>,
+    after_cr: bool,
+    event: Option<String>,
+    data: String,
+    has_data: bool,
+    id: Option<String>,
+}
+
+impl SseParser {
+    /// A parser at the start of a stream.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Parses `bytes`, appending every event they complete to `out`.
+    ///
+    /// # Errors
+    ///
+    /// A [`ProviderError`] of kind [`ErrorKind::MalformedResponse`] for a line that is not
+    /// UTF-8 or is longer than 16 MiB.
+    pub fn push(&mut self, bytes: &[u8], out: &mut Vec<SseEvent>) -> Result<(), ProviderError> {
+        for &byte in bytes {
+            match byte {
+                b'\n' if self.after_cr => self.after_cr = false,
+                b'\n' | b'\r' => {
+                    self.after_cr = byte == b'\r';
+                    self.end_line(out)?;
+                }
+                _ => {
+                    self.after_cr = false;
+                    if self.line.len() >= MAX_LINE_BYTES {
+                        return Err(malformed("event-stream line longer than 16 MiB"));
+                    }
+                    self.line.push(byte);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether an event was begun but not dispatched: at the end of the stream this means
+    /// the stream was cut.
+    pub fn has_partial_event(&self) -> bool {
+        self.has_data || !self.line.is_empty()
+    }
+
+    fn end_line(&mut self, out: &mut Vec<SseEvent>) -> Result<(), ProviderError> {
+        let line = std::mem::take(&mut self.line);
+        if line.is_empty() {
+            if self.has_data {
+                out.push(SseEvent {
+                    event: self.event.take(),
+                    data: std::mem::take(&mut self.data),
+                    id: self.id.take(),
+                });
+            }
+            self.event = None;
+            self.has_data = false;
+            return Ok(());
+        }
+        let line =
+            String::from_utf8(line).map_err(|_| malformed("event-stream line is not UTF-8"))?;
+        if line.starts_with(':') {
+            return Ok(());
+        }
+        let (field, value) = match line.split_once(':') {
+            Some((field, value)) => (field, value.strip_prefix(' ').unwrap_or(value)),
+            None => (line.as_str(), ""),
+        };
+        match field {
+            "data" => {
+                if self.has_data {
+                    self.data.push('\n');
+                }
+                self.data.push_str(value);
+                self.has_data = true;
+            }
+            "event" => self.event = Some(value.to_owned()),
+            "id" => self.id = Some(value.to_owned()),
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+fn malformed(message: &str) -> ProviderError {
+    ProviderError::new(ErrorKind::MalformedResponse, message)
+}
+
+/// The events of an HTTP response body. Read errors become classified [`ProviderError`]s;
+/// a body that ends in the middle of an event yields a final malformed-response error.
+pub fn events(
+    response: reqwest::Response,
+) -> impl Stream<Item = Result<SseEvent, ProviderError>> + Send + 'static {
+    struct State<S> {
+        body: S,
+        parser: SseParser,
+        ready: VecDeque<SseEvent>,
+        finished: bool,
+    }
+    let state = State {
+        body: response.bytes_stream(),
+        parser: SseParser::new(),
+        ready: VecDeque::new(),
+        finished: false,
+    };
+    futures::stream::unfold(state, |mut state| async move {
+        loop {
+            if let Some(event) = state.ready.pop_front() {
+                return Some((Ok(event), state));
+            }
+            if state.finished {
+                return None;
+            }
+            match state.body.next().await {
+                Some(Ok(bytes)) => {
+                    let mut out = Vec::new();
+                    if let Err(error) = state.parser.push(&bytes, &mut out) {
+                        state.finished = true;
+                        return Some((Err(error), state));
+                    }
+                    state.ready.extend(out);
+                }
+                Some(Err(error)) => {
+                    state.finished = true;
+                    return Some((Err(super::http::from_reqwest(&error)), state));
+                }
+                None => {
+                    state.finished = true;
+                    if state.parser.has_partial_event() {
+                        return Some((Err(malformed("event stream ended inside an event")), state));
+                    }
+                }
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_in_chunks(input: &[u8], chunk: usize) -> Vec<SseEvent> {
+        let mut parser = SseParser::new();
+        let mut out = Vec::new();
+        for piece in input.chunks(chunk) {
+            parser.push(piece, &mut out).unwrap();
+        }
+        out
+    }
+
+    #[test]
+    fn any_chunking_gives_the_same_events() {
+        let input = "data: first\r\n\r\nevent: delta\ndata: line one\ndata: line two\n\n: keep-alive\n\ndata:no-space\r\rdata: é😀\n\n".as_bytes();
+        let whole = parse_in_chunks(input, input.len());
+        for size in 1..8 {
+            assert_eq!(parse_in_chunks(input, size), whole, "chunk size {size}");
+        }
+        let data: Vec<&str> = whole.iter().map(|e| e.data.as_str()).collect();
+        assert_eq!(data, ["first", "line one\nline two", "no-space", "é😀"]);
+        assert_eq!(whole[1].event.as_deref(), Some("delta"));
+        assert_eq!(whole[0].event, None);
+    }
+
+    #[test]
+    fn comments_and_empty_events_dispatch_nothing() {
+        assert!(parse_in_chunks(b": ping\n\n\n\nevent: x\n\n", 3).is_empty());
+    }
+
+    #[test]
+    fn a_cut_off_event_is_reported_as_partial() {
+        let mut parser = SseParser::new();
+        let mut out = Vec::new();
+        parser.push(b"data: {\"half\":", &mut out).unwrap();
+        assert!(out.is_empty());
+        assert!(parser.has_partial_event());
+    }
+
+    #[test]
+    fn invalid_utf8_is_a_malformed_response() {
+        let mut parser = SseParser::new();
+        let err = parser
+            .push(b"data: \xff\xfe\n\n", &mut Vec::new())
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::MalformedResponse);
+    }
+}

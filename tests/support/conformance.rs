@@ -1,0 +1,138 @@
+//! Runs `conformance/check.py` (the official SDKs' own types) over wire-format bodies.
+//!
+//! The Python environment is created on first use in `target/conformance-venv` from the
+//! pinned `conformance/requirements.txt` (PyPI), guarded by a lock so parallel test
+//! binaries build it once. A test that needs it fails when it cannot be built: a
+//! conformance check that silently skips proves nothing.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+/// One body to check: which provider's SDK, which kind of body (as named in
+/// `conformance/checks_<provider>.py`), and the JSON itself.
+pub struct Item {
+    pub provider: &'static str,
+    pub kind: &'static str,
+    pub body: Value,
+}
+
+/// Checks every item, returning one verdict per item (the SDK's complaint on failure).
+pub fn check(items: &[Item]) -> Vec<Result<(), String>> {
+    let python = python();
+    let input: Vec<Value> = items
+        .iter()
+        .map(|i| json!({"provider": i.provider, "kind": i.kind, "body": i.body}))
+        .collect();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut child = Command::new(&python)
+        .arg(root.join("conformance/check.py"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the conformance checker");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(serde_json::to_vec(&input).unwrap().as_slice())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "conformance checker crashed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let verdicts: Vec<Value> = serde_json::from_slice(&output.stdout).expect("checker output");
+    assert_eq!(verdicts.len(), items.len());
+    verdicts
+        .into_iter()
+        .map(|v| {
+            if v["ok"] == Value::Bool(true) {
+                Ok(())
+            } else {
+                Err(v["error"].as_str().unwrap_or("?").to_owned())
+            }
+        })
+        .collect()
+}
+
+/// Asserts every item conforms, naming each one that does not.
+pub fn assert_conforms(items: &[Item]) {
+    let failures: Vec<String> = check(items)
+        .into_iter()
+        .zip(items)
+        .filter_map(|(verdict, item)| {
+            verdict.err().map(|e| format!("{}/{}: {e}\n  body: {}", item.provider, item.kind, item.body))
+        })
+        .collect();
+    assert!(failures.is_empty(), "non-conforming bodies:\n{}", failures.join("\n"));
+}
+
+/// Asserts the checker rejects every item (negative tests: proof the check can fail).
+pub fn assert_rejected(items: &[Item]) {
+    for (verdict, item) in check(items).into_iter().zip(items) {
+        assert!(
+            verdict.is_err(),
+            "{}/{} accepted a body the real API would reject: {}",
+            item.provider,
+            item.kind,
+            item.body
+        );
+    }
+}
+
+/// The virtualenv's Python, creating the virtualenv first if needed.
+fn python() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let venv = root.join("target/conformance-venv");
+    let python = venv.join("bin/python");
+    let requirements = root.join("conformance/requirements.txt");
+    let stamp = venv.join("requirements.stamp");
+    let wanted = std::fs::read_to_string(&requirements).expect("conformance/requirements.txt");
+    if std::fs::read_to_string(&stamp).is_ok_and(|s| s == wanted) {
+        return python;
+    }
+    let lock = root.join("target/conformance-venv.lock");
+    std::fs::create_dir_all(root.join("target")).unwrap();
+    let started = Instant::now();
+    while std::fs::create_dir(&lock).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "waited 10 minutes for {} (remove it if no test is running)",
+            lock.display()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+        if std::fs::read_to_string(&stamp).is_ok_and(|s| s == wanted) {
+            return python;
+        }
+    }
+    let result = (|| {
+        run(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
+        run(Command::new(&python)
+            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"])
+            .arg(&requirements))?;
+        std::fs::write(&stamp, &wanted).map_err(|e| e.to_string())
+    })();
+    let _ = std::fs::remove_dir(&lock);
+    if let Err(e) = result {
+        panic!("could not build the conformance environment from PyPI: {e}");
+    }
+    python
+}
+
+fn run(command: &mut Command) -> Result<(), String> {
+    let output = command.output().map_err(|e| format!("{command:?}: {e}"))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{command:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ))
+    }
+}
