@@ -62,7 +62,8 @@ pub(crate) async fn stream(
         Some((event, driver))
     });
     Ok(ChatStream {
-        inner: Box::pin(events),
+        // Fused: polling again after the end keeps answering `None`.
+        inner: Box::pin(events.fuse()),
     })
 }
 

@@ -142,10 +142,10 @@ impl ChatRequest {
         }
         for message in &self.messages {
             match message {
-                Message::User { content } => {
-                    if content.iter().any(|p| matches!(p, ContentPart::Image(_))) {
-                        needs |= Capabilities::VISION;
-                    }
+                Message::User { content }
+                    if content.iter().any(|p| matches!(p, ContentPart::Image(_))) =>
+                {
+                    needs |= Capabilities::VISION;
                 }
                 Message::Assistant { tool_calls, .. } if !tool_calls.is_empty() => {
                     needs |= Capabilities::TOOLS;
