@@ -73,8 +73,11 @@
 #![warn(missing_docs)]
 
 mod account;
+pub mod config;
 mod context_window;
 mod error;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 mod model;
 mod policy;
 pub mod provider;
@@ -84,8 +87,9 @@ mod stats;
 mod types;
 
 pub use account::{AccountInfo, ProviderAccount, SecretString};
+pub use config::RouterConfig;
 pub use context_window::ContextWindow;
-pub use error::{ConfigError, ConfigProblem, Error};
+pub use error::{ConfigError, ConfigProblem, Error, Location};
 pub use model::{Balance, Capabilities, Capability, LogicalModel, Target};
 pub use policy::{FallbackRules, Match, MatchMiss, Policy, Purpose, RouteStep, StepType};
 pub use provider::{

@@ -78,7 +78,19 @@ impl RouterBuilder {
     /// Checks and compiles; counters of policies and targets that exist in `previous` are
     /// carried over so stats survive a reload.
     pub(crate) fn compile(self, previous: Option<&Snapshot>) -> Result<Snapshot, ConfigError> {
-        let mut problems = Problems::default();
+        self.compile_with_paths(previous, PathStyle::Names)
+    }
+
+    /// [`compile`](Self::compile), naming problem paths in `style`.
+    pub(crate) fn compile_with_paths(
+        self,
+        previous: Option<&Snapshot>,
+        style: PathStyle,
+    ) -> Result<Snapshot, ConfigError> {
+        let mut problems = Problems {
+            list: Vec::new(),
+            style,
+        };
         let accounts = index_names(
             self.accounts.iter().map(|a| a.name()),
             "accounts",
@@ -101,16 +113,32 @@ impl RouterBuilder {
         let compiled_models: Vec<CompiledModel> = self
             .models
             .iter()
-            .map(|m| compile_model(m, &accounts, previous, &mut problems))
+            .enumerate()
+            .map(|(i, m)| {
+                let path = problems.item("models", i, &m.name);
+                compile_model(m, &path, &accounts, previous, &mut problems)
+            })
             .collect();
         let mut compiled_policies: Vec<CompiledPolicy> = self
             .policies
             .iter()
-            .map(|p| compile_policy(p, &self.models, &models, &accounts, previous, &mut problems))
+            .enumerate()
+            .map(|(i, p)| {
+                let path = problems.item("policies", i, &p.name);
+                compile_policy(
+                    p,
+                    &path,
+                    &self.models,
+                    &models,
+                    &accounts,
+                    previous,
+                    &mut problems,
+                )
+            })
             .collect();
 
-        if !problems.0.is_empty() {
-            return Err(ConfigError::new(problems.0));
+        if !problems.list.is_empty() {
+            return Err(ConfigError::new(problems.list));
         }
         // Stable: equal priorities keep declaration order.
         compiled_policies.sort_by_key(|p| Reverse(p.priority));
@@ -135,15 +163,35 @@ impl RouterBuilder {
     }
 }
 
-#[derive(Default)]
-struct Problems(Vec<ConfigProblem>);
+/// How problem paths name an account, model or policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PathStyle {
+    /// By name, `policies["chat"]`: what a builder's user knows.
+    Names,
+    /// By position, `policies[2]`: what a config file's reader can find.
+    Indices,
+}
+
+struct Problems {
+    list: Vec<ConfigProblem>,
+    style: PathStyle,
+}
 
 impl Problems {
     fn push(&mut self, path: impl Into<String>, message: String) {
-        self.0.push(ConfigProblem {
+        self.list.push(ConfigProblem {
             path: path.into(),
             message,
+            location: None,
         });
+    }
+
+    /// The path of item `index`, named `name`, of `section`.
+    fn item(&self, section: &str, index: usize, name: &str) -> String {
+        match self.style {
+            PathStyle::Names => format!("{section}[\"{name}\"]"),
+            PathStyle::Indices => format!("{section}[{index}]"),
+        }
     }
 }
 
@@ -158,10 +206,8 @@ fn index_names<'a>(
         if name.trim().is_empty() {
             problems.push(format!("{section}[{i}]"), "name must not be empty".into());
         } else if index.insert(name, i).is_some() {
-            problems.push(
-                format!("{section}[\"{name}\"]"),
-                "is declared more than once".into(),
-            );
+            let path = problems.item(section, i, name);
+            problems.push(path, "is declared more than once".into());
         }
     }
     index
@@ -169,14 +215,14 @@ fn index_names<'a>(
 
 fn compile_model(
     model: &LogicalModel,
+    path: &str,
     accounts: &HashMap<&str, usize>,
     previous: Option<&Snapshot>,
     problems: &mut Problems,
 ) -> CompiledModel {
-    let path = format!("models[\"{}\"]", model.name);
     let name: Arc<str> = model.name.as_str().into();
     if model.targets.is_empty() {
-        problems.push(&path, "has no targets".into());
+        problems.push(path, "has no targets".into());
     }
     for (field, message) in model.defaults.problems() {
         problems.push(format!("{path}.defaults.{field}"), message);
@@ -250,13 +296,13 @@ fn compile_model(
 
 fn compile_policy(
     policy: &Policy,
+    path: &str,
     model_defs: &[LogicalModel],
     models: &HashMap<&str, usize>,
     accounts: &HashMap<&str, usize>,
     previous: Option<&Snapshot>,
     problems: &mut Problems,
 ) -> CompiledPolicy {
-    let path = format!("policies[\"{}\"]", policy.name);
     if policy.route.is_empty() {
         problems.push(
             format!("{path}.route"),
@@ -330,14 +376,19 @@ fn compile_policy(
 
 /// "unknown account `x`", with the closest known name when one is close.
 fn unknown<'a>(what: &str, name: &str, known: impl Iterator<Item = &'a &'a str>) -> String {
-    let closest = known
-        .map(|k| (edit_distance(name, k), *k))
-        .filter(|(d, k)| *d <= (k.len().max(name.len()) / 3).max(1))
-        .min();
-    match closest {
-        Some((_, k)) => format!("unknown {what} `{name}`; did you mean `{k}`?"),
+    match closest(name, known.copied()) {
+        Some(k) => format!("unknown {what} `{name}`; did you mean `{k}`?"),
         None => format!("unknown {what} `{name}`"),
     }
+}
+
+/// The known name closest to `name`, when it is close enough to be a typo of it.
+pub(crate) fn closest<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    known
+        .map(|k| (edit_distance(name, k), k))
+        .filter(|(d, k)| *d <= (k.len().max(name.len()) / 3).max(1))
+        .min()
+        .map(|(_, k)| k)
 }
 
 /// Edits (insert, delete, substitute, swap two neighbours) between two names.

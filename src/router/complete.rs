@@ -7,6 +7,7 @@ use tracing::Instrument;
 
 use super::execution::{Answer, Execution};
 use super::snapshot::Snapshot;
+use super::telemetry;
 use crate::error::Error;
 use crate::policy::{Purpose, StepType};
 use crate::provider::ProviderResponse;
@@ -24,7 +25,7 @@ pub(crate) async fn complete(
         let (result, span) = {
             let resolved = Execution::resolve(execution.snapshot(), candidate);
             let _in_flight = resolved.target.load.begin();
-            let span = resolved.span();
+            let span = telemetry::attempt_span(&resolved, request);
             let call = resolved
                 .account
                 .provider
@@ -34,25 +35,16 @@ pub(crate) async fn complete(
         let latency = started.elapsed();
         match result {
             Ok(response) => {
-                record_usage(&span, &response);
+                telemetry::record_answer(&span, &response.usage, &response.finish_reason);
                 return Ok(execution.succeed(candidate, response.into(), latency));
             }
             Err(error) => {
-                span.record("error.type", tracing::field::display(error.kind()));
+                telemetry::record_failure(&span, error.kind());
                 execution.fail_attempt(candidate, error, latency)?;
             }
         }
     }
     Err(execution.exhausted())
-}
-
-fn record_usage(span: &tracing::Span, response: &ProviderResponse) {
-    span.record("gen_ai.usage.input_tokens", response.usage.input_tokens);
-    span.record("gen_ai.usage.output_tokens", response.usage.output_tokens);
-    span.record(
-        "gen_ai.response.finish_reasons",
-        tracing::field::debug(&response.finish_reason),
-    );
 }
 
 impl From<ProviderResponse> for Answer {

@@ -5,8 +5,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use super::plan::{Candidate, PlanRequest, plan};
 use super::snapshot::{CompiledAccount, CompiledModel, CompiledPolicy, CompiledTarget, Snapshot};
+use super::telemetry;
 use crate::error::Error;
 use crate::model::Capabilities;
 use crate::policy::{Purpose, StepType};
@@ -43,20 +46,6 @@ impl<'s> Resolved<'s> {
             &self.model.defaults,
         )
     }
-
-    pub(crate) fn span(&self) -> tracing::Span {
-        tracing::info_span!(
-            "routewise.attempt",
-            gen_ai.system = self.account.provider.system(),
-            gen_ai.request.model = &*self.target.target.provider_model,
-            routewise.account = &*self.target.target.account,
-            routewise.logical_model = &*self.model.name,
-            gen_ai.usage.input_tokens = tracing::field::Empty,
-            gen_ai.usage.output_tokens = tracing::field::Empty,
-            gen_ai.response.finish_reasons = tracing::field::Empty,
-            error.type = tracing::field::Empty,
-        )
-    }
 }
 
 impl Execution {
@@ -68,9 +57,12 @@ impl Execution {
         request: &ChatRequest,
         streaming: bool,
     ) -> Result<Self, Error> {
+        let started = Instant::now();
         let problems = request.problems();
         if !problems.is_empty() {
-            return Err(Error::InvalidRequest { problems });
+            let error = Error::InvalidRequest { problems };
+            telemetry::request_finished("", telemetry::outcome(&error), started.elapsed());
+            return Err(error);
         }
         let mut needs = request.required_capabilities();
         if streaming {
@@ -87,11 +79,14 @@ impl Execution {
         let planned = match planned {
             Ok(planned) => planned,
             Err(failure) => {
-                if let Some(policy) = failure.policy {
-                    let counters = &snapshot.policies[policy].counters;
-                    counters.record_match();
-                    counters.record_outcome(false);
+                let policy = failure.policy.map(|i| &snapshot.policies[i]);
+                if let Some(policy) = policy {
+                    policy.counters.record_match();
+                    policy.counters.record_outcome(false);
                 }
+                let name = policy.map_or("", |p| &p.name);
+                let outcome = telemetry::outcome(&failure.error);
+                telemetry::request_finished(name, outcome, started.elapsed());
                 return Err(failure.error);
             }
         };
@@ -108,7 +103,13 @@ impl Execution {
         .min()
         .map_or(usize::MAX, |n| n as usize);
         tracing::Span::current().record("routewise.policy", &*policy.name);
-        let outcome = OutcomeGuard::new(policy.counters.clone());
+        let outcome = OutcomeGuard {
+            counters: policy.counters.clone(),
+            policy: policy.name.clone(),
+            started,
+            span: tracing::Span::current(),
+            finished: false,
+        };
         Ok(Self {
             policy: planned.policy,
             candidates: planned.candidates,
@@ -124,6 +125,10 @@ impl Execution {
         &self.snapshot
     }
 
+    pub(crate) fn policy_name(&self) -> &str {
+        &self.outcome.policy
+    }
+
     fn policy(&self) -> &CompiledPolicy {
         &self.snapshot.policies[self.policy]
     }
@@ -136,7 +141,9 @@ impl Execution {
         let candidate = *self.candidates.get(self.next)?;
         self.next += 1;
         if !self.attempts.is_empty() {
-            self.policy().counters.record_fallback();
+            let policy = self.policy();
+            policy.counters.record_fallback();
+            telemetry::fallback(&policy.name);
         }
         Some(candidate)
     }
@@ -163,13 +170,14 @@ impl Execution {
         if self.policy().fallback.on.contains(error.kind()) {
             return Ok(());
         }
-        self.outcome.finish(false);
-        Err(Error::Rejected {
+        let error = Error::Rejected {
             policy: self.policy().name.clone(),
             target,
             error,
             attempts: std::mem::take(&mut self.attempts),
-        })
+        };
+        self.outcome.finish(telemetry::outcome(&error));
+        Err(error)
     }
 
     fn record_failure(
@@ -178,7 +186,9 @@ impl Execution {
         error: &ProviderError,
         latency: Duration,
     ) -> crate::types::TargetRef {
-        let target = Self::resolve(&self.snapshot, candidate).target;
+        let resolved = Self::resolve(&self.snapshot, candidate);
+        telemetry::attempt_finished(&self.outcome.policy, &resolved, Err(error.kind()), latency);
+        let target = resolved.target;
         target.counters.record(false, latency);
         target.load.observe(latency);
         self.attempts.push(Attempt {
@@ -199,6 +209,7 @@ impl Execution {
         latency: Duration,
     ) -> ChatResponse {
         let resolved = Self::resolve(&self.snapshot, candidate);
+        telemetry::attempt_finished(&self.outcome.policy, &resolved, Ok(&answer.usage), latency);
         resolved.target.counters.record(true, latency);
         resolved.target.load.observe(latency);
         let served_by = resolved.target.target.clone();
@@ -207,7 +218,7 @@ impl Execution {
             outcome: AttemptOutcome::Success,
             latency,
         });
-        self.outcome.finish(true);
+        self.outcome.finish(telemetry::SUCCESS);
         ChatResponse {
             content: answer.content,
             tool_calls: answer.tool_calls,
@@ -222,11 +233,12 @@ impl Execution {
 
     /// The final error once no candidate is left.
     pub(crate) fn exhausted(&mut self) -> Error {
-        self.outcome.finish(false);
-        Error::AllTargetsFailed {
+        let error = Error::AllTargetsFailed {
             policy: self.policy().name.clone(),
             attempts: std::mem::take(&mut self.attempts),
-        }
+        };
+        self.outcome.finish(telemetry::outcome(&error));
+        error
     }
 
     /// The final error of a stream that broke after content reached the caller.
@@ -237,13 +249,14 @@ impl Execution {
         latency: Duration,
     ) -> Error {
         let target = self.record_failure(candidate, &error, latency);
-        self.outcome.finish(false);
-        Error::StreamInterrupted {
+        let error = Error::StreamInterrupted {
             policy: self.policy().name.clone(),
             target,
             error,
             attempts: std::mem::take(&mut self.attempts),
-        }
+        };
+        self.outcome.finish(telemetry::outcome(&error));
+        error
     }
 }
 
@@ -255,24 +268,24 @@ pub(crate) struct Answer {
     pub(crate) usage: Usage,
 }
 
-/// Counts the request as cancelled if it is dropped before it finished.
+/// Counts the request's outcome once, and as cancelled if it is dropped before it finished.
 struct OutcomeGuard {
     counters: Arc<PolicyCounters>,
+    policy: Arc<str>,
+    started: Instant,
+    /// The request's span, which a stream outlives the polling context of.
+    span: tracing::Span,
     finished: bool,
 }
 
 impl OutcomeGuard {
-    fn new(counters: Arc<PolicyCounters>) -> Self {
-        Self {
-            counters,
-            finished: false,
-        }
-    }
-
-    fn finish(&mut self, success: bool) {
+    fn finish(&mut self, outcome: &'static str) {
         if !self.finished {
             self.finished = true;
-            self.counters.record_outcome(success);
+            self.counters.record_outcome(outcome == telemetry::SUCCESS);
+            self.span.in_scope(|| {
+                telemetry::request_finished(&self.policy, outcome, self.started.elapsed());
+            });
         }
     }
 }
@@ -281,6 +294,13 @@ impl Drop for OutcomeGuard {
     fn drop(&mut self) {
         if !self.finished {
             self.counters.record_cancelled();
+            self.span.in_scope(|| {
+                telemetry::request_finished(
+                    &self.policy,
+                    telemetry::CANCELLED,
+                    self.started.elapsed(),
+                );
+            });
         }
     }
 }

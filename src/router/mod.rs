@@ -1,19 +1,21 @@
 //! The [`Router`]: policy matching, planning, the attempt loop and explanations.
 
 mod balance;
-mod builder;
+pub(crate) mod builder;
 mod complete;
 mod execution;
 mod explain;
 mod plan;
 mod snapshot;
 mod stream;
+mod telemetry;
 
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 use tracing::Instrument;
 
+pub(crate) use builder::PathStyle;
 pub use builder::RouterBuilder;
 pub use explain::{Explanation, PassedOver};
 pub use plan::{SkipReason, SkippedTarget};
@@ -23,7 +25,7 @@ use crate::error::{ConfigError, Error};
 use crate::policy::{Purpose, StepType};
 use crate::stats::RouterStats;
 use crate::types::{ChatRequest, ChatResponse};
-use snapshot::Snapshot;
+pub(crate) use snapshot::Snapshot;
 
 /// Routes chat requests to provider targets by policy, with fallbacks.
 ///
@@ -74,7 +76,7 @@ impl Router {
         RouterBuilder::new()
     }
 
-    fn from_snapshot(snapshot: Snapshot) -> Self {
+    pub(crate) fn from_snapshot(snapshot: Snapshot) -> Self {
         Self {
             inner: Arc::new(Inner {
                 snapshot: ArcSwap::from_pointee(snapshot),
@@ -106,7 +108,7 @@ impl Router {
         purpose: Purpose,
         request: ChatRequest,
     ) -> Result<ChatResponse, Error> {
-        let span = request_span("chat", &step_type, &purpose, &request);
+        let span = telemetry::request_span(&step_type, &purpose, &request);
         let snapshot = self.inner.snapshot.load_full();
         complete::complete(snapshot, &step_type, &purpose, &request)
             .instrument(span)
@@ -160,7 +162,7 @@ impl Router {
         purpose: Purpose,
         request: ChatRequest,
     ) -> Result<ChatStream, Error> {
-        let span = request_span("chat", &step_type, &purpose, &request);
+        let span = telemetry::request_span(&step_type, &purpose, &request);
         let snapshot = self.inner.snapshot.load_full();
         stream::stream(snapshot, &step_type, &purpose, request)
             .instrument(span)
@@ -212,13 +214,21 @@ impl Router {
     /// The same [`ConfigError`] [`RouterBuilder::build`] would give; the running
     /// configuration is then left untouched.
     pub fn reload(&self, config: RouterBuilder) -> Result<(), ConfigError> {
+        self.swap(|previous| config.compile(Some(previous)))
+    }
+
+    /// Swaps in the snapshot `compile` makes from the running one, unless it fails.
+    pub(crate) fn swap(
+        &self,
+        compile: impl FnOnce(&Snapshot) -> Result<Snapshot, ConfigError>,
+    ) -> Result<(), ConfigError> {
         let _serialized = self
             .inner
             .reload
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let previous = self.inner.snapshot.load();
-        let next = config.compile(Some(&previous))?;
+        let next = compile(&previous)?;
         self.inner.snapshot.store(Arc::new(next));
         Ok(())
     }
@@ -233,20 +243,4 @@ impl std::fmt::Debug for Router {
             .field("accounts", &snapshot.accounts.len())
             .finish()
     }
-}
-
-fn request_span(
-    operation: &'static str,
-    step: &StepType,
-    purpose: &Purpose,
-    request: &ChatRequest,
-) -> tracing::Span {
-    tracing::info_span!(
-        "routewise.request",
-        gen_ai.operation.name = operation,
-        routewise.step_type = %step,
-        routewise.purpose = %purpose,
-        routewise.requested_model = request.model.as_deref(),
-        routewise.policy = tracing::field::Empty,
-    )
 }

@@ -13,6 +13,7 @@ use super::balance::InFlight;
 use super::execution::{Answer, Execution};
 use super::plan::Candidate;
 use super::snapshot::Snapshot;
+use super::telemetry;
 use crate::error::Error;
 use crate::policy::{Purpose, StepType};
 use crate::provider::{ErrorKind, ProviderError, ProviderEvent, ProviderStream};
@@ -58,9 +59,14 @@ pub(crate) async fn stream(
         done: false,
     };
     driver.connect().await?;
-    let events = futures::stream::unfold(driver, |mut driver| async move {
-        let event = driver.next_event().await?;
-        Some((event, driver))
+    // Later events are polled in the caller's context: keep them in the request's span.
+    let span = tracing::Span::current();
+    let events = futures::stream::unfold(driver, move |mut driver| {
+        async move {
+            let event = driver.next_event().await?;
+            Some((event, driver))
+        }
+        .instrument(span.clone())
     });
     Ok(ChatStream {
         // Fused: polling again after the end keeps answering `None`.
@@ -82,6 +88,7 @@ struct Active {
     candidate: Candidate,
     events: ProviderStream,
     started: Instant,
+    span: tracing::Span,
     _in_flight: InFlight,
 }
 
@@ -90,14 +97,15 @@ impl Driver {
     async fn connect(&mut self) -> Result<(), Error> {
         while let Some(candidate) = self.execution.next_candidate() {
             let started = Instant::now();
-            let (result, in_flight) = {
+            let (result, in_flight, span) = {
                 let resolved = Execution::resolve(self.execution.snapshot(), candidate);
                 let in_flight = resolved.target.load.begin();
+                let span = telemetry::attempt_span(&resolved, &self.request);
                 let call = resolved
                     .account
                     .provider
                     .stream(resolved.request(&self.request));
-                (call.instrument(resolved.span()).await, in_flight)
+                (call.instrument(span.clone()).await, in_flight, span)
             };
             match result {
                 Ok(events) => {
@@ -105,13 +113,16 @@ impl Driver {
                         candidate,
                         events,
                         started,
+                        span,
                         _in_flight: in_flight,
                     });
                     return Ok(());
                 }
-                Err(error) => self
-                    .execution
-                    .fail_attempt(candidate, error, started.elapsed())?,
+                Err(error) => {
+                    telemetry::record_failure(&span, error.kind());
+                    self.execution
+                        .fail_attempt(candidate, error, started.elapsed())?;
+                }
             }
         }
         Err(self.execution.exhausted())
@@ -128,12 +139,12 @@ impl Driver {
                     if text.is_empty() {
                         continue;
                     }
-                    self.sent_content = true;
+                    self.first_content();
                     self.text.push_str(&text);
                     return Some(Ok(StreamEvent::TextDelta { text }));
                 }
                 Some(Ok(ProviderEvent::ToolCallDelta(delta))) => {
-                    self.sent_content = true;
+                    self.first_content();
                     merge_tool_call(&mut self.tool_calls, &delta);
                     return Some(Ok(StreamEvent::ToolCallDelta(delta)));
                 }
@@ -143,6 +154,7 @@ impl Driver {
                 })) => {
                     self.done = true;
                     let active = self.active.take()?;
+                    telemetry::record_answer(&active.span, &usage, &finish_reason);
                     let answer = Answer {
                         content: std::mem::take(&mut self.text),
                         tool_calls: std::mem::take(&mut self.tool_calls)
@@ -165,6 +177,7 @@ impl Driver {
             };
             let active = self.active.take()?;
             let latency = active.started.elapsed();
+            telemetry::record_failure(&active.span, failure.kind());
             if self.sent_content {
                 self.done = true;
                 return Some(Err(self.execution.interrupted(
@@ -184,6 +197,21 @@ impl Driver {
                 self.done = true;
                 return Some(Err(error));
             }
+        }
+    }
+}
+
+impl Driver {
+    /// Marks content as sent; the first time, reports the time to the first chunk.
+    fn first_content(&mut self) {
+        if self.sent_content {
+            return;
+        }
+        self.sent_content = true;
+        if let Some(active) = &self.active {
+            let resolved = Execution::resolve(self.execution.snapshot(), active.candidate);
+            let policy = self.execution.policy_name();
+            telemetry::first_chunk(policy, &resolved, active.started.elapsed());
         }
     }
 }
