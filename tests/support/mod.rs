@@ -3,6 +3,7 @@
 
 pub mod conformance;
 pub mod recording;
+pub mod telemetry;
 
 use routewise::sim::SimProvider;
 use routewise::{Capabilities, LogicalModel, Policy, ProviderAccount, RouterBuilder, Target};
