@@ -1,5 +1,4 @@
-//! Metrics (feature `metrics`): what the router reports through the [`metrics`](::metrics)
-//! facade.
+//! Metrics (feature `metrics`): what the router reports through the [`metrics`] facade.
 //!
 //! Install any `metrics` recorder (a Prometheus exporter, an OpenTelemetry bridge) and the
 //! router reports into it; call [`describe`] once to give each metric its unit and

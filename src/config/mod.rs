@@ -32,7 +32,7 @@
 //!   sections, such as an unknown account). Unknown keys are errors.
 //! - Secrets: [`SecretValue`] reads `${NAME}` from the environment when the router is
 //!   built; a missing variable names itself and where it is used.
-//! - Schema: with the `schema` feature, [`RouterConfig::json_schema`] describes the file
+//! - Schema: with the `schema` feature, `RouterConfig::json_schema()` describes the file
 //!   for editors; the crate ships it as `routewise.schema.json`.
 //! - Reload: [`Router::watch_config`](crate::Router::watch_config) polls the file and
 //!   swaps a valid new configuration in atomically, keeping stats.
