@@ -65,6 +65,15 @@
 //! # }).unwrap();
 //! ```
 //!
+//! ## Configuration files, reload and metrics
+//!
+//! Everything the builder expresses can also be declared in a TOML, YAML or JSON file
+//! (features `toml`, `yaml`, `json`): see [`config`]. [`Router::from_config`] reports every
+//! problem of a file at once, with its path, line and column, and
+//! [`Router::watch_config`] reloads the router when the file changes. With the `metrics`
+//! feature the router reports request, attempt, latency and token metrics through the
+//! `metrics` facade (see the `metrics` module).
+//!
 //! ## Writing your own provider
 //!
 //! Implement [`Provider`] (object safe, `async`) for any backend; see the trait's docs.

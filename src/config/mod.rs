@@ -33,7 +33,8 @@
 //! - Secrets: [`SecretValue`] reads `${NAME}` from the environment when the router is
 //!   built; a missing variable names itself and where it is used.
 //! - Schema: with the `schema` feature, `RouterConfig::json_schema()` describes the file
-//!   for editors; the crate ships it as `routewise.schema.json`.
+//!   for editors; the crate ships it as `routewise.schema.json` (regenerate with
+//!   `ROUTEWISE_UPDATE_SCHEMA=1 cargo test --features schema --test config_schema`).
 //! - Reload: [`Router::watch_config`](crate::Router::watch_config) polls the file and
 //!   swaps a valid new configuration in atomically, keeping stats.
 
