@@ -77,6 +77,7 @@ mod error;
 mod model;
 mod policy;
 pub mod provider;
+pub mod resilience;
 mod router;
 pub mod sim;
 mod stats;
@@ -90,6 +91,7 @@ pub use provider::{
     ErrorKind, ErrorKindSet, Provider, ProviderError, ProviderEvent, ProviderRequest,
     ProviderResponse, ProviderStream,
 };
+pub use resilience::{BreakerConfig, BreakerState, CircuitBreaker, ResilienceConfigError};
 pub use router::{
     ChatStream, Explanation, PassedOver, Router, RouterBuilder, SkipReason, SkippedTarget,
 };
