@@ -91,7 +91,10 @@ pub use provider::{
     ErrorKind, ErrorKindSet, Provider, ProviderError, ProviderEvent, ProviderRequest,
     ProviderResponse, ProviderStream,
 };
-pub use resilience::{BreakerConfig, BreakerState, CircuitBreaker, ResilienceConfigError};
+pub use resilience::{
+    BreakerConfig, BreakerState, CircuitBreaker, Deadline, HealthConfig, HealthStatus,
+    HealthTracker, HedgePolicy, Jitter, ResilienceConfigError, RetryPolicy, TimedOut, Timeouts,
+};
 pub use router::{
     ChatStream, Explanation, PassedOver, Router, RouterBuilder, SkipReason, SkippedTarget,
 };
