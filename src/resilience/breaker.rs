@@ -8,6 +8,8 @@
 
 mod config;
 #[cfg(test)]
+mod model_tests;
+#[cfg(test)]
 mod tests;
 
 use std::fmt;
