@@ -204,14 +204,15 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn an_expired_deadline_fails_the_next_attempt_at_once() {
+    async fn after_the_deadline_an_attempt_that_waits_fails_at_once() {
         let deadline = Timeouts::new().request(secs(1)).start(Instant::now());
         advance(secs(2)).await;
-        let result = deadline.run(async { "answered" }).await;
-        // A ready future still wins: the timer is only checked if the attempt waits.
-        assert_eq!(result, Ok("answered"));
+        let started = Instant::now();
         let result = deadline.run(sleep(secs(1))).await;
         assert_eq!(result, Err(TimedOut::Request(secs(1))));
+        assert_eq!(Instant::now(), started, "no time spent");
+        // An attempt that is ready at once still wins: the timer only matters if it waits.
+        assert_eq!(deadline.run(async { "answered" }).await, Ok("answered"));
     }
 
     #[test]
