@@ -78,6 +78,7 @@ mod error;
 mod model;
 mod policy;
 pub mod provider;
+pub mod resilience;
 mod router;
 pub mod sim;
 mod stats;
@@ -91,6 +92,10 @@ pub use policy::{FallbackRules, Match, MatchMiss, Policy, Purpose, RouteStep, St
 pub use provider::{
     ErrorKind, ErrorKindSet, Provider, ProviderError, ProviderEvent, ProviderRequest,
     ProviderResponse, ProviderStream,
+};
+pub use resilience::{
+    BreakerConfig, BreakerState, CircuitBreaker, Deadline, HealthConfig, HealthStatus,
+    HealthTracker, HedgePolicy, Jitter, ResilienceConfigError, RetryPolicy, TimedOut, Timeouts,
 };
 pub use router::{
     ChatStream, Explanation, PassedOver, Router, RouterBuilder, SkipReason, SkippedTarget,

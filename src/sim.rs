@@ -30,6 +30,7 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use tokio::time::Instant;
 
+use crate::account::AccountInfo;
 use crate::provider::{
     ErrorKind, Provider, ProviderError, ProviderEvent, ProviderRequest, ProviderResponse,
     ProviderStream,
@@ -398,6 +399,19 @@ impl Provider for SimProvider {
             event
         });
         Ok(Box::pin(stream))
+    }
+
+    /// Fails with a connection error while the sim is down (by [`set_down`](Self::set_down)
+    /// or in an outage window), as an unreachable endpoint would. Not counted as a call.
+    async fn health_check(&self, _account: &AccountInfo) -> Result<(), ProviderError> {
+        if self.state.down.load(Relaxed) || self.in_outage() {
+            Err(ProviderError::new(
+                ErrorKind::Connection,
+                "simulated outage",
+            ))
+        } else {
+            Ok(())
+        }
     }
 }
 
