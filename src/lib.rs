@@ -88,7 +88,9 @@ pub use account::{AccountInfo, ProviderAccount, SecretString};
 pub use context_window::ContextWindow;
 pub use error::{ConfigError, ConfigProblem, Error};
 pub use model::{Balance, Capabilities, Capability, LogicalModel, Target};
-pub use policy::{FallbackRules, Match, MatchMiss, Policy, Purpose, RouteStep, StepType};
+pub use policy::{
+    BreakerChoice, FallbackRules, Match, MatchMiss, Policy, Purpose, RouteStep, StepType,
+};
 pub use provider::{
     ErrorKind, ErrorKindSet, Provider, ProviderError, ProviderEvent, ProviderRequest,
     ProviderResponse, ProviderStream,

@@ -1,15 +1,18 @@
-//! The attempt loop of a non-streaming request.
+//! The attempt loop of a non-streaming request: candidates in plan order, retries on the
+//! same target as the policy allows, each call within its timeout.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::execution::{Answer, Execution};
+use super::plan::Candidate;
 use super::snapshot::Snapshot;
 use crate::error::Error;
 use crate::policy::{Purpose, StepType};
-use crate::provider::ProviderResponse;
+use crate::provider::{ProviderError, ProviderResponse};
 use crate::types::{ChatRequest, ChatResponse};
 
 pub(crate) async fn complete(
@@ -20,39 +23,67 @@ pub(crate) async fn complete(
 ) -> Result<ChatResponse, Error> {
     let mut execution = Execution::start(snapshot, step, purpose, request, false)?;
     while let Some(candidate) = execution.next_candidate() {
-        let started = Instant::now();
-        let (result, span) = {
-            let resolved = Execution::resolve(execution.snapshot(), candidate);
-            let _in_flight = resolved.target.load.begin();
-            let span = resolved.span();
-            let call = resolved
-                .account
-                .provider
-                .complete(resolved.request(request));
-            (call.instrument(span.clone()).await, span)
-        };
-        let latency = started.elapsed();
-        match result {
-            Ok(response) => {
-                record_usage(&span, &response);
-                return Ok(execution.succeed(candidate, response.into(), latency));
-            }
-            Err(error) => {
-                span.record("error.type", tracing::field::display(error.kind()));
-                execution.fail_attempt(candidate, error, latency)?;
+        let mut retries = 0;
+        loop {
+            let Ok(permit) = execution.permit(candidate) else {
+                break;
+            };
+            let (result, latency) = call(&execution, candidate, request).await;
+            execution.observe(candidate, permit, result.as_ref().map(|_| ()), latency);
+            let error = match result {
+                Ok(response) => return Ok(execution.succeed(candidate, response.into(), latency)),
+                Err(error) => error,
+            };
+            match execution.retry_delay(retries, &error) {
+                Some(delay) => {
+                    execution.record_failure(candidate, &error, latency);
+                    tokio::time::sleep(delay).await;
+                    retries += 1;
+                }
+                None => {
+                    execution.fail_attempt(candidate, error, latency)?;
+                    break;
+                }
             }
         }
     }
     Err(execution.exhausted())
 }
 
-fn record_usage(span: &tracing::Span, response: &ProviderResponse) {
-    span.record("gen_ai.usage.input_tokens", response.usage.input_tokens);
-    span.record("gen_ai.usage.output_tokens", response.usage.output_tokens);
-    span.record(
-        "gen_ai.response.finish_reasons",
-        tracing::field::debug(&response.finish_reason),
-    );
+/// One provider call within the attempt's time limit, traced as an attempt span.
+async fn call(
+    execution: &Execution,
+    candidate: Candidate,
+    request: &ChatRequest,
+) -> (Result<ProviderResponse, ProviderError>, Duration) {
+    let resolved = Execution::resolve(execution.snapshot(), candidate);
+    let _in_flight = resolved.target.load.begin();
+    let span = resolved.span();
+    let started = Instant::now();
+    let call = resolved
+        .account
+        .provider
+        .complete(resolved.request(request));
+    let result = execution
+        .deadline()
+        .run(call.instrument(span.clone()))
+        .await
+        .unwrap_or_else(|timed_out| Err(timed_out.into()));
+    let latency = started.elapsed();
+    match &result {
+        Ok(response) => {
+            span.record("gen_ai.usage.input_tokens", response.usage.input_tokens);
+            span.record("gen_ai.usage.output_tokens", response.usage.output_tokens);
+            span.record(
+                "gen_ai.response.finish_reasons",
+                tracing::field::debug(&response.finish_reason),
+            );
+        }
+        Err(error) => {
+            span.record("error.type", tracing::field::display(error.kind()));
+        }
+    }
+    (result, latency)
 }
 
 impl From<ProviderResponse> for Answer {

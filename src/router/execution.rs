@@ -5,12 +5,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::plan::{Candidate, PlanRequest, plan};
+use tokio::time::Instant;
+
+use super::plan::{Candidate, PlanRequest, SkipReason, SkippedTarget, plan};
 use super::snapshot::{CompiledAccount, CompiledModel, CompiledPolicy, CompiledTarget, Snapshot};
 use crate::error::Error;
 use crate::model::Capabilities;
 use crate::policy::{Purpose, StepType};
 use crate::provider::{ProviderError, ProviderRequest};
+use crate::resilience::{BreakerPermit, Deadline};
 use crate::stats::PolicyCounters;
 use crate::types::{
     Attempt, AttemptOutcome, ChatRequest, ChatResponse, FinishReason, ToolCall, Usage,
@@ -21,8 +24,14 @@ pub(crate) struct Execution {
     policy: usize,
     candidates: Vec<Candidate>,
     next: usize,
-    /// The policy's cap, narrowed by the request's overrides.
+    /// The policy's cap on provider calls, narrowed by the request's overrides.
     max_attempts: usize,
+    /// 1 when the request disables fallbacks.
+    max_candidates: usize,
+    deadline: Deadline,
+    started: Instant,
+    /// Candidates passed over at attempt time (breaker refused a permit).
+    skipped: Vec<SkippedTarget>,
     attempts: Vec<Attempt>,
     outcome: OutcomeGuard,
 }
@@ -82,6 +91,7 @@ impl Execution {
             request,
             needs,
             for_real: true,
+            now: tokio::time::Instant::now(),
         };
         let planned = plan(&snapshot, &input, |_, _| {});
         let planned = match planned {
@@ -98,15 +108,15 @@ impl Execution {
         let policy = &snapshot.policies[planned.policy];
         policy.counters.record_match();
         let options = &request.options;
-        let max_attempts = [
-            policy.fallback.max_attempts,
-            options.max_attempts,
-            options.no_fallback.then_some(1),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
-        .map_or(usize::MAX, |n| n as usize);
+        let max_attempts = [policy.fallback.max_attempts, options.max_attempts]
+            .into_iter()
+            .flatten()
+            .min()
+            .map_or(usize::MAX, |n| n as usize);
+        let mut timeouts = policy.timeouts;
+        if let Some(limit) = options.deadline {
+            timeouts.request = Some(timeouts.request.map_or(limit, |l| l.min(limit)));
+        }
         tracing::Span::current().record("routewise.policy", &*policy.name);
         let outcome = OutcomeGuard::new(policy.counters.clone());
         Ok(Self {
@@ -114,6 +124,10 @@ impl Execution {
             candidates: planned.candidates,
             next: 0,
             max_attempts,
+            max_candidates: if options.no_fallback { 1 } else { usize::MAX },
+            deadline: timeouts.start(input.now),
+            started: input.now,
+            skipped: Vec::new(),
             attempts: Vec::with_capacity(1),
             outcome,
             snapshot,
@@ -128,9 +142,18 @@ impl Execution {
         &self.snapshot.policies[self.policy]
     }
 
+    pub(crate) fn deadline(&self) -> &Deadline {
+        &self.deadline
+    }
+
+    /// Whether another provider call is allowed (attempt cap and deadline).
+    pub(crate) fn may_attempt(&self, now: Instant) -> bool {
+        self.attempts.len() < self.max_attempts && !self.deadline.is_expired(now)
+    }
+
     /// The next candidate to call, or `None` when the plan or the attempt budget is spent.
     pub(crate) fn next_candidate(&mut self) -> Option<Candidate> {
-        if self.attempts.len() >= self.max_attempts {
+        if !self.may_attempt(Instant::now()) || self.next >= self.max_candidates {
             return None;
         }
         let candidate = *self.candidates.get(self.next)?;
@@ -149,6 +172,71 @@ impl Execution {
             target,
             account: &snapshot.accounts[target.account],
         }
+    }
+
+    /// Leave from the candidate's circuit breaker to call it now: `Ok(None)` when the
+    /// policy keeps no breaker for it, `Err(())` when the breaker refuses (the candidate is
+    /// recorded as skipped).
+    pub(crate) fn permit(&mut self, candidate: Candidate) -> Result<Option<BreakerPermit>, ()> {
+        let now = Instant::now();
+        let target = Self::resolve(&self.snapshot, candidate).target;
+        let Some(breaker) = self.policy().breaker(target) else {
+            return Ok(None);
+        };
+        match breaker.try_acquire(now) {
+            Some(permit) => Ok(Some(permit)),
+            None => {
+                let recovers_in_ms = breaker.state(now).open_until().map_or(0, |until| {
+                    u64::try_from(until.saturating_duration_since(now).as_millis())
+                        .unwrap_or(u64::MAX)
+                });
+                self.skipped.push(SkippedTarget {
+                    target: target.target.clone(),
+                    reason: SkipReason::BreakerOpen { recovers_in_ms },
+                });
+                Err(())
+            }
+        }
+    }
+
+    /// Feeds one call's outcome to the breaker and the account's health.
+    pub(crate) fn observe(
+        &self,
+        candidate: Candidate,
+        permit: Option<BreakerPermit>,
+        outcome: Result<(), &ProviderError>,
+        latency: Duration,
+    ) {
+        let now = Instant::now();
+        let resolved = Self::resolve(&self.snapshot, candidate);
+        match outcome {
+            Ok(()) => {
+                if let Some(permit) = permit {
+                    permit.success(now);
+                }
+                resolved.account.health.record(true, latency, now);
+            }
+            Err(error) => {
+                if let Some(permit) = permit {
+                    permit.failure(error.kind(), now);
+                }
+                if error.is_provider_fault() {
+                    resolved.account.health.record(false, latency, now);
+                }
+            }
+        }
+    }
+
+    /// How long to wait before retrying the same target after `error`, if the policy
+    /// retries it (provider faults only, within the attempt cap and the deadline).
+    pub(crate) fn retry_delay(&self, retries: u32, error: &ProviderError) -> Option<Duration> {
+        let now = Instant::now();
+        if !error.is_provider_fault() || !self.may_attempt(now) {
+            return None;
+        }
+        self.policy()
+            .retry
+            .next_delay(retries, error.retry_after(), self.deadline.remaining(now))
     }
 
     /// Records a failed attempt. `Ok` means the policy falls back on this failure; `Err`
@@ -172,7 +260,8 @@ impl Execution {
         })
     }
 
-    fn record_failure(
+    /// Records a failed attempt that will be retried on the same target.
+    pub(crate) fn record_failure(
         &mut self,
         candidate: Candidate,
         error: &ProviderError,
@@ -223,10 +312,36 @@ impl Execution {
     /// The final error once no candidate is left.
     pub(crate) fn exhausted(&mut self) -> Error {
         self.outcome.finish(false);
-        Error::AllTargetsFailed {
-            policy: self.policy().name.clone(),
-            attempts: std::mem::take(&mut self.attempts),
+        let policy = self.policy().name.clone();
+        let attempts = std::mem::take(&mut self.attempts);
+        if let (Some(limit), true) = (
+            self.policy_deadline(),
+            self.deadline.is_expired(Instant::now()),
+        ) {
+            return Error::DeadlineExceeded {
+                policy,
+                deadline: limit,
+                attempts,
+            };
         }
+        if attempts.is_empty() {
+            let skipped = std::mem::take(&mut self.skipped);
+            return match skipped.iter().filter_map(|s| s.reason.retry_after()).min() {
+                Some(retry_after) => Error::CircuitOpen {
+                    policy,
+                    retry_after,
+                    skipped,
+                },
+                None => Error::NoAvailableTarget { policy, skipped },
+            };
+        }
+        Error::AllTargetsFailed { policy, attempts }
+    }
+
+    fn policy_deadline(&self) -> Option<Duration> {
+        self.deadline
+            .end()
+            .map(|end| end.saturating_duration_since(self.started))
     }
 
     /// The final error of a stream that broke after content reached the caller.

@@ -2,10 +2,12 @@
 
 mod balance;
 mod builder;
+mod compile;
 mod complete;
 mod execution;
 mod explain;
 mod plan;
+mod probes;
 mod snapshot;
 mod stream;
 
@@ -23,6 +25,7 @@ use crate::error::{ConfigError, Error};
 use crate::policy::{Purpose, StepType};
 use crate::stats::RouterStats;
 use crate::types::{ChatRequest, ChatResponse};
+use probes::Probes;
 use snapshot::Snapshot;
 
 /// Routes chat requests to provider targets by policy, with fallbacks.
@@ -64,8 +67,9 @@ pub struct Router {
 
 struct Inner {
     snapshot: ArcSwap<Snapshot>,
-    /// Serializes reloads so each one carries over the counters of the one before.
-    reload: Mutex<()>,
+    /// The running health probes. Also serializes reloads, so each one carries over the
+    /// state of the one before.
+    probes: Mutex<Probes>,
 }
 
 impl Router {
@@ -74,13 +78,14 @@ impl Router {
         RouterBuilder::new()
     }
 
-    fn from_snapshot(snapshot: Snapshot) -> Self {
-        Self {
+    fn from_snapshot(snapshot: Snapshot) -> Result<Self, ConfigError> {
+        let probes = Probes::start(&snapshot)?;
+        Ok(Self {
             inner: Arc::new(Inner {
                 snapshot: ArcSwap::from_pointee(snapshot),
-                reload: Mutex::new(()),
+                probes: Mutex::new(probes),
             }),
-        }
+        })
     }
 
     /// Routes one request and waits for the answer.
@@ -212,14 +217,17 @@ impl Router {
     /// The same [`ConfigError`] [`RouterBuilder::build`] would give; the running
     /// configuration is then left untouched.
     pub fn reload(&self, config: RouterBuilder) -> Result<(), ConfigError> {
-        let _serialized = self
+        let mut probes = self
             .inner
-            .reload
+            .probes
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let previous = self.inner.snapshot.load();
         let next = config.compile(Some(&previous))?;
+        let next_probes = Probes::start(&next)?;
         self.inner.snapshot.store(Arc::new(next));
+        // Dropping the old probes stops them; the new ones watch the same trackers.
+        *probes = next_probes;
         Ok(())
     }
 }

@@ -7,8 +7,10 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::time::Duration;
 
 use serde::Serialize;
+use tokio::time::Instant;
 
 use super::balance;
 use super::snapshot::{CompiledPolicy, RouteEntry, Snapshot};
@@ -33,6 +35,7 @@ pub(crate) struct PlanRequest<'a> {
     pub(crate) needs: Capabilities,
     /// Whether this plan is acted on (advances round-robin positions) or only explained.
     pub(crate) for_real: bool,
+    pub(crate) now: Instant,
 }
 
 /// The planner's answer for a request that matched a policy.
@@ -41,6 +44,8 @@ pub(crate) struct Plan {
     pub(crate) policy: usize,
     pub(crate) candidates: Vec<Candidate>,
     pub(crate) skipped: Vec<SkippedTarget>,
+    /// Candidates moved to the end because their account is unhealthy.
+    pub(crate) demoted: usize,
 }
 
 /// Why planning failed, and which policy had matched, if any (its stats count the failure).
@@ -83,6 +88,23 @@ pub enum SkipReason {
         /// The most output tokens the target allows.
         max_output: u32,
     },
+    /// The policy's circuit breaker for this target is open.
+    BreakerOpen {
+        /// Milliseconds until it lets a trial call through.
+        recovers_in_ms: u64,
+    },
+}
+
+impl SkipReason {
+    /// When waiting would help: the time until the reason may go away.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            SkipReason::BreakerOpen { recovers_in_ms } => {
+                Some(Duration::from_millis(*recovers_in_ms))
+            }
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Display for SkipReason {
@@ -102,6 +124,9 @@ impl fmt::Display for SkipReason {
                 f,
                 "needs about {needed} tokens; the window holds {context} (at most {max_output} output)"
             ),
+            SkipReason::BreakerOpen { recovers_in_ms } => {
+                write!(f, "circuit breaker open for another {recovers_in_ms} ms")
+            }
         }
     }
 }
@@ -123,6 +148,7 @@ pub(crate) fn plan(
 
     let mut planner = Planner {
         snapshot,
+        policy,
         input,
         candidates: Vec::new(),
         skipped: Vec::new(),
@@ -134,10 +160,11 @@ pub(crate) fn plan(
         any_model_capable |= planner.add_entry(*entry);
     }
     let Planner {
-        candidates,
+        mut candidates,
         skipped,
         ..
     } = planner;
+    let demoted = demote_unhealthy(snapshot, &mut candidates, input.now);
 
     if !any_model_capable {
         let primary = &snapshot.models[route[0].model];
@@ -159,7 +186,22 @@ pub(crate) fn plan(
         policy: policy_index,
         candidates,
         skipped,
+        demoted,
     })
+}
+
+/// Moves candidates on unhealthy accounts to the end, keeping both groups in order.
+/// Returns how many were moved.
+fn demote_unhealthy(snapshot: &Snapshot, candidates: &mut [Candidate], now: Instant) -> usize {
+    let healthy = |c: &Candidate| {
+        let target = &snapshot.models[c.model].targets[c.target];
+        snapshot.accounts[target.account].health.is_healthy(now)
+    };
+    let demoted = candidates.iter().filter(|c| !healthy(c)).count();
+    if demoted > 0 && demoted < candidates.len() {
+        candidates.sort_by_key(|c| !healthy(c));
+    }
+    demoted
 }
 
 fn match_policy(
@@ -260,6 +302,20 @@ fn resolve(
 }
 
 fn no_candidate_error(policy: &CompiledPolicy, skipped: Vec<SkippedTarget>) -> Error {
+    let breaker_waits: Option<Vec<Duration>> = skipped
+        .iter()
+        .map(|s| match s.reason {
+            SkipReason::BreakerOpen { .. } => s.reason.retry_after(),
+            _ => None,
+        })
+        .collect();
+    if let Some(retry_after) = breaker_waits.and_then(|waits| waits.into_iter().min()) {
+        return Error::CircuitOpen {
+            policy: policy.name.clone(),
+            retry_after,
+            skipped,
+        };
+    }
     let windows = skipped.iter().map(|s| match s.reason {
         SkipReason::ContextWindow {
             needed, context, ..
@@ -286,6 +342,7 @@ fn no_candidate_error(policy: &CompiledPolicy, skipped: Vec<SkippedTarget>) -> E
 
 struct Planner<'a, 'r> {
     snapshot: &'a Snapshot,
+    policy: &'a CompiledPolicy,
     input: &'a PlanRequest<'r>,
     candidates: Vec<Candidate>,
     skipped: Vec<SkippedTarget>,
@@ -341,6 +398,16 @@ impl Planner<'_, '_> {
         let target = &model.targets[t];
         if let Some(capability) = target.capabilities.missing(self.input.needs).first() {
             return Some(SkipReason::TargetLacks { capability });
+        }
+        if let Some(until) = self
+            .policy
+            .breaker(target)
+            .and_then(|b| b.state(self.input.now).open_until())
+        {
+            let left = until.saturating_duration_since(self.input.now).as_millis();
+            return Some(SkipReason::BreakerOpen {
+                recovers_in_ms: u64::try_from(left).unwrap_or(u64::MAX),
+            });
         }
         let window = target.window?;
         let request = self.input.request;
@@ -427,6 +494,7 @@ mod tests {
             request,
             needs: request.required_capabilities(),
             for_real: true,
+            now: Instant::now(),
         };
         plan(snapshot, &input, |_, _| {})
     }
@@ -454,6 +522,7 @@ mod tests {
             request: &request,
             needs: Capabilities::NONE,
             for_real: true,
+            now: Instant::now(),
         };
         let plan = plan(&s, &input, |i, m| {
             misses.push((s.policies[i].name.to_string(), m))
@@ -557,6 +626,7 @@ mod tests {
             request: &request,
             needs: Capabilities::NONE,
             for_real: true,
+            now: Instant::now(),
         };
         let err = plan(&s, &input, |_, _| {}).unwrap_err();
         assert_eq!(err.policy, None);

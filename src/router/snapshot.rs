@@ -13,6 +13,7 @@ use crate::context_window::ContextWindow;
 use crate::model::{Balance, Capabilities};
 use crate::policy::{FallbackRules, Match};
 use crate::provider::Provider;
+use crate::resilience::{CircuitBreaker, HealthTracker, RetryPolicy, Timeouts};
 use crate::stats::{PolicyCounters, RouterStats, TargetCounters};
 use crate::types::{SamplingParams, TargetRef};
 
@@ -24,12 +25,23 @@ pub(crate) struct Snapshot {
     pub(crate) accounts: Vec<CompiledAccount>,
 }
 
+impl CompiledPolicy {
+    pub(crate) fn breaker(&self, target: &CompiledTarget) -> Option<&Arc<CircuitBreaker>> {
+        self.breakers.get(target.id).and_then(Option::as_ref)
+    }
+}
+
 pub(crate) struct CompiledPolicy {
     pub(crate) name: Arc<str>,
     pub(crate) priority: i32,
     pub(crate) matcher: Match,
     pub(crate) route: Vec<RouteEntry>,
     pub(crate) fallback: FallbackRules,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) timeouts: Timeouts,
+    /// One breaker per target on the route, indexed by [`CompiledTarget::id`]; `None` for
+    /// targets off the route or when breakers are off.
+    pub(crate) breakers: Vec<Option<Arc<CircuitBreaker>>>,
     pub(crate) counters: Arc<PolicyCounters>,
 }
 
@@ -53,6 +65,8 @@ pub(crate) struct CompiledModel {
 }
 
 pub(crate) struct CompiledTarget {
+    /// Position among all targets of the snapshot.
+    pub(crate) id: usize,
     pub(crate) account: usize,
     pub(crate) target: TargetRef,
     /// What the target really does: its override, or its model's promise.
@@ -68,6 +82,7 @@ pub(crate) struct CompiledTarget {
 pub(crate) struct CompiledAccount {
     pub(crate) info: AccountInfo,
     pub(crate) provider: Arc<dyn Provider>,
+    pub(crate) health: Arc<HealthTracker>,
 }
 
 impl Snapshot {
@@ -87,11 +102,12 @@ impl Snapshot {
         }
     }
 
-    pub(crate) fn policy_counters(&self, name: &str) -> Option<&Arc<PolicyCounters>> {
-        self.policies
-            .iter()
-            .find(|p| &*p.name == name)
-            .map(|p| &p.counters)
+    pub(crate) fn policy(&self, name: &str) -> Option<&CompiledPolicy> {
+        self.policies.iter().find(|p| &*p.name == name)
+    }
+
+    pub(crate) fn account(&self, name: &str) -> Option<&CompiledAccount> {
+        self.accounts.iter().find(|a| a.info.name() == name)
     }
 
     pub(crate) fn target(&self, target: &TargetRef) -> Option<&CompiledTarget> {

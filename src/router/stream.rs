@@ -16,6 +16,7 @@ use super::snapshot::Snapshot;
 use crate::error::Error;
 use crate::policy::{Purpose, StepType};
 use crate::provider::{ErrorKind, ProviderError, ProviderEvent, ProviderStream};
+use crate::resilience::BreakerPermit;
 use crate::types::{ChatRequest, StreamEvent, ToolCall, ToolCallDelta};
 
 /// The events of a routed stream, from [`Router::stream`](crate::Router::stream).
@@ -82,13 +83,18 @@ struct Active {
     candidate: Candidate,
     events: ProviderStream,
     started: Instant,
+    permit: Option<BreakerPermit>,
     _in_flight: InFlight,
 }
 
 impl Driver {
-    /// Opens a stream on the next candidate that accepts, falling back as the policy allows.
+    /// Opens a stream on the next candidate that accepts, falling back as the policy allows
+    /// (no retries on the same target: a stream is retried by falling back).
     async fn connect(&mut self) -> Result<(), Error> {
         while let Some(candidate) = self.execution.next_candidate() {
+            let Ok(permit) = self.execution.permit(candidate) else {
+                continue;
+            };
             let started = Instant::now();
             let (result, in_flight) = {
                 let resolved = Execution::resolve(self.execution.snapshot(), candidate);
@@ -96,8 +102,15 @@ impl Driver {
                 let call = resolved
                     .account
                     .provider
-                    .stream(resolved.request(&self.request));
-                (call.instrument(resolved.span()).await, in_flight)
+                    .stream(resolved.request(&self.request))
+                    .instrument(resolved.span());
+                let result = self
+                    .execution
+                    .deadline()
+                    .run(call)
+                    .await
+                    .unwrap_or_else(|timed_out| Err(timed_out.into()));
+                (result, in_flight)
             };
             match result {
                 Ok(events) => {
@@ -105,13 +118,17 @@ impl Driver {
                         candidate,
                         events,
                         started,
+                        permit,
                         _in_flight: in_flight,
                     });
                     return Ok(());
                 }
-                Err(error) => self
-                    .execution
-                    .fail_attempt(candidate, error, started.elapsed())?,
+                Err(error) => {
+                    let latency = started.elapsed();
+                    self.execution
+                        .observe(candidate, permit, Err(&error), latency);
+                    self.execution.fail_attempt(candidate, error, latency)?;
+                }
             }
         }
         Err(self.execution.exhausted())
@@ -152,9 +169,10 @@ impl Driver {
                         finish_reason,
                         usage,
                     };
-                    let response =
-                        self.execution
-                            .succeed(active.candidate, answer, active.started.elapsed());
+                    let latency = active.started.elapsed();
+                    self.execution
+                        .observe(active.candidate, active.permit, Ok(()), latency);
+                    let response = self.execution.succeed(active.candidate, answer, latency);
                     return Some(Ok(StreamEvent::Done(Box::new(response))));
                 }
                 Some(Err(error)) => error,
@@ -165,6 +183,8 @@ impl Driver {
             };
             let active = self.active.take()?;
             let latency = active.started.elapsed();
+            self.execution
+                .observe(active.candidate, active.permit, Err(&failure), latency);
             if self.sent_content {
                 self.done = true;
                 return Some(Err(self.execution.interrupted(

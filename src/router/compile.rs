@@ -1,0 +1,426 @@
+//! Compiling a [`RouterBuilder`] into a [`Snapshot`]: every name resolved to an index,
+//! every problem collected into one [`ConfigError`], live state (counters, loads,
+//! breakers, health) carried over from the previous snapshot on reload.
+
+use std::cmp::Reverse;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+
+use super::RouterBuilder;
+use super::snapshot::{
+    CompiledAccount, CompiledModel, CompiledPolicy, CompiledTarget, RouteEntry, Snapshot,
+};
+use crate::context_window::ContextWindow;
+use crate::error::{ConfigError, ConfigProblem};
+use crate::model::LogicalModel;
+use crate::policy::{BreakerChoice, Policy};
+use crate::resilience::{
+    BreakerConfig, CircuitBreaker, HealthConfig, HealthTracker, ResilienceConfigError,
+};
+use crate::types::TargetRef;
+
+impl RouterBuilder {
+    /// Checks and compiles. State of policies, targets and accounts that exist in
+    /// `previous` under the same names is carried over, so stats, loads, breakers and
+    /// health survive a reload.
+    pub(crate) fn compile(self, previous: Option<&Snapshot>) -> Result<Snapshot, ConfigError> {
+        let mut problems = Problems::default();
+        let accounts = index_names(
+            self.accounts.iter().map(|a| a.name()),
+            "accounts",
+            &mut problems,
+        );
+        let models = index_names(
+            self.models.iter().map(|m| m.name.as_str()),
+            "models",
+            &mut problems,
+        );
+        index_names(
+            self.policies.iter().map(|p| p.name.as_str()),
+            "policies",
+            &mut problems,
+        );
+        if self.policies.is_empty() {
+            problems.push("policies", "at least one policy is required".into());
+        }
+        problems.resilience("health", self.health.validate());
+        if let Some(defaults) = &self.breaker_defaults {
+            problems.resilience("breaker_defaults", defaults.validate());
+        }
+
+        let mut next_id = 0;
+        let compiled_models: Vec<CompiledModel> = self
+            .models
+            .iter()
+            .map(|m| compile_model(m, &accounts, previous, &mut next_id, &mut problems))
+            .collect();
+        let context = PolicyContext {
+            model_defs: &self.models,
+            models: &models,
+            accounts: &accounts,
+            compiled_models: &compiled_models,
+            target_count: next_id,
+            breaker_defaults: self.breaker_defaults.as_ref(),
+            previous,
+        };
+        let mut compiled_policies: Vec<CompiledPolicy> = self
+            .policies
+            .iter()
+            .map(|p| compile_policy(p, &context, &mut problems))
+            .collect();
+
+        if !problems.0.is_empty() {
+            return Err(ConfigError::new(problems.0));
+        }
+        // Stable: equal priorities keep declaration order.
+        compiled_policies.sort_by_key(|p| Reverse(p.priority));
+        let model_index = compiled_models
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.name.clone(), i))
+            .collect();
+        let health = self.health;
+        Ok(Snapshot {
+            policies: compiled_policies,
+            models: compiled_models,
+            model_index,
+            accounts: self
+                .accounts
+                .into_iter()
+                .map(|a| compile_account(a, &health, previous))
+                .collect(),
+        })
+    }
+}
+
+#[derive(Default)]
+struct Problems(Vec<ConfigProblem>);
+
+impl Problems {
+    fn push(&mut self, path: impl Into<String>, message: String) {
+        self.0.push(ConfigProblem {
+            path: path.into(),
+            message,
+        });
+    }
+
+    fn resilience(&mut self, path: &str, checked: Result<(), ResilienceConfigError>) {
+        if let Err(error) = checked {
+            self.push(
+                format!("{path}.{}", error.field()),
+                error.problem().to_owned(),
+            );
+        }
+    }
+}
+
+/// Maps names to their positions, reporting empty and duplicate names.
+fn index_names<'a>(
+    names: impl Iterator<Item = &'a str>,
+    section: &str,
+    problems: &mut Problems,
+) -> HashMap<&'a str, usize> {
+    let mut index = HashMap::new();
+    for (i, name) in names.enumerate() {
+        if name.trim().is_empty() {
+            problems.push(format!("{section}[{i}]"), "name must not be empty".into());
+        } else if index.insert(name, i).is_some() {
+            problems.push(
+                format!("{section}[\"{name}\"]"),
+                "is declared more than once".into(),
+            );
+        }
+    }
+    index
+}
+
+fn compile_account(
+    account: crate::account::ProviderAccount,
+    health: &HealthConfig,
+    previous: Option<&Snapshot>,
+) -> CompiledAccount {
+    let name = account.info.name().to_owned();
+    let survivor = previous
+        .and_then(|s| s.account(&name))
+        .filter(|a| a.health.config() == health);
+    let tracker = survivor.map(|a| a.health.clone()).unwrap_or_else(|| {
+        Arc::new(HealthTracker::new(name, health.clone()).expect("health settings were validated"))
+    });
+    CompiledAccount {
+        info: account.info,
+        provider: account.provider,
+        health: tracker,
+    }
+}
+
+fn compile_model(
+    model: &LogicalModel,
+    accounts: &HashMap<&str, usize>,
+    previous: Option<&Snapshot>,
+    next_id: &mut usize,
+    problems: &mut Problems,
+) -> CompiledModel {
+    let path = format!("models[\"{}\"]", model.name);
+    let name: Arc<str> = model.name.as_str().into();
+    if model.targets.is_empty() {
+        problems.push(&path, "has no targets".into());
+    }
+    for (field, message) in model.defaults.problems() {
+        problems.push(format!("{path}.defaults.{field}"), message);
+    }
+    let mut seen = HashSet::new();
+    let mut targets = Vec::with_capacity(model.targets.len());
+    for (i, target) in model.targets.iter().enumerate() {
+        let target_path = format!("{path}.targets[{i}]");
+        if target.model.trim().is_empty() {
+            problems.push(format!("{target_path}.model"), "must not be empty".into());
+        }
+        if !seen.insert((&target.account, &target.model)) {
+            problems.push(
+                &target_path,
+                format!(
+                    "repeats account `{}` with model `{}`",
+                    target.account, target.model
+                ),
+            );
+        }
+        if target.weight == Some(0) {
+            problems.push(format!("{target_path}.weight"), "must be at least 1".into());
+        }
+        let Some(&account) = accounts.get(target.account.as_str()) else {
+            problems.push(
+                format!("{target_path}.account"),
+                unknown("account", &target.account, accounts.keys()),
+            );
+            continue;
+        };
+        let target_ref = TargetRef {
+            logical_model: name.clone(),
+            account: target.account.as_str().into(),
+            provider_model: target.model.as_str().into(),
+        };
+        let survivor = previous.and_then(|s| s.target(&target_ref));
+        targets.push(CompiledTarget {
+            id: *next_id,
+            account,
+            capabilities: target.capabilities.unwrap_or(model.capabilities),
+            tier: target.tier,
+            weight: target.weight.unwrap_or(1),
+            window: target
+                .context_window
+                .or_else(|| ContextWindow::for_model(&target.model)),
+            counters: survivor.map(|t| t.counters.clone()).unwrap_or_default(),
+            load: survivor.map(|t| t.load.clone()).unwrap_or_default(),
+            target: target_ref,
+        });
+        *next_id += 1;
+    }
+    let mut tier_numbers: Vec<u32> = targets.iter().map(|t| t.tier).collect();
+    tier_numbers.sort_unstable();
+    tier_numbers.dedup();
+    let tiers: Vec<Vec<usize>> = tier_numbers
+        .iter()
+        .map(|tier| {
+            (0..targets.len())
+                .filter(|&i| targets[i].tier == *tier)
+                .collect()
+        })
+        .collect();
+    CompiledModel {
+        name,
+        capabilities: model.capabilities,
+        defaults: model.defaults.clone(),
+        cursors: tiers.iter().map(|_| AtomicUsize::new(0)).collect(),
+        tiers,
+        balance: model.balance,
+        targets,
+    }
+}
+
+/// What compiling a policy needs to know about the rest of the configuration.
+struct PolicyContext<'a> {
+    model_defs: &'a [LogicalModel],
+    models: &'a HashMap<&'a str, usize>,
+    accounts: &'a HashMap<&'a str, usize>,
+    compiled_models: &'a [CompiledModel],
+    target_count: usize,
+    breaker_defaults: Option<&'a BreakerConfig>,
+    previous: Option<&'a Snapshot>,
+}
+
+fn compile_policy(
+    policy: &Policy,
+    cx: &PolicyContext<'_>,
+    problems: &mut Problems,
+) -> CompiledPolicy {
+    let path = format!("policies[\"{}\"]", policy.name);
+    if policy.route.is_empty() {
+        problems.push(
+            format!("{path}.route"),
+            "must name at least one logical model".into(),
+        );
+    }
+    if policy.fallback.max_attempts == Some(0) {
+        problems.push(
+            format!("{path}.fallback.max_attempts"),
+            "must be at least 1".into(),
+        );
+    }
+    problems.resilience(&format!("{path}.retry"), policy.retry.validate());
+    problems.resilience(&format!("{path}.timeouts"), policy.timeouts.validate());
+    let breaker = match &policy.breaker {
+        BreakerChoice::RouterDefault => cx.breaker_defaults,
+        BreakerChoice::Disabled => None,
+        BreakerChoice::Custom(config) => {
+            problems.resilience(&format!("{path}.breaker"), config.validate());
+            Some(config)
+        }
+    };
+
+    let route = compile_route(policy, cx, &path, problems);
+    let survivor = cx.previous.and_then(|s| s.policy(&policy.name));
+    let mut breakers = vec![None; cx.target_count];
+    if let Some(config) = breaker.filter(|c| c.validate().is_ok()) {
+        for entry in &route {
+            let model = &cx.compiled_models[entry.model];
+            for (t, target) in model.targets.iter().enumerate() {
+                if entry.only_target.is_some_and(|only| only != t) {
+                    continue;
+                }
+                let kept = survivor
+                    .and_then(|p| {
+                        cx.previous?
+                            .target(&target.target)
+                            .and_then(|old| p.breaker(old))
+                    })
+                    .filter(|b| b.config() == config)
+                    .cloned();
+                breakers[target.id] = Some(kept.unwrap_or_else(|| {
+                    let name = format!("{}/{}", policy.name, target.target);
+                    Arc::new(
+                        CircuitBreaker::new(name, config.clone())
+                            .expect("breaker settings were validated"),
+                    )
+                }));
+            }
+        }
+    }
+    CompiledPolicy {
+        name: policy.name.as_str().into(),
+        priority: policy.priority,
+        matcher: policy.matcher.clone(),
+        route,
+        fallback: policy.fallback,
+        retry: policy.retry,
+        timeouts: policy.timeouts,
+        breakers,
+        counters: survivor.map(|p| p.counters.clone()).unwrap_or_default(),
+    }
+}
+
+fn compile_route(
+    policy: &Policy,
+    cx: &PolicyContext<'_>,
+    path: &str,
+    problems: &mut Problems,
+) -> Vec<RouteEntry> {
+    let mut seen = HashSet::new();
+    let mut route = Vec::with_capacity(policy.route.len());
+    for (i, step) in policy.route.iter().enumerate() {
+        let step_path = format!("{path}.route[{i}]");
+        if !seen.insert(step) {
+            problems.push(&step_path, "repeats an earlier route step".into());
+        }
+        let Some(&model) = cx.models.get(step.model.as_str()) else {
+            problems.push(
+                step_path,
+                unknown("logical model", &step.model, cx.models.keys()),
+            );
+            continue;
+        };
+        let def = &cx.model_defs[model];
+        let missing = def.capabilities.missing(policy.requires);
+        if !missing.is_empty() {
+            problems.push(
+                &step_path,
+                format!(
+                    "logical model `{}` lacks {missing}, which the policy requires",
+                    def.name
+                ),
+            );
+        }
+        let only_target = match &step.account {
+            None => None,
+            Some(account) => {
+                let position = def.targets.iter().position(|t| &t.account == account);
+                if position.is_none() {
+                    let message = if cx.accounts.contains_key(account.as_str()) {
+                        format!(
+                            "logical model `{}` has no target on account `{account}`",
+                            def.name
+                        )
+                    } else {
+                        unknown("account", account, cx.accounts.keys())
+                    };
+                    problems.push(format!("{step_path}.account"), message);
+                }
+                position
+            }
+        };
+        route.push(RouteEntry { model, only_target });
+    }
+    route
+}
+
+/// "unknown account `x`", with the closest known name when one is close.
+fn unknown<'a>(what: &str, name: &str, known: impl Iterator<Item = &'a &'a str>) -> String {
+    let closest = known
+        .map(|k| (edit_distance(name, k), *k))
+        .filter(|(d, k)| *d <= (k.len().max(name.len()) / 3).max(1))
+        .min();
+    match closest {
+        Some((_, k)) => format!("unknown {what} `{name}`; did you mean `{k}`?"),
+        None => format!("unknown {what} `{name}`"),
+    }
+}
+
+/// Edits (insert, delete, substitute, swap two neighbours) between two names.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let width = b.len() + 1;
+    let mut d = vec![0usize; (a.len() + 1) * width];
+    for i in 0..=a.len() {
+        d[i * width] = i;
+    }
+    for (j, cell) in d.iter_mut().enumerate().take(width) {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[(i - 1) * width + j] + 1)
+                .min(d[i * width + j - 1] + 1)
+                .min(d[(i - 1) * width + j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[(i - 2) * width + j - 2] + 1);
+            }
+            d[i * width + j] = best;
+        }
+    }
+    d[a.len() * width + b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edit_distance_counts_single_edits() {
+        assert_eq!(edit_distance("gpt5-mini", "gpt-5-mini"), 1);
+        assert_eq!(edit_distance("abc", "abc"), 0);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("fsat", "fast"), 1);
+    }
+}
