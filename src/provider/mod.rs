@@ -39,6 +39,7 @@
 //! ```
 
 mod error;
+pub mod gemini;
 mod http;
 pub mod sse;
 
