@@ -19,13 +19,15 @@
 //! | other image URL | `fileData {mimeType, fileUri}`; the MIME type comes from the URL path's extension (`png`, `jpg`/`jpeg`, `webp`, `heic`, `heif`, `gif`) and is `image/jpeg` when there is none or it is unknown |
 //! | assistant tool call | `functionCall {name, args}` (the arguments must be a JSON object) |
 //! | tool result | `functionResponse {name, response}`: the name comes from the earlier assistant tool call with the same id; a result that is not a JSON object is wrapped as `{"result": ...}` |
-//! | tools | `tools: [{functionDeclarations}]`, each schema sent as `parametersJsonSchema` |
+//! | tools | `tools: [{functionDeclarations}]`, each schema sent as `parametersJsonSchema` (JSON Schema as given) |
 //! | tool choice auto / none / required / function | `toolConfig.functionCallingConfig.mode` `AUTO` / `NONE` / `ANY` / `ANY` with `allowedFunctionNames` |
 //! | temperature, top_p, max_tokens, stop, seed | `generationConfig` `temperature`, `topP`, `maxOutputTokens`, `stopSequences`, `seed` |
-//! | JSON object / JSON schema | `responseMimeType: application/json`, plus `responseJsonSchema` for a schema |
+//! | JSON object / JSON schema | `responseMimeType: application/json`, plus `responseJsonSchema` for a schema (the name and `strict` are not sent: Gemini always follows the schema) |
 //! | `extra` parameters | `safetySettings`, `cachedContent` and `toolConfig` go to the top level of the body; every other key goes into `generationConfig` (for example `topK`, `thinkingConfig`), replacing a value routewise set |
 //!
-//! Image detail levels are not sent. Gemini pairs function responses with calls by name and
+//! Schemas go in the `...JsonSchema` fields because they take JSON Schema as it is; the older
+//! `parameters` / `responseSchema` fields take an OpenAPI subset that refuses common JSON
+//! Schema keywords (`$schema`, `$defs`, `const`). Image detail levels are not sent. Gemini pairs function responses with calls by name and
 //! order, so tool call ids are not sent either.
 //!
 //! Gemini 3 models sign their function calls (`thoughtSignature`) and reject a replayed
@@ -101,7 +103,7 @@ pub const DEFAULT_BASE_URL: &str = "https://generativelanguage.googleapis.com";
 /// assert_eq!(&*plan.candidates[0].provider_model, "gemini-2.5-flash");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Gemini {
     client: reqwest::Client,
     timeouts: HttpTimeouts,
@@ -162,6 +164,12 @@ impl Gemini {
             builder = builder.timeout(self.timeouts.total);
         }
         send(authorize(builder, account)?, account).await
+    }
+}
+
+impl Default for Gemini {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
