@@ -182,7 +182,7 @@ fn parse_http_date(text: &str) -> Option<std::time::SystemTime> {
 pub(crate) fn from_reqwest(error: &reqwest::Error) -> ProviderError {
     let kind = if error.is_timeout() {
         ErrorKind::Timeout
-    } else if error.is_decode() {
+    } else if error.is_decode() && !failed_reading_body(error) {
         ErrorKind::MalformedResponse
     } else {
         ErrorKind::Connection
@@ -196,6 +196,23 @@ pub(crate) fn from_reqwest(error: &reqwest::Error) -> ProviderError {
         source = cause.source();
     }
     ProviderError::new(kind, message)
+}
+
+/// Whether a decode error is really the connection failing while the body was read:
+/// reqwest reports every failure of `bytes()` and `bytes_stream()` as a decode error, with
+/// the transport's body error as its source.
+fn failed_reading_body(error: &reqwest::Error) -> bool {
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if cause
+            .downcast_ref::<reqwest::Error>()
+            .is_some_and(reqwest::Error::is_body)
+        {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }
 
 /// Whether a provider's error message says the prompt does not fit the context window.

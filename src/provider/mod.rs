@@ -39,7 +39,7 @@
 //! ```
 
 mod error;
-#[expect(dead_code, reason = "shared by the HTTP adapters, which land next")]
+pub mod gemini;
 mod http;
 pub mod sse;
 
