@@ -38,6 +38,7 @@
 //! # });
 //! ```
 
+pub mod anthropic;
 mod error;
 mod http;
 pub mod sse;
