@@ -5,17 +5,19 @@ The pinned SDK describes API version 2026-10-21 (the version it sends). Kinds:
 - "request": a request body, strictly against `MessageCreateParamsStreaming` when
   `"stream": true`, else `MessageCreateParamsNonStreaming`.
 - "request_2023_06_01": a request body for API version 2023-06-01, which also accepts
-  `temperature` and `top_p` (version 2026-10-21 removed them, so the SDK's types no
-  longer declare them). Those two must be numbers in 0..=1; the rest is checked as
-  "request".
+  `temperature`, `top_p` and `top_k` (version 2026-10-21 removed them, so the SDK's
+  types no longer declare them). The first two must be numbers in 0..=1, `top_k` a
+  non-negative integer; the rest is checked as "request".
 - "response": a non-streaming response body, strictly against `anthropic.types.Message`.
 - "event": the data of one stream event: `{"type": "ping"}` exactly (the SDK skips it
   by name), an `error` event strictly against `ErrorResponse`, anything else strictly
   against the `RawMessageStreamEvent` union.
 - "error": an error response body, strictly against `ErrorResponse`.
+- "models": a `GET /v1/models` page, strictly against `SyncPage[ModelInfo]`.
 """
 
-from anthropic.types import Message, RawMessageStreamEvent
+from anthropic.pagination import SyncPage
+from anthropic.types import Message, ModelInfo, RawMessageStreamEvent
 from anthropic.types.message_create_params import (
     MessageCreateParamsNonStreaming,
     MessageCreateParamsStreaming,
@@ -24,7 +26,15 @@ from anthropic.types.shared import ErrorResponse
 
 import strict
 
-REMOVED_IN_2026_10_21 = ("temperature", "top_p")
+def _unit_interval(value):
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and 0 <= value <= 1
+
+
+def _count(value):
+    return not isinstance(value, bool) and isinstance(value, int) and value >= 0
+
+
+REMOVED_IN_2026_10_21 = {"temperature": _unit_interval, "top_p": _unit_interval, "top_k": _count}
 
 
 def request(body):
@@ -39,11 +49,9 @@ def request_2023_06_01(body):
     if not isinstance(body, dict):
         raise strict.Invalid("a request body is a JSON object")
     rest = dict(body)
-    for key in REMOVED_IN_2026_10_21:
-        if key in rest:
-            value = rest.pop(key)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-                raise strict.Invalid(f"$.{key}: must be a number in 0..=1, got {value!r}")
+    for key, valid in REMOVED_IN_2026_10_21.items():
+        if key in rest and not valid(rest.pop(key)):
+            raise strict.Invalid(f"$.{key}: out of range or of the wrong type")
     request(rest)
 
 
@@ -68,10 +76,15 @@ def error(body):
     strict.validate_model(ErrorResponse, body)
 
 
+def models(body):
+    strict.validate_model(SyncPage[ModelInfo], body)
+
+
 KINDS = {
     "request": request,
     "request_2023_06_01": request_2023_06_01,
     "response": response,
     "event": event,
     "error": error,
+    "models": models,
 }

@@ -228,7 +228,7 @@ fn unix_seconds(year: u64, month: u64, day: u64, h: u64, m: u64, s: u64) -> Opti
 pub(crate) fn from_reqwest(error: &reqwest::Error) -> ProviderError {
     let kind = if error.is_timeout() {
         ErrorKind::Timeout
-    } else if error.is_decode() {
+    } else if error.is_decode() && !broke_off(error) {
         ErrorKind::MalformedResponse
     } else {
         ErrorKind::Connection
@@ -242,6 +242,19 @@ pub(crate) fn from_reqwest(error: &reqwest::Error) -> ProviderError {
         source = cause.source();
     }
     ProviderError::new(kind, message)
+}
+
+/// Whether the connection breaking off (an I/O error) is behind `error`: reqwest reports a
+/// streamed body cut short as a decode error.
+fn broke_off(error: &reqwest::Error) -> bool {
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if cause.is::<std::io::Error>() {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }
 
 /// Whether a provider's error message says the prompt does not fit the context window.

@@ -1,4 +1,6 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod anthropic;
 pub mod conformance;
+pub mod recording_server;

@@ -112,8 +112,9 @@ impl ApiVersion {
 
 /// The Anthropic Messages API as a [`Provider`]: complete, stream, health check.
 ///
-/// Cheap to clone (the HTTP client is shared). See the [module docs](self) for how requests,
-/// responses, usage and errors map.
+/// Building one sets up an HTTP client (loading the TLS roots takes a while), so build one
+/// and clone it: clones are cheap and share the client and its connection pool. See the
+/// [module docs](self) for how requests, responses, usage and errors map.
 ///
 /// ```
 /// use routewise::{LogicalModel, Policy, ProviderAccount, Router, Target};
