@@ -1,8 +1,9 @@
 //! The Anthropic Messages API adapter.
 //!
 //! [`Anthropic`] sends `POST {base}/v1/messages` with the account's API key in `x-api-key`,
-//! an `anthropic-version` header ([`ApiVersion`]) and the account's extra headers. The base
-//! URL is the account's [`base_url`](crate::ProviderAccount::base_url) without `/v1`, or
+//! an `anthropic-version` header ([`ApiVersion`]) and the account's extra headers (such as
+//! `anthropic-beta`), which replace the adapter's own of the same name. The base URL is the
+//! account's [`base_url`](crate::ProviderAccount::base_url) without `/v1`, or
 //! [`DEFAULT_BASE_URL`].
 //!
 //! ## How canonical requests map
@@ -12,9 +13,9 @@
 //! - **Turns**: user text and images (base64, `https:` URLs, and base64 `data:` URLs sent as
 //!   base64) become content blocks; assistant tool calls become `tool_use` blocks, their
 //!   argument text parsed into `input` (empty arguments mean `{}`; text that is not a JSON
-//!   object is an [`ErrorKind::InvalidRequest`](crate::ErrorKind::InvalidRequest)); tool
-//!   results become `tool_result` blocks of a user turn. Consecutive turns of one role are
-//!   merged into one, as the API requires; empty text is left out.
+//!   object is an [`ErrorKind::InvalidRequest`]); tool results become `tool_result` blocks
+//!   of a user turn. Consecutive turns of one role are merged into one, as the API
+//!   requires; empty text is left out.
 //! - **Tools** keep their name and description; their parameters become `input_schema`
 //!   (with `"type": "object"` added when missing). Tool choice `auto`, `required`, a named
 //!   function and `none` become `auto`, `any`, `tool` and `none`.
@@ -31,7 +32,9 @@
 //!   so the model either calls one of them or answers. The answer tool's input is returned
 //!   as the response text (in a stream, its `input_json_delta`s arrive as text deltas) and
 //!   a call to it finishes with [`FinishReason::Stop`](crate::FinishReason::Stop). In JSON
-//!   mode the answer is that JSON alone: text blocks are left out.
+//!   mode the answer is that JSON alone: text blocks are left out. This works on every
+//!   model that takes tools; for the API's own structured outputs instead, leave the
+//!   response format unset and pass `output_config` as an extra parameter.
 //!
 //! ## How responses map
 //!
@@ -48,9 +51,9 @@
 //!
 //! ## Errors
 //!
-//! The error body's `type` decides the [`ErrorKind`](crate::ErrorKind), the HTTP status when
-//! the type is unknown: `invalid_request_error` is `InvalidRequest` (`ContextLengthExceeded`
-//! when the message says the prompt is too long), `authentication_error`,
+//! The error body's `type` decides the [`ErrorKind`], the HTTP status when the type is
+//! unknown: `invalid_request_error` is `InvalidRequest` (`ContextLengthExceeded` when the
+//! message says the prompt is too long), `authentication_error`,
 //! `permission_error` and `billing_error` are `Auth`, `not_found_error` is `NotFound`,
 //! `request_too_large` is `ContextLengthExceeded`, `rate_limit_error` is `RateLimited`,
 //! `timeout_error` is `Timeout`, `api_error` is `ServerError`, `overloaded_error` is
@@ -360,4 +363,38 @@ fn invalid_account(account: &AccountInfo, problem: String) -> ProviderError {
         ErrorKind::InvalidRequest,
         format!("account `{}`: {problem}", account.name()),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ProviderAccount;
+
+    #[test]
+    fn bad_account_headers_and_base_urls_are_invalid_requests_that_hide_the_value() {
+        let account = ProviderAccount::new("claude", Anthropic::new())
+            .api_key("sk-ant-secret\nkey")
+            .base_url("not a url");
+        let error = Anthropic::new().headers(account.info()).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::InvalidRequest);
+        assert_eq!(
+            error.message(),
+            "account `claude`: value of header `x-api-key` is not a valid header value"
+        );
+        let error = endpoint(account.info(), "messages").unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::InvalidRequest);
+        assert!(error.message().contains("base URL `not a url`"), "{error}");
+    }
+
+    #[test]
+    fn account_headers_replace_the_adapters_own_and_are_marked_sensitive() {
+        let account = ProviderAccount::new("claude", Anthropic::new())
+            .api_key("sk-ant-key")
+            .header("anthropic-beta", "fast-mode-2026-02-01")
+            .header("anthropic-version", "2026-10-21");
+        let headers = Anthropic::new().headers(account.info()).unwrap();
+        assert_eq!(headers["anthropic-version"], "2026-10-21");
+        assert_eq!(headers["anthropic-beta"], "fast-mode-2026-02-01");
+        assert!(headers["x-api-key"].is_sensitive());
+    }
 }
