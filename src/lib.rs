@@ -91,6 +91,7 @@ pub use model::{Balance, Capabilities, Capability, LogicalModel, Target};
 pub use policy::{
     BreakerChoice, FallbackRules, Match, MatchMiss, Policy, Purpose, RouteStep, StepType,
 };
+pub use provider::anthropic::Anthropic;
 pub use provider::gemini::Gemini;
 pub use provider::{
     ErrorKind, ErrorKindSet, Provider, ProviderError, ProviderEvent, ProviderRequest,

@@ -38,6 +38,7 @@
 //! # });
 //! ```
 
+pub mod anthropic;
 mod error;
 pub mod gemini;
 mod http;

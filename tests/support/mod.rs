@@ -1,8 +1,10 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code, unused_imports)]
 
+pub mod anthropic;
 pub mod conformance;
 pub mod recording;
+pub mod recording_server;
 
 use routewise::sim::SimProvider;
 use routewise::{Capabilities, LogicalModel, Policy, ProviderAccount, RouterBuilder, Target};
