@@ -67,10 +67,19 @@ pub fn assert_conforms(items: &[Item]) {
         .into_iter()
         .zip(items)
         .filter_map(|(verdict, item)| {
-            verdict.err().map(|e| format!("{}/{}: {e}\n  body: {}", item.provider, item.kind, item.body))
+            verdict.err().map(|e| {
+                format!(
+                    "{}/{}: {e}\n  body: {}",
+                    item.provider, item.kind, item.body
+                )
+            })
         })
         .collect();
-    assert!(failures.is_empty(), "non-conforming bodies:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "non-conforming bodies:\n{}",
+        failures.join("\n")
+    );
 }
 
 /// Asserts the checker rejects every item (negative tests: proof the check can fail).
@@ -114,7 +123,14 @@ fn python() -> PathBuf {
     let result = (|| {
         run(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
         run(Command::new(&python)
-            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"])
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "-r",
+            ])
             .arg(&requirements))?;
         std::fs::write(&stamp, &wanted).map_err(|e| e.to_string())
     })();

@@ -2,3 +2,5 @@
 #![allow(dead_code)]
 
 pub mod conformance;
+pub mod openai_cases;
+pub mod recording_server;

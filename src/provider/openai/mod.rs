@@ -60,6 +60,8 @@ mod request;
 mod response;
 mod stream;
 
+use std::sync::{Arc, OnceLock};
+
 use async_trait::async_trait;
 use reqwest::header::CONTENT_TYPE;
 
@@ -70,7 +72,8 @@ use crate::account::AccountInfo;
 
 /// The OpenAI Chat Completions adapter (also for compatible endpoints and Azure OpenAI).
 ///
-/// Cheap to clone: the HTTP client inside is shared.
+/// Cheap to clone: clones share one HTTP client (and its connection pool), built on first
+/// use.
 ///
 /// ```
 /// use routewise::{LogicalModel, OpenAi, ProviderAccount, Target};
@@ -96,7 +99,9 @@ pub struct OpenAi {
     max_tokens_field: Option<MaxTokensField>,
     stream_usage: bool,
     timeouts: HttpTimeouts,
-    client: reqwest::Client,
+    /// Built on first use: building one loads the system's root certificates, which takes
+    /// long enough to matter when many adapters are configured.
+    client: Arc<OnceLock<reqwest::Client>>,
 }
 
 /// Which request field carries the token limit.
@@ -163,14 +168,13 @@ impl OpenAi {
     }
 
     fn with_endpoint(endpoint: Endpoint, system_name: &str) -> Self {
-        let timeouts = HttpTimeouts::default();
         Self {
             endpoint,
             system_name: system_name.to_owned(),
             max_tokens_field: None,
             stream_usage: true,
-            client: timeouts.client(),
-            timeouts,
+            timeouts: HttpTimeouts::default(),
+            client: Arc::default(),
         }
     }
 
@@ -229,9 +233,13 @@ impl OpenAi {
     /// # let _ = openai;
     /// ```
     pub fn timeouts(mut self, timeouts: HttpTimeouts) -> Self {
-        self.client = timeouts.client();
         self.timeouts = timeouts;
+        self.client = Arc::default();
         self
+    }
+
+    fn client(&self) -> &reqwest::Client {
+        self.client.get_or_init(|| self.timeouts.client())
     }
 
     fn body(&self, request: &ProviderRequest<'_>, stream: bool) -> serde_json::Value {
@@ -254,7 +262,7 @@ impl OpenAi {
         let account = request.account();
         let url = self.endpoint.chat_url(account, request.model())?;
         let mut call = self
-            .client
+            .client()
             .post(url)
             .headers(self.endpoint.headers(account)?)
             .header(CONTENT_TYPE, "application/json")
@@ -311,7 +319,7 @@ impl Provider for OpenAi {
 
     async fn health_check(&self, account: &AccountInfo) -> Result<(), ProviderError> {
         let response = self
-            .client
+            .client()
             .get(self.endpoint.models_url(account)?)
             .headers(self.endpoint.headers(account)?)
             .timeout(self.timeouts.total)
