@@ -52,6 +52,20 @@ pub enum Error {
         capability: Capability,
     },
 
+    /// The prompt does not fit any candidate's context window; no provider was called.
+    #[error(
+        "policy `{policy}`: the request needs about {needed} tokens but the largest context window on the route holds {largest}"
+    )]
+    ContextTooLong {
+        /// The matched policy.
+        policy: Arc<str>,
+        /// Estimated prompt tokens plus requested output tokens (the smallest estimate
+        /// over the candidates).
+        needed: u32,
+        /// The largest context window among the candidates.
+        largest: u32,
+    },
+
     /// Every candidate was skipped before any call (each with its reason).
     #[error(
         "policy `{policy}`: no target can take the request ({})",
@@ -115,6 +129,7 @@ impl Error {
         match self {
             Error::InvalidRequest { .. } | Error::NoMatchingPolicy { .. } => None,
             Error::MissingCapability { policy, .. }
+            | Error::ContextTooLong { policy, .. }
             | Error::NoAvailableTarget { policy, .. }
             | Error::AllTargetsFailed { policy, .. }
             | Error::Rejected { policy, .. }
@@ -135,7 +150,9 @@ impl Error {
     /// Whether the request itself is at fault, so sending it again unchanged cannot help.
     pub fn is_request_error(&self) -> bool {
         match self {
-            Error::InvalidRequest { .. } | Error::MissingCapability { .. } => true,
+            Error::InvalidRequest { .. }
+            | Error::MissingCapability { .. }
+            | Error::ContextTooLong { .. } => true,
             Error::Rejected { error, .. } => !error.is_provider_fault(),
             _ => false,
         }

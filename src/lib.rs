@@ -73,6 +73,7 @@
 #![warn(missing_docs)]
 
 mod account;
+mod context_window;
 mod error;
 mod model;
 mod policy;
@@ -83,8 +84,9 @@ mod stats;
 mod types;
 
 pub use account::{AccountInfo, ProviderAccount, SecretString};
+pub use context_window::ContextWindow;
 pub use error::{ConfigError, ConfigProblem, Error};
-pub use model::{Capabilities, Capability, LogicalModel, Target};
+pub use model::{Balance, Capabilities, Capability, LogicalModel, Target};
 pub use policy::{FallbackRules, Match, MatchMiss, Policy, Purpose, RouteStep, StepType};
 pub use provider::openai::OpenAi;
 pub use provider::{
@@ -97,6 +99,6 @@ pub use router::{
 pub use stats::{PolicyStats, RouterStats, TargetStats};
 pub use types::{
     Attempt, AttemptOutcome, ChatRequest, ChatResponse, ContentPart, EffectiveParams, FinishReason,
-    Image, ImageDetail, ImageSource, Message, ResponseFormat, SamplingParams, StreamEvent,
-    TargetRef, Tool, ToolCall, ToolCallDelta, ToolChoice, Usage,
+    Image, ImageDetail, ImageSource, Message, ResponseFormat, RouteOptions, SamplingParams,
+    StreamEvent, TargetRef, Tool, ToolCall, ToolCallDelta, ToolChoice, Usage,
 };

@@ -5,6 +5,7 @@ use std::ops::{BitOr, BitOrAssign};
 
 use serde::{Deserialize, Serialize};
 
+use crate::context_window::ContextWindow;
 use crate::types::SamplingParams;
 
 /// One thing a model can do that a request may need.
@@ -193,8 +194,35 @@ pub struct LogicalModel {
     pub capabilities: Capabilities,
     /// Parameters applied where a request leaves them unset.
     pub defaults: SamplingParams,
-    /// Concrete targets, in order of preference.
+    /// Concrete targets, in order of preference (by tier, then declaration order).
     pub targets: Vec<Target>,
+    /// How targets in the same tier share traffic.
+    pub balance: Balance,
+}
+
+/// How a logical model spreads traffic over the targets of one tier.
+///
+/// Targets are grouped by [`Target::tier`]; lower tiers are tried first and higher tiers
+/// are fallbacks, used only when no target of the tier above is usable. Within a tier,
+/// targets that capabilities, context windows, limits, budgets or breakers rule out are
+/// removed first; the strategy orders the rest (the first is tried first, the others
+/// are that request's fallbacks).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Balance {
+    /// Declaration order: the first usable target always goes first.
+    #[default]
+    Ordered,
+    /// Each request starts at the next target in turn.
+    RoundRobin,
+    /// Random order, in proportion to [`Target::weight`] (default weight 1).
+    WeightedRandom,
+    /// Fewest requests in flight first; ties in random order.
+    LeastInFlight,
+    /// Power of two choices over a peak-EWMA latency estimate (weighted by requests in
+    /// flight): two random targets, the cheaper goes first. Slow targets lose share.
+    PeakEwma,
 }
 
 impl LogicalModel {
@@ -205,7 +233,14 @@ impl LogicalModel {
             capabilities: Capabilities::NONE,
             defaults: SamplingParams::default(),
             targets: Vec::new(),
+            balance: Balance::Ordered,
         }
+    }
+
+    /// Sets how targets of one tier share traffic.
+    pub fn balance(mut self, balance: Balance) -> Self {
+        self.balance = balance;
+        self
     }
 
     /// Declares the model's capabilities.
@@ -243,11 +278,17 @@ pub struct Target {
     pub account: String,
     /// The provider's model id, for example `gpt-4o`.
     pub model: String,
-    /// Share of traffic relative to sibling targets, for load balancing.
+    /// Share of traffic relative to sibling targets under [`Balance::WeightedRandom`]
+    /// (default 1).
     pub weight: Option<u32>,
     /// What this target can do, when it differs from its logical model's promise. A target
     /// lacking a capability a request needs is skipped for that request.
     pub capabilities: Option<Capabilities>,
+    /// Load-balancing tier: lower tiers first, higher tiers are fallbacks (default 0).
+    pub tier: u32,
+    /// The model's token limits, when the shipped table ([`ContextWindow::for_model`])
+    /// does not know them or is wrong for this deployment.
+    pub context_window: Option<ContextWindow>,
 }
 
 impl Target {
@@ -258,7 +299,21 @@ impl Target {
             model: model.into(),
             weight: None,
             capabilities: None,
+            tier: 0,
+            context_window: None,
         }
+    }
+
+    /// Puts the target in a load-balancing tier (lower tiers are tried first).
+    pub fn tier(mut self, tier: u32) -> Self {
+        self.tier = tier;
+        self
+    }
+
+    /// Overrides the model's context window.
+    pub fn context_window(mut self, window: ContextWindow) -> Self {
+        self.context_window = Some(window);
+        self
     }
 
     /// Sets the traffic weight.

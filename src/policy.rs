@@ -47,7 +47,7 @@ macro_rules! open_enum {
 
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
+                f.pad(self.as_str())
             }
         }
 
@@ -325,22 +325,14 @@ impl RouteStep {
 }
 
 /// When a policy moves on to the next candidate.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FallbackRules {
-    /// Failure kinds that move on; any other failure ends the request at once.
+    /// Failure kinds that move on; any other failure ends the request at once. Defaults
+    /// to [`ErrorKindSet::default_fallback`].
     pub on: ErrorKindSet,
     /// The most provider calls one request may make (`None`: one per candidate).
     pub max_attempts: Option<u32>,
-}
-
-impl Default for FallbackRules {
-    fn default() -> Self {
-        Self {
-            on: ErrorKindSet::default_fallback(),
-            max_attempts: None,
-        }
-    }
 }
 
 #[cfg(test)]

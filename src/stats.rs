@@ -204,8 +204,10 @@ impl fmt::Display for RouterStats {
                 t.succeeded,
                 t.failed,
                 percent(t.success_rate),
-                t.mean_latency_us
-                    .map_or_else(|| "-".to_owned(), |us| format!("{us}µs"))
+                t.mean_latency_us.map_or_else(
+                    || "-".to_owned(),
+                    |us| format!("{:.1?}", Duration::from_micros(us))
+                )
             )?;
         }
         Ok(())

@@ -188,10 +188,16 @@ impl<'de> Deserialize<'de> for ErrorKindSet {
 ///     .with_status(429)
 ///     .with_retry_after(Duration::from_secs(2));
 /// assert!(err.is_provider_fault());
-/// assert_eq!(err.to_string(), "rate limited (HTTP 429): slow down");
+/// assert_eq!(err.to_string(), "rate limited (HTTP 429): slow down; retry after 2s");
 /// ```
 #[derive(Clone)]
 pub struct ProviderError {
+    // Boxed so results carrying it stay small on the success path.
+    inner: Box<Inner>,
+}
+
+#[derive(Clone)]
+struct Inner {
     kind: ErrorKind,
     message: String,
     status: Option<u16>,
@@ -203,71 +209,73 @@ impl ProviderError {
     /// An error of `kind` with a message.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Self {
-            kind,
-            message: message.into(),
-            status: None,
-            retry_after: None,
-            source: None,
+            inner: Box::new(Inner {
+                kind,
+                message: message.into(),
+                status: None,
+                retry_after: None,
+                source: None,
+            }),
         }
     }
 
     /// Records the HTTP status the provider answered with.
     #[must_use]
     pub fn with_status(mut self, status: u16) -> Self {
-        self.status = Some(status);
+        self.inner.status = Some(status);
         self
     }
 
     /// Records when the provider said to try again.
     #[must_use]
     pub fn with_retry_after(mut self, retry_after: Duration) -> Self {
-        self.retry_after = Some(retry_after);
+        self.inner.retry_after = Some(retry_after);
         self
     }
 
     /// Records the underlying error.
     #[must_use]
     pub fn with_source(mut self, source: impl StdError + Send + Sync + 'static) -> Self {
-        self.source = Some(Arc::new(source));
+        self.inner.source = Some(Arc::new(source));
         self
     }
 
     /// The classification.
     pub fn kind(&self) -> ErrorKind {
-        self.kind
+        self.inner.kind
     }
 
     /// The provider's message (secrets removed).
     pub fn message(&self) -> &str {
-        &self.message
+        &self.inner.message
     }
 
     /// The HTTP status, when there was one.
     pub fn status(&self) -> Option<u16> {
-        self.status
+        self.inner.status
     }
 
     /// When the provider said to try again.
     pub fn retry_after(&self) -> Option<Duration> {
-        self.retry_after
+        self.inner.retry_after
     }
 
     /// Shorthand for [`ErrorKind::is_provider_fault`] of the kind.
     pub fn is_provider_fault(&self) -> bool {
-        self.kind.is_provider_fault()
+        self.inner.kind.is_provider_fault()
     }
 }
 
 impl fmt::Display for ProviderError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.kind)?;
-        if let Some(status) = self.status {
+        write!(f, "{}", self.inner.kind)?;
+        if let Some(status) = self.inner.status {
             write!(f, " (HTTP {status})")?;
         }
-        if !self.message.is_empty() {
-            write!(f, ": {}", self.message)?;
+        if !self.inner.message.is_empty() {
+            write!(f, ": {}", self.inner.message)?;
         }
-        if let Some(after) = self.retry_after {
+        if let Some(after) = self.inner.retry_after {
             write!(f, "; retry after {after:?}")?;
         }
         Ok(())
@@ -277,18 +285,19 @@ impl fmt::Display for ProviderError {
 impl fmt::Debug for ProviderError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ProviderError")
-            .field("kind", &self.kind)
-            .field("message", &self.message)
-            .field("status", &self.status)
-            .field("retry_after", &self.retry_after)
-            .field("source", &self.source)
+            .field("kind", &self.inner.kind)
+            .field("message", &self.inner.message)
+            .field("status", &self.inner.status)
+            .field("retry_after", &self.inner.retry_after)
+            .field("source", &self.inner.source)
             .finish()
     }
 }
 
 impl StdError for ProviderError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.source
+        self.inner
+            .source
             .as_deref()
             .map(|s| s as &(dyn StdError + 'static))
     }
@@ -298,12 +307,13 @@ impl Serialize for ProviderError {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
         let mut st = s.serialize_struct("ProviderError", 4)?;
-        st.serialize_field("kind", &self.kind)?;
-        st.serialize_field("message", &self.message)?;
-        st.serialize_field("status", &self.status)?;
+        st.serialize_field("kind", &self.inner.kind)?;
+        st.serialize_field("message", &self.inner.message)?;
+        st.serialize_field("status", &self.inner.status)?;
         st.serialize_field(
             "retry_after_ms",
             &self
+                .inner
                 .retry_after
                 .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
         )?;

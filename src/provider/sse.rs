@@ -177,6 +177,7 @@ pub fn events(
             }
         }
     })
+    .fuse()
 }
 
 #[cfg(test)]

@@ -4,12 +4,14 @@
 use std::cmp::Reverse;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 
 use super::Router;
 use super::snapshot::{
     CompiledAccount, CompiledModel, CompiledPolicy, CompiledTarget, RouteEntry, Snapshot,
 };
 use crate::account::ProviderAccount;
+use crate::context_window::ContextWindow;
 use crate::error::{ConfigError, ConfigProblem};
 use crate::model::LogicalModel;
 use crate::policy::Policy;
@@ -112,9 +114,15 @@ impl RouterBuilder {
         }
         // Stable: equal priorities keep declaration order.
         compiled_policies.sort_by_key(|p| Reverse(p.priority));
+        let model_index = compiled_models
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.name.clone(), i))
+            .collect();
         Ok(Snapshot {
             policies: compiled_policies,
             models: compiled_models,
+            model_index,
             accounts: self
                 .accounts
                 .into_iter()
@@ -201,21 +209,41 @@ fn compile_model(
             account: target.account.as_str().into(),
             provider_model: target.model.as_str().into(),
         };
-        let counters = previous
-            .and_then(|s| s.target_counters(&target_ref))
-            .cloned()
-            .unwrap_or_default();
+        if target.weight == Some(0) {
+            problems.push(format!("{target_path}.weight"), "must be at least 1".into());
+        }
+        let survivor = previous.and_then(|s| s.target(&target_ref));
         targets.push(CompiledTarget {
             account,
-            target: target_ref,
             capabilities: target.capabilities.unwrap_or(model.capabilities),
-            counters,
+            tier: target.tier,
+            weight: target.weight.unwrap_or(1),
+            window: target
+                .context_window
+                .or_else(|| ContextWindow::for_model(&target.model)),
+            counters: survivor.map(|t| t.counters.clone()).unwrap_or_default(),
+            load: survivor.map(|t| t.load.clone()).unwrap_or_default(),
+            target: target_ref,
         });
     }
+    let mut tier_numbers: Vec<u32> = targets.iter().map(|t| t.tier).collect();
+    tier_numbers.sort_unstable();
+    tier_numbers.dedup();
+    let tiers: Vec<Vec<usize>> = tier_numbers
+        .iter()
+        .map(|tier| {
+            (0..targets.len())
+                .filter(|&i| targets[i].tier == *tier)
+                .collect()
+        })
+        .collect();
     CompiledModel {
         name,
         capabilities: model.capabilities,
         defaults: model.defaults.clone(),
+        cursors: tiers.iter().map(|_| AtomicUsize::new(0)).collect(),
+        tiers,
+        balance: model.balance,
         targets,
     }
 }

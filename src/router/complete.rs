@@ -23,6 +23,7 @@ pub(crate) async fn complete(
         let started = Instant::now();
         let (result, span) = {
             let resolved = Execution::resolve(execution.snapshot(), candidate);
+            let _in_flight = resolved.target.load.begin();
             let span = resolved.span();
             let call = resolved
                 .account

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::plan::{Candidate, plan};
+use super::plan::{Candidate, PlanRequest, plan};
 use super::snapshot::{CompiledAccount, CompiledModel, CompiledPolicy, CompiledTarget, Snapshot};
 use crate::error::Error;
 use crate::model::Capabilities;
@@ -21,6 +21,8 @@ pub(crate) struct Execution {
     policy: usize,
     candidates: Vec<Candidate>,
     next: usize,
+    /// The policy's cap, narrowed by the request's overrides.
+    max_attempts: usize,
     attempts: Vec<Attempt>,
     outcome: OutcomeGuard,
 }
@@ -74,7 +76,14 @@ impl Execution {
         if streaming {
             needs |= Capabilities::STREAMING;
         }
-        let planned = plan(&snapshot, step, purpose, request, needs, |_, _| {});
+        let input = PlanRequest {
+            step,
+            purpose,
+            request,
+            needs,
+            for_real: true,
+        };
+        let planned = plan(&snapshot, &input, |_, _| {});
         let planned = match planned {
             Ok(planned) => planned,
             Err(failure) => {
@@ -88,12 +97,23 @@ impl Execution {
         };
         let policy = &snapshot.policies[planned.policy];
         policy.counters.record_match();
+        let options = &request.options;
+        let max_attempts = [
+            policy.fallback.max_attempts,
+            options.max_attempts,
+            options.no_fallback.then_some(1),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .map_or(usize::MAX, |n| n as usize);
         tracing::Span::current().record("routewise.policy", &*policy.name);
         let outcome = OutcomeGuard::new(policy.counters.clone());
         Ok(Self {
             policy: planned.policy,
             candidates: planned.candidates,
             next: 0,
+            max_attempts,
             attempts: Vec::with_capacity(1),
             outcome,
             snapshot,
@@ -110,8 +130,7 @@ impl Execution {
 
     /// The next candidate to call, or `None` when the plan or the attempt budget is spent.
     pub(crate) fn next_candidate(&mut self) -> Option<Candidate> {
-        let max = self.policy().fallback.max_attempts.unwrap_or(u32::MAX) as usize;
-        if self.attempts.len() >= max {
+        if self.attempts.len() >= self.max_attempts {
             return None;
         }
         let candidate = *self.candidates.get(self.next)?;
@@ -161,6 +180,7 @@ impl Execution {
     ) -> crate::types::TargetRef {
         let target = Self::resolve(&self.snapshot, candidate).target;
         target.counters.record(false, latency);
+        target.load.observe(latency);
         self.attempts.push(Attempt {
             target: target.target.clone(),
             outcome: AttemptOutcome::Failed {
@@ -180,6 +200,7 @@ impl Execution {
     ) -> ChatResponse {
         let resolved = Self::resolve(&self.snapshot, candidate);
         resolved.target.counters.record(true, latency);
+        resolved.target.load.observe(latency);
         let served_by = resolved.target.target.clone();
         self.attempts.push(Attempt {
             target: served_by.clone(),

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::plan::{SkippedTarget, plan};
+use super::plan::{PlanRequest, SkippedTarget, plan};
 use super::snapshot::Snapshot;
 use crate::model::Capabilities;
 use crate::policy::{MatchMiss, Purpose, StepType};
@@ -25,6 +25,8 @@ pub struct Explanation {
     pub purpose: Purpose,
     /// The capabilities the request needs.
     pub needs: Capabilities,
+    /// The request's routing overrides that applied.
+    pub overrides: Vec<String>,
     /// Higher-priority policies that did not match, with why.
     pub passed_over: Vec<PassedOver>,
     /// The policy that matched, if any.
@@ -57,6 +59,7 @@ pub(crate) fn explain(
         step_type: step.clone(),
         purpose: purpose.clone(),
         needs,
+        overrides: request.options.describe(),
         passed_over: Vec::new(),
         policy: None,
         candidates: Vec::new(),
@@ -69,7 +72,14 @@ pub(crate) fn explain(
         return explanation;
     }
     let mut passed_over = Vec::new();
-    let result = plan(snapshot, step, purpose, request, needs, |i, reason| {
+    let input = PlanRequest {
+        step,
+        purpose,
+        request,
+        needs,
+        for_real: false,
+    };
+    let result = plan(snapshot, &input, |i, reason| {
         passed_over.push(PassedOver {
             policy: snapshot.policies[i].name.clone(),
             reason,
@@ -104,6 +114,9 @@ impl fmt::Display for Explanation {
             "request: step type `{}`, purpose `{}`, needs {}",
             self.step_type, self.purpose, self.needs
         )?;
+        for applied in &self.overrides {
+            writeln!(f, "  override: {applied}")?;
+        }
         for miss in &self.passed_over {
             writeln!(f, "  passed over policy `{}`: {}", miss.policy, miss.reason)?;
         }

@@ -1,5 +1,6 @@
 //! The [`Router`]: policy matching, planning, the attempt loop and explanations.
 
+mod balance;
 mod builder;
 mod complete;
 mod execution;

@@ -1,24 +1,38 @@
 //! The planner: given a request and a snapshot, the ordered list of targets to try.
 //!
-//! Pure: no I/O, no clock, no counters touched. [`Router::complete`](crate::Router::complete),
+//! No I/O and no counters touched: [`Router::complete`](crate::Router::complete),
 //! [`Router::stream`](crate::Router::stream) and [`Router::explain`](crate::Router::explain)
-//! all call [`plan`], so an explanation cannot disagree with what routing does.
+//! all call [`plan`], so an explanation cannot disagree with what routing does. (The one
+//! side effect, advancing a round-robin position, happens only for real requests.)
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::Serialize;
 
-use super::snapshot::Snapshot;
+use super::balance;
+use super::snapshot::{CompiledPolicy, RouteEntry, Snapshot};
 use crate::error::Error;
 use crate::model::{Capabilities, Capability};
-use crate::policy::{MatchMiss, Purpose, StepType};
-use crate::types::{ChatRequest, TargetRef};
+use crate::policy::{MatchMiss, Purpose, RouteStep, StepType};
+use crate::provider::ProviderRequest;
+use crate::types::{ChatRequest, RouteOptions, TargetRef};
 
 /// A target to try: indices into the snapshot's models and that model's targets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Candidate {
     pub(crate) model: usize,
     pub(crate) target: usize,
+}
+
+/// What the planner is asked.
+pub(crate) struct PlanRequest<'a> {
+    pub(crate) step: &'a StepType,
+    pub(crate) purpose: &'a Purpose,
+    pub(crate) request: &'a ChatRequest,
+    pub(crate) needs: Capabilities,
+    /// Whether this plan is acted on (advances round-robin positions) or only explained.
+    pub(crate) for_real: bool,
 }
 
 /// The planner's answer for a request that matched a policy.
@@ -60,6 +74,15 @@ pub enum SkipReason {
         /// The first capability missing.
         capability: Capability,
     },
+    /// The estimated prompt plus the requested output does not fit the target's window.
+    ContextWindow {
+        /// Estimated prompt tokens plus requested output tokens.
+        needed: u32,
+        /// The target's context window.
+        context: u32,
+        /// The most output tokens the target allows.
+        max_output: u32,
+    },
 }
 
 impl fmt::Display for SkipReason {
@@ -71,6 +94,14 @@ impl fmt::Display for SkipReason {
             SkipReason::TargetLacks { capability } => {
                 write!(f, "target does not support {capability}")
             }
+            SkipReason::ContextWindow {
+                needed,
+                context,
+                max_output,
+            } => write!(
+                f,
+                "needs about {needed} tokens; the window holds {context} (at most {max_output} output)"
+            ),
         }
     }
 }
@@ -79,80 +110,40 @@ impl fmt::Display for SkipReason {
 /// them; the request path passes a no-op that compiles away).
 pub(crate) fn plan(
     snapshot: &Snapshot,
-    step: &StepType,
-    purpose: &Purpose,
-    request: &ChatRequest,
-    needs: Capabilities,
-    mut on_miss: impl FnMut(usize, MatchMiss),
+    input: &PlanRequest<'_>,
+    on_miss: impl FnMut(usize, MatchMiss),
 ) -> Result<Plan, PlanError> {
-    let model_name = request.model.as_deref();
-    let mut matched = None;
-    for (i, policy) in snapshot.policies.iter().enumerate() {
-        match policy
-            .matcher
-            .check(step, purpose, model_name, &request.tags)
-        {
-            Ok(()) => {
-                matched = Some(i);
-                break;
-            }
-            Err(miss) => on_miss(i, miss),
-        }
-    }
-    let Some(policy_index) = matched else {
-        return Err(PlanError {
-            policy: None,
-            error: Error::NoMatchingPolicy {
-                step_type: step.clone(),
-                purpose: purpose.clone(),
-            },
-        });
-    };
+    let policy_index = match_policy(snapshot, input, on_miss)?;
     let policy = &snapshot.policies[policy_index];
-
-    let mut candidates = Vec::new();
-    let mut skipped = Vec::new();
-    let mut any_model_capable = false;
-    for entry in &policy.route {
-        let model = &snapshot.models[entry.model];
-        let model_missing = model.capabilities.missing(needs).first();
-        any_model_capable |= model_missing.is_none();
-        let targets = match entry.only_target {
-            Some(t) => t..t + 1,
-            None => 0..model.targets.len(),
-        };
-        for t in targets {
-            let target = &model.targets[t];
-            let reason = match model_missing {
-                Some(capability) => Some(SkipReason::ModelLacks { capability }),
-                None => target
-                    .capabilities
-                    .missing(needs)
-                    .first()
-                    .map(|capability| SkipReason::TargetLacks { capability }),
-            };
-            match reason {
-                None => candidates.push(Candidate {
-                    model: entry.model,
-                    target: t,
-                }),
-                Some(reason) => skipped.push(SkippedTarget {
-                    target: target.target.clone(),
-                    reason,
-                }),
-            }
-        }
-    }
-
     let fail = |error| PlanError {
         policy: Some(policy_index),
         error,
     };
+    let route = effective_route(snapshot, policy, &input.request.options).map_err(fail)?;
+
+    let mut planner = Planner {
+        snapshot,
+        input,
+        candidates: Vec::new(),
+        skipped: Vec::new(),
+        prompt_tokens: None,
+        usable: Vec::new(),
+    };
+    let mut any_model_capable = false;
+    for entry in route.iter() {
+        any_model_capable |= planner.add_entry(*entry);
+    }
+    let Planner {
+        candidates,
+        skipped,
+        ..
+    } = planner;
+
     if !any_model_capable {
-        let primary = &snapshot.models[policy.route[0].model];
+        let primary = &snapshot.models[route[0].model];
         let capability = primary
             .capabilities
-            .missing(needs)
+            .missing(input.needs)
             .first()
             .expect("no capable model implies the primary lacks something");
         return Err(fail(Error::MissingCapability {
@@ -162,16 +153,218 @@ pub(crate) fn plan(
         }));
     }
     if candidates.is_empty() {
-        return Err(fail(Error::NoAvailableTarget {
-            policy: policy.name.clone(),
-            skipped,
-        }));
+        return Err(fail(no_candidate_error(policy, skipped)));
     }
     Ok(Plan {
         policy: policy_index,
         candidates,
         skipped,
     })
+}
+
+fn match_policy(
+    snapshot: &Snapshot,
+    input: &PlanRequest<'_>,
+    mut on_miss: impl FnMut(usize, MatchMiss),
+) -> Result<usize, PlanError> {
+    let request = input.request;
+    for (i, policy) in snapshot.policies.iter().enumerate() {
+        match policy.matcher.check(
+            input.step,
+            input.purpose,
+            request.model.as_deref(),
+            &request.tags,
+        ) {
+            Ok(()) => return Ok(i),
+            Err(miss) => on_miss(i, miss),
+        }
+    }
+    Err(PlanError {
+        policy: None,
+        error: Error::NoMatchingPolicy {
+            step_type: input.step.clone(),
+            purpose: input.purpose.clone(),
+        },
+    })
+}
+
+/// The policy's route, or the route the request's overrides make of it.
+fn effective_route<'s>(
+    snapshot: &Snapshot,
+    policy: &'s CompiledPolicy,
+    options: &RouteOptions,
+) -> Result<Cow<'s, [RouteEntry]>, Error> {
+    if options.pin.is_none() && options.extra_fallbacks.is_empty() {
+        return Ok(Cow::Borrowed(&policy.route));
+    }
+    let mut problems = Vec::new();
+    let mut route = match &options.pin {
+        Some(pin) => resolve(snapshot, pin, "options.pin", &mut problems)
+            .into_iter()
+            .collect(),
+        None => policy.route.clone(),
+    };
+    for (i, model) in options.extra_fallbacks.iter().enumerate() {
+        let step = RouteStep::model(model.as_str());
+        let field = format!("options.extra_fallbacks[{i}]");
+        if let Some(entry) = resolve(snapshot, &step, &field, &mut problems)
+            && !route
+                .iter()
+                .any(|e| e.model == entry.model && e.only_target.is_none())
+        {
+            route.push(entry);
+        }
+    }
+    if problems.is_empty() {
+        Ok(Cow::Owned(route))
+    } else {
+        Err(Error::InvalidRequest { problems })
+    }
+}
+
+/// Resolves a route step named in a request; unknown names are request problems.
+fn resolve(
+    snapshot: &Snapshot,
+    step: &RouteStep,
+    field: &str,
+    problems: &mut Vec<(String, String)>,
+) -> Option<RouteEntry> {
+    let Some(&model) = snapshot.model_index.get(step.model.as_str()) else {
+        problems.push((
+            field.to_owned(),
+            format!("names unknown logical model `{}`", step.model),
+        ));
+        return None;
+    };
+    let only_target = match &step.account {
+        None => None,
+        Some(account) => {
+            let position = snapshot.models[model]
+                .targets
+                .iter()
+                .position(|t| &*t.target.account == account);
+            if position.is_none() {
+                problems.push((
+                    field.to_owned(),
+                    format!(
+                        "logical model `{}` has no target on account `{account}`",
+                        step.model
+                    ),
+                ));
+                return None;
+            }
+            position
+        }
+    };
+    Some(RouteEntry { model, only_target })
+}
+
+fn no_candidate_error(policy: &CompiledPolicy, skipped: Vec<SkippedTarget>) -> Error {
+    let windows = skipped.iter().map(|s| match s.reason {
+        SkipReason::ContextWindow {
+            needed, context, ..
+        } => Some((needed, context)),
+        _ => None,
+    });
+    if let Some(windows) = windows.collect::<Option<Vec<_>>>()
+        && let (Some(needed), Some(largest)) = (
+            windows.iter().map(|w| w.0).min(),
+            windows.iter().map(|w| w.1).max(),
+        )
+    {
+        return Error::ContextTooLong {
+            policy: policy.name.clone(),
+            needed,
+            largest,
+        };
+    }
+    Error::NoAvailableTarget {
+        policy: policy.name.clone(),
+        skipped,
+    }
+}
+
+struct Planner<'a, 'r> {
+    snapshot: &'a Snapshot,
+    input: &'a PlanRequest<'r>,
+    candidates: Vec<Candidate>,
+    skipped: Vec<SkippedTarget>,
+    /// Estimated once, on the first target with a known window.
+    prompt_tokens: Option<u32>,
+    /// Scratch space for one tier's usable targets.
+    usable: Vec<usize>,
+}
+
+impl Planner<'_, '_> {
+    /// Adds one route entry's targets, tier by tier. Returns whether the model can do what
+    /// the request needs.
+    fn add_entry(&mut self, entry: RouteEntry) -> bool {
+        let model = &self.snapshot.models[entry.model];
+        let model_missing = model.capabilities.missing(self.input.needs).first();
+        for (tier, members) in model.tiers.iter().enumerate() {
+            self.usable.clear();
+            for &t in members {
+                if entry.only_target.is_some_and(|only| only != t) {
+                    continue;
+                }
+                let reason = match model_missing {
+                    Some(capability) => Some(SkipReason::ModelLacks { capability }),
+                    None => self.check_target(entry.model, t),
+                };
+                match reason {
+                    None => self.usable.push(t),
+                    Some(reason) => self.skipped.push(SkippedTarget {
+                        target: model.targets[t].target.clone(),
+                        reason,
+                    }),
+                }
+            }
+            balance::order(
+                model.balance,
+                &mut self.usable,
+                &model.targets,
+                &model.cursors[tier],
+                self.input.for_real,
+            );
+            self.candidates
+                .extend(self.usable.iter().map(|&target| Candidate {
+                    model: entry.model,
+                    target,
+                }));
+        }
+        model_missing.is_none()
+    }
+
+    /// Why target `t` of model `m` cannot take the request, if it cannot.
+    fn check_target(&mut self, m: usize, t: usize) -> Option<SkipReason> {
+        let model = &self.snapshot.models[m];
+        let target = &model.targets[t];
+        if let Some(capability) = target.capabilities.missing(self.input.needs).first() {
+            return Some(SkipReason::TargetLacks { capability });
+        }
+        let window = target.window?;
+        let request = self.input.request;
+        let prompt = *self.prompt_tokens.get_or_insert_with(|| {
+            let account = &self.snapshot.accounts[target.account];
+            let call = ProviderRequest::new(
+                &target.target.provider_model,
+                &account.info,
+                request,
+                &model.defaults,
+            );
+            account.provider.estimate_input_tokens(&call)
+        });
+        let output = request
+            .params
+            .max_tokens
+            .or(model.defaults.max_tokens)
+            .unwrap_or(0);
+        (!window.fits(prompt, output)).then(|| SkipReason::ContextWindow {
+            needed: prompt.saturating_add(output),
+            context: window.context,
+            max_output: window.max_output,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -228,8 +421,14 @@ mod tests {
         step: StepType,
         request: &ChatRequest,
     ) -> Result<Plan, PlanError> {
-        let needs = request.required_capabilities();
-        plan(snapshot, &step, &Purpose::Chat, request, needs, |_, _| {})
+        let input = PlanRequest {
+            step: &step,
+            purpose: &Purpose::Chat,
+            request,
+            needs: request.required_capabilities(),
+            for_real: true,
+        };
+        plan(snapshot, &input, |_, _| {})
     }
 
     #[test]
@@ -249,14 +448,16 @@ mod tests {
         let s = snapshot();
         let mut misses = Vec::new();
         let request = ChatRequest::user("hi").tag("pin");
-        let plan = plan(
-            &s,
-            &StepType::Inference,
-            &Purpose::Chat,
-            &request,
-            Capabilities::NONE,
-            |i, m| misses.push((s.policies[i].name.to_string(), m)),
-        )
+        let input = PlanRequest {
+            step: &StepType::Inference,
+            purpose: &Purpose::Chat,
+            request: &request,
+            needs: Capabilities::NONE,
+            for_real: true,
+        };
+        let plan = plan(&s, &input, |i, m| {
+            misses.push((s.policies[i].name.to_string(), m))
+        })
         .unwrap();
         assert_eq!(s.policies[plan.policy].name.as_ref(), "pinned");
         assert_eq!(names(&s, &plan), ["vision/b/big"]);
@@ -350,15 +551,14 @@ mod tests {
             .compile(None)
             .unwrap();
         let request = ChatRequest::user("hi");
-        let err = plan(
-            &s,
-            &StepType::Inference,
-            &Purpose::Summarization,
-            &request,
-            Capabilities::NONE,
-            |_, _| {},
-        )
-        .unwrap_err();
+        let input = PlanRequest {
+            step: &StepType::Inference,
+            purpose: &Purpose::Summarization,
+            request: &request,
+            needs: Capabilities::NONE,
+            for_real: true,
+        };
+        let err = plan(&s, &input, |_, _| {}).unwrap_err();
         assert_eq!(err.policy, None);
         assert!(matches!(err.error, Error::NoMatchingPolicy { .. }));
     }

@@ -3,10 +3,14 @@
 //! Names are resolved to indices once, at build time, so the request path never looks a
 //! name up. A snapshot is swapped in whole by [`Router::reload`](crate::Router::reload).
 
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 
+use super::balance::TargetLoad;
 use crate::account::AccountInfo;
-use crate::model::Capabilities;
+use crate::context_window::ContextWindow;
+use crate::model::{Balance, Capabilities};
 use crate::policy::{FallbackRules, Match};
 use crate::provider::Provider;
 use crate::stats::{PolicyCounters, RouterStats, TargetCounters};
@@ -16,6 +20,7 @@ pub(crate) struct Snapshot {
     /// In evaluation order: priority descending, declaration order among equals.
     pub(crate) policies: Vec<CompiledPolicy>,
     pub(crate) models: Vec<CompiledModel>,
+    pub(crate) model_index: HashMap<Arc<str>, usize>,
     pub(crate) accounts: Vec<CompiledAccount>,
 }
 
@@ -40,6 +45,11 @@ pub(crate) struct CompiledModel {
     pub(crate) capabilities: Capabilities,
     pub(crate) defaults: SamplingParams,
     pub(crate) targets: Vec<CompiledTarget>,
+    /// Target indices grouped by tier, lowest tier first, declaration order within.
+    pub(crate) tiers: Vec<Vec<usize>>,
+    pub(crate) balance: Balance,
+    /// One round-robin position per tier.
+    pub(crate) cursors: Vec<AtomicUsize>,
 }
 
 pub(crate) struct CompiledTarget {
@@ -47,7 +57,12 @@ pub(crate) struct CompiledTarget {
     pub(crate) target: TargetRef,
     /// What the target really does: its override, or its model's promise.
     pub(crate) capabilities: Capabilities,
+    pub(crate) tier: u32,
+    pub(crate) weight: u32,
+    /// Its override, or the shipped window of its provider model, if known.
+    pub(crate) window: Option<ContextWindow>,
     pub(crate) counters: Arc<TargetCounters>,
+    pub(crate) load: Arc<TargetLoad>,
 }
 
 pub(crate) struct CompiledAccount {
@@ -79,11 +94,8 @@ impl Snapshot {
             .map(|p| &p.counters)
     }
 
-    pub(crate) fn target_counters(&self, target: &TargetRef) -> Option<&Arc<TargetCounters>> {
-        self.models
-            .iter()
-            .flat_map(|m| &m.targets)
-            .find(|t| &t.target == target)
-            .map(|t| &t.counters)
+    pub(crate) fn target(&self, target: &TargetRef) -> Option<&CompiledTarget> {
+        let model = &self.models[*self.model_index.get(&target.logical_model)?];
+        model.targets.iter().find(|t| &t.target == target)
     }
 }

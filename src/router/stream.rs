@@ -9,6 +9,7 @@ use futures::{Stream, StreamExt};
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use super::balance::InFlight;
 use super::execution::{Answer, Execution};
 use super::plan::Candidate;
 use super::snapshot::Snapshot;
@@ -62,7 +63,8 @@ pub(crate) async fn stream(
         Some((event, driver))
     });
     Ok(ChatStream {
-        inner: Box::pin(events),
+        // Fused: polling again after the end keeps answering `None`.
+        inner: Box::pin(events.fuse()),
     })
 }
 
@@ -80,6 +82,7 @@ struct Active {
     candidate: Candidate,
     events: ProviderStream,
     started: Instant,
+    _in_flight: InFlight,
 }
 
 impl Driver {
@@ -87,13 +90,14 @@ impl Driver {
     async fn connect(&mut self) -> Result<(), Error> {
         while let Some(candidate) = self.execution.next_candidate() {
             let started = Instant::now();
-            let result = {
+            let (result, in_flight) = {
                 let resolved = Execution::resolve(self.execution.snapshot(), candidate);
+                let in_flight = resolved.target.load.begin();
                 let call = resolved
                     .account
                     .provider
                     .stream(resolved.request(&self.request));
-                call.instrument(resolved.span()).await
+                (call.instrument(resolved.span()).await, in_flight)
             };
             match result {
                 Ok(events) => {
@@ -101,6 +105,7 @@ impl Driver {
                         candidate,
                         events,
                         started,
+                        _in_flight: in_flight,
                     });
                     return Ok(());
                 }

@@ -5,11 +5,13 @@
 //! everything the big providers accept: system, user, assistant and tool messages; text and
 //! image parts; tool definitions and calls; response formats; sampling parameters; metadata.
 
+mod options;
 mod params;
 mod request;
 mod response;
 mod stream;
 
+pub use options::RouteOptions;
 pub use params::{EffectiveParams, SamplingParams};
 pub use request::{
     ChatRequest, ContentPart, Image, ImageDetail, ImageSource, Message, ResponseFormat, Tool,

@@ -1,7 +1,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::SamplingParams;
+use super::{RouteOptions, SamplingParams};
 use crate::model::Capabilities;
 
 /// A provider-agnostic chat completion request.
@@ -43,6 +43,9 @@ pub struct ChatRequest {
     /// Tags that policies may match on (for example a tenant or a feature name).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
+    /// Routing overrides for this request.
+    #[serde(skip_serializing_if = "RouteOptions::is_empty")]
+    pub options: RouteOptions,
 }
 
 impl ChatRequest {
@@ -126,6 +129,13 @@ impl ChatRequest {
         self
     }
 
+    /// Sets per-request routing overrides.
+    #[must_use]
+    pub fn options(mut self, options: RouteOptions) -> Self {
+        self.options = options;
+        self
+    }
+
     /// The capabilities a model needs to serve this request: vision for image parts, tools
     /// for tool definitions or tool traffic in the conversation, JSON mode for a JSON
     /// response format. Streaming is added by the router when the caller streams.
@@ -142,10 +152,10 @@ impl ChatRequest {
         }
         for message in &self.messages {
             match message {
-                Message::User { content } => {
-                    if content.iter().any(|p| matches!(p, ContentPart::Image(_))) {
-                        needs |= Capabilities::VISION;
-                    }
+                Message::User { content }
+                    if content.iter().any(|p| matches!(p, ContentPart::Image(_))) =>
+                {
+                    needs |= Capabilities::VISION;
                 }
                 Message::Assistant { tool_calls, .. } if !tool_calls.is_empty() => {
                     needs |= Capabilities::TOOLS;
@@ -175,6 +185,9 @@ impl ChatRequest {
                 "tool_choice".into(),
                 format!("names tool `{name}`, which is not among the request's tools"),
             ));
+        }
+        if self.options.max_attempts == Some(0) {
+            problems.push(("options.max_attempts".into(), "must be at least 1".into()));
         }
         if matches!(self.tool_choice, Some(ToolChoice::Required)) && self.tools.is_empty() {
             problems.push((

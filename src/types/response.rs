@@ -127,6 +127,7 @@ pub struct Attempt {
     /// Which target was called.
     pub target: TargetRef,
     /// How it went.
+    #[serde(flatten)]
     pub outcome: AttemptOutcome,
     /// How long the call took.
     #[serde(serialize_with = "serialize_micros", rename = "latency_us")]
@@ -149,9 +150,9 @@ pub enum AttemptOutcome {
 impl fmt::Display for Attempt {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.outcome {
-            AttemptOutcome::Success => write!(f, "{}: ok in {:?}", self.target, self.latency),
+            AttemptOutcome::Success => write!(f, "{}: ok in {:.1?}", self.target, self.latency),
             AttemptOutcome::Failed { error } => {
-                write!(f, "{}: {error} after {:?}", self.target, self.latency)
+                write!(f, "{}: {error} after {:.1?}", self.target, self.latency)
             }
         }
     }

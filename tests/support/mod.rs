@@ -1,6 +1,24 @@
 //! Helpers shared by the integration tests.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 pub mod conformance;
 pub mod openai_cases;
+pub mod recording;
 pub mod recording_server;
+
+use routewise::sim::SimProvider;
+use routewise::{Capabilities, LogicalModel, Policy, ProviderAccount, RouterBuilder, Target};
+
+/// A builder with one logical model `m` whose targets are the given accounts, in order,
+/// each served by its sim, and one catch-all policy `default` routing to `m`.
+pub fn one_model(accounts: &[(&str, &SimProvider)]) -> RouterBuilder {
+    let mut model = LogicalModel::new("m").capabilities(Capabilities::ALL);
+    let mut builder = RouterBuilder::new();
+    for (name, sim) in accounts {
+        builder = builder.account(ProviderAccount::new(*name, (*sim).clone()));
+        model = model.target(Target::new(*name, format!("{name}-model")));
+    }
+    builder
+        .model(model)
+        .policy(Policy::new("default").route(["m"]))
+}
