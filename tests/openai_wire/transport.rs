@@ -55,8 +55,13 @@ async fn a_stream_that_stalls_times_out_after_the_events_so_far() {
     let whole = fixture("openai/stream_text.sse");
     let first_three: String = whole.split_inclusive("\n\n").take(3).collect();
     let server = RecordingServer::start([Reply::sse(first_three).then_hang()]).await;
-    // The total timeout does not apply to streams: only the gap between chunks does.
-    let openai = OpenAi::new().timeouts(HttpTimeouts::default().read(SHORT).total(SHORT / 3));
+    // The total timeout does not apply to streams: only the gap between chunks does. The
+    // gap allowed is long enough for the first events to arrive on a busy machine.
+    let openai = OpenAi::new().timeouts(
+        HttpTimeouts::default()
+            .read(Duration::from_secs(1))
+            .total(Duration::from_millis(50)),
+    );
     let (events, error) = stream(&openai, &account_at(&server), &case("plain")).await;
     assert_eq!(text_of(&events), "Hello!");
     assert!(
@@ -114,4 +119,41 @@ async fn a_chunked_stream_cut_mid_event_is_malformed() {
     let (events, error) = stream(&OpenAi::new(), &account(url), &case("plain")).await;
     assert_eq!(text_of(&events), "Hi");
     assert_eq!(error.unwrap().kind(), ErrorKind::MalformedResponse);
+}
+
+#[tokio::test]
+async fn a_connection_that_cannot_be_made_in_time_times_out() {
+    // A listener that never accepts, with its queue full: further handshakes go unanswered.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(0).unwrap();
+    let address = listener.local_addr().unwrap();
+    let mut queued = Vec::new();
+    for _ in 0..4 {
+        if let Ok(Ok(stream)) = tokio::time::timeout(
+            Duration::from_millis(200),
+            tokio::net::TcpStream::connect(address),
+        )
+        .await
+        {
+            queued.push(stream);
+        }
+    }
+    let openai = OpenAi::new().timeouts(
+        HttpTimeouts::default()
+            .connect(SHORT)
+            .read(LONG)
+            .total(LONG),
+    );
+    let started = Instant::now();
+    let error = complete(
+        &openai,
+        &account(format!("http://{address}/v1")),
+        &case("plain"),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Timeout, "{error}");
+    assert!(started.elapsed() < LONG / 2, "the connect timeout fired");
+    drop(listener);
 }
