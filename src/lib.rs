@@ -93,6 +93,7 @@ pub use policy::{
 };
 pub use provider::anthropic::Anthropic;
 pub use provider::gemini::Gemini;
+pub use provider::openai::OpenAi;
 pub use provider::{
     ErrorKind, ErrorKindSet, Provider, ProviderError, ProviderEvent, ProviderRequest,
     ProviderResponse, ProviderStream,

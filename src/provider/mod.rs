@@ -42,6 +42,7 @@ pub mod anthropic;
 mod error;
 pub mod gemini;
 mod http;
+pub mod openai;
 pub mod sse;
 
 use std::pin::Pin;

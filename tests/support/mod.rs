@@ -3,8 +3,10 @@
 
 pub mod anthropic;
 pub mod conformance;
+pub mod openai_cases;
 pub mod recording;
 pub mod recording_server;
+pub mod wire_server;
 
 use routewise::sim::SimProvider;
 use routewise::{Capabilities, LogicalModel, Policy, ProviderAccount, RouterBuilder, Target};
