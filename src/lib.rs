@@ -74,6 +74,7 @@
 
 mod account;
 mod error;
+pub mod limits;
 mod model;
 mod policy;
 pub mod provider;
