@@ -80,6 +80,7 @@ mod policy;
 pub mod provider;
 mod router;
 pub mod sim;
+pub mod state;
 mod stats;
 mod types;
 
