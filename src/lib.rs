@@ -73,6 +73,7 @@
 #![warn(missing_docs)]
 
 mod account;
+pub mod budget;
 mod error;
 pub mod limits;
 mod model;
