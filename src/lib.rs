@@ -86,7 +86,9 @@ mod stats;
 mod types;
 
 pub use account::{AccountInfo, ProviderAccount, SecretString};
+pub use budget::{AlertSink, Budget, BudgetLedger, Price, PricingTable, Usd};
 pub use error::{ConfigError, ConfigProblem, Error};
+pub use limits::{Limiter, RateLimits, TokenEstimate};
 pub use model::{Capabilities, Capability, LogicalModel, Target};
 pub use policy::{FallbackRules, Match, MatchMiss, Policy, Purpose, RouteStep, StepType};
 pub use provider::{
@@ -96,6 +98,7 @@ pub use provider::{
 pub use router::{
     ChatStream, Explanation, PassedOver, Router, RouterBuilder, SkipReason, SkippedTarget,
 };
+pub use state::{FileStore, MemoryStore, StateStore};
 pub use stats::{PolicyStats, RouterStats, TargetStats};
 pub use types::{
     Attempt, AttemptOutcome, ChatRequest, ChatResponse, ContentPart, EffectiveParams, FinishReason,

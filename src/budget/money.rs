@@ -49,7 +49,7 @@ impl Usd {
     pub fn from_dollars(dollars: f64) -> Option<Self> {
         let nanos = (dollars * NANOS_PER_DOLLAR as f64).round();
         // u64::MAX as f64 rounds up to 2^64, which is already out of range.
-        (nanos.is_finite() && nanos >= 0.0 && nanos < u64::MAX as f64).then(|| Self(nanos as u64))
+        (nanos.is_finite() && nanos >= 0.0 && nanos < u64::MAX as f64).then_some(Self(nanos as u64))
     }
 
     /// The amount in nano-dollars.

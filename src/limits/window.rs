@@ -99,10 +99,9 @@ impl SlidingWindow {
             let excess = (self.tokens + tokens).saturating_sub(tpm);
             if excess > 0
                 && let Some(at) = self.when_tokens_free(excess)
+                && blocked.is_none_or(|b| matches!(b, Blocked::Requests(r) if r < at))
             {
-                if blocked.is_none_or(|b| matches!(b, Blocked::Requests(r) if r < at)) {
-                    blocked = Some(Blocked::Tokens(at));
-                }
+                blocked = Some(Blocked::Tokens(at));
             }
         }
         blocked.map_or(Ok(()), Err)
