@@ -200,6 +200,8 @@ enum Piece<'a> {
     /// The start of a tool definition (its framing).
     Tool,
     Text(&'a str),
+    /// Only the tokenizer path prices detail levels differently.
+    #[cfg_attr(not(feature = "tiktoken"), allow(dead_code))]
     Image(Option<ImageDetail>),
 }
 
