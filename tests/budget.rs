@@ -150,6 +150,41 @@ fn december_spend_does_not_count_against_january() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_requests_straddling_new_year_lose_no_spend() {
+    let december = utc("2024-12-31T23:59:59Z");
+    let january = utc("2025-01-01T00:00:00Z");
+    let ledger = BudgetLedger::new("main", Budget::monthly_usd(100.0), december).unwrap();
+    let tasks: Vec<_> = (0..1_000)
+        .map(|i| {
+            let ledger = ledger.clone();
+            let reserved_at = if i % 2 == 0 { december } else { january };
+            tokio::spawn(async move {
+                let held = ledger.reserve(Usd::from_cents(1), reserved_at).unwrap();
+                tokio::task::yield_now().await;
+                held.settle(Usd::from_cents(1), january);
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let snapshot = ledger.snapshot(january);
+    assert_eq!(snapshot.window, "2025-01");
+    assert_eq!(
+        (snapshot.spent, snapshot.reserved),
+        (Usd::from_cents(1_000), Usd::ZERO)
+    );
+    let store = MemoryStore::new();
+    ledger.sync(&store, january).await.unwrap();
+    let spend = |month| StateKey::spend("main", month);
+    assert_eq!(
+        store.get(&spend("2025-01")).await.unwrap(),
+        Usd::from_cents(1_000).nanos()
+    );
+    assert_eq!(store.get(&spend("2024-12")).await.unwrap(), 0);
+}
+
 #[test]
 fn february_spend_rolls_over_on_the_first_of_march() {
     let feb_end = utc("2025-02-28T23:59:59Z");

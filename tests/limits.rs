@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use proptest::prelude::*;
-use routewise::limits::{LimitCause, Limiter, RateLimits};
+use routewise::limits::{DEFAULT_RETRY_AFTER, LimitCause, Limiter, RateLimits};
+use routewise::{ErrorKind, ProviderError};
 use tokio::time::Instant;
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -165,6 +166,33 @@ async fn a_provider_429_blocks_the_account_until_its_retry_after() {
     tokio::time::advance(secs(20)).await;
     assert!(limiter.try_reserve("any-model", 1, Instant::now()).is_ok());
     assert_eq!(limiter.snapshot(Instant::now()).backoff_ms, None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn only_rate_limit_errors_pause_the_account() {
+    let limiter = Limiter::new(RateLimits::new()).unwrap();
+    let now = Instant::now();
+    let overloaded = ProviderError::new(ErrorKind::Overloaded, "busy");
+    assert_eq!(limiter.record_provider_error(&overloaded, now), None);
+    assert!(limiter.check("m", 1, now).is_ok());
+
+    let with_header =
+        ProviderError::new(ErrorKind::RateLimited, "slow down").with_retry_after(secs(7));
+    assert_eq!(
+        limiter.record_provider_error(&with_header, now),
+        Some(now + secs(7))
+    );
+    assert_eq!(
+        limiter.check("m", 1, now).unwrap_err().retry_at(),
+        Some(now + secs(7))
+    );
+
+    let later = now + secs(10);
+    let without_header = ProviderError::new(ErrorKind::RateLimited, "slow down");
+    assert_eq!(
+        limiter.record_provider_error(&without_header, later),
+        Some(later + DEFAULT_RETRY_AFTER)
+    );
 }
 
 #[tokio::test(start_paused = true)]

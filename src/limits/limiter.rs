@@ -3,12 +3,17 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use serde::Serialize;
 use tokio::time::Instant;
 
 use super::config::{LimitsConfigError, RateLimits};
 use super::window::{Blocked, SlidingWindow};
+use crate::provider::{ErrorKind, ProviderError};
+
+/// How long an account pauses after an HTTP 429 that carries no retry-after.
+pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// Enforces one account's [`RateLimits`]: requests and tokens per minute for the account
 /// and, where configured, per provider model.
@@ -168,6 +173,19 @@ impl Limiter {
     pub fn mark_limited_until(&self, until: Instant) {
         let mut state = self.inner.lock();
         state.backoff_until = Some(state.backoff_until.map_or(until, |u| u.max(until)));
+    }
+
+    /// Records a failed call: a [`RateLimited`](ErrorKind::RateLimited) error (HTTP 429)
+    /// pauses the account until `now` plus the provider's retry-after, or plus
+    /// [`DEFAULT_RETRY_AFTER`] when it gave none. Other errors change nothing. Returns
+    /// when the pause ends, if the error paused the account.
+    pub fn record_provider_error(&self, error: &ProviderError, now: Instant) -> Option<Instant> {
+        if error.kind() != ErrorKind::RateLimited {
+            return None;
+        }
+        let until = now + error.retry_after().unwrap_or(DEFAULT_RETRY_AFTER);
+        self.mark_limited_until(until);
+        Some(until)
     }
 
     /// What the windows hold at `now`.
@@ -400,6 +418,6 @@ impl WindowUse {
     }
 }
 
-fn millis(d: std::time::Duration) -> u64 {
+fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }

@@ -14,7 +14,9 @@ mod tokens;
 mod window;
 
 pub use config::{LimitsConfigError, RateLimits};
-pub use limiter::{LimitCause, LimitReservation, Limited, Limiter, LimiterSnapshot, WindowUse};
+pub use limiter::{
+    DEFAULT_RETRY_AFTER, LimitCause, LimitReservation, Limited, Limiter, LimiterSnapshot, WindowUse,
+};
 pub use tokens::{
     DEFAULT_MAX_OUTPUT_TOKENS, TokenCounting, TokenEstimate, count_prompt_tokens,
     estimate_prompt_tokens,

@@ -91,7 +91,7 @@ impl FileStore {
     /// from zero would reset every budget.
     pub async fn open(path: impl AsRef<Path>) -> Result<Self, StateError> {
         let path = path.as_ref().to_path_buf();
-        let (path, values) = blocking(move || load(&path).map(|values| (path, values))).await?;
+        let values = blocking(&path, load).await?;
         Ok(Self {
             inner: Arc::new(Inner {
                 path,
@@ -194,28 +194,22 @@ impl StateStore for FileStore {
                 values,
             })
         });
-        let bytes = bytes.map_err(|source| StateError::Corrupt {
-            path: self.inner.path.clone(),
-            source,
-        })?;
-        let path = self.inner.path.clone();
-        blocking(move || write_atomically(&path, &bytes)).await?;
+        let bytes = bytes.map_err(|e| io_error(&self.inner.path, "encode")(io::Error::other(e)))?;
+        blocking(&self.inner.path, move |path| write_atomically(path, &bytes)).await?;
         self.inner.written.store(updates, Ordering::Release);
         Ok(())
     }
 }
 
-/// Runs blocking file I/O off the async threads.
+/// Runs blocking file I/O on `path` off the async threads.
 async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, StateError> + Send + 'static,
+    path: &Path,
+    work: impl FnOnce(&Path) -> Result<T, StateError> + Send + 'static,
 ) -> Result<T, StateError> {
-    tokio::task::spawn_blocking(work)
+    let owned = path.to_path_buf();
+    tokio::task::spawn_blocking(move || work(&owned))
         .await
-        .map_err(|join| StateError::Io {
-            path: PathBuf::new(),
-            operation: "background file task",
-            source: io::Error::other(join.to_string()),
-        })?
+        .map_err(|join| io_error(path, "run background file task")(io::Error::other(join)))?
 }
 
 fn temp_path(path: &Path) -> PathBuf {
