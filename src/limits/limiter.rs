@@ -21,9 +21,10 @@ pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
 /// Every 60-second window, wherever it starts, holds at most the limit: the limiter keeps
 /// a log of the reservations granted in the last minute rather than a token bucket, whose
 /// burst would let up to twice the limit through across a window edge. The checks and the
-/// grant happen under one per-account mutex, held for the few nanoseconds of that
-/// bookkeeping and never across an `.await`, so the counts are exact under any
-/// concurrency while accounts never contend with each other.
+/// grant happen under one per-account mutex, held only for that in-memory bookkeeping
+/// (constant time to grant; a walk over the log to say when capacity returns on a
+/// refusal) and never across an `.await`, so the counts are exact under any concurrency
+/// while accounts never contend with each other.
 ///
 /// Time is passed in (`tokio::time::Instant`), so a paused test clock drives it. A
 /// cheap-to-clone handle: clones share the same windows.

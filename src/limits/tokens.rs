@@ -303,13 +303,9 @@ mod tests {
         let with_request =
             TokenEstimate::of(&ProviderRequest::new("m", &account, &chat, &defaults));
         assert_eq!(with_request.max_output, 64);
-        let none = SamplingParams::new();
-        let unset = TokenEstimate::of(&ProviderRequest::new(
-            "m",
-            &account,
-            &chat.clone().params(none.clone()),
-            &none,
-        ));
+        let plain = ChatRequest::user("hi");
+        let no_defaults = SamplingParams::new();
+        let unset = TokenEstimate::of(&ProviderRequest::new("m", &account, &plain, &no_defaults));
         assert_eq!(unset.max_output, DEFAULT_MAX_OUTPUT_TOKENS);
         assert_eq!(unset.counting, TokenCounting::CharsPerToken);
     }
