@@ -313,3 +313,45 @@ impl fmt::Debug for WebhookSink {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::UNIX_EPOCH;
+
+    #[test]
+    fn projection_needs_spend_and_is_now_once_the_budget_is_gone() {
+        let start = UNIX_EPOCH;
+        let now = start + Duration::from_secs(3_600);
+        let budget = Usd::from_cents(100);
+        assert_eq!(
+            Alert::projected_exhaustion(Usd::ZERO, budget, start, now),
+            None
+        );
+        assert_eq!(
+            Alert::projected_exhaustion(budget, budget, start, now),
+            Some(now)
+        );
+        // A quarter spent in one hour: three more hours.
+        assert_eq!(
+            Alert::projected_exhaustion(Usd::from_cents(25), budget, start, now),
+            Some(now + Duration::from_secs(3 * 3_600))
+        );
+    }
+
+    #[test]
+    fn webhook_urls_must_be_http_with_a_host() {
+        for bad in ["not a url", "ftp://host/x", "file:///tmp/x", "mailto:a@b.c"] {
+            assert!(
+                matches!(WebhookSink::new(bad), Err(AlertError::InvalidUrl)),
+                "{bad}"
+            );
+        }
+        let sink = WebhookSink::new("https://hooks.example.com/T/B/token").unwrap();
+        let debug = format!("{sink:?}");
+        assert!(
+            debug.contains("hooks.example.com") && !debug.contains("token"),
+            "{debug}"
+        );
+    }
+}
