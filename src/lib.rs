@@ -73,20 +73,25 @@
 #![warn(missing_docs)]
 
 mod account;
+pub mod budget;
 mod context_window;
 mod error;
+pub mod limits;
 mod model;
 mod policy;
 pub mod provider;
 pub mod resilience;
 mod router;
 pub mod sim;
+pub mod state;
 mod stats;
 mod types;
 
 pub use account::{AccountInfo, ProviderAccount, SecretString};
+pub use budget::{AlertSink, Budget, BudgetLedger, Price, PricingTable, Usd};
 pub use context_window::ContextWindow;
 pub use error::{ConfigError, ConfigProblem, Error};
+pub use limits::{Limiter, RateLimits, TokenEstimate};
 pub use model::{Balance, Capabilities, Capability, LogicalModel, Target};
 pub use policy::{
     BreakerChoice, FallbackRules, Match, MatchMiss, Policy, Purpose, RouteStep, StepType,
@@ -105,6 +110,7 @@ pub use resilience::{
 pub use router::{
     ChatStream, Explanation, PassedOver, Router, RouterBuilder, SkipReason, SkippedTarget,
 };
+pub use state::{FileStore, MemoryStore, StateStore};
 pub use stats::{PolicyStats, RouterStats, TargetStats};
 pub use types::{
     Attempt, AttemptOutcome, ChatRequest, ChatResponse, ContentPart, EffectiveParams, FinishReason,
