@@ -80,6 +80,31 @@ pub enum Error {
         skipped: Vec<SkippedTarget>,
     },
 
+    /// Every candidate's account is rate limited (by its configured limits or a provider
+    /// 429), and waiting up to the router's queue time did not help.
+    #[error("policy `{policy}`: every target is rate limited{}", retry_after.map(|d| format!("; capacity returns in {d:?}")).unwrap_or_default())]
+    RateLimited {
+        /// The matched policy.
+        policy: Arc<str>,
+        /// When the first account has room again; `None` when the request alone exceeds
+        /// every tokens-per-minute limit.
+        retry_after: Option<Duration>,
+        /// Every candidate and why it was skipped.
+        skipped: Vec<SkippedTarget>,
+    },
+
+    /// Every candidate's account has spent its budget for the current window.
+    #[error(
+        "policy `{policy}`: every target's account has exhausted its budget ({})",
+        join_skips(skipped)
+    )]
+    BudgetExhausted {
+        /// The matched policy.
+        policy: Arc<str>,
+        /// Every candidate and why it was skipped.
+        skipped: Vec<SkippedTarget>,
+    },
+
     /// The request's deadline passed before a target answered.
     #[error(
         "policy `{policy}`: the request deadline of {deadline:?} passed after {} attempt(s)",
@@ -159,6 +184,8 @@ impl Error {
             Error::MissingCapability { policy, .. }
             | Error::ContextTooLong { policy, .. }
             | Error::CircuitOpen { policy, .. }
+            | Error::RateLimited { policy, .. }
+            | Error::BudgetExhausted { policy, .. }
             | Error::DeadlineExceeded { policy, .. }
             | Error::NoAvailableTarget { policy, .. }
             | Error::AllTargetsFailed { policy, .. }
@@ -183,6 +210,7 @@ impl Error {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Error::CircuitOpen { retry_after, .. } => Some(*retry_after),
+            Error::RateLimited { retry_after, .. } => *retry_after,
             Error::NoAvailableTarget { skipped, .. } => {
                 skipped.iter().filter_map(|s| s.reason.retry_after()).min()
             }

@@ -111,7 +111,7 @@ pub use router::{
     ChatStream, Explanation, PassedOver, Router, RouterBuilder, SkipReason, SkippedTarget,
 };
 pub use state::{FileStore, MemoryStore, StateStore};
-pub use stats::{PolicyStats, RouterStats, TargetStats};
+pub use stats::{AccountStatus, BreakerStats, PolicyStats, RouterStats, TargetStats};
 pub use types::{
     Attempt, AttemptOutcome, ChatRequest, ChatResponse, ContentPart, EffectiveParams, FinishReason,
     Image, ImageDetail, ImageSource, Message, ResponseFormat, RouteOptions, SamplingParams,

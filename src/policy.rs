@@ -143,6 +143,9 @@ pub struct Policy {
     pub retry: RetryPolicy,
     /// The request deadline and per-attempt timeout (default: none).
     pub timeouts: Timeouts,
+    /// Try the cheapest candidates first (by price per million input plus output
+    /// tokens; unpriced ones last) instead of route order.
+    pub cheapest_first: bool,
 }
 
 /// Which circuit breaker settings a policy uses.
@@ -171,7 +174,15 @@ impl Policy {
             breaker: BreakerChoice::RouterDefault,
             retry: RetryPolicy::none(),
             timeouts: Timeouts::new(),
+            cheapest_first: false,
         }
+    }
+
+    /// Orders candidates by declared price, cheapest first, instead of route order:
+    /// route cheap work to cheap models while every capable model stays a fallback.
+    pub fn cheapest_first(mut self) -> Self {
+        self.cheapest_first = true;
+        self
     }
 
     /// Uses these circuit breaker settings for this policy's targets.

@@ -1,12 +1,17 @@
 //! [`RouterBuilder`]: collects accounts, models, policies and router-wide settings; `build`
 //! checks and compiles them (see `compile.rs`).
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use super::Router;
 use crate::account::ProviderAccount;
+use crate::budget::AlertSink;
 use crate::error::ConfigError;
 use crate::model::LogicalModel;
 use crate::policy::Policy;
 use crate::resilience::{BreakerConfig, HealthConfig};
+use crate::state::StateStore;
 
 /// Builds a [`Router`]. Every problem in the configuration is reported together by
 /// [`build`](Self::build).
@@ -23,7 +28,7 @@ use crate::resilience::{BreakerConfig, HealthConfig};
 ///     .expect("valid configuration");
 /// # let _ = router;
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 #[must_use]
 pub struct RouterBuilder {
     pub(super) accounts: Vec<ProviderAccount>,
@@ -31,6 +36,9 @@ pub struct RouterBuilder {
     pub(super) policies: Vec<Policy>,
     pub(super) breaker_defaults: Option<BreakerConfig>,
     pub(super) health: HealthConfig,
+    pub(super) alert_sinks: Vec<Arc<dyn AlertSink>>,
+    pub(super) state_store: Option<Arc<dyn StateStore>>,
+    pub(super) queue_time: Duration,
 }
 
 impl Default for RouterBuilder {
@@ -41,7 +49,25 @@ impl Default for RouterBuilder {
             policies: Vec::new(),
             breaker_defaults: Some(BreakerConfig::default()),
             health: HealthConfig::default(),
+            alert_sinks: Vec::new(),
+            state_store: None,
+            queue_time: Duration::ZERO,
         }
+    }
+}
+
+impl std::fmt::Debug for RouterBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RouterBuilder")
+            .field("accounts", &self.accounts)
+            .field("models", &self.models)
+            .field("policies", &self.policies)
+            .field("breaker_defaults", &self.breaker_defaults)
+            .field("health", &self.health)
+            .field("alert_sinks", &self.alert_sinks.len())
+            .field("state_store", &self.state_store.is_some())
+            .field("queue_time", &self.queue_time)
+            .finish()
     }
 }
 
@@ -70,6 +96,37 @@ impl RouterBuilder {
     /// Turns breakers off for every policy that does not choose its own.
     pub fn without_breakers(mut self) -> Self {
         self.breaker_defaults = None;
+        self
+    }
+
+    /// Where budget alerts go (any number of sinks; each alert reaches every sink once).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use routewise::Router;
+    /// use routewise::budget::TracingSink;
+    ///
+    /// let builder = Router::builder().alert_sink(Arc::new(TracingSink));
+    /// # let _ = builder;
+    /// ```
+    pub fn alert_sink(mut self, sink: Arc<dyn AlertSink>) -> Self {
+        self.alert_sinks.push(sink);
+        self
+    }
+
+    /// Where spend is kept so it survives restarts (and, with a shared store, is shared
+    /// between routers). The router syncs every budget with it after each settled
+    /// request; call [`Router::sync_state`] once at start-up to restore earlier spend.
+    pub fn state_store(mut self, store: Arc<dyn StateStore>) -> Self {
+        self.state_store = Some(store);
+        self
+    }
+
+    /// How long a request may wait for rate-limit capacity when every candidate is
+    /// limited, before failing with [`Error::RateLimited`](crate::Error::RateLimited)
+    /// (default: no wait).
+    pub fn queue_time(mut self, wait: Duration) -> Self {
+        self.queue_time = wait;
         self
     }
 

@@ -11,8 +11,13 @@ use super::RouterBuilder;
 use super::snapshot::{
     CompiledAccount, CompiledModel, CompiledPolicy, CompiledTarget, RouteEntry, Snapshot,
 };
+use std::time::SystemTime;
+
+use crate::account::ProviderAccount;
+use crate::budget::{Budget, BudgetLedger};
 use crate::context_window::ContextWindow;
 use crate::error::{ConfigError, ConfigProblem};
+use crate::limits::{Limiter, RateLimits};
 use crate::model::LogicalModel;
 use crate::policy::{BreakerChoice, Policy};
 use crate::resilience::{
@@ -49,11 +54,28 @@ impl RouterBuilder {
             problems.resilience("breaker_defaults", defaults.validate());
         }
 
+        for account in &self.accounts {
+            let path = format!("accounts[\"{}\"]", account.name());
+            if let Some(Err(error)) = account.limits.as_ref().map(RateLimits::validate) {
+                problems.push(format!("{path}.limits"), error.to_string());
+            }
+            if let Some(Err(error)) = account.budget.as_ref().map(Budget::validate) {
+                problems.push(format!("{path}.budget"), error.to_string());
+            }
+        }
+
         let mut next_id = 0;
         let compiled_models: Vec<CompiledModel> = self
             .models
             .iter()
-            .map(|m| compile_model(m, &accounts, previous, &mut next_id, &mut problems))
+            .map(|m| {
+                let cx = ModelContext {
+                    accounts: &accounts,
+                    account_defs: &self.accounts,
+                    previous,
+                };
+                compile_model(m, &cx, &mut next_id, &mut problems)
+            })
             .collect();
         let context = PolicyContext {
             model_defs: &self.models,
@@ -90,6 +112,9 @@ impl RouterBuilder {
                 .into_iter()
                 .map(|a| compile_account(a, &health, previous))
                 .collect(),
+            alert_sinks: self.alert_sinks.into(),
+            state_store: self.state_store,
+            queue_time: self.queue_time,
         })
     }
 }
@@ -135,32 +160,62 @@ fn index_names<'a>(
     index
 }
 
+/// Compiles one (validated) account, keeping the previous snapshot's health tracker,
+/// limiter and ledger when their settings did not change.
 fn compile_account(
-    account: crate::account::ProviderAccount,
+    account: ProviderAccount,
     health: &HealthConfig,
     previous: Option<&Snapshot>,
 ) -> CompiledAccount {
     let name = account.info.name().to_owned();
-    let survivor = previous
-        .and_then(|s| s.account(&name))
-        .filter(|a| a.health.config() == health);
-    let tracker = survivor.map(|a| a.health.clone()).unwrap_or_else(|| {
-        Arc::new(HealthTracker::new(name, health.clone()).expect("health settings were validated"))
+    let survivor = previous.and_then(|s| s.account(&name));
+    let tracker = survivor
+        .filter(|a| a.health.config() == health)
+        .map(|a| a.health.clone())
+        .unwrap_or_else(|| {
+            let tracker = HealthTracker::new(name.as_str(), health.clone());
+            Arc::new(tracker.expect("health settings were validated"))
+        });
+    let limiter = account.limits.map(|limits| {
+        survivor
+            .and_then(|a| a.limiter.clone())
+            .filter(|l| l.limits() == &limits)
+            .unwrap_or_else(|| Limiter::new(limits).expect("limits were validated"))
+    });
+    let budget = account.budget.map(|budget| {
+        let kept = survivor
+            .and_then(|a| a.budget.as_ref())
+            .filter(|(old, _)| old == &budget)
+            .map(|(_, ledger)| ledger.clone());
+        let ledger = kept.unwrap_or_else(|| {
+            BudgetLedger::new(name.as_str(), budget.clone(), SystemTime::now())
+                .expect("budget was validated")
+        });
+        (budget, ledger)
     });
     CompiledAccount {
         info: account.info,
         provider: account.provider,
         health: tracker,
+        limiter,
+        budget,
     }
+}
+
+/// What compiling a model needs to know about accounts.
+struct ModelContext<'a> {
+    accounts: &'a HashMap<&'a str, usize>,
+    account_defs: &'a [ProviderAccount],
+    previous: Option<&'a Snapshot>,
 }
 
 fn compile_model(
     model: &LogicalModel,
-    accounts: &HashMap<&str, usize>,
-    previous: Option<&Snapshot>,
+    cx: &ModelContext<'_>,
     next_id: &mut usize,
     problems: &mut Problems,
 ) -> CompiledModel {
+    let (accounts, previous) = (cx.accounts, cx.previous);
     let path = format!("models[\"{}\"]", model.name);
     let name: Arc<str> = model.name.as_str().into();
     if model.targets.is_empty() {
@@ -201,7 +256,21 @@ fn compile_model(
             provider_model: target.model.as_str().into(),
         };
         let survivor = previous.and_then(|s| s.target(&target_ref));
+        let account_def = &cx.account_defs[account];
+        let price = target
+            .price
+            .or_else(|| account_def.pricing.get(&target.model).ok());
+        if price.is_none() && account_def.budget.is_some() {
+            problems.push(
+                format!("{target_path}.price"),
+                format!(
+                    "no price known for model `{}`, and account `{}` has a budget: set Target::price or the account's pricing",
+                    target.model, target.account
+                ),
+            );
+        }
         targets.push(CompiledTarget {
+            price,
             id: *next_id,
             account,
             capabilities: target.capabilities.unwrap_or(model.capabilities),
@@ -314,6 +383,7 @@ fn compile_policy(
         fallback: policy.fallback,
         retry: policy.retry,
         timeouts: policy.timeouts,
+        cheapest_first: policy.cheapest_first,
         breakers,
         counters: survivor.map(|p| p.counters.clone()).unwrap_or_default(),
     }

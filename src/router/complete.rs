@@ -21,19 +21,22 @@ pub(crate) async fn complete(
     purpose: &Purpose,
     request: &ChatRequest,
 ) -> Result<ChatResponse, Error> {
-    let mut execution = Execution::start(snapshot, step, purpose, request, false)?;
+    let mut execution = Execution::start(snapshot, step, purpose, request, false).await?;
     while let Some(candidate) = execution.next_candidate() {
         let mut retries = 0;
         loop {
-            let Ok(permit) = execution.permit(candidate) else {
+            let Some(admission) = execution.admit(candidate) else {
                 break;
             };
             let (result, latency) = call(&execution, candidate, request).await;
-            execution.observe(candidate, permit, result.as_ref().map(|_| ()), latency);
             let error = match result {
-                Ok(response) => return Ok(execution.succeed(candidate, response.into(), latency)),
+                Ok(response) => {
+                    let answer = response.into();
+                    return Ok(execution.succeed(candidate, admission, answer, latency));
+                }
                 Err(error) => error,
             };
+            execution.observe_failure(candidate, admission, &error, latency);
             match execution.retry_delay(retries, &error) {
                 Some(delay) => {
                     execution.record_failure(candidate, &error, latency);

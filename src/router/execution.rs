@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::plan::{Candidate, PlanRequest, SkipReason, SkippedTarget, plan};
+use super::accounting::{Held, after_settle};
+use super::plan::{
+    Candidate, PlanError, PlanRequest, SkipReason, SkippedTarget, no_candidate_error, plan,
+};
 use super::snapshot::{CompiledAccount, CompiledModel, CompiledPolicy, CompiledTarget, Snapshot};
 use crate::error::Error;
 use crate::model::Capabilities;
@@ -69,8 +72,9 @@ impl<'s> Resolved<'s> {
 }
 
 impl Execution {
-    /// Validates and plans the request. A matched policy counts the request from here on.
-    pub(crate) fn start(
+    /// Validates and plans the request, waiting up to the router's queue time when every
+    /// candidate is rate limited. A matched policy counts the request from here on.
+    pub(crate) async fn start(
         snapshot: Arc<Snapshot>,
         step: &StepType,
         purpose: &Purpose,
@@ -85,15 +89,32 @@ impl Execution {
         if streaming {
             needs |= Capabilities::STREAMING;
         }
-        let input = PlanRequest {
-            step,
-            purpose,
-            request,
-            needs,
-            for_real: true,
-            now: tokio::time::Instant::now(),
+        let queue_until = Instant::now() + snapshot.queue_time;
+        let (planned, input_now) = loop {
+            let input = PlanRequest {
+                step,
+                purpose,
+                request,
+                needs,
+                for_real: true,
+                now: Instant::now(),
+            };
+            let planned = plan(&snapshot, &input, |_, _| {});
+            if let Err(PlanError {
+                error:
+                    Error::RateLimited {
+                        retry_after: Some(wait),
+                        ..
+                    },
+                ..
+            }) = &planned
+                && input.now + *wait <= queue_until
+            {
+                tokio::time::sleep(*wait).await;
+                continue;
+            }
+            break (planned, input.now);
         };
-        let planned = plan(&snapshot, &input, |_, _| {});
         let planned = match planned {
             Ok(planned) => planned,
             Err(failure) => {
@@ -125,8 +146,8 @@ impl Execution {
             next: 0,
             max_attempts,
             max_candidates: if options.no_fallback { 1 } else { usize::MAX },
-            deadline: timeouts.start(input.now),
-            started: input.now,
+            deadline: timeouts.start(input_now),
+            started: input_now,
             skipped: Vec::new(),
             attempts: Vec::with_capacity(1),
             outcome,
@@ -174,57 +195,60 @@ impl Execution {
         }
     }
 
-    /// Leave from the candidate's circuit breaker to call it now: `Ok(None)` when the
-    /// policy keeps no breaker for it, `Err(())` when the breaker refuses (the candidate is
-    /// recorded as skipped).
-    pub(crate) fn permit(&mut self, candidate: Candidate) -> Result<Option<BreakerPermit>, ()> {
+    /// Admits a call to the candidate now: a permit from its circuit breaker (when the
+    /// policy keeps one) and its account's limit and budget reservations. `None` when
+    /// something refuses; the candidate is then recorded as skipped.
+    pub(crate) fn admit(&mut self, candidate: Candidate) -> Option<Admission> {
         let now = Instant::now();
-        let target = Self::resolve(&self.snapshot, candidate).target;
-        let Some(breaker) = self.policy().breaker(target) else {
-            return Ok(None);
+        let snapshot = self.snapshot.clone();
+        let resolved = Self::resolve(&snapshot, candidate);
+        let permit = match self.policy().breaker(resolved.target) {
+            None => None,
+            Some(breaker) => match breaker.try_acquire(now) {
+                Some(permit) => Some(permit),
+                None => {
+                    let recovers_in_ms = breaker.state(now).open_until().map_or(0, |until| {
+                        u64::try_from(until.saturating_duration_since(now).as_millis())
+                            .unwrap_or(u64::MAX)
+                    });
+                    self.skipped.push(SkippedTarget {
+                        target: resolved.target.target.clone(),
+                        reason: SkipReason::BreakerOpen { recovers_in_ms },
+                    });
+                    return None;
+                }
+            },
         };
-        match breaker.try_acquire(now) {
-            Some(permit) => Ok(Some(permit)),
-            None => {
-                let recovers_in_ms = breaker.state(now).open_until().map_or(0, |until| {
-                    u64::try_from(until.saturating_duration_since(now).as_millis())
-                        .unwrap_or(u64::MAX)
-                });
+        match resolved.reserve(candidate.tokens) {
+            Ok(held) => Some(Admission { permit, held }),
+            Err(reason) => {
                 self.skipped.push(SkippedTarget {
-                    target: target.target.clone(),
-                    reason: SkipReason::BreakerOpen { recovers_in_ms },
+                    target: resolved.target.target.clone(),
+                    reason,
                 });
-                Err(())
+                None
             }
         }
     }
 
-    /// Feeds one call's outcome to the breaker and the account's health.
-    pub(crate) fn observe(
+    /// Feeds a failed call to the breaker, the account's health and its limits, and
+    /// releases the budget reservation.
+    pub(crate) fn observe_failure(
         &self,
         candidate: Candidate,
-        permit: Option<BreakerPermit>,
-        outcome: Result<(), &ProviderError>,
+        admission: Admission,
+        error: &ProviderError,
         latency: Duration,
     ) {
         let now = Instant::now();
         let resolved = Self::resolve(&self.snapshot, candidate);
-        match outcome {
-            Ok(()) => {
-                if let Some(permit) = permit {
-                    permit.success(now);
-                }
-                resolved.account.health.record(true, latency, now);
-            }
-            Err(error) => {
-                if let Some(permit) = permit {
-                    permit.failure(error.kind(), now);
-                }
-                if error.is_provider_fault() {
-                    resolved.account.health.record(false, latency, now);
-                }
-            }
+        if let Some(permit) = admission.permit {
+            permit.failure(error.kind(), now);
         }
+        if error.is_provider_fault() {
+            resolved.account.health.record(false, latency, now);
+        }
+        admission.held.fail(&resolved, error);
     }
 
     /// How long to wait before retrying the same target after `error`, if the policy
@@ -280,14 +304,24 @@ impl Execution {
         target.target.clone()
     }
 
-    /// Records the successful attempt and assembles the response.
+    /// Records the successful attempt (breaker, health, limits and spend settled to the
+    /// actual usage) and assembles the response.
     pub(crate) fn succeed(
         &mut self,
         candidate: Candidate,
+        admission: Admission,
         answer: Answer,
         latency: Duration,
     ) -> ChatResponse {
+        let now = Instant::now();
         let resolved = Self::resolve(&self.snapshot, candidate);
+        if let Some(permit) = admission.permit {
+            permit.success(now);
+        }
+        resolved.account.health.record(true, latency, now);
+        let cost = resolved.cost(&answer.usage);
+        let alerts = admission.held.settle(&answer.usage, cost);
+        after_settle(&self.snapshot, &resolved, alerts);
         resolved.target.counters.record(true, latency);
         resolved.target.load.observe(latency);
         let served_by = resolved.target.target.clone();
@@ -302,7 +336,7 @@ impl Execution {
             tool_calls: answer.tool_calls,
             finish_reason: answer.finish_reason,
             usage: answer.usage,
-            cost_usd: None,
+            cost_usd: cost.map(|c| c.dollars()),
             policy: self.policy().name.clone(),
             served_by,
             attempts: std::mem::take(&mut self.attempts),
@@ -325,15 +359,7 @@ impl Execution {
             };
         }
         if attempts.is_empty() {
-            let skipped = std::mem::take(&mut self.skipped);
-            return match skipped.iter().filter_map(|s| s.reason.retry_after()).min() {
-                Some(retry_after) => Error::CircuitOpen {
-                    policy,
-                    retry_after,
-                    skipped,
-                },
-                None => Error::NoAvailableTarget { policy, skipped },
-            };
+            return no_candidate_error(policy, std::mem::take(&mut self.skipped));
         }
         Error::AllTargetsFailed { policy, attempts }
     }
@@ -360,6 +386,13 @@ impl Execution {
             attempts: std::mem::take(&mut self.attempts),
         }
     }
+}
+
+/// What an attempt holds while it runs: its breaker permit and its account's
+/// reservations. Dropping it (a cancelled call) hands everything back.
+pub(crate) struct Admission {
+    permit: Option<BreakerPermit>,
+    held: Held,
 }
 
 /// What a provider produced, whether in one piece or assembled from a stream.

@@ -1,5 +1,6 @@
 //! The [`Router`]: policy matching, planning, the attempt loop and explanations.
 
+mod accounting;
 mod balance;
 mod builder;
 mod compile;
@@ -23,7 +24,7 @@ pub use stream::ChatStream;
 
 use crate::error::{ConfigError, Error};
 use crate::policy::{Purpose, StepType};
-use crate::stats::RouterStats;
+use crate::stats::{AccountStatus, RouterStats};
 use crate::types::{ChatRequest, ChatResponse};
 use probes::Probes;
 use snapshot::Snapshot;
@@ -202,9 +203,52 @@ impl Router {
         explain::explain(&self.inner.snapshot.load(), &step_type, &purpose, request)
     }
 
-    /// A snapshot of every policy's and target's counters.
+    /// A snapshot of every policy's and target's counters and every breaker's state.
     pub fn stats(&self) -> RouterStats {
         self.inner.snapshot.load().stats()
+    }
+
+    /// Every provider account as it stands: health figures, current RPM/TPM use, spend
+    /// this window, remaining budget and thresholds crossed.
+    ///
+    /// ```
+    /// use routewise::{Budget, LogicalModel, Policy, Price, ProviderAccount, Router, Target, Usd};
+    /// use routewise::sim::SimProvider;
+    ///
+    /// let router = Router::builder()
+    ///     .account(ProviderAccount::new("sim", SimProvider::new()).budget(Budget::monthly_usd(100.0)))
+    ///     .model(LogicalModel::new("m").target(Target::new("sim", "x").price(Price::per_million(Usd::from_cents(100), Usd::from_cents(200)))))
+    ///     .policy(Policy::new("default").route(["m"]))
+    ///     .build()
+    ///     .unwrap();
+    /// let accounts = router.accounts();
+    /// assert_eq!(accounts[0].budget.as_ref().unwrap().limit.dollars(), 100.0);
+    /// ```
+    pub fn accounts(&self) -> Vec<AccountStatus> {
+        self.inner.snapshot.load().accounts()
+    }
+
+    /// Syncs every budget with the state store ([`RouterBuilder::state_store`]): writes
+    /// spend not yet stored and learns spend recorded by other routers or earlier runs.
+    /// Call it once at start-up, before serving, to restore spend after a restart, and
+    /// before shutting down. Without a state store it does nothing.
+    ///
+    /// # Errors
+    ///
+    /// The store's error; nothing is lost, and the next sync retries.
+    pub async fn sync_state(&self) -> Result<(), crate::state::StateError> {
+        let snapshot = self.inner.snapshot.load_full();
+        let Some(store) = &snapshot.state_store else {
+            return Ok(());
+        };
+        for account in &snapshot.accounts {
+            if let Some((_, ledger)) = &account.budget {
+                ledger
+                    .sync(store.as_ref(), std::time::SystemTime::now())
+                    .await?;
+            }
+        }
+        Ok(())
     }
 
     /// Replaces the whole configuration atomically.

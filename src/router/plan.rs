@@ -7,12 +7,15 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
 use tokio::time::Instant;
 
+use super::accounting::Tokens;
 use super::balance;
+use super::execution::Execution;
 use super::snapshot::{CompiledPolicy, RouteEntry, Snapshot};
 use crate::error::Error;
 use crate::model::{Capabilities, Capability};
@@ -20,11 +23,13 @@ use crate::policy::{MatchMiss, Purpose, RouteStep, StepType};
 use crate::provider::ProviderRequest;
 use crate::types::{ChatRequest, RouteOptions, TargetRef};
 
-/// A target to try: indices into the snapshot's models and that model's targets.
+/// A target to try: indices into the snapshot's models and that model's targets, and the
+/// request's tokens on it when its account is metered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Candidate {
     pub(crate) model: usize,
     pub(crate) target: usize,
+    pub(crate) tokens: Option<Tokens>,
 }
 
 /// What the planner is asked.
@@ -93,6 +98,19 @@ pub enum SkipReason {
         /// Milliseconds until it lets a trial call through.
         recovers_in_ms: u64,
     },
+    /// The account's rate limits (or a provider 429) leave no room for the request.
+    RateLimited {
+        /// Milliseconds until there is room; `None` when the request alone needs more
+        /// tokens than the limit allows in a minute.
+        retry_in_ms: Option<u64>,
+    },
+    /// The account's budget cannot cover the request's worst-case cost this window.
+    BudgetExhausted {
+        /// Spend this window, in dollars.
+        spent_usd: f64,
+        /// The window's budget, in dollars.
+        limit_usd: f64,
+    },
 }
 
 impl SkipReason {
@@ -102,6 +120,7 @@ impl SkipReason {
             SkipReason::BreakerOpen { recovers_in_ms } => {
                 Some(Duration::from_millis(*recovers_in_ms))
             }
+            SkipReason::RateLimited { retry_in_ms } => retry_in_ms.map(Duration::from_millis),
             _ => None,
         }
     }
@@ -127,6 +146,19 @@ impl fmt::Display for SkipReason {
             SkipReason::BreakerOpen { recovers_in_ms } => {
                 write!(f, "circuit breaker open for another {recovers_in_ms} ms")
             }
+            SkipReason::RateLimited {
+                retry_in_ms: Some(ms),
+            } => write!(f, "rate limited for another {ms} ms"),
+            SkipReason::RateLimited { retry_in_ms: None } => {
+                write!(f, "the request alone exceeds the tokens-per-minute limit")
+            }
+            SkipReason::BudgetExhausted {
+                spent_usd,
+                limit_usd,
+            } => write!(
+                f,
+                "budget exhausted (${spent_usd:.2} of ${limit_usd:.2} spent this window)"
+            ),
         }
     }
 }
@@ -154,6 +186,7 @@ pub(crate) fn plan(
         skipped: Vec::new(),
         prompt_tokens: None,
         usable: Vec::new(),
+        tokens: Vec::new(),
     };
     let mut any_model_capable = false;
     for entry in route.iter() {
@@ -164,6 +197,15 @@ pub(crate) fn plan(
         skipped,
         ..
     } = planner;
+    if policy.cheapest_first {
+        // Stable: equal prices keep route order.
+        candidates.sort_by_key(|c| {
+            let target = &snapshot.models[c.model].targets[c.target];
+            target
+                .price
+                .map_or(u64::MAX, |p| p.worst_case(1_000_000, 1_000_000).nanos())
+        });
+    }
     let demoted = demote_unhealthy(snapshot, &mut candidates, input.now);
 
     if !any_model_capable {
@@ -180,7 +222,7 @@ pub(crate) fn plan(
         }));
     }
     if candidates.is_empty() {
-        return Err(fail(no_candidate_error(policy, skipped)));
+        return Err(fail(no_candidate_error(policy.name.clone(), skipped)));
     }
     Ok(Plan {
         policy: policy_index,
@@ -301,43 +343,49 @@ fn resolve(
     Some(RouteEntry { model, only_target })
 }
 
-fn no_candidate_error(policy: &CompiledPolicy, skipped: Vec<SkippedTarget>) -> Error {
-    let breaker_waits: Option<Vec<Duration>> = skipped
-        .iter()
-        .map(|s| match s.reason {
-            SkipReason::BreakerOpen { .. } => s.reason.retry_after(),
-            _ => None,
-        })
-        .collect();
-    if let Some(retry_after) = breaker_waits.and_then(|waits| waits.into_iter().min()) {
+/// The error for a request whose every candidate was skipped: the specific one when all
+/// share a reason (breakers, rate limits, budgets, context windows), else the general one.
+pub(crate) fn no_candidate_error(policy: Arc<str>, skipped: Vec<SkippedTarget>) -> Error {
+    let all = |test: fn(&SkipReason) -> bool| {
+        !skipped.is_empty() && skipped.iter().all(|s| test(&s.reason))
+    };
+    let first_retry = || skipped.iter().filter_map(|s| s.reason.retry_after()).min();
+    if all(|r| matches!(r, SkipReason::BreakerOpen { .. })) {
+        let retry_after = first_retry().unwrap_or_default();
         return Error::CircuitOpen {
-            policy: policy.name.clone(),
+            policy,
             retry_after,
             skipped,
         };
     }
-    let windows = skipped.iter().map(|s| match s.reason {
-        SkipReason::ContextWindow {
-            needed, context, ..
-        } => Some((needed, context)),
-        _ => None,
-    });
-    if let Some(windows) = windows.collect::<Option<Vec<_>>>()
-        && let (Some(needed), Some(largest)) = (
-            windows.iter().map(|w| w.0).min(),
-            windows.iter().map(|w| w.1).max(),
-        )
-    {
+    if all(|r| matches!(r, SkipReason::RateLimited { .. })) {
+        let retry_after = first_retry();
+        return Error::RateLimited {
+            policy,
+            retry_after,
+            skipped,
+        };
+    }
+    if all(|r| matches!(r, SkipReason::BudgetExhausted { .. })) {
+        return Error::BudgetExhausted { policy, skipped };
+    }
+    if all(|r| matches!(r, SkipReason::ContextWindow { .. })) {
+        let windows = skipped.iter().filter_map(|s| match s.reason {
+            SkipReason::ContextWindow {
+                needed, context, ..
+            } => Some((needed, context)),
+            _ => None,
+        });
+        let (needed, largest) = windows.fold((u32::MAX, 0), |(n, l), (needed, context)| {
+            (n.min(needed), l.max(context))
+        });
         return Error::ContextTooLong {
-            policy: policy.name.clone(),
+            policy,
             needed,
             largest,
         };
     }
-    Error::NoAvailableTarget {
-        policy: policy.name.clone(),
-        skipped,
-    }
+    Error::NoAvailableTarget { policy, skipped }
 }
 
 struct Planner<'a, 'r> {
@@ -350,6 +398,8 @@ struct Planner<'a, 'r> {
     prompt_tokens: Option<u32>,
     /// Scratch space for one tier's usable targets.
     usable: Vec<usize>,
+    /// The tokens of each usable target (by target index), when metered.
+    tokens: Vec<Option<Tokens>>,
 }
 
 impl Planner<'_, '_> {
@@ -358,6 +408,8 @@ impl Planner<'_, '_> {
     fn add_entry(&mut self, entry: RouteEntry) -> bool {
         let model = &self.snapshot.models[entry.model];
         let model_missing = model.capabilities.missing(self.input.needs).first();
+        self.tokens.clear();
+        self.tokens.resize(model.targets.len(), None);
         for (tier, members) in model.tiers.iter().enumerate() {
             self.usable.clear();
             for &t in members {
@@ -383,10 +435,12 @@ impl Planner<'_, '_> {
                 &model.cursors[tier],
                 self.input.for_real,
             );
+            let tokens = &self.tokens;
             self.candidates
                 .extend(self.usable.iter().map(|&target| Candidate {
                     model: entry.model,
                     target,
+                    tokens: tokens[target],
                 }));
         }
         model_missing.is_none()
@@ -408,6 +462,19 @@ impl Planner<'_, '_> {
             return Some(SkipReason::BreakerOpen {
                 recovers_in_ms: u64::try_from(left).unwrap_or(u64::MAX),
             });
+        }
+        let resolved = Execution::resolve(
+            self.snapshot,
+            Candidate {
+                model: m,
+                target: t,
+                tokens: None,
+            },
+        );
+        let tokens = resolved.tokens(self.input.request);
+        self.tokens[t] = tokens;
+        if let Some(reason) = resolved.check(tokens, self.input.now) {
+            return Some(reason);
         }
         let window = target.window?;
         let request = self.input.request;

@@ -8,13 +8,18 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 
 use super::balance::TargetLoad;
+use std::time::Duration;
+
 use crate::account::AccountInfo;
+use crate::budget::{AlertSink, Budget, BudgetLedger, Price};
 use crate::context_window::ContextWindow;
+use crate::limits::Limiter;
 use crate::model::{Balance, Capabilities};
 use crate::policy::{FallbackRules, Match};
 use crate::provider::Provider;
 use crate::resilience::{CircuitBreaker, HealthTracker, RetryPolicy, Timeouts};
-use crate::stats::{PolicyCounters, RouterStats, TargetCounters};
+use crate::state::StateStore;
+use crate::stats::{AccountStatus, BreakerStats, PolicyCounters, RouterStats, TargetCounters};
 use crate::types::{SamplingParams, TargetRef};
 
 pub(crate) struct Snapshot {
@@ -23,6 +28,9 @@ pub(crate) struct Snapshot {
     pub(crate) models: Vec<CompiledModel>,
     pub(crate) model_index: HashMap<Arc<str>, usize>,
     pub(crate) accounts: Vec<CompiledAccount>,
+    pub(crate) alert_sinks: Arc<[Arc<dyn AlertSink>]>,
+    pub(crate) state_store: Option<Arc<dyn StateStore>>,
+    pub(crate) queue_time: Duration,
 }
 
 impl CompiledPolicy {
@@ -39,6 +47,7 @@ pub(crate) struct CompiledPolicy {
     pub(crate) fallback: FallbackRules,
     pub(crate) retry: RetryPolicy,
     pub(crate) timeouts: Timeouts,
+    pub(crate) cheapest_first: bool,
     /// One breaker per target on the route, indexed by [`CompiledTarget::id`]; `None` for
     /// targets off the route or when breakers are off.
     pub(crate) breakers: Vec<Option<Arc<CircuitBreaker>>>,
@@ -75,6 +84,8 @@ pub(crate) struct CompiledTarget {
     pub(crate) weight: u32,
     /// Its override, or the shipped window of its provider model, if known.
     pub(crate) window: Option<ContextWindow>,
+    /// Its override, or its account's price for its provider model, if known.
+    pub(crate) price: Option<Price>,
     pub(crate) counters: Arc<TargetCounters>,
     pub(crate) load: Arc<TargetLoad>,
 }
@@ -83,11 +94,31 @@ pub(crate) struct CompiledAccount {
     pub(crate) info: AccountInfo,
     pub(crate) provider: Arc<dyn Provider>,
     pub(crate) health: Arc<HealthTracker>,
+    pub(crate) limiter: Option<Limiter>,
+    pub(crate) budget: Option<(Budget, BudgetLedger)>,
 }
 
 impl Snapshot {
     pub(crate) fn stats(&self) -> RouterStats {
+        let now = tokio::time::Instant::now();
+        let breakers = self
+            .policies
+            .iter()
+            .flat_map(|p| {
+                self.models
+                    .iter()
+                    .flat_map(|m| &m.targets)
+                    .filter_map(move |t| {
+                        p.breaker(t).map(|b| BreakerStats {
+                            policy: p.name.clone(),
+                            target: t.target.clone(),
+                            breaker: b.snapshot(now),
+                        })
+                    })
+            })
+            .collect();
         RouterStats {
+            breakers,
             policies: self
                 .policies
                 .iter()
@@ -100,6 +131,20 @@ impl Snapshot {
                 .map(|t| t.counters.snapshot(&t.target))
                 .collect(),
         }
+    }
+
+    pub(crate) fn accounts(&self) -> Vec<AccountStatus> {
+        let now = tokio::time::Instant::now();
+        let wall = std::time::SystemTime::now();
+        self.accounts
+            .iter()
+            .map(|a| AccountStatus {
+                name: a.info.name().to_owned(),
+                health: a.health.snapshot(now),
+                limits: a.limiter.as_ref().map(|l| l.snapshot(now)),
+                budget: a.budget.as_ref().map(|(_, ledger)| ledger.snapshot(wall)),
+            })
+            .collect()
     }
 
     pub(crate) fn policy(&self, name: &str) -> Option<&CompiledPolicy> {

@@ -10,13 +10,12 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::balance::InFlight;
-use super::execution::{Answer, Execution};
+use super::execution::{Admission, Answer, Execution};
 use super::plan::Candidate;
 use super::snapshot::Snapshot;
 use crate::error::Error;
 use crate::policy::{Purpose, StepType};
 use crate::provider::{ErrorKind, ProviderError, ProviderEvent, ProviderStream};
-use crate::resilience::BreakerPermit;
 use crate::types::{ChatRequest, StreamEvent, ToolCall, ToolCallDelta};
 
 /// The events of a routed stream, from [`Router::stream`](crate::Router::stream).
@@ -48,7 +47,7 @@ pub(crate) async fn stream(
     purpose: &Purpose,
     request: ChatRequest,
 ) -> Result<ChatStream, Error> {
-    let execution = Execution::start(snapshot, step, purpose, &request, true)?;
+    let execution = Execution::start(snapshot, step, purpose, &request, true).await?;
     let mut driver = Driver {
         execution,
         request,
@@ -83,7 +82,7 @@ struct Active {
     candidate: Candidate,
     events: ProviderStream,
     started: Instant,
-    permit: Option<BreakerPermit>,
+    admission: Admission,
     _in_flight: InFlight,
 }
 
@@ -92,7 +91,7 @@ impl Driver {
     /// (no retries on the same target: a stream is retried by falling back).
     async fn connect(&mut self) -> Result<(), Error> {
         while let Some(candidate) = self.execution.next_candidate() {
-            let Ok(permit) = self.execution.permit(candidate) else {
+            let Some(admission) = self.execution.admit(candidate) else {
                 continue;
             };
             let started = Instant::now();
@@ -118,7 +117,7 @@ impl Driver {
                         candidate,
                         events,
                         started,
-                        permit,
+                        admission,
                         _in_flight: in_flight,
                     });
                     return Ok(());
@@ -126,7 +125,7 @@ impl Driver {
                 Err(error) => {
                     let latency = started.elapsed();
                     self.execution
-                        .observe(candidate, permit, Err(&error), latency);
+                        .observe_failure(candidate, admission, &error, latency);
                     self.execution.fail_attempt(candidate, error, latency)?;
                 }
             }
@@ -170,9 +169,9 @@ impl Driver {
                         usage,
                     };
                     let latency = active.started.elapsed();
-                    self.execution
-                        .observe(active.candidate, active.permit, Ok(()), latency);
-                    let response = self.execution.succeed(active.candidate, answer, latency);
+                    let response =
+                        self.execution
+                            .succeed(active.candidate, active.admission, answer, latency);
                     return Some(Ok(StreamEvent::Done(Box::new(response))));
                 }
                 Some(Err(error)) => error,
@@ -184,7 +183,7 @@ impl Driver {
             let active = self.active.take()?;
             let latency = active.started.elapsed();
             self.execution
-                .observe(active.candidate, active.permit, Err(&failure), latency);
+                .observe_failure(active.candidate, active.admission, &failure, latency);
             if self.sent_content {
                 self.done = true;
                 return Some(Err(self.execution.interrupted(
