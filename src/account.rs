@@ -3,6 +3,8 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::budget::{Budget, PricingTable};
+use crate::limits::RateLimits;
 use crate::provider::Provider;
 
 /// A secret (an API key, a header value) that never shows in `Debug`, logs or errors.
@@ -111,6 +113,9 @@ impl AccountInfo {
 pub struct ProviderAccount {
     pub(crate) info: AccountInfo,
     pub(crate) provider: Arc<dyn Provider>,
+    pub(crate) limits: Option<RateLimits>,
+    pub(crate) budget: Option<Budget>,
+    pub(crate) pricing: Arc<PricingTable>,
 }
 
 impl ProviderAccount {
@@ -124,7 +129,49 @@ impl ProviderAccount {
         Self {
             info: AccountInfo::new(name),
             provider,
+            limits: None,
+            budget: None,
+            pricing: Arc::new(PricingTable::defaults()),
         }
+    }
+
+    /// Requests-per-minute and tokens-per-minute limits. A target whose account would
+    /// exceed them is skipped until capacity returns.
+    ///
+    /// ```
+    /// use routewise::{ProviderAccount, RateLimits};
+    /// use routewise::sim::SimProvider;
+    ///
+    /// let account = ProviderAccount::new("sim", SimProvider::new())
+    ///     .limits(RateLimits::new().rpm(500).tpm(200_000));
+    /// # let _ = account;
+    /// ```
+    pub fn limits(mut self, limits: RateLimits) -> Self {
+        self.limits = Some(limits);
+        self
+    }
+
+    /// A dollar budget per window (a UTC calendar month by default), with alerts at its
+    /// thresholds. An exhausted account is skipped until the next window.
+    ///
+    /// ```
+    /// use routewise::{Budget, ProviderAccount};
+    /// use routewise::sim::SimProvider;
+    ///
+    /// let account = ProviderAccount::new("sim", SimProvider::new())
+    ///     .budget(Budget::monthly_usd(250.0));
+    /// # let _ = account;
+    /// ```
+    pub fn budget(mut self, budget: Budget) -> Self {
+        self.budget = Some(budget);
+        self
+    }
+
+    /// Prices of this account's provider models (default: [`PricingTable::defaults`]).
+    /// A target can still override its own price ([`Target::price`](crate::Target::price)).
+    pub fn pricing(mut self, pricing: PricingTable) -> Self {
+        self.pricing = Arc::new(pricing);
+        self
     }
 
     /// Sets the API key.
@@ -164,6 +211,8 @@ impl fmt::Debug for ProviderAccount {
             .field("base_url", &self.info.base_url)
             .field("api_key", &self.info.api_key)
             .field("headers", &self.info.headers)
-            .finish()
+            .field("limits", &self.limits)
+            .field("budget", &self.budget)
+            .finish_non_exhaustive()
     }
 }

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::model::Capability;
 use crate::policy::{Purpose, StepType};
@@ -64,6 +65,58 @@ pub enum Error {
         needed: u32,
         /// The largest context window among the candidates.
         largest: u32,
+    },
+
+    /// Every candidate's circuit breaker is open; the request failed fast.
+    #[error(
+        "policy `{policy}`: every target's circuit breaker is open; the first recovers in {retry_after:?}"
+    )]
+    CircuitOpen {
+        /// The matched policy.
+        policy: Arc<str>,
+        /// Time until the first breaker lets a trial call through.
+        retry_after: Duration,
+        /// Every candidate and why it was skipped.
+        skipped: Vec<SkippedTarget>,
+    },
+
+    /// Every candidate's account is rate limited (by its configured limits or a provider
+    /// 429), and waiting up to the router's queue time did not help.
+    #[error("policy `{policy}`: every target is rate limited{}", retry_after.map(|d| format!("; capacity returns in {d:?}")).unwrap_or_default())]
+    RateLimited {
+        /// The matched policy.
+        policy: Arc<str>,
+        /// When the first account has room again; `None` when the request alone exceeds
+        /// every tokens-per-minute limit.
+        retry_after: Option<Duration>,
+        /// Every candidate and why it was skipped.
+        skipped: Vec<SkippedTarget>,
+    },
+
+    /// Every candidate's account has spent its budget for the current window.
+    #[error(
+        "policy `{policy}`: every target's account has exhausted its budget ({})",
+        join_skips(skipped)
+    )]
+    BudgetExhausted {
+        /// The matched policy.
+        policy: Arc<str>,
+        /// Every candidate and why it was skipped.
+        skipped: Vec<SkippedTarget>,
+    },
+
+    /// The request's deadline passed before a target answered.
+    #[error(
+        "policy `{policy}`: the request deadline of {deadline:?} passed after {} attempt(s)",
+        attempts.len()
+    )]
+    DeadlineExceeded {
+        /// The matched policy.
+        policy: Arc<str>,
+        /// The deadline.
+        deadline: Duration,
+        /// Every attempt made.
+        attempts: Vec<Attempt>,
     },
 
     /// Every candidate was skipped before any call (each with its reason).
@@ -130,6 +183,10 @@ impl Error {
             Error::InvalidRequest { .. } | Error::NoMatchingPolicy { .. } => None,
             Error::MissingCapability { policy, .. }
             | Error::ContextTooLong { policy, .. }
+            | Error::CircuitOpen { policy, .. }
+            | Error::RateLimited { policy, .. }
+            | Error::BudgetExhausted { policy, .. }
+            | Error::DeadlineExceeded { policy, .. }
             | Error::NoAvailableTarget { policy, .. }
             | Error::AllTargetsFailed { policy, .. }
             | Error::Rejected { policy, .. }
@@ -141,9 +198,30 @@ impl Error {
     pub fn attempts(&self) -> &[Attempt] {
         match self {
             Error::AllTargetsFailed { attempts, .. }
+            | Error::DeadlineExceeded { attempts, .. }
             | Error::Rejected { attempts, .. }
             | Error::StreamInterrupted { attempts, .. } => attempts,
             _ => &[],
+        }
+    }
+
+    /// How long to wait before the same request may succeed, when the router knows: the
+    /// first breaker recovery, or the shortest retry-after among the attempts.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Error::CircuitOpen { retry_after, .. } => Some(*retry_after),
+            Error::RateLimited { retry_after, .. } => *retry_after,
+            Error::NoAvailableTarget { skipped, .. } => {
+                skipped.iter().filter_map(|s| s.reason.retry_after()).min()
+            }
+            _ => self
+                .attempts()
+                .iter()
+                .filter_map(|a| match &a.outcome {
+                    crate::types::AttemptOutcome::Failed { error } => error.retry_after(),
+                    crate::types::AttemptOutcome::Success => None,
+                })
+                .min(),
         }
     }
 

@@ -82,33 +82,50 @@
 #![warn(missing_docs)]
 
 mod account;
+pub mod budget;
 pub mod config;
 mod context_window;
 mod error;
+pub mod limits;
 #[cfg(feature = "metrics")]
 pub mod metrics;
 mod model;
 mod policy;
 pub mod provider;
+pub mod resilience;
 mod router;
 pub mod sim;
+pub mod state;
 mod stats;
+mod suggest;
 mod types;
 
 pub use account::{AccountInfo, ProviderAccount, SecretString};
+pub use budget::{AlertSink, Budget, BudgetLedger, Price, PricingTable, Usd};
 pub use config::RouterConfig;
 pub use context_window::ContextWindow;
 pub use error::{ConfigError, ConfigProblem, Error, Location};
+pub use limits::{Limiter, RateLimits, TokenEstimate};
 pub use model::{Balance, Capabilities, Capability, LogicalModel, Target};
-pub use policy::{FallbackRules, Match, MatchMiss, Policy, Purpose, RouteStep, StepType};
+pub use policy::{
+    BreakerChoice, FallbackRules, Match, MatchMiss, Policy, Purpose, RouteStep, StepType,
+};
+pub use provider::anthropic::Anthropic;
+pub use provider::gemini::Gemini;
+pub use provider::openai::OpenAi;
 pub use provider::{
     ErrorKind, ErrorKindSet, Provider, ProviderError, ProviderEvent, ProviderRequest,
     ProviderResponse, ProviderStream,
 };
+pub use resilience::{
+    BreakerConfig, BreakerState, CircuitBreaker, Deadline, HealthConfig, HealthStatus,
+    HealthTracker, HedgePolicy, Jitter, ResilienceConfigError, RetryPolicy, TimedOut, Timeouts,
+};
 pub use router::{
     ChatStream, Explanation, PassedOver, Router, RouterBuilder, SkipReason, SkippedTarget,
 };
-pub use stats::{PolicyStats, RouterStats, TargetStats};
+pub use state::{FileStore, MemoryStore, StateStore};
+pub use stats::{AccountStatus, BreakerStats, PolicyStats, RouterStats, TargetStats};
 pub use types::{
     Attempt, AttemptOutcome, ChatRequest, ChatResponse, ContentPart, EffectiveParams, FinishReason,
     Image, ImageDetail, ImageSource, Message, ResponseFormat, RouteOptions, SamplingParams,

@@ -5,6 +5,7 @@ use std::ops::{BitOr, BitOrAssign};
 
 use serde::{Deserialize, Serialize};
 
+use crate::budget::Price;
 use crate::context_window::ContextWindow;
 use crate::types::SamplingParams;
 
@@ -291,6 +292,9 @@ pub struct Target {
     /// The model's token limits, when the shipped table ([`ContextWindow::for_model`])
     /// does not know them or is wrong for this deployment.
     pub context_window: Option<ContextWindow>,
+    /// The price, when the account's pricing table does not know it or is wrong for this
+    /// deployment.
+    pub price: Option<Price>,
 }
 
 impl Target {
@@ -303,7 +307,14 @@ impl Target {
             capabilities: None,
             tier: 0,
             context_window: None,
+            price: None,
         }
+    }
+
+    /// Overrides the target's price.
+    pub fn price(mut self, price: Price) -> Self {
+        self.price = Some(price);
+        self
     }
 
     /// Puts the target in a load-balancing tier (lower tiers are tried first).

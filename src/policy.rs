@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::Capabilities;
 use crate::provider::{ErrorKind, ErrorKindSet};
+use crate::resilience::{BreakerConfig, RetryPolicy, Timeouts};
 
 macro_rules! open_enum {
     (
@@ -136,6 +137,28 @@ pub struct Policy {
     pub requires: Capabilities,
     /// When to move on to the next candidate.
     pub fallback: FallbackRules,
+    /// The circuit breaker kept per target of this policy.
+    pub breaker: BreakerChoice,
+    /// Retries on the same target before falling back (default: none).
+    pub retry: RetryPolicy,
+    /// The request deadline and per-attempt timeout (default: none).
+    pub timeouts: Timeouts,
+    /// Try the cheapest candidates first (by price per million input plus output
+    /// tokens; unpriced ones last) instead of route order.
+    pub cheapest_first: bool,
+}
+
+/// Which circuit breaker settings a policy uses.
+#[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub enum BreakerChoice {
+    /// The router-wide defaults ([`RouterBuilder::breaker_defaults`](crate::RouterBuilder::breaker_defaults)).
+    #[default]
+    RouterDefault,
+    /// No breaker for this policy.
+    Disabled,
+    /// These settings.
+    Custom(BreakerConfig),
 }
 
 impl Policy {
@@ -148,7 +171,42 @@ impl Policy {
             route: Vec::new(),
             requires: Capabilities::NONE,
             fallback: FallbackRules::default(),
+            breaker: BreakerChoice::RouterDefault,
+            retry: RetryPolicy::none(),
+            timeouts: Timeouts::new(),
+            cheapest_first: false,
         }
+    }
+
+    /// Orders candidates by declared price, cheapest first, instead of route order:
+    /// route cheap work to cheap models while every capable model stays a fallback.
+    pub fn cheapest_first(mut self) -> Self {
+        self.cheapest_first = true;
+        self
+    }
+
+    /// Uses these circuit breaker settings for this policy's targets.
+    pub fn breaker(mut self, config: BreakerConfig) -> Self {
+        self.breaker = BreakerChoice::Custom(config);
+        self
+    }
+
+    /// Turns circuit breakers off for this policy.
+    pub fn without_breaker(mut self) -> Self {
+        self.breaker = BreakerChoice::Disabled;
+        self
+    }
+
+    /// Retries provider faults on the same target before falling back.
+    pub fn retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Sets the request deadline and per-attempt timeout.
+    pub fn timeouts(mut self, timeouts: Timeouts) -> Self {
+        self.timeouts = timeouts;
+        self
     }
 
     /// Sets the priority (higher is evaluated first).

@@ -30,6 +30,7 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use tokio::time::Instant;
 
+use crate::account::AccountInfo;
 use crate::provider::{
     ErrorKind, Provider, ProviderError, ProviderEvent, ProviderRequest, ProviderResponse,
     ProviderStream,
@@ -91,6 +92,7 @@ struct SimConfig {
 struct SimState {
     created: Instant,
     calls: AtomicU64,
+    probes: AtomicU64,
     cursor: AtomicUsize,
     rng: AtomicU64,
     down: AtomicBool,
@@ -122,6 +124,7 @@ impl SimProvider {
             state: Arc::new(SimState {
                 created: Instant::now(),
                 calls: AtomicU64::new(0),
+                probes: AtomicU64::new(0),
                 cursor: AtomicUsize::new(0),
                 rng: AtomicU64::new(0x9E37_79B9_7F4A_7C15),
                 down: AtomicBool::new(false),
@@ -234,6 +237,11 @@ impl SimProvider {
     /// Calls received so far (complete and stream), across clones.
     pub fn calls(&self) -> u64 {
         self.state.calls.load(Relaxed)
+    }
+
+    /// Health probes received so far, across clones.
+    pub fn probes(&self) -> u64 {
+        self.state.probes.load(Relaxed)
     }
 
     /// Decides what this call does.
@@ -398,6 +406,20 @@ impl Provider for SimProvider {
             event
         });
         Ok(Box::pin(stream))
+    }
+
+    /// Fails with a connection error while the sim is down (by [`set_down`](Self::set_down)
+    /// or in an outage window), as an unreachable endpoint would. Not counted as a call.
+    async fn health_check(&self, _account: &AccountInfo) -> Result<(), ProviderError> {
+        self.state.probes.fetch_add(1, Relaxed);
+        if self.state.down.load(Relaxed) || self.in_outage() {
+            Err(ProviderError::new(
+                ErrorKind::Connection,
+                "simulated outage",
+            ))
+        } else {
+            Ok(())
+        }
     }
 }
 

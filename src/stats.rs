@@ -8,6 +8,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::budget::BudgetSnapshot;
+use crate::limits::LimiterSnapshot;
+use crate::resilience::{BreakerSnapshot, HealthSnapshot};
 use crate::types::TargetRef;
 
 /// Counters of one policy. Kept across reloads while the policy's name survives.
@@ -106,6 +109,35 @@ pub struct RouterStats {
     pub policies: Vec<PolicyStats>,
     /// One entry per target, in declaration order.
     pub targets: Vec<TargetStats>,
+    /// One entry per circuit breaker (policy and target), in policy order.
+    pub breakers: Vec<BreakerStats>,
+}
+
+/// The state of one policy's breaker for one target.
+#[derive(Clone, Debug, Serialize)]
+#[non_exhaustive]
+pub struct BreakerStats {
+    /// The policy.
+    pub policy: Arc<str>,
+    /// The target.
+    pub target: TargetRef,
+    /// The breaker's state and counts.
+    #[serde(flatten)]
+    pub breaker: BreakerSnapshot,
+}
+
+/// One provider account as it stands: health, rate-limit use, budget and spend.
+#[derive(Clone, Debug, Serialize)]
+#[non_exhaustive]
+pub struct AccountStatus {
+    /// The account's name.
+    pub name: String,
+    /// Error rate, latency, probe results and the healthy verdict.
+    pub health: HealthSnapshot,
+    /// Current use of its rate limits, when it has any.
+    pub limits: Option<LimiterSnapshot>,
+    /// Spend this window, remaining budget and thresholds crossed, when it has a budget.
+    pub budget: Option<BudgetSnapshot>,
 }
 
 impl RouterStats {

@@ -232,7 +232,8 @@ impl Router {
         config: &RouterConfig,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Router, ConfigError> {
-        Ok(Router::from_snapshot(config.compile(None, env)?))
+        Router::from_snapshot(config.compile(None, env)?)
+            .map_err(|error| config.error(error.problems().to_vec()))
     }
 
     /// Replaces the whole configuration atomically with `config`, as

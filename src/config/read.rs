@@ -111,7 +111,7 @@ fn teach(message: &str) -> String {
         .and_then(|rest| {
             let (typo, expected) = rest.split_once('`')?;
             let known = expected.split('`').skip(1).step_by(2);
-            crate::router::builder::closest(typo, known)
+            crate::suggest::closest(typo, known)
         });
     match suggestion {
         Some(name) => format!("{message}; did you mean `{name}`?"),

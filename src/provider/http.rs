@@ -163,9 +163,56 @@ fn parse_http_date(text: &str) -> Option<std::time::SystemTime> {
     let year: u64 = year.parse().ok()?;
     let mut hms = time.split(':').map(|p| p.parse::<u64>().ok());
     let (h, m, s) = (hms.next()??, hms.next()??, hms.next()??);
-    // Days from 1970-01-01 to the civil date (Howard Hinnant's algorithm).
+    let secs = unix_seconds(year, month, day, h, m, s)?;
+    Some(std::time::UNIX_EPOCH + Duration::from_secs(secs))
+}
+
+/// Parses an RFC 3339 timestamp (`2026-11-20T10:15:30Z`, `2026-11-20T10:15:30.25+01:00`),
+/// the form Anthropic's `anthropic-ratelimit-*-reset` headers use.
+pub(crate) fn parse_rfc3339(text: &str) -> Option<std::time::SystemTime> {
+    let (date, time) = text.trim().split_once(['T', 't', ' '])?;
+    let mut ymd = date.split('-').map(|p| p.parse::<u64>().ok());
+    let (year, month, day) = (ymd.next()??, ymd.next()??, ymd.next()??);
+    let zone_at = time.find(['Z', 'z', '+', '-'])?;
+    let (clock, zone) = time.split_at(zone_at);
+    let offset_secs: i64 = match zone {
+        "Z" | "z" => 0,
+        _ => {
+            let (hours, minutes) = zone[1..].split_once(':')?;
+            let magnitude = hours.parse::<i64>().ok()? * 3600 + minutes.parse::<i64>().ok()? * 60;
+            if zone.starts_with('-') {
+                -magnitude
+            } else {
+                magnitude
+            }
+        }
+    };
+    let (hms, fraction) = clock.split_once('.').unwrap_or((clock, ""));
+    let mut hms = hms.split(':').map(|p| p.parse::<u64>().ok());
+    let (h, m, s) = (hms.next()??, hms.next()??, hms.next()??);
+    let nanos = if fraction.is_empty() {
+        0
+    } else {
+        let digits: String = fraction
+            .chars()
+            .chain(std::iter::repeat('0'))
+            .take(9)
+            .collect();
+        digits.parse::<u32>().ok()?
+    };
+    let local = i64::try_from(unix_seconds(year, month, day, h, m, s)?).ok()?;
+    let utc = u64::try_from(local - offset_secs).ok()?;
+    Some(std::time::UNIX_EPOCH + Duration::new(utc, nanos))
+}
+
+/// Seconds from 1970-01-01T00:00:00Z to a UTC civil date and time (Howard Hinnant's
+/// days-from-civil algorithm); `None` for out-of-range fields or dates before 1970.
+fn unix_seconds(year: u64, month: u64, day: u64, h: u64, m: u64, s: u64) -> Option<u64> {
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || h > 23 || m > 59 || s > 60 {
+        return None;
+    }
     let (y, mo) = if month <= 2 {
-        (year - 1, month + 9)
+        (year.checked_sub(1)?, month + 9)
     } else {
         (year, month - 3)
     };
@@ -174,15 +221,14 @@ fn parse_http_date(text: &str) -> Option<std::time::SystemTime> {
     let doy = (153 * mo + 2) / 5 + day - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = (era * 146_097 + doe).checked_sub(719_468)?;
-    let secs = days * 86_400 + h * 3600 + m * 60 + s;
-    Some(std::time::UNIX_EPOCH + Duration::from_secs(secs))
+    Some(days * 86_400 + h * 3600 + m * 60 + s)
 }
 
 /// Classifies a transport failure.
 pub(crate) fn from_reqwest(error: &reqwest::Error) -> ProviderError {
     let kind = if error.is_timeout() {
         ErrorKind::Timeout
-    } else if error.is_decode() {
+    } else if error.is_decode() && !failed_reading_body(error) {
         ErrorKind::MalformedResponse
     } else {
         ErrorKind::Connection
@@ -196,6 +242,23 @@ pub(crate) fn from_reqwest(error: &reqwest::Error) -> ProviderError {
         source = cause.source();
     }
     ProviderError::new(kind, message)
+}
+
+/// Whether a decode error is really the connection failing while the body was read:
+/// reqwest reports every failure of `bytes()` and `bytes_stream()` (a body cut short, a
+/// reset) as a decode error, with the transport's body or I/O error among its sources.
+fn failed_reading_body(error: &reqwest::Error) -> bool {
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let body_error = cause
+            .downcast_ref::<reqwest::Error>()
+            .is_some_and(reqwest::Error::is_body);
+        if body_error || cause.is::<std::io::Error>() {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }
 
 /// Whether a provider's error message says the prompt does not fit the context window.
@@ -286,6 +349,28 @@ mod tests {
             at.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs(),
             784_111_777
         );
+    }
+
+    #[test]
+    fn rfc3339_timestamps_parse_with_fractions_and_offsets() {
+        let secs = |text: &str| {
+            parse_rfc3339(text).map(|at| at.duration_since(std::time::UNIX_EPOCH).unwrap())
+        };
+        assert_eq!(
+            secs("1994-11-06T08:49:37Z"),
+            Some(Duration::from_secs(784_111_777))
+        );
+        assert_eq!(
+            secs("1994-11-06T09:49:37.25+01:00"),
+            Some(Duration::from_millis(784_111_777_250))
+        );
+        assert_eq!(
+            secs("1994-11-06T07:49:37-01:00"),
+            Some(Duration::from_secs(784_111_777))
+        );
+        assert_eq!(secs("1994-11-06T08:49:37"), None, "a zone is required");
+        assert_eq!(secs("1994-13-06T08:49:37Z"), None);
+        assert_eq!(secs("soon"), None);
     }
 
     #[test]

@@ -38,9 +38,11 @@
 //! # });
 //! ```
 
+pub mod anthropic;
 mod error;
-#[expect(dead_code, reason = "shared by the HTTP adapters, which land next")]
+pub mod gemini;
 mod http;
+pub mod openai;
 pub mod sse;
 
 use std::pin::Pin;
@@ -179,39 +181,7 @@ impl<'a> ProviderRequest<'a> {
     /// About four characters per token over every text, tool definition and image (an
     /// image counts as a flat 1,000 characters), plus a few tokens per message.
     pub fn estimate_input_tokens(&self) -> u32 {
-        let mut chars: usize = 0;
-        for message in self.messages() {
-            chars += 16;
-            match message {
-                Message::System { content } | Message::Tool { content, .. } => {
-                    chars += content.len();
-                }
-                Message::User { content } => {
-                    for part in content {
-                        chars += match part {
-                            crate::types::ContentPart::Text(t) => t.len(),
-                            crate::types::ContentPart::Image(_) => 1000,
-                        };
-                    }
-                }
-                Message::Assistant {
-                    content,
-                    tool_calls,
-                } => {
-                    chars += content.as_ref().map_or(0, String::len);
-                    chars += tool_calls
-                        .iter()
-                        .map(|c| c.name.len() + c.arguments.len())
-                        .sum::<usize>();
-                }
-            }
-        }
-        for tool in self.tools() {
-            chars += tool.name.len()
-                + tool.description.as_ref().map_or(0, String::len)
-                + tool.parameters.to_string().len();
-        }
-        u32::try_from(chars.div_ceil(4)).unwrap_or(u32::MAX)
+        crate::limits::estimate_prompt_tokens(self.messages(), self.tools())
     }
 }
 

@@ -1,21 +1,17 @@
-//! [`RouterBuilder`]: collects accounts, models and policies, checks them all at once, and
-//! compiles them into a [`Snapshot`].
+//! [`RouterBuilder`]: collects accounts, models, policies and router-wide settings; `build`
+//! checks and compiles them (see `compile.rs`).
 
-use std::cmp::Reverse;
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
+use std::time::Duration;
 
 use super::Router;
-use super::snapshot::{
-    CompiledAccount, CompiledModel, CompiledPolicy, CompiledTarget, RouteEntry, Snapshot,
-};
 use crate::account::ProviderAccount;
-use crate::context_window::ContextWindow;
-use crate::error::{ConfigError, ConfigProblem};
+use crate::budget::AlertSink;
+use crate::error::ConfigError;
 use crate::model::LogicalModel;
 use crate::policy::Policy;
-use crate::types::TargetRef;
+use crate::resilience::{BreakerConfig, HealthConfig};
+use crate::state::StateStore;
 
 /// Builds a [`Router`]. Every problem in the configuration is reported together by
 /// [`build`](Self::build).
@@ -32,18 +28,113 @@ use crate::types::TargetRef;
 ///     .expect("valid configuration");
 /// # let _ = router;
 /// ```
-#[derive(Clone, Debug, Default)]
+#[derive(Clone)]
 #[must_use]
 pub struct RouterBuilder {
-    accounts: Vec<ProviderAccount>,
-    models: Vec<LogicalModel>,
-    policies: Vec<Policy>,
+    pub(super) accounts: Vec<ProviderAccount>,
+    pub(super) models: Vec<LogicalModel>,
+    pub(super) policies: Vec<Policy>,
+    pub(super) breaker_defaults: Option<BreakerConfig>,
+    pub(super) health: HealthConfig,
+    pub(super) alert_sinks: Vec<Arc<dyn AlertSink>>,
+    pub(super) state_store: Option<Arc<dyn StateStore>>,
+    pub(super) queue_time: Duration,
+}
+
+impl Default for RouterBuilder {
+    fn default() -> Self {
+        Self {
+            accounts: Vec::new(),
+            models: Vec::new(),
+            policies: Vec::new(),
+            breaker_defaults: Some(BreakerConfig::default()),
+            health: HealthConfig::default(),
+            alert_sinks: Vec::new(),
+            state_store: None,
+            queue_time: Duration::ZERO,
+        }
+    }
+}
+
+impl std::fmt::Debug for RouterBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RouterBuilder")
+            .field("accounts", &self.accounts)
+            .field("models", &self.models)
+            .field("policies", &self.policies)
+            .field("breaker_defaults", &self.breaker_defaults)
+            .field("health", &self.health)
+            .field("alert_sinks", &self.alert_sinks.len())
+            .field("state_store", &self.state_store.is_some())
+            .field("queue_time", &self.queue_time)
+            .finish()
+    }
 }
 
 impl RouterBuilder {
-    /// An empty builder.
+    /// An empty builder: circuit breakers on with [`BreakerConfig::default`], health
+    /// tracked with [`HealthConfig::default`] (no active probes).
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The breaker settings of every policy that does not choose its own.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use routewise::{BreakerConfig, Router};
+    ///
+    /// let builder = Router::builder()
+    ///     .breaker_defaults(BreakerConfig::default().failure_threshold(3).recovery(Duration::from_secs(10)));
+    /// # let _ = builder;
+    /// ```
+    pub fn breaker_defaults(mut self, config: BreakerConfig) -> Self {
+        self.breaker_defaults = Some(config);
+        self
+    }
+
+    /// Turns breakers off for every policy that does not choose its own.
+    pub fn without_breakers(mut self) -> Self {
+        self.breaker_defaults = None;
+        self
+    }
+
+    /// Where budget alerts go (any number of sinks; each alert reaches every sink once).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use routewise::Router;
+    /// use routewise::budget::TracingSink;
+    ///
+    /// let builder = Router::builder().alert_sink(Arc::new(TracingSink));
+    /// # let _ = builder;
+    /// ```
+    pub fn alert_sink(mut self, sink: Arc<dyn AlertSink>) -> Self {
+        self.alert_sinks.push(sink);
+        self
+    }
+
+    /// Where spend is kept so it survives restarts (and, with a shared store, is shared
+    /// between routers). The router syncs every budget with it after each settled
+    /// request; call [`Router::sync_state`] once at start-up to restore earlier spend.
+    pub fn state_store(mut self, store: Arc<dyn StateStore>) -> Self {
+        self.state_store = Some(store);
+        self
+    }
+
+    /// How long a request may wait for rate-limit capacity when every candidate is
+    /// limited, before failing with [`Error::RateLimited`](crate::Error::RateLimited)
+    /// (default: no wait).
+    pub fn queue_time(mut self, wait: Duration) -> Self {
+        self.queue_time = wait;
+        self
+    }
+
+    /// How account health is judged, and whether accounts are probed in the background
+    /// ([`HealthConfig::probe_every`]). Unhealthy accounts go last in every plan.
+    pub fn health(mut self, config: HealthConfig) -> Self {
+        self.health = config;
+        self
     }
 
     /// Adds a provider account.
@@ -72,350 +163,8 @@ impl RouterBuilder {
     /// names, unknown accounts or models, empty routes, models lacking a capability their
     /// policy requires, out-of-range numbers.
     pub fn build(self) -> Result<Router, ConfigError> {
-        Ok(Router::from_snapshot(self.compile(None)?))
+        Router::from_snapshot(self.compile(None)?)
     }
-
-    /// Checks and compiles; counters of policies and targets that exist in `previous` are
-    /// carried over so stats survive a reload.
-    pub(crate) fn compile(self, previous: Option<&Snapshot>) -> Result<Snapshot, ConfigError> {
-        self.compile_with_paths(previous, PathStyle::Names)
-    }
-
-    /// [`compile`](Self::compile), naming problem paths in `style`.
-    pub(crate) fn compile_with_paths(
-        self,
-        previous: Option<&Snapshot>,
-        style: PathStyle,
-    ) -> Result<Snapshot, ConfigError> {
-        let mut problems = Problems {
-            list: Vec::new(),
-            style,
-        };
-        let accounts = index_names(
-            self.accounts.iter().map(|a| a.name()),
-            "accounts",
-            &mut problems,
-        );
-        let models = index_names(
-            self.models.iter().map(|m| m.name.as_str()),
-            "models",
-            &mut problems,
-        );
-        index_names(
-            self.policies.iter().map(|p| p.name.as_str()),
-            "policies",
-            &mut problems,
-        );
-        if self.policies.is_empty() {
-            problems.push("policies", "at least one policy is required".into());
-        }
-
-        let compiled_models: Vec<CompiledModel> = self
-            .models
-            .iter()
-            .enumerate()
-            .map(|(i, m)| {
-                let path = problems.item("models", i, &m.name);
-                compile_model(m, &path, &accounts, previous, &mut problems)
-            })
-            .collect();
-        let mut compiled_policies: Vec<CompiledPolicy> = self
-            .policies
-            .iter()
-            .enumerate()
-            .map(|(i, p)| {
-                let path = problems.item("policies", i, &p.name);
-                compile_policy(
-                    p,
-                    &path,
-                    &self.models,
-                    &models,
-                    &accounts,
-                    previous,
-                    &mut problems,
-                )
-            })
-            .collect();
-
-        if !problems.list.is_empty() {
-            return Err(ConfigError::new(problems.list));
-        }
-        // Stable: equal priorities keep declaration order.
-        compiled_policies.sort_by_key(|p| Reverse(p.priority));
-        let model_index = compiled_models
-            .iter()
-            .enumerate()
-            .map(|(i, m)| (m.name.clone(), i))
-            .collect();
-        Ok(Snapshot {
-            policies: compiled_policies,
-            models: compiled_models,
-            model_index,
-            accounts: self
-                .accounts
-                .into_iter()
-                .map(|a| CompiledAccount {
-                    info: a.info,
-                    provider: a.provider,
-                })
-                .collect(),
-        })
-    }
-}
-
-/// How problem paths name an account, model or policy.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum PathStyle {
-    /// By name, `policies["chat"]`: what a builder's user knows.
-    Names,
-    /// By position, `policies[2]`: what a config file's reader can find.
-    Indices,
-}
-
-struct Problems {
-    list: Vec<ConfigProblem>,
-    style: PathStyle,
-}
-
-impl Problems {
-    fn push(&mut self, path: impl Into<String>, message: String) {
-        self.list.push(ConfigProblem {
-            path: path.into(),
-            message,
-            location: None,
-        });
-    }
-
-    /// The path of item `index`, named `name`, of `section`.
-    fn item(&self, section: &str, index: usize, name: &str) -> String {
-        match self.style {
-            PathStyle::Names => format!("{section}[\"{name}\"]"),
-            PathStyle::Indices => format!("{section}[{index}]"),
-        }
-    }
-}
-
-/// Maps names to their positions, reporting empty and duplicate names.
-fn index_names<'a>(
-    names: impl Iterator<Item = &'a str>,
-    section: &str,
-    problems: &mut Problems,
-) -> HashMap<&'a str, usize> {
-    let mut index = HashMap::new();
-    for (i, name) in names.enumerate() {
-        if name.trim().is_empty() {
-            problems.push(format!("{section}[{i}]"), "name must not be empty".into());
-        } else if index.insert(name, i).is_some() {
-            let path = problems.item(section, i, name);
-            problems.push(path, "is declared more than once".into());
-        }
-    }
-    index
-}
-
-fn compile_model(
-    model: &LogicalModel,
-    path: &str,
-    accounts: &HashMap<&str, usize>,
-    previous: Option<&Snapshot>,
-    problems: &mut Problems,
-) -> CompiledModel {
-    let name: Arc<str> = model.name.as_str().into();
-    if model.targets.is_empty() {
-        problems.push(path, "has no targets".into());
-    }
-    for (field, message) in model.defaults.problems() {
-        problems.push(format!("{path}.defaults.{field}"), message);
-    }
-    let mut seen = HashSet::new();
-    let mut targets = Vec::with_capacity(model.targets.len());
-    for (i, target) in model.targets.iter().enumerate() {
-        let target_path = format!("{path}.targets[{i}]");
-        if target.model.trim().is_empty() {
-            problems.push(format!("{target_path}.model"), "must not be empty".into());
-        }
-        if !seen.insert((&target.account, &target.model)) {
-            problems.push(
-                &target_path,
-                format!(
-                    "repeats account `{}` with model `{}`",
-                    target.account, target.model
-                ),
-            );
-        }
-        let Some(&account) = accounts.get(target.account.as_str()) else {
-            problems.push(
-                format!("{target_path}.account"),
-                unknown("account", &target.account, accounts.keys()),
-            );
-            continue;
-        };
-        let target_ref = TargetRef {
-            logical_model: name.clone(),
-            account: target.account.as_str().into(),
-            provider_model: target.model.as_str().into(),
-        };
-        if target.weight == Some(0) {
-            problems.push(format!("{target_path}.weight"), "must be at least 1".into());
-        }
-        let survivor = previous.and_then(|s| s.target(&target_ref));
-        targets.push(CompiledTarget {
-            account,
-            capabilities: target.capabilities.unwrap_or(model.capabilities),
-            tier: target.tier,
-            weight: target.weight.unwrap_or(1),
-            window: target
-                .context_window
-                .or_else(|| ContextWindow::for_model(&target.model)),
-            counters: survivor.map(|t| t.counters.clone()).unwrap_or_default(),
-            load: survivor.map(|t| t.load.clone()).unwrap_or_default(),
-            target: target_ref,
-        });
-    }
-    let mut tier_numbers: Vec<u32> = targets.iter().map(|t| t.tier).collect();
-    tier_numbers.sort_unstable();
-    tier_numbers.dedup();
-    let tiers: Vec<Vec<usize>> = tier_numbers
-        .iter()
-        .map(|tier| {
-            (0..targets.len())
-                .filter(|&i| targets[i].tier == *tier)
-                .collect()
-        })
-        .collect();
-    CompiledModel {
-        name,
-        capabilities: model.capabilities,
-        defaults: model.defaults.clone(),
-        cursors: tiers.iter().map(|_| AtomicUsize::new(0)).collect(),
-        tiers,
-        balance: model.balance,
-        targets,
-    }
-}
-
-fn compile_policy(
-    policy: &Policy,
-    path: &str,
-    model_defs: &[LogicalModel],
-    models: &HashMap<&str, usize>,
-    accounts: &HashMap<&str, usize>,
-    previous: Option<&Snapshot>,
-    problems: &mut Problems,
-) -> CompiledPolicy {
-    if policy.route.is_empty() {
-        problems.push(
-            format!("{path}.route"),
-            "must name at least one logical model".into(),
-        );
-    }
-    if policy.fallback.max_attempts == Some(0) {
-        problems.push(
-            format!("{path}.fallback.max_attempts"),
-            "must be at least 1".into(),
-        );
-    }
-    let mut seen = HashSet::new();
-    let mut route = Vec::with_capacity(policy.route.len());
-    for (i, step) in policy.route.iter().enumerate() {
-        let step_path = format!("{path}.route[{i}]");
-        if !seen.insert(step) {
-            problems.push(&step_path, "repeats an earlier route step".into());
-        }
-        let Some(&model) = models.get(step.model.as_str()) else {
-            problems.push(
-                step_path,
-                unknown("logical model", &step.model, models.keys()),
-            );
-            continue;
-        };
-        let def = &model_defs[model];
-        let missing = def.capabilities.missing(policy.requires);
-        if !missing.is_empty() {
-            problems.push(
-                &step_path,
-                format!(
-                    "logical model `{}` lacks {missing}, which the policy requires",
-                    def.name
-                ),
-            );
-        }
-        let only_target = match &step.account {
-            None => None,
-            Some(account) => {
-                let position = def.targets.iter().position(|t| &t.account == account);
-                if position.is_none() {
-                    let message = if accounts.contains_key(account.as_str()) {
-                        format!(
-                            "logical model `{}` has no target on account `{account}`",
-                            def.name
-                        )
-                    } else {
-                        unknown("account", account, accounts.keys())
-                    };
-                    problems.push(format!("{step_path}.account"), message);
-                }
-                position
-            }
-        };
-        route.push(RouteEntry { model, only_target });
-    }
-    let counters = previous
-        .and_then(|s| s.policy_counters(&policy.name))
-        .cloned()
-        .unwrap_or_default();
-    CompiledPolicy {
-        name: policy.name.as_str().into(),
-        priority: policy.priority,
-        matcher: policy.matcher.clone(),
-        route,
-        fallback: policy.fallback,
-        counters,
-    }
-}
-
-/// "unknown account `x`", with the closest known name when one is close.
-fn unknown<'a>(what: &str, name: &str, known: impl Iterator<Item = &'a &'a str>) -> String {
-    match closest(name, known.copied()) {
-        Some(k) => format!("unknown {what} `{name}`; did you mean `{k}`?"),
-        None => format!("unknown {what} `{name}`"),
-    }
-}
-
-/// The known name closest to `name`, when it is close enough to be a typo of it.
-pub(crate) fn closest<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> Option<&'a str> {
-    known
-        .map(|k| (edit_distance(name, k), k))
-        .filter(|(d, k)| *d <= (k.len().max(name.len()) / 3).max(1))
-        .min()
-        .map(|(_, k)| k)
-}
-
-/// Edits (insert, delete, substitute, swap two neighbours) between two names.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let width = b.len() + 1;
-    let mut d = vec![0usize; (a.len() + 1) * width];
-    for i in 0..=a.len() {
-        d[i * width] = i;
-    }
-    for (j, cell) in d.iter_mut().enumerate().take(width) {
-        *cell = j;
-    }
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (d[(i - 1) * width + j] + 1)
-                .min(d[i * width + j - 1] + 1)
-                .min(d[(i - 1) * width + j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                best = best.min(d[(i - 2) * width + j - 2] + 1);
-            }
-            d[i * width + j] = best;
-        }
-    }
-    d[a.len() * width + b.len()]
 }
 
 #[cfg(test)]
@@ -512,13 +261,5 @@ mod tests {
             .unwrap();
         let order: Vec<&str> = snapshot.policies.iter().map(|p| &*p.name).collect();
         assert_eq!(order, ["high-1", "high-2", "low"]);
-    }
-
-    #[test]
-    fn edit_distance_counts_single_edits() {
-        assert_eq!(edit_distance("gpt5-mini", "gpt-5-mini"), 1);
-        assert_eq!(edit_distance("abc", "abc"), 0);
-        assert_eq!(edit_distance("", "abc"), 3);
-        assert_eq!(edit_distance("fsat", "fast"), 1);
     }
 }

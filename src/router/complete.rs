@@ -1,16 +1,19 @@
-//! The attempt loop of a non-streaming request.
+//! The attempt loop of a non-streaming request: candidates in plan order, retries on the
+//! same target as the policy allows, each call within its timeout.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::execution::{Answer, Execution};
+use super::plan::Candidate;
 use super::snapshot::Snapshot;
 use super::telemetry;
 use crate::error::Error;
 use crate::policy::{Purpose, StepType};
-use crate::provider::ProviderResponse;
+use crate::provider::{ProviderError, ProviderResponse};
 use crate::types::{ChatRequest, ChatResponse};
 
 pub(crate) async fn complete(
@@ -19,32 +22,63 @@ pub(crate) async fn complete(
     purpose: &Purpose,
     request: &ChatRequest,
 ) -> Result<ChatResponse, Error> {
-    let mut execution = Execution::start(snapshot, step, purpose, request, false)?;
+    let mut execution = Execution::start(snapshot, step, purpose, request, false).await?;
     while let Some(candidate) = execution.next_candidate() {
-        let started = Instant::now();
-        let (result, span) = {
-            let resolved = Execution::resolve(execution.snapshot(), candidate);
-            let _in_flight = resolved.target.load.begin();
-            let span = telemetry::attempt_span(&resolved, request);
-            let call = resolved
-                .account
-                .provider
-                .complete(resolved.request(request));
-            (call.instrument(span.clone()).await, span)
-        };
-        let latency = started.elapsed();
-        match result {
-            Ok(response) => {
-                telemetry::record_answer(&span, &response.usage, &response.finish_reason);
-                return Ok(execution.succeed(candidate, response.into(), latency));
-            }
-            Err(error) => {
-                telemetry::record_failure(&span, error.kind());
-                execution.fail_attempt(candidate, error, latency)?;
+        let mut retries = 0;
+        loop {
+            let Some(admission) = execution.admit(candidate) else {
+                break;
+            };
+            let (result, latency) = call(&execution, candidate, request).await;
+            let error = match result {
+                Ok(response) => {
+                    let answer = response.into();
+                    return Ok(execution.succeed(candidate, admission, answer, latency));
+                }
+                Err(error) => error,
+            };
+            execution.observe_failure(candidate, admission, &error, latency);
+            match execution.retry_delay(retries, &error) {
+                Some(delay) => {
+                    execution.record_failure(candidate, &error, latency);
+                    tokio::time::sleep(delay).await;
+                    retries += 1;
+                }
+                None => {
+                    execution.fail_attempt(candidate, error, latency)?;
+                    break;
+                }
             }
         }
     }
     Err(execution.exhausted())
+}
+
+/// One provider call within the attempt's time limit, traced as an attempt span.
+async fn call(
+    execution: &Execution,
+    candidate: Candidate,
+    request: &ChatRequest,
+) -> (Result<ProviderResponse, ProviderError>, Duration) {
+    let resolved = Execution::resolve(execution.snapshot(), candidate);
+    let _in_flight = resolved.target.load.begin();
+    let span = telemetry::attempt_span(&resolved, request);
+    let started = Instant::now();
+    let call = resolved
+        .account
+        .provider
+        .complete(resolved.request(request));
+    let result = execution
+        .deadline()
+        .run(call.instrument(span.clone()))
+        .await
+        .unwrap_or_else(|timed_out| Err(timed_out.into()));
+    let latency = started.elapsed();
+    match &result {
+        Ok(response) => telemetry::record_answer(&span, &response.usage, &response.finish_reason),
+        Err(error) => telemetry::record_failure(&span, error.kind()),
+    }
+    (result, latency)
 }
 
 impl From<ProviderResponse> for Answer {

@@ -7,13 +7,17 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::plan::{Candidate, PlanRequest, plan};
+use super::accounting::{Held, after_settle};
+use super::plan::{
+    Candidate, PlanError, PlanRequest, SkipReason, SkippedTarget, no_candidate_error, plan,
+};
 use super::snapshot::{CompiledAccount, CompiledModel, CompiledPolicy, CompiledTarget, Snapshot};
 use super::telemetry;
 use crate::error::Error;
 use crate::model::Capabilities;
 use crate::policy::{Purpose, StepType};
 use crate::provider::{ProviderError, ProviderRequest};
+use crate::resilience::{BreakerPermit, Deadline};
 use crate::stats::PolicyCounters;
 use crate::types::{
     Attempt, AttemptOutcome, ChatRequest, ChatResponse, FinishReason, ToolCall, Usage,
@@ -24,8 +28,14 @@ pub(crate) struct Execution {
     policy: usize,
     candidates: Vec<Candidate>,
     next: usize,
-    /// The policy's cap, narrowed by the request's overrides.
+    /// The policy's cap on provider calls, narrowed by the request's overrides.
     max_attempts: usize,
+    /// 1 when the request disables fallbacks.
+    max_candidates: usize,
+    deadline: Deadline,
+    started: Instant,
+    /// Candidates passed over at attempt time (breaker refused a permit).
+    skipped: Vec<SkippedTarget>,
     attempts: Vec<Attempt>,
     outcome: OutcomeGuard,
 }
@@ -49,33 +59,52 @@ impl<'s> Resolved<'s> {
 }
 
 impl Execution {
-    /// Validates and plans the request. A matched policy counts the request from here on.
-    pub(crate) fn start(
+    /// Validates and plans the request, waiting up to the router's queue time when every
+    /// candidate is rate limited. A matched policy counts the request from here on.
+    pub(crate) async fn start(
         snapshot: Arc<Snapshot>,
         step: &StepType,
         purpose: &Purpose,
         request: &ChatRequest,
         streaming: bool,
     ) -> Result<Self, Error> {
-        let started = Instant::now();
+        let received = Instant::now();
         let problems = request.problems();
         if !problems.is_empty() {
             let error = Error::InvalidRequest { problems };
-            telemetry::request_finished("", telemetry::outcome(&error), started.elapsed());
+            telemetry::request_finished("", telemetry::outcome(&error), received.elapsed());
             return Err(error);
         }
         let mut needs = request.required_capabilities();
         if streaming {
             needs |= Capabilities::STREAMING;
         }
-        let input = PlanRequest {
-            step,
-            purpose,
-            request,
-            needs,
-            for_real: true,
+        let queue_until = Instant::now() + snapshot.queue_time;
+        let (planned, input_now) = loop {
+            let input = PlanRequest {
+                step,
+                purpose,
+                request,
+                needs,
+                for_real: true,
+                now: Instant::now(),
+            };
+            let planned = plan(&snapshot, &input, |_, _| {});
+            if let Err(PlanError {
+                error:
+                    Error::RateLimited {
+                        retry_after: Some(wait),
+                        ..
+                    },
+                ..
+            }) = &planned
+                && input.now + *wait <= queue_until
+            {
+                tokio::time::sleep(*wait).await;
+                continue;
+            }
+            break (planned, input.now);
         };
-        let planned = plan(&snapshot, &input, |_, _| {});
         let planned = match planned {
             Ok(planned) => planned,
             Err(failure) => {
@@ -86,27 +115,27 @@ impl Execution {
                 }
                 let name = policy.map_or("", |p| &p.name);
                 let outcome = telemetry::outcome(&failure.error);
-                telemetry::request_finished(name, outcome, started.elapsed());
+                telemetry::request_finished(name, outcome, received.elapsed());
                 return Err(failure.error);
             }
         };
         let policy = &snapshot.policies[planned.policy];
         policy.counters.record_match();
         let options = &request.options;
-        let max_attempts = [
-            policy.fallback.max_attempts,
-            options.max_attempts,
-            options.no_fallback.then_some(1),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
-        .map_or(usize::MAX, |n| n as usize);
+        let max_attempts = [policy.fallback.max_attempts, options.max_attempts]
+            .into_iter()
+            .flatten()
+            .min()
+            .map_or(usize::MAX, |n| n as usize);
+        let mut timeouts = policy.timeouts;
+        if let Some(limit) = options.deadline {
+            timeouts.request = Some(timeouts.request.map_or(limit, |l| l.min(limit)));
+        }
         tracing::Span::current().record("routewise.policy", &*policy.name);
         let outcome = OutcomeGuard {
             counters: policy.counters.clone(),
             policy: policy.name.clone(),
-            started,
+            received,
             span: tracing::Span::current(),
             finished: false,
         };
@@ -115,6 +144,10 @@ impl Execution {
             candidates: planned.candidates,
             next: 0,
             max_attempts,
+            max_candidates: if options.no_fallback { 1 } else { usize::MAX },
+            deadline: timeouts.start(input_now),
+            started: input_now,
+            skipped: Vec::new(),
             attempts: Vec::with_capacity(1),
             outcome,
             snapshot,
@@ -133,9 +166,18 @@ impl Execution {
         &self.snapshot.policies[self.policy]
     }
 
+    pub(crate) fn deadline(&self) -> &Deadline {
+        &self.deadline
+    }
+
+    /// Whether another provider call is allowed (attempt cap and deadline).
+    pub(crate) fn may_attempt(&self, now: Instant) -> bool {
+        self.attempts.len() < self.max_attempts && !self.deadline.is_expired(now)
+    }
+
     /// The next candidate to call, or `None` when the plan or the attempt budget is spent.
     pub(crate) fn next_candidate(&mut self) -> Option<Candidate> {
-        if self.attempts.len() >= self.max_attempts {
+        if !self.may_attempt(Instant::now()) || self.next >= self.max_candidates {
             return None;
         }
         let candidate = *self.candidates.get(self.next)?;
@@ -156,6 +198,74 @@ impl Execution {
             target,
             account: &snapshot.accounts[target.account],
         }
+    }
+
+    /// Admits a call to the candidate now: a permit from its circuit breaker (when the
+    /// policy keeps one) and its account's limit and budget reservations. `None` when
+    /// something refuses; the candidate is then recorded as skipped.
+    pub(crate) fn admit(&mut self, candidate: Candidate) -> Option<Admission> {
+        let now = Instant::now();
+        let snapshot = self.snapshot.clone();
+        let resolved = Self::resolve(&snapshot, candidate);
+        let permit = match self.policy().breaker(resolved.target) {
+            None => None,
+            Some(breaker) => match breaker.try_acquire(now) {
+                Some(permit) => Some(permit),
+                None => {
+                    let recovers_in_ms = breaker.state(now).open_until().map_or(0, |until| {
+                        u64::try_from(until.saturating_duration_since(now).as_millis())
+                            .unwrap_or(u64::MAX)
+                    });
+                    self.skipped.push(SkippedTarget {
+                        target: resolved.target.target.clone(),
+                        reason: SkipReason::BreakerOpen { recovers_in_ms },
+                    });
+                    return None;
+                }
+            },
+        };
+        match resolved.reserve(candidate.tokens) {
+            Ok(held) => Some(Admission { permit, held }),
+            Err(reason) => {
+                self.skipped.push(SkippedTarget {
+                    target: resolved.target.target.clone(),
+                    reason,
+                });
+                None
+            }
+        }
+    }
+
+    /// Feeds a failed call to the breaker, the account's health and its limits, and
+    /// releases the budget reservation.
+    pub(crate) fn observe_failure(
+        &self,
+        candidate: Candidate,
+        admission: Admission,
+        error: &ProviderError,
+        latency: Duration,
+    ) {
+        let now = Instant::now();
+        let resolved = Self::resolve(&self.snapshot, candidate);
+        if let Some(permit) = admission.permit {
+            permit.failure(error.kind(), now);
+        }
+        if error.is_provider_fault() {
+            resolved.account.health.record(false, latency, now);
+        }
+        admission.held.fail(&resolved, error);
+    }
+
+    /// How long to wait before retrying the same target after `error`, if the policy
+    /// retries it (provider faults only, within the attempt cap and the deadline).
+    pub(crate) fn retry_delay(&self, retries: u32, error: &ProviderError) -> Option<Duration> {
+        let now = Instant::now();
+        if !error.is_provider_fault() || !self.may_attempt(now) {
+            return None;
+        }
+        self.policy()
+            .retry
+            .next_delay(retries, error.retry_after(), self.deadline.remaining(now))
     }
 
     /// Records a failed attempt. `Ok` means the policy falls back on this failure; `Err`
@@ -180,7 +290,8 @@ impl Execution {
         Err(error)
     }
 
-    fn record_failure(
+    /// Records a failed attempt that will be retried on the same target.
+    pub(crate) fn record_failure(
         &mut self,
         candidate: Candidate,
         error: &ProviderError,
@@ -201,15 +312,25 @@ impl Execution {
         target.target.clone()
     }
 
-    /// Records the successful attempt and assembles the response.
+    /// Records the successful attempt (breaker, health, limits and spend settled to the
+    /// actual usage) and assembles the response.
     pub(crate) fn succeed(
         &mut self,
         candidate: Candidate,
+        admission: Admission,
         answer: Answer,
         latency: Duration,
     ) -> ChatResponse {
+        let now = Instant::now();
         let resolved = Self::resolve(&self.snapshot, candidate);
         telemetry::attempt_finished(&self.outcome.policy, &resolved, Ok(&answer.usage), latency);
+        if let Some(permit) = admission.permit {
+            permit.success(now);
+        }
+        resolved.account.health.record(true, latency, now);
+        let cost = resolved.cost(&answer.usage);
+        let alerts = admission.held.settle(&answer.usage, cost);
+        after_settle(&self.snapshot, &resolved, alerts);
         resolved.target.counters.record(true, latency);
         resolved.target.load.observe(latency);
         let served_by = resolved.target.target.clone();
@@ -224,7 +345,7 @@ impl Execution {
             tool_calls: answer.tool_calls,
             finish_reason: answer.finish_reason,
             usage: answer.usage,
-            cost_usd: None,
+            cost_usd: cost.map(|c| c.dollars()),
             policy: self.policy().name.clone(),
             served_by,
             attempts: std::mem::take(&mut self.attempts),
@@ -233,12 +354,36 @@ impl Execution {
 
     /// The final error once no candidate is left.
     pub(crate) fn exhausted(&mut self) -> Error {
-        let error = Error::AllTargetsFailed {
-            policy: self.policy().name.clone(),
-            attempts: std::mem::take(&mut self.attempts),
-        };
+        let error = self.final_error();
         self.outcome.finish(telemetry::outcome(&error));
         error
+    }
+
+    /// Why nothing answered: the deadline passed, no candidate was admitted, or every
+    /// attempt failed.
+    fn final_error(&mut self) -> Error {
+        let policy = self.policy().name.clone();
+        let attempts = std::mem::take(&mut self.attempts);
+        if let (Some(limit), true) = (
+            self.policy_deadline(),
+            self.deadline.is_expired(Instant::now()),
+        ) {
+            return Error::DeadlineExceeded {
+                policy,
+                deadline: limit,
+                attempts,
+            };
+        }
+        if attempts.is_empty() {
+            return no_candidate_error(policy, std::mem::take(&mut self.skipped));
+        }
+        Error::AllTargetsFailed { policy, attempts }
+    }
+
+    fn policy_deadline(&self) -> Option<Duration> {
+        self.deadline
+            .end()
+            .map(|end| end.saturating_duration_since(self.started))
     }
 
     /// The final error of a stream that broke after content reached the caller.
@@ -260,6 +405,13 @@ impl Execution {
     }
 }
 
+/// What an attempt holds while it runs: its breaker permit and its account's
+/// reservations. Dropping it (a cancelled call) hands everything back.
+pub(crate) struct Admission {
+    permit: Option<BreakerPermit>,
+    held: Held,
+}
+
 /// What a provider produced, whether in one piece or assembled from a stream.
 pub(crate) struct Answer {
     pub(crate) content: String,
@@ -272,7 +424,8 @@ pub(crate) struct Answer {
 struct OutcomeGuard {
     counters: Arc<PolicyCounters>,
     policy: Arc<str>,
-    started: Instant,
+    /// When the request arrived, before any wait for rate-limit capacity.
+    received: Instant,
     /// The request's span, which a stream outlives the polling context of.
     span: tracing::Span,
     finished: bool,
@@ -284,7 +437,7 @@ impl OutcomeGuard {
             self.finished = true;
             self.counters.record_outcome(outcome == telemetry::SUCCESS);
             self.span.in_scope(|| {
-                telemetry::request_finished(&self.policy, outcome, self.started.elapsed());
+                telemetry::request_finished(&self.policy, outcome, self.received.elapsed());
             });
         }
     }
@@ -298,7 +451,7 @@ impl Drop for OutcomeGuard {
                 telemetry::request_finished(
                     &self.policy,
                     telemetry::CANCELLED,
-                    self.started.elapsed(),
+                    self.received.elapsed(),
                 );
             });
         }

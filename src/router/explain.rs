@@ -35,6 +35,8 @@ pub struct Explanation {
     pub candidates: Vec<TargetRef>,
     /// Targets left out, with why.
     pub skipped: Vec<SkippedTarget>,
+    /// Candidates moved to the end of the plan because their account is unhealthy.
+    pub deprioritized: Vec<TargetRef>,
     /// The error the request would end with before any provider is called, if it would.
     pub error: Option<String>,
 }
@@ -64,6 +66,7 @@ pub(crate) fn explain(
         policy: None,
         candidates: Vec::new(),
         skipped: Vec::new(),
+        deprioritized: Vec::new(),
         error: None,
     };
     let problems = request.problems();
@@ -78,6 +81,7 @@ pub(crate) fn explain(
         request,
         needs,
         for_real: false,
+        now: tokio::time::Instant::now(),
     };
     let result = plan(snapshot, &input, |i, reason| {
         passed_over.push(PassedOver {
@@ -95,10 +99,14 @@ pub(crate) fn explain(
                 .map(|c| snapshot.models[c.model].targets[c.target].target.clone())
                 .collect();
             explanation.skipped = plan.skipped;
+            let healthy = explanation.candidates.len() - plan.demoted;
+            explanation.deprioritized = explanation.candidates[healthy..].to_vec();
         }
         Err(failure) => {
             explanation.policy = failure.policy.map(|i| snapshot.policies[i].name.clone());
-            if let crate::Error::NoAvailableTarget { skipped, .. } = &failure.error {
+            if let crate::Error::NoAvailableTarget { skipped, .. }
+            | crate::Error::CircuitOpen { skipped, .. } = &failure.error
+            {
                 explanation.skipped.clone_from(skipped);
             }
             explanation.error = Some(failure.error.to_string());
@@ -126,7 +134,12 @@ impl fmt::Display for Explanation {
         }
         for (i, target) in self.candidates.iter().enumerate() {
             let role = if i == 0 { "primary" } else { "fallback" };
-            writeln!(f, "  {}. {target} ({role})", i + 1)?;
+            let health = if self.deprioritized.contains(target) {
+                ", account unhealthy: moved last"
+            } else {
+                ""
+            };
+            writeln!(f, "  {}. {target} ({role}{health})", i + 1)?;
         }
         for skip in &self.skipped {
             writeln!(f, "  skipped {}: {}", skip.target, skip.reason)?;

@@ -1,11 +1,14 @@
 //! The [`Router`]: policy matching, planning, the attempt loop and explanations.
 
+mod accounting;
 mod balance;
-pub(crate) mod builder;
+mod builder;
+mod compile;
 mod complete;
 mod execution;
 mod explain;
 mod plan;
+mod probes;
 mod snapshot;
 mod stream;
 mod telemetry;
@@ -15,16 +18,17 @@ use std::sync::{Arc, Mutex};
 use arc_swap::ArcSwap;
 use tracing::Instrument;
 
-pub(crate) use builder::PathStyle;
 pub use builder::RouterBuilder;
+pub(crate) use compile::PathStyle;
 pub use explain::{Explanation, PassedOver};
 pub use plan::{SkipReason, SkippedTarget};
 pub use stream::ChatStream;
 
 use crate::error::{ConfigError, Error};
 use crate::policy::{Purpose, StepType};
-use crate::stats::RouterStats;
+use crate::stats::{AccountStatus, RouterStats};
 use crate::types::{ChatRequest, ChatResponse};
+use probes::Probes;
 pub(crate) use snapshot::Snapshot;
 
 /// Routes chat requests to provider targets by policy, with fallbacks.
@@ -66,8 +70,9 @@ pub struct Router {
 
 struct Inner {
     snapshot: ArcSwap<Snapshot>,
-    /// Serializes reloads so each one carries over the counters of the one before.
-    reload: Mutex<()>,
+    /// The running health probes. Also serializes reloads, so each one carries over the
+    /// state of the one before.
+    probes: Mutex<Probes>,
 }
 
 impl Router {
@@ -76,13 +81,14 @@ impl Router {
         RouterBuilder::new()
     }
 
-    pub(crate) fn from_snapshot(snapshot: Snapshot) -> Self {
-        Self {
+    pub(crate) fn from_snapshot(snapshot: Snapshot) -> Result<Self, ConfigError> {
+        let probes = Probes::start(&snapshot)?;
+        Ok(Self {
             inner: Arc::new(Inner {
                 snapshot: ArcSwap::from_pointee(snapshot),
-                reload: Mutex::new(()),
+                probes: Mutex::new(probes),
             }),
-        }
+        })
     }
 
     /// Routes one request and waits for the answer.
@@ -199,9 +205,52 @@ impl Router {
         explain::explain(&self.inner.snapshot.load(), &step_type, &purpose, request)
     }
 
-    /// A snapshot of every policy's and target's counters.
+    /// A snapshot of every policy's and target's counters and every breaker's state.
     pub fn stats(&self) -> RouterStats {
         self.inner.snapshot.load().stats()
+    }
+
+    /// Every provider account as it stands: health figures, current RPM/TPM use, spend
+    /// this window, remaining budget and thresholds crossed.
+    ///
+    /// ```
+    /// use routewise::{Budget, LogicalModel, Policy, Price, ProviderAccount, Router, Target, Usd};
+    /// use routewise::sim::SimProvider;
+    ///
+    /// let router = Router::builder()
+    ///     .account(ProviderAccount::new("sim", SimProvider::new()).budget(Budget::monthly_usd(100.0)))
+    ///     .model(LogicalModel::new("m").target(Target::new("sim", "x").price(Price::per_million(Usd::from_cents(100), Usd::from_cents(200)))))
+    ///     .policy(Policy::new("default").route(["m"]))
+    ///     .build()
+    ///     .unwrap();
+    /// let accounts = router.accounts();
+    /// assert_eq!(accounts[0].budget.as_ref().unwrap().limit.dollars(), 100.0);
+    /// ```
+    pub fn accounts(&self) -> Vec<AccountStatus> {
+        self.inner.snapshot.load().accounts()
+    }
+
+    /// Syncs every budget with the state store ([`RouterBuilder::state_store`]): writes
+    /// spend not yet stored and learns spend recorded by other routers or earlier runs.
+    /// Call it once at start-up, before serving, to restore spend after a restart, and
+    /// before shutting down. Without a state store it does nothing.
+    ///
+    /// # Errors
+    ///
+    /// The store's error; nothing is lost, and the next sync retries.
+    pub async fn sync_state(&self) -> Result<(), crate::state::StateError> {
+        let snapshot = self.inner.snapshot.load_full();
+        let Some(store) = &snapshot.state_store else {
+            return Ok(());
+        };
+        for account in &snapshot.accounts {
+            if let Some((_, ledger)) = &account.budget {
+                ledger
+                    .sync(store.as_ref(), std::time::SystemTime::now())
+                    .await?;
+            }
+        }
+        Ok(())
     }
 
     /// Replaces the whole configuration atomically.
@@ -222,14 +271,17 @@ impl Router {
         &self,
         compile: impl FnOnce(&Snapshot) -> Result<Snapshot, ConfigError>,
     ) -> Result<(), ConfigError> {
-        let _serialized = self
+        let mut probes = self
             .inner
-            .reload
+            .probes
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let previous = self.inner.snapshot.load();
         let next = compile(&previous)?;
+        let next_probes = Probes::start(&next)?;
         self.inner.snapshot.store(Arc::new(next));
+        // Dropping the old probes stops them; the new ones watch the same trackers.
+        *probes = next_probes;
         Ok(())
     }
 }

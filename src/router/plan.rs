@@ -7,10 +7,15 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Serialize;
+use tokio::time::Instant;
 
+use super::accounting::Tokens;
 use super::balance;
+use super::execution::Execution;
 use super::snapshot::{CompiledPolicy, RouteEntry, Snapshot};
 use crate::error::Error;
 use crate::model::{Capabilities, Capability};
@@ -18,11 +23,13 @@ use crate::policy::{MatchMiss, Purpose, RouteStep, StepType};
 use crate::provider::ProviderRequest;
 use crate::types::{ChatRequest, RouteOptions, TargetRef};
 
-/// A target to try: indices into the snapshot's models and that model's targets.
+/// A target to try: indices into the snapshot's models and that model's targets, and the
+/// request's tokens on it when its account is metered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Candidate {
     pub(crate) model: usize,
     pub(crate) target: usize,
+    pub(crate) tokens: Option<Tokens>,
 }
 
 /// What the planner is asked.
@@ -33,6 +40,7 @@ pub(crate) struct PlanRequest<'a> {
     pub(crate) needs: Capabilities,
     /// Whether this plan is acted on (advances round-robin positions) or only explained.
     pub(crate) for_real: bool,
+    pub(crate) now: Instant,
 }
 
 /// The planner's answer for a request that matched a policy.
@@ -41,6 +49,8 @@ pub(crate) struct Plan {
     pub(crate) policy: usize,
     pub(crate) candidates: Vec<Candidate>,
     pub(crate) skipped: Vec<SkippedTarget>,
+    /// Candidates moved to the end because their account is unhealthy.
+    pub(crate) demoted: usize,
 }
 
 /// Why planning failed, and which policy had matched, if any (its stats count the failure).
@@ -83,6 +93,37 @@ pub enum SkipReason {
         /// The most output tokens the target allows.
         max_output: u32,
     },
+    /// The policy's circuit breaker for this target is open.
+    BreakerOpen {
+        /// Milliseconds until it lets a trial call through.
+        recovers_in_ms: u64,
+    },
+    /// The account's rate limits (or a provider 429) leave no room for the request.
+    RateLimited {
+        /// Milliseconds until there is room; `None` when the request alone needs more
+        /// tokens than the limit allows in a minute.
+        retry_in_ms: Option<u64>,
+    },
+    /// The account's budget cannot cover the request's worst-case cost this window.
+    BudgetExhausted {
+        /// Spend this window, in dollars.
+        spent_usd: f64,
+        /// The window's budget, in dollars.
+        limit_usd: f64,
+    },
+}
+
+impl SkipReason {
+    /// When waiting would help: the time until the reason may go away.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            SkipReason::BreakerOpen { recovers_in_ms } => {
+                Some(Duration::from_millis(*recovers_in_ms))
+            }
+            SkipReason::RateLimited { retry_in_ms } => retry_in_ms.map(Duration::from_millis),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Display for SkipReason {
@@ -101,6 +142,22 @@ impl fmt::Display for SkipReason {
             } => write!(
                 f,
                 "needs about {needed} tokens; the window holds {context} (at most {max_output} output)"
+            ),
+            SkipReason::BreakerOpen { recovers_in_ms } => {
+                write!(f, "circuit breaker open for another {recovers_in_ms} ms")
+            }
+            SkipReason::RateLimited {
+                retry_in_ms: Some(ms),
+            } => write!(f, "rate limited for another {ms} ms"),
+            SkipReason::RateLimited { retry_in_ms: None } => {
+                write!(f, "the request alone exceeds the tokens-per-minute limit")
+            }
+            SkipReason::BudgetExhausted {
+                spent_usd,
+                limit_usd,
+            } => write!(
+                f,
+                "budget exhausted (${spent_usd:.2} of ${limit_usd:.2} spent this window)"
             ),
         }
     }
@@ -123,21 +180,33 @@ pub(crate) fn plan(
 
     let mut planner = Planner {
         snapshot,
+        policy,
         input,
         candidates: Vec::new(),
         skipped: Vec::new(),
         prompt_tokens: None,
         usable: Vec::new(),
+        tokens: Vec::new(),
     };
     let mut any_model_capable = false;
     for entry in route.iter() {
         any_model_capable |= planner.add_entry(*entry);
     }
     let Planner {
-        candidates,
+        mut candidates,
         skipped,
         ..
     } = planner;
+    if policy.cheapest_first {
+        // Stable: equal prices keep route order.
+        candidates.sort_by_key(|c| {
+            let target = &snapshot.models[c.model].targets[c.target];
+            target
+                .price
+                .map_or(u64::MAX, |p| p.worst_case(1_000_000, 1_000_000).nanos())
+        });
+    }
+    let demoted = demote_unhealthy(snapshot, &mut candidates, input.now);
 
     if !any_model_capable {
         let primary = &snapshot.models[route[0].model];
@@ -153,13 +222,28 @@ pub(crate) fn plan(
         }));
     }
     if candidates.is_empty() {
-        return Err(fail(no_candidate_error(policy, skipped)));
+        return Err(fail(no_candidate_error(policy.name.clone(), skipped)));
     }
     Ok(Plan {
         policy: policy_index,
         candidates,
         skipped,
+        demoted,
     })
+}
+
+/// Moves candidates on unhealthy accounts to the end, keeping both groups in order.
+/// Returns how many were moved.
+fn demote_unhealthy(snapshot: &Snapshot, candidates: &mut [Candidate], now: Instant) -> usize {
+    let healthy = |c: &Candidate| {
+        let target = &snapshot.models[c.model].targets[c.target];
+        snapshot.accounts[target.account].health.is_healthy(now)
+    };
+    let demoted = candidates.iter().filter(|c| !healthy(c)).count();
+    if demoted > 0 && demoted < candidates.len() {
+        candidates.sort_by_key(|c| !healthy(c));
+    }
+    demoted
 }
 
 fn match_policy(
@@ -259,33 +343,54 @@ fn resolve(
     Some(RouteEntry { model, only_target })
 }
 
-fn no_candidate_error(policy: &CompiledPolicy, skipped: Vec<SkippedTarget>) -> Error {
-    let windows = skipped.iter().map(|s| match s.reason {
-        SkipReason::ContextWindow {
-            needed, context, ..
-        } => Some((needed, context)),
-        _ => None,
-    });
-    if let Some(windows) = windows.collect::<Option<Vec<_>>>()
-        && let (Some(needed), Some(largest)) = (
-            windows.iter().map(|w| w.0).min(),
-            windows.iter().map(|w| w.1).max(),
-        )
-    {
+/// The error for a request whose every candidate was skipped: the specific one when all
+/// share a reason (breakers, rate limits, budgets, context windows), else the general one.
+pub(crate) fn no_candidate_error(policy: Arc<str>, skipped: Vec<SkippedTarget>) -> Error {
+    let all = |test: fn(&SkipReason) -> bool| {
+        !skipped.is_empty() && skipped.iter().all(|s| test(&s.reason))
+    };
+    let first_retry = || skipped.iter().filter_map(|s| s.reason.retry_after()).min();
+    if all(|r| matches!(r, SkipReason::BreakerOpen { .. })) {
+        let retry_after = first_retry().unwrap_or_default();
+        return Error::CircuitOpen {
+            policy,
+            retry_after,
+            skipped,
+        };
+    }
+    if all(|r| matches!(r, SkipReason::RateLimited { .. })) {
+        let retry_after = first_retry();
+        return Error::RateLimited {
+            policy,
+            retry_after,
+            skipped,
+        };
+    }
+    if all(|r| matches!(r, SkipReason::BudgetExhausted { .. })) {
+        return Error::BudgetExhausted { policy, skipped };
+    }
+    if all(|r| matches!(r, SkipReason::ContextWindow { .. })) {
+        let windows = skipped.iter().filter_map(|s| match s.reason {
+            SkipReason::ContextWindow {
+                needed, context, ..
+            } => Some((needed, context)),
+            _ => None,
+        });
+        let (needed, largest) = windows.fold((u32::MAX, 0), |(n, l), (needed, context)| {
+            (n.min(needed), l.max(context))
+        });
         return Error::ContextTooLong {
-            policy: policy.name.clone(),
+            policy,
             needed,
             largest,
         };
     }
-    Error::NoAvailableTarget {
-        policy: policy.name.clone(),
-        skipped,
-    }
+    Error::NoAvailableTarget { policy, skipped }
 }
 
 struct Planner<'a, 'r> {
     snapshot: &'a Snapshot,
+    policy: &'a CompiledPolicy,
     input: &'a PlanRequest<'r>,
     candidates: Vec<Candidate>,
     skipped: Vec<SkippedTarget>,
@@ -293,6 +398,8 @@ struct Planner<'a, 'r> {
     prompt_tokens: Option<u32>,
     /// Scratch space for one tier's usable targets.
     usable: Vec<usize>,
+    /// The tokens of each usable target (by target index), when metered.
+    tokens: Vec<Option<Tokens>>,
 }
 
 impl Planner<'_, '_> {
@@ -301,6 +408,8 @@ impl Planner<'_, '_> {
     fn add_entry(&mut self, entry: RouteEntry) -> bool {
         let model = &self.snapshot.models[entry.model];
         let model_missing = model.capabilities.missing(self.input.needs).first();
+        self.tokens.clear();
+        self.tokens.resize(model.targets.len(), None);
         for (tier, members) in model.tiers.iter().enumerate() {
             self.usable.clear();
             for &t in members {
@@ -326,10 +435,12 @@ impl Planner<'_, '_> {
                 &model.cursors[tier],
                 self.input.for_real,
             );
+            let tokens = &self.tokens;
             self.candidates
                 .extend(self.usable.iter().map(|&target| Candidate {
                     model: entry.model,
                     target,
+                    tokens: tokens[target],
                 }));
         }
         model_missing.is_none()
@@ -341,6 +452,29 @@ impl Planner<'_, '_> {
         let target = &model.targets[t];
         if let Some(capability) = target.capabilities.missing(self.input.needs).first() {
             return Some(SkipReason::TargetLacks { capability });
+        }
+        if let Some(until) = self
+            .policy
+            .breaker(target)
+            .and_then(|b| b.state(self.input.now).open_until())
+        {
+            let left = until.saturating_duration_since(self.input.now).as_millis();
+            return Some(SkipReason::BreakerOpen {
+                recovers_in_ms: u64::try_from(left).unwrap_or(u64::MAX),
+            });
+        }
+        let resolved = Execution::resolve(
+            self.snapshot,
+            Candidate {
+                model: m,
+                target: t,
+                tokens: None,
+            },
+        );
+        let tokens = resolved.tokens(self.input.request);
+        self.tokens[t] = tokens;
+        if let Some(reason) = resolved.check(tokens, self.input.now) {
+            return Some(reason);
         }
         let window = target.window?;
         let request = self.input.request;
@@ -427,6 +561,7 @@ mod tests {
             request,
             needs: request.required_capabilities(),
             for_real: true,
+            now: Instant::now(),
         };
         plan(snapshot, &input, |_, _| {})
     }
@@ -454,6 +589,7 @@ mod tests {
             request: &request,
             needs: Capabilities::NONE,
             for_real: true,
+            now: Instant::now(),
         };
         let plan = plan(&s, &input, |i, m| {
             misses.push((s.policies[i].name.to_string(), m))
@@ -557,6 +693,7 @@ mod tests {
             request: &request,
             needs: Capabilities::NONE,
             for_real: true,
+            now: Instant::now(),
         };
         let err = plan(&s, &input, |_, _| {}).unwrap_err();
         assert_eq!(err.policy, None);

@@ -8,12 +8,18 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 
 use super::balance::TargetLoad;
+use std::time::Duration;
+
 use crate::account::AccountInfo;
+use crate::budget::{AlertSink, Budget, BudgetLedger, Price};
 use crate::context_window::ContextWindow;
+use crate::limits::Limiter;
 use crate::model::{Balance, Capabilities};
 use crate::policy::{FallbackRules, Match};
 use crate::provider::Provider;
-use crate::stats::{PolicyCounters, RouterStats, TargetCounters};
+use crate::resilience::{CircuitBreaker, HealthTracker, RetryPolicy, Timeouts};
+use crate::state::StateStore;
+use crate::stats::{AccountStatus, BreakerStats, PolicyCounters, RouterStats, TargetCounters};
 use crate::types::{SamplingParams, TargetRef};
 
 pub(crate) struct Snapshot {
@@ -22,6 +28,15 @@ pub(crate) struct Snapshot {
     pub(crate) models: Vec<CompiledModel>,
     pub(crate) model_index: HashMap<Arc<str>, usize>,
     pub(crate) accounts: Vec<CompiledAccount>,
+    pub(crate) alert_sinks: Arc<[Arc<dyn AlertSink>]>,
+    pub(crate) state_store: Option<Arc<dyn StateStore>>,
+    pub(crate) queue_time: Duration,
+}
+
+impl CompiledPolicy {
+    pub(crate) fn breaker(&self, target: &CompiledTarget) -> Option<&Arc<CircuitBreaker>> {
+        self.breakers.get(target.id).and_then(Option::as_ref)
+    }
 }
 
 pub(crate) struct CompiledPolicy {
@@ -30,6 +45,12 @@ pub(crate) struct CompiledPolicy {
     pub(crate) matcher: Match,
     pub(crate) route: Vec<RouteEntry>,
     pub(crate) fallback: FallbackRules,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) timeouts: Timeouts,
+    pub(crate) cheapest_first: bool,
+    /// One breaker per target on the route, indexed by [`CompiledTarget::id`]; `None` for
+    /// targets off the route or when breakers are off.
+    pub(crate) breakers: Vec<Option<Arc<CircuitBreaker>>>,
     pub(crate) counters: Arc<PolicyCounters>,
 }
 
@@ -53,6 +74,8 @@ pub(crate) struct CompiledModel {
 }
 
 pub(crate) struct CompiledTarget {
+    /// Position among all targets of the snapshot.
+    pub(crate) id: usize,
     pub(crate) account: usize,
     pub(crate) target: TargetRef,
     /// What the target really does: its override, or its model's promise.
@@ -61,6 +84,8 @@ pub(crate) struct CompiledTarget {
     pub(crate) weight: u32,
     /// Its override, or the shipped window of its provider model, if known.
     pub(crate) window: Option<ContextWindow>,
+    /// Its override, or its account's price for its provider model, if known.
+    pub(crate) price: Option<Price>,
     pub(crate) counters: Arc<TargetCounters>,
     pub(crate) load: Arc<TargetLoad>,
 }
@@ -68,11 +93,32 @@ pub(crate) struct CompiledTarget {
 pub(crate) struct CompiledAccount {
     pub(crate) info: AccountInfo,
     pub(crate) provider: Arc<dyn Provider>,
+    pub(crate) health: Arc<HealthTracker>,
+    pub(crate) limiter: Option<Limiter>,
+    pub(crate) budget: Option<(Budget, BudgetLedger)>,
 }
 
 impl Snapshot {
     pub(crate) fn stats(&self) -> RouterStats {
+        let now = tokio::time::Instant::now();
+        let breakers = self
+            .policies
+            .iter()
+            .flat_map(|p| {
+                self.models
+                    .iter()
+                    .flat_map(|m| &m.targets)
+                    .filter_map(move |t| {
+                        p.breaker(t).map(|b| BreakerStats {
+                            policy: p.name.clone(),
+                            target: t.target.clone(),
+                            breaker: b.snapshot(now),
+                        })
+                    })
+            })
+            .collect();
         RouterStats {
+            breakers,
             policies: self
                 .policies
                 .iter()
@@ -87,11 +133,26 @@ impl Snapshot {
         }
     }
 
-    pub(crate) fn policy_counters(&self, name: &str) -> Option<&Arc<PolicyCounters>> {
-        self.policies
+    pub(crate) fn accounts(&self) -> Vec<AccountStatus> {
+        let now = tokio::time::Instant::now();
+        let wall = std::time::SystemTime::now();
+        self.accounts
             .iter()
-            .find(|p| &*p.name == name)
-            .map(|p| &p.counters)
+            .map(|a| AccountStatus {
+                name: a.info.name().to_owned(),
+                health: a.health.snapshot(now),
+                limits: a.limiter.as_ref().map(|l| l.snapshot(now)),
+                budget: a.budget.as_ref().map(|(_, ledger)| ledger.snapshot(wall)),
+            })
+            .collect()
+    }
+
+    pub(crate) fn policy(&self, name: &str) -> Option<&CompiledPolicy> {
+        self.policies.iter().find(|p| &*p.name == name)
+    }
+
+    pub(crate) fn account(&self, name: &str) -> Option<&CompiledAccount> {
+        self.accounts.iter().find(|a| a.info.name() == name)
     }
 
     pub(crate) fn target(&self, target: &TargetRef) -> Option<&CompiledTarget> {

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::balance::InFlight;
-use super::execution::{Answer, Execution};
+use super::execution::{Admission, Answer, Execution};
 use super::plan::Candidate;
 use super::snapshot::Snapshot;
 use super::telemetry;
@@ -48,7 +48,7 @@ pub(crate) async fn stream(
     purpose: &Purpose,
     request: ChatRequest,
 ) -> Result<ChatStream, Error> {
-    let execution = Execution::start(snapshot, step, purpose, &request, true)?;
+    let execution = Execution::start(snapshot, step, purpose, &request, true).await?;
     let mut driver = Driver {
         execution,
         request,
@@ -88,14 +88,19 @@ struct Active {
     candidate: Candidate,
     events: ProviderStream,
     started: Instant,
+    admission: Admission,
     span: tracing::Span,
     _in_flight: InFlight,
 }
 
 impl Driver {
-    /// Opens a stream on the next candidate that accepts, falling back as the policy allows.
+    /// Opens a stream on the next candidate that accepts, falling back as the policy allows
+    /// (no retries on the same target: a stream is retried by falling back).
     async fn connect(&mut self) -> Result<(), Error> {
         while let Some(candidate) = self.execution.next_candidate() {
+            let Some(admission) = self.execution.admit(candidate) else {
+                continue;
+            };
             let started = Instant::now();
             let (result, in_flight, span) = {
                 let resolved = Execution::resolve(self.execution.snapshot(), candidate);
@@ -104,8 +109,15 @@ impl Driver {
                 let call = resolved
                     .account
                     .provider
-                    .stream(resolved.request(&self.request));
-                (call.instrument(span.clone()).await, in_flight, span)
+                    .stream(resolved.request(&self.request))
+                    .instrument(span.clone());
+                let result = self
+                    .execution
+                    .deadline()
+                    .run(call)
+                    .await
+                    .unwrap_or_else(|timed_out| Err(timed_out.into()));
+                (result, in_flight, span)
             };
             match result {
                 Ok(events) => {
@@ -113,6 +125,7 @@ impl Driver {
                         candidate,
                         events,
                         started,
+                        admission,
                         span,
                         _in_flight: in_flight,
                     });
@@ -120,8 +133,10 @@ impl Driver {
                 }
                 Err(error) => {
                     telemetry::record_failure(&span, error.kind());
+                    let latency = started.elapsed();
                     self.execution
-                        .fail_attempt(candidate, error, started.elapsed())?;
+                        .observe_failure(candidate, admission, &error, latency);
+                    self.execution.fail_attempt(candidate, error, latency)?;
                 }
             }
         }
@@ -164,9 +179,10 @@ impl Driver {
                         finish_reason,
                         usage,
                     };
+                    let latency = active.started.elapsed();
                     let response =
                         self.execution
-                            .succeed(active.candidate, answer, active.started.elapsed());
+                            .succeed(active.candidate, active.admission, answer, latency);
                     return Some(Ok(StreamEvent::Done(Box::new(response))));
                 }
                 Some(Err(error)) => error,
@@ -178,6 +194,8 @@ impl Driver {
             let active = self.active.take()?;
             let latency = active.started.elapsed();
             telemetry::record_failure(&active.span, failure.kind());
+            self.execution
+                .observe_failure(active.candidate, active.admission, &failure, latency);
             if self.sent_content {
                 self.done = true;
                 return Some(Err(self.execution.interrupted(

@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
 use crate::policy::RouteStep;
@@ -27,6 +29,14 @@ pub struct RouteOptions {
     /// At most this many provider calls (the smaller of this and the policy's cap wins).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_attempts: Option<u32>,
+    /// The most this request may take, every attempt included (the earlier of this and
+    /// the policy's deadline wins). In configuration: milliseconds, `deadline_ms`.
+    #[serde(
+        rename = "deadline_ms",
+        with = "crate::types::millis",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub deadline: Option<Duration>,
     /// Route to this logical model (or one target of it) instead of the policy's route.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pin: Option<RouteStep>,
@@ -52,6 +62,13 @@ impl RouteOptions {
     #[must_use]
     pub fn max_attempts(mut self, attempts: u32) -> Self {
         self.max_attempts = Some(attempts);
+        self
+    }
+
+    /// Sets an overall deadline for this request.
+    #[must_use]
+    pub fn deadline(mut self, limit: Duration) -> Self {
+        self.deadline = Some(limit);
         self
     }
 
@@ -89,6 +106,9 @@ impl RouteOptions {
         }
         if let Some(n) = self.max_attempts {
             applied.push(format!("max attempts {n}"));
+        }
+        if let Some(limit) = self.deadline {
+            applied.push(format!("deadline {limit:?}"));
         }
         if let Some(pin) = &self.pin {
             match &pin.account {

@@ -1,9 +1,13 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code, unused_imports)]
 
+pub mod anthropic;
 pub mod conformance;
+pub mod openai_cases;
 pub mod recording;
+pub mod recording_server;
 pub mod telemetry;
+pub mod wire_server;
 
 use routewise::sim::SimProvider;
 use routewise::{Capabilities, LogicalModel, Policy, ProviderAccount, RouterBuilder, Target};

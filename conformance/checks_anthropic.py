@@ -1,0 +1,90 @@
+"""Anthropic Messages API bodies, judged by the official `anthropic` SDK's own types.
+
+The pinned SDK describes API version 2026-10-21 (the version it sends). Kinds:
+
+- "request": a request body, strictly against `MessageCreateParamsStreaming` when
+  `"stream": true`, else `MessageCreateParamsNonStreaming`.
+- "request_2023_06_01": a request body for API version 2023-06-01, which also accepts
+  `temperature`, `top_p` and `top_k` (version 2026-10-21 removed them, so the SDK's
+  types no longer declare them). The first two must be numbers in 0..=1, `top_k` a
+  non-negative integer; the rest is checked as "request".
+- "response": a non-streaming response body, strictly against `anthropic.types.Message`.
+- "event": the data of one stream event: `{"type": "ping"}` exactly (the SDK skips it
+  by name), an `error` event strictly against `ErrorResponse`, anything else strictly
+  against the `RawMessageStreamEvent` union.
+- "error": an error response body, strictly against `ErrorResponse`.
+- "models": a `GET /v1/models` page, strictly against `SyncPage[ModelInfo]`.
+"""
+
+from anthropic.pagination import SyncPage
+from anthropic.types import Message, ModelInfo, RawMessageStreamEvent
+from anthropic.types.message_create_params import (
+    MessageCreateParamsNonStreaming,
+    MessageCreateParamsStreaming,
+)
+from anthropic.types.shared import ErrorResponse
+
+import strict
+
+def _unit_interval(value):
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and 0 <= value <= 1
+
+
+def _count(value):
+    return not isinstance(value, bool) and isinstance(value, int) and value >= 0
+
+
+REMOVED_IN_2026_10_21 = {"temperature": _unit_interval, "top_p": _unit_interval, "top_k": _count}
+
+
+def request(body):
+    if not isinstance(body, dict):
+        raise strict.Invalid("a request body is a JSON object")
+    streaming = body.get("stream") is True
+    params = MessageCreateParamsStreaming if streaming else MessageCreateParamsNonStreaming
+    strict.validate_typeddict(params, body)
+
+
+def request_2023_06_01(body):
+    if not isinstance(body, dict):
+        raise strict.Invalid("a request body is a JSON object")
+    rest = dict(body)
+    for key, valid in REMOVED_IN_2026_10_21.items():
+        if key in rest and not valid(rest.pop(key)):
+            raise strict.Invalid(f"$.{key}: out of range or of the wrong type")
+    request(rest)
+
+
+def response(body):
+    strict.validate_model(Message, body)
+
+
+def event(body):
+    if isinstance(body, dict) and body.get("type") == "ping":
+        if body != {"type": "ping"}:
+            raise strict.Invalid("a ping event carries nothing but its type")
+        return
+    if isinstance(body, dict) and body.get("type") == "error":
+        strict.validate_model(ErrorResponse, body)
+        return
+    # validate_typeddict is generic: a TypeAdapter over the type, every lazy iterator
+    # consumed, then the recursive unknown-key check, here over the union's members.
+    strict.validate_typeddict(RawMessageStreamEvent, body)
+
+
+def error(body):
+    strict.validate_model(ErrorResponse, body)
+
+
+def models(body):
+    strict.validate_model(SyncPage[ModelInfo], body)
+
+
+KINDS = {
+    "request": request,
+    "request_2023_06_01": request_2023_06_01,
+    "response": response,
+    "event": event,
+    "error": error,
+    "models": models,
+}

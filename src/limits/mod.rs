@@ -1,0 +1,23 @@
+//! Rate limits per provider account: requests and tokens per minute, reserved before a
+//! call and settled to actual usage after it.
+//!
+//! - [`RateLimits`]: the configuration (account-wide, optionally per provider model).
+//! - [`Limiter`]: sliding 60-second windows, exact under concurrency;
+//!   [`Limiter::try_reserve`] returns a [`LimitReservation`] that settles or gives its
+//!   capacity back on drop, or [`Limited`] with when capacity returns.
+//! - [`TokenEstimate`]: what a request may use (prompt counted with OpenAI's tokenizers
+//!   where they apply, plus the most it may generate).
+
+mod config;
+mod limiter;
+mod tokens;
+mod window;
+
+pub use config::{LimitsConfigError, RateLimits};
+pub use limiter::{
+    DEFAULT_RETRY_AFTER, LimitCause, LimitReservation, Limited, Limiter, LimiterSnapshot, WindowUse,
+};
+pub use tokens::{
+    DEFAULT_MAX_OUTPUT_TOKENS, TokenCounting, TokenEstimate, count_prompt_tokens,
+    estimate_prompt_tokens,
+};

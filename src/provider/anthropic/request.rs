@@ -1,0 +1,493 @@
+//! A canonical request as a Messages API request body.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::provider::{ErrorKind, ProviderError, ProviderRequest};
+use crate::types::{ContentPart, ImageSource, Message, ResponseFormat, Tool, ToolCall, ToolChoice};
+
+/// Body fields the adapter sets itself; extra parameters cannot replace them.
+const OWN_FIELDS: [&str; 10] = [
+    "model",
+    "max_tokens",
+    "system",
+    "messages",
+    "temperature",
+    "top_p",
+    "stop_sequences",
+    "tools",
+    "tool_choice",
+    "stream",
+];
+
+/// The answer tool's name for `json_object` mode.
+const JSON_OBJECT_TOOL: &str = "json_object";
+
+/// What the adapter decides about a body beyond the request itself.
+pub(super) struct Options {
+    pub(super) default_max_tokens: u32,
+    /// Whether the API version accepts `temperature` and `top_p`.
+    pub(super) sampling_params: bool,
+    pub(super) stream: bool,
+}
+
+/// A body ready to send, and the answer tool's name when the request asks for JSON.
+pub(super) struct Prepared<'a> {
+    pub(super) body: Body<'a>,
+    pub(super) answer_tool: Option<String>,
+}
+
+/// The request body of `POST /v1/messages`. Borrows the request's text and image data, so
+/// building it copies nothing large.
+#[derive(Debug, Serialize)]
+pub(super) struct Body<'a> {
+    model: &'a str,
+    max_tokens: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    system: Option<String>,
+    messages: Vec<Turn<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_p: Option<f32>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    stop_sequences: &'a [String],
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tools: Vec<ToolDefinition<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_choice: Option<Choice<'a>>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    stream: bool,
+    #[serde(flatten)]
+    extra: BTreeMap<&'a str, &'a Value>,
+}
+
+#[derive(Debug, Serialize)]
+struct Turn<'a> {
+    role: Role,
+    content: Vec<Block<'a>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Role {
+    User,
+    Assistant,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Block<'a> {
+    Text {
+        text: &'a str,
+    },
+    Image {
+        source: ImageData<'a>,
+    },
+    ToolUse {
+        id: &'a str,
+        name: &'a str,
+        input: Value,
+    },
+    ToolResult {
+        tool_use_id: &'a str,
+        content: &'a str,
+    },
+}
+
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ImageData<'a> {
+    Base64 { media_type: &'a str, data: &'a str },
+    Url { url: &'a str },
+}
+
+#[derive(Debug, Serialize)]
+struct ToolDefinition<'a> {
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a str>,
+    input_schema: Cow<'a, Value>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    strict: bool,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Choice<'a> {
+    Auto,
+    Any,
+    None,
+    Tool { name: &'a str },
+}
+
+/// Builds the body for `request`.
+///
+/// # Errors
+///
+/// [`ErrorKind::InvalidRequest`] for tool-call arguments that are not a JSON object, tool
+/// parameters that are not a JSON Schema object, an image `data:` URL that is not base64,
+/// or a JSON-mode answer tool named like one of the request's tools.
+pub(super) fn build<'a>(
+    request: &ProviderRequest<'a>,
+    options: &Options,
+) -> Result<Prepared<'a>, ProviderError> {
+    let params = request.params();
+    let (system, messages) = conversation(request.messages())?;
+    let mut tools = request
+        .tools()
+        .iter()
+        .map(tool_definition)
+        .collect::<Result<Vec<_>, _>>()?;
+    let answer = request.response_format().and_then(answer_tool);
+    if let Some(answer) = &answer
+        && request.tools().iter().any(|t| t.name == answer.name)
+    {
+        return Err(invalid(format!(
+            "the JSON-mode answer tool `{}` has the name of one of the request's tools",
+            answer.name
+        )));
+    }
+    let tool_choice = choice(
+        request.tool_choice(),
+        answer.as_ref().map(|a| a.name),
+        !tools.is_empty(),
+    );
+    let answer_tool = answer.map(|a| {
+        let name = a.name.to_owned();
+        tools.push(a);
+        name
+    });
+    let sampling = options.sampling_params;
+    let body = Body {
+        model: request.model(),
+        max_tokens: params.max_tokens().unwrap_or(options.default_max_tokens),
+        system,
+        messages,
+        temperature: params.temperature().filter(|_| sampling),
+        top_p: params.top_p().filter(|_| sampling),
+        stop_sequences: params.stop(),
+        tools,
+        tool_choice,
+        stream: options.stream,
+        extra: params
+            .extra()
+            .filter(|(key, _)| !OWN_FIELDS.contains(&key.as_str()))
+            .map(|(key, value)| (key.as_str(), value))
+            .collect(),
+    };
+    Ok(Prepared { body, answer_tool })
+}
+
+/// The system prompt and the turns: system messages lifted out, same-role turns merged.
+fn conversation(messages: &[Message]) -> Result<(Option<String>, Vec<Turn<'_>>), ProviderError> {
+    let mut system: Vec<&str> = Vec::new();
+    let mut turns: Vec<Turn<'_>> = Vec::new();
+    for message in messages {
+        let (role, blocks) = match message {
+            Message::System { content } => {
+                system.push(content);
+                continue;
+            }
+            Message::User { content } => (
+                Role::User,
+                content
+                    .iter()
+                    .filter_map(user_block)
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+            Message::Assistant {
+                content,
+                tool_calls,
+            } => (
+                Role::Assistant,
+                assistant_blocks(content.as_deref(), tool_calls)?,
+            ),
+            Message::Tool {
+                tool_call_id,
+                content,
+            } => (
+                Role::User,
+                vec![Block::ToolResult {
+                    tool_use_id: tool_call_id,
+                    content,
+                }],
+            ),
+        };
+        match turns.last_mut() {
+            _ if blocks.is_empty() => {}
+            Some(last) if last.role == role => last.content.extend(blocks),
+            _ => turns.push(Turn {
+                role,
+                content: blocks,
+            }),
+        }
+    }
+    let system = system
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n\n");
+    Ok(((!system.is_empty()).then_some(system), turns))
+}
+
+/// A user part as a block; `None` for empty text, which the API refuses.
+fn user_block(part: &ContentPart) -> Option<Result<Block<'_>, ProviderError>> {
+    let source = match part {
+        ContentPart::Text(text) if text.is_empty() => return None,
+        ContentPart::Text(text) => return Some(Ok(Block::Text { text })),
+        ContentPart::Image(image) => match &image.source {
+            ImageSource::Base64 { media_type, data } => Ok(ImageData::Base64 { media_type, data }),
+            ImageSource::Url(url) if url.starts_with("data:") => data_url(url),
+            ImageSource::Url(url) => Ok(ImageData::Url { url }),
+        },
+    };
+    Some(source.map(|source| Block::Image { source }))
+}
+
+/// A `data:<media type>;base64,<data>` URL as inline base64 (the API fetches only
+/// `https:` URLs).
+fn data_url(url: &str) -> Result<ImageData<'_>, ProviderError> {
+    url.strip_prefix("data:")
+        .and_then(|rest| rest.split_once(','))
+        .and_then(|(header, data)| {
+            let media_type = header.strip_suffix(";base64")?;
+            Some(ImageData::Base64 { media_type, data })
+        })
+        .ok_or_else(|| invalid("an image `data:` URL must be base64 (`data:<type>;base64,...`)"))
+}
+
+fn assistant_blocks<'a>(
+    text: Option<&'a str>,
+    tool_calls: &'a [ToolCall],
+) -> Result<Vec<Block<'a>>, ProviderError> {
+    let mut blocks = Vec::with_capacity(tool_calls.len() + 1);
+    if let Some(text) = text.filter(|t| !t.is_empty()) {
+        blocks.push(Block::Text { text });
+    }
+    for call in tool_calls {
+        blocks.push(Block::ToolUse {
+            id: &call.id,
+            name: &call.name,
+            input: tool_input(call)?,
+        });
+    }
+    Ok(blocks)
+}
+
+/// A tool call's argument text as the JSON object the API wants; empty text means `{}`.
+fn tool_input(call: &ToolCall) -> Result<Value, ProviderError> {
+    if call.arguments.trim().is_empty() {
+        return Ok(Value::Object(Map::new()));
+    }
+    match serde_json::from_str::<Value>(&call.arguments) {
+        Ok(value @ Value::Object(_)) => Ok(value),
+        Ok(_) => Err(invalid(format!(
+            "arguments of tool call `{}` (`{}`) are not a JSON object",
+            call.id, call.name
+        ))),
+        Err(e) => Err(invalid(format!(
+            "arguments of tool call `{}` (`{}`) are not valid JSON: {e}",
+            call.id, call.name
+        ))),
+    }
+}
+
+fn tool_definition(tool: &Tool) -> Result<ToolDefinition<'_>, ProviderError> {
+    Ok(ToolDefinition {
+        name: &tool.name,
+        description: tool.description.as_deref(),
+        input_schema: object_schema(&tool.parameters).ok_or_else(|| {
+            invalid(format!(
+                "parameters of tool `{}` are not a JSON Schema object",
+                tool.name
+            ))
+        })?,
+        strict: false,
+    })
+}
+
+/// The schema as an `input_schema`, which must be an object schema: `"type": "object"` is
+/// added when the schema names no type. `None` when the schema is not a JSON object.
+fn object_schema(schema: &Value) -> Option<Cow<'_, Value>> {
+    let fields = schema.as_object()?;
+    if fields.contains_key("type") {
+        return Some(Cow::Borrowed(schema));
+    }
+    let mut owned = fields.clone();
+    owned.insert("type".into(), Value::from("object"));
+    Some(Cow::Owned(Value::Object(owned)))
+}
+
+/// The tool that carries a JSON-mode answer, or `None` when the request wants text.
+fn answer_tool(format: &ResponseFormat) -> Option<ToolDefinition<'_>> {
+    match format {
+        ResponseFormat::Text => None,
+        ResponseFormat::JsonObject => Some(ToolDefinition {
+            name: JSON_OBJECT_TOOL,
+            description: Some("Give your final answer as this tool's input: a JSON object."),
+            input_schema: Cow::Owned(serde_json::json!({"type": "object"})),
+            strict: false,
+        }),
+        ResponseFormat::JsonSchema {
+            name,
+            schema,
+            strict,
+        } => Some(ToolDefinition {
+            name,
+            description: Some("Give your final answer as this tool's input."),
+            input_schema: object_schema(schema).unwrap_or(Cow::Borrowed(schema)),
+            strict: *strict,
+        }),
+    }
+}
+
+/// The tool choice to send: the request's own, adjusted in JSON mode so the model either
+/// answers through the answer tool or (when the request lets it choose among tools of its
+/// own) calls one of them.
+fn choice<'a>(
+    requested: Option<&'a ToolChoice>,
+    answer_tool: Option<&'a str>,
+    has_tools: bool,
+) -> Option<Choice<'a>> {
+    let Some(answer_tool) = answer_tool else {
+        return requested.map(|choice| match choice {
+            ToolChoice::Auto => Choice::Auto,
+            ToolChoice::None => Choice::None,
+            ToolChoice::Required => Choice::Any,
+            ToolChoice::Function(name) => Choice::Tool { name },
+        });
+    };
+    Some(match requested {
+        Some(ToolChoice::Function(name)) => Choice::Tool { name },
+        Some(ToolChoice::Required) => Choice::Any,
+        Some(ToolChoice::Auto) | None if has_tools => Choice::Any,
+        _ => Choice::Tool { name: answer_tool },
+    })
+}
+
+fn invalid(message: impl Into<String>) -> ProviderError {
+    ProviderError::new(ErrorKind::InvalidRequest, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::{AccountInfo, ChatRequest, SamplingParams};
+
+    fn body(request: &ChatRequest, sampling_params: bool) -> Result<Value, ProviderError> {
+        let account = AccountInfo::new("a");
+        let defaults = SamplingParams::new().max_tokens(100);
+        let provider_request = ProviderRequest::new("claude", &account, request, &defaults);
+        let options = Options {
+            default_max_tokens: 7,
+            sampling_params,
+            stream: false,
+        };
+        let prepared = build(&provider_request, &options)?;
+        Ok(serde_json::to_value(&prepared.body).unwrap())
+    }
+
+    #[test]
+    fn sampling_params_are_left_out_when_the_version_removed_them() {
+        let request = ChatRequest::user("hi").params(
+            SamplingParams::new()
+                .temperature(0.5)
+                .top_p(0.25)
+                .stop(["END"]),
+        );
+        let with = body(&request, true).unwrap();
+        assert_eq!(with["temperature"], json!(0.5));
+        assert_eq!(with["top_p"], json!(0.25));
+        let without = body(&request, false).unwrap();
+        assert!(without.get("temperature").is_none());
+        assert!(without.get("top_p").is_none());
+        assert_eq!(without["stop_sequences"], json!(["END"]));
+        assert_eq!(
+            without["max_tokens"],
+            json!(100),
+            "the logical model's default"
+        );
+    }
+
+    #[test]
+    fn extra_params_pass_through_but_cannot_replace_own_fields() {
+        let request = ChatRequest::user("hi").params(
+            SamplingParams::new()
+                .extra("top_k", 5)
+                .extra("model", "other")
+                .extra("messages", json!([])),
+        );
+        let body = body(&request, true).unwrap();
+        assert_eq!(body["top_k"], json!(5));
+        assert_eq!(body["model"], json!("claude"));
+        assert_eq!(body["messages"].as_array().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn empty_and_missing_arguments_mean_an_empty_object() {
+        let call = |arguments: &str| ToolCall {
+            id: "c".into(),
+            name: "f".into(),
+            arguments: arguments.into(),
+        };
+        assert_eq!(tool_input(&call(" ")).unwrap(), json!({}));
+        assert_eq!(tool_input(&call("{\"a\":1}")).unwrap(), json!({"a": 1}));
+        let not_object = tool_input(&call("[1]")).unwrap_err();
+        assert_eq!(not_object.kind(), ErrorKind::InvalidRequest);
+        assert!(not_object.message().contains("`c`"), "{not_object}");
+    }
+
+    #[test]
+    fn schemas_without_a_type_become_object_schemas() {
+        assert_eq!(
+            *object_schema(&json!({})).unwrap(),
+            json!({"type": "object"})
+        );
+        let typed = json!({"type": "object", "properties": {}});
+        assert!(matches!(object_schema(&typed), Some(Cow::Borrowed(_))));
+        assert!(object_schema(&json!(null)).is_none());
+    }
+
+    #[test]
+    fn json_mode_forces_the_answer_tool_unless_the_model_may_choose_own_tools() {
+        let own = ToolChoice::Function("lookup".into());
+        let forced = |requested, has_tools| {
+            serde_json::to_value(choice(requested, Some("answer"), has_tools)).unwrap()
+        };
+        assert_eq!(
+            forced(None, false),
+            json!({"type": "tool", "name": "answer"})
+        );
+        assert_eq!(
+            forced(Some(&ToolChoice::Auto), true),
+            json!({"type": "any"})
+        );
+        assert_eq!(forced(None, true), json!({"type": "any"}));
+        assert_eq!(
+            forced(Some(&ToolChoice::None), true),
+            json!({"type": "tool", "name": "answer"})
+        );
+        assert_eq!(
+            forced(Some(&own), true),
+            json!({"type": "tool", "name": "lookup"})
+        );
+    }
+
+    #[test]
+    fn data_urls_that_are_not_base64_are_refused() {
+        assert!(matches!(
+            data_url("data:image/png;base64,AAAA"),
+            Ok(ImageData::Base64 {
+                media_type: "image/png",
+                data: "AAAA"
+            })
+        ));
+        assert!(data_url("data:image/svg+xml,%3Csvg%3E").is_err());
+    }
+}

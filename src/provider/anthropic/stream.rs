@@ -1,0 +1,381 @@
+//! Messages API stream events as provider events.
+
+use std::collections::{HashMap, VecDeque};
+
+use futures::StreamExt;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::error::{self, WireError};
+use super::response::{WireBlock, WireUsage, finish_reason};
+use crate::account::AccountInfo;
+use crate::provider::{ErrorKind, ProviderError, ProviderEvent, ProviderStream, sse};
+use crate::types::ToolCallDelta;
+
+/// The stream events the adapter reads; others (and future ones) are `Unknown` and skipped.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum WireEvent {
+    MessageStart {
+        message: StartedMessage,
+    },
+    ContentBlockStart {
+        index: u32,
+        content_block: WireBlock,
+    },
+    ContentBlockDelta {
+        index: u32,
+        delta: WireDelta,
+    },
+    ContentBlockStop {
+        index: u32,
+    },
+    MessageDelta {
+        delta: MessageChange,
+        #[serde(default)]
+        usage: WireUsage,
+    },
+    MessageStop,
+    Ping,
+    Error {
+        error: WireError,
+    },
+    #[serde(other)]
+    Unknown,
+}
+
+#[derive(Debug, Deserialize)]
+struct StartedMessage {
+    #[serde(default)]
+    usage: WireUsage,
+}
+
+#[derive(Debug, Deserialize)]
+struct MessageChange {
+    stop_reason: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum WireDelta {
+    TextDelta {
+        text: String,
+    },
+    InputJsonDelta {
+        partial_json: String,
+    },
+    #[serde(other)]
+    Other,
+}
+
+/// What a content block turned out to be.
+#[derive(Debug)]
+enum OpenBlock {
+    Text,
+    /// A tool call, the `ordinal`-th of the message.
+    Tool {
+        ordinal: u32,
+        sent: bool,
+        start_input: Value,
+    },
+    /// The JSON-mode answer tool: its input is the text.
+    Answer {
+        sent: bool,
+        start_input: Value,
+    },
+    Skipped,
+}
+
+/// Turns one stream's events into provider events.
+#[derive(Debug)]
+pub(super) struct Decoder {
+    answer_tool: Option<String>,
+    account: AccountInfo,
+    blocks: HashMap<u32, OpenBlock>,
+    tool_calls: u32,
+    answered: bool,
+    usage: WireUsage,
+    stop_reason: Option<String>,
+}
+
+/// Whether the stream goes on.
+#[derive(Debug, PartialEq, Eq)]
+enum Flow {
+    More,
+    Finished,
+}
+
+impl Decoder {
+    /// A decoder for a request whose JSON-mode answer tool (if any) is `answer_tool`;
+    /// `account` supplies the secrets to keep out of error messages.
+    pub(super) fn new(answer_tool: Option<String>, account: AccountInfo) -> Self {
+        Self {
+            answer_tool,
+            account,
+            blocks: HashMap::new(),
+            tool_calls: 0,
+            answered: false,
+            usage: WireUsage::default(),
+            stop_reason: None,
+        }
+    }
+
+    /// Decodes one event's data, appending what it means to `out`.
+    fn decode(&mut self, data: &str, out: &mut Vec<ProviderEvent>) -> Result<Flow, ProviderError> {
+        let event: WireEvent = serde_json::from_str(data).map_err(|e| {
+            ProviderError::new(
+                ErrorKind::MalformedResponse,
+                format!("stream event is not valid: {e}"),
+            )
+        })?;
+        match event {
+            WireEvent::MessageStart { message } => self.usage.update(message.usage),
+            WireEvent::ContentBlockStart {
+                index,
+                content_block,
+            } => self.start_block(index, content_block, out),
+            WireEvent::ContentBlockDelta { index, delta } => self.delta(index, delta, out),
+            WireEvent::ContentBlockStop { index } => self.stop_block(index, out),
+            WireEvent::MessageDelta { delta, usage } => {
+                self.stop_reason = delta.stop_reason.or(self.stop_reason.take());
+                self.usage.update(usage);
+            }
+            WireEvent::MessageStop => {
+                let answered_only = self.answered && self.tool_calls == 0;
+                out.push(ProviderEvent::Finished {
+                    finish_reason: finish_reason(self.stop_reason.as_deref(), answered_only),
+                    usage: self.usage.to_usage(),
+                });
+                return Ok(Flow::Finished);
+            }
+            WireEvent::Error { error } => return Err(error::from_event(&error, &self.account)),
+            WireEvent::Ping | WireEvent::Unknown => {}
+        }
+        Ok(Flow::More)
+    }
+
+    fn start_block(&mut self, index: u32, block: WireBlock, out: &mut Vec<ProviderEvent>) {
+        let open = match block {
+            WireBlock::Text { text } => {
+                self.text(text, out);
+                OpenBlock::Text
+            }
+            WireBlock::ToolUse { name, input, .. } if Some(&name) == self.answer_tool.as_ref() => {
+                self.answered = true;
+                OpenBlock::Answer {
+                    sent: false,
+                    start_input: input,
+                }
+            }
+            WireBlock::ToolUse { id, name, input } => {
+                let ordinal = self.tool_calls;
+                self.tool_calls += 1;
+                out.push(ProviderEvent::ToolCallDelta(ToolCallDelta {
+                    index: ordinal,
+                    id: Some(id),
+                    name: Some(name),
+                    arguments: String::new(),
+                }));
+                OpenBlock::Tool {
+                    ordinal,
+                    sent: false,
+                    start_input: input,
+                }
+            }
+            WireBlock::Other => OpenBlock::Skipped,
+        };
+        self.blocks.insert(index, open);
+    }
+
+    fn delta(&mut self, index: u32, delta: WireDelta, out: &mut Vec<ProviderEvent>) {
+        match (self.blocks.get_mut(&index), delta) {
+            (Some(OpenBlock::Text), WireDelta::TextDelta { text }) => self.text(text, out),
+            (
+                Some(OpenBlock::Tool { ordinal, sent, .. }),
+                WireDelta::InputJsonDelta { partial_json },
+            ) if !partial_json.is_empty() => {
+                *sent = true;
+                out.push(ProviderEvent::ToolCallDelta(ToolCallDelta {
+                    index: *ordinal,
+                    id: None,
+                    name: None,
+                    arguments: partial_json,
+                }));
+            }
+            (Some(OpenBlock::Answer { sent, .. }), WireDelta::InputJsonDelta { partial_json })
+                if !partial_json.is_empty() =>
+            {
+                *sent = true;
+                out.push(ProviderEvent::TextDelta(partial_json));
+            }
+            _ => {}
+        }
+    }
+
+    /// A tool block that streamed no input fragments still has an input (usually `{}`):
+    /// send the one from its start, as a non-streaming answer would carry it.
+    fn stop_block(&mut self, index: u32, out: &mut Vec<ProviderEvent>) {
+        match self.blocks.remove(&index) {
+            Some(OpenBlock::Tool {
+                ordinal,
+                sent: false,
+                start_input,
+            }) => out.push(ProviderEvent::ToolCallDelta(ToolCallDelta {
+                index: ordinal,
+                id: None,
+                name: None,
+                arguments: start_input.to_string(),
+            })),
+            Some(OpenBlock::Answer {
+                sent: false,
+                start_input,
+            }) => out.push(ProviderEvent::TextDelta(start_input.to_string())),
+            _ => {}
+        }
+    }
+
+    /// Text, unless in JSON mode, where the answer tool's input is the whole answer.
+    fn text(&self, text: String, out: &mut Vec<ProviderEvent>) {
+        if self.answer_tool.is_none() && !text.is_empty() {
+            out.push(ProviderEvent::TextDelta(text));
+        }
+    }
+}
+
+/// The provider events of a streaming response. The stream ends after `message_stop`;
+/// ending before it is a [`ErrorKind::MalformedResponse`], an `error` event a classified
+/// error.
+pub(super) fn events(response: reqwest::Response, decoder: Decoder) -> ProviderStream {
+    struct State<S> {
+        events: S,
+        decoder: Decoder,
+        ready: VecDeque<ProviderEvent>,
+        done: bool,
+    }
+    let state = State {
+        events: Box::pin(sse::events(response)),
+        decoder,
+        ready: VecDeque::new(),
+        done: false,
+    };
+    Box::pin(futures::stream::unfold(state, |mut state| async move {
+        loop {
+            if let Some(event) = state.ready.pop_front() {
+                return Some((Ok(event), state));
+            }
+            if state.done {
+                return None;
+            }
+            let failure = match state.events.next().await {
+                Some(Ok(event)) => {
+                    let mut out = Vec::new();
+                    match state.decoder.decode(&event.data, &mut out) {
+                        Ok(flow) => {
+                            state.done = flow == Flow::Finished;
+                            state.ready.extend(out);
+                            continue;
+                        }
+                        Err(error) => error,
+                    }
+                }
+                Some(Err(error)) => error,
+                None => ProviderError::new(
+                    ErrorKind::MalformedResponse,
+                    "stream ended before message_stop",
+                ),
+            };
+            state.done = true;
+            return Some((Err(failure), state));
+        }
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::types::{FinishReason, Usage};
+
+    fn decode_all(decoder: &mut Decoder, events: &[Value]) -> Vec<ProviderEvent> {
+        let mut out = Vec::new();
+        for event in events {
+            decoder.decode(&event.to_string(), &mut out).unwrap();
+        }
+        out
+    }
+
+    fn tool_stream(name: &str, fragments: &[&str]) -> Vec<Value> {
+        let mut events = vec![
+            json!({"type": "message_start", "message": {"usage": {"input_tokens": 9, "output_tokens": 1}}}),
+            json!({"type": "content_block_start", "index": 0,
+                   "content_block": {"type": "tool_use", "id": "toolu_1", "name": name, "input": {}}}),
+        ];
+        events.extend(fragments.iter().map(|f| {
+            json!({"type": "content_block_delta", "index": 0,
+                   "delta": {"type": "input_json_delta", "partial_json": f}})
+        }));
+        events.extend([
+            json!({"type": "content_block_stop", "index": 0}),
+            json!({"type": "message_delta", "delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 7}}),
+            json!({"type": "message_stop"}),
+        ]);
+        events
+    }
+
+    #[test]
+    fn a_tool_call_without_input_fragments_gets_its_start_input() {
+        let mut decoder = Decoder::new(None, AccountInfo::new("a"));
+        let out = decode_all(&mut decoder, &tool_stream("lookup", &[""]));
+        let arguments: String = out
+            .iter()
+            .filter_map(|e| match e {
+                ProviderEvent::ToolCallDelta(d) => Some(d.arguments.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(arguments, "{}");
+        assert_eq!(
+            out.last(),
+            Some(&ProviderEvent::Finished {
+                finish_reason: FinishReason::ToolCalls,
+                usage: Usage::new(9, 7),
+            })
+        );
+    }
+
+    #[test]
+    fn answer_tool_fragments_become_text_and_finish_as_a_stop() {
+        let mut decoder = Decoder::new(Some("answer".into()), AccountInfo::new("a"));
+        let out = decode_all(&mut decoder, &tool_stream("answer", &["{\"a\":", "1}"]));
+        assert_eq!(
+            out,
+            [
+                ProviderEvent::TextDelta("{\"a\":".into()),
+                ProviderEvent::TextDelta("1}".into()),
+                ProviderEvent::Finished {
+                    finish_reason: FinishReason::Stop,
+                    usage: Usage::new(9, 7),
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_events_and_deltas_are_skipped_and_bad_json_is_malformed() {
+        let mut decoder = Decoder::new(None, AccountInfo::new("a"));
+        let skipped = decode_all(
+            &mut decoder,
+            &[
+                json!({"type": "brand_new_event", "x": 1}),
+                json!({"type": "content_block_start", "index": 0,
+                       "content_block": {"type": "thinking", "thinking": "", "signature": ""}}),
+                json!({"type": "content_block_delta", "index": 0,
+                       "delta": {"type": "thinking_delta", "thinking": "hmm"}}),
+            ],
+        );
+        assert!(skipped.is_empty(), "{skipped:?}");
+        let err = decoder.decode("{not json", &mut Vec::new()).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::MalformedResponse);
+    }
+}

@@ -1,0 +1,205 @@
+//! `streamGenerateContent?alt=sse`: every server-sent event is a whole
+//! `GenerateContentResponse` chunk, and the stream ends when the connection closes.
+
+use std::collections::VecDeque;
+
+use futures::StreamExt;
+
+use super::response::{self, GenerateContentResponse};
+use crate::account::AccountInfo;
+use crate::provider::sse;
+use crate::provider::{ErrorKind, ProviderError, ProviderEvent, ProviderStream};
+use crate::types::{ToolCallDelta, Usage};
+
+/// What the chunks so far add up to.
+#[derive(Debug, Default)]
+struct Progress {
+    tool_calls: usize,
+    finish_reason: Option<String>,
+    usage: Usage,
+}
+
+impl Progress {
+    /// The events of one chunk: text and tool call deltas. Usage and the finish reason are
+    /// kept for the end, because a later chunk may still update them.
+    fn chunk(
+        &mut self,
+        chunk: GenerateContentResponse,
+        account: &AccountInfo,
+        out: &mut VecDeque<ProviderEvent>,
+    ) -> Result<(), ProviderError> {
+        if let Some(failure) = chunk.failure(account) {
+            return Err(failure);
+        }
+        if let Some(usage) = &chunk.usage_metadata {
+            self.usage = usage.to_usage();
+        }
+        let Some(candidate) = chunk.candidates.into_iter().next() else {
+            return Ok(());
+        };
+        for part in candidate.content.map(|c| c.parts).unwrap_or_default() {
+            if let Some(call) = part.function_call {
+                let call = response::tool_call(call, self.tool_calls);
+                out.push_back(ProviderEvent::ToolCallDelta(ToolCallDelta {
+                    index: u32::try_from(self.tool_calls).unwrap_or(u32::MAX),
+                    id: Some(call.id),
+                    name: Some(call.name),
+                    arguments: call.arguments,
+                }));
+                self.tool_calls += 1;
+            } else if let Some(text) = part.text.filter(|t| !part.thought && !t.is_empty()) {
+                out.push_back(ProviderEvent::TextDelta(text));
+            }
+        }
+        if candidate.finish_reason.is_some() {
+            self.finish_reason = candidate.finish_reason;
+        }
+        Ok(())
+    }
+
+    /// The final event, once the connection closed: only a stream that reported why it
+    /// finished is complete.
+    fn finish(self) -> Result<ProviderEvent, ProviderError> {
+        let reason = self.finish_reason.ok_or_else(|| {
+            ProviderError::new(
+                ErrorKind::MalformedResponse,
+                "stream ended before Gemini reported a finish reason",
+            )
+        })?;
+        Ok(ProviderEvent::Finished {
+            finish_reason: response::finish_reason(Some(&reason), self.tool_calls > 0),
+            usage: self.usage,
+        })
+    }
+}
+
+/// The provider events of a successful streaming response.
+pub(super) fn events(response: reqwest::Response, account: AccountInfo) -> ProviderStream {
+    struct State<S> {
+        sse: S,
+        account: AccountInfo,
+        progress: Progress,
+        ready: VecDeque<ProviderEvent>,
+        done: bool,
+    }
+    let state = State {
+        sse: Box::pin(sse::events(response)),
+        account,
+        progress: Progress::default(),
+        ready: VecDeque::new(),
+        done: false,
+    };
+    Box::pin(futures::stream::unfold(state, |mut state| async move {
+        loop {
+            if let Some(event) = state.ready.pop_front() {
+                return Some((Ok(event), state));
+            }
+            if state.done {
+                return None;
+            }
+            let step = match state.sse.next().await {
+                Some(Ok(event)) => {
+                    GenerateContentResponse::decode(event.data.as_bytes(), &state.account).and_then(
+                        |chunk| {
+                            state
+                                .progress
+                                .chunk(chunk, &state.account, &mut state.ready)
+                        },
+                    )
+                }
+                Some(Err(error)) => Err(error),
+                None => {
+                    state.done = true;
+                    let progress = std::mem::take(&mut state.progress);
+                    match progress.finish() {
+                        Ok(event) => return Some((Ok(event), state)),
+                        Err(error) => Err(error),
+                    }
+                }
+            };
+            if let Err(error) = step {
+                state.done = true;
+                state.ready.clear();
+                return Some((Err(redacted(error, &state.account)), state));
+            }
+        }
+    }))
+}
+
+/// Transport errors from the event reader carry reqwest's text; keep secrets out of it.
+fn redacted(error: ProviderError, account: &AccountInfo) -> ProviderError {
+    let message = crate::provider::http::redact(error.message(), account);
+    if message == error.message() {
+        return error;
+    }
+    let mut clean = ProviderError::new(error.kind(), message);
+    if let Some(status) = error.status() {
+        clean = clean.with_status(status);
+    }
+    if let Some(after) = error.retry_after() {
+        clean = clean.with_retry_after(after);
+    }
+    clean
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::FinishReason;
+    use serde_json::json;
+
+    fn feed(progress: &mut Progress, chunk: serde_json::Value) -> Vec<ProviderEvent> {
+        let account = AccountInfo::new("g");
+        let chunk =
+            GenerateContentResponse::decode(chunk.to_string().as_bytes(), &account).unwrap();
+        let mut out = VecDeque::new();
+        progress.chunk(chunk, &account, &mut out).unwrap();
+        out.into()
+    }
+
+    #[test]
+    fn chunks_become_deltas_and_the_last_usage_wins() {
+        let mut progress = Progress::default();
+        let first = feed(
+            &mut progress,
+            json!({"candidates": [{"content": {"role": "model", "parts": [{"text": "Hel"}]}}],
+                   "usageMetadata": {"promptTokenCount": 4, "candidatesTokenCount": 1}}),
+        );
+        assert_eq!(first, [ProviderEvent::TextDelta("Hel".into())]);
+        let second = feed(
+            &mut progress,
+            json!({"candidates": [{"content": {"role": "model", "parts": [
+                {"text": "lo"}, {"functionCall": {"name": "f", "args": {"a": 1}}}]},
+                "finishReason": "STOP"}],
+                "usageMetadata": {"promptTokenCount": 4, "candidatesTokenCount": 9}}),
+        );
+        assert_eq!(second[0], ProviderEvent::TextDelta("lo".into()));
+        assert_eq!(
+            second[1],
+            ProviderEvent::ToolCallDelta(ToolCallDelta {
+                index: 0,
+                id: Some("call_0".into()),
+                name: Some("f".into()),
+                arguments: r#"{"a":1}"#.into(),
+            })
+        );
+        assert_eq!(
+            progress.finish().unwrap(),
+            ProviderEvent::Finished {
+                finish_reason: FinishReason::ToolCalls,
+                usage: Usage::new(4, 9),
+            }
+        );
+    }
+
+    #[test]
+    fn a_stream_without_a_finish_reason_is_incomplete() {
+        let mut progress = Progress::default();
+        feed(
+            &mut progress,
+            json!({"candidates": [{"content": {"role": "model", "parts": [{"text": "Hel"}]}}]}),
+        );
+        let err = progress.finish().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::MalformedResponse);
+    }
+}

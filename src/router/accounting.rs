@@ -1,0 +1,176 @@
+//! Accounts' limits and budgets around an attempt: check (planner, no side effects),
+//! reserve before the call, settle to actual usage after it, release on drop.
+
+use std::time::SystemTime;
+
+use tokio::time::Instant;
+
+use super::execution::Resolved;
+use super::plan::SkipReason;
+use super::snapshot::Snapshot;
+use crate::budget::{Alert, BudgetReservation, Exhausted, Usd};
+use crate::limits::{LimitReservation, Limited, TokenEstimate};
+use crate::provider::ProviderError;
+use crate::types::{ChatRequest, Usage};
+
+/// Prompt and worst-case output tokens of a request on one target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Tokens {
+    pub(crate) prompt: u32,
+    pub(crate) max_output: u32,
+}
+
+impl Tokens {
+    fn total(self) -> u64 {
+        u64::from(self.prompt) + u64::from(self.max_output)
+    }
+}
+
+impl Resolved<'_> {
+    /// Whether the target's account keeps limits or a budget (only then are tokens
+    /// counted, which for OpenAI models runs a real tokenizer).
+    fn is_metered(&self) -> bool {
+        self.account.limiter.is_some() || self.account.budget.is_some()
+    }
+
+    /// Counts the request's tokens for this target, when its account is metered.
+    pub(crate) fn tokens(&self, request: &ChatRequest) -> Option<Tokens> {
+        self.is_metered().then(|| {
+            let estimate = TokenEstimate::of(&self.request(request));
+            Tokens {
+                prompt: estimate.prompt,
+                max_output: estimate.max_output,
+            }
+        })
+    }
+
+    fn worst_case(&self, tokens: Tokens) -> Option<Usd> {
+        let price = self.target.price?;
+        Some(price.worst_case(tokens.prompt, tokens.max_output))
+    }
+
+    /// Why the account cannot take the request now, without reserving anything.
+    pub(crate) fn check(&self, tokens: Option<Tokens>, now: Instant) -> Option<SkipReason> {
+        let tokens = tokens?;
+        if let Some(limiter) = &self.account.limiter
+            && let Err(limited) =
+                limiter.check(&self.target.target.provider_model, tokens.total(), now)
+        {
+            return Some(rate_limited(&limited, now));
+        }
+        if let (Some((_, ledger)), Some(worst)) = (&self.account.budget, self.worst_case(tokens))
+            && let Err(exhausted) = ledger.check(worst, SystemTime::now())
+        {
+            return Some(budget_exhausted(&exhausted));
+        }
+        None
+    }
+
+    /// Reserves one request, the tokens and the worst-case cost for an attempt.
+    pub(crate) fn reserve(&self, tokens: Option<Tokens>) -> Result<Held, SkipReason> {
+        let Some(tokens) = tokens else {
+            return Ok(Held::default());
+        };
+        let now = Instant::now();
+        let limit = match &self.account.limiter {
+            Some(limiter) => Some(
+                limiter
+                    .try_reserve(&self.target.target.provider_model, tokens.total(), now)
+                    .map_err(|limited| rate_limited(&limited, now))?,
+            ),
+            None => None,
+        };
+        let budget = match (&self.account.budget, self.worst_case(tokens)) {
+            (Some((_, ledger)), Some(worst)) => Some(
+                ledger
+                    .reserve(worst, SystemTime::now())
+                    .map_err(|exhausted| budget_exhausted(&exhausted))?,
+            ),
+            _ => None,
+        };
+        Ok(Held { limit, budget })
+    }
+
+    /// The cost of `usage` on this target, when its price is known.
+    pub(crate) fn cost(&self, usage: &Usage) -> Option<Usd> {
+        self.target.price.map(|price| price.cost(usage))
+    }
+}
+
+fn rate_limited(limited: &Limited, now: Instant) -> SkipReason {
+    SkipReason::RateLimited {
+        retry_in_ms: limited.retry_at().map(|at| {
+            u64::try_from(at.saturating_duration_since(now).as_millis()).unwrap_or(u64::MAX)
+        }),
+    }
+}
+
+fn budget_exhausted(exhausted: &Exhausted) -> SkipReason {
+    SkipReason::BudgetExhausted {
+        spent_usd: exhausted.spent.dollars(),
+        limit_usd: exhausted.limit.dollars(),
+    }
+}
+
+/// What one attempt holds of its account's limits and budget. Dropping it unsettled
+/// gives everything back (a cancelled or failed request).
+#[derive(Default)]
+pub(crate) struct Held {
+    limit: Option<LimitReservation>,
+    budget: Option<BudgetReservation>,
+}
+
+impl Held {
+    /// Settles a successful attempt to its actual usage; returns the alerts it fired.
+    pub(crate) fn settle(self, usage: &Usage, cost: Option<Usd>) -> Vec<Alert> {
+        if let Some(limit) = self.limit {
+            limit.settle(usage.total_tokens());
+        }
+        match (self.budget, cost) {
+            (Some(budget), Some(cost)) => budget.settle(cost, SystemTime::now()),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Settles a failed attempt: it still counts as one request with no tokens (the
+    /// provider may have counted it, and erring this way never overshoots its limit); a
+    /// 429 marks the account limited until its retry-after; the budget reservation is
+    /// released.
+    pub(crate) fn fail(self, resolved: &Resolved<'_>, error: &ProviderError) {
+        if let Some(limiter) = &resolved.account.limiter {
+            limiter.record_provider_error(error, Instant::now());
+        }
+        if let Some(limit) = self.limit {
+            limit.settle(0);
+        }
+    }
+}
+
+/// Hands alerts to every sink, off the request path, and syncs spend with the state
+/// store when one is configured.
+pub(crate) fn after_settle(snapshot: &Snapshot, resolved: &Resolved<'_>, alerts: Vec<Alert>) {
+    let sinks = snapshot.alert_sinks.clone();
+    let sync = match (&snapshot.state_store, &resolved.account.budget) {
+        (Some(store), Some((_, ledger))) => Some((store.clone(), ledger.clone())),
+        _ => None,
+    };
+    if (alerts.is_empty() || sinks.is_empty()) && sync.is_none() {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut alerts = alerts;
+        if let Some((store, ledger)) = sync {
+            match ledger.sync(store.as_ref(), SystemTime::now()).await {
+                Ok(more) => alerts.extend(more),
+                Err(error) => tracing::warn!(%error, "could not sync spend with the state store"),
+            }
+        }
+        for alert in &alerts {
+            for sink in sinks.iter() {
+                if let Err(error) = sink.send(alert).await {
+                    tracing::warn!(%error, "a budget alert could not be delivered");
+                }
+            }
+        }
+    });
+}

@@ -1,0 +1,227 @@
+//! Gemini's error statuses, broken answers and transport failures, each as the error kind
+//! routing needs, with Gemini's message kept and the key kept out.
+
+use std::time::Duration;
+
+use routewise::provider::HttpTimeouts;
+use routewise::provider::gemini::Gemini;
+use routewise::{
+    ChatRequest, ErrorKind, Provider, ProviderAccount, ProviderError, ProviderRequest,
+    SamplingParams,
+};
+use serde_json::{Value, json};
+
+use crate::server::{API_KEY, GeminiServer, Reply, fixture, raw_server};
+use crate::{MODEL, assert_secret_free, complete};
+
+fn fixture_message(name: &str) -> String {
+    let body: Value = serde_json::from_str(&fixture(&format!("errors/{name}.json"))).unwrap();
+    body["error"]["message"].as_str().unwrap().to_owned()
+}
+
+async fn complete_on(gemini: &Gemini, account: &ProviderAccount) -> ProviderError {
+    let chat = ChatRequest::user("hello");
+    let defaults = SamplingParams::default();
+    let error = gemini
+        .complete(ProviderRequest::new(
+            MODEL,
+            account.info(),
+            &chat,
+            &defaults,
+        ))
+        .await
+        .unwrap_err();
+    assert_secret_free(&error);
+    error
+}
+
+#[tokio::test]
+async fn every_gemini_error_status_maps_to_its_kind_and_keeps_the_message() {
+    let cases = [
+        (400, "invalid_argument", ErrorKind::InvalidRequest),
+        (400, "context_too_long", ErrorKind::ContextLengthExceeded),
+        (400, "api_key_invalid", ErrorKind::Auth),
+        (400, "failed_precondition", ErrorKind::Auth),
+        (401, "unauthenticated", ErrorKind::Auth),
+        (403, "permission_denied", ErrorKind::Auth),
+        (404, "not_found", ErrorKind::NotFound),
+        (429, "resource_exhausted", ErrorKind::RateLimited),
+        (500, "internal", ErrorKind::ServerError),
+        (503, "unavailable", ErrorKind::Overloaded),
+        (504, "deadline_exceeded", ErrorKind::Timeout),
+    ];
+    let server = GeminiServer::start(
+        cases
+            .iter()
+            .map(|(status, name, _)| Reply::error(*status, name)),
+    )
+    .await;
+
+    for (status, name, kind) in cases {
+        let error = complete(&server, &ChatRequest::user("hello"))
+            .await
+            .unwrap_err();
+
+        assert_eq!(error.kind(), kind, "{name}");
+        assert_eq!(error.status(), Some(status), "{name}");
+        assert!(
+            error.message().ends_with(&fixture_message(name)),
+            "{name}: {error}"
+        );
+        assert_secret_free(&error);
+    }
+    server.check();
+}
+
+#[tokio::test]
+async fn a_rate_limit_waits_for_retry_info_or_the_retry_after_header() {
+    let server = GeminiServer::start([
+        Reply::error(429, "resource_exhausted"),
+        Reply::error(429, "resource_exhausted").header("retry-after", "7"),
+    ])
+    .await;
+
+    let from_detail = complete(&server, &ChatRequest::user("a"))
+        .await
+        .unwrap_err();
+    let from_header = complete(&server, &ChatRequest::user("b"))
+        .await
+        .unwrap_err();
+
+    assert_eq!(from_detail.retry_after(), Some(Duration::from_secs(43)));
+    assert_eq!(from_header.retry_after(), Some(Duration::from_secs(7)));
+    server.check();
+}
+
+#[tokio::test]
+async fn an_api_key_echoed_in_an_error_is_redacted() {
+    let body = json!({"error": {"code": 400, "status": "INVALID_ARGUMENT",
+        "message": format!("API key not valid: {API_KEY}. Please pass a valid API key.")}});
+    let server = GeminiServer::start([Reply::Json {
+        status: 400,
+        body: body.to_string(),
+        headers: Vec::new(),
+    }])
+    .await;
+
+    let error = complete_on(&Gemini::new(), &server.account("google")).await;
+
+    assert!(
+        error.message().contains("API key not valid: [REDACTED]."),
+        "{error}"
+    );
+    server.check();
+}
+
+#[tokio::test]
+async fn bodies_that_are_not_gemini_json_are_malformed_responses() {
+    let truncated = fixture("text.json")[..120].to_owned();
+    let server = GeminiServer::start([
+        Reply::Broken {
+            status: 200,
+            body: "<html><body>Service Unavailable</body></html>".into(),
+        },
+        Reply::Broken {
+            status: 200,
+            body: truncated,
+        },
+        Reply::Broken {
+            status: 200,
+            body: r#"{"candidates": "none"}"#.into(),
+        },
+    ])
+    .await;
+
+    for _ in 0..3 {
+        let error = complete_on(&Gemini::new(), &server.account("google")).await;
+        assert_eq!(error.kind(), ErrorKind::MalformedResponse, "{error}");
+    }
+    server.check();
+}
+
+#[tokio::test]
+async fn an_error_status_with_a_proxy_page_follows_the_http_status() {
+    let server = GeminiServer::start([Reply::Broken {
+        status: 502,
+        body: "<html><title>502 Bad Gateway</title></html>".into(),
+    }])
+    .await;
+
+    let error = complete_on(&Gemini::new(), &server.account("google")).await;
+
+    assert_eq!(error.kind(), ErrorKind::ServerError);
+    assert_eq!(error.status(), Some(502));
+    assert!(error.message().contains("502 Bad Gateway"), "{error}");
+    server.check();
+}
+
+#[tokio::test]
+async fn a_connection_closed_before_the_answer_is_a_connection_error() {
+    let url = raw_server(Vec::new()).await;
+    let account = ProviderAccount::new("google", Gemini::new())
+        .api_key(API_KEY)
+        .base_url(url);
+
+    let error = complete_on(&Gemini::new(), &account).await;
+
+    assert_eq!(error.kind(), ErrorKind::Connection, "{error}");
+}
+
+#[tokio::test]
+async fn a_body_cut_short_by_the_connection_is_a_connection_error() {
+    let body = fixture("text.json");
+    let mut answer = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    answer.extend_from_slice(&body.as_bytes()[..body.len() / 2]);
+    let url = raw_server(answer).await;
+    let account = ProviderAccount::new("google", Gemini::new())
+        .api_key(API_KEY)
+        .base_url(url);
+
+    let error = complete_on(&Gemini::new(), &account).await;
+
+    assert_eq!(error.kind(), ErrorKind::Connection, "{error}");
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_a_connection_error() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let account = ProviderAccount::new("google", Gemini::new())
+        .api_key(API_KEY)
+        .base_url(url);
+
+    let error = complete_on(&Gemini::new(), &account).await;
+
+    assert_eq!(error.kind(), ErrorKind::Connection, "{error}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_server_that_never_answers_hits_the_first_byte_timeout() {
+    let server = GeminiServer::start([Reply::Hang]).await;
+    let gemini = Gemini::with_timeouts(HttpTimeouts::default().read(Duration::from_secs(5)));
+
+    let error = complete_on(&gemini, &server.account("google")).await;
+
+    assert_eq!(error.kind(), ErrorKind::Timeout, "{error}");
+    server.check();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_body_that_never_ends_hits_the_total_timeout() {
+    let server = GeminiServer::start([Reply::EndlessBody]).await;
+    let gemini = Gemini::with_timeouts(
+        HttpTimeouts::default()
+            .read(Duration::from_secs(3600))
+            .total(Duration::from_secs(30)),
+    );
+
+    let error = complete_on(&gemini, &server.account("google")).await;
+
+    assert_eq!(error.kind(), ErrorKind::Timeout, "{error}");
+    server.check();
+}

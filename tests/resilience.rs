@@ -1,0 +1,270 @@
+//! Breakers, retries, timeouts and health, wired into routing. Paused clock throughout.
+
+mod support;
+
+use std::time::Duration;
+
+use routewise::sim::{SimProvider, SimStep};
+use routewise::{
+    BreakerConfig, ChatRequest, Error, ErrorKind, HealthConfig, Jitter, Policy, Purpose,
+    RetryPolicy, RouteOptions, Router, SkipReason, StepType, Timeouts,
+};
+use support::one_model;
+
+async fn send(router: &Router) -> Result<routewise::ChatResponse, Error> {
+    router
+        .complete(StepType::Inference, Purpose::Chat, ChatRequest::user("hi"))
+        .await
+}
+
+fn breaker() -> BreakerConfig {
+    BreakerConfig::default()
+        .failure_threshold(3)
+        .window(Duration::from_secs(60))
+        .recovery(Duration::from_secs(30))
+        .half_open_trials(1)
+}
+
+/// Health set to never demote, so only breakers move traffic.
+fn lenient_health() -> HealthConfig {
+    HealthConfig::default().max_error_rate(1.0)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_breaker_opens_at_its_threshold_shifts_traffic_and_recovers_after_the_window() {
+    let primary = SimProvider::new().reply("primary");
+    let backup = SimProvider::new().reply("backup");
+    let router = one_model(&[("primary", &primary), ("backup", &backup)])
+        .breaker_defaults(breaker())
+        .health(lenient_health())
+        .build()
+        .unwrap();
+
+    primary.set_down(true);
+    for _ in 0..3 {
+        assert_eq!(send(&router).await.unwrap().content, "backup");
+    }
+    assert_eq!(primary.calls(), 3, "the third fault opens the breaker");
+    let explanation = router.explain(StepType::Inference, Purpose::Chat, &ChatRequest::user("hi"));
+    assert!(
+        matches!(
+            explanation.skipped[0].reason,
+            SkipReason::BreakerOpen { .. }
+        ),
+        "{explanation}"
+    );
+
+    for _ in 0..5 {
+        let response = send(&router).await.unwrap();
+        assert_eq!(
+            (response.content.as_str(), response.attempts.len()),
+            ("backup", 1)
+        );
+    }
+    assert_eq!(primary.calls(), 3, "an open breaker's target is not called");
+
+    primary.set_down(false);
+    tokio::time::advance(Duration::from_secs(31)).await;
+    assert_eq!(
+        send(&router).await.unwrap().content,
+        "primary",
+        "the half-open trial succeeds"
+    );
+    assert_eq!(
+        send(&router).await.unwrap().content,
+        "primary",
+        "and closes the breaker"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_half_open_trial_opens_the_breaker_again() {
+    let primary = SimProvider::new();
+    let backup = SimProvider::new().reply("backup");
+    let router = one_model(&[("primary", &primary), ("backup", &backup)])
+        .breaker_defaults(breaker())
+        .health(lenient_health())
+        .build()
+        .unwrap();
+    primary.set_down(true);
+    for _ in 0..3 {
+        send(&router).await.unwrap();
+    }
+    tokio::time::advance(Duration::from_secs(31)).await;
+    send(&router).await.unwrap();
+    assert_eq!(primary.calls(), 4, "one trial");
+    send(&router).await.unwrap();
+    assert_eq!(primary.calls(), 4, "open again after the failed trial");
+}
+
+#[tokio::test(start_paused = true)]
+async fn when_every_breaker_is_open_the_request_fails_fast_saying_when_recovery_is_due() {
+    let only = SimProvider::new().always_fail();
+    let router = one_model(&[("only", &only)])
+        .breaker_defaults(breaker())
+        .health(lenient_health())
+        .build()
+        .unwrap();
+    for _ in 0..3 {
+        assert!(matches!(
+            send(&router).await,
+            Err(Error::AllTargetsFailed { .. })
+        ));
+    }
+    tokio::time::advance(Duration::from_secs(10)).await;
+    let err = send(&router).await.unwrap_err();
+    match &err {
+        Error::CircuitOpen { retry_after, .. } => assert_eq!(*retry_after, Duration::from_secs(20)),
+        other => panic!("expected CircuitOpen, got {other:?}"),
+    }
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(20)));
+    assert_eq!(only.calls(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn invalid_requests_never_open_a_breaker() {
+    let primary = SimProvider::new()
+        .failure_kind(ErrorKind::InvalidRequest)
+        .always_fail();
+    let router = one_model(&[("primary", &primary)])
+        .breaker_defaults(breaker())
+        .build()
+        .unwrap();
+    for _ in 0..10 {
+        assert!(matches!(send(&router).await, Err(Error::Rejected { .. })));
+    }
+    assert_eq!(primary.calls(), 10);
+}
+
+#[tokio::test(start_paused = true)]
+async fn retries_on_the_same_target_come_before_the_fallback_and_honour_retry_after() {
+    let primary = SimProvider::new().reply("primary").script([
+        SimStep::Fail(ErrorKind::ServerError),
+        SimStep::RateLimited(Duration::from_secs(2)),
+    ]);
+    let backup = SimProvider::new().reply("backup");
+    let router = one_model(&[("primary", &primary), ("backup", &backup)])
+        .policy(
+            Policy::new("retrying").priority(1).route(["m"]).retry(
+                RetryPolicy::default()
+                    .max_retries(2)
+                    .backoff(Duration::from_millis(100), Duration::from_secs(1))
+                    .jitter(Jitter::None),
+            ),
+        )
+        .build()
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    let response = send(&router).await.unwrap();
+    assert_eq!(response.content, "primary");
+    assert_eq!(response.attempts.len(), 3);
+    assert_eq!(backup.calls(), 0);
+    assert_eq!(
+        started.elapsed(),
+        Duration::from_millis(100) + Duration::from_secs(2)
+    );
+    assert_eq!(router.stats().policy("retrying").unwrap().fallbacks, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hanging_target_times_out_per_attempt_and_the_deadline_bounds_the_request() {
+    let hanging = SimProvider::new().script([SimStep::Hang, SimStep::Hang]);
+    let backup = SimProvider::new().reply("backup");
+    let router = one_model(&[("hanging", &hanging), ("backup", &backup)])
+        .policy(
+            Policy::new("timed")
+                .priority(1)
+                .route(["m"])
+                .timeouts(Timeouts::new().attempt(Duration::from_secs(2))),
+        )
+        .build()
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    let response = send(&router).await.unwrap();
+    assert_eq!(response.content, "backup");
+    assert_eq!(started.elapsed(), Duration::from_secs(2));
+    match &response.attempts[0].outcome {
+        routewise::AttemptOutcome::Failed { error } => assert_eq!(error.kind(), ErrorKind::Timeout),
+        other => panic!("{other:?}"),
+    }
+
+    let request =
+        ChatRequest::user("hi").options(RouteOptions::new().deadline(Duration::from_secs(1)));
+    let started = tokio::time::Instant::now();
+    let err = router
+        .complete(StepType::Inference, Purpose::Chat, request)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::DeadlineExceeded { .. }), "{err:?}");
+    assert_eq!(started.elapsed(), Duration::from_secs(1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unhealthy_account_goes_last_and_returns_when_its_window_clears() {
+    let sick = SimProvider::new().reply("sick");
+    let well = SimProvider::new().reply("well");
+    let router = one_model(&[("sick", &sick), ("well", &well)])
+        .without_breakers()
+        .health(
+            HealthConfig::default()
+                .window(Duration::from_secs(10))
+                .min_samples(4)
+                .max_error_rate(0.5),
+        )
+        .build()
+        .unwrap();
+    sick.set_down(true);
+    for _ in 0..4 {
+        assert_eq!(send(&router).await.unwrap().content, "well");
+    }
+    sick.set_down(false);
+    let explanation = router.explain(StepType::Inference, Purpose::Chat, &ChatRequest::user("hi"));
+    assert_eq!(
+        explanation.candidates[0].account.as_ref(),
+        "well",
+        "{explanation}"
+    );
+    assert!(
+        explanation
+            .to_string()
+            .contains("account unhealthy: moved last")
+    );
+    assert_eq!(send(&router).await.unwrap().content, "well");
+
+    tokio::time::advance(Duration::from_secs(11)).await;
+    assert_eq!(
+        send(&router).await.unwrap().content,
+        "sick",
+        "healthy again once the window slid"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn background_probes_mark_a_down_account_unhealthy_and_stop_with_the_router() {
+    let flaky = SimProvider::new().reply("flaky");
+    let steady = SimProvider::new().reply("steady");
+    let router = one_model(&[("flaky", &flaky), ("steady", &steady)])
+        .health(
+            HealthConfig::default()
+                .probe_every(Duration::from_secs(5))
+                .unavailable_after_probe_failures(2),
+        )
+        .build()
+        .unwrap();
+    flaky.set_down(true);
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    flaky.set_down(false);
+    let response = send(&router).await.unwrap();
+    assert_eq!(
+        response.content, "steady",
+        "two failed probes demoted the account"
+    );
+    assert_eq!(flaky.probes(), 2);
+    drop(router);
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert_eq!(
+        flaky.probes(),
+        2,
+        "no probe runs after the router is dropped"
+    );
+}

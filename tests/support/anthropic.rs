@@ -1,0 +1,246 @@
+//! What the Anthropic wire and conformance tests share: fixtures, the request shapes every
+//! test sends (so the conformance test checks every body the wire tests send), and calls
+//! through the adapter.
+
+use std::path::PathBuf;
+
+use futures::StreamExt;
+use routewise::provider::anthropic::Anthropic;
+use routewise::{
+    AccountInfo, ChatRequest, ContentPart, Message, Provider, ProviderAccount, ProviderError,
+    ProviderEvent, ProviderRequest, ProviderResponse, ResponseFormat, SamplingParams, Tool,
+    ToolCall, ToolChoice,
+};
+use serde_json::{Value, json};
+
+/// The API key every test account uses.
+pub const API_KEY: &str = "sk-ant-api03-test-key-0123456789abcdef";
+/// An extra account header whose value is secret too.
+pub const HEADER_SECRET: &str = "team-header-secret-42";
+/// The provider model every test asks for.
+pub const MODEL: &str = "claude-sonnet-4-6";
+
+/// A 1x1 transparent PNG.
+const PNG_BASE64: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
+
+fn fixtures_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/anthropic")
+}
+
+/// A fixture's text.
+pub fn fixture(name: &str) -> String {
+    std::fs::read_to_string(fixtures_dir().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// Every fixture's file name, sorted.
+pub fn fixture_names() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(fixtures_dir())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+/// An account at `base_url` with the test key and a secret extra header.
+pub fn account(base_url: &str) -> AccountInfo {
+    ProviderAccount::new("claude", Anthropic::new())
+        .api_key(API_KEY)
+        .base_url(base_url)
+        .header("x-team-token", HEADER_SECRET)
+        .info()
+        .clone()
+}
+
+/// Calls `complete` for `MODEL` with no logical-model defaults.
+pub async fn complete(
+    anthropic: &Anthropic,
+    account: &AccountInfo,
+    request: &ChatRequest,
+) -> Result<ProviderResponse, ProviderError> {
+    let defaults = SamplingParams::default();
+    anthropic
+        .complete(ProviderRequest::new(MODEL, account, request, &defaults))
+        .await
+}
+
+/// Calls `stream` and collects its events up to the end or the first error.
+pub async fn stream(
+    anthropic: &Anthropic,
+    account: &AccountInfo,
+    request: &ChatRequest,
+) -> (Vec<ProviderEvent>, Option<ProviderError>) {
+    let defaults = SamplingParams::default();
+    let mut stream = match anthropic
+        .stream(ProviderRequest::new(MODEL, account, request, &defaults))
+        .await
+    {
+        Ok(stream) => stream,
+        Err(error) => return (Vec::new(), Some(error)),
+    };
+    let mut events = Vec::new();
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(event) => events.push(event),
+            Err(error) => return (events, Some(error)),
+        }
+    }
+    (events, None)
+}
+
+/// The request shape named `name`.
+pub fn shape(name: &str) -> ChatRequest {
+    shapes()
+        .into_iter()
+        .find(|(n, _)| *n == name)
+        .unwrap_or_else(|| panic!("no request shape `{name}`"))
+        .1
+}
+
+fn weather_tool() -> Tool {
+    Tool::new(
+        "get_weather",
+        json!({
+            "type": "object",
+            "properties": {
+                "city": {"type": "string"},
+                "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}
+            },
+            "required": ["city"]
+        }),
+    )
+    .description("The current weather in a city.")
+}
+
+/// A tool whose parameters name no type (the adapter adds `"type": "object"`).
+fn time_tool() -> Tool {
+    Tool::new("get_time", json!({}))
+}
+
+/// The schema of the JSON-mode tests.
+pub fn weather_report_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "city": {"type": "string"},
+            "temperature_c": {"type": "number"},
+            "conditions": {"type": "array", "items": {"type": "string"}}
+        },
+        "required": ["city", "temperature_c", "conditions"],
+        "additionalProperties": false
+    })
+}
+
+fn with_tools(request: ChatRequest, choice: Option<ToolChoice>) -> ChatRequest {
+    let request = request.tool(weather_tool()).tool(time_tool());
+    match choice {
+        Some(choice) => request.tool_choice(choice),
+        None => request,
+    }
+}
+
+/// Every request shape the Anthropic tests send.
+pub fn shapes() -> Vec<(&'static str, ChatRequest)> {
+    let weather_report = ResponseFormat::JsonSchema {
+        name: "weather_report".into(),
+        schema: weather_report_schema(),
+        strict: true,
+    };
+    vec![
+        ("plain", ChatRequest::user("Hello, Claude")),
+        (
+            "system_lifted",
+            ChatRequest::new()
+                .message(Message::system("You are terse."))
+                .message(Message::user("Hi"))
+                .message(Message::assistant("Hello."))
+                .message(Message::system("Answer in English."))
+                .message(Message::user("Bonjour ?")),
+        ),
+        (
+            "consecutive_turns",
+            ChatRequest::new()
+                .message(Message::user("First question."))
+                .message(Message::user_parts([
+                    ContentPart::text(""),
+                    ContentPart::text("Second question."),
+                ]))
+                .message(Message::assistant("First answer."))
+                .message(Message::assistant(""))
+                .message(Message::assistant("Second answer."))
+                .message(Message::user("Thanks.")),
+        ),
+        (
+            "sampling",
+            ChatRequest::user("Count to three.").params(
+                SamplingParams::new()
+                    .temperature(0.25)
+                    .top_p(0.5)
+                    .max_tokens(300)
+                    .stop(["\n\nHuman:"])
+                    .seed(7)
+                    .extra("service_tier", "auto")
+                    .extra("metadata", json!({"user_id": "user-1234"})),
+            ),
+        ),
+        (
+            "images",
+            ChatRequest::new().message(Message::user_parts([
+                ContentPart::text("What is in these images?"),
+                ContentPart::image_base64("image/png", PNG_BASE64),
+                ContentPart::image_url("https://upload.wikimedia.org/wikipedia/commons/a/a7/Camponotus_flavomarginatus_ant.jpg"),
+                ContentPart::image_url("data:image/gif;base64,R0lGODlhAQABAAAAACw="),
+            ])),
+        ),
+        ("tools_auto", with_tools(ChatRequest::user("Weather in Oslo?"), Some(ToolChoice::Auto))),
+        ("tools_required", with_tools(ChatRequest::user("Weather in Oslo?"), Some(ToolChoice::Required))),
+        (
+            "tools_function",
+            with_tools(
+                ChatRequest::user("Weather in Oslo?"),
+                Some(ToolChoice::Function("get_weather".into())),
+            ),
+        ),
+        ("tools_none", with_tools(ChatRequest::user("Weather in Oslo?"), Some(ToolChoice::None))),
+        (
+            "tool_round_trip",
+            with_tools(
+                ChatRequest::new()
+                    .message(Message::user("Weather in Oslo, and the time?"))
+                    .message(Message::Assistant {
+                        content: Some("I'll check both.".into()),
+                        tool_calls: vec![
+                            ToolCall {
+                                id: "toolu_01A".into(),
+                                name: "get_weather".into(),
+                                arguments: r#"{"city": "Oslo", "unit": "celsius"}"#.into(),
+                            },
+                            ToolCall {
+                                id: "toolu_01B".into(),
+                                name: "get_time".into(),
+                                arguments: String::new(),
+                            },
+                        ],
+                    })
+                    .message(Message::tool_result("toolu_01A", "4°C, cloudy"))
+                    .message(Message::tool_result("toolu_01B", "09:30"))
+                    .message(Message::user("Thanks! Do I need a coat?")),
+                None,
+            ),
+        ),
+        (
+            "json_schema",
+            ChatRequest::user("Weather report for Oslo as JSON.").response_format(weather_report.clone()),
+        ),
+        (
+            "json_object",
+            ChatRequest::user("Rate the sentiment of 'I love it' as JSON.")
+                .response_format(ResponseFormat::JsonObject),
+        ),
+        (
+            "json_schema_with_tools",
+            with_tools(ChatRequest::user("Weather report for Oslo as JSON."), None)
+                .response_format(weather_report),
+        ),
+    ]
+}
