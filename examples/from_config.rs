@@ -1,6 +1,7 @@
-//! A router declared in a file: loads `examples/routewise.toml` (every option available
-//! today, over simulated providers), shows where a few requests would go and why, sends
-//! them, and prints the stats. Runs offline.
+//! A router declared in a file: loads `examples/routewise.toml` (every option there is;
+//! the requests sent here are served by simulated providers), shows where a few requests
+//! would go and why, sends them, and prints the stats and each budget's spend. Runs
+//! offline.
 //!
 //! ```text
 //! cargo run --example from_config --features toml
@@ -21,14 +22,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Syntax and shape: unknown keys, wrong types, with path, line and column.
     let config = RouterConfig::from_path(&path)?;
     // Everything else at once: names that do not resolve, missing environment variables...
-    // Secrets come from the environment; the demo supplies stand-ins for its own
-    // variables so it runs as is (`Router::from_config` reads the real environment).
+    // Secrets come from the environment; the demo stands in for variables that are not
+    // set so it runs as is (`Router::from_config` reads the real environment only).
     let router = Router::from_config_with_env(&config, &|name| {
         std::env::var(name).ok().or_else(|| {
-            name.starts_with("ROUTEWISE_")
-                .then(|| "demo-secret".to_owned())
+            Some(if name.ends_with("_URL") {
+                "http://127.0.0.1:9/demo".to_owned()
+            } else {
+                "demo-secret".to_owned()
+            })
         })
     })?;
+    // Restores spend recorded by earlier runs (with a file state store).
+    router.sync_state().await?;
     println!("loaded {}: {router:?}\n", path.display());
 
     let requests = [
@@ -79,5 +85,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     println!("\n== live stats");
     print!("{}", router.stats());
+
+    println!("\n== budgets");
+    for account in router.accounts() {
+        if let Some(budget) = account.budget {
+            println!(
+                "{:<14} window {:<22} spent {} of {}",
+                account.name, budget.window, budget.spent, budget.limit
+            );
+        }
+    }
     Ok(())
 }

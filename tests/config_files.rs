@@ -20,9 +20,16 @@ fn example(name: &str) -> std::path::PathBuf {
 
 /// Stand-ins for the variables the examples read.
 fn demo_env(name: &str) -> Option<String> {
-    ["ROUTEWISE_DEMO_KEY", "ROUTEWISE_GATEWAY_TOKEN"]
-        .contains(&name)
-        .then(|| format!("value-of-{name}"))
+    match name {
+        "ROUTEWISE_ALERT_WEBHOOK_URL" => Some("http://127.0.0.1:9/alerts".to_owned()),
+        "ROUTEWISE_DEMO_KEY"
+        | "ROUTEWISE_GATEWAY_TOKEN"
+        | "OPENAI_API_KEY"
+        | "AZURE_OPENAI_API_KEY"
+        | "ANTHROPIC_API_KEY"
+        | "GEMINI_API_KEY" => Some(format!("value-of-{name}")),
+        _ => None,
+    }
 }
 
 #[test]
@@ -38,9 +45,11 @@ fn the_yaml_example_says_exactly_what_the_toml_example_says() {
     let toml = RouterConfig::from_path(example("routewise.toml")).unwrap();
     let yaml = RouterConfig::from_path(example("routewise.yaml")).unwrap();
     assert_eq!(toml, yaml);
-    assert_eq!(toml.accounts.len(), 5);
-    assert_eq!(toml.models.len(), 3);
-    assert_eq!(toml.policies.len(), 5);
+    assert_eq!(toml.accounts.len(), 9);
+    assert_eq!(toml.models.len(), 4);
+    assert_eq!(toml.policies.len(), 6);
+    assert_eq!(toml.alerts.len(), 2);
+    assert!(toml.breaker_defaults.is_some() && toml.state_store.is_some());
 }
 
 #[test]

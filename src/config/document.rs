@@ -3,13 +3,18 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Deserialize;
 
 use super::account::AccountConfig;
+use super::alerts::AlertSinkConfig;
+use super::duration;
 use super::model::ModelConfig;
 use super::policy::PolicyConfig;
 use super::problems::Problems;
+use super::resilience::{BreakerSettings, HealthSettings};
+use super::state::StateStoreConfig;
 use crate::error::{ConfigError, ConfigProblem};
 use crate::router::{PathStyle, Router, RouterBuilder, Snapshot};
 
@@ -49,7 +54,7 @@ use crate::router::{PathStyle, Router, RouterBuilder, Snapshot};
 /// # }
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone, Default, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[non_exhaustive]
@@ -66,10 +71,54 @@ pub struct RouterConfig {
     /// Routing policies, evaluated from highest priority to lowest.
     #[serde(default)]
     pub policies: Vec<PolicyConfig>,
+    /// The circuit breaker settings of every policy that does not choose its own
+    /// (default: [`BreakerConfig::default`](crate::BreakerConfig::default)).
+    #[serde(default)]
+    pub breaker_defaults: Option<BreakerSettings>,
+    /// `false` turns breakers off for every policy that does not choose its own.
+    #[serde(default = "yes")]
+    pub breakers: bool,
+    /// How account health is judged, and whether accounts are probed.
+    #[serde(default)]
+    pub health: HealthSettings,
+    /// How long a request may wait for rate-limit capacity when every candidate is
+    /// limited (default: no wait).
+    #[serde(default, deserialize_with = "duration::optional")]
+    #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
+    pub queue_time: Option<Duration>,
+    /// Where budget spend is kept (default: only in the router's memory).
+    #[serde(default)]
+    pub state_store: Option<StateStoreConfig>,
+    /// Where budget alerts go.
+    #[serde(default)]
+    pub alerts: Vec<AlertSinkConfig>,
     /// The text the config was read from, to find the line of a problem found later.
     #[serde(skip)]
     #[cfg_attr(feature = "schema", schemars(skip))]
     pub(crate) origin: Option<Arc<Origin>>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for RouterConfig {
+    /// An empty config: no accounts, models or policies; breakers on.
+    fn default() -> Self {
+        Self {
+            schema_ref: None,
+            accounts: Vec::new(),
+            models: Vec::new(),
+            policies: Vec::new(),
+            breaker_defaults: None,
+            breakers: true,
+            health: HealthSettings::default(),
+            queue_time: None,
+            state_store: None,
+            alerts: Vec::new(),
+            origin: None,
+        }
+    }
 }
 
 /// Where a config was read from.
@@ -125,7 +174,7 @@ impl RouterConfig {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<RouterBuilder, ConfigError> {
         let mut problems = Problems::default();
-        let builder = self.builder(env, &mut problems);
+        let builder = self.builder(None, env, &mut problems);
         if problems.is_empty() {
             Ok(builder)
         } else {
@@ -134,20 +183,56 @@ impl RouterConfig {
     }
 
     /// The builder, with every problem the builder cannot see reported into `problems`.
+    /// A state store the same as `previous`'s is kept rather than opened again.
     fn builder(
         &self,
+        previous: Option<&Snapshot>,
         env: &dyn Fn(&str) -> Option<String>,
         problems: &mut Problems,
     ) -> RouterBuilder {
-        let mut builder = RouterBuilder::new();
+        let mut builder = self.router_settings(RouterBuilder::new(), problems);
         for (i, account) in self.accounts.iter().enumerate() {
             builder = builder.account(account.to_account(&format!("accounts[{i}]"), env, problems));
         }
-        for model in &self.models {
-            builder = builder.model(model.to_model());
+        for (i, model) in self.models.iter().enumerate() {
+            builder = builder.model(model.to_model(&format!("models[{i}]"), problems));
         }
         for policy in &self.policies {
             builder = builder.policy(policy.to_policy());
+        }
+        if let Some(store) = self
+            .state_store
+            .as_ref()
+            .and_then(|store| store.open(previous, problems))
+        {
+            builder = builder.state_store(store);
+        }
+        for (i, sink) in self.alerts.iter().enumerate() {
+            if let Some(sink) = sink.build(&format!("alerts[{i}]"), env, problems) {
+                builder = builder.alert_sink(sink);
+            }
+        }
+        builder
+    }
+
+    /// Breakers, health and queueing: the settings of the router as a whole.
+    fn router_settings(
+        &self,
+        mut builder: RouterBuilder,
+        problems: &mut Problems,
+    ) -> RouterBuilder {
+        match (self.breakers, self.breaker_defaults) {
+            (false, Some(_)) => problems.push(
+                "breakers",
+                "is false, so `breaker_defaults` would never apply; remove one of them",
+            ),
+            (false, None) => builder = builder.without_breakers(),
+            (true, Some(settings)) => builder = builder.breaker_defaults(settings.to_config()),
+            (true, None) => {}
+        }
+        builder = builder.health(self.health.to_config());
+        if let Some(wait) = self.queue_time {
+            builder = builder.queue_time(wait);
         }
         builder
     }
@@ -160,11 +245,14 @@ impl RouterConfig {
     ) -> Result<Snapshot, ConfigError> {
         let mut problems = Problems::default();
         let compiled = self
-            .builder(env, &mut problems)
+            .builder(previous, env, &mut problems)
             .compile_with_paths(previous, PathStyle::Indices);
         let mut problems = problems.into_vec();
         match compiled {
-            Ok(snapshot) if problems.is_empty() => return Ok(snapshot),
+            Ok(mut snapshot) if problems.is_empty() => {
+                snapshot.state_source = self.state_store.as_ref().map(ToString::to_string);
+                return Ok(snapshot);
+            }
             Ok(_) => {}
             Err(error) => problems.extend_from_slice(error.problems()),
         }
@@ -256,6 +344,12 @@ impl PartialEq for RouterConfig {
             && self.accounts == other.accounts
             && self.models == other.models
             && self.policies == other.policies
+            && self.breaker_defaults == other.breaker_defaults
+            && self.breakers == other.breakers
+            && self.health == other.health
+            && self.queue_time == other.queue_time
+            && self.state_store == other.state_store
+            && self.alerts == other.alerts
     }
 }
 
@@ -269,6 +363,12 @@ impl fmt::Debug for RouterConfig {
             .field("accounts", &self.accounts)
             .field("models", &self.models)
             .field("policies", &self.policies)
+            .field("breaker_defaults", &self.breaker_defaults)
+            .field("breakers", &self.breakers)
+            .field("health", &self.health)
+            .field("queue_time", &self.queue_time)
+            .field("state_store", &self.state_store)
+            .field("alerts", &self.alerts)
             .finish()
     }
 }

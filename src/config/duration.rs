@@ -1,10 +1,10 @@
-//! Durations in config files: `"250ms"`, `"1.5s"`, `"2m"`, `"1h"`.
+//! Durations in config files: `"250ms"`, `"1.5s"`, `"2m"`, `"1h"`, `"7d"`.
 
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
-/// Parses a number followed by a unit: `ms`, `s`, `m` or `h`.
+/// Parses a number followed by a unit: `ms`, `s`, `m`, `h` or `d`.
 pub(crate) fn parse(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text
@@ -16,14 +16,15 @@ pub(crate) fn parse(text: &str) -> Result<Duration, String> {
         "s" => 1.0,
         "m" => 60.0,
         "h" => 3600.0,
+        "d" => 86_400.0,
         "" => {
             return Err(format!(
-                "`{text}` needs a unit: ms, s, m or h (as in \"250ms\")"
+                "`{text}` needs a unit: ms, s, m, h or d (as in \"250ms\")"
             ));
         }
         other => {
             return Err(format!(
-                "unknown duration unit `{other}`; use ms, s, m or h"
+                "unknown duration unit `{other}`; use ms, s, m, h or d"
             ));
         }
     };
@@ -51,8 +52,8 @@ pub(crate) fn required<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::E
 pub(crate) fn schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({
         "type": "string",
-        "description": "A duration: a number and a unit, ms, s, m or h (\"250ms\", \"1.5s\").",
-        "pattern": "^[0-9]+(\\.[0-9]+)?\\s*(ms|s|m|h)$"
+        "description": "A duration: a number and a unit, ms, s, m, h or d (\"250ms\", \"1.5s\", \"7d\").",
+        "pattern": "^\\s*[0-9]+(\\.[0-9]+)?\\s*(ms|s|m|h|d)\\s*$"
     })
 }
 
@@ -66,6 +67,7 @@ mod tests {
         assert_eq!(parse("1.5s"), Ok(Duration::from_millis(1500)));
         assert_eq!(parse("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(parse("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse("7d"), Ok(Duration::from_secs(7 * 86_400)));
         assert_eq!(parse(" 0s "), Ok(Duration::ZERO));
     }
 
@@ -73,9 +75,9 @@ mod tests {
     fn a_missing_or_unknown_unit_is_explained() {
         assert!(parse("250").unwrap_err().contains("needs a unit"));
         assert!(
-            parse("3d")
+            parse("3w")
                 .unwrap_err()
-                .contains("unknown duration unit `d`")
+                .contains("unknown duration unit `w`")
         );
         assert!(parse("fast").unwrap_err().contains("unknown duration unit"));
         assert!(parse("1.2.3s").unwrap_err().contains("is not a duration"));

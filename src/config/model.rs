@@ -3,6 +3,8 @@
 
 use serde::Deserialize;
 
+use super::price::PriceConfig;
+use super::problems::Problems;
 use crate::context_window::ContextWindow;
 use crate::model::{Balance, Capabilities, LogicalModel, Target};
 use crate::types::SamplingParams;
@@ -18,6 +20,7 @@ use crate::types::SamplingParams;
 /// targets = [
 ///   { account = "openai-main", model = "gpt-4o", weight = 3 },
 ///   { account = "anthropic-main", model = "claude-sonnet-4-5", tier = 1 },
+///   { account = "local", model = "my-model", price = { input = 0.1, output = 0.4 } },
 /// ]
 /// ```
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -63,23 +66,27 @@ pub struct TargetConfig {
     /// The model's token limits, when the shipped table does not know them.
     #[serde(default)]
     pub context_window: Option<ContextWindow>,
+    /// What this target charges, over its account's pricing.
+    #[serde(default)]
+    pub price: Option<PriceConfig>,
 }
 
 impl ModelConfig {
-    pub(crate) fn to_model(&self) -> LogicalModel {
+    /// The model, reporting bad target prices under `at` (such as `models[0]`).
+    pub(crate) fn to_model(&self, at: &str, problems: &mut Problems) -> LogicalModel {
         let mut model = LogicalModel::new(self.name.as_str())
             .capabilities(self.capabilities)
             .defaults(self.defaults.clone())
             .balance(self.balance);
-        for target in &self.targets {
-            model = model.target(target.to_target());
+        for (i, target) in self.targets.iter().enumerate() {
+            model = model.target(target.to_target(&format!("{at}.targets[{i}]"), problems));
         }
         model
     }
 }
 
 impl TargetConfig {
-    fn to_target(&self) -> Target {
+    fn to_target(&self, at: &str, problems: &mut Problems) -> Target {
         let mut target = Target::new(self.account.as_str(), self.model.as_str()).tier(self.tier);
         if let Some(weight) = self.weight {
             target = target.weight(weight);
@@ -89,6 +96,12 @@ impl TargetConfig {
         }
         if let Some(window) = self.context_window {
             target = target.context_window(window);
+        }
+        if let Some(price) = self
+            .price
+            .and_then(|p| p.build(&format!("{at}.price"), problems))
+        {
+            target = target.price(price);
         }
         target
     }

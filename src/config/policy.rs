@@ -4,6 +4,7 @@ use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
+use super::resilience::{PolicyBreaker, RetrySettings, TimeoutSettings};
 use crate::model::Capabilities;
 use crate::policy::{FallbackRules, Match, Policy, RouteStep};
 
@@ -19,6 +20,10 @@ use crate::policy::{FallbackRules, Match, Policy, RouteStep};
 /// route = ["primary-llm", { model = "backup-llm", account = "anthropic-main" }]
 /// requires = ["streaming"]
 /// fallback = { on = ["rate_limited", "server_error", "timeout"], max_attempts = 3 }
+/// breaker = { failure_threshold = 3, recovery = "10s" }   # or false, for none
+/// retry = { max_retries = 2, base_delay = "200ms" }
+/// timeouts = { request = "30s", attempt = "10s" }
+/// cheapest_first = true
 /// ```
 #[derive(Clone, Debug, PartialEq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -43,6 +48,20 @@ pub struct PolicyConfig {
     /// When to move on to the next candidate.
     #[serde(default)]
     pub fallback: FallbackRules,
+    /// Circuit breakers per target: the router's defaults (left out or `true`), none
+    /// (`false`), or settings of this policy's own.
+    #[serde(default)]
+    pub breaker: PolicyBreaker,
+    /// Retries on the same target before falling back (left out: none).
+    #[serde(default)]
+    pub retry: Option<RetrySettings>,
+    /// The request deadline and per-attempt timeout (left out: none).
+    #[serde(default)]
+    pub timeouts: TimeoutSettings,
+    /// Try the cheapest candidates first (by price; unpriced ones last) instead of
+    /// route order.
+    #[serde(default)]
+    pub cheapest_first: bool,
 }
 
 impl PolicyConfig {
@@ -53,6 +72,18 @@ impl PolicyConfig {
         policy.matcher = self.matcher.clone();
         policy.route.clone_from(&self.route);
         policy.fallback = self.fallback;
+        policy = match self.breaker {
+            PolicyBreaker::RouterDefault => policy,
+            PolicyBreaker::Off => policy.without_breaker(),
+            PolicyBreaker::Custom(settings) => policy.breaker(settings.to_config()),
+        };
+        if let Some(retry) = self.retry {
+            policy = policy.retry(retry.to_policy());
+        }
+        policy = policy.timeouts(self.timeouts.to_timeouts());
+        if self.cheapest_first {
+            policy = policy.cheapest_first();
+        }
         policy
     }
 }

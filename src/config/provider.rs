@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
+use super::adapters::{AnthropicSettings, GeminiSettings, OpenAiSettings};
 use super::problems::Problems;
 use super::sim::SimSettings;
 use crate::provider::Provider;
@@ -11,7 +12,11 @@ use crate::provider::Provider;
 /// The backend of an account: a `kind` and that kind's settings, in one table.
 ///
 /// ```toml
-/// provider = { kind = "sim", reply = "Hello!" }
+/// provider = { kind = "openai" }                                # OpenAI or a compatible server
+/// provider = { kind = "openai", azure_api_version = "2024-10-21" } # Azure OpenAI
+/// provider = { kind = "anthropic", default_max_tokens = 2048 }
+/// provider = { kind = "gemini" }
+/// provider = { kind = "sim", reply = "Hello!" }                 # offline, for demos and tests
 /// ```
 ///
 /// Each kind is one variant; its settings are a struct of their own, so a new provider
@@ -21,17 +26,27 @@ use crate::provider::Provider;
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[non_exhaustive]
 pub enum ProviderConfig {
+    /// OpenAI Chat Completions ([`OpenAi`](crate::OpenAi)): OpenAI, compatible endpoints
+    /// and Azure OpenAI.
+    #[serde(rename = "openai")]
+    OpenAi(OpenAiSettings),
+    /// The Anthropic Messages API ([`Anthropic`](crate::Anthropic)).
+    Anthropic(AnthropicSettings),
+    /// The Google Gemini API ([`Gemini`](crate::Gemini)).
+    Gemini(GeminiSettings),
     /// The simulated provider ([`SimProvider`](crate::sim::SimProvider)): offline,
     /// scriptable, for demos and tests.
     Sim(SimSettings),
 }
 
 impl ProviderConfig {
-    /// Builds the provider, reporting bad settings under `path`. `None` when no provider
-    /// can be built at all.
-    pub(crate) fn build(&self, path: &str, problems: &mut Problems) -> Option<Arc<dyn Provider>> {
+    /// Builds the provider, reporting bad settings under `path`.
+    pub(crate) fn build(&self, path: &str, problems: &mut Problems) -> Arc<dyn Provider> {
         match self {
-            ProviderConfig::Sim(settings) => Some(Arc::new(settings.build(path, problems))),
+            ProviderConfig::OpenAi(settings) => Arc::new(settings.build(path, problems)),
+            ProviderConfig::Anthropic(settings) => Arc::new(settings.build(path, problems)),
+            ProviderConfig::Gemini(settings) => Arc::new(settings.build(path, problems)),
+            ProviderConfig::Sim(settings) => Arc::new(settings.build(path, problems)),
         }
     }
 }

@@ -41,7 +41,7 @@
 pub mod anthropic;
 mod error;
 pub mod gemini;
-mod http;
+pub(crate) mod http;
 pub mod openai;
 pub mod sse;
 

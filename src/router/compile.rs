@@ -133,6 +133,7 @@ impl RouterBuilder {
                 .collect(),
             alert_sinks: self.alert_sinks.into(),
             state_store: self.state_store,
+            state_source: None,
             queue_time: self.queue_time,
         })
     }
