@@ -148,7 +148,7 @@ fn unknown_keys_are_errors_in_every_format_with_their_line() {
         assert_eq!(problem.path, "policies[0].rout", "{format}");
         assert_eq!(
             problem.message,
-            "unknown field `rout`, expected one of `name`, `priority`, `match`, `route`, `requires`, `fallback`; did you mean `route`?",
+            "unknown field `rout`, expected one of `name`, `priority`, `match`, `route`, `requires`, `fallback`, `breaker`, `retry`, `timeouts`, `cheapest_first`; did you mean `route`?",
             "{format}"
         );
         assert_eq!(
@@ -219,11 +219,11 @@ fn wrong_values_name_what_was_expected() {
     let cases = [
         (
             "[[accounts]]\nname = \"a\"\nprovider = { kind = \"simm\" }\n",
-            "accounts[0].provider.kind: unknown variant `simm`, expected `sim`; did you mean `sim`? (line 3, column 21)",
+            "accounts[0].provider.kind: unknown variant `simm`, expected one of `openai`, `anthropic`, `gemini`, `sim`; did you mean `sim`? (line 3, column 21)",
         ),
         (
             "[[accounts]]\nname = \"a\"\nprovider = { kind = \"sim\", latency = \"5\" }\n",
-            "accounts[0].provider: `5` needs a unit: ms, s, m or h (as in \"250ms\") (line 3, column 12)",
+            "accounts[0].provider: `5` needs a unit: ms, s, m, h or d (as in \"250ms\") (line 3, column 12)",
         ),
         (
             "[[policies]]\nname = \"p\"\nroute = [3]\n",
