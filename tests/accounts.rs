@@ -150,7 +150,7 @@ fn budgeted(limit_usd: f64, usage: Usage) -> (Router, Arc<Mutex<Vec<Alert>>>) {
         )
         .model(
             LogicalModel::new("m")
-                .defaults(routewise::SamplingParams::new().max_tokens(1_000))
+                .defaults(routewise::SamplingParams::new().max_tokens(5_000))
                 .target(Target::new("a", "x").price(price())),
         )
         .policy(Policy::new("default").route(["m"]))
@@ -176,9 +176,10 @@ async fn spend_is_exact_to_the_cent_and_reported_per_account() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_spend_stops_at_the_budget_and_fires_each_alert_once() {
-    // $0.01 a request against $1.00: the worst case ($0.01 + 1,000 output tokens = $0.012)
-    // is reserved before each call, so no more than the budget is ever committed.
-    let (router, alerts) = budgeted(1.0, Usage::new(6_000, 2_000));
+    // $0.01 a request (5,000 output tokens at $2/M) against $1.00: the worst case (the
+    // prompt plus max_tokens, 5,000, of output: just over $0.01) is reserved before each
+    // call, so no more than the budget is ever committed, however the calls overlap.
+    let (router, alerts) = budgeted(1.0, Usage::new(0, 5_000));
     let tasks: Vec<_> = (0..300)
         .map(|_| {
             let router = router.clone();

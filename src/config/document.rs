@@ -36,9 +36,15 @@ use crate::router::{PathStyle, Router, RouterBuilder, Snapshot};
 /// use routewise::{ChatRequest, Purpose, Router, StepType};
 ///
 /// let config = RouterConfig::from_str_format(r#"
+///     queue_time = "1s"
+///     breaker_defaults = { failure_threshold = 3, recovery = "10s" }
+///
 ///     [[accounts]]
 ///     name = "sim"
 ///     provider = { kind = "sim", reply = "hello" }
+///     limits = { rpm = 600 }
+///     budget = { monthly_usd = 100.0, thresholds = [80, 100] }
+///     pricing = { "sim-large" = { input = 1.0, output = 4.0 } }
 ///
 ///     [[models]]
 ///     name = "primary-llm"
@@ -47,10 +53,14 @@ use crate::router::{PathStyle, Router, RouterBuilder, Snapshot};
 ///     [[policies]]
 ///     name = "default"
 ///     route = ["primary-llm"]
+///     retry = { max_retries = 2, base_delay = "100ms" }
+///     timeouts = { request = "30s" }
 /// "#, Format::Toml)?;
 /// let router = Router::from_config(&config)?;
 /// let plan = router.explain(StepType::Inference, Purpose::Chat, &ChatRequest::user("hi"));
 /// assert_eq!(plan.candidates[0].to_string(), "primary-llm/sim/sim-large");
+/// let budget = router.accounts()[0].budget.clone().unwrap();
+/// assert_eq!(budget.limit.dollars(), 100.0);
 /// # }
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -136,10 +146,12 @@ impl RouterConfig {
     ///
     /// # Errors
     ///
-    /// Every missing environment variable, secret written into the file and bad provider
-    /// setting. Problems between sections (an unknown account, say) are found by
-    /// [`RouterBuilder::build`], under name-based paths; [`Router::from_config`] reports
-    /// everything at once, under document paths.
+    /// Every missing environment variable, secret written into the file, out-of-range
+    /// provider, limit, budget or price setting, bad webhook URL, and a state store that
+    /// cannot be opened (a file store also needs a Tokio runtime). Problems between
+    /// sections (an unknown account, say) and resilience settings out of range are found
+    /// by [`RouterBuilder::build`], under name-based paths; [`Router::from_config`]
+    /// reports everything at once, under document paths.
     pub fn to_builder(&self) -> Result<RouterBuilder, ConfigError> {
         self.to_builder_with_env(&process_env)
     }
@@ -334,6 +346,7 @@ impl Router {
     /// untouched.
     pub fn reload_config(&self, config: &RouterConfig) -> Result<(), ConfigError> {
         self.swap(|previous| config.compile(Some(previous), &process_env))
+            .map_err(|error| config.error(error.problems().to_vec()))
     }
 }
 
