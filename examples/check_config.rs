@@ -1,6 +1,8 @@
 //! Checks a router config file the way loading it would, and explains where a sample
 //! request would go. Exits non-zero with every problem (path, line, column) when the file
-//! is invalid. Secrets are read from the environment, as in production.
+//! is invalid. Secrets are read from the environment, as in production. Runs in a Tokio
+//! runtime, as a service would, since file state stores and health probes need one
+//! (the check ends before the first probe).
 //!
 //! ```text
 //! cargo run --example check_config --features toml,yaml,json -- FILE [STEP_TYPE] [PURPOSE] [MODEL]
@@ -13,7 +15,8 @@ use std::process::ExitCode;
 use routewise::config::RouterConfig;
 use routewise::{ChatRequest, Purpose, Router, StepType};
 
-fn main() -> ExitCode {
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
     let Some(path) = args.next() else {
         eprintln!("usage: check_config FILE [STEP_TYPE] [PURPOSE] [MODEL]");
