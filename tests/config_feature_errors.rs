@@ -196,6 +196,10 @@ fn shape_errors_name_the_path_and_the_closest_name() {
             "alerts[0].kind: unknown variant `webhok`, expected `tracing` or `webhook`; did you mean `webhook`?",
         ),
         (
+            "alerts = [{ kind = \"tracing\", url = \"x\" }]\n",
+            "alerts[0]: unknown field `url`, there are no fields",
+        ),
+        (
             "[[policies]]\nname = \"p\"\nretry = { jitter = \"fulll\" }\n",
             "policies[0].retry.jitter: unknown variant `fulll`, expected one of `none`, `full`, `equal`; did you mean `full`?",
         ),

@@ -27,8 +27,9 @@ use crate::budget::{AlertSink, TracingSink, WebhookSink};
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[non_exhaustive]
 pub enum AlertSinkConfig {
-    /// A `tracing` event per alert ([`TracingSink`]).
-    Tracing,
+    /// A `tracing` event per alert ([`TracingSink`]); it has no settings.
+    // A struct variant, so that unknown keys next to `kind` are errors.
+    Tracing {},
     /// A JSON `POST` per alert ([`WebhookSink`]).
     Webhook(WebhookSettings),
 }
@@ -61,7 +62,7 @@ impl AlertSinkConfig {
         problems: &mut Problems,
     ) -> Option<Arc<dyn AlertSink>> {
         match self {
-            AlertSinkConfig::Tracing => Some(Arc::new(TracingSink)),
+            AlertSinkConfig::Tracing {} => Some(Arc::new(TracingSink)),
             AlertSinkConfig::Webhook(webhook) => webhook
                 .build(at, env, problems)
                 .map(|sink| Arc::new(sink) as Arc<dyn AlertSink>),
