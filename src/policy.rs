@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::Capabilities;
 use crate::provider::{ErrorKind, ErrorKindSet};
-use crate::resilience::{BreakerConfig, RetryPolicy, Timeouts};
+use crate::resilience::{BreakerConfig, HedgePolicy, RetryPolicy, Timeouts};
 
 macro_rules! open_enum {
     (
@@ -143,6 +143,8 @@ pub struct Policy {
     pub retry: RetryPolicy,
     /// The request deadline and per-attempt timeout (default: none).
     pub timeouts: Timeouts,
+    /// Whether to race the next candidate when the first is slow (default: off).
+    pub hedge: HedgePolicy,
     /// Try the cheapest candidates first (by price per million input plus output
     /// tokens; unpriced ones last) instead of route order.
     pub cheapest_first: bool,
@@ -175,7 +177,15 @@ impl Policy {
             retry: RetryPolicy::none(),
             timeouts: Timeouts::new(),
             cheapest_first: false,
+            hedge: HedgePolicy::Off,
         }
+    }
+
+    /// Races the next candidate when the first has not answered within the hedge delay
+    /// (non-streaming requests): the first success wins and the other call is cancelled.
+    pub fn hedge(mut self, hedge: HedgePolicy) -> Self {
+        self.hedge = hedge;
+        self
     }
 
     /// Orders candidates by declared price, cheapest first, instead of route order:

@@ -338,6 +338,7 @@ fn compile_policy(
     }
     problems.resilience(&format!("{path}.retry"), policy.retry.validate());
     problems.resilience(&format!("{path}.timeouts"), policy.timeouts.validate());
+    problems.resilience(&format!("{path}.hedge"), policy.hedge.validate());
     let breaker = match &policy.breaker {
         BreakerChoice::RouterDefault => cx.breaker_defaults,
         BreakerChoice::Disabled => None,
@@ -384,6 +385,7 @@ fn compile_policy(
         retry: policy.retry,
         timeouts: policy.timeouts,
         cheapest_first: policy.cheapest_first,
+        hedge: policy.hedge,
         breakers,
         counters: survivor.map(|p| p.counters.clone()).unwrap_or_default(),
     }

@@ -17,7 +17,7 @@ use crate::limits::Limiter;
 use crate::model::{Balance, Capabilities};
 use crate::policy::{FallbackRules, Match};
 use crate::provider::Provider;
-use crate::resilience::{CircuitBreaker, HealthTracker, RetryPolicy, Timeouts};
+use crate::resilience::{CircuitBreaker, HealthTracker, HedgePolicy, RetryPolicy, Timeouts};
 use crate::state::StateStore;
 use crate::stats::{AccountStatus, BreakerStats, PolicyCounters, RouterStats, TargetCounters};
 use crate::types::{SamplingParams, TargetRef};
@@ -48,6 +48,7 @@ pub(crate) struct CompiledPolicy {
     pub(crate) retry: RetryPolicy,
     pub(crate) timeouts: Timeouts,
     pub(crate) cheapest_first: bool,
+    pub(crate) hedge: HedgePolicy,
     /// One breaker per target on the route, indexed by [`CompiledTarget::id`]; `None` for
     /// targets off the route or when breakers are off.
     pub(crate) breakers: Vec<Option<Arc<CircuitBreaker>>>,
