@@ -141,6 +141,9 @@ pub struct Policy {
     pub breaker: BreakerChoice,
     /// Retries on the same target before falling back (default: none).
     pub retry: RetryPolicy,
+    /// Retries on the same target for particular error kinds, overriding
+    /// [`RetryPolicy::max_retries`] for them (for example none on 429s, five on 500s).
+    pub retries_by_kind: Vec<(ErrorKind, u32)>,
     /// The request deadline and per-attempt timeout (default: none).
     pub timeouts: Timeouts,
     /// Whether to race the next candidate when the first is slow (default: off).
@@ -175,6 +178,7 @@ impl Policy {
             fallback: FallbackRules::default(),
             breaker: BreakerChoice::RouterDefault,
             retry: RetryPolicy::none(),
+            retries_by_kind: Vec::new(),
             timeouts: Timeouts::new(),
             cheapest_first: false,
             hedge: HedgePolicy::Off,
@@ -210,6 +214,28 @@ impl Policy {
     /// Retries provider faults on the same target before falling back.
     pub fn retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
+        self
+    }
+
+    /// Retries failures of `kind` up to `retries` times on the same target (with the
+    /// backoff of [`retry`](Self::retry)) before falling back. Invalid requests, auth
+    /// failures, unknown models and context-length errors are never retried on the same
+    /// target: another try cannot turn out differently.
+    ///
+    /// ```
+    /// use routewise::{ErrorKind, Policy, RetryPolicy};
+    ///
+    /// // Back off on 500s up to five times, but move on at once after a 429.
+    /// let policy = Policy::new("chat")
+    ///     .route(["primary-llm", "backup-llm"])
+    ///     .retry(RetryPolicy::default())
+    ///     .retry_on(ErrorKind::ServerError, 5)
+    ///     .retry_on(ErrorKind::RateLimited, 0);
+    /// # let _ = policy;
+    /// ```
+    pub fn retry_on(mut self, kind: ErrorKind, retries: u32) -> Self {
+        self.retries_by_kind.retain(|(k, _)| *k != kind);
+        self.retries_by_kind.push((kind, retries));
         self
     }
 

@@ -356,3 +356,48 @@ async fn a_fast_first_answer_starts_no_hedge_and_a_failed_hedge_leaves_the_first
     assert_eq!(send(&router).await.unwrap().attempts.len(), 1);
     assert_eq!(spare.calls(), 0, "no hedge before the delay");
 }
+
+#[tokio::test(start_paused = true)]
+async fn retries_per_error_kind_are_exact_and_request_errors_are_never_retried() {
+    let flaky = SimProvider::new().reply("flaky").script([
+        SimStep::Fail(ErrorKind::ServerError),
+        SimStep::Fail(ErrorKind::ServerError),
+        SimStep::Fail(ErrorKind::ServerError),
+        SimStep::RateLimited(Duration::from_secs(1)),
+    ]);
+    let backup = SimProvider::new().reply("backup");
+    let policy = Policy::new("per-kind")
+        .priority(1)
+        .route(["m"])
+        .retry(RetryPolicy::default().backoff(Duration::from_millis(10), Duration::from_millis(10)))
+        .retry_on(ErrorKind::ServerError, 3)
+        .retry_on(ErrorKind::RateLimited, 0);
+    let router = one_model(&[("flaky", &flaky), ("backup", &backup)])
+        .without_breakers()
+        .policy(policy)
+        .build()
+        .unwrap();
+    let response = send(&router).await.unwrap();
+    assert_eq!(
+        response.content, "backup",
+        "three 500s retried, then the 429 falls back at once"
+    );
+    assert_eq!(flaky.calls(), 4);
+    assert_eq!(response.attempts.len(), 5);
+
+    let err = Router::builder()
+        .account(routewise::ProviderAccount::new("a", SimProvider::new()))
+        .model(routewise::LogicalModel::new("m").target(routewise::Target::new("a", "x")))
+        .policy(
+            Policy::new("p")
+                .route(["m"])
+                .retry_on(ErrorKind::InvalidRequest, 2),
+        )
+        .build()
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("invalid request is never retried on the same target"),
+        "{err}"
+    );
+}

@@ -20,6 +20,7 @@ use crate::error::{ConfigError, ConfigProblem};
 use crate::limits::{Limiter, RateLimits};
 use crate::model::LogicalModel;
 use crate::policy::{BreakerChoice, Policy};
+use crate::provider::ErrorKind;
 use crate::resilience::{
     BreakerConfig, CircuitBreaker, HealthConfig, HealthTracker, ResilienceConfigError,
 };
@@ -337,6 +338,14 @@ fn compile_policy(
         );
     }
     problems.resilience(&format!("{path}.retry"), policy.retry.validate());
+    for (kind, _) in &policy.retries_by_kind {
+        if !retryable(*kind) {
+            problems.push(
+                format!("{path}.retry_on.{kind:?}"),
+                format!("{kind} is never retried on the same target"),
+            );
+        }
+    }
     problems.resilience(&format!("{path}.timeouts"), policy.timeouts.validate());
     problems.resilience(&format!("{path}.hedge"), policy.hedge.validate());
     let breaker = match &policy.breaker {
@@ -383,6 +392,7 @@ fn compile_policy(
         route,
         fallback: policy.fallback,
         retry: policy.retry,
+        retries_by_kind: policy.retries_by_kind.clone(),
         timeouts: policy.timeouts,
         cheapest_first: policy.cheapest_first,
         hedge: policy.hedge,
@@ -443,6 +453,17 @@ fn compile_route(
         route.push(RouteEntry { model, only_target });
     }
     route
+}
+
+/// Whether a failure of `kind` may be retried on the same target at all.
+pub(super) fn retryable(kind: ErrorKind) -> bool {
+    !matches!(
+        kind,
+        ErrorKind::InvalidRequest
+            | ErrorKind::Auth
+            | ErrorKind::NotFound
+            | ErrorKind::ContextLengthExceeded
+    )
 }
 
 /// "unknown account `x`", with the closest known name when one is close.

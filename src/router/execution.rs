@@ -278,15 +278,25 @@ impl Execution {
     }
 
     /// How long to wait before retrying the same target after `error`, if the policy
-    /// retries it (provider faults only, within the attempt cap and the deadline).
+    /// retries it: provider faults by [`RetryPolicy`](crate::RetryPolicy), other kinds only
+    /// when a per-kind rule asks for it, always within the attempt cap and the deadline.
     pub(crate) fn retry_delay(&self, retries: u32, error: &ProviderError) -> Option<Duration> {
         let now = Instant::now();
-        if !error.is_provider_fault() || !self.may_attempt(now) {
+        let policy = self.policy();
+        let kind = error.kind();
+        let limit = match policy.retries_by_kind.iter().find(|(k, _)| *k == kind) {
+            Some((_, limit)) => *limit,
+            None if error.is_provider_fault() => policy.retry.max_retries,
+            None => 0,
+        };
+        if retries >= limit || !self.may_attempt(now) {
             return None;
         }
-        self.policy()
-            .retry
-            .next_delay(retries, error.retry_after(), self.deadline.remaining(now))
+        policy.retry.max_retries(limit).next_delay(
+            retries,
+            error.retry_after(),
+            self.deadline.remaining(now),
+        )
     }
 
     /// Whether the policy moves on to another candidate after `error`.
