@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 /// assert!(!window.fits(126_000, 4_096));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ContextWindow {
     /// Prompt plus output tokens the model can hold at once.

@@ -263,7 +263,8 @@ fn join_attempts(attempts: &[Attempt]) -> String {
 }
 
 /// Everything wrong with a router's configuration, found at once by
-/// [`RouterBuilder::build`](crate::RouterBuilder::build).
+/// [`RouterBuilder::build`](crate::RouterBuilder::build) or while loading a
+/// [`RouterConfig`](crate::RouterConfig).
 ///
 /// ```
 /// use routewise::{Policy, Router};
@@ -277,39 +278,74 @@ fn join_attempts(attempts: &[Attempt]) -> String {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigError {
     problems: Vec<ConfigProblem>,
+    origin: Option<Arc<str>>,
 }
 
 /// One problem in a configuration: where it is and what is wrong.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigProblem {
-    /// Where, for example `policies["chat"].route[1]`.
+    /// Where, for example `policies["chat"].route[1]` (builder) or `policies[2].route[1]`
+    /// (config file).
     pub path: String,
     /// What is wrong.
     pub message: String,
+    /// Line and column in the config file, when the file format can tell.
+    pub location: Option<Location>,
+}
+
+/// A position in a config file, both numbers counting from 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Location {
+    /// The line.
+    pub line: usize,
+    /// The column, in characters.
+    pub column: usize,
 }
 
 impl ConfigError {
     pub(crate) fn new(problems: Vec<ConfigProblem>) -> Self {
-        Self { problems }
+        Self {
+            problems,
+            origin: None,
+        }
+    }
+
+    /// Names the file the problems are in.
+    pub(crate) fn in_file(mut self, origin: Arc<str>) -> Self {
+        self.origin = Some(origin);
+        self
     }
 
     /// Every problem found.
     pub fn problems(&self) -> &[ConfigProblem] {
         &self.problems
     }
+
+    /// The config file the problems are in, when they come from one.
+    pub fn file(&self) -> Option<&str> {
+        self.origin.as_deref()
+    }
 }
 
 impl fmt::Display for ConfigProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.path, self.message)
+        write!(f, "{}: {}", self.path, self.message)?;
+        if let Some(at) = self.location {
+            write!(f, " (line {}, column {})", at.line, at.column)?;
+        }
+        Ok(())
     }
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("invalid router configuration")?;
+        if let Some(origin) = &self.origin {
+            write!(f, " in `{origin}`")?;
+        }
         write!(
             f,
-            "invalid router configuration ({} problem{})",
+            " ({} problem{})",
             self.problems.len(),
             if self.problems.len() == 1 { "" } else { "s" }
         )?;

@@ -65,6 +65,15 @@
 //! # }).unwrap();
 //! ```
 //!
+//! ## Configuration files, reload and metrics
+//!
+//! Everything the builder expresses can also be declared in a TOML, YAML or JSON file
+//! (features `toml`, `yaml`, `json`): see [`config`]. [`Router::from_config`] reports every
+//! problem of a file at once, with its path, line and column, and
+//! [`Router::watch_config`] reloads the router when the file changes. With the `metrics`
+//! feature the router reports request, attempt, latency and token metrics through the
+//! `metrics` facade (see the `metrics` module).
+//!
 //! ## Providers
 //!
 //! [`OpenAi`] (and every OpenAI-compatible endpoint, and Azure OpenAI), [`Anthropic`] and
@@ -84,9 +93,12 @@
 
 mod account;
 pub mod budget;
+pub mod config;
 mod context_window;
 mod error;
 pub mod limits;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 mod model;
 mod policy;
 pub mod provider;
@@ -95,12 +107,14 @@ mod router;
 pub mod sim;
 pub mod state;
 mod stats;
+mod suggest;
 mod types;
 
 pub use account::{AccountInfo, ProviderAccount, SecretString};
 pub use budget::{AlertSink, Budget, BudgetLedger, Price, PricingTable, Usd};
+pub use config::RouterConfig;
 pub use context_window::ContextWindow;
-pub use error::{ConfigError, ConfigProblem, Error};
+pub use error::{ConfigError, ConfigProblem, Error, Location};
 pub use limits::{Limiter, RateLimits, TokenEstimate};
 pub use model::{Balance, Capabilities, Capability, LogicalModel, Target};
 pub use policy::{

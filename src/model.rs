@@ -11,6 +11,7 @@ use crate::types::SamplingParams;
 
 /// One thing a model can do that a request may need.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Capability {
@@ -209,6 +210,7 @@ pub struct LogicalModel {
 /// removed first; the strategy orders the rest (the first is tried first, the others
 /// are that request's fallbacks).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Balance {

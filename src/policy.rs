@@ -326,6 +326,7 @@ impl Policy {
 
 /// Match criteria of a [`Policy`]. Every non-empty criterion must hold.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct Match {
     /// Step types accepted (empty: any).
@@ -391,6 +392,7 @@ impl Match {
 
 /// One step of a policy's route: a logical model, or one account's target of it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RouteStep {
     /// The logical model.
@@ -420,6 +422,7 @@ impl RouteStep {
 
 /// When a policy moves on to the next candidate.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct FallbackRules {
     /// Failure kinds that move on; any other failure ends the request at once. Defaults

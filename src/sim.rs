@@ -136,7 +136,7 @@ impl SimProvider {
         Arc::make_mut(&mut self.config)
     }
 
-    /// The name reported as `gen_ai.system` (default `sim`).
+    /// The name reported as `gen_ai.provider.name` (default `sim`).
     #[must_use]
     pub fn system(mut self, name: impl Into<String>) -> Self {
         self.config().system = name.into();

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// What went wrong with a provider call, in the terms routing decisions need.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ErrorKind {

@@ -41,7 +41,7 @@
 pub mod anthropic;
 mod error;
 pub mod gemini;
-mod http;
+pub(crate) mod http;
 pub mod openai;
 pub mod sse;
 
@@ -73,7 +73,7 @@ pub type ProviderStream = Pin<Box<dyn Stream<Item = Result<ProviderEvent, Provid
 /// The trait is object safe; the router stores `Arc<dyn Provider>`.
 #[async_trait]
 pub trait Provider: Send + Sync + 'static {
-    /// The provider's name for telemetry (`gen_ai.system`), such as `openai`.
+    /// The provider's name for telemetry (`gen_ai.provider.name`), such as `openai`.
     fn system(&self) -> &str;
 
     /// Sends one request and waits for the whole answer.

@@ -24,6 +24,7 @@ use crate::provider::ErrorKind;
 use crate::resilience::{
     BreakerConfig, CircuitBreaker, HealthConfig, HealthTracker, ResilienceConfigError,
 };
+use crate::suggest::unknown;
 use crate::types::TargetRef;
 
 impl RouterBuilder {
@@ -31,7 +32,19 @@ impl RouterBuilder {
     /// `previous` under the same names is carried over, so stats, loads, breakers and
     /// health survive a reload.
     pub(crate) fn compile(self, previous: Option<&Snapshot>) -> Result<Snapshot, ConfigError> {
-        let mut problems = Problems::default();
+        self.compile_with_paths(previous, PathStyle::Names)
+    }
+
+    /// [`compile`](Self::compile), naming problem paths in `style`.
+    pub(crate) fn compile_with_paths(
+        self,
+        previous: Option<&Snapshot>,
+        style: PathStyle,
+    ) -> Result<Snapshot, ConfigError> {
+        let mut problems = Problems {
+            list: Vec::new(),
+            style,
+        };
         let accounts = index_names(
             self.accounts.iter().map(|a| a.name()),
             "accounts",
@@ -55,8 +68,8 @@ impl RouterBuilder {
             problems.resilience("breaker_defaults", defaults.validate());
         }
 
-        for account in &self.accounts {
-            let path = format!("accounts[\"{}\"]", account.name());
+        for (i, account) in self.accounts.iter().enumerate() {
+            let path = problems.item("accounts", i, account.name());
             if let Some(Err(error)) = account.limits.as_ref().map(RateLimits::validate) {
                 problems.push(format!("{path}.limits"), error.to_string());
             }
@@ -69,8 +82,10 @@ impl RouterBuilder {
         let compiled_models: Vec<CompiledModel> = self
             .models
             .iter()
-            .map(|m| {
+            .enumerate()
+            .map(|(i, m)| {
                 let cx = ModelContext {
+                    path: problems.item("models", i, &m.name),
                     accounts: &accounts,
                     account_defs: &self.accounts,
                     previous,
@@ -90,11 +105,15 @@ impl RouterBuilder {
         let mut compiled_policies: Vec<CompiledPolicy> = self
             .policies
             .iter()
-            .map(|p| compile_policy(p, &context, &mut problems))
+            .enumerate()
+            .map(|(i, p)| {
+                let path = problems.item("policies", i, &p.name);
+                compile_policy(p, &path, &context, &mut problems)
+            })
             .collect();
 
-        if !problems.0.is_empty() {
-            return Err(ConfigError::new(problems.0));
+        if !problems.list.is_empty() {
+            return Err(ConfigError::new(problems.list));
         }
         // Stable: equal priorities keep declaration order.
         compiled_policies.sort_by_key(|p| Reverse(p.priority));
@@ -115,20 +134,41 @@ impl RouterBuilder {
                 .collect(),
             alert_sinks: self.alert_sinks.into(),
             state_store: self.state_store,
+            state_source: None,
             queue_time: self.queue_time,
         })
     }
 }
 
-#[derive(Default)]
-struct Problems(Vec<ConfigProblem>);
+/// How problem paths name an account, model or policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PathStyle {
+    /// By name, `policies["chat"]`: what a builder's user knows.
+    Names,
+    /// By position, `policies[2]`: what a config file's reader can find.
+    Indices,
+}
+
+struct Problems {
+    list: Vec<ConfigProblem>,
+    style: PathStyle,
+}
 
 impl Problems {
     fn push(&mut self, path: impl Into<String>, message: String) {
-        self.0.push(ConfigProblem {
+        self.list.push(ConfigProblem {
             path: path.into(),
             message,
+            location: None,
         });
+    }
+
+    /// The path of item `index`, named `name`, of `section`.
+    fn item(&self, section: &str, index: usize, name: &str) -> String {
+        match self.style {
+            PathStyle::Names => format!("{section}[\"{name}\"]"),
+            PathStyle::Indices => format!("{section}[{index}]"),
+        }
     }
 
     fn resilience(&mut self, path: &str, checked: Result<(), ResilienceConfigError>) {
@@ -152,10 +192,8 @@ fn index_names<'a>(
         if name.trim().is_empty() {
             problems.push(format!("{section}[{i}]"), "name must not be empty".into());
         } else if index.insert(name, i).is_some() {
-            problems.push(
-                format!("{section}[\"{name}\"]"),
-                "is declared more than once".into(),
-            );
+            let path = problems.item(section, i, name);
+            problems.push(path, "is declared more than once".into());
         }
     }
     index
@@ -205,6 +243,8 @@ fn compile_account(
 
 /// What compiling a model needs to know about accounts.
 struct ModelContext<'a> {
+    /// Where the model is, such as `models["fast"]`.
+    path: String,
     accounts: &'a HashMap<&'a str, usize>,
     account_defs: &'a [ProviderAccount],
     previous: Option<&'a Snapshot>,
@@ -216,11 +256,10 @@ fn compile_model(
     next_id: &mut usize,
     problems: &mut Problems,
 ) -> CompiledModel {
-    let (accounts, previous) = (cx.accounts, cx.previous);
-    let path = format!("models[\"{}\"]", model.name);
+    let (accounts, previous, path) = (cx.accounts, cx.previous, &cx.path);
     let name: Arc<str> = model.name.as_str().into();
     if model.targets.is_empty() {
-        problems.push(&path, "has no targets".into());
+        problems.push(path, "has no targets".into());
     }
     for (field, message) in model.defaults.problems() {
         problems.push(format!("{path}.defaults.{field}"), message);
@@ -247,7 +286,7 @@ fn compile_model(
         let Some(&account) = accounts.get(target.account.as_str()) else {
             problems.push(
                 format!("{target_path}.account"),
-                unknown("account", &target.account, accounts.keys()),
+                unknown("account", &target.account, accounts.keys().copied()),
             );
             continue;
         };
@@ -321,10 +360,10 @@ struct PolicyContext<'a> {
 
 fn compile_policy(
     policy: &Policy,
+    path: &str,
     cx: &PolicyContext<'_>,
     problems: &mut Problems,
 ) -> CompiledPolicy {
-    let path = format!("policies[\"{}\"]", policy.name);
     if policy.route.is_empty() {
         problems.push(
             format!("{path}.route"),
@@ -357,7 +396,7 @@ fn compile_policy(
         }
     };
 
-    let route = compile_route(policy, cx, &path, problems);
+    let route = compile_route(policy, cx, path, problems);
     let survivor = cx.previous.and_then(|s| s.policy(&policy.name));
     let mut breakers = vec![None; cx.target_count];
     if let Some(config) = breaker.filter(|c| c.validate().is_ok()) {
@@ -417,7 +456,7 @@ fn compile_route(
         let Some(&model) = cx.models.get(step.model.as_str()) else {
             problems.push(
                 step_path,
-                unknown("logical model", &step.model, cx.models.keys()),
+                unknown("logical model", &step.model, cx.models.keys().copied()),
             );
             continue;
         };
@@ -443,7 +482,7 @@ fn compile_route(
                             def.name
                         )
                     } else {
-                        unknown("account", account, cx.accounts.keys())
+                        unknown("account", account, cx.accounts.keys().copied())
                     };
                     problems.push(format!("{step_path}.account"), message);
                 }
@@ -466,54 +505,3 @@ pub(super) fn retryable(kind: ErrorKind) -> bool {
     )
 }
 
-/// "unknown account `x`", with the closest known name when one is close.
-fn unknown<'a>(what: &str, name: &str, known: impl Iterator<Item = &'a &'a str>) -> String {
-    let closest = known
-        .map(|k| (edit_distance(name, k), *k))
-        .filter(|(d, k)| *d <= (k.len().max(name.len()) / 3).max(1))
-        .min();
-    match closest {
-        Some((_, k)) => format!("unknown {what} `{name}`; did you mean `{k}`?"),
-        None => format!("unknown {what} `{name}`"),
-    }
-}
-
-/// Edits (insert, delete, substitute, swap two neighbours) between two names.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let width = b.len() + 1;
-    let mut d = vec![0usize; (a.len() + 1) * width];
-    for i in 0..=a.len() {
-        d[i * width] = i;
-    }
-    for (j, cell) in d.iter_mut().enumerate().take(width) {
-        *cell = j;
-    }
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (d[(i - 1) * width + j] + 1)
-                .min(d[i * width + j - 1] + 1)
-                .min(d[(i - 1) * width + j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                best = best.min(d[(i - 2) * width + j - 2] + 1);
-            }
-            d[i * width + j] = best;
-        }
-    }
-    d[a.len() * width + b.len()]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn edit_distance_counts_single_edits() {
-        assert_eq!(edit_distance("gpt5-mini", "gpt-5-mini"), 1);
-        assert_eq!(edit_distance("abc", "abc"), 0);
-        assert_eq!(edit_distance("", "abc"), 3);
-        assert_eq!(edit_distance("fsat", "fast"), 1);
-    }
-}

@@ -11,6 +11,7 @@ use super::execution::{Answer, Execution};
 use super::hedge;
 use super::plan::Candidate;
 use super::snapshot::Snapshot;
+use super::telemetry;
 use crate::error::Error;
 use crate::policy::{Purpose, StepType};
 use crate::provider::{ProviderError, ProviderResponse};
@@ -73,7 +74,7 @@ pub(super) async fn call(
 ) -> (Result<ProviderResponse, ProviderError>, Duration) {
     let resolved = Execution::resolve(snapshot, candidate);
     let _in_flight = resolved.target.load.begin();
-    let span = resolved.span();
+    let span = telemetry::attempt_span(&resolved, request);
     let started = Instant::now();
     let call = resolved
         .account
@@ -85,17 +86,8 @@ pub(super) async fn call(
         .unwrap_or_else(|timed_out| Err(timed_out.into()));
     let latency = started.elapsed();
     match &result {
-        Ok(response) => {
-            span.record("gen_ai.usage.input_tokens", response.usage.input_tokens);
-            span.record("gen_ai.usage.output_tokens", response.usage.output_tokens);
-            span.record(
-                "gen_ai.response.finish_reasons",
-                tracing::field::debug(&response.finish_reason),
-            );
-        }
-        Err(error) => {
-            span.record("error.type", tracing::field::display(error.kind()));
-        }
+        Ok(response) => telemetry::record_answer(&span, &response.usage, &response.finish_reason),
+        Err(error) => telemetry::record_failure(&span, error.kind()),
     }
     (result, latency)
 }

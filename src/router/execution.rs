@@ -12,6 +12,7 @@ use super::plan::{
     Candidate, PlanError, PlanRequest, SkipReason, SkippedTarget, no_candidate_error, plan,
 };
 use super::snapshot::{CompiledAccount, CompiledModel, CompiledPolicy, CompiledTarget, Snapshot};
+use super::telemetry;
 use crate::error::Error;
 use crate::model::Capabilities;
 use crate::policy::{Purpose, StepType};
@@ -55,20 +56,6 @@ impl<'s> Resolved<'s> {
             &self.model.defaults,
         )
     }
-
-    pub(crate) fn span(&self) -> tracing::Span {
-        tracing::info_span!(
-            "routewise.attempt",
-            gen_ai.system = self.account.provider.system(),
-            gen_ai.request.model = &*self.target.target.provider_model,
-            routewise.account = &*self.target.target.account,
-            routewise.logical_model = &*self.model.name,
-            gen_ai.usage.input_tokens = tracing::field::Empty,
-            gen_ai.usage.output_tokens = tracing::field::Empty,
-            gen_ai.response.finish_reasons = tracing::field::Empty,
-            error.type = tracing::field::Empty,
-        )
-    }
 }
 
 impl Execution {
@@ -81,9 +68,12 @@ impl Execution {
         request: &ChatRequest,
         streaming: bool,
     ) -> Result<Self, Error> {
+        let received = Instant::now();
         let problems = request.problems();
         if !problems.is_empty() {
-            return Err(Error::InvalidRequest { problems });
+            let error = Error::InvalidRequest { problems };
+            telemetry::request_finished("", telemetry::outcome(&error), received.elapsed());
+            return Err(error);
         }
         let mut needs = request.required_capabilities();
         if streaming {
@@ -118,11 +108,14 @@ impl Execution {
         let planned = match planned {
             Ok(planned) => planned,
             Err(failure) => {
-                if let Some(policy) = failure.policy {
-                    let counters = &snapshot.policies[policy].counters;
-                    counters.record_match();
-                    counters.record_outcome(false);
+                let policy = failure.policy.map(|i| &snapshot.policies[i]);
+                if let Some(policy) = policy {
+                    policy.counters.record_match();
+                    policy.counters.record_outcome(false);
                 }
+                let name = policy.map_or("", |p| &p.name);
+                let outcome = telemetry::outcome(&failure.error);
+                telemetry::request_finished(name, outcome, received.elapsed());
                 return Err(failure.error);
             }
         };
@@ -139,7 +132,13 @@ impl Execution {
             timeouts.request = Some(timeouts.request.map_or(limit, |l| l.min(limit)));
         }
         tracing::Span::current().record("routewise.policy", &*policy.name);
-        let outcome = OutcomeGuard::new(policy.counters.clone());
+        let outcome = OutcomeGuard {
+            counters: policy.counters.clone(),
+            policy: policy.name.clone(),
+            received,
+            span: tracing::Span::current(),
+            finished: false,
+        };
         Ok(Self {
             policy: planned.policy,
             candidates: planned.candidates,
@@ -157,6 +156,10 @@ impl Execution {
 
     pub(crate) fn snapshot(&self) -> &Arc<Snapshot> {
         &self.snapshot
+    }
+
+    pub(crate) fn policy_name(&self) -> &str {
+        &self.outcome.policy
     }
 
     fn policy(&self) -> &CompiledPolicy {
@@ -180,7 +183,9 @@ impl Execution {
         let candidate = *self.candidates.get(self.next)?;
         self.next += 1;
         if !self.attempts.is_empty() {
-            self.policy().counters.record_fallback();
+            let policy = self.policy();
+            policy.counters.record_fallback();
+            telemetry::fallback(&policy.name);
         }
         Some(candidate)
     }
@@ -316,13 +321,14 @@ impl Execution {
         if self.policy().fallback.on.contains(error.kind()) {
             return Ok(());
         }
-        self.outcome.finish(false);
-        Err(Error::Rejected {
+        let error = Error::Rejected {
             policy: self.policy().name.clone(),
             target,
             error,
             attempts: std::mem::take(&mut self.attempts),
-        })
+        };
+        self.outcome.finish(telemetry::outcome(&error));
+        Err(error)
     }
 
     /// Records a failed attempt that will be retried on the same target.
@@ -332,7 +338,9 @@ impl Execution {
         error: &ProviderError,
         latency: Duration,
     ) -> crate::types::TargetRef {
-        let target = Self::resolve(&self.snapshot, candidate).target;
+        let resolved = Self::resolve(&self.snapshot, candidate);
+        telemetry::attempt_finished(&self.outcome.policy, &resolved, Err(error.kind()), latency);
+        let target = resolved.target;
         target.counters.record(false, latency);
         target.load.observe(latency);
         self.attempts.push(Attempt {
@@ -356,6 +364,7 @@ impl Execution {
     ) -> ChatResponse {
         let now = Instant::now();
         let resolved = Self::resolve(&self.snapshot, candidate);
+        telemetry::attempt_finished(&self.outcome.policy, &resolved, Ok(&answer.usage), latency);
         if let Some(permit) = admission.permit {
             permit.success(now);
         }
@@ -371,7 +380,7 @@ impl Execution {
             outcome: AttemptOutcome::Success,
             latency,
         });
-        self.outcome.finish(true);
+        self.outcome.finish(telemetry::SUCCESS);
         ChatResponse {
             content: answer.content,
             tool_calls: answer.tool_calls,
@@ -386,7 +395,14 @@ impl Execution {
 
     /// The final error once no candidate is left.
     pub(crate) fn exhausted(&mut self) -> Error {
-        self.outcome.finish(false);
+        let error = self.final_error();
+        self.outcome.finish(telemetry::outcome(&error));
+        error
+    }
+
+    /// Why nothing answered: the deadline passed, no candidate was admitted, or every
+    /// attempt failed.
+    fn final_error(&mut self) -> Error {
         let policy = self.policy().name.clone();
         let attempts = std::mem::take(&mut self.attempts);
         if let (Some(limit), true) = (
@@ -419,13 +435,14 @@ impl Execution {
         latency: Duration,
     ) -> Error {
         let target = self.record_failure(candidate, &error, latency);
-        self.outcome.finish(false);
-        Error::StreamInterrupted {
+        let error = Error::StreamInterrupted {
             policy: self.policy().name.clone(),
             target,
             error,
             attempts: std::mem::take(&mut self.attempts),
-        }
+        };
+        self.outcome.finish(telemetry::outcome(&error));
+        error
     }
 }
 
@@ -444,24 +461,25 @@ pub(crate) struct Answer {
     pub(crate) usage: Usage,
 }
 
-/// Counts the request as cancelled if it is dropped before it finished.
+/// Counts the request's outcome once, and as cancelled if it is dropped before it finished.
 struct OutcomeGuard {
     counters: Arc<PolicyCounters>,
+    policy: Arc<str>,
+    /// When the request arrived, before any wait for rate-limit capacity.
+    received: Instant,
+    /// The request's span, which a stream outlives the polling context of.
+    span: tracing::Span,
     finished: bool,
 }
 
 impl OutcomeGuard {
-    fn new(counters: Arc<PolicyCounters>) -> Self {
-        Self {
-            counters,
-            finished: false,
-        }
-    }
-
-    fn finish(&mut self, success: bool) {
+    fn finish(&mut self, outcome: &'static str) {
         if !self.finished {
             self.finished = true;
-            self.counters.record_outcome(success);
+            self.counters.record_outcome(outcome == telemetry::SUCCESS);
+            self.span.in_scope(|| {
+                telemetry::request_finished(&self.policy, outcome, self.received.elapsed());
+            });
         }
     }
 }
@@ -470,6 +488,13 @@ impl Drop for OutcomeGuard {
     fn drop(&mut self) {
         if !self.finished {
             self.counters.record_cancelled();
+            self.span.in_scope(|| {
+                telemetry::request_finished(
+                    &self.policy,
+                    telemetry::CANCELLED,
+                    self.received.elapsed(),
+                );
+            });
         }
     }
 }

@@ -12,6 +12,7 @@ mod plan;
 mod probes;
 mod snapshot;
 mod stream;
+mod telemetry;
 
 use std::sync::{Arc, Mutex};
 
@@ -19,6 +20,7 @@ use arc_swap::ArcSwap;
 use tracing::Instrument;
 
 pub use builder::RouterBuilder;
+pub(crate) use compile::PathStyle;
 pub use explain::{Explanation, PassedOver};
 pub use plan::{SkipReason, SkippedTarget};
 pub use stream::ChatStream;
@@ -28,7 +30,7 @@ use crate::policy::{Purpose, StepType};
 use crate::stats::{AccountStatus, RouterStats};
 use crate::types::{ChatRequest, ChatResponse};
 use probes::Probes;
-use snapshot::Snapshot;
+pub(crate) use snapshot::Snapshot;
 
 /// Routes chat requests to provider targets by policy, with fallbacks.
 ///
@@ -80,7 +82,7 @@ impl Router {
         RouterBuilder::new()
     }
 
-    fn from_snapshot(snapshot: Snapshot) -> Result<Self, ConfigError> {
+    pub(crate) fn from_snapshot(snapshot: Snapshot) -> Result<Self, ConfigError> {
         let probes = Probes::start(&snapshot)?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -113,7 +115,7 @@ impl Router {
         purpose: Purpose,
         request: ChatRequest,
     ) -> Result<ChatResponse, Error> {
-        let span = request_span("chat", &step_type, &purpose, &request);
+        let span = telemetry::request_span(&step_type, &purpose, &request);
         let snapshot = self.inner.snapshot.load_full();
         complete::complete(snapshot, &step_type, &purpose, &request)
             .instrument(span)
@@ -167,7 +169,7 @@ impl Router {
         purpose: Purpose,
         request: ChatRequest,
     ) -> Result<ChatStream, Error> {
-        let span = request_span("chat", &step_type, &purpose, &request);
+        let span = telemetry::request_span(&step_type, &purpose, &request);
         let snapshot = self.inner.snapshot.load_full();
         stream::stream(snapshot, &step_type, &purpose, request)
             .instrument(span)
@@ -262,13 +264,21 @@ impl Router {
     /// The same [`ConfigError`] [`RouterBuilder::build`] would give; the running
     /// configuration is then left untouched.
     pub fn reload(&self, config: RouterBuilder) -> Result<(), ConfigError> {
+        self.swap(|previous| config.compile(Some(previous)))
+    }
+
+    /// Swaps in the snapshot `compile` makes from the running one, unless it fails.
+    pub(crate) fn swap(
+        &self,
+        compile: impl FnOnce(&Snapshot) -> Result<Snapshot, ConfigError>,
+    ) -> Result<(), ConfigError> {
         let mut probes = self
             .inner
             .probes
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let previous = self.inner.snapshot.load();
-        let next = config.compile(Some(&previous))?;
+        let next = compile(&previous)?;
         let next_probes = Probes::start(&next)?;
         self.inner.snapshot.store(Arc::new(next));
         // Dropping the old probes stops them; the new ones watch the same trackers.
@@ -286,20 +296,4 @@ impl std::fmt::Debug for Router {
             .field("accounts", &snapshot.accounts.len())
             .finish()
     }
-}
-
-fn request_span(
-    operation: &'static str,
-    step: &StepType,
-    purpose: &Purpose,
-    request: &ChatRequest,
-) -> tracing::Span {
-    tracing::info_span!(
-        "routewise.request",
-        gen_ai.operation.name = operation,
-        routewise.step_type = %step,
-        routewise.purpose = %purpose,
-        routewise.requested_model = request.model.as_deref(),
-        routewise.policy = tracing::field::Empty,
-    )
 }

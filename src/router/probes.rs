@@ -25,6 +25,7 @@ impl Probes {
                 path: "health.probe_interval".into(),
                 message: "background probes need a Tokio runtime: build the router inside one"
                     .into(),
+                location: None,
             }]));
         };
         Ok(Self(

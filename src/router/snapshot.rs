@@ -30,6 +30,9 @@ pub(crate) struct Snapshot {
     pub(crate) accounts: Vec<CompiledAccount>,
     pub(crate) alert_sinks: Arc<[Arc<dyn AlertSink>]>,
     pub(crate) state_store: Option<Arc<dyn StateStore>>,
+    /// What the state store was opened from, when a config file opened it; a reload with
+    /// the same settings keeps the store instead of opening it again.
+    pub(crate) state_source: Option<String>,
     pub(crate) queue_time: Duration,
 }
 

@@ -13,6 +13,7 @@ use super::balance::InFlight;
 use super::execution::{Admission, Answer, Execution};
 use super::plan::Candidate;
 use super::snapshot::Snapshot;
+use super::telemetry;
 use crate::error::Error;
 use crate::policy::{Purpose, StepType};
 use crate::provider::{ErrorKind, ProviderError, ProviderEvent, ProviderStream};
@@ -58,9 +59,14 @@ pub(crate) async fn stream(
         done: false,
     };
     driver.connect().await?;
-    let events = futures::stream::unfold(driver, |mut driver| async move {
-        let event = driver.next_event().await?;
-        Some((event, driver))
+    // Later events are polled in the caller's context: keep them in the request's span.
+    let span = tracing::Span::current();
+    let events = futures::stream::unfold(driver, move |mut driver| {
+        async move {
+            let event = driver.next_event().await?;
+            Some((event, driver))
+        }
+        .instrument(span.clone())
     });
     Ok(ChatStream {
         // Fused: polling again after the end keeps answering `None`.
@@ -83,6 +89,7 @@ struct Active {
     events: ProviderStream,
     started: Instant,
     admission: Admission,
+    span: tracing::Span,
     _in_flight: InFlight,
 }
 
@@ -95,21 +102,22 @@ impl Driver {
                 continue;
             };
             let started = Instant::now();
-            let (result, in_flight) = {
+            let (result, in_flight, span) = {
                 let resolved = Execution::resolve(self.execution.snapshot(), candidate);
                 let in_flight = resolved.target.load.begin();
+                let span = telemetry::attempt_span(&resolved, &self.request);
                 let call = resolved
                     .account
                     .provider
                     .stream(resolved.request(&self.request))
-                    .instrument(resolved.span());
+                    .instrument(span.clone());
                 let result = self
                     .execution
                     .deadline()
                     .run(call)
                     .await
                     .unwrap_or_else(|timed_out| Err(timed_out.into()));
-                (result, in_flight)
+                (result, in_flight, span)
             };
             match result {
                 Ok(events) => {
@@ -118,11 +126,13 @@ impl Driver {
                         events,
                         started,
                         admission,
+                        span,
                         _in_flight: in_flight,
                     });
                     return Ok(());
                 }
                 Err(error) => {
+                    telemetry::record_failure(&span, error.kind());
                     let latency = started.elapsed();
                     self.execution
                         .observe_failure(candidate, admission, &error, latency);
@@ -144,12 +154,12 @@ impl Driver {
                     if text.is_empty() {
                         continue;
                     }
-                    self.sent_content = true;
+                    self.first_content();
                     self.text.push_str(&text);
                     return Some(Ok(StreamEvent::TextDelta { text }));
                 }
                 Some(Ok(ProviderEvent::ToolCallDelta(delta))) => {
-                    self.sent_content = true;
+                    self.first_content();
                     merge_tool_call(&mut self.tool_calls, &delta);
                     return Some(Ok(StreamEvent::ToolCallDelta(delta)));
                 }
@@ -159,6 +169,7 @@ impl Driver {
                 })) => {
                     self.done = true;
                     let active = self.active.take()?;
+                    telemetry::record_answer(&active.span, &usage, &finish_reason);
                     let answer = Answer {
                         content: std::mem::take(&mut self.text),
                         tool_calls: std::mem::take(&mut self.tool_calls)
@@ -182,6 +193,7 @@ impl Driver {
             };
             let active = self.active.take()?;
             let latency = active.started.elapsed();
+            telemetry::record_failure(&active.span, failure.kind());
             self.execution
                 .observe_failure(active.candidate, active.admission, &failure, latency);
             if self.sent_content {
@@ -203,6 +215,21 @@ impl Driver {
                 self.done = true;
                 return Some(Err(error));
             }
+        }
+    }
+}
+
+impl Driver {
+    /// Marks content as sent; the first time, reports the time to the first chunk.
+    fn first_content(&mut self) {
+        if self.sent_content {
+            return;
+        }
+        self.sent_content = true;
+        if let Some(active) = &self.active {
+            let resolved = Execution::resolve(self.execution.snapshot(), active.candidate);
+            let policy = self.execution.policy_name();
+            telemetry::first_chunk(policy, &resolved, active.started.elapsed());
         }
     }
 }

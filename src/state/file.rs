@@ -92,7 +92,19 @@ impl FileStore {
     pub async fn open(path: impl AsRef<Path>) -> Result<Self, StateError> {
         let path = path.as_ref().to_path_buf();
         let values = blocking(&path, load).await?;
-        Ok(Self {
+        Ok(Self::with_values(path, values))
+    }
+
+    /// [`open`](Self::open) for code that is not async, such as loading a config file:
+    /// reads the file on the calling thread.
+    pub fn open_blocking(path: impl AsRef<Path>) -> Result<Self, StateError> {
+        let path = path.as_ref().to_path_buf();
+        let values = load(&path)?;
+        Ok(Self::with_values(path, values))
+    }
+
+    fn with_values(path: PathBuf, values: BTreeMap<StateKey, u64>) -> Self {
+        Self {
             inner: Arc::new(Inner {
                 path,
                 memory: MemoryStore::with_values(values),
@@ -100,7 +112,7 @@ impl FileStore {
                 written: AtomicU64::new(0),
                 flushing: tokio::sync::Mutex::new(()),
             }),
-        })
+        }
     }
 
     /// The file this store writes.

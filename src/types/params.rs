@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 /// assert_eq!(params.max_tokens, Some(512));
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct SamplingParams {
     /// Sampling temperature, `0.0..=2.0`.

@@ -6,6 +6,7 @@ pub mod conformance;
 pub mod openai_cases;
 pub mod recording;
 pub mod recording_server;
+pub mod telemetry;
 pub mod wire_server;
 
 use routewise::sim::SimProvider;

@@ -1,0 +1,125 @@
+//! [`AccountConfig`]: one provider account as written in a config file.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::budget::BudgetConfig;
+use super::limits::RateLimitsConfig;
+use super::path;
+use super::price::PriceConfig;
+use super::problems::Problems;
+use super::provider::ProviderConfig;
+use super::secret::SecretValue;
+use crate::account::ProviderAccount;
+use crate::budget::PricingTable;
+
+/// A provider account: its backend, credentials, endpoint, rate limits, budget and
+/// prices (see [`ProviderAccount`]).
+///
+/// ```toml
+/// [[accounts]]
+/// name = "openai-main"
+/// provider = { kind = "openai" }
+/// api_key = "${OPENAI_API_KEY}"
+/// base_url = "https://gateway.example.com/v1"
+/// headers = { "x-team" = "search", authorization = "Bearer ${GATEWAY_TOKEN}" }
+/// limits = { rpm = 500, tpm = 200000, models = { "gpt-4o" = { rpm = 100 } } }
+/// budget = { monthly_usd = 250.0, thresholds = [50, 80, 100] }
+/// pricing = { "my-finetune" = { input = 3.0, output = 12.0 } }
+/// ```
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[non_exhaustive]
+pub struct AccountConfig {
+    /// A unique name; targets refer to the account by it.
+    pub name: String,
+    /// The backend and its settings.
+    pub provider: ProviderConfig,
+    /// The API key, from the environment: `"${OPENAI_API_KEY}"` or
+    /// `{ env = "OPENAI_API_KEY" }`. A key written into the file is rejected.
+    #[serde(default)]
+    pub api_key: Option<SecretValue>,
+    /// Overrides the provider's default base URL.
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// Headers sent with every request; values may read the environment (`"${TOKEN}"`).
+    #[serde(default)]
+    pub headers: BTreeMap<String, SecretValue>,
+    /// Requests and tokens per minute; a target whose account would exceed them is
+    /// skipped until capacity returns.
+    #[serde(default)]
+    pub limits: Option<RateLimitsConfig>,
+    /// A dollar budget per window; an exhausted account is skipped until the next one.
+    #[serde(default)]
+    pub budget: Option<BudgetConfig>,
+    /// Prices by provider model id, over the shipped list prices (a target's own `price`
+    /// wins over both).
+    #[serde(default)]
+    pub pricing: BTreeMap<String, PriceConfig>,
+}
+
+impl AccountConfig {
+    /// The account, with secrets read through `env`. Problems are reported under `at`
+    /// (such as `accounts[1]`); the account is built even then, so the rest of the
+    /// configuration can still be checked.
+    pub(crate) fn to_account(
+        &self,
+        at: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+        problems: &mut Problems,
+    ) -> ProviderAccount {
+        let provider = self.provider.build(&format!("{at}.provider"), problems);
+        let mut account = ProviderAccount::with_shared_provider(self.name.as_str(), provider);
+        if let Some(key) = &self.api_key {
+            let key_path = format!("{at}.api_key");
+            if key.variables().next().is_none() {
+                problems.push(
+                    key_path,
+                    "an API key must not be written into the file; set an environment variable and write `api_key = \"${NAME}\"`",
+                );
+            } else if let Some(key) = key.resolve(env, &key_path, problems) {
+                account = account.api_key(key);
+            }
+        }
+        if let Some(url) = &self.base_url {
+            account = account.base_url(url.as_str());
+        }
+        for (name, value) in &self.headers {
+            let mut header_path = format!("{at}.headers");
+            path::push_key(&mut header_path, name);
+            if let Some(value) = value.resolve(env, &header_path, problems) {
+                account = account.header(name.as_str(), value);
+            }
+        }
+        // Settings with a problem are left out, so the builder does not report it again.
+        if let Some(limits) = &self.limits
+            && let Some(limits) = limits.build(&format!("{at}.limits"), problems)
+        {
+            account = account.limits(limits);
+        }
+        if let Some(budget) = &self.budget
+            && let Some(budget) = budget.build(&format!("{at}.budget"), problems)
+        {
+            account = account.budget(budget);
+        }
+        if !self.pricing.is_empty() {
+            account = account.pricing(self.pricing_table(at, problems));
+        }
+        account
+    }
+
+    /// The shipped list prices with this account's overrides.
+    fn pricing_table(&self, at: &str, problems: &mut Problems) -> PricingTable {
+        let mut table = PricingTable::defaults();
+        for (model, price) in &self.pricing {
+            let mut price_path = format!("{at}.pricing");
+            path::push_key(&mut price_path, model);
+            if let Some(price) = price.build(&price_path, problems) {
+                table.insert(model.as_str(), price);
+            }
+        }
+        table
+    }
+}

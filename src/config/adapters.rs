@@ -1,0 +1,210 @@
+//! Settings of the HTTP provider adapters: [`OpenAiSettings`], [`AnthropicSettings`],
+//! [`GeminiSettings`] and the [`HttpTimeoutSettings`] they share.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::duration;
+use super::problems::Problems;
+use crate::provider::HttpTimeouts;
+use crate::provider::anthropic::{Anthropic, ApiVersion};
+use crate::provider::gemini::Gemini;
+use crate::provider::openai::{MaxTokensField, OpenAi};
+
+/// Timeouts of an HTTP adapter (see [`HttpTimeouts`]); each one left out keeps its
+/// default (connect 10 s, read 60 s, total 10 min).
+///
+/// ```toml
+/// provider = { kind = "openai", timeouts = { connect = "5s", read = "30s", total = "2m" } }
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[non_exhaustive]
+pub struct HttpTimeoutSettings {
+    /// Establishing the connection.
+    #[serde(deserialize_with = "duration::optional")]
+    #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
+    pub connect: Option<Duration>,
+    /// Waiting for the first byte of an answer, and for each later chunk of a stream.
+    #[serde(deserialize_with = "duration::optional")]
+    #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
+    pub read: Option<Duration>,
+    /// A whole non-streaming call.
+    #[serde(deserialize_with = "duration::optional")]
+    #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
+    pub total: Option<Duration>,
+}
+
+impl HttpTimeoutSettings {
+    /// The timeouts, reporting zero ones under `path` (such as `accounts[0].provider.timeouts`).
+    pub(crate) fn build(&self, path: &str, problems: &mut Problems) -> HttpTimeouts {
+        let mut timeouts = HttpTimeouts::default();
+        for (field, value, slot) in [
+            ("connect", self.connect, &mut timeouts.connect),
+            ("read", self.read, &mut timeouts.read),
+            ("total", self.total, &mut timeouts.total),
+        ] {
+            if let Some(value) = value {
+                if value.is_zero() {
+                    problems.push(format!("{path}.{field}"), "must be greater than zero");
+                }
+                *slot = value;
+            }
+        }
+        timeouts
+    }
+}
+
+/// Settings of an [`OpenAi`] account (`kind = "openai"`): OpenAI itself, any
+/// OpenAI-compatible endpoint (give the account a `base_url`), or Azure OpenAI (set
+/// `azure_api_version`; the account's `base_url` is then the resource endpoint and target
+/// models are deployment names). Every field is optional.
+///
+/// ```toml
+/// provider = { kind = "openai", max_tokens_field = "max_completion_tokens", timeouts = { read = "30s" } }
+/// provider = { kind = "openai", azure_api_version = "2024-10-21" }
+/// provider = { kind = "openai", system_name = "groq", stream_usage = false }
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[non_exhaustive]
+pub struct OpenAiSettings {
+    /// Speak Azure OpenAI with this data-plane `api-version`, such as `2024-10-21`.
+    pub azure_api_version: Option<String>,
+    /// The name reported as `gen_ai.provider.name` (default `openai`, or `az.ai.openai`
+    /// for Azure).
+    pub system_name: Option<String>,
+    /// Always send the token limit in this field instead of choosing by model id.
+    pub max_tokens_field: Option<TokenLimitField>,
+    /// Whether streams ask for usage in their last chunk (default true); turn it off for
+    /// servers that refuse `stream_options`.
+    pub stream_usage: Option<bool>,
+    /// Connect, read and total timeouts.
+    pub timeouts: HttpTimeoutSettings,
+}
+
+/// Which request field carries the token limit (see [`MaxTokensField`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[non_exhaustive]
+pub enum TokenLimitField {
+    /// `max_tokens`, which every compatible server understands.
+    MaxTokens,
+    /// `max_completion_tokens`, which OpenAI's reasoning models require.
+    MaxCompletionTokens,
+}
+
+impl OpenAiSettings {
+    /// Builds the adapter, reporting bad settings under `path`.
+    pub(crate) fn build(&self, path: &str, problems: &mut Problems) -> OpenAi {
+        let mut openai = match &self.azure_api_version {
+            Some(version) => {
+                if version.trim().is_empty() {
+                    problems.push(
+                        format!("{path}.azure_api_version"),
+                        "must not be empty; Azure needs an api-version such as \"2024-10-21\"",
+                    );
+                }
+                OpenAi::azure(version.as_str())
+            }
+            None => OpenAi::new(),
+        };
+        if let Some(name) = &self.system_name {
+            openai = openai.system_name(name.as_str());
+        }
+        if let Some(field) = self.max_tokens_field {
+            openai = openai.max_tokens_field(match field {
+                TokenLimitField::MaxTokens => MaxTokensField::MaxTokens,
+                TokenLimitField::MaxCompletionTokens => MaxTokensField::MaxCompletionTokens,
+            });
+        }
+        if let Some(enabled) = self.stream_usage {
+            openai = openai.stream_usage(enabled);
+        }
+        if self.timeouts != HttpTimeoutSettings::default() {
+            openai = openai.timeouts(self.timeouts.build(&format!("{path}.timeouts"), problems));
+        }
+        openai
+    }
+}
+
+/// Settings of an [`Anthropic`] account (`kind = "anthropic"`). Every field is optional.
+///
+/// ```toml
+/// provider = { kind = "anthropic", api_version = "2023-06-01", default_max_tokens = 2048 }
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[non_exhaustive]
+pub struct AnthropicSettings {
+    /// The `anthropic-version` to speak (default `2023-06-01`).
+    pub api_version: Option<AnthropicVersion>,
+    /// The `max_tokens` sent when neither the request nor the logical model sets one
+    /// (default 4096).
+    pub default_max_tokens: Option<u32>,
+    /// Connect, read and total timeouts.
+    pub timeouts: HttpTimeoutSettings,
+}
+
+/// An `anthropic-version` the adapter speaks (see [`ApiVersion`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[non_exhaustive]
+pub enum AnthropicVersion {
+    /// `2023-06-01`.
+    #[serde(rename = "2023-06-01")]
+    V2023_06_01,
+    /// `2026-10-21`: no `temperature` or `top_p`.
+    #[serde(rename = "2026-10-21")]
+    V2026_10_21,
+}
+
+impl AnthropicSettings {
+    /// Builds the adapter, reporting bad settings under `path`.
+    pub(crate) fn build(&self, path: &str, problems: &mut Problems) -> Anthropic {
+        let mut anthropic = Anthropic::new();
+        if let Some(version) = self.api_version {
+            anthropic = anthropic.api_version(match version {
+                AnthropicVersion::V2023_06_01 => ApiVersion::V2023_06_01,
+                AnthropicVersion::V2026_10_21 => ApiVersion::V2026_10_21,
+            });
+        }
+        if let Some(max_tokens) = self.default_max_tokens {
+            if max_tokens == 0 {
+                problems.push(format!("{path}.default_max_tokens"), "must be at least 1");
+            }
+            anthropic = anthropic.default_max_tokens(max_tokens);
+        }
+        if self.timeouts != HttpTimeoutSettings::default() {
+            anthropic =
+                anthropic.timeouts(self.timeouts.build(&format!("{path}.timeouts"), problems));
+        }
+        anthropic
+    }
+}
+
+/// Settings of a [`Gemini`] account (`kind = "gemini"`).
+///
+/// ```toml
+/// provider = { kind = "gemini", timeouts = { total = "30s" } }
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[non_exhaustive]
+pub struct GeminiSettings {
+    /// Connect, read and total timeouts.
+    pub timeouts: HttpTimeoutSettings,
+}
+
+impl GeminiSettings {
+    /// Builds the adapter, reporting bad settings under `path`.
+    pub(crate) fn build(&self, path: &str, problems: &mut Problems) -> Gemini {
+        Gemini::with_timeouts(self.timeouts.build(&format!("{path}.timeouts"), problems))
+    }
+}

@@ -1,0 +1,85 @@
+//! Durations in config files: `"250ms"`, `"1.5s"`, `"2m"`, `"1h"`, `"7d"`.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+/// Parses a number followed by a unit: `ms`, `s`, `m`, `h` or `d`.
+pub(crate) fn parse(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let seconds_per_unit = match unit.trim() {
+        "ms" => 0.001,
+        "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        "d" => 86_400.0,
+        "" => {
+            return Err(format!(
+                "`{text}` needs a unit: ms, s, m, h or d (as in \"250ms\")"
+            ));
+        }
+        other => {
+            return Err(format!(
+                "unknown duration unit `{other}`; use ms, s, m, h or d"
+            ));
+        }
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration such as \"250ms\" or \"1.5s\""))?;
+    Duration::try_from_secs_f64(value * seconds_per_unit)
+        .map_err(|_| format!("`{text}` is out of range"))
+}
+
+/// `deserialize_with` for `Option<Duration>` fields.
+pub(crate) fn optional<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    Option::<String>::deserialize(d)?
+        .map(|text| parse(&text).map_err(serde::de::Error::custom))
+        .transpose()
+}
+
+/// `deserialize_with` for `Duration` fields.
+pub(crate) fn required<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    parse(&String::deserialize(d)?).map_err(serde::de::Error::custom)
+}
+
+/// The schema of a duration string.
+#[cfg(feature = "schema")]
+pub(crate) fn schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "string",
+        "description": "A duration: a number and a unit, ms, s, m, h or d (\"250ms\", \"1.5s\", \"7d\").",
+        "pattern": "^\\s*[0-9]+(\\.[0-9]+)?\\s*(ms|s|m|h|d)\\s*$"
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn units_scale_the_number() {
+        assert_eq!(parse("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse("7d"), Ok(Duration::from_secs(7 * 86_400)));
+        assert_eq!(parse(" 0s "), Ok(Duration::ZERO));
+    }
+
+    #[test]
+    fn a_missing_or_unknown_unit_is_explained() {
+        assert!(parse("250").unwrap_err().contains("needs a unit"));
+        assert!(
+            parse("3w")
+                .unwrap_err()
+                .contains("unknown duration unit `w`")
+        );
+        assert!(parse("fast").unwrap_err().contains("unknown duration unit"));
+        assert!(parse("1.2.3s").unwrap_err().contains("is not a duration"));
+    }
+}

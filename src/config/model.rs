@@ -1,0 +1,108 @@
+//! [`ModelConfig`] and [`TargetConfig`]: logical models and their targets as written in a
+//! config file.
+
+use serde::Deserialize;
+
+use super::price::PriceConfig;
+use super::problems::Problems;
+use crate::context_window::ContextWindow;
+use crate::model::{Balance, Capabilities, LogicalModel, Target};
+use crate::types::SamplingParams;
+
+/// A logical model (see [`LogicalModel`]).
+///
+/// ```toml
+/// [[models]]
+/// name = "primary-llm"
+/// capabilities = ["streaming", "tools"]
+/// defaults = { temperature = 0.2, max_tokens = 1024 }
+/// balance = "round_robin"
+/// targets = [
+///   { account = "openai-main", model = "gpt-4o", weight = 3 },
+///   { account = "anthropic-main", model = "claude-sonnet-4-5", tier = 1 },
+///   { account = "local", model = "my-model", price = { input = 0.1, output = 0.4 } },
+/// ]
+/// ```
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[non_exhaustive]
+pub struct ModelConfig {
+    /// The name requests and policies use.
+    pub name: String,
+    /// What every target of this model is promised to do.
+    #[serde(default)]
+    pub capabilities: Capabilities,
+    /// Parameters applied where a request leaves them unset.
+    #[serde(default)]
+    pub defaults: SamplingParams,
+    /// How targets in the same tier share traffic (default `ordered`).
+    #[serde(default)]
+    pub balance: Balance,
+    /// Concrete targets, in order of preference.
+    #[serde(default)]
+    pub targets: Vec<TargetConfig>,
+}
+
+/// One concrete provider model behind a logical model (see [`Target`]).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[non_exhaustive]
+pub struct TargetConfig {
+    /// The account's name.
+    pub account: String,
+    /// The provider's model id, for example `gpt-4o`.
+    pub model: String,
+    /// Share of traffic under `balance = "weighted_random"` (default 1).
+    #[serde(default)]
+    pub weight: Option<u32>,
+    /// Load-balancing tier: lower tiers first, higher tiers are fallbacks (default 0).
+    #[serde(default)]
+    pub tier: u32,
+    /// What this target can do, when it differs from its logical model's promise.
+    #[serde(default)]
+    pub capabilities: Option<Capabilities>,
+    /// The model's token limits, when the shipped table does not know them.
+    #[serde(default)]
+    pub context_window: Option<ContextWindow>,
+    /// What this target charges, over its account's pricing.
+    #[serde(default)]
+    pub price: Option<PriceConfig>,
+}
+
+impl ModelConfig {
+    /// The model, reporting bad target prices under `at` (such as `models[0]`).
+    pub(crate) fn to_model(&self, at: &str, problems: &mut Problems) -> LogicalModel {
+        let mut model = LogicalModel::new(self.name.as_str())
+            .capabilities(self.capabilities)
+            .defaults(self.defaults.clone())
+            .balance(self.balance);
+        for (i, target) in self.targets.iter().enumerate() {
+            model = model.target(target.to_target(&format!("{at}.targets[{i}]"), problems));
+        }
+        model
+    }
+}
+
+impl TargetConfig {
+    fn to_target(&self, at: &str, problems: &mut Problems) -> Target {
+        let mut target = Target::new(self.account.as_str(), self.model.as_str()).tier(self.tier);
+        if let Some(weight) = self.weight {
+            target = target.weight(weight);
+        }
+        if let Some(capabilities) = self.capabilities {
+            target = target.capabilities(capabilities);
+        }
+        if let Some(window) = self.context_window {
+            target = target.context_window(window);
+        }
+        if let Some(price) = self
+            .price
+            .and_then(|p| p.build(&format!("{at}.price"), problems))
+        {
+            target = target.price(price);
+        }
+        target
+    }
+}

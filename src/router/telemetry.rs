@@ -1,0 +1,250 @@
+//! Telemetry of routed requests in one place: `tracing` spans carrying the OpenTelemetry
+//! GenAI attributes, and (feature `metrics`) the metrics listed in [`crate::metrics`].
+//! The request path calls these where requests and attempts start and end; without the
+//! feature the metric hooks are empty.
+
+use std::time::Duration;
+
+use tracing::Span;
+use tracing::field::Empty;
+
+use super::execution::Resolved;
+use crate::error::Error;
+use crate::policy::{Purpose, StepType};
+use crate::provider::ErrorKind;
+use crate::types::{ChatRequest, EffectiveParams, FinishReason, Usage};
+
+/// `gen_ai.operation.name` of every call the router makes.
+const OPERATION: &str = "chat";
+/// The outcome of a request that was answered.
+pub(crate) const SUCCESS: &str = "success";
+/// The outcome of a request dropped before it ended.
+pub(crate) const CANCELLED: &str = "cancelled";
+
+/// The span of one routed request; the matched policy is recorded once known.
+pub(crate) fn request_span(step: &StepType, purpose: &Purpose, request: &ChatRequest) -> Span {
+    tracing::info_span!(
+        "routewise.request",
+        gen_ai.operation.name = OPERATION,
+        routewise.step_type = %step,
+        routewise.purpose = %purpose,
+        routewise.requested_model = request.model.as_deref(),
+        routewise.policy = Empty,
+        routewise.outcome = Empty,
+    )
+}
+
+/// The span of one provider call: an OpenTelemetry GenAI client span ("chat {model}").
+pub(crate) fn attempt_span(resolved: &Resolved<'_>, request: &ChatRequest) -> Span {
+    let model = &*resolved.target.target.provider_model;
+    let params = EffectiveParams::new(&request.params, &resolved.model.defaults);
+    tracing::info_span!(
+        "routewise.attempt",
+        otel.name = %format_args!("{OPERATION} {model}"),
+        otel.kind = "client",
+        gen_ai.operation.name = OPERATION,
+        gen_ai.provider.name = resolved.account.provider.system(),
+        gen_ai.request.model = model,
+        gen_ai.request.temperature = params.temperature().map(f64::from),
+        gen_ai.request.top_p = params.top_p().map(f64::from),
+        gen_ai.request.max_tokens = params.max_tokens(),
+        routewise.logical_model = &*resolved.model.name,
+        routewise.account = &*resolved.target.target.account,
+        gen_ai.usage.input_tokens = Empty,
+        gen_ai.usage.output_tokens = Empty,
+        gen_ai.response.finish_reasons = Empty,
+        error.type = Empty,
+    )
+}
+
+/// Records a successful call's usage and finish reason on its span.
+pub(crate) fn record_answer(span: &Span, usage: &Usage, finish_reason: &FinishReason) {
+    span.record("gen_ai.usage.input_tokens", usage.input_tokens);
+    span.record("gen_ai.usage.output_tokens", usage.output_tokens);
+    span.record(
+        "gen_ai.response.finish_reasons",
+        finish_reason_name(finish_reason),
+    );
+}
+
+/// Records a failed call's error kind on its span.
+pub(crate) fn record_failure(span: &Span, kind: ErrorKind) {
+    span.record("error.type", kind_name(kind));
+}
+
+/// A provider call ended: `Ok` with its usage, or `Err` with its failure kind.
+pub(crate) fn attempt_finished(
+    policy: &str,
+    resolved: &Resolved<'_>,
+    result: Result<&Usage, ErrorKind>,
+    latency: Duration,
+) {
+    #[cfg(feature = "metrics")]
+    {
+        use crate::metrics as names;
+        let labels = attempt_labels(policy, resolved);
+        let outcome = result.map_or_else(kind_name, |_| SUCCESS);
+        metrics::counter!(
+            names::ATTEMPTS,
+            with(&labels, ("routewise.outcome", outcome))
+        )
+        .increment(1);
+        let duration_labels = match result {
+            Ok(usage) => {
+                for (kind, tokens) in [
+                    ("input", usage.input_tokens),
+                    ("output", usage.output_tokens),
+                ] {
+                    metrics::histogram!(
+                        names::TOKEN_USAGE,
+                        with(&labels, ("gen_ai.token.type", kind))
+                    )
+                    .record(f64::from(tokens));
+                }
+                to_labels(&labels)
+            }
+            Err(_) => with(&labels, ("error.type", outcome)),
+        };
+        metrics::histogram!(names::OPERATION_DURATION, duration_labels)
+            .record(latency.as_secs_f64());
+    }
+    #[cfg(not(feature = "metrics"))]
+    let _ = (policy, resolved, result, latency);
+}
+
+/// The first content chunk of a stream arrived `elapsed` after the call was made.
+pub(crate) fn first_chunk(policy: &str, resolved: &Resolved<'_>, elapsed: Duration) {
+    #[cfg(feature = "metrics")]
+    metrics::histogram!(
+        crate::metrics::TIME_TO_FIRST_CHUNK,
+        to_labels(&attempt_labels(policy, resolved))
+    )
+    .record(elapsed.as_secs_f64());
+    #[cfg(not(feature = "metrics"))]
+    let _ = (policy, resolved, elapsed);
+}
+
+/// A request moved on from a failed candidate to the next.
+pub(crate) fn fallback(policy: &str) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!(crate::metrics::FALLBACKS, "routewise.policy" => policy.to_owned())
+        .increment(1);
+    #[cfg(not(feature = "metrics"))]
+    let _ = policy;
+}
+
+/// A request ended with `outcome` ([`SUCCESS`], [`CANCELLED`] or [`outcome`] of its
+/// error). Call it in the request's span.
+pub(crate) fn request_finished(policy: &str, outcome: &'static str, elapsed: Duration) {
+    Span::current().record("routewise.outcome", outcome);
+    #[cfg(feature = "metrics")]
+    {
+        let labels = [
+            ("routewise.policy", policy.to_owned()),
+            ("routewise.outcome", outcome.to_owned()),
+        ];
+        metrics::counter!(crate::metrics::REQUESTS, &labels).increment(1);
+        metrics::histogram!(crate::metrics::REQUEST_DURATION, &labels)
+            .record(elapsed.as_secs_f64());
+    }
+    #[cfg(not(feature = "metrics"))]
+    let _ = (policy, elapsed);
+}
+
+/// The outcome label of a request that ended with `error`.
+pub(crate) fn outcome(error: &Error) -> &'static str {
+    match error {
+        Error::InvalidRequest { .. } => "invalid_request",
+        Error::NoMatchingPolicy { .. } => "no_matching_policy",
+        Error::MissingCapability { .. } => "missing_capability",
+        Error::ContextTooLong { .. } => "context_too_long",
+        Error::CircuitOpen { .. } => "circuit_open",
+        Error::RateLimited { .. } => "rate_limited",
+        Error::BudgetExhausted { .. } => "budget_exhausted",
+        Error::DeadlineExceeded { .. } => "deadline_exceeded",
+        Error::NoAvailableTarget { .. } => "no_available_target",
+        Error::AllTargetsFailed { .. } => "all_targets_failed",
+        Error::Rejected { .. } => "rejected",
+        Error::StreamInterrupted { .. } => "stream_interrupted",
+    }
+}
+
+#[cfg(feature = "metrics")]
+fn attempt_labels<'a>(policy: &'a str, resolved: &'a Resolved<'_>) -> Vec<(&'static str, &'a str)> {
+    vec![
+        ("gen_ai.operation.name", OPERATION),
+        ("gen_ai.provider.name", resolved.account.provider.system()),
+        (
+            "gen_ai.request.model",
+            &resolved.target.target.provider_model,
+        ),
+        ("routewise.policy", policy),
+        ("routewise.logical_model", &resolved.model.name),
+        ("routewise.account", &resolved.target.target.account),
+    ]
+}
+
+#[cfg(feature = "metrics")]
+fn to_labels(labels: &[(&'static str, &str)]) -> Vec<metrics::Label> {
+    labels
+        .iter()
+        .map(|(key, value)| metrics::Label::new(*key, (*value).to_owned()))
+        .collect()
+}
+
+/// `labels` and one more.
+#[cfg(feature = "metrics")]
+fn with(labels: &[(&'static str, &str)], extra: (&'static str, &str)) -> Vec<metrics::Label> {
+    let mut all = to_labels(labels);
+    all.push(metrics::Label::new(extra.0, extra.1.to_owned()));
+    all
+}
+
+/// The OpenTelemetry name of an error kind (`error.type`), as in configuration.
+fn kind_name(kind: ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::Timeout => "timeout",
+        ErrorKind::Connection => "connection",
+        ErrorKind::RateLimited => "rate_limited",
+        ErrorKind::ServerError => "server_error",
+        ErrorKind::Overloaded => "overloaded",
+        ErrorKind::Auth => "auth",
+        ErrorKind::InvalidRequest => "invalid_request",
+        ErrorKind::NotFound => "not_found",
+        ErrorKind::ContentFiltered => "content_filtered",
+        ErrorKind::ContextLengthExceeded => "context_length_exceeded",
+        ErrorKind::MalformedResponse => "malformed_response",
+    }
+}
+
+/// The OpenTelemetry name of a finish reason (`gen_ai.response.finish_reasons`).
+fn finish_reason_name(reason: &FinishReason) -> &str {
+    match reason {
+        FinishReason::Stop => "stop",
+        FinishReason::Length => "length",
+        FinishReason::ToolCalls => "tool_calls",
+        FinishReason::ContentFilter => "content_filter",
+        FinishReason::Other(other) => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_kind_names_match_their_serde_names() {
+        for kind in crate::provider::ErrorKindSet::default_fallback()
+            .with(ErrorKind::Auth)
+            .with(ErrorKind::InvalidRequest)
+            .with(ErrorKind::ContentFiltered)
+            .iter()
+        {
+            assert_eq!(
+                serde_json::to_value(kind).unwrap(),
+                kind_name(kind),
+                "{kind:?}"
+            );
+        }
+    }
+}

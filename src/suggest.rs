@@ -1,0 +1,74 @@
+//! "Did you mean": the known name closest to a misspelled one, shared by the builder's
+//! checks and the config file reader.
+
+/// The known name closest to `name`, when it is close enough to be a typo of it (at most
+/// a third of the longer name's characters edited, and at least one allowed).
+pub(crate) fn closest<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    known
+        .map(|k| (edit_distance(name, k), k))
+        .filter(|(d, k)| *d <= (k.len().max(name.len()) / 3).max(1))
+        .min()
+        .map(|(_, k)| k)
+}
+
+/// "unknown account `x`", with the closest known name when one is close.
+pub(crate) fn unknown<'a>(what: &str, name: &str, known: impl Iterator<Item = &'a str>) -> String {
+    match closest(name, known) {
+        Some(k) => format!("unknown {what} `{name}`; did you mean `{k}`?"),
+        None => format!("unknown {what} `{name}`"),
+    }
+}
+
+/// Edits (insert, delete, substitute, swap two neighbours) between two names.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let width = b.len() + 1;
+    let mut d = vec![0usize; (a.len() + 1) * width];
+    for i in 0..=a.len() {
+        d[i * width] = i;
+    }
+    for (j, cell) in d.iter_mut().enumerate().take(width) {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[(i - 1) * width + j] + 1)
+                .min(d[i * width + j - 1] + 1)
+                .min(d[(i - 1) * width + j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[(i - 2) * width + j - 2] + 1);
+            }
+            d[i * width + j] = best;
+        }
+    }
+    d[a.len() * width + b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edit_distance_counts_single_edits() {
+        assert_eq!(edit_distance("gpt5-mini", "gpt-5-mini"), 1);
+        assert_eq!(edit_distance("abc", "abc"), 0);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("fsat", "fast"), 1);
+    }
+
+    #[test]
+    fn only_close_names_are_suggested() {
+        let known = ["primary-llm", "backup-llm"];
+        assert_eq!(
+            closest("primray-llm", known.into_iter()),
+            Some("primary-llm")
+        );
+        assert_eq!(closest("summaries", known.into_iter()), None);
+        assert_eq!(
+            unknown("logical model", "bakup-llm", known.into_iter()),
+            "unknown logical model `bakup-llm`; did you mean `backup-llm`?"
+        );
+    }
+}

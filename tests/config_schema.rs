@@ -1,0 +1,43 @@
+//! The committed `routewise.schema.json` is the schema the config types generate.
+//!
+//! Regenerate it after changing a config type:
+//!
+//! ```text
+//! ROUTEWISE_UPDATE_SCHEMA=1 cargo test --features schema --test config_schema
+//! ```
+#![cfg(feature = "schema")]
+
+use std::path::Path;
+
+use routewise::RouterConfig;
+
+#[test]
+fn the_committed_schema_is_current() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("routewise.schema.json");
+    let generated = serde_json::to_string_pretty(&RouterConfig::json_schema()).unwrap() + "\n";
+    if std::env::var_os("ROUTEWISE_UPDATE_SCHEMA").is_some() {
+        std::fs::write(&path, &generated).unwrap();
+        return;
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "routewise.schema.json is out of date; regenerate it with\n  \
+         ROUTEWISE_UPDATE_SCHEMA=1 cargo test --features schema --test config_schema"
+    );
+}
+
+#[cfg(all(feature = "toml", feature = "yaml"))]
+#[test]
+fn the_schema_describes_what_the_loader_accepts() {
+    let schema = RouterConfig::json_schema();
+    let defs = &schema["$defs"];
+    assert_eq!(schema["additionalProperties"], false);
+    let account = &defs["AccountConfig"];
+    assert_eq!(account["additionalProperties"], false);
+    assert_eq!(account["required"], serde_json::json!(["name", "provider"]));
+    let provider = serde_json::to_string(&defs["ProviderConfig"]).unwrap();
+    assert!(provider.contains(r#""const":"sim""#), "{provider}");
+    let policy = &defs["PolicyConfig"]["properties"];
+    assert!(policy["match"].is_object() && policy["route"].is_object());
+}
