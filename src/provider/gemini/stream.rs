@@ -7,8 +7,8 @@ use futures::StreamExt;
 
 use super::response::{self, GenerateContentResponse};
 use crate::account::AccountInfo;
-use crate::provider::sse;
 use crate::provider::{ErrorKind, ProviderError, ProviderEvent, ProviderStream};
+use crate::provider::{http, sse};
 use crate::types::{ToolCallDelta, Usage};
 
 /// What the chunks so far add up to.
@@ -120,26 +120,10 @@ pub(super) fn events(response: reqwest::Response, account: AccountInfo) -> Provi
             if let Err(error) = step {
                 state.done = true;
                 state.ready.clear();
-                return Some((Err(redacted(error, &state.account)), state));
+                return Some((Err(http::redact_error(error, &state.account)), state));
             }
         }
     }))
-}
-
-/// Transport errors from the event reader carry reqwest's text; keep secrets out of it.
-fn redacted(error: ProviderError, account: &AccountInfo) -> ProviderError {
-    let message = crate::provider::http::redact(error.message(), account);
-    if message == error.message() {
-        return error;
-    }
-    let mut clean = ProviderError::new(error.kind(), message);
-    if let Some(status) = error.status() {
-        clean = clean.with_status(status);
-    }
-    if let Some(after) = error.retry_after() {
-        clean = clean.with_retry_after(after);
-    }
-    clean
 }
 
 #[cfg(test)]

@@ -68,7 +68,7 @@ use reqwest::header::CONTENT_TYPE;
 
 use self::endpoint::Endpoint;
 pub use self::max_tokens::MaxTokensField;
-use super::http::HttpTimeouts;
+use super::http::{self, HttpTimeouts};
 use super::{Provider, ProviderError, ProviderRequest, ProviderResponse, ProviderStream};
 use crate::account::AccountInfo;
 
@@ -238,15 +238,7 @@ impl OpenAi {
         if !stream {
             call = call.timeout(self.timeouts.total);
         }
-        let response = call
-            .send()
-            .await
-            .map_err(|e| error::transport(&e, account))?;
-        if response.status().is_success() {
-            Ok(response)
-        } else {
-            Err(error::from_response(response, account).await)
-        }
+        http::send(call, account, error::from_response).await
     }
 }
 
@@ -265,7 +257,7 @@ impl Provider for OpenAi {
         let body = response
             .bytes()
             .await
-            .map_err(|e| error::transport(&e, account))?;
+            .map_err(|e| http::transport_error(&e, account))?;
         response::parse(&body, account)
     }
 
@@ -278,7 +270,7 @@ impl Provider for OpenAi {
             let body = response
                 .bytes()
                 .await
-                .map_err(|e| error::transport(&e, account))?;
+                .map_err(|e| http::transport_error(&e, account))?;
             let events = response::parse(&body, account)?.into_events();
             return Ok(Box::pin(futures::stream::iter(events.into_iter().map(Ok))));
         }
@@ -286,18 +278,13 @@ impl Provider for OpenAi {
     }
 
     async fn health_check(&self, account: &AccountInfo) -> Result<(), ProviderError> {
-        let response = self
+        let call = self
             .client()
             .get(self.endpoint.models_url(account)?)
             .headers(self.endpoint.headers(account)?)
-            .timeout(self.timeouts.total)
-            .send()
+            .timeout(self.timeouts.total);
+        http::send(call, account, error::from_response)
             .await
-            .map_err(|e| error::transport(&e, account))?;
-        if response.status().is_success() {
-            Ok(())
-        } else {
-            Err(error::from_response(response, account).await)
-        }
+            .map(drop)
     }
 }
