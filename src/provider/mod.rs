@@ -40,6 +40,7 @@
 
 pub mod anthropic;
 mod error;
+mod event_stream;
 pub mod gemini;
 mod http;
 pub mod openai;

@@ -73,6 +73,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
+use super::event_stream;
 use super::http::{self, HttpTimeouts};
 use super::{
     ErrorKind, Provider, ProviderError, ProviderRequest, ProviderResponse, ProviderStream,
@@ -303,7 +304,7 @@ impl Provider for Anthropic {
         let prepared = request::build(&request, &self.body_options(true))?;
         let response = self.post_messages(&request, &prepared.body, None).await?;
         let decoder = stream::Decoder::new(prepared.answer_tool, request.account().clone());
-        Ok(stream::events(response, decoder))
+        Ok(event_stream::decode_events(response, decoder))
     }
 
     /// Lists one model (`GET {base}/v1/models?limit=1`): it needs a valid key and a

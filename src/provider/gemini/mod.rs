@@ -76,6 +76,7 @@ mod stream;
 use async_trait::async_trait;
 use reqwest::header::CONTENT_TYPE;
 
+use super::event_stream;
 use super::http::{self, HttpTimeouts};
 use super::{
     ErrorKind, Provider, ProviderError, ProviderRequest, ProviderResponse, ProviderStream,
@@ -190,7 +191,8 @@ impl Provider for Gemini {
         let response = self
             .post(&request, "streamGenerateContent?alt=sse", true)
             .await?;
-        Ok(stream::events(response, request.account().clone()))
+        let decoder = stream::Decoder::new(request.account().clone());
+        Ok(event_stream::decode_events(response, decoder))
     }
 
     /// Lists one model (`GET {base}/v1beta/models?pageSize=1`): cheap, and it proves the

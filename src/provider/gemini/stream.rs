@@ -3,12 +3,10 @@
 
 use std::collections::VecDeque;
 
-use futures::StreamExt;
-
 use super::response::{self, GenerateContentResponse};
 use crate::account::AccountInfo;
-use crate::provider::{ErrorKind, ProviderError, ProviderEvent, ProviderStream};
-use crate::provider::{http, sse};
+use crate::provider::event_stream::{EventDecoder, Flow};
+use crate::provider::{ErrorKind, ProviderError, ProviderEvent};
 use crate::types::{ToolCallDelta, Usage};
 
 /// What the chunks so far add up to.
@@ -73,57 +71,42 @@ impl Progress {
     }
 }
 
-/// The provider events of a successful streaming response.
-pub(super) fn events(response: reqwest::Response, account: AccountInfo) -> ProviderStream {
-    struct State<S> {
-        sse: S,
-        account: AccountInfo,
-        progress: Progress,
-        ready: VecDeque<ProviderEvent>,
-        done: bool,
-    }
-    let state = State {
-        sse: Box::pin(sse::events(response)),
-        account,
-        progress: Progress::default(),
-        ready: VecDeque::new(),
-        done: false,
-    };
-    Box::pin(futures::stream::unfold(state, |mut state| async move {
-        loop {
-            if let Some(event) = state.ready.pop_front() {
-                return Some((Ok(event), state));
-            }
-            if state.done {
-                return None;
-            }
-            let step = match state.sse.next().await {
-                Some(Ok(event)) => {
-                    GenerateContentResponse::decode(event.data.as_bytes(), &state.account).and_then(
-                        |chunk| {
-                            state
-                                .progress
-                                .chunk(chunk, &state.account, &mut state.ready)
-                        },
-                    )
-                }
-                Some(Err(error)) => Err(error),
-                None => {
-                    state.done = true;
-                    let progress = std::mem::take(&mut state.progress);
-                    match progress.finish() {
-                        Ok(event) => return Some((Ok(event), state)),
-                        Err(error) => Err(error),
-                    }
-                }
-            };
-            if let Err(error) = step {
-                state.done = true;
-                state.ready.clear();
-                return Some((Err(http::redact_error(error, &state.account)), state));
-            }
+/// Decodes each event as a whole response chunk; the stream is complete when the
+/// connection closes after a chunk that said why it finished.
+#[derive(Debug)]
+pub(super) struct Decoder {
+    account: AccountInfo,
+    progress: Progress,
+}
+
+impl Decoder {
+    /// A decoder that keeps `account`'s secrets out of its errors.
+    pub(super) fn new(account: AccountInfo) -> Self {
+        Self {
+            account,
+            progress: Progress::default(),
         }
-    }))
+    }
+}
+
+impl EventDecoder for Decoder {
+    fn decode(
+        &mut self,
+        data: &str,
+        out: &mut VecDeque<ProviderEvent>,
+    ) -> Result<Flow, ProviderError> {
+        let chunk = GenerateContentResponse::decode(data.as_bytes(), &self.account)?;
+        self.progress.chunk(chunk, &self.account, out)?;
+        Ok(Flow::More)
+    }
+
+    fn end(&mut self) -> Result<ProviderEvent, ProviderError> {
+        std::mem::take(&mut self.progress).finish()
+    }
+
+    fn account(&self) -> &AccountInfo {
+        &self.account
+    }
 }
 
 #[cfg(test)]

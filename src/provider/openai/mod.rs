@@ -68,6 +68,7 @@ use reqwest::header::CONTENT_TYPE;
 
 use self::endpoint::Endpoint;
 pub use self::max_tokens::MaxTokensField;
+use super::event_stream;
 use super::http::{self, HttpTimeouts};
 use super::{Provider, ProviderError, ProviderRequest, ProviderResponse, ProviderStream};
 use crate::account::AccountInfo;
@@ -274,7 +275,8 @@ impl Provider for OpenAi {
             let events = response::parse(&body, account)?.into_events();
             return Ok(Box::pin(futures::stream::iter(events.into_iter().map(Ok))));
         }
-        Ok(stream::events(response, account.clone()))
+        let decoder = stream::Decoder::new(account.clone());
+        Ok(event_stream::decode_events(response, decoder))
     }
 
     async fn health_check(&self, account: &AccountInfo) -> Result<(), ProviderError> {
