@@ -39,6 +39,7 @@
 //! ```
 
 pub mod anthropic;
+mod body;
 mod error;
 mod event_stream;
 pub mod gemini;
