@@ -20,31 +20,32 @@ pub(crate) enum Flow {
 
 /// What one adapter makes of its stream's events.
 pub(crate) trait EventDecoder: Send + 'static {
-    /// Decodes one event's data, appending the provider events it carries to `out`. Events
-    /// appended before an error are still delivered, ahead of the error.
+    /// Decodes one event's data, appending the provider events it carries to `out`, with
+    /// `account`'s secrets kept out of errors. Events appended before an error are still
+    /// delivered, ahead of the error.
     fn decode(
         &mut self,
         data: &str,
+        account: &AccountInfo,
         out: &mut VecDeque<ProviderEvent>,
     ) -> Result<Flow, ProviderError>;
 
     /// The body ended before [`decode`](Self::decode) said [`Flow::Finished`]: the final
     /// event, or why the stream is incomplete.
     fn end(&mut self) -> Result<ProviderEvent, ProviderError>;
-
-    /// The account whose secrets are kept out of transport errors.
-    fn account(&self) -> &AccountInfo;
 }
 
-/// The provider events of a streaming response. The stream ends after the final event, or
-/// after its first error (a transport failure, an unreadable event, an error the provider
-/// reports), which comes after every event decoded before it.
+/// The provider events of a streaming response on `account`. The stream ends after the
+/// final event, or after its first error (a transport failure, an unreadable event, an
+/// error the provider reports), which comes after every event decoded before it.
 pub(crate) fn decode_events(
     response: reqwest::Response,
+    account: AccountInfo,
     decoder: impl EventDecoder,
 ) -> ProviderStream {
     struct State<S, D> {
         events: S,
+        account: AccountInfo,
         decoder: D,
         ready: VecDeque<ProviderEvent>,
         failure: Option<ProviderError>,
@@ -52,6 +53,7 @@ pub(crate) fn decode_events(
     }
     let state = State {
         events: Box::pin(sse::events(response)),
+        account,
         decoder,
         ready: VecDeque::new(),
         failure: None,
@@ -70,8 +72,12 @@ pub(crate) fn decode_events(
                 return None;
             }
             let step = match state.events.next().await {
-                Some(Ok(event)) => state.decoder.decode(&event.data, &mut state.ready),
-                Some(Err(failure)) => Err(http::redact_error(failure, state.decoder.account())),
+                Some(Ok(event)) => {
+                    state
+                        .decoder
+                        .decode(&event.data, &state.account, &mut state.ready)
+                }
+                Some(Err(failure)) => Err(http::redact_error(failure, &state.account)),
                 None => state.decoder.end().map(|last| {
                     state.ready.push_back(last);
                     Flow::Finished
@@ -93,14 +99,13 @@ mod tests {
     use crate::provider::ErrorKind;
 
     /// Text events; `stop` finishes the stream, `fail` fails after the text before it.
-    struct Words {
-        account: AccountInfo,
-    }
+    struct Words;
 
     impl EventDecoder for Words {
         fn decode(
             &mut self,
             data: &str,
+            _: &AccountInfo,
             out: &mut VecDeque<ProviderEvent>,
         ) -> Result<Flow, ProviderError> {
             for word in data.split(' ') {
@@ -116,18 +121,11 @@ mod tests {
         fn end(&mut self) -> Result<ProviderEvent, ProviderError> {
             Err(ProviderError::new(ErrorKind::MalformedResponse, "cut"))
         }
-
-        fn account(&self) -> &AccountInfo {
-            &self.account
-        }
     }
 
     async fn run(body: &'static str) -> Vec<Result<String, ErrorKind>> {
         let response = reqwest::Response::from(axum::http::Response::new(body));
-        let decoder = Words {
-            account: AccountInfo::new("a"),
-        };
-        decode_events(response, decoder)
+        decode_events(response, AccountInfo::new("a"), Words)
             .map(|item| match item {
                 Ok(ProviderEvent::TextDelta(text)) => Ok(text),
                 Ok(other) => panic!("unexpected {other:?}"),

@@ -283,6 +283,17 @@ pub(crate) async fn send(
     Err(classify(status, &headers, &body, account))
 }
 
+/// The whole body of a successful response; a failure to read it is a transport error.
+pub(crate) async fn read_body(
+    response: reqwest::Response,
+    account: &AccountInfo,
+) -> Result<impl std::ops::Deref<Target = [u8]>, ProviderError> {
+    response
+        .bytes()
+        .await
+        .map_err(|e| transport_error(&e, account))
+}
+
 /// Classifies a transport failure with the account's secrets removed from its message.
 pub(crate) fn transport_error(error: &reqwest::Error, account: &AccountInfo) -> ProviderError {
     redact_error(from_reqwest(error), account)

@@ -287,10 +287,7 @@ impl Provider for Anthropic {
         let response = self
             .post_messages(&request, &prepared.body, Some(self.timeouts.total))
             .await?;
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| http::transport_error(&e, request.account()))?;
+        let bytes = http::read_body(response, request.account()).await?;
         let message: response::WireMessage = serde_json::from_slice(&bytes).map_err(|e| {
             ProviderError::new(
                 ErrorKind::MalformedResponse,
@@ -303,8 +300,9 @@ impl Provider for Anthropic {
     async fn stream(&self, request: ProviderRequest<'_>) -> Result<ProviderStream, ProviderError> {
         let prepared = request::build(&request, &self.body_options(true))?;
         let response = self.post_messages(&request, &prepared.body, None).await?;
-        let decoder = stream::Decoder::new(prepared.answer_tool, request.account().clone());
-        Ok(event_stream::decode_events(response, decoder))
+        let decoder = stream::Decoder::new(prepared.answer_tool);
+        let account = request.account().clone();
+        Ok(event_stream::decode_events(response, account, decoder))
     }
 
     /// Lists one model (`GET {base}/v1/models?limit=1`): it needs a valid key and a

@@ -90,7 +90,6 @@ enum OpenBlock {
 #[derive(Debug)]
 pub(super) struct Decoder {
     answer_tool: Option<String>,
-    account: AccountInfo,
     blocks: HashMap<u32, OpenBlock>,
     tool_calls: u32,
     answered: bool,
@@ -99,12 +98,10 @@ pub(super) struct Decoder {
 }
 
 impl Decoder {
-    /// A decoder for a request whose JSON-mode answer tool (if any) is `answer_tool`;
-    /// `account` supplies the secrets to keep out of error messages.
-    pub(super) fn new(answer_tool: Option<String>, account: AccountInfo) -> Self {
+    /// A decoder for a request whose JSON-mode answer tool (if any) is `answer_tool`.
+    pub(super) fn new(answer_tool: Option<String>) -> Self {
         Self {
             answer_tool,
-            account,
             blocks: HashMap::new(),
             tool_calls: 0,
             answered: false,
@@ -207,6 +204,7 @@ impl EventDecoder for Decoder {
     fn decode(
         &mut self,
         data: &str,
+        account: &AccountInfo,
         out: &mut VecDeque<ProviderEvent>,
     ) -> Result<Flow, ProviderError> {
         let event: WireEvent = serde_json::from_str(data).map_err(|e| {
@@ -235,7 +233,7 @@ impl EventDecoder for Decoder {
                 });
                 return Ok(Flow::Finished);
             }
-            WireEvent::Error { error } => return Err(error::from_event(&error, &self.account)),
+            WireEvent::Error { error } => return Err(error::from_event(&error, account)),
             WireEvent::Ping | WireEvent::Unknown => {}
         }
         Ok(Flow::More)
@@ -246,10 +244,6 @@ impl EventDecoder for Decoder {
             ErrorKind::MalformedResponse,
             "stream ended before message_stop",
         ))
-    }
-
-    fn account(&self) -> &AccountInfo {
-        &self.account
     }
 }
 
@@ -263,7 +257,9 @@ mod tests {
     fn decode_all(decoder: &mut Decoder, events: &[Value]) -> Vec<ProviderEvent> {
         let mut out = VecDeque::new();
         for event in events {
-            decoder.decode(&event.to_string(), &mut out).unwrap();
+            decoder
+                .decode(&event.to_string(), &AccountInfo::new("a"), &mut out)
+                .unwrap();
         }
         out.into()
     }
@@ -288,7 +284,7 @@ mod tests {
 
     #[test]
     fn a_tool_call_without_input_fragments_gets_its_start_input() {
-        let mut decoder = Decoder::new(None, AccountInfo::new("a"));
+        let mut decoder = Decoder::new(None);
         let out = decode_all(&mut decoder, &tool_stream("lookup", &[""]));
         let arguments: String = out
             .iter()
@@ -309,7 +305,7 @@ mod tests {
 
     #[test]
     fn answer_tool_fragments_become_text_and_finish_as_a_stop() {
-        let mut decoder = Decoder::new(Some("answer".into()), AccountInfo::new("a"));
+        let mut decoder = Decoder::new(Some("answer".into()));
         let out = decode_all(&mut decoder, &tool_stream("answer", &["{\"a\":", "1}"]));
         assert_eq!(
             out,
@@ -326,7 +322,7 @@ mod tests {
 
     #[test]
     fn unknown_events_and_deltas_are_skipped_and_bad_json_is_malformed() {
-        let mut decoder = Decoder::new(None, AccountInfo::new("a"));
+        let mut decoder = Decoder::new(None);
         let skipped = decode_all(
             &mut decoder,
             &[
@@ -339,7 +335,7 @@ mod tests {
         );
         assert!(skipped.is_empty(), "{skipped:?}");
         let err = decoder
-            .decode("{not json", &mut VecDeque::new())
+            .decode("{not json", &AccountInfo::new("a"), &mut VecDeque::new())
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::MalformedResponse);
     }

@@ -180,10 +180,7 @@ impl Provider for Gemini {
     ) -> Result<ProviderResponse, ProviderError> {
         let account = request.account();
         let response = self.post(&request, "generateContent", false).await?;
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| http::transport_error(&e, account))?;
+        let body = http::read_body(response, account).await?;
         response::parse(&body, account)
     }
 
@@ -191,8 +188,12 @@ impl Provider for Gemini {
         let response = self
             .post(&request, "streamGenerateContent?alt=sse", true)
             .await?;
-        let decoder = stream::Decoder::new(request.account().clone());
-        Ok(event_stream::decode_events(response, decoder))
+        let account = request.account().clone();
+        Ok(event_stream::decode_events(
+            response,
+            account,
+            stream::Progress::default(),
+        ))
     }
 
     /// Lists one model (`GET {base}/v1beta/models?pageSize=1`): cheap, and it proves the

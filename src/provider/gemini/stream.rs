@@ -11,7 +11,7 @@ use crate::types::{ToolCallDelta, Usage};
 
 /// What the chunks so far add up to.
 #[derive(Debug, Default)]
-struct Progress {
+pub(super) struct Progress {
     tool_calls: usize,
     finish_reason: Option<String>,
     usage: Usage,
@@ -71,41 +71,22 @@ impl Progress {
     }
 }
 
-/// Decodes each event as a whole response chunk; the stream is complete when the
-/// connection closes after a chunk that said why it finished.
-#[derive(Debug)]
-pub(super) struct Decoder {
-    account: AccountInfo,
-    progress: Progress,
-}
-
-impl Decoder {
-    /// A decoder that keeps `account`'s secrets out of its errors.
-    pub(super) fn new(account: AccountInfo) -> Self {
-        Self {
-            account,
-            progress: Progress::default(),
-        }
-    }
-}
-
-impl EventDecoder for Decoder {
+/// Each event is a whole response chunk; the stream is complete when the connection closes
+/// after a chunk that said why it finished.
+impl EventDecoder for Progress {
     fn decode(
         &mut self,
         data: &str,
+        account: &AccountInfo,
         out: &mut VecDeque<ProviderEvent>,
     ) -> Result<Flow, ProviderError> {
-        let chunk = GenerateContentResponse::decode(data.as_bytes(), &self.account)?;
-        self.progress.chunk(chunk, &self.account, out)?;
+        let chunk = GenerateContentResponse::decode(data.as_bytes(), account)?;
+        self.chunk(chunk, account, out)?;
         Ok(Flow::More)
     }
 
     fn end(&mut self) -> Result<ProviderEvent, ProviderError> {
-        std::mem::take(&mut self.progress).finish()
-    }
-
-    fn account(&self) -> &AccountInfo {
-        &self.account
+        std::mem::take(self).finish()
     }
 }
 

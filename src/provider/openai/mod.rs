@@ -255,10 +255,7 @@ impl Provider for OpenAi {
     ) -> Result<ProviderResponse, ProviderError> {
         let account = request.account();
         let response = self.send(&request, false).await?;
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| http::transport_error(&e, account))?;
+        let body = http::read_body(response, account).await?;
         response::parse(&body, account)
     }
 
@@ -268,15 +265,16 @@ impl Provider for OpenAi {
         if stream::is_json(&response) {
             // The server ignored `stream: true` (or reported an error with a 200) and sent
             // one JSON body: replay it as events.
-            let body = response
-                .bytes()
-                .await
-                .map_err(|e| http::transport_error(&e, account))?;
+            let body = http::read_body(response, account).await?;
             let events = response::parse(&body, account)?.into_events();
             return Ok(Box::pin(futures::stream::iter(events.into_iter().map(Ok))));
         }
-        let decoder = stream::Decoder::new(account.clone());
-        Ok(event_stream::decode_events(response, decoder))
+        let decoder = stream::Decoder::default();
+        Ok(event_stream::decode_events(
+            response,
+            account.clone(),
+            decoder,
+        ))
     }
 
     async fn health_check(&self, account: &AccountInfo) -> Result<(), ProviderError> {

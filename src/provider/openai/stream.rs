@@ -63,27 +63,17 @@ struct DeltaFunction {
 /// Turns the data of each event into provider events, remembering the finish reason and
 /// usage until `[DONE]` closes the stream. A body that ends before `[DONE]` is a
 /// malformed response.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(super) struct Decoder {
-    account: AccountInfo,
     finish_reason: Option<FinishReason>,
     usage: Usage,
-}
-
-impl Decoder {
-    pub(super) fn new(account: AccountInfo) -> Self {
-        Self {
-            account,
-            finish_reason: None,
-            usage: Usage::default(),
-        }
-    }
 }
 
 impl EventDecoder for Decoder {
     fn decode(
         &mut self,
         data: &str,
+        account: &AccountInfo,
         out: &mut VecDeque<ProviderEvent>,
     ) -> Result<Flow, ProviderError> {
         if data.trim() == "[DONE]" {
@@ -96,7 +86,7 @@ impl EventDecoder for Decoder {
         let chunk: Chunk = serde_json::from_str(data)
             .map_err(|e| response::malformed("unreadable stream chunk", &e))?;
         if let Some(field) = chunk.error {
-            return Err(error::classify(field, None, &self.account));
+            return Err(error::classify(field, None, account));
         }
         if let Some(usage) = chunk.usage {
             self.usage = usage.into();
@@ -117,10 +107,6 @@ impl EventDecoder for Decoder {
             ErrorKind::MalformedResponse,
             "event stream ended before [DONE]",
         ))
-    }
-
-    fn account(&self) -> &AccountInfo {
-        &self.account
     }
 }
 
@@ -158,10 +144,11 @@ mod tests {
     use super::*;
 
     fn decode_all(datas: &[&str]) -> (Vec<ProviderEvent>, Result<(), ProviderError>) {
-        let mut decoder = Decoder::new(AccountInfo::new("a"));
+        let mut decoder = Decoder::default();
+        let account = AccountInfo::new("a");
         let mut out = VecDeque::new();
         for data in datas {
-            if let Err(e) = decoder.decode(data, &mut out) {
+            if let Err(e) = decoder.decode(data, &account, &mut out) {
                 return (out.into(), Err(e));
             }
         }
