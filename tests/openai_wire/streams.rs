@@ -6,8 +6,9 @@ use routewise::{ErrorKind, FinishReason, ProviderEvent, ToolCallDelta, Usage};
 use serde_json::json;
 
 use super::support::openai_cases::case;
+use super::support::wire::{assert_secret_free, text_of};
 use super::support::wire_server::{RecordingServer, Reply, fixture};
-use super::{account_at, assert_secret_free, stream, text_of};
+use super::{SECRETS, account_at, stream};
 
 #[tokio::test]
 async fn a_text_stream_asks_for_usage_and_yields_deltas_then_usage() {
@@ -130,7 +131,7 @@ async fn an_error_chunk_ends_the_stream_with_that_error_after_the_text_so_far() 
     let error = error.expect("the stream fails");
     assert_eq!(error.kind(), ErrorKind::ServerError);
     assert!(error.message().contains("The server had an error"));
-    assert_secret_free(&error);
+    assert_secret_free(&error, &SECRETS);
 }
 
 #[tokio::test]

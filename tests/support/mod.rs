@@ -3,9 +3,10 @@
 
 pub mod anthropic;
 pub mod conformance;
+pub mod gemini;
 pub mod openai_cases;
 pub mod recording;
-pub mod recording_server;
+pub mod wire;
 pub mod wire_server;
 
 use routewise::sim::SimProvider;
