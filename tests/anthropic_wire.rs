@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use support::anthropic::{
     self as claude, API_KEY, HEADER_SECRET, MODEL, fixture, shape, weather_report_schema,
 };
-use support::wire::text_of;
+use support::wire::{finish_count, text_of};
 use support::wire_server::{RecordingServer, Reply};
 
 async fn server() -> (RecordingServer, AccountInfo) {
@@ -437,11 +437,7 @@ async fn streaming_text_yields_deltas_then_usage_and_skips_pings() {
             },
         })
     );
-    let finished = events
-        .iter()
-        .filter(|e| matches!(e, ProviderEvent::Finished { .. }))
-        .count();
-    assert_eq!(finished, 1);
+    assert_eq!(finish_count(&events), 1);
 }
 
 #[tokio::test]
@@ -515,10 +511,9 @@ async fn a_stream_cut_before_message_stop_is_a_malformed_response() {
         let (server, account) = server().await;
         server.reply(Reply::sse(cut));
         let (events, error) = claude::stream(&anthropic, &account, &shape("plain")).await;
-        assert!(
-            !events
-                .iter()
-                .any(|e| matches!(e, ProviderEvent::Finished { .. })),
+        assert_eq!(
+            finish_count(&events),
+            0,
             "a cut stream must not finish: {events:?}"
         );
         assert_eq!(

@@ -11,7 +11,7 @@ use routewise::{
 };
 use serde_json::{Value, json};
 
-use crate::support::gemini::{API_KEY, account, check, error_reply, fixture};
+use crate::support::gemini::{API_KEY, account, account_at, check, error_reply, fixture};
 use crate::support::wire::assert_secret_free;
 use crate::support::wire_server::{End, Hangup, RecordingServer, Reply, raw_server, refused_url};
 use crate::{MODEL, complete};
@@ -146,9 +146,7 @@ async fn an_error_status_with_a_proxy_page_follows_the_http_status() {
 #[tokio::test]
 async fn a_connection_closed_before_the_answer_is_a_connection_error() {
     let url = raw_server(Vec::new(), Hangup::Close).await;
-    let account = ProviderAccount::new("google", Gemini::new())
-        .api_key(API_KEY)
-        .base_url(url);
+    let account = account_at(url);
 
     let error = complete_on(&Gemini::new(), &account).await;
 
@@ -165,9 +163,7 @@ async fn a_body_cut_short_by_the_connection_is_a_connection_error() {
     .into_bytes();
     answer.extend_from_slice(&body.as_bytes()[..body.len() / 2]);
     let url = raw_server(answer, Hangup::Close).await;
-    let account = ProviderAccount::new("google", Gemini::new())
-        .api_key(API_KEY)
-        .base_url(url);
+    let account = account_at(url);
 
     let error = complete_on(&Gemini::new(), &account).await;
 
@@ -176,9 +172,7 @@ async fn a_body_cut_short_by_the_connection_is_a_connection_error() {
 
 #[tokio::test]
 async fn a_refused_connection_is_a_connection_error() {
-    let account = ProviderAccount::new("google", Gemini::new())
-        .api_key(API_KEY)
-        .base_url(refused_url().await);
+    let account = account_at(refused_url().await);
 
     let error = complete_on(&Gemini::new(), &account).await;
 

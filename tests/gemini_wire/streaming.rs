@@ -13,7 +13,9 @@ use serde_json::json;
 
 use crate::MODEL;
 use crate::support::conformance::assert_conforms;
-use crate::support::gemini::{API_KEY, account, check, error_reply, fixture, sse_items, sse_reply};
+use crate::support::gemini::{
+    API_KEY, account, account_at, check, error_reply, fixture, sse_items, sse_reply,
+};
 use crate::support::wire::{assert_secret_free, collect_events};
 use crate::support::wire_server::{End, Hangup, RecordingServer, Reply, raw_server};
 
@@ -199,9 +201,7 @@ async fn a_connection_dropped_mid_stream_is_a_connection_error() {
             .to_vec();
     answer.extend_from_slice(format!("{:x}\r\n{first_event}\r\n", first_event.len()).as_bytes());
     let url = raw_server(answer, Hangup::Close).await;
-    let account = routewise::ProviderAccount::new("google", Gemini::new())
-        .api_key(API_KEY)
-        .base_url(url);
+    let account = account_at(url);
 
     let streamed = stream_with(&Gemini::new(), &account).await.unwrap();
 

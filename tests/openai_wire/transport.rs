@@ -5,13 +5,13 @@
 
 use std::time::Duration;
 
+use routewise::ErrorKind;
 use routewise::provider::HttpTimeouts;
 use routewise::provider::openai::OpenAi;
-use routewise::{ErrorKind, ProviderEvent};
 use tokio::time::Instant;
 
 use super::support::openai_cases::case;
-use super::support::wire::{assert_secret_free, text_of};
+use super::support::wire::{assert_secret_free, finish_count, text_of};
 use super::support::wire_server::{
     End, Hangup, RecordingServer, Reply, fixture, raw_server, refused_url,
 };
@@ -67,11 +67,7 @@ async fn a_stream_that_stalls_times_out_after_the_events_so_far() {
     );
     let (events, error) = stream(&openai, &account_at(&server), &case("plain")).await;
     assert_eq!(text_of(&events), "Hello!");
-    assert!(
-        !events
-            .iter()
-            .any(|e| matches!(e, ProviderEvent::Finished { .. }))
-    );
+    assert_eq!(finish_count(&events), 0);
     assert_eq!(error.unwrap().kind(), ErrorKind::Timeout);
 }
 

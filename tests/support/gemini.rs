@@ -42,6 +42,14 @@ pub fn account(server: &RecordingServer, name: &str) -> ProviderAccount {
         .header("x-goog-user-project", "routewise-tests")
 }
 
+/// An account named `google` at `base_url` with the test key, for servers that cannot
+/// be checked (they misbehave below HTTP, or do not exist).
+pub fn account_at(base_url: impl Into<String>) -> ProviderAccount {
+    ProviderAccount::new("google", Gemini::new())
+        .api_key(API_KEY)
+        .base_url(base_url)
+}
+
 /// Checks the test's whole exchange with `server`: the key went only in its header, and
 /// every request body and every reply served that is not marked unchecked conforms to
 /// the SDK's types.

@@ -43,6 +43,15 @@ pub fn text_of(events: &[ProviderEvent]) -> String {
         .collect()
 }
 
+/// How many `Finished` events a stream yielded: one for a complete stream, none for a
+/// failed one.
+pub fn finish_count(events: &[ProviderEvent]) -> usize {
+    events
+        .iter()
+        .filter(|e| matches!(e, ProviderEvent::Finished { .. }))
+        .count()
+}
+
 /// Asserts none of `secrets` shows in the error's Display, Debug or message.
 pub fn assert_secret_free(error: &ProviderError, secrets: &[&str]) {
     for shown in [
