@@ -1,5 +1,6 @@
-//! What every HTTP adapter shares: timeouts, turning statuses, headers and transport
-//! failures into classified [`ProviderError`]s, and keeping secrets out of messages.
+//! What every HTTP adapter shares: timeouts, sending requests and reading answers, turning
+//! statuses, headers and transport failures into classified [`ProviderError`]s, and
+//! keeping secrets out of messages and `Debug` output.
 
 use std::time::Duration;
 
@@ -244,6 +245,28 @@ pub(crate) fn from_reqwest(error: &reqwest::Error) -> ProviderError {
     ProviderError::new(kind, message)
 }
 
+/// Whether a decode error is really the connection failing while the body was read:
+/// reqwest reports every failure of `bytes()` and `bytes_stream()` (a body cut short, a
+/// reset) as a decode error, with the transport's body or I/O error among its sources.
+fn failed_reading_body(error: &reqwest::Error) -> bool {
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let body_error = cause
+            .downcast_ref::<reqwest::Error>()
+            .is_some_and(reqwest::Error::is_body);
+        if body_error || cause.is::<std::io::Error>() {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
+}
+
+/// Classifies a transport failure with the account's secrets removed from its message.
+pub(crate) fn transport_error(error: &reqwest::Error, account: &AccountInfo) -> ProviderError {
+    redact_error(from_reqwest(error), account)
+}
+
 /// A request body as JSON bytes.
 pub(crate) fn json_body(body: &impl serde::Serialize) -> Result<Vec<u8>, ProviderError> {
     serde_json::to_vec(body).map_err(|e| {
@@ -292,28 +315,6 @@ pub(crate) async fn read_body(
         .bytes()
         .await
         .map_err(|e| transport_error(&e, account))
-}
-
-/// Classifies a transport failure with the account's secrets removed from its message.
-pub(crate) fn transport_error(error: &reqwest::Error, account: &AccountInfo) -> ProviderError {
-    redact_error(from_reqwest(error), account)
-}
-
-/// Whether a decode error is really the connection failing while the body was read:
-/// reqwest reports every failure of `bytes()` and `bytes_stream()` (a body cut short, a
-/// reset) as a decode error, with the transport's body or I/O error among its sources.
-fn failed_reading_body(error: &reqwest::Error) -> bool {
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        let body_error = cause
-            .downcast_ref::<reqwest::Error>()
-            .is_some_and(reqwest::Error::is_body);
-        if body_error || cause.is::<std::io::Error>() {
-            return true;
-        }
-        source = cause.source();
-    }
-    false
 }
 
 /// Whether a provider's error message says the prompt does not fit the context window.
@@ -467,6 +468,28 @@ mod tests {
             account.info(),
         );
         assert_eq!(text, "bad key [REDACTED] and [REDACTED]");
+    }
+
+    #[test]
+    fn redacted_errors_keep_kind_status_and_retry_delay() {
+        let account = crate::ProviderAccount::new("a", crate::sim::SimProvider::new())
+            .api_key("sk-very-secret-key");
+        let error = ProviderError::new(ErrorKind::RateLimited, "key sk-very-secret-key")
+            .with_status(429)
+            .with_retry_after(Duration::from_secs(3));
+        let clean = redact_error(error, account.info());
+        assert_eq!(clean.message(), "key [REDACTED]");
+        assert_eq!(clean.kind(), ErrorKind::RateLimited);
+        assert_eq!(clean.status(), Some(429));
+        assert_eq!(clean.retry_after(), Some(Duration::from_secs(3)));
+    }
+
+    #[test]
+    fn sensitive_values_stay_out_of_debug_and_bad_values_are_refused() {
+        let value = sensitive_value("Bearer sk-very-secret-key").unwrap();
+        assert!(value.is_sensitive());
+        assert!(!format!("{value:?}").contains("sk-very-secret-key"));
+        assert!(sensitive_value("line\nbreak").is_none());
     }
 
     #[test]
