@@ -1,0 +1,190 @@
+"""Turns the comparison's results.jsonl into markdown tables and a chart.
+
+    python report.py results.jsonl tables.md chart.png
+"""
+
+import json
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
+
+CLIENTS = ["raw", "routewise", "genai", "litellm"]
+LABELS = {"raw": "raw reqwest", "routewise": "routewise", "genai": "genai", "litellm": "LiteLLM Router"}
+
+
+def load(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def pick(runs, client, concurrency, stream=False, scenario="healthy"):
+    for run in runs:
+        if (
+            run["client"] == client
+            and run["concurrency"] == concurrency
+            and bool(run["stream"]) == stream
+            and run.get("scenario", "healthy") == scenario
+        ):
+            return run
+    return None
+
+
+def ratio(a, b):
+    return f"{a / b:.3f}" if a and b else "n/a"
+
+
+def us(value):
+    return f"{value:,.0f}" if value is not None else "n/a"
+
+
+def non_streaming_table(runs, concurrencies):
+    lines = [
+        "| concurrency | client | throughput (req/s) | p50 (µs) | p99 (µs) | client CPU per request (µs) | upstream CPU share |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for c in concurrencies:
+        for client in CLIENTS:
+            run = pick(runs, client, c)
+            if run:
+                lines.append(
+                    f"| {c} | {LABELS[client]} | {run['throughput']:,.0f} | {us(run['p50_us'])} | "
+                    f"{us(run['p99_us'])} | {run['client_cpu_us_per_request']:.1f} | "
+                    f"{run['upstream_cpu_share']:.0%} |"
+                )
+    return lines
+
+
+def ratio_table(runs, concurrencies):
+    lines = [
+        "| concurrency | routewise / raw: throughput | routewise / raw: p50 | routewise − raw: p50 (µs) "
+        "| routewise / genai: throughput | routewise / genai: p50 | LiteLLM / routewise: throughput "
+        "| LiteLLM / routewise: p50 |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for c in concurrencies:
+        rw, raw, genai, lite = (pick(runs, k, c) for k in ("routewise", "raw", "genai", "litellm"))
+        if not rw:
+            continue
+        get = lambda run, key: run[key] if run else None  # noqa: E731
+        diff = f"{rw['p50_us'] - raw['p50_us']:+,.1f}" if raw else "n/a"
+        lines.append(
+            f"| {c} | {ratio(rw['throughput'], get(raw, 'throughput'))} | {ratio(rw['p50_us'], get(raw, 'p50_us'))} "
+            f"| {diff} | {ratio(rw['throughput'], get(genai, 'throughput'))} | {ratio(rw['p50_us'], get(genai, 'p50_us'))} "
+            f"| {ratio(get(lite, 'throughput'), rw['throughput'])} | {ratio(get(lite, 'p50_us'), rw['p50_us'])} |"
+        )
+    return lines
+
+
+def streaming_table(runs):
+    lines = [
+        "| concurrency | client | first text p50 (µs) | last event p50 (µs) | last event p99 (µs) | throughput (req/s) | vs raw: first / last p50 |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for c in (1, 64):
+        raw = pick(runs, "raw", c, stream=True)
+        for client in CLIENTS:
+            run = pick(runs, client, c, stream=True)
+            if run:
+                versus = (
+                    f"{ratio(run['first_text_p50_us'], raw['first_text_p50_us'])} / {ratio(run['p50_us'], raw['p50_us'])}"
+                    if raw
+                    else "n/a"
+                )
+                lines.append(
+                    f"| {c} | {LABELS[client]} | {us(run['first_text_p50_us'])} | {us(run['p50_us'])} | "
+                    f"{us(run['p99_us'])} | {run['throughput']:,.0f} | {versus} |"
+                )
+    return lines
+
+
+def fallback_table(runs):
+    lines = [
+        "| concurrency | client | success rate | p50 (µs) | p99 (µs) | added p50 over healthy (µs) | throughput (req/s) |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for c in (1, 64):
+        for client in ("routewise", "litellm"):
+            run = pick(runs, client, c, scenario="fallback")
+            healthy = pick(runs, client, c)
+            if run:
+                added = f"{run['p50_us'] - healthy['p50_us']:+,.0f}" if healthy else "n/a"
+                lines.append(
+                    f"| {c} | {LABELS[client]} | {run['success_rate']:.1%} | {us(run['p50_us'])} | "
+                    f"{us(run['p99_us'])} | {added} | {run['throughput']:,.0f} |"
+                )
+    return lines
+
+
+def upstream_line(runs):
+    ceilings = [r["upstream_ceiling_per_core"] for r in runs if r.get("upstream_ceiling_per_core")]
+    shares = [r["upstream_cpu_share"] for r in runs]
+    best = max(r["throughput"] for r in runs)
+    return (
+        f"Upstream: {min(ceilings):,.0f}–{max(ceilings):,.0f} requests per CPU second of its one thread; "
+        f"the fastest client reached {best:,.0f} req/s; the upstream's core was at most "
+        f"{max(shares):.0%} busy in any run."
+    )
+
+
+def chart(runs, concurrencies, path):
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for client in CLIENTS:
+        points = [(c, pick(runs, client, c)) for c in concurrencies]
+        points = [(c, r) for c, r in points if r]
+        if not points:
+            continue
+        xs = [c for c, _ in points]
+        left.plot(xs, [r["throughput"] for _, r in points], marker="o", label=LABELS[client])
+        right.plot(xs, [r["p50_us"] / 1000 for _, r in points], marker="o", label=f"{LABELS[client]} p50")
+        right.plot(
+            xs, [r["p99_us"] / 1000 for _, r in points], marker=".", linestyle=":",
+            color=right.lines[-1].get_color(), label=f"{LABELS[client]} p99",
+        )
+    for axis in (left, right):
+        axis.set_xscale("log", base=2)
+        axis.set_xticks(concurrencies, [str(c) for c in concurrencies])
+        axis.set_xlabel("concurrency (requests in flight)")
+        axis.grid(True, which="both", alpha=0.3)
+    left.set_yscale("log")
+    left.set_ylabel("throughput (requests/s, log)")
+    left.set_title("Throughput, non-streaming")
+    right.set_yscale("log")
+    right.set_ylabel("latency (ms, log)")
+    right.set_title("Latency, non-streaming")
+    left.legend(fontsize=8)
+    right.legend(fontsize=7, ncol=2)
+    fig.suptitle("OpenAI-format chat completions against a local upstream (1 client core, 1 upstream core)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main():
+    results, tables, chart_path = sys.argv[1:4]
+    runs = load(results)
+    concurrencies = sorted({r["concurrency"] for r in runs if not r["stream"] and r.get("scenario", "healthy") == "healthy"})
+    sections = [
+        "### Ratios (non-streaming)",
+        *ratio_table(runs, concurrencies),
+        "",
+        "### Non-streaming, by concurrency",
+        *non_streaming_table(runs, concurrencies),
+        "",
+        "### Streaming",
+        *streaming_table(runs),
+        "",
+        "### Fallback (primary answers 500)",
+        *fallback_table(runs),
+        "",
+        upstream_line(runs),
+        "",
+    ]
+    with open(tables, "w") as f:
+        f.write("\n".join(sections))
+    chart(runs, concurrencies, chart_path)
+
+
+if __name__ == "__main__":
+    main()
