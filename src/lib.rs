@@ -86,6 +86,7 @@ pub use account::{AccountInfo, ProviderAccount, SecretString};
 pub use error::{ConfigError, ConfigProblem, Error};
 pub use model::{Capabilities, Capability, LogicalModel, Target};
 pub use policy::{FallbackRules, Match, MatchMiss, Policy, Purpose, RouteStep, StepType};
+pub use provider::openai::OpenAi;
 pub use provider::{
     ErrorKind, ErrorKindSet, Provider, ProviderError, ProviderEvent, ProviderRequest,
     ProviderResponse, ProviderStream,

@@ -40,6 +40,7 @@
 
 mod error;
 mod http;
+pub mod openai;
 pub mod sse;
 
 use std::pin::Pin;

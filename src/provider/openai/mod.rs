@@ -1,0 +1,366 @@
+//! The OpenAI Chat Completions adapter, for OpenAI itself, every OpenAI-compatible
+//! endpoint and Azure OpenAI.
+//!
+//! [`OpenAi`] sends `POST {base}/chat/completions` with the account's API key as
+//! `Authorization: Bearer <key>`, plus the account's extra headers. The base URL is the
+//! account's [`base_url`](crate::ProviderAccount::base_url), `https://api.openai.com/v1`
+//! when unset.
+//!
+//! # OpenAI-compatible endpoints
+//!
+//! Servers that speak the Chat Completions wire format need no adapter of their own: give
+//! their account the base URL below (the adapter appends `/chat/completions`) and use their
+//! model ids in targets.
+//!
+//! | endpoint | base URL | notes |
+//! | --- | --- | --- |
+//! | OpenAI | `https://api.openai.com/v1` (default) | organization / project via the `OpenAI-Organization` / `OpenAI-Project` headers |
+//! | Ollama | `http://localhost:11434/v1` | no API key needed |
+//! | vLLM | `http://localhost:8000/v1` | key only if the server was started with `--api-key` |
+//! | Groq | `https://api.groq.com/openai/v1` | |
+//! | Together AI | `https://api.together.xyz/v1` | |
+//! | Mistral | `https://api.mistral.ai/v1` | turn off [`stream_usage`](OpenAi::stream_usage) if `stream_options` is refused |
+//! | DeepSeek | `https://api.deepseek.com/v1` | |
+//! | OpenRouter | `https://openrouter.ai/api/v1` | model ids such as `openai/gpt-4o`; `HTTP-Referer` / `X-Title` as account headers |
+//!
+//! For a backend that names itself differently in telemetry, set
+//! [`system_name`](OpenAi::system_name) (for example `groq`).
+//!
+//! # Azure OpenAI
+//!
+//! [`OpenAi::azure`] switches the same adapter to Azure's URLs and auth: the account's base
+//! URL is the resource endpoint (`https://<resource>.openai.azure.com`), a target's model id
+//! is the **deployment name**, requests go to
+//! `{base}/openai/deployments/{deployment}/chat/completions?api-version=...`, and the key is
+//! sent as `api-key`. For Microsoft Entra ID, leave the key unset and give the account an
+//! `Authorization: Bearer <token>` header instead (account headers override the adapter's).
+//!
+//! # Mapping
+//!
+//! * Messages, image parts (URLs; inline images as `data:` URLs, with `detail`), tools,
+//!   tool choice, tool calls and results, `response_format` (`json_object`, `json_schema`
+//!   with `strict`), temperature, top-p, stop, seed, and the request's extra parameters,
+//!   which are passed through verbatim unless the adapter already sets that key.
+//! * The token limit goes out as `max_completion_tokens` for the o1, o3, o4 and gpt-5
+//!   families, which refuse `max_tokens`, and as `max_tokens` for every other model id
+//!   (what compatible servers understand); [`OpenAi::max_tokens_field`] overrides this.
+//! * Streams ask for usage in the final chunk (`stream_options.include_usage`); tool-call
+//!   fragments keep OpenAI's per-call `index`.
+//! * Usage includes cached prompt tokens, cache writes and reasoning tokens.
+//! * A `content_filter` finish reason, like a `content_policy_violation` or
+//!   `content_filter` error code, is an [`ErrorKind::ContentFiltered`](crate::ErrorKind)
+//!   error. A model's refusal (`refusal`) is returned as its text.
+//! * Errors keep OpenAI's message, type, code and param, with the account's secrets
+//!   removed, and are classified by status, code and message; 429s carry the wait from
+//!   `retry-after-ms`, `retry-after` or `x-ratelimit-reset-*`.
+
+mod endpoint;
+mod error;
+mod request;
+mod response;
+mod stream;
+
+use async_trait::async_trait;
+use reqwest::header::CONTENT_TYPE;
+
+use self::endpoint::Endpoint;
+use super::http::HttpTimeouts;
+use super::{Provider, ProviderError, ProviderRequest, ProviderResponse, ProviderStream};
+use crate::account::AccountInfo;
+
+/// The OpenAI Chat Completions adapter (also for compatible endpoints and Azure OpenAI).
+///
+/// Cheap to clone: the HTTP client inside is shared.
+///
+/// ```
+/// use routewise::{LogicalModel, OpenAi, ProviderAccount, Target};
+///
+/// let openai = ProviderAccount::new("openai", OpenAi::new()).api_key("sk-...");
+/// let groq = ProviderAccount::new("groq", OpenAi::new().system_name("groq"))
+///     .api_key("gsk-...")
+///     .base_url("https://api.groq.com/openai/v1");
+/// let azure = ProviderAccount::new("azure-eu", OpenAi::azure("2024-10-21"))
+///     .api_key("...")
+///     .base_url("https://my-resource.openai.azure.com");
+/// let model = LogicalModel::new("primary-llm")
+///     .target(Target::new("openai", "gpt-4o"))
+///     .target(Target::new("azure-eu", "my-gpt-4o-deployment"))
+///     .target(Target::new("groq", "llama-3.3-70b-versatile"));
+/// # let _ = (openai, groq, azure, model);
+/// ```
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct OpenAi {
+    endpoint: Endpoint,
+    system_name: String,
+    max_tokens_field: Option<MaxTokensField>,
+    stream_usage: bool,
+    timeouts: HttpTimeouts,
+    client: reqwest::Client,
+}
+
+/// Which request field carries the token limit.
+///
+/// ```
+/// use routewise::provider::openai::MaxTokensField;
+///
+/// assert_eq!(MaxTokensField::for_model("o3-mini"), MaxTokensField::MaxCompletionTokens);
+/// assert_eq!(MaxTokensField::for_model("gpt-5.1"), MaxTokensField::MaxCompletionTokens);
+/// assert_eq!(MaxTokensField::for_model("gpt-4o"), MaxTokensField::MaxTokens);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MaxTokensField {
+    /// `max_tokens`, which every compatible server understands.
+    MaxTokens,
+    /// `max_completion_tokens`, which OpenAI's reasoning models require.
+    MaxCompletionTokens,
+}
+
+impl MaxTokensField {
+    /// The field a model id needs: `max_completion_tokens` for the o1, o3, o4 and gpt-5
+    /// families, `max_tokens` otherwise.
+    pub fn for_model(model: &str) -> Self {
+        let family = |prefix: &str| {
+            model.strip_prefix(prefix).is_some_and(|rest| {
+                rest.is_empty() || rest.starts_with('-') || rest.starts_with('.')
+            })
+        };
+        if ["o1", "o3", "o4", "gpt-5"].into_iter().any(family) {
+            MaxTokensField::MaxCompletionTokens
+        } else {
+            MaxTokensField::MaxTokens
+        }
+    }
+}
+
+impl Default for OpenAi {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl OpenAi {
+    /// The adapter for OpenAI and OpenAI-compatible endpoints.
+    pub fn new() -> Self {
+        Self::with_endpoint(Endpoint::OpenAi, "openai")
+    }
+
+    /// The adapter for Azure OpenAI with a data-plane `api-version` such as `2024-10-21`.
+    /// Targets name deployments; accounts name the resource endpoint as their base URL.
+    ///
+    /// ```
+    /// use routewise::{OpenAi, Provider};
+    ///
+    /// assert_eq!(OpenAi::azure("2024-10-21").system(), "az.ai.openai");
+    /// ```
+    pub fn azure(api_version: impl Into<String>) -> Self {
+        Self::with_endpoint(
+            Endpoint::Azure {
+                api_version: api_version.into(),
+            },
+            "az.ai.openai",
+        )
+    }
+
+    fn with_endpoint(endpoint: Endpoint, system_name: &str) -> Self {
+        let timeouts = HttpTimeouts::default();
+        Self {
+            endpoint,
+            system_name: system_name.to_owned(),
+            max_tokens_field: None,
+            stream_usage: true,
+            client: timeouts.client(),
+            timeouts,
+        }
+    }
+
+    /// Sets the name reported as `gen_ai.system` (default `openai`, or `az.ai.openai` for
+    /// Azure).
+    ///
+    /// ```
+    /// use routewise::{OpenAi, Provider};
+    ///
+    /// assert_eq!(OpenAi::new().system_name("deepseek").system(), "deepseek");
+    /// ```
+    pub fn system_name(mut self, name: impl Into<String>) -> Self {
+        self.system_name = name.into();
+        self
+    }
+
+    /// Always sends the token limit in this field, instead of choosing by model id (see
+    /// [`MaxTokensField::for_model`]). Useful for Azure deployments, whose names need not
+    /// follow the model's.
+    ///
+    /// ```
+    /// use routewise::OpenAi;
+    /// use routewise::provider::openai::MaxTokensField;
+    ///
+    /// let azure = OpenAi::azure("2024-10-21").max_tokens_field(MaxTokensField::MaxCompletionTokens);
+    /// # let _ = azure;
+    /// ```
+    pub fn max_tokens_field(mut self, field: MaxTokensField) -> Self {
+        self.max_tokens_field = Some(field);
+        self
+    }
+
+    /// Whether streams ask for usage in their last chunk with
+    /// `stream_options.include_usage` (default on). Turn it off for servers that refuse the
+    /// option; their streams then report the usage they send on their own, if any.
+    ///
+    /// ```
+    /// use routewise::OpenAi;
+    ///
+    /// let mistral = OpenAi::new().system_name("mistral_ai").stream_usage(false);
+    /// # let _ = mistral;
+    /// ```
+    pub fn stream_usage(mut self, enabled: bool) -> Self {
+        self.stream_usage = enabled;
+        self
+    }
+
+    /// Sets the connect, read (first byte and between stream chunks) and total timeouts.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use routewise::OpenAi;
+    /// use routewise::provider::HttpTimeouts;
+    ///
+    /// let openai = OpenAi::new().timeouts(HttpTimeouts::default().read(Duration::from_secs(30)));
+    /// # let _ = openai;
+    /// ```
+    pub fn timeouts(mut self, timeouts: HttpTimeouts) -> Self {
+        self.client = timeouts.client();
+        self.timeouts = timeouts;
+        self
+    }
+
+    fn body(&self, request: &ProviderRequest<'_>, stream: bool) -> serde_json::Value {
+        let field = self
+            .max_tokens_field
+            .unwrap_or_else(|| MaxTokensField::for_model(request.model()));
+        let stream = stream.then_some(request::Streaming {
+            include_usage: self.stream_usage,
+        });
+        request::body(request, field, stream)
+    }
+
+    /// Sends a chat completion request and returns the response if its status is a
+    /// success, or the classified error the status and body make.
+    async fn send(
+        &self,
+        request: &ProviderRequest<'_>,
+        stream: bool,
+    ) -> Result<reqwest::Response, ProviderError> {
+        let account = request.account();
+        let url = self.endpoint.chat_url(account, request.model())?;
+        let mut call = self
+            .client
+            .post(url)
+            .headers(self.endpoint.headers(account)?)
+            .header(CONTENT_TYPE, "application/json")
+            .body(self.body(request, stream).to_string());
+        if !stream {
+            call = call.timeout(self.timeouts.total);
+        }
+        let response = call
+            .send()
+            .await
+            .map_err(|e| error::transport(&e, account))?;
+        if response.status().is_success() {
+            Ok(response)
+        } else {
+            Err(error::from_response(response, account).await)
+        }
+    }
+}
+
+#[async_trait]
+impl Provider for OpenAi {
+    fn system(&self) -> &str {
+        &self.system_name
+    }
+
+    async fn complete(
+        &self,
+        request: ProviderRequest<'_>,
+    ) -> Result<ProviderResponse, ProviderError> {
+        let account = request.account();
+        let response = self.send(&request, false).await?;
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| error::transport(&e, account))?;
+        response::parse(&body, account)
+    }
+
+    async fn stream(&self, request: ProviderRequest<'_>) -> Result<ProviderStream, ProviderError> {
+        let account = request.account();
+        let response = self.send(&request, true).await?;
+        if stream::is_json(&response) {
+            // The server ignored `stream: true` (or reported an error with a 200) and sent
+            // one JSON body: replay it as events.
+            let body = response
+                .bytes()
+                .await
+                .map_err(|e| error::transport(&e, account))?;
+            let events = response::parse(&body, account)?.into_events();
+            return Ok(Box::pin(futures::stream::iter(events.into_iter().map(Ok))));
+        }
+        Ok(stream::events(response, account.clone()))
+    }
+
+    async fn health_check(&self, account: &AccountInfo) -> Result<(), ProviderError> {
+        let response = self
+            .client
+            .get(self.endpoint.models_url(account)?)
+            .headers(self.endpoint.headers(account)?)
+            .timeout(self.timeouts.total)
+            .send()
+            .await
+            .map_err(|e| error::transport(&e, account))?;
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(error::from_response(response, account).await)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasoning_families_need_max_completion_tokens() {
+        for model in [
+            "o1",
+            "o1-mini",
+            "o3",
+            "o3-mini-2025-01-31",
+            "o4-mini",
+            "gpt-5",
+            "gpt-5-mini",
+            "gpt-5.1",
+        ] {
+            assert_eq!(
+                MaxTokensField::for_model(model),
+                MaxTokensField::MaxCompletionTokens,
+                "{model}"
+            );
+        }
+        for model in [
+            "gpt-4o",
+            "gpt-4.1-mini",
+            "gpt-50x",
+            "o10",
+            "llama-3.3-70b",
+            "openai/o3",
+        ] {
+            assert_eq!(
+                MaxTokensField::for_model(model),
+                MaxTokensField::MaxTokens,
+                "{model}"
+            );
+        }
+    }
+}

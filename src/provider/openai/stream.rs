@@ -1,0 +1,267 @@
+//! Chat Completions event streams (`data: <chunk>` ... `data: [DONE]`) -> [`ProviderEvent`]s.
+
+use std::collections::VecDeque;
+
+use futures::StreamExt;
+use serde::Deserialize;
+
+use super::error::{self, ErrorField};
+use super::response::{self, WireUsage};
+use crate::account::AccountInfo;
+use crate::provider::sse;
+use crate::provider::{ErrorKind, ProviderError, ProviderEvent, ProviderStream, http};
+use crate::types::{FinishReason, ToolCallDelta, Usage};
+
+/// The parts of a `chat.completion.chunk` the adapter reads. Only the first choice is
+/// followed (the adapter never asks for more).
+#[derive(Debug, Deserialize)]
+struct Chunk {
+    #[serde(default)]
+    choices: Vec<ChunkChoice>,
+    #[serde(default)]
+    usage: Option<WireUsage>,
+    #[serde(default)]
+    error: Option<ErrorField>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ChunkChoice {
+    #[serde(default)]
+    index: u32,
+    #[serde(default)]
+    delta: Option<Delta>,
+    #[serde(default)]
+    finish_reason: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Delta {
+    #[serde(default)]
+    content: Option<String>,
+    #[serde(default)]
+    refusal: Option<String>,
+    #[serde(default)]
+    tool_calls: Option<Vec<DeltaToolCall>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct DeltaToolCall {
+    index: u32,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    function: Option<DeltaFunction>,
+}
+
+#[derive(Debug, Deserialize)]
+struct DeltaFunction {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    arguments: Option<String>,
+}
+
+/// Turns the data of each event into provider events, remembering the finish reason and
+/// usage until `[DONE]` closes the stream.
+#[derive(Debug)]
+pub(super) struct Decoder {
+    account: AccountInfo,
+    finish_reason: Option<FinishReason>,
+    usage: Usage,
+    done: bool,
+}
+
+impl Decoder {
+    pub(super) fn new(account: AccountInfo) -> Self {
+        Self {
+            account,
+            finish_reason: None,
+            usage: Usage::default(),
+            done: false,
+        }
+    }
+
+    /// Whether `[DONE]` has arrived.
+    pub(super) fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// Decodes one event's data, appending the events it carries to `out`.
+    pub(super) fn decode(
+        &mut self,
+        data: &str,
+        out: &mut VecDeque<ProviderEvent>,
+    ) -> Result<(), ProviderError> {
+        if data.trim() == "[DONE]" {
+            self.done = true;
+            out.push_back(ProviderEvent::Finished {
+                finish_reason: self.finish_reason.take().unwrap_or(FinishReason::Stop),
+                usage: self.usage,
+            });
+            return Ok(());
+        }
+        let chunk: Chunk = serde_json::from_str(data)
+            .map_err(|e| response::malformed("unreadable stream chunk", &e))?;
+        if let Some(field) = chunk.error {
+            return Err(error::classify(field, None, &self.account));
+        }
+        if let Some(usage) = chunk.usage {
+            self.usage = usage.into();
+        }
+        for choice in chunk.choices.into_iter().filter(|c| c.index == 0) {
+            if let Some(delta) = choice.delta {
+                push_delta(delta, out);
+            }
+            if let Some(reason) = choice.finish_reason {
+                self.finish_reason = Some(response::finish_reason(Some(&reason))?);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn push_delta(delta: Delta, out: &mut VecDeque<ProviderEvent>) {
+    for text in [delta.content, delta.refusal].into_iter().flatten() {
+        if !text.is_empty() {
+            out.push_back(ProviderEvent::TextDelta(text));
+        }
+    }
+    for call in delta.tool_calls.unwrap_or_default() {
+        let (name, arguments) = call
+            .function
+            .map(|f| (f.name, f.arguments.unwrap_or_default()))
+            .unwrap_or_default();
+        out.push_back(ProviderEvent::ToolCallDelta(ToolCallDelta {
+            index: call.index,
+            id: call.id,
+            name,
+            arguments,
+        }));
+    }
+}
+
+/// Whether a response to a streaming request is one JSON body rather than an event stream.
+pub(super) fn is_json(response: &reqwest::Response) -> bool {
+    response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().starts_with("application/json"))
+}
+
+/// The provider events of a streaming response. The stream ends after `[DONE]`; a body
+/// that ends before it, breaks, or carries an error chunk ends the stream with that error.
+pub(super) fn events(response: reqwest::Response, account: AccountInfo) -> ProviderStream {
+    struct State<S> {
+        events: S,
+        decoder: Decoder,
+        ready: VecDeque<ProviderEvent>,
+        failure: Option<ProviderError>,
+        ended: bool,
+    }
+    let state = State {
+        events: Box::pin(sse::events(response)),
+        decoder: Decoder::new(account),
+        ready: VecDeque::new(),
+        failure: None,
+        ended: false,
+    };
+    Box::pin(futures::stream::unfold(state, |mut state| async move {
+        loop {
+            // Events decoded before a failure come first, in order.
+            if let Some(event) = state.ready.pop_front() {
+                return Some((Ok(event), state));
+            }
+            if let Some(failure) = state.failure.take() {
+                state.ended = true;
+                return Some((Err(failure), state));
+            }
+            if state.ended {
+                return None;
+            }
+            let decoded = match state.events.next().await {
+                Some(Ok(event)) => state.decoder.decode(&event.data, &mut state.ready),
+                Some(Err(failure)) => Err(ProviderError::new(
+                    failure.kind(),
+                    http::redact(failure.message(), &state.decoder.account),
+                )),
+                None => Err(ProviderError::new(
+                    ErrorKind::MalformedResponse,
+                    "event stream ended before [DONE]",
+                )),
+            };
+            state.ended = state.decoder.is_done();
+            state.failure = decoded.err();
+        }
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode_all(datas: &[&str]) -> (Vec<ProviderEvent>, Result<(), ProviderError>) {
+        let mut decoder = Decoder::new(AccountInfo::new("a"));
+        let mut out = VecDeque::new();
+        for data in datas {
+            if let Err(e) = decoder.decode(data, &mut out) {
+                return (out.into(), Err(e));
+            }
+        }
+        (out.into(), Ok(()))
+    }
+
+    #[test]
+    fn text_tool_calls_and_usage_become_events() {
+        let (events, result) = decode_all(&[
+            r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"content":"Hi"}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"id":"call_1","type":"function","function":{"name":"f","arguments":""}}]}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"function":{"arguments":"{}"}}]}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}"#,
+            r#"{"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":7,"total_tokens":12}}"#,
+            "[DONE]",
+        ]);
+        result.unwrap();
+        assert_eq!(
+            events,
+            [
+                ProviderEvent::TextDelta("Hi".into()),
+                ProviderEvent::ToolCallDelta(ToolCallDelta {
+                    index: 1,
+                    id: Some("call_1".into()),
+                    name: Some("f".into()),
+                    arguments: String::new(),
+                }),
+                ProviderEvent::ToolCallDelta(ToolCallDelta {
+                    index: 1,
+                    id: None,
+                    name: None,
+                    arguments: "{}".into(),
+                }),
+                ProviderEvent::Finished {
+                    finish_reason: FinishReason::ToolCalls,
+                    usage: Usage::new(5, 7),
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn error_chunks_and_garbage_fail() {
+        let (_, result) =
+            decode_all(&[r#"{"error":{"message":"overloaded","type":"server_error"}}"#]);
+        assert_eq!(result.unwrap_err().kind(), ErrorKind::ServerError);
+        let (_, result) = decode_all(&[r#"{"choices":[{"index":0,"delta":"#]);
+        assert_eq!(result.unwrap_err().kind(), ErrorKind::MalformedResponse);
+    }
+
+    #[test]
+    fn text_before_a_content_filter_stop_is_kept() {
+        let (events, result) = decode_all(&[
+            r#"{"choices":[{"index":0,"delta":{"content":"Once"},"finish_reason":"content_filter"}]}"#,
+        ]);
+        assert_eq!(events, [ProviderEvent::TextDelta("Once".into())]);
+        assert_eq!(result.unwrap_err().kind(), ErrorKind::ContentFiltered);
+    }
+}
