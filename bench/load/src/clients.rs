@@ -36,7 +36,7 @@ impl Client {
                 API_KEY,
             ))),
             "raw" => Ok(Client::Raw(raw_client::RawClient::new(base_url, API_KEY))),
-            "genai" => Ok(Client::Genai(genai_client(base_url), genai_options())),
+            "genai" => Ok(Client::Genai(genai_client(base_url)?, genai_options())),
             other => Err(format!("unknown client `{other}`: routewise, raw or genai")),
         }
     }
@@ -87,7 +87,7 @@ impl Client {
 }
 
 /// A genai client whose every model resolves to the OpenAI adapter at `base_url`.
-fn genai_client(base_url: &str) -> genai::Client {
+fn genai_client(base_url: &str) -> Result<genai::Client, String> {
     let endpoint = format!("{}/", base_url.trim_end_matches('/'));
     let resolver = ServiceTargetResolver::from_resolver_fn(
         move |target: ServiceTarget| -> Result<ServiceTarget, genai::resolver::Error> {
@@ -101,6 +101,7 @@ fn genai_client(base_url: &str) -> genai::Client {
     genai::Client::builder()
         .with_service_target_resolver(resolver)
         .build()
+        .map_err(|e| e.to_string())
 }
 
 /// Usage captured from streams, as routewise asks for it too.

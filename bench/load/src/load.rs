@@ -86,18 +86,16 @@ pub fn percentiles(samples: impl Iterator<Item = Duration>) -> Percentiles {
     }
 }
 
-/// CPU time this process has used, threads that ended included (`/proc/self/stat`, in
-/// clock ticks of 10 ms, fine for runs of seconds).
+/// CPU time this process's threads have used (`/proc/self/task/*/schedstat`, in
+/// nanoseconds). The driver runs on one thread, which lives as long as the process.
 pub fn process_cpu() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the parenthesised command name: state is the 3rd field, utime the 14th
-    // and stime the 15th.
-    let after_name = stat.rfind(')').map_or("", |i| &stat[i + 1..]);
-    let ticks: u64 = after_name
-        .split_whitespace()
-        .skip(11)
-        .take(2)
-        .filter_map(|t| t.parse::<u64>().ok())
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Duration::ZERO;
+    };
+    let total_ns: u64 = tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
         .sum();
-    Duration::from_millis(ticks * 10)
+    Duration::from_nanos(total_ns)
 }
