@@ -10,14 +10,18 @@
 # concurrencies, streaming at 1 and 64, and a fallback scenario (the primary answers 500,
 # the fallback serves). Loopback only; every loop is bounded by its request count.
 #
-# Knobs (environment): REQUESTS (default 5000 per run), CONCURRENCIES ("1 4 16 64"),
-# PORT (18080), CONTENT_BYTES (256), LATENCY_MS (0).
+# The Rust clients run ROUNDS times, interleaved, and the report takes each measure's
+# median, because a shared machine drifts; LiteLLM, a hundred times slower, runs once.
+#
+# Knobs (environment): REQUESTS (default 5000 per run), ROUNDS (3), CONCURRENCIES
+# ("1 4 16 64"), PORT (18080), CONTENT_BYTES (256), LATENCY_MS (0).
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 peers="$root/bench/peers"
 results="$root/bench/results"
 requests="${REQUESTS:-5000}"
+rounds="${ROUNDS:-3}"
 concurrencies="${CONCURRENCIES:-1 4 16 64}"
 port="${PORT:-18080}"
 base="http://127.0.0.1:$port/v1"
@@ -69,26 +73,32 @@ drive() { # client, extra flags...
     echo "$line"
 }
 
+# Every client of `clients` on one scenario: the Rust ones `rounds` times, interleaved.
+compare() { # clients, flags...
+    local clients="$1"
+    shift
+    for round in $(seq "$rounds"); do
+        for client in $clients; do
+            if [ "$client" != litellm ]; then drive "$client" "$@"; fi
+        done
+    done
+    case " $clients " in *" litellm "*) drive litellm "$@" ;; esac
+}
+
 echo "== non-streaming, by concurrency"
 for c in $concurrencies; do
-    for client in raw routewise genai litellm; do
-        drive "$client" --base-url "$base" --concurrency "$c"
-    done
+    compare "raw routewise genai litellm" --base-url "$base" --concurrency "$c"
 done
 
 echo "== streaming"
 for c in 1 64; do
-    for client in raw routewise genai litellm; do
-        drive "$client" --base-url "$base" --concurrency "$c" --stream
-    done
+    compare "raw routewise genai litellm" --base-url "$base" --concurrency "$c" --stream
 done
 
 echo "== fallback: the primary answers 500, the fallback serves"
 for c in 1 64; do
-    for client in routewise litellm; do
-        drive "$client" --base-url "$failing" --fallback-base-url "$base" --concurrency "$c" \
-            --scenario fallback
-    done
+    compare "routewise litellm" --base-url "$failing" --fallback-base-url "$base" \
+        --concurrency "$c" --scenario fallback
 done
 
 echo "== report"

@@ -24,6 +24,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -98,8 +99,13 @@ pub fn spawn(config: UpstreamConfig, port: u16) -> std::io::Result<RunningUpstre
         .name(THREAD_NAME.into())
         .spawn(move || {
             runtime.block_on(async move {
+                // Clients send small requests and wait for each answer: Nagle's algorithm
+                // would hold answers back for the peer's delayed ACK.
                 let listener = tokio::net::TcpListener::from_std(listener)
-                    .expect("a listener bound by this process converts");
+                    .expect("a listener bound by this process converts")
+                    .tap_io(|tcp| {
+                        let _ = tcp.set_nodelay(true);
+                    });
                 axum::serve(listener, app)
                     .await
                     .expect("the benchmark upstream serves until the process ends");
