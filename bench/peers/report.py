@@ -184,7 +184,7 @@ def chart(runs, concurrencies, path):
     right.set_title("Latency, non-streaming")
     left.legend(fontsize=8)
     right.legend(fontsize=7, ncol=2)
-    fig.suptitle("OpenAI-format chat completions against a local upstream (1 client core, 1 upstream core)")
+    fig.suptitle("OpenAI-format chat completions against a local upstream (single-threaded client and upstream)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 

@@ -4,7 +4,7 @@
 #   bench/peers/run.sh            # writes bench/results/{results.jsonl,tables.md,chart.png}
 #
 # Builds the upstream (examples/bench_upstream.rs) and the Rust load driver (bench/load),
-# installs the pinned LiteLLM into bench/peers/.venv, starts one upstream on its own core,
+# installs the pinned LiteLLM into bench/peers/.venv, starts one single-threaded upstream,
 # then drives routewise, a raw reqwest client, genai and LiteLLM's Router from the other
 # core with the same request, request count and concurrency: non-streaming at several
 # concurrencies, streaming at 1 and 64, and a fallback scenario (the primary answers 500,
@@ -14,7 +14,7 @@
 # median, because a shared machine drifts; LiteLLM, a hundred times slower, runs once.
 #
 # Knobs (environment): REQUESTS (default 5000 per run), ROUNDS (3), CONCURRENCIES
-# ("1 4 16 64"), PORT (18080), CONTENT_BYTES (256), LATENCY_MS (0).
+# ("1 4 16 64"), PORT (18080), CONTENT_BYTES (256), LATENCY_MS (0), PIN (0).
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -41,9 +41,10 @@ fi
 "$peers/.venv/bin/pip" install --quiet --disable-pip-version-check -r "$peers/requirements.txt"
 python="$peers/.venv/bin/python"
 
-# One core for the upstream, the other for the client under test, when there are two.
+# PIN=1 puts the upstream on core 1 and the client on core 0. On a machine shared with other
+# work pinning hurts (a pinned thread cannot leave a busy core), so it is off by default.
 pin_upstream=() pin_client=()
-if command -v taskset > /dev/null && [ "$(nproc)" -ge 2 ]; then
+if [ "${PIN:-0}" = 1 ] && command -v taskset > /dev/null && [ "$(nproc)" -ge 2 ]; then
     pin_upstream=(taskset -c 1) pin_client=(taskset -c 0)
 fi
 

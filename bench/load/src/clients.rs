@@ -24,7 +24,7 @@ const MODEL: &str = "bench-model";
 pub enum Client {
     Routewise(routewise::Router),
     Raw(raw_client::RawClient),
-    Genai(genai::Client, ChatOptions),
+    Genai(genai::Client, Box<ChatOptions>),
 }
 
 impl Client {
@@ -36,7 +36,10 @@ impl Client {
                 API_KEY,
             ))),
             "raw" => Ok(Client::Raw(raw_client::RawClient::new(base_url, API_KEY))),
-            "genai" => Ok(Client::Genai(genai_client(base_url)?, genai_options())),
+            "genai" => Ok(Client::Genai(
+                genai_client(base_url)?,
+                Box::new(genai_options()),
+            )),
             other => Err(format!("unknown client `{other}`: routewise, raw or genai")),
         }
     }

@@ -84,8 +84,13 @@ async fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
 
     let upstream_before = upstream_stats(&stats_url).await?;
     let cpu_before = load::process_cpu();
-    let (outcomes, wall) =
-        load::run(&client, options.stream, options.concurrency, options.requests).await;
+    let (outcomes, wall) = load::run(
+        &client,
+        options.stream,
+        options.concurrency,
+        options.requests,
+    )
+    .await;
     let client_cpu = load::process_cpu().saturating_sub(cpu_before);
     let upstream_after = upstream_stats(&stats_url).await?;
 
@@ -133,8 +138,11 @@ fn stats_url(base_url: &str) -> String {
 
 /// Requests served and CPU seconds used by the upstream so far.
 async fn upstream_stats(url: &str) -> Result<(u64, f64), Box<dyn std::error::Error>> {
-    let stats: serde_json::Value = serde_json::from_slice(&reqwest::get(url).await?.bytes().await?)?;
+    let stats: serde_json::Value =
+        serde_json::from_slice(&reqwest::get(url).await?.bytes().await?)?;
     let requests = stats["requests"].as_u64().ok_or("stats lack `requests`")?;
-    let cpu = stats["cpu_seconds"].as_f64().ok_or("stats lack `cpu_seconds`")?;
+    let cpu = stats["cpu_seconds"]
+        .as_f64()
+        .ok_or("stats lack `cpu_seconds`")?;
     Ok((requests, cpu))
 }
