@@ -8,9 +8,10 @@
 //!   last of P (every higher one is checked and passed over) and its model has T targets
 //!   (all of them candidates; the first one answers).
 //! - `explain/P-policies/T-targets`: `Router::explain` on the same routers: planning alone.
-//! - `contention/N-tasks`: N tasks sharing one router on a two-worker runtime, each
-//!   completing one request per iteration; throughput should grow from 1 to 2 tasks and
-//!   hold at 8.
+//! - `contention/shared-router/N`: N tasks sharing one router on a two-worker runtime,
+//!   each completing one request per iteration; throughput should grow from 1 to 2 tasks
+//!   and hold at 8. `contention/router-per-task/N` is the control: the same work with
+//!   nothing shared, which shows what scaling the machine allows at that moment.
 //!
 //! `cargo bench --bench routing`
 
@@ -91,38 +92,48 @@ fn contention(c: &mut Criterion) {
         .worker_threads(2)
         .build()
         .expect("a runtime");
-    let router = router(10, 2);
+    let shared = router(10, 2);
     let mut group = c.benchmark_group("contention");
     for tasks in TASK_COUNTS {
         group.throughput(Throughput::Elements(tasks as u64));
-        group.bench_function(BenchmarkId::new("tasks", tasks), |b| {
-            b.to_async(&runtime).iter_custom(|iters| {
-                let router = router.clone();
-                async move {
-                    let started = std::time::Instant::now();
-                    let workers: Vec<_> = (0..tasks)
-                        .map(|_| {
-                            let router = router.clone();
-                            tokio::spawn(async move {
-                                for _ in 0..iters {
-                                    let request = ChatRequest::user("hello");
-                                    let answer = router
-                                        .complete(StepType::Inference, Purpose::Chat, request)
-                                        .await;
-                                    assert!(answer.is_ok(), "the instant provider answers");
-                                }
-                            })
-                        })
-                        .collect();
-                    for worker in workers {
-                        worker.await.expect("a benchmark task finishes");
-                    }
-                    started.elapsed()
-                }
+        // One router shared by every task, as an application would run it, and, as the
+        // control, a router per task: what the machine gives when nothing is shared.
+        let separate: Vec<Router> = (0..tasks).map(|_| router(10, 2)).collect();
+        let layouts = [
+            ("shared-router", vec![shared.clone(); tasks]),
+            ("router-per-task", separate),
+        ];
+        for (layout, routers) in layouts {
+            group.bench_function(BenchmarkId::new(layout, tasks), |b| {
+                b.to_async(&runtime)
+                    .iter_custom(|iters| run_tasks(routers.clone(), iters));
             });
-        });
+        }
     }
     group.finish();
+}
+
+/// Each router's task completes `iters` requests; the wall time until all are done.
+async fn run_tasks(routers: Vec<Router>, iters: u64) -> Duration {
+    let started = std::time::Instant::now();
+    let workers: Vec<_> = routers
+        .into_iter()
+        .map(|router| {
+            tokio::spawn(async move {
+                for _ in 0..iters {
+                    let request = ChatRequest::user("hello");
+                    let answer = router
+                        .complete(StepType::Inference, Purpose::Chat, request)
+                        .await;
+                    assert!(answer.is_ok(), "the instant provider answers");
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.await.expect("a benchmark task finishes");
+    }
+    started.elapsed()
 }
 
 fn id(policies: usize, targets: usize) -> String {
