@@ -504,4 +504,3 @@ pub(super) fn retryable(kind: ErrorKind) -> bool {
             | ErrorKind::ContextLengthExceeded
     )
 }
-
