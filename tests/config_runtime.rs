@@ -87,7 +87,7 @@ async fn an_azure_account_calls_its_deployment_with_the_api_version() {
     ask(&router, ChatRequest::user("hi")).await.unwrap();
     let sent = server.single_request();
     assert_eq!(
-        sent.path,
+        sent.path_and_query(),
         "/openai/deployments/prod-gpt4o/chat/completions?api-version=2024-10-21"
     );
     assert_eq!(sent.header("api-key"), Some("secret-AZURE_KEY"));
