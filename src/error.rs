@@ -219,7 +219,8 @@ impl Error {
                 .iter()
                 .filter_map(|a| match &a.outcome {
                     crate::types::AttemptOutcome::Failed { error } => error.retry_after(),
-                    crate::types::AttemptOutcome::Success => None,
+                    crate::types::AttemptOutcome::Success
+                    | crate::types::AttemptOutcome::Cancelled => None,
                 })
                 .min(),
         }

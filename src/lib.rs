@@ -74,10 +74,20 @@
 //! feature the router reports request, attempt, latency and token metrics through the
 //! `metrics` facade (see the `metrics` module).
 //!
-//! ## Writing your own provider
+//! ## Providers
 //!
-//! Implement [`Provider`] (object safe, `async`) for any backend; see the trait's docs.
-//! [`sim::SimProvider`] is a scriptable provider for tests and demos.
+//! [`OpenAi`] (and every OpenAI-compatible endpoint, and Azure OpenAI), [`Anthropic`] and
+//! [`Gemini`] speak the real HTTP APIs. Implement [`Provider`] (object safe, `async`) for
+//! any other backend; see the trait's docs. [`sim::SimProvider`] is a scriptable provider
+//! for tests and demos.
+//!
+//! ## Resilience and accounts
+//!
+//! Each policy keeps a circuit breaker per target ([`BreakerConfig`]) and may retry on the
+//! same target ([`RetryPolicy`]) within timeouts ([`Timeouts`]); every account's health
+//! ([`HealthConfig`]) is tracked and unhealthy accounts go last. Accounts may carry rate
+//! limits ([`RateLimits`]) and a dollar budget ([`Budget`]) with alerts; limited or
+//! exhausted accounts are skipped, and [`Router::accounts`] shows where each stands.
 
 #![warn(missing_docs)]
 

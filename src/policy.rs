@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::Capabilities;
 use crate::provider::{ErrorKind, ErrorKindSet};
-use crate::resilience::{BreakerConfig, RetryPolicy, Timeouts};
+use crate::resilience::{BreakerConfig, HedgePolicy, RetryPolicy, Timeouts};
 
 macro_rules! open_enum {
     (
@@ -141,8 +141,13 @@ pub struct Policy {
     pub breaker: BreakerChoice,
     /// Retries on the same target before falling back (default: none).
     pub retry: RetryPolicy,
+    /// Retries on the same target for particular error kinds, overriding
+    /// [`RetryPolicy::max_retries`] for them (for example none on 429s, five on 500s).
+    pub retries_by_kind: Vec<(ErrorKind, u32)>,
     /// The request deadline and per-attempt timeout (default: none).
     pub timeouts: Timeouts,
+    /// Whether to race the next candidate when the first is slow (default: off).
+    pub hedge: HedgePolicy,
     /// Try the cheapest candidates first (by price per million input plus output
     /// tokens; unpriced ones last) instead of route order.
     pub cheapest_first: bool,
@@ -173,9 +178,18 @@ impl Policy {
             fallback: FallbackRules::default(),
             breaker: BreakerChoice::RouterDefault,
             retry: RetryPolicy::none(),
+            retries_by_kind: Vec::new(),
             timeouts: Timeouts::new(),
             cheapest_first: false,
+            hedge: HedgePolicy::Off,
         }
+    }
+
+    /// Races the next candidate when the first has not answered within the hedge delay
+    /// (non-streaming requests): the first success wins and the other call is cancelled.
+    pub fn hedge(mut self, hedge: HedgePolicy) -> Self {
+        self.hedge = hedge;
+        self
     }
 
     /// Orders candidates by declared price, cheapest first, instead of route order:
@@ -200,6 +214,28 @@ impl Policy {
     /// Retries provider faults on the same target before falling back.
     pub fn retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
+        self
+    }
+
+    /// Retries failures of `kind` up to `retries` times on the same target (with the
+    /// backoff of [`retry`](Self::retry)) before falling back. Invalid requests, auth
+    /// failures, unknown models and context-length errors are never retried on the same
+    /// target: another try cannot turn out differently.
+    ///
+    /// ```
+    /// use routewise::{ErrorKind, Policy, RetryPolicy};
+    ///
+    /// // Back off on 500s up to five times, but move on at once after a 429.
+    /// let policy = Policy::new("chat")
+    ///     .route(["primary-llm", "backup-llm"])
+    ///     .retry(RetryPolicy::default())
+    ///     .retry_on(ErrorKind::ServerError, 5)
+    ///     .retry_on(ErrorKind::RateLimited, 0);
+    /// # let _ = policy;
+    /// ```
+    pub fn retry_on(mut self, kind: ErrorKind, retries: u32) -> Self {
+        self.retries_by_kind.retain(|(k, _)| *k != kind);
+        self.retries_by_kind.push((kind, retries));
         self
     }
 

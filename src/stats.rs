@@ -67,6 +67,7 @@ pub(crate) struct TargetCounters {
     attempts: AtomicU64,
     succeeded: AtomicU64,
     failed: AtomicU64,
+    cancelled: AtomicU64,
     latency_micros: AtomicU64,
 }
 
@@ -82,6 +83,12 @@ impl TargetCounters {
         self.latency_micros.fetch_add(micros, Relaxed);
     }
 
+    /// A call abandoned because a hedged call answered first.
+    pub(crate) fn record_cancelled(&self) {
+        self.attempts.fetch_add(1, Relaxed);
+        self.cancelled.fetch_add(1, Relaxed);
+    }
+
     pub(crate) fn snapshot(&self, target: &TargetRef) -> TargetStats {
         let attempts = self.attempts.load(Relaxed);
         let succeeded = self.succeeded.load(Relaxed);
@@ -91,6 +98,7 @@ impl TargetCounters {
             attempts,
             succeeded,
             failed,
+            cancelled: self.cancelled.load(Relaxed),
             success_rate: rate(succeeded, succeeded + failed),
             mean_latency_us: self.latency_micros.load(Relaxed).checked_div(attempts),
         }
@@ -191,7 +199,9 @@ pub struct TargetStats {
     pub succeeded: u64,
     /// Calls that failed.
     pub failed: u64,
-    /// `succeeded / attempts`; `None` before any call.
+    /// Calls abandoned because a hedged call answered first.
+    pub cancelled: u64,
+    /// `succeeded / (succeeded + failed)`; `None` before any call finished.
     pub success_rate: Option<f64>,
     /// Mean call latency in microseconds; `None` before any call.
     pub mean_latency_us: Option<u64>,

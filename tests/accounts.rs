@@ -150,7 +150,7 @@ fn budgeted(limit_usd: f64, usage: Usage) -> (Router, Arc<Mutex<Vec<Alert>>>) {
         )
         .model(
             LogicalModel::new("m")
-                .defaults(routewise::SamplingParams::new().max_tokens(5_000))
+                .defaults(routewise::SamplingParams::new().max_tokens(1_000))
                 .target(Target::new("a", "x").price(price())),
         )
         .policy(Policy::new("default").route(["m"]))
@@ -176,10 +176,10 @@ async fn spend_is_exact_to_the_cent_and_reported_per_account() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_spend_stops_at_the_budget_and_fires_each_alert_once() {
-    // $0.01 a request (5,000 output tokens at $2/M) against $1.00: the worst case (the
-    // prompt plus max_tokens, 5,000, of output: just over $0.01) is reserved before each
-    // call, so no more than the budget is ever committed, however the calls overlap.
-    let (router, alerts) = budgeted(1.0, Usage::new(0, 5_000));
+    // 1,000 output tokens at $2/M: $0.002 a request against $0.10. The worst case (the
+    // prompt plus 1,000 output tokens) is reserved before each call and the actual cost
+    // never exceeds it, so concurrent requests cannot commit more than the budget.
+    let (router, alerts) = budgeted(0.10, Usage::new(0, 1_000));
     let tasks: Vec<_> = (0..300)
         .map(|_| {
             let router = router.clone();
@@ -196,12 +196,13 @@ async fn concurrent_spend_stops_at_the_budget_and_fires_each_alert_once() {
     }
     let budget = router.accounts()[0].budget.clone().unwrap();
     assert!(
-        budget.spent <= Usd::from_cents(100),
+        budget.spent <= Usd::from_cents(10),
         "spent {}",
         budget.spent
     );
-    assert_eq!(budget.spent, Usd::from_cents(served));
-    assert!(served >= 80, "only {served} served");
+    assert_eq!(budget.spent, Usd::from_micros(2_000 * served));
+    assert_eq!(budget.reserved, Usd::ZERO);
+    assert!(served >= 45, "only {served} served");
     tokio::time::sleep(Duration::from_millis(50)).await;
     let mut fired: Vec<u16> = alerts
         .lock()
@@ -210,9 +211,10 @@ async fn concurrent_spend_stops_at_the_budget_and_fires_each_alert_once() {
         .map(|a| a.threshold_percent)
         .collect();
     fired.sort_unstable();
+    // Each request spends 2% of the budget.
     let crossed: Vec<u16> = [50, 80, 95, 100]
         .into_iter()
-        .filter(|t| served >= u64::from(*t))
+        .filter(|t| served * 2 >= u64::from(*t))
         .collect();
     assert_eq!(fired, crossed, "each crossed threshold fires exactly once");
 }

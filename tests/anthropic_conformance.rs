@@ -10,7 +10,7 @@ use routewise::provider::sse::SseParser;
 use serde_json::{Value, json};
 use support::anthropic::{self as claude, fixture, fixture_names, shapes};
 use support::conformance::{Item, assert_conforms, assert_rejected};
-use support::recording_server::{RecordingServer, Reply};
+use support::wire_server::{RecordingServer, Reply};
 
 fn item(kind: &'static str, body: Value) -> Item {
     Item {
@@ -23,8 +23,8 @@ fn item(kind: &'static str, body: Value) -> Item {
 /// Every request body the adapter sends for the shared request shapes with `version`,
 /// non-streaming then streaming.
 async fn request_bodies(version: ApiVersion) -> Vec<(String, Value)> {
-    let server = RecordingServer::start().await;
-    let account = claude::account(server.base_url());
+    let server = RecordingServer::start([]).await;
+    let account = claude::account(server.url());
     let anthropic = Anthropic::new().api_version(version);
     let mut names = Vec::new();
     for (name, request) in shapes() {

@@ -6,19 +6,19 @@ mod support;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use futures::StreamExt;
 use routewise::provider::HttpTimeouts;
 use routewise::provider::anthropic::Anthropic;
 use routewise::{
-    AccountInfo, AttemptOutcome, Capabilities, ErrorKind, LogicalModel, Policy, ProviderAccount,
-    ProviderError, Purpose, Router, SamplingParams, StepType, StreamEvent, Target,
+    AccountInfo, AttemptOutcome, ErrorKind, ProviderAccount, ProviderError, Purpose, Router,
+    SamplingParams, StepType,
 };
-use support::anthropic::{self as claude, API_KEY, HEADER_SECRET, MODEL, fixture, shape};
-use support::recording_server::{End, RecordingServer, Reply, closing_address, refused_address};
+use support::anthropic::{self as claude, API_KEY, HEADER_SECRET, MODEL, SECRETS, fixture, shape};
+use support::wire::{assert_secret_free, collect_routed, fallback_router};
+use support::wire_server::{End, Hangup, RecordingServer, Reply, raw_server, refused_url};
 
 async fn server() -> (RecordingServer, AccountInfo) {
-    let server = RecordingServer::start().await;
-    let account = claude::account(server.base_url());
+    let server = RecordingServer::start([]).await;
+    let account = claude::account(server.url());
     (server, account)
 }
 
@@ -157,7 +157,8 @@ async fn success_bodies_that_are_not_messages_are_malformed_responses() {
 #[tokio::test]
 async fn refused_reset_and_broken_connections_are_connection_errors() {
     let anthropic = Anthropic::new();
-    for base_url in [refused_address().await, closing_address().await] {
+    let closing = raw_server(Vec::new(), Hangup::Close).await;
+    for base_url in [refused_url().await, closing] {
         let account = claude::account(&base_url);
         let error = claude::complete(&anthropic, &account, &shape("plain"))
             .await
@@ -183,7 +184,7 @@ async fn refused_reset_and_broken_connections_are_connection_errors() {
 #[tokio::test(start_paused = true)]
 async fn a_silent_server_times_out_on_the_first_byte() {
     let (server, account) = server().await;
-    server.reply(Reply::silence()).reply(Reply::silence());
+    server.reply(Reply::hang()).reply(Reply::hang());
     let anthropic = Anthropic::new().timeouts(HttpTimeouts::default().read(Duration::from_secs(5)));
     let error = claude::complete(&anthropic, &account, &shape("plain"))
         .await
@@ -229,17 +230,14 @@ async fn a_stream_that_stalls_times_out_between_chunks() {
 async fn the_api_key_and_header_secrets_never_appear_in_errors() {
     let anthropic = Anthropic::new();
     let mut errors = Vec::new();
-    let (complete, stream) = errors_for(
-        &anthropic,
-        Reply::json(401, fixture("error_authentication_echo.json")),
-    )
-    .await;
+    let echo = fixture("error_authentication_echo.json").replace("$API_KEY", API_KEY);
+    let (complete, stream) = errors_for(&anthropic, Reply::json(401, echo)).await;
     assert_eq!(
         complete.message(),
         "authentication_error: invalid x-api-key: [REDACTED]"
     );
     errors.extend([complete, stream]);
-    let echo = format!("upstream rejected key $API_KEY and token {HEADER_SECRET}");
+    let echo = format!("upstream rejected key {API_KEY} and token {HEADER_SECRET}");
     let (complete, stream) = errors_for(&anthropic, Reply::raw(500, "text/plain", echo)).await;
     assert!(complete.message().contains("[REDACTED]"), "{complete}");
     errors.extend([complete, stream]);
@@ -249,55 +247,38 @@ async fn the_api_key_and_header_secrets_never_appear_in_errors() {
     )
     .await;
     errors.extend([complete, stream]);
-    let account = claude::account(&refused_address().await);
+    let account = claude::account(&refused_url().await);
     errors.push(
         claude::complete(&anthropic, &account, &shape("plain"))
             .await
             .unwrap_err(),
     );
     for error in errors {
-        for text in [error.to_string(), format!("{error:?}")] {
-            assert!(!text.contains(API_KEY), "the API key leaked: {text}");
-            assert!(
-                !text.contains(HEADER_SECRET),
-                "a header secret leaked: {text}"
-            );
-        }
+        assert_secret_free(&error, &SECRETS);
     }
 }
 
-fn fallback_router(busy: &RecordingServer, healthy: &RecordingServer) -> Router {
+fn router(busy: &RecordingServer, healthy: &RecordingServer) -> Router {
     let anthropic = Anthropic::new();
-    Router::builder()
-        .account(
-            ProviderAccount::new("claude-busy", anthropic.clone())
-                .api_key(API_KEY)
-                .base_url(busy.base_url()),
-        )
-        .account(
-            ProviderAccount::new("claude-backup", anthropic)
-                .api_key(API_KEY)
-                .base_url(healthy.base_url()),
-        )
-        .model(
-            LogicalModel::new("smart")
-                .capabilities(Capabilities::STREAMING | Capabilities::TOOLS)
-                .defaults(SamplingParams::new().max_tokens(256))
-                .target(Target::new("claude-busy", MODEL))
-                .target(Target::new("claude-backup", "claude-haiku-4-5")),
-        )
-        .policy(Policy::new("chat").route(["smart"]))
-        .build()
-        .unwrap()
+    let account = |name: &str, server: &RecordingServer| {
+        ProviderAccount::new(name.to_owned(), anthropic.clone())
+            .api_key(API_KEY)
+            .base_url(server.url())
+    };
+    fallback_router(
+        (account("claude-busy", busy), MODEL),
+        (account("claude-backup", healthy), "claude-haiku-4-5"),
+        SamplingParams::new().max_tokens(256),
+    )
 }
 
 #[tokio::test]
 async fn the_router_falls_back_from_an_overloaded_anthropic_target_to_the_next() {
-    let busy = RecordingServer::start().await;
-    let healthy = RecordingServer::start().await;
+    let busy = RecordingServer::start([]).await;
+    let healthy = RecordingServer::start([]).await;
     busy.reply(Reply::json(529, fixture("error_overloaded.json")));
     healthy.reply(Reply::json(200, fixture("message_text.json")));
-    let router = fallback_router(&busy, &healthy);
+    let router = router(&busy, &healthy);
     let response = router
         .complete(StepType::Inference, Purpose::Chat, shape("plain"))
         .await
@@ -320,25 +301,16 @@ async fn the_router_falls_back_from_an_overloaded_anthropic_target_to_the_next()
 
 #[tokio::test]
 async fn a_routed_stream_falls_back_from_an_overloaded_anthropic_target() {
-    let busy = RecordingServer::start().await;
-    let healthy = RecordingServer::start().await;
+    let busy = RecordingServer::start([]).await;
+    let healthy = RecordingServer::start([]).await;
     busy.reply(Reply::json(529, fixture("error_overloaded.json")));
     healthy.reply(Reply::sse(fixture("stream_text.sse")));
-    let router = fallback_router(&busy, &healthy);
-    let mut stream = router
+    let router = router(&busy, &healthy);
+    let stream = router
         .stream(StepType::Inference, Purpose::Chat, shape("plain"))
         .await
         .unwrap();
-    let mut text = String::new();
-    let mut done = None;
-    while let Some(event) = stream.next().await {
-        match event.unwrap() {
-            StreamEvent::TextDelta { text: delta } => text.push_str(&delta),
-            StreamEvent::Done(response) => done = Some(response),
-            _ => {}
-        }
-    }
-    let done = done.expect("the stream completes");
+    let (text, done) = collect_routed(stream).await;
     assert_eq!(text, "Hello, world! é😀");
     assert_eq!(&*done.served_by.account, "claude-backup");
     assert_eq!(done.usage.output_tokens, 15);

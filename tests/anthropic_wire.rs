@@ -13,11 +13,12 @@ use serde_json::{Value, json};
 use support::anthropic::{
     self as claude, API_KEY, HEADER_SECRET, MODEL, fixture, shape, weather_report_schema,
 };
-use support::recording_server::{RecordingServer, Reply};
+use support::wire::{finish_count, text_of};
+use support::wire_server::{RecordingServer, Reply};
 
 async fn server() -> (RecordingServer, AccountInfo) {
-    let server = RecordingServer::start().await;
-    let account = claude::account(server.base_url());
+    let server = RecordingServer::start([]).await;
+    let account = claude::account(server.url());
     (server, account)
 }
 
@@ -44,7 +45,7 @@ async fn complete_posts_the_conversation_with_key_version_and_account_headers() 
         .unwrap();
     let request = server.single_request();
     assert_eq!(request.method, "POST");
-    assert_eq!(request.path, "/v1/messages");
+    assert_eq!(request.path_and_query(), "/v1/messages");
     assert_eq!(request.header("x-api-key"), Some(API_KEY));
     assert_eq!(request.header("anthropic-version"), Some("2023-06-01"));
     assert_eq!(request.header("content-type"), Some("application/json"));
@@ -74,13 +75,13 @@ async fn complete_posts_the_conversation_with_key_version_and_account_headers() 
 
 #[tokio::test]
 async fn a_trailing_slash_on_the_base_url_is_ignored() {
-    let server = RecordingServer::start().await;
-    let account = claude::account(&format!("{}/", server.base_url()));
+    let server = RecordingServer::start([]).await;
+    let account = claude::account(&format!("{}/", server.url()));
     server.reply(Reply::json(200, fixture("message_text.json")));
     claude::complete(&Anthropic::new(), &account, &shape("plain"))
         .await
         .unwrap();
-    assert_eq!(server.single_request().path, "/v1/messages");
+    assert_eq!(server.single_request().path_and_query(), "/v1/messages");
 }
 
 #[tokio::test]
@@ -392,17 +393,6 @@ async fn stop_reasons_map_to_finish_reasons_and_thinking_is_skipped() {
     }
 }
 
-/// The text of every text delta.
-fn text_of(events: &[ProviderEvent]) -> String {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            ProviderEvent::TextDelta(text) => Some(text.as_str()),
-            _ => None,
-        })
-        .collect()
-}
-
 /// Tool calls assembled from their deltas, by index: (id, name, arguments).
 fn tool_calls_of(events: &[ProviderEvent]) -> Vec<(String, String, String)> {
     let mut calls: Vec<(String, String, String)> = Vec::new();
@@ -432,7 +422,7 @@ async fn streaming_text_yields_deltas_then_usage_and_skips_pings() {
     let (events, error) = claude::stream(&Anthropic::new(), &account, &shape("plain")).await;
     assert!(error.is_none(), "{error:?}");
     let request = server.single_request();
-    assert_eq!(request.path, "/v1/messages");
+    assert_eq!(request.path_and_query(), "/v1/messages");
     assert_eq!(request.body["stream"], json!(true));
     assert_eq!(text_of(&events), "Hello, world! é😀");
     assert_eq!(
@@ -447,11 +437,7 @@ async fn streaming_text_yields_deltas_then_usage_and_skips_pings() {
             },
         })
     );
-    let finished = events
-        .iter()
-        .filter(|e| matches!(e, ProviderEvent::Finished { .. }))
-        .count();
-    assert_eq!(finished, 1);
+    assert_eq!(finish_count(&events), 1);
 }
 
 #[tokio::test]
@@ -525,10 +511,9 @@ async fn a_stream_cut_before_message_stop_is_a_malformed_response() {
         let (server, account) = server().await;
         server.reply(Reply::sse(cut));
         let (events, error) = claude::stream(&anthropic, &account, &shape("plain")).await;
-        assert!(
-            !events
-                .iter()
-                .any(|e| matches!(e, ProviderEvent::Finished { .. })),
+        assert_eq!(
+            finish_count(&events),
+            0,
             "a cut stream must not finish: {events:?}"
         );
         assert_eq!(
@@ -547,7 +532,7 @@ async fn health_check_lists_one_model_with_the_account_credentials() {
     anthropic.health_check(&account).await.unwrap();
     let request = server.single_request();
     assert_eq!(request.method, "GET");
-    assert_eq!(request.path, "/v1/models?limit=1");
+    assert_eq!(request.path_and_query(), "/v1/models?limit=1");
     assert_eq!(request.header("x-api-key"), Some(API_KEY));
     assert_eq!(request.header("anthropic-version"), Some("2023-06-01"));
     let error = anthropic.health_check(&account).await.unwrap_err();

@@ -11,14 +11,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use routewise::config::{Format, RouterConfig};
 use routewise::{ChatRequest, Error, Purpose, Router, SamplingParams, StepType};
-use support::recording_server::{RecordingServer, Reply};
-
-fn fixture(path: &str) -> String {
-    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(path);
-    std::fs::read_to_string(file).unwrap()
-}
+use support::wire_server::{RecordingServer, Reply, fixture};
 
 /// A router of one account (the TOML `account` table body) behind one model and policy.
 fn router_with(account: &str, model: &str, env: &dyn Fn(&str) -> Option<String>) -> Router {
@@ -41,13 +34,13 @@ async fn ask(router: &Router, request: ChatRequest) -> Result<routewise::ChatRes
 
 #[tokio::test]
 async fn openai_settings_choose_the_token_field_stream_usage_and_key() {
-    let server = RecordingServer::start().await;
+    let server = RecordingServer::start([]).await;
     server.reply(Reply::json(200, fixture("openai/chat_text.json")));
     server.reply(Reply::sse(fixture("openai/stream_text.sse")));
     let router = router_with(
         &format!(
             "api_key = \"${{OPENAI_KEY}}\"\nbase_url = \"{}/v1\"\nprovider = {{ kind = \"openai\", max_tokens_field = \"max_tokens\", stream_usage = false }}",
-            server.base_url()
+            server.url()
         ),
         "gpt-5",
         &key,
@@ -81,12 +74,12 @@ async fn openai_settings_choose_the_token_field_stream_usage_and_key() {
 
 #[tokio::test]
 async fn an_azure_account_calls_its_deployment_with_the_api_version() {
-    let server = RecordingServer::start().await;
+    let server = RecordingServer::start([]).await;
     server.reply(Reply::json(200, fixture("openai/chat_text.json")));
     let router = router_with(
         &format!(
             "api_key = \"${{AZURE_KEY}}\"\nbase_url = \"{}\"\nprovider = {{ kind = \"openai\", azure_api_version = \"2024-10-21\" }}",
-            server.base_url()
+            server.url()
         ),
         "prod-gpt4o",
         &key,
@@ -94,7 +87,7 @@ async fn an_azure_account_calls_its_deployment_with_the_api_version() {
     ask(&router, ChatRequest::user("hi")).await.unwrap();
     let sent = server.single_request();
     assert_eq!(
-        sent.path,
+        sent.path_and_query(),
         "/openai/deployments/prod-gpt4o/chat/completions?api-version=2024-10-21"
     );
     assert_eq!(sent.header("api-key"), Some("secret-AZURE_KEY"));
@@ -102,12 +95,12 @@ async fn an_azure_account_calls_its_deployment_with_the_api_version() {
 
 #[tokio::test]
 async fn anthropic_settings_set_the_version_and_the_default_max_tokens() {
-    let server = RecordingServer::start().await;
+    let server = RecordingServer::start([]).await;
     server.reply(Reply::json(200, fixture("anthropic/message_text.json")));
     let router = router_with(
         &format!(
             "api_key = \"${{ANTHROPIC_KEY}}\"\nbase_url = \"{}\"\nprovider = {{ kind = \"anthropic\", api_version = \"2026-10-21\", default_max_tokens = 777 }}",
-            server.base_url()
+            server.url()
         ),
         "claude-sonnet-4-5",
         &key,
@@ -124,12 +117,12 @@ async fn anthropic_settings_set_the_version_and_the_default_max_tokens() {
 
 #[tokio::test]
 async fn a_gemini_account_calls_generate_content_with_its_key() {
-    let server = RecordingServer::start().await;
+    let server = RecordingServer::start([]).await;
     server.reply(Reply::json(200, fixture("gemini/text.json")));
     let router = router_with(
         &format!(
             "api_key = \"${{GEMINI_KEY}}\"\nbase_url = \"{}\"\nprovider = {{ kind = \"gemini\", timeouts = {{ total = \"5s\" }} }}",
-            server.base_url()
+            server.url()
         ),
         "gemini-2.5-flash",
         &key,
@@ -261,9 +254,9 @@ async fn eventually(mut done: impl FnMut() -> bool) {
 
 #[tokio::test]
 async fn a_crossed_budget_threshold_is_posted_to_the_configured_webhook() {
-    let server = RecordingServer::start().await;
+    let server = RecordingServer::start([]).await;
     server.reply(Reply::json(200, "{}"));
-    let hook = format!("{}/hooks/budget", server.base_url());
+    let hook = format!("{}/hooks/budget", server.url());
     let text = budgeted(
         "alerts = [{ kind = \"webhook\", url = \"${HOOK}\", headers = { authorization = \"Bearer ${HOOK_TOKEN}\" } }]",
     );

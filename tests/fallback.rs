@@ -39,7 +39,7 @@ async fn every_provider_fault_and_target_specific_failure_falls_back() {
         assert_eq!(response.fallbacks(), 1, "{kind}");
         match &response.attempts[0].outcome {
             AttemptOutcome::Failed { error } => assert_eq!(error.kind(), kind),
-            AttemptOutcome::Success => panic!("{kind}: first attempt should have failed"),
+            other => panic!("{kind}: first attempt should have failed, got {other:?}"),
         }
         assert_eq!(router.stats().policy("default").unwrap().fallbacks, 1);
     }
@@ -126,7 +126,7 @@ async fn when_every_target_fails_the_error_lists_every_attempt_and_why() {
         .iter()
         .map(|a| match &a.outcome {
             AttemptOutcome::Failed { error } => (a.target.account.to_string(), error.kind()),
-            AttemptOutcome::Success => unreachable!(),
+            other => panic!("every attempt failed, got {other:?}"),
         })
         .collect();
     assert_eq!(

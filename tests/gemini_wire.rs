@@ -1,7 +1,7 @@
 //! The Gemini adapter against a local server that speaks the Gemini REST wire format
 //! (`v1beta`, camelCase JSON, server-sent events, `google.rpc.Status` errors).
 //!
-//! Every test ends with `server.check()`: the API key went only in its header, and every
+//! Every test ends with `check(&server)`: the API key went only in its header, and every
 //! request body the adapter sent and every fixture the server served passed the
 //! `google-genai` SDK's own types (`conformance/checks_gemini.py`).
 
@@ -13,8 +13,6 @@ mod errors;
 mod negative;
 #[path = "gemini_wire/routing.rs"]
 mod routing;
-#[path = "gemini_wire/server.rs"]
-mod server;
 #[path = "gemini_wire/streaming.rs"]
 mod streaming;
 
@@ -26,35 +24,30 @@ use routewise::{
 };
 use serde_json::{Value, json};
 
-use server::{API_KEY, GeminiServer, Reply};
+use support::gemini::{API_KEY, account, check, ok_reply};
+use support::wire::assert_secret_free;
+use support::wire_server::RecordingServer;
 
 pub const MODEL: &str = "gemini-2.5-flash";
 
 /// One `complete` call through `server`'s account, with `defaults` under the request's
 /// parameters.
 pub async fn complete_with(
-    server: &GeminiServer,
+    server: &RecordingServer,
     chat: &ChatRequest,
     defaults: &SamplingParams,
 ) -> Result<ProviderResponse, ProviderError> {
-    let account = server.account("google");
+    let account = account(server, "google");
     Gemini::new()
         .complete(ProviderRequest::new(MODEL, account.info(), chat, defaults))
         .await
 }
 
 pub async fn complete(
-    server: &GeminiServer,
+    server: &RecordingServer,
     chat: &ChatRequest,
 ) -> Result<ProviderResponse, ProviderError> {
     complete_with(server, chat, &SamplingParams::default()).await
-}
-
-/// The error's Display and Debug never show the API key.
-pub fn assert_secret_free(error: &ProviderError) {
-    for text in [error.to_string(), format!("{error:?}")] {
-        assert!(!text.contains(API_KEY), "API key leaked: {text}");
-    }
 }
 
 fn weather_tools() -> [Tool; 2] {
@@ -80,7 +73,7 @@ fn arguments(call: &ToolCall) -> Value {
 
 #[tokio::test]
 async fn a_text_request_sends_system_instruction_and_generation_config_and_maps_the_answer() {
-    let server = GeminiServer::start([Reply::ok("text.json")]).await;
+    let server = RecordingServer::start([ok_reply("text.json")]).await;
     let chat = ChatRequest::new()
         .message(Message::system("Answer in one sentence."))
         .message(Message::user("What is the capital of Norway?"))
@@ -103,12 +96,12 @@ async fn a_text_request_sends_system_instruction_and_generation_config_and_maps_
     assert!(answer.tool_calls.is_empty());
     let [request] = <[_; 1]>::try_from(server.requests()).unwrap();
     assert_eq!(
-        request.uri.path(),
+        request.path,
         "/v1beta/models/gemini-2.5-flash:generateContent"
     );
-    assert_eq!(request.uri.query(), None);
+    assert_eq!(request.query.as_deref(), None);
     assert_eq!(
-        request.json(),
+        request.body,
         json!({
             "contents": [{"role": "user", "parts": [{"text": "What is the capital of Norway?"}]}],
             "systemInstruction": {"parts": [{"text": "Answer in one sentence."}]},
@@ -118,12 +111,12 @@ async fn a_text_request_sends_system_instruction_and_generation_config_and_maps_
             }
         })
     );
-    server.check();
+    check(&server);
 }
 
 #[tokio::test]
 async fn images_go_inline_when_given_as_data_and_by_file_uri_when_given_as_urls() {
-    let server = GeminiServer::start([Reply::ok("text.json")]).await;
+    let server = RecordingServer::start([ok_reply("text.json")]).await;
     let chat = ChatRequest::new().message(Message::user_parts([
         ContentPart::text("Which of these is a cat?"),
         ContentPart::image_base64("image/png", "iVBORw0KGgoAAAANSUhEUg=="),
@@ -134,7 +127,7 @@ async fn images_go_inline_when_given_as_data_and_by_file_uri_when_given_as_urls(
 
     complete(&server, &chat).await.unwrap();
 
-    let body = server.requests()[0].json();
+    let body = server.requests()[0].body.clone();
     assert_eq!(
         body["contents"],
         json!([{"role": "user", "parts": [
@@ -145,16 +138,14 @@ async fn images_go_inline_when_given_as_data_and_by_file_uri_when_given_as_urls(
             {"fileData": {"mimeType": "image/jpeg", "fileUri": "gs://bucket/scans/0042"}},
         ]}])
     );
-    server.check();
+    check(&server);
 }
 
 #[tokio::test]
 async fn function_calls_round_trip_with_names_found_by_call_id() {
-    let server = GeminiServer::start([
-        Reply::ok("function_call.json"),
-        Reply::ok("tool_answer.json"),
-    ])
-    .await;
+    let server =
+        RecordingServer::start([ok_reply("function_call.json"), ok_reply("tool_answer.json")])
+            .await;
     let ask = ChatRequest::user("Weather and time in Oslo?")
         .tool(weather_tools()[0].clone())
         .tool(weather_tools()[1].clone())
@@ -186,7 +177,7 @@ async fn function_calls_round_trip_with_names_found_by_call_id() {
 
     assert_eq!(second.content, "It is 3 °C in Oslo at 12:00.");
     assert_eq!(second.finish_reason, FinishReason::Stop);
-    let body = server.requests()[1].json();
+    let body = server.requests()[1].body.clone();
     assert_eq!(
         body["contents"],
         json!([
@@ -214,7 +205,7 @@ async fn function_calls_round_trip_with_names_found_by_call_id() {
         body["toolConfig"],
         json!({"functionCallingConfig": {"mode": "AUTO"}})
     );
-    server.check();
+    check(&server);
 }
 
 #[tokio::test]
@@ -228,7 +219,8 @@ async fn tool_choice_maps_to_function_calling_modes() {
             json!({"mode": "ANY", "allowedFunctionNames": ["get_time"]}),
         ),
     ];
-    let server = GeminiServer::start(choices.iter().map(|_| Reply::ok("function_call.json"))).await;
+    let server =
+        RecordingServer::start(choices.iter().map(|_| ok_reply("function_call.json"))).await;
     for (choice, _) in &choices {
         let chat = ChatRequest::user("time?")
             .tool(weather_tools()[1].clone())
@@ -237,18 +229,17 @@ async fn tool_choice_maps_to_function_calling_modes() {
     }
     for (request, (choice, expected)) in server.requests().iter().zip(&choices) {
         assert_eq!(
-            request.json()["toolConfig"]["functionCallingConfig"],
-            *expected,
+            request.body["toolConfig"]["functionCallingConfig"], *expected,
             "{choice:?}"
         );
     }
-    server.check();
+    check(&server);
 }
 
 #[tokio::test]
 async fn json_mode_and_json_schema_set_the_response_mime_type_and_schema() {
     let server =
-        GeminiServer::start([Reply::ok("json_mode.json"), Reply::ok("json_mode.json")]).await;
+        RecordingServer::start([ok_reply("json_mode.json"), ok_reply("json_mode.json")]).await;
     let schema = json!({"type": "object", "properties": {
         "city": {"type": "string"}, "population": {"type": "integer"}},
         "required": ["city", "population"], "additionalProperties": false});
@@ -270,19 +261,19 @@ async fn json_mode_and_json_schema_set_the_response_mime_type_and_schema() {
     assert_eq!(parsed["population"], 709_037);
     let requests = server.requests();
     assert_eq!(
-        requests[0].json()["generationConfig"],
+        requests[0].body["generationConfig"],
         json!({"responseMimeType": "application/json"})
     );
     assert_eq!(
-        requests[1].json()["generationConfig"],
+        requests[1].body["generationConfig"],
         json!({"responseMimeType": "application/json", "responseJsonSchema": schema})
     );
-    server.check();
+    check(&server);
 }
 
 #[tokio::test]
 async fn extra_parameters_reach_generation_config_and_the_top_level() {
-    let server = GeminiServer::start([Reply::ok("thinking.json")]).await;
+    let server = RecordingServer::start([ok_reply("thinking.json")]).await;
     let safety =
         json!([{"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "threshold": "BLOCK_ONLY_HIGH"}]);
     let chat = ChatRequest::user("Which is larger, 9.11 or 9.9?").params(
@@ -297,18 +288,18 @@ async fn extra_parameters_reach_generation_config_and_the_top_level() {
 
     complete(&server, &chat).await.unwrap();
 
-    let body = server.requests()[0].json();
+    let body = server.requests()[0].body.clone();
     assert_eq!(
         body["generationConfig"],
         json!({"topK": 40, "thinkingConfig": {"thinkingBudget": 1024, "includeThoughts": true}})
     );
     assert_eq!(body["safetySettings"], safety);
-    server.check();
+    check(&server);
 }
 
 #[tokio::test]
 async fn thoughts_are_not_content_and_count_as_output_tokens() {
-    let server = GeminiServer::start([Reply::ok("thinking.json")]).await;
+    let server = RecordingServer::start([ok_reply("thinking.json")]).await;
 
     let answer = complete(&server, &ChatRequest::user("9.11 or 9.9?"))
         .await
@@ -319,12 +310,12 @@ async fn thoughts_are_not_content_and_count_as_output_tokens() {
     assert_eq!(answer.usage.cached_input_tokens, 2048);
     assert_eq!(answer.usage.output_tokens, 9 + 238);
     assert_eq!(answer.usage.reasoning_tokens, 238);
-    server.check();
+    check(&server);
 }
 
 #[tokio::test]
 async fn a_blocked_prompt_is_a_content_filtered_error() {
-    let server = GeminiServer::start([Reply::ok("blocked_prompt.json")]).await;
+    let server = RecordingServer::start([ok_reply("blocked_prompt.json")]).await;
 
     let error = complete(&server, &ChatRequest::user("something dangerous"))
         .await
@@ -332,13 +323,13 @@ async fn a_blocked_prompt_is_a_content_filtered_error() {
 
     assert_eq!(error.kind(), ErrorKind::ContentFiltered);
     assert!(error.message().contains("SAFETY"), "{error}");
-    assert_secret_free(&error);
-    server.check();
+    assert_secret_free(&error, &[API_KEY]);
+    check(&server);
 }
 
 #[tokio::test]
 async fn a_safety_stop_keeps_the_partial_text_with_a_content_filter_finish() {
-    let server = GeminiServer::start([Reply::ok("safety_finish.json")]).await;
+    let server = RecordingServer::start([ok_reply("safety_finish.json")]).await;
 
     let answer = complete(&server, &ChatRequest::user("how do I ..."))
         .await
@@ -346,12 +337,12 @@ async fn a_safety_stop_keeps_the_partial_text_with_a_content_filter_finish() {
 
     assert_eq!(answer.finish_reason, FinishReason::ContentFilter);
     assert_eq!(answer.content, "Here is how you");
-    server.check();
+    check(&server);
 }
 
 #[tokio::test]
 async fn tool_arguments_that_are_not_a_json_object_fail_before_any_request() {
-    let server = GeminiServer::start([]).await;
+    let server = RecordingServer::start([]).await;
     let chat = ChatRequest::user("x").message(Message::assistant_tool_calls([ToolCall {
         id: "call_0".into(),
         name: "get_time".into(),

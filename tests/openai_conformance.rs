@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use support::conformance::{Item, assert_conforms, assert_rejected};
 use support::openai_cases::{self, Case};
-use support::wire_server::{RecordingServer, Reply, fixture};
+use support::wire_server::{RecordingServer, Reply, fixture, fixture_names};
 
 fn item(kind: &'static str, body: Value) -> Item {
     Item {
@@ -97,10 +97,8 @@ fn stream_chunks(text: &str) -> Vec<Value> {
 
 #[test]
 fn every_fixture_served_conforms() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/openai");
     let mut items = Vec::new();
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let name = entry.unwrap().file_name().into_string().unwrap();
+    for name in fixture_names("openai") {
         let text = fixture(&format!("openai/{name}"));
         if name.ends_with(".sse") {
             for chunk in stream_chunks(&text) {

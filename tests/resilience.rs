@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use routewise::sim::{SimProvider, SimStep};
 use routewise::{
-    BreakerConfig, ChatRequest, Error, ErrorKind, HealthConfig, Jitter, Policy, Purpose,
-    RetryPolicy, RouteOptions, Router, SkipReason, StepType, Timeouts,
+    BreakerConfig, ChatRequest, Error, ErrorKind, HealthConfig, HedgePolicy, Jitter, Policy,
+    Purpose, RetryPolicy, RouteOptions, Router, SkipReason, StepType, Timeouts,
 };
 use support::one_model;
 
@@ -266,5 +266,138 @@ async fn background_probes_mark_a_down_account_unhealthy_and_stop_with_the_route
         flaky.probes(),
         2,
         "no probe runs after the router is dropped"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hedge_races_the_next_candidate_when_the_first_is_slow_and_cancels_the_loser() {
+    let slow = SimProvider::new()
+        .reply("slow")
+        .latency(Duration::from_millis(500));
+    let fast = SimProvider::new()
+        .reply("fast")
+        .latency(Duration::from_millis(50));
+    let router = one_model(&[("slow", &slow), ("fast", &fast)])
+        .policy(
+            Policy::new("hedged")
+                .priority(1)
+                .route(["m"])
+                .hedge(HedgePolicy::After(Duration::from_millis(100))),
+        )
+        .build()
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    let response = send(&router).await.unwrap();
+    assert_eq!(response.content, "fast");
+    assert_eq!(started.elapsed(), Duration::from_millis(150));
+    let outcomes: Vec<(&str, bool)> = response
+        .attempts
+        .iter()
+        .map(|a| {
+            (
+                &*a.target.account,
+                matches!(a.outcome, routewise::AttemptOutcome::Cancelled),
+            )
+        })
+        .collect();
+    assert_eq!(outcomes, [("slow", true), ("fast", false)]);
+    let stats = router.stats();
+    let slow_stats = stats.target("m", "slow").unwrap();
+    assert_eq!(
+        (slow_stats.attempts, slow_stats.cancelled, slow_stats.failed),
+        (1, 1, 0)
+    );
+    let policy = stats.policy("hedged").unwrap();
+    assert_eq!(
+        (policy.matched, policy.succeeded, policy.fallbacks),
+        (1, 1, 0)
+    );
+    assert_eq!(slow.calls() + fast.calls(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_fast_first_answer_starts_no_hedge_and_a_failed_hedge_leaves_the_first_running() {
+    let first = SimProvider::new()
+        .reply("first")
+        .latency(Duration::from_millis(300));
+    let second = SimProvider::new()
+        .always_fail()
+        .latency(Duration::from_millis(10));
+    let router = one_model(&[("first", &first), ("second", &second)])
+        .policy(
+            Policy::new("hedged")
+                .priority(1)
+                .route(["m"])
+                .hedge(HedgePolicy::After(Duration::from_millis(100))),
+        )
+        .build()
+        .unwrap();
+    let response = send(&router).await.unwrap();
+    assert_eq!(
+        response.content, "first",
+        "the hedge failed; the first call still answered"
+    );
+    assert_eq!(response.attempts.len(), 2);
+    assert_eq!(second.calls(), 1);
+
+    let quick = SimProvider::new()
+        .reply("quick")
+        .latency(Duration::from_millis(20));
+    let spare = SimProvider::new();
+    let router = one_model(&[("quick", &quick), ("spare", &spare)])
+        .policy(
+            Policy::new("hedged")
+                .priority(1)
+                .route(["m"])
+                .hedge(HedgePolicy::After(Duration::from_millis(100))),
+        )
+        .build()
+        .unwrap();
+    assert_eq!(send(&router).await.unwrap().attempts.len(), 1);
+    assert_eq!(spare.calls(), 0, "no hedge before the delay");
+}
+
+#[tokio::test(start_paused = true)]
+async fn retries_per_error_kind_are_exact_and_request_errors_are_never_retried() {
+    let flaky = SimProvider::new().reply("flaky").script([
+        SimStep::Fail(ErrorKind::ServerError),
+        SimStep::Fail(ErrorKind::ServerError),
+        SimStep::Fail(ErrorKind::ServerError),
+        SimStep::RateLimited(Duration::from_secs(1)),
+    ]);
+    let backup = SimProvider::new().reply("backup");
+    let policy = Policy::new("per-kind")
+        .priority(1)
+        .route(["m"])
+        .retry(RetryPolicy::default().backoff(Duration::from_millis(10), Duration::from_millis(10)))
+        .retry_on(ErrorKind::ServerError, 3)
+        .retry_on(ErrorKind::RateLimited, 0);
+    let router = one_model(&[("flaky", &flaky), ("backup", &backup)])
+        .without_breakers()
+        .policy(policy)
+        .build()
+        .unwrap();
+    let response = send(&router).await.unwrap();
+    assert_eq!(
+        response.content, "backup",
+        "three 500s retried, then the 429 falls back at once"
+    );
+    assert_eq!(flaky.calls(), 4);
+    assert_eq!(response.attempts.len(), 5);
+
+    let err = Router::builder()
+        .account(routewise::ProviderAccount::new("a", SimProvider::new()))
+        .model(routewise::LogicalModel::new("m").target(routewise::Target::new("a", "x")))
+        .policy(
+            Policy::new("p")
+                .route(["m"])
+                .retry_on(ErrorKind::InvalidRequest, 2),
+        )
+        .build()
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("invalid request is never retried on the same target"),
+        "{err}"
     );
 }

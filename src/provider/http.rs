@@ -1,9 +1,10 @@
-//! What every HTTP adapter shares: timeouts, turning statuses, headers and transport
-//! failures into classified [`ProviderError`]s, and keeping secrets out of messages.
+//! What every HTTP adapter shares: timeouts, sending requests and reading answers, turning
+//! statuses, headers and transport failures into classified [`ProviderError`]s, and
+//! keeping secrets out of messages and `Debug` output.
 
 use std::time::Duration;
 
-use reqwest::header::HeaderMap;
+use reqwest::header::{HeaderMap, HeaderValue};
 
 use super::{ErrorKind, ProviderError};
 use crate::account::AccountInfo;
@@ -261,6 +262,61 @@ fn failed_reading_body(error: &reqwest::Error) -> bool {
     false
 }
 
+/// Classifies a transport failure with the account's secrets removed from its message.
+pub(crate) fn transport_error(error: &reqwest::Error, account: &AccountInfo) -> ProviderError {
+    redact_error(from_reqwest(error), account)
+}
+
+/// A request body as JSON bytes.
+pub(crate) fn json_body(body: &impl serde::Serialize) -> Result<Vec<u8>, ProviderError> {
+    serde_json::to_vec(body).map_err(|e| {
+        ProviderError::new(
+            ErrorKind::InvalidRequest,
+            format!("request body could not be encoded: {e}"),
+        )
+    })
+}
+
+/// A header value marked sensitive, so it never shows in `Debug` output; `None` when
+/// `value` cannot be a header value.
+pub(crate) fn sensitive_value(value: &str) -> Option<HeaderValue> {
+    let mut value = HeaderValue::from_str(value).ok()?;
+    value.set_sensitive(true);
+    Some(value)
+}
+
+/// Sends a request and returns the response when its status is a success, else the error
+/// `classify` makes of the status, headers and body. A body that cannot be read counts as
+/// empty: the status is the verdict, the body only adds details.
+pub(crate) async fn send(
+    request: reqwest::RequestBuilder,
+    account: &AccountInfo,
+    classify: fn(u16, &HeaderMap, &[u8], &AccountInfo) -> ProviderError,
+) -> Result<reqwest::Response, ProviderError> {
+    let response = request
+        .send()
+        .await
+        .map_err(|e| transport_error(&e, account))?;
+    if response.status().is_success() {
+        return Ok(response);
+    }
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response.bytes().await.unwrap_or_default();
+    Err(classify(status, &headers, &body, account))
+}
+
+/// The whole body of a successful response; a failure to read it is a transport error.
+pub(crate) async fn read_body(
+    response: reqwest::Response,
+    account: &AccountInfo,
+) -> Result<impl std::ops::Deref<Target = [u8]>, ProviderError> {
+    response
+        .bytes()
+        .await
+        .map_err(|e| transport_error(&e, account))
+}
+
 /// Whether a provider's error message says the prompt does not fit the context window.
 pub(crate) fn mentions_context_overflow(message: &str) -> bool {
     let lower = message.to_ascii_lowercase();
@@ -294,22 +350,40 @@ pub(crate) fn redact(text: &str, account: &AccountInfo) -> String {
     text
 }
 
+/// `error` with every secret of `account` replaced in its message; kind, status and retry
+/// delay kept.
+pub(crate) fn redact_error(error: ProviderError, account: &AccountInfo) -> ProviderError {
+    let message = redact(error.message(), account);
+    if message == error.message() {
+        return error;
+    }
+    let mut clean = ProviderError::new(error.kind(), message);
+    if let Some(status) = error.status() {
+        clean = clean.with_status(status);
+    }
+    if let Some(after) = error.retry_after() {
+        clean = clean.with_retry_after(after);
+    }
+    clean
+}
+
+/// Headers from `(name, value)` pairs, for tests of header parsing.
+#[cfg(test)]
+pub(crate) fn header_map(pairs: &[(&str, &str)]) -> HeaderMap {
+    pairs
+        .iter()
+        .map(|(name, value)| {
+            (
+                reqwest::header::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                reqwest::header::HeaderValue::from_str(value).unwrap(),
+            )
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::header::{HeaderName, HeaderValue};
-
-    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-        pairs
-            .iter()
-            .map(|(k, v)| {
-                (
-                    HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                    HeaderValue::from_str(v).unwrap(),
-                )
-            })
-            .collect()
-    }
 
     #[test]
     fn statuses_map_to_kinds() {
@@ -326,19 +400,19 @@ mod tests {
 
     #[test]
     fn retry_after_prefers_milliseconds_then_seconds_then_resets() {
-        let both = headers(&[("retry-after-ms", "1500"), ("retry-after", "9")]);
+        let both = header_map(&[("retry-after-ms", "1500"), ("retry-after", "9")]);
         assert_eq!(retry_after(&both), Some(Duration::from_millis(1500)));
         assert_eq!(
-            retry_after(&headers(&[("retry-after", "2")])),
+            retry_after(&header_map(&[("retry-after", "2")])),
             Some(Duration::from_secs(2))
         );
-        let resets = headers(&[
+        let resets = header_map(&[
             ("x-ratelimit-reset-requests", "6m0s"),
             ("x-ratelimit-reset-tokens", "250ms"),
         ]);
         assert_eq!(retry_after(&resets), Some(Duration::from_millis(250)));
-        assert_eq!(retry_after(&headers(&[("retry-after", "soon")])), None);
-        let past = headers(&[("retry-after", "Sun, 06 Nov 1994 08:49:37 GMT")]);
+        assert_eq!(retry_after(&header_map(&[("retry-after", "soon")])), None);
+        let past = header_map(&[("retry-after", "Sun, 06 Nov 1994 08:49:37 GMT")]);
         assert_eq!(retry_after(&past), Some(Duration::ZERO));
     }
 
@@ -394,6 +468,28 @@ mod tests {
             account.info(),
         );
         assert_eq!(text, "bad key [REDACTED] and [REDACTED]");
+    }
+
+    #[test]
+    fn redacted_errors_keep_kind_status_and_retry_delay() {
+        let account = crate::ProviderAccount::new("a", crate::sim::SimProvider::new())
+            .api_key("sk-very-secret-key");
+        let error = ProviderError::new(ErrorKind::RateLimited, "key sk-very-secret-key")
+            .with_status(429)
+            .with_retry_after(Duration::from_secs(3));
+        let clean = redact_error(error, account.info());
+        assert_eq!(clean.message(), "key [REDACTED]");
+        assert_eq!(clean.kind(), ErrorKind::RateLimited);
+        assert_eq!(clean.status(), Some(429));
+        assert_eq!(clean.retry_after(), Some(Duration::from_secs(3)));
+    }
+
+    #[test]
+    fn sensitive_values_stay_out_of_debug_and_bad_values_are_refused() {
+        let value = sensitive_value("Bearer sk-very-secret-key").unwrap();
+        assert!(value.is_sensitive());
+        assert!(!format!("{value:?}").contains("sk-very-secret-key"));
+        assert!(sensitive_value("line\nbreak").is_none());
     }
 
     #[test]

@@ -39,7 +39,9 @@
 //! ```
 
 pub mod anthropic;
+mod body;
 mod error;
+mod event_stream;
 pub mod gemini;
 pub(crate) mod http;
 pub mod openai;

@@ -61,22 +61,31 @@ impl SseParser {
     ///
     /// A [`ProviderError`] of kind [`ErrorKind::MalformedResponse`] for a line that is not
     /// UTF-8 or is longer than 16 MiB.
-    pub fn push(&mut self, bytes: &[u8], out: &mut Vec<SseEvent>) -> Result<(), ProviderError> {
-        for &byte in bytes {
-            match byte {
-                b'\n' if self.after_cr => self.after_cr = false,
-                b'\n' | b'\r' => {
-                    self.after_cr = byte == b'\r';
-                    self.end_line(out)?;
-                }
-                _ => {
-                    self.after_cr = false;
-                    if self.line.len() >= MAX_LINE_BYTES {
-                        return Err(malformed("event-stream line longer than 16 MiB"));
-                    }
-                    self.line.push(byte);
-                }
+    pub fn push(&mut self, mut bytes: &[u8], out: &mut Vec<SseEvent>) -> Result<(), ProviderError> {
+        // Whole runs between line ends are copied at once rather than byte by byte.
+        while let Some((&first, rest)) = bytes.split_first() {
+            if self.after_cr && first == b'\n' {
+                self.after_cr = false;
+                bytes = rest;
+                continue;
             }
+            let run = bytes
+                .iter()
+                .position(|b| matches!(b, b'\n' | b'\r'))
+                .unwrap_or(bytes.len());
+            if run > 0 {
+                self.after_cr = false;
+                if self.line.len() + run > MAX_LINE_BYTES {
+                    return Err(malformed("event-stream line longer than 16 MiB"));
+                }
+                self.line.extend_from_slice(&bytes[..run]);
+            }
+            let Some(&end) = bytes.get(run) else {
+                break;
+            };
+            self.after_cr = end == b'\r';
+            self.end_line(out)?;
+            bytes = &bytes[run + 1..];
         }
         Ok(())
     }
@@ -88,7 +97,15 @@ impl SseParser {
     }
 
     fn end_line(&mut self, out: &mut Vec<SseEvent>) -> Result<(), ProviderError> {
-        let line = std::mem::take(&mut self.line);
+        // The buffer goes back cleared, keeping its capacity for the next line.
+        let mut line = std::mem::take(&mut self.line);
+        let result = self.dispatch_line(&line, out);
+        line.clear();
+        self.line = line;
+        result
+    }
+
+    fn dispatch_line(&mut self, line: &[u8], out: &mut Vec<SseEvent>) -> Result<(), ProviderError> {
         if line.is_empty() {
             if self.has_data {
                 out.push(SseEvent {
@@ -102,13 +119,13 @@ impl SseParser {
             return Ok(());
         }
         let line =
-            String::from_utf8(line).map_err(|_| malformed("event-stream line is not UTF-8"))?;
+            std::str::from_utf8(line).map_err(|_| malformed("event-stream line is not UTF-8"))?;
         if line.starts_with(':') {
             return Ok(());
         }
         let (field, value) = match line.split_once(':') {
             Some((field, value)) => (field, value.strip_prefix(' ').unwrap_or(value)),
-            None => (line.as_str(), ""),
+            None => (line, ""),
         };
         match field {
             "data" => {

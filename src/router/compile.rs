@@ -20,6 +20,7 @@ use crate::error::{ConfigError, ConfigProblem};
 use crate::limits::{Limiter, RateLimits};
 use crate::model::LogicalModel;
 use crate::policy::{BreakerChoice, Policy};
+use crate::provider::ErrorKind;
 use crate::resilience::{
     BreakerConfig, CircuitBreaker, HealthConfig, HealthTracker, ResilienceConfigError,
 };
@@ -376,7 +377,16 @@ fn compile_policy(
         );
     }
     problems.resilience(&format!("{path}.retry"), policy.retry.validate());
+    for (kind, _) in &policy.retries_by_kind {
+        if !retryable(*kind) {
+            problems.push(
+                format!("{path}.retry_on.{kind:?}"),
+                format!("{kind} is never retried on the same target"),
+            );
+        }
+    }
     problems.resilience(&format!("{path}.timeouts"), policy.timeouts.validate());
+    problems.resilience(&format!("{path}.hedge"), policy.hedge.validate());
     let breaker = match &policy.breaker {
         BreakerChoice::RouterDefault => cx.breaker_defaults,
         BreakerChoice::Disabled => None,
@@ -421,8 +431,10 @@ fn compile_policy(
         route,
         fallback: policy.fallback,
         retry: policy.retry,
+        retries_by_kind: policy.retries_by_kind.clone(),
         timeouts: policy.timeouts,
         cheapest_first: policy.cheapest_first,
+        hedge: policy.hedge,
         breakers,
         counters: survivor.map(|p| p.counters.clone()).unwrap_or_default(),
     }
@@ -480,4 +492,15 @@ fn compile_route(
         route.push(RouteEntry { model, only_target });
     }
     route
+}
+
+/// Whether a failure of `kind` may be retried on the same target at all.
+pub(super) fn retryable(kind: ErrorKind) -> bool {
+    !matches!(
+        kind,
+        ErrorKind::InvalidRequest
+            | ErrorKind::Auth
+            | ErrorKind::NotFound
+            | ErrorKind::ContextLengthExceeded
+    )
 }

@@ -8,12 +8,14 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::execution::{Answer, Execution};
+use super::hedge;
 use super::plan::Candidate;
 use super::snapshot::Snapshot;
 use super::telemetry;
 use crate::error::Error;
 use crate::policy::{Purpose, StepType};
 use crate::provider::{ProviderError, ProviderResponse};
+use crate::resilience::Deadline;
 use crate::types::{ChatRequest, ChatResponse};
 
 pub(crate) async fn complete(
@@ -29,7 +31,15 @@ pub(crate) async fn complete(
             let Some(admission) = execution.admit(candidate) else {
                 break;
             };
-            let (result, latency) = call(&execution, candidate, request).await;
+            if let Some(delay) = execution.hedge_delay(candidate) {
+                match hedge::race(&mut execution, candidate, admission, delay, request).await? {
+                    Some(response) => return Ok(response),
+                    None => break,
+                }
+            }
+            let snapshot = execution.snapshot().clone();
+            let deadline = *execution.deadline();
+            let (result, latency) = call(&snapshot, &deadline, candidate, request).await;
             let error = match result {
                 Ok(response) => {
                     let answer = response.into();
@@ -54,13 +64,15 @@ pub(crate) async fn complete(
     Err(execution.exhausted())
 }
 
-/// One provider call within the attempt's time limit, traced as an attempt span.
-async fn call(
-    execution: &Execution,
+/// One provider call within the attempt's time limit, traced as an attempt span. It
+/// borrows no [`Execution`], so a hedged call can run beside another.
+pub(super) async fn call(
+    snapshot: &Snapshot,
+    deadline: &Deadline,
     candidate: Candidate,
     request: &ChatRequest,
 ) -> (Result<ProviderResponse, ProviderError>, Duration) {
-    let resolved = Execution::resolve(execution.snapshot(), candidate);
+    let resolved = Execution::resolve(snapshot, candidate);
     let _in_flight = resolved.target.load.begin();
     let span = telemetry::attempt_span(&resolved, request);
     let started = Instant::now();
@@ -68,8 +80,7 @@ async fn call(
         .account
         .provider
         .complete(resolved.request(request));
-    let result = execution
-        .deadline()
+    let result = deadline
         .run(call.instrument(span.clone()))
         .await
         .unwrap_or_else(|timed_out| Err(timed_out.into()));

@@ -256,16 +256,57 @@ impl Execution {
         admission.held.fail(&resolved, error);
     }
 
-    /// How long to wait before retrying the same target after `error`, if the policy
-    /// retries it (provider faults only, within the attempt cap and the deadline).
-    pub(crate) fn retry_delay(&self, retries: u32, error: &ProviderError) -> Option<Duration> {
-        let now = Instant::now();
-        if !error.is_provider_fault() || !self.may_attempt(now) {
+    /// How long to let the first attempt run before racing the next candidate, when the
+    /// policy hedges and a second attempt is allowed and available.
+    pub(crate) fn hedge_delay(&self, first: Candidate) -> Option<Duration> {
+        let policy = self.policy();
+        let room = self.attempts.is_empty()
+            && self.max_attempts >= 2
+            && self.max_candidates >= 2
+            && self.next < self.candidates.len();
+        if !room {
             return None;
         }
-        self.policy()
-            .retry
-            .next_delay(retries, error.retry_after(), self.deadline.remaining(now))
+        let account = Self::resolve(&self.snapshot, first).account;
+        policy.hedge.delay(account.health.latency(), Instant::now())
+    }
+
+    /// Records a call abandoned because a hedged call answered first.
+    pub(crate) fn cancel_attempt(&mut self, candidate: Candidate, latency: Duration) {
+        let target = Self::resolve(&self.snapshot, candidate).target;
+        target.counters.record_cancelled();
+        self.attempts.push(Attempt {
+            target: target.target.clone(),
+            outcome: AttemptOutcome::Cancelled,
+            latency,
+        });
+    }
+
+    /// How long to wait before retrying the same target after `error`, if the policy
+    /// retries it: provider faults by [`RetryPolicy`](crate::RetryPolicy), other kinds only
+    /// when a per-kind rule asks for it, always within the attempt cap and the deadline.
+    pub(crate) fn retry_delay(&self, retries: u32, error: &ProviderError) -> Option<Duration> {
+        let now = Instant::now();
+        let policy = self.policy();
+        let kind = error.kind();
+        let limit = match policy.retries_by_kind.iter().find(|(k, _)| *k == kind) {
+            Some((_, limit)) => *limit,
+            None if error.is_provider_fault() => policy.retry.max_retries,
+            None => 0,
+        };
+        if retries >= limit || !self.may_attempt(now) {
+            return None;
+        }
+        policy.retry.max_retries(limit).next_delay(
+            retries,
+            error.retry_after(),
+            self.deadline.remaining(now),
+        )
+    }
+
+    /// Whether the policy moves on to another candidate after `error`.
+    pub(crate) fn falls_back_on(&self, error: &ProviderError) -> bool {
+        self.policy().fallback.on.contains(error.kind())
     }
 
     /// Records a failed attempt. `Ok` means the policy falls back on this failure; `Err`

@@ -7,6 +7,7 @@ mod compile;
 mod complete;
 mod execution;
 mod explain;
+mod hedge;
 mod plan;
 mod probes;
 mod snapshot;

@@ -16,8 +16,8 @@ use crate::context_window::ContextWindow;
 use crate::limits::Limiter;
 use crate::model::{Balance, Capabilities};
 use crate::policy::{FallbackRules, Match};
-use crate::provider::Provider;
-use crate::resilience::{CircuitBreaker, HealthTracker, RetryPolicy, Timeouts};
+use crate::provider::{ErrorKind, Provider};
+use crate::resilience::{CircuitBreaker, HealthTracker, HedgePolicy, RetryPolicy, Timeouts};
 use crate::state::StateStore;
 use crate::stats::{AccountStatus, BreakerStats, PolicyCounters, RouterStats, TargetCounters};
 use crate::types::{SamplingParams, TargetRef};
@@ -49,8 +49,10 @@ pub(crate) struct CompiledPolicy {
     pub(crate) route: Vec<RouteEntry>,
     pub(crate) fallback: FallbackRules,
     pub(crate) retry: RetryPolicy,
+    pub(crate) retries_by_kind: Vec<(ErrorKind, u32)>,
     pub(crate) timeouts: Timeouts,
     pub(crate) cheapest_first: bool,
+    pub(crate) hedge: HedgePolicy,
     /// One breaker per target on the route, indexed by [`CompiledTarget::id`]; `None` for
     /// targets off the route or when breakers are off.
     pub(crate) breakers: Vec<Option<Arc<CircuitBreaker>>>,

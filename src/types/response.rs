@@ -137,6 +137,7 @@ pub struct Attempt {
 /// How one attempt went.
 #[derive(Clone, Debug, Serialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum AttemptOutcome {
     /// The target answered.
     Success,
@@ -145,6 +146,8 @@ pub enum AttemptOutcome {
         /// The classified error.
         error: ProviderError,
     },
+    /// The call was cancelled because a parallel (hedged) call answered first.
+    Cancelled,
 }
 
 impl fmt::Display for Attempt {
@@ -154,6 +157,11 @@ impl fmt::Display for Attempt {
             AttemptOutcome::Failed { error } => {
                 write!(f, "{}: {error} after {:.1?}", self.target, self.latency)
             }
+            AttemptOutcome::Cancelled => write!(
+                f,
+                "{}: cancelled after {:.1?}, a hedged call answered first",
+                self.target, self.latency
+            ),
         }
     }
 }

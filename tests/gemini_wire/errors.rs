@@ -11,8 +11,10 @@ use routewise::{
 };
 use serde_json::{Value, json};
 
-use crate::server::{API_KEY, GeminiServer, Reply, fixture, raw_server};
-use crate::{MODEL, assert_secret_free, complete};
+use crate::support::gemini::{API_KEY, account, account_at, check, error_reply, fixture};
+use crate::support::wire::assert_secret_free;
+use crate::support::wire_server::{End, Hangup, RecordingServer, Reply, raw_server, refused_url};
+use crate::{MODEL, complete};
 
 fn fixture_message(name: &str) -> String {
     let body: Value = serde_json::from_str(&fixture(&format!("errors/{name}.json"))).unwrap();
@@ -31,7 +33,7 @@ async fn complete_on(gemini: &Gemini, account: &ProviderAccount) -> ProviderErro
         ))
         .await
         .unwrap_err();
-    assert_secret_free(&error);
+    assert_secret_free(&error, &[API_KEY]);
     error
 }
 
@@ -50,10 +52,10 @@ async fn every_gemini_error_status_maps_to_its_kind_and_keeps_the_message() {
         (503, "unavailable", ErrorKind::Overloaded),
         (504, "deadline_exceeded", ErrorKind::Timeout),
     ];
-    let server = GeminiServer::start(
+    let server = RecordingServer::start(
         cases
             .iter()
-            .map(|(status, name, _)| Reply::error(*status, name)),
+            .map(|(status, name, _)| error_reply(*status, name)),
     )
     .await;
 
@@ -68,16 +70,16 @@ async fn every_gemini_error_status_maps_to_its_kind_and_keeps_the_message() {
             error.message().ends_with(&fixture_message(name)),
             "{name}: {error}"
         );
-        assert_secret_free(&error);
+        assert_secret_free(&error, &[API_KEY]);
     }
-    server.check();
+    check(&server);
 }
 
 #[tokio::test]
 async fn a_rate_limit_waits_for_retry_info_or_the_retry_after_header() {
-    let server = GeminiServer::start([
-        Reply::error(429, "resource_exhausted"),
-        Reply::error(429, "resource_exhausted").header("retry-after", "7"),
+    let server = RecordingServer::start([
+        error_reply(429, "resource_exhausted"),
+        error_reply(429, "resource_exhausted").header("retry-after", "7"),
     ])
     .await;
 
@@ -90,77 +92,61 @@ async fn a_rate_limit_waits_for_retry_info_or_the_retry_after_header() {
 
     assert_eq!(from_detail.retry_after(), Some(Duration::from_secs(43)));
     assert_eq!(from_header.retry_after(), Some(Duration::from_secs(7)));
-    server.check();
+    check(&server);
 }
 
 #[tokio::test]
 async fn an_api_key_echoed_in_an_error_is_redacted() {
     let body = json!({"error": {"code": 400, "status": "INVALID_ARGUMENT",
         "message": format!("API key not valid: {API_KEY}. Please pass a valid API key.")}});
-    let server = GeminiServer::start([Reply::Json {
-        status: 400,
-        body: body.to_string(),
-        headers: Vec::new(),
-    }])
-    .await;
+    let server = RecordingServer::start([Reply::json(400, body.to_string())]).await;
 
-    let error = complete_on(&Gemini::new(), &server.account("google")).await;
+    let error = complete_on(&Gemini::new(), &account(&server, "google")).await;
 
     assert!(
         error.message().contains("API key not valid: [REDACTED]."),
         "{error}"
     );
-    server.check();
+    check(&server);
 }
 
 #[tokio::test]
 async fn bodies_that_are_not_gemini_json_are_malformed_responses() {
     let truncated = fixture("text.json")[..120].to_owned();
-    let server = GeminiServer::start([
-        Reply::Broken {
-            status: 200,
-            body: "<html><body>Service Unavailable</body></html>".into(),
-        },
-        Reply::Broken {
-            status: 200,
-            body: truncated,
-        },
-        Reply::Broken {
-            status: 200,
-            body: r#"{"candidates": "none"}"#.into(),
-        },
+    let server = RecordingServer::start([
+        Reply::json(200, "<html><body>Service Unavailable</body></html>").unchecked(),
+        Reply::json(200, truncated).unchecked(),
+        Reply::json(200, r#"{"candidates": "none"}"#).unchecked(),
     ])
     .await;
 
     for _ in 0..3 {
-        let error = complete_on(&Gemini::new(), &server.account("google")).await;
+        let error = complete_on(&Gemini::new(), &account(&server, "google")).await;
         assert_eq!(error.kind(), ErrorKind::MalformedResponse, "{error}");
     }
-    server.check();
+    check(&server);
 }
 
 #[tokio::test]
 async fn an_error_status_with_a_proxy_page_follows_the_http_status() {
-    let server = GeminiServer::start([Reply::Broken {
-        status: 502,
-        body: "<html><title>502 Bad Gateway</title></html>".into(),
-    }])
-    .await;
+    let server =
+        RecordingServer::start([
+            Reply::json(502, "<html><title>502 Bad Gateway</title></html>").unchecked(),
+        ])
+        .await;
 
-    let error = complete_on(&Gemini::new(), &server.account("google")).await;
+    let error = complete_on(&Gemini::new(), &account(&server, "google")).await;
 
     assert_eq!(error.kind(), ErrorKind::ServerError);
     assert_eq!(error.status(), Some(502));
     assert!(error.message().contains("502 Bad Gateway"), "{error}");
-    server.check();
+    check(&server);
 }
 
 #[tokio::test]
 async fn a_connection_closed_before_the_answer_is_a_connection_error() {
-    let url = raw_server(Vec::new()).await;
-    let account = ProviderAccount::new("google", Gemini::new())
-        .api_key(API_KEY)
-        .base_url(url);
+    let url = raw_server(Vec::new(), Hangup::Close).await;
+    let account = account_at(url);
 
     let error = complete_on(&Gemini::new(), &account).await;
 
@@ -176,10 +162,8 @@ async fn a_body_cut_short_by_the_connection_is_a_connection_error() {
     )
     .into_bytes();
     answer.extend_from_slice(&body.as_bytes()[..body.len() / 2]);
-    let url = raw_server(answer).await;
-    let account = ProviderAccount::new("google", Gemini::new())
-        .api_key(API_KEY)
-        .base_url(url);
+    let url = raw_server(answer, Hangup::Close).await;
+    let account = account_at(url);
 
     let error = complete_on(&Gemini::new(), &account).await;
 
@@ -188,12 +172,7 @@ async fn a_body_cut_short_by_the_connection_is_a_connection_error() {
 
 #[tokio::test]
 async fn a_refused_connection_is_a_connection_error() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    drop(listener);
-    let account = ProviderAccount::new("google", Gemini::new())
-        .api_key(API_KEY)
-        .base_url(url);
+    let account = account_at(refused_url().await);
 
     let error = complete_on(&Gemini::new(), &account).await;
 
@@ -202,26 +181,26 @@ async fn a_refused_connection_is_a_connection_error() {
 
 #[tokio::test(start_paused = true)]
 async fn a_server_that_never_answers_hits_the_first_byte_timeout() {
-    let server = GeminiServer::start([Reply::Hang]).await;
+    let server = RecordingServer::start([Reply::hang()]).await;
     let gemini = Gemini::with_timeouts(HttpTimeouts::default().read(Duration::from_secs(5)));
 
-    let error = complete_on(&gemini, &server.account("google")).await;
+    let error = complete_on(&gemini, &account(&server, "google")).await;
 
     assert_eq!(error.kind(), ErrorKind::Timeout, "{error}");
-    server.check();
+    check(&server);
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_body_that_never_ends_hits_the_total_timeout() {
-    let server = GeminiServer::start([Reply::EndlessBody]).await;
+    let server = RecordingServer::start([Reply::json(200, "").then(End::Stall)]).await;
     let gemini = Gemini::with_timeouts(
         HttpTimeouts::default()
             .read(Duration::from_secs(3600))
             .total(Duration::from_secs(30)),
     );
 
-    let error = complete_on(&gemini, &server.account("google")).await;
+    let error = complete_on(&gemini, &account(&server, "google")).await;
 
     assert_eq!(error.kind(), ErrorKind::Timeout, "{error}");
-    server.check();
+    check(&server);
 }

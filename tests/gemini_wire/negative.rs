@@ -5,20 +5,13 @@ use routewise::{ChatRequest, ContentPart, Message, SamplingParams, Tool, ToolCho
 use serde_json::{Value, json};
 
 use crate::complete;
-use crate::server::{GeminiServer, Reply, fixture};
 use crate::support::conformance::{Item, assert_conforms, assert_rejected};
-
-fn item(kind: &'static str, body: Value) -> Item {
-    Item {
-        provider: "gemini",
-        kind,
-        body,
-    }
-}
+use crate::support::gemini::{fixture, item, ok_reply};
+use crate::support::wire_server::RecordingServer;
 
 /// A request body the adapter sent, touching every top-level field it writes.
 async fn sent_request() -> Value {
-    let server = GeminiServer::start([Reply::ok("text.json")]).await;
+    let server = RecordingServer::start([ok_reply("text.json")]).await;
     let chat = ChatRequest::new()
         .message(Message::system("be brief"))
         .message(Message::user_parts([
@@ -29,7 +22,7 @@ async fn sent_request() -> Value {
         .tool_choice(ToolChoice::Function("lookup".into()))
         .params(SamplingParams::new().temperature(0.5).max_tokens(64));
     complete(&server, &chat).await.unwrap();
-    server.requests()[0].json()
+    server.requests()[0].body.clone()
 }
 
 /// `base` with the value at `pointer` set (replaced, or added to its object).

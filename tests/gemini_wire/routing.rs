@@ -1,38 +1,28 @@
 //! The adapter behind a [`Router`]: fallback from an overloaded Gemini target, streaming
 //! end to end, and the health check.
 
-use futures::StreamExt;
 use routewise::provider::gemini::Gemini;
 use routewise::{
-    AttemptOutcome, Capabilities, ChatRequest, ErrorKind, LogicalModel, Policy, Provider, Purpose,
-    Router, StepType, StreamEvent, Target, Usage,
+    AttemptOutcome, ChatRequest, ErrorKind, Provider, Purpose, Router, SamplingParams, StepType,
+    Usage,
 };
 
-use crate::server::{API_KEY, GeminiServer, Reply};
+use crate::support::gemini::{API_KEY, account, check, error_reply, ok_reply, sse_reply};
+use crate::support::wire::{assert_secret_free, collect_routed, fallback_router};
+use crate::support::wire_server::RecordingServer;
 
-fn router(primary: &GeminiServer, backup: &GeminiServer) -> Router {
-    Router::builder()
-        .account(primary.account("gemini-primary"))
-        .account(backup.account("gemini-backup"))
-        .model(
-            LogicalModel::new("chat")
-                .capabilities(Capabilities::STREAMING | Capabilities::TOOLS)
-                .target(Target::new("gemini-primary", "gemini-2.5-pro"))
-                .target(Target::new("gemini-backup", "gemini-2.5-flash")),
-        )
-        .policy(
-            Policy::new("chat")
-                .purposes([Purpose::Chat])
-                .route(["chat"]),
-        )
-        .build()
-        .unwrap()
+fn router(primary: &RecordingServer, backup: &RecordingServer) -> Router {
+    fallback_router(
+        (account(primary, "gemini-primary"), "gemini-2.5-pro"),
+        (account(backup, "gemini-backup"), "gemini-2.5-flash"),
+        SamplingParams::default(),
+    )
 }
 
 #[tokio::test]
 async fn the_router_falls_back_from_an_overloaded_gemini_target_to_the_next() {
-    let primary = GeminiServer::start([Reply::error(503, "unavailable")]).await;
-    let backup = GeminiServer::start([Reply::ok("text.json")]).await;
+    let primary = RecordingServer::start([error_reply(503, "unavailable")]).await;
+    let backup = RecordingServer::start([ok_reply("text.json")]).await;
 
     let answer = router(&primary, &backup)
         .complete(
@@ -56,23 +46,23 @@ async fn the_router_falls_back_from_an_overloaded_gemini_target_to_the_next() {
         assert!(!shown.contains(API_KEY), "API key leaked: {shown}");
     }
     assert_eq!(
-        primary.requests()[0].uri.path(),
+        primary.requests()[0].path,
         "/v1beta/models/gemini-2.5-pro:generateContent"
     );
     assert_eq!(
-        backup.requests()[0].uri.path(),
+        backup.requests()[0].path,
         "/v1beta/models/gemini-2.5-flash:generateContent"
     );
-    primary.check();
-    backup.check();
+    check(&primary);
+    check(&backup);
 }
 
 #[tokio::test]
 async fn the_router_streams_a_gemini_answer_after_falling_back() {
-    let primary = GeminiServer::start([Reply::error(429, "resource_exhausted")]).await;
-    let backup = GeminiServer::start([Reply::sse("stream_text.sse")]).await;
+    let primary = RecordingServer::start([error_reply(429, "resource_exhausted")]).await;
+    let backup = RecordingServer::start([sse_reply("stream_text.sse")]).await;
 
-    let mut stream = router(&primary, &backup)
+    let stream = router(&primary, &backup)
         .stream(
             StepType::Inference,
             Purpose::Chat,
@@ -80,46 +70,37 @@ async fn the_router_streams_a_gemini_answer_after_falling_back() {
         )
         .await
         .unwrap();
-    let mut text = String::new();
-    let mut done = None;
-    while let Some(event) = stream.next().await {
-        match event.unwrap() {
-            StreamEvent::TextDelta { text: delta } => text.push_str(&delta),
-            StreamEvent::Done(response) => done = Some(response),
-            other => panic!("unexpected event {other:?}"),
-        }
-    }
+    let (text, done) = collect_routed(stream).await;
 
     assert_eq!(text, "The quick brown fox jumps over the lazy dog.");
-    let done = done.expect("the stream ends with Done");
     assert_eq!(done.content, text);
     assert_eq!(done.usage, Usage::new(9, 14));
     assert_eq!(&*done.served_by.account, "gemini-backup");
-    assert_eq!(backup.requests()[0].uri.query(), Some("alt=sse"));
-    primary.check();
-    backup.check();
+    assert_eq!(backup.requests()[0].query.as_deref(), Some("alt=sse"));
+    check(&primary);
+    check(&backup);
 }
 
 #[tokio::test]
 async fn the_health_check_lists_models_with_the_key_in_its_header() {
-    let healthy = GeminiServer::start([Reply::ok("models.json")]).await;
-    let denied = GeminiServer::start([Reply::error(403, "permission_denied")]).await;
+    let healthy = RecordingServer::start([ok_reply("models.json")]).await;
+    let denied = RecordingServer::start([error_reply(403, "permission_denied")]).await;
 
     Gemini::new()
-        .health_check(healthy.account("google").info())
+        .health_check(account(&healthy, "google").info())
         .await
         .unwrap();
     let error = Gemini::new()
-        .health_check(denied.account("google").info())
+        .health_check(account(&denied, "google").info())
         .await
         .unwrap_err();
 
     let request = &healthy.requests()[0];
     assert_eq!(request.method, "GET");
-    assert_eq!(request.uri.path(), "/v1beta/models");
-    assert_eq!(request.uri.query(), Some("pageSize=1"));
+    assert_eq!(request.path, "/v1beta/models");
+    assert_eq!(request.query.as_deref(), Some("pageSize=1"));
     assert_eq!(error.kind(), ErrorKind::Auth);
-    crate::assert_secret_free(&error);
-    healthy.check();
-    denied.check();
+    assert_secret_free(&error, &[API_KEY]);
+    check(&healthy);
+    check(&denied);
 }

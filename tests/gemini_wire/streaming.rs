@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use futures::StreamExt;
 use routewise::provider::HttpTimeouts;
 use routewise::provider::gemini::Gemini;
 use routewise::{
@@ -12,9 +11,13 @@ use routewise::{
 };
 use serde_json::json;
 
-use crate::server::{GeminiServer, Reply, fixture, raw_server, sse_items};
+use crate::MODEL;
 use crate::support::conformance::assert_conforms;
-use crate::{MODEL, assert_secret_free};
+use crate::support::gemini::{
+    API_KEY, account, account_at, check, error_reply, fixture, sse_items, sse_reply,
+};
+use crate::support::wire::{assert_secret_free, collect_events};
+use crate::support::wire_server::{End, Hangup, RecordingServer, Reply, raw_server};
 
 /// What a stream yielded: its events, and the error that ended it, if one did.
 #[derive(Debug)]
@@ -26,7 +29,7 @@ struct Streamed {
 impl Streamed {
     fn error(&self) -> &ProviderError {
         let error = self.error.as_ref().expect("the stream failed");
-        assert_secret_free(error);
+        assert_secret_free(error, &[API_KEY]);
         error
     }
 }
@@ -37,7 +40,7 @@ async fn stream_with(
 ) -> Result<Streamed, ProviderError> {
     let chat = ChatRequest::user("Tell me a pangram.");
     let defaults = SamplingParams::default();
-    let mut stream = gemini
+    let stream = gemini
         .stream(ProviderRequest::new(
             MODEL,
             account.info(),
@@ -45,28 +48,12 @@ async fn stream_with(
             &defaults,
         ))
         .await?;
-    let mut streamed = Streamed {
-        events: Vec::new(),
-        error: None,
-    };
-    while let Some(item) = stream.next().await {
-        match item {
-            Ok(event) => streamed.events.push(event),
-            Err(error) => {
-                streamed.error = Some(error);
-                assert!(
-                    stream.next().await.is_none(),
-                    "a stream ends after its error"
-                );
-                break;
-            }
-        }
-    }
-    Ok(streamed)
+    let (events, error) = collect_events(Ok(stream)).await;
+    Ok(Streamed { events, error })
 }
 
-async fn stream(server: &GeminiServer) -> Streamed {
-    stream_with(&Gemini::new(), &server.account("google"))
+async fn stream(server: &RecordingServer) -> Streamed {
+    stream_with(&Gemini::new(), &account(server, "google"))
         .await
         .expect("the stream starts")
 }
@@ -77,7 +64,7 @@ fn text(delta: &str) -> ProviderEvent {
 
 #[tokio::test]
 async fn a_text_stream_yields_deltas_then_the_finish_with_final_usage() {
-    let server = GeminiServer::start([Reply::sse("stream_text.sse")]).await;
+    let server = RecordingServer::start([sse_reply("stream_text.sse")]).await;
 
     let streamed = stream(&server).await;
 
@@ -96,20 +83,20 @@ async fn a_text_stream_yields_deltas_then_the_finish_with_final_usage() {
     );
     let request = &server.requests()[0];
     assert_eq!(
-        request.uri.path(),
+        request.path,
         "/v1beta/models/gemini-2.5-flash:streamGenerateContent"
     );
-    assert_eq!(request.uri.query(), Some("alt=sse"));
+    assert_eq!(request.query.as_deref(), Some("alt=sse"));
     assert_eq!(
-        request.json()["contents"],
+        request.body["contents"],
         json!([{"role": "user", "parts": [{"text": "Tell me a pangram."}]}])
     );
-    server.check();
+    check(&server);
 }
 
 #[tokio::test]
 async fn streamed_function_calls_arrive_whole_with_thinking_in_the_usage() {
-    let server = GeminiServer::start([Reply::sse("stream_function_call.sse")]).await;
+    let server = RecordingServer::start([sse_reply("stream_function_call.sse")]).await;
 
     let streamed = stream(&server).await;
 
@@ -136,34 +123,34 @@ async fn streamed_function_calls_arrive_whole_with_thinking_in_the_usage() {
             },
         ]
     );
-    server.check();
+    check(&server);
 }
 
 #[tokio::test]
 async fn a_stream_that_closes_without_a_finish_reason_is_an_error() {
-    let server = GeminiServer::start([Reply::sse("stream_truncated.sse")]).await;
+    let server = RecordingServer::start([sse_reply("stream_truncated.sse")]).await;
 
     let streamed = stream(&server).await;
 
     assert_eq!(streamed.events, [text("The quick"), text(" brown fox")]);
     assert_eq!(streamed.error().kind(), ErrorKind::MalformedResponse);
-    server.check();
+    check(&server);
 }
 
 #[tokio::test]
 async fn a_stream_cut_inside_an_event_is_malformed() {
-    let server = GeminiServer::start([Reply::sse("stream_cut_inside_event.sse")]).await;
+    let server = RecordingServer::start([sse_reply("stream_cut_inside_event.sse")]).await;
 
     let streamed = stream(&server).await;
 
     assert_eq!(streamed.events, [text("The quick")]);
     assert_eq!(streamed.error().kind(), ErrorKind::MalformedResponse);
-    server.check();
+    check(&server);
 }
 
 #[tokio::test]
 async fn an_error_event_inside_a_stream_is_classified_by_its_status() {
-    let server = GeminiServer::start([Reply::sse("stream_error.sse")]).await;
+    let server = RecordingServer::start([sse_reply("stream_error.sse")]).await;
 
     let streamed = stream(&server).await;
 
@@ -175,12 +162,12 @@ async fn an_error_event_inside_a_stream_is_classified_by_its_status() {
         error.message().starts_with("INTERNAL: An internal error"),
         "{error}"
     );
-    server.check();
+    check(&server);
 }
 
 #[tokio::test]
 async fn a_prompt_blocked_at_the_start_of_a_stream_is_content_filtered() {
-    let server = GeminiServer::start([Reply::sse("stream_blocked.sse")]).await;
+    let server = RecordingServer::start([sse_reply("stream_blocked.sse")]).await;
 
     let streamed = stream(&server).await;
 
@@ -188,21 +175,21 @@ async fn a_prompt_blocked_at_the_start_of_a_stream_is_content_filtered() {
     let error = streamed.error();
     assert_eq!(error.kind(), ErrorKind::ContentFiltered);
     assert!(error.message().contains("PROHIBITED_CONTENT"), "{error}");
-    server.check();
+    check(&server);
 }
 
 #[tokio::test]
 async fn an_error_status_before_the_stream_starts_is_returned_by_stream() {
-    let server = GeminiServer::start([Reply::error(503, "unavailable")]).await;
+    let server = RecordingServer::start([error_reply(503, "unavailable")]).await;
 
-    let error = stream_with(&Gemini::new(), &server.account("google"))
+    let error = stream_with(&Gemini::new(), &account(&server, "google"))
         .await
         .unwrap_err();
 
     assert_eq!(error.kind(), ErrorKind::Overloaded);
     assert_eq!(error.status(), Some(503));
-    assert_secret_free(&error);
-    server.check();
+    assert_secret_free(&error, &[API_KEY]);
+    check(&server);
 }
 
 #[tokio::test]
@@ -213,10 +200,8 @@ async fn a_connection_dropped_mid_stream_is_a_connection_error() {
         b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
             .to_vec();
     answer.extend_from_slice(format!("{:x}\r\n{first_event}\r\n", first_event.len()).as_bytes());
-    let url = raw_server(answer).await;
-    let account = routewise::ProviderAccount::new("google", Gemini::new())
-        .api_key(crate::server::API_KEY)
-        .base_url(url);
+    let url = raw_server(answer, Hangup::Close).await;
+    let account = account_at(url);
 
     let streamed = stream_with(&Gemini::new(), &account).await.unwrap();
 
@@ -227,14 +212,16 @@ async fn a_connection_dropped_mid_stream_is_a_connection_error() {
 
 #[tokio::test(start_paused = true)]
 async fn a_stream_that_stalls_between_chunks_times_out() {
-    let server = GeminiServer::start([Reply::Stall(fixture("stream_truncated.sse"))]).await;
+    let server =
+        RecordingServer::start([Reply::sse(fixture("stream_truncated.sse")).then(End::Stall)])
+            .await;
     let gemini = Gemini::with_timeouts(HttpTimeouts::default().read(Duration::from_secs(20)));
 
-    let streamed = stream_with(&gemini, &server.account("google"))
+    let streamed = stream_with(&gemini, &account(&server, "google"))
         .await
         .unwrap();
 
     assert_eq!(streamed.events, [text("The quick"), text(" brown fox")]);
     assert_eq!(streamed.error().kind(), ErrorKind::Timeout);
-    server.check();
+    check(&server);
 }

@@ -4,10 +4,9 @@ use routewise::provider::openai::OpenAi;
 use routewise::{ErrorKind, Provider, ProviderAccount};
 
 use super::support::openai_cases::case;
+use super::support::wire::{assert_secret_free, text_of};
 use super::support::wire_server::{RecordingServer, Reply, fixture};
-use super::{
-    HEADER_SECRET, KEY, account, account_at, assert_secret_free, complete, stream, text_of,
-};
+use super::{HEADER_SECRET, KEY, SECRETS, account, account_at, complete, stream};
 
 #[tokio::test]
 async fn azure_calls_the_deployment_with_api_version_and_an_api_key_header() {
@@ -17,7 +16,7 @@ async fn azure_calls_the_deployment_with_api_version_and_an_api_key_header() {
     ])
     .await;
     let azure = OpenAi::azure("2024-10-21");
-    let resource = account(server.url.clone());
+    let resource = account(server.url());
     let mut request = case("plain");
     request.model = "prod-gpt4o";
     let response = complete(&azure, &resource, &request).await.unwrap();
@@ -29,7 +28,7 @@ async fn azure_calls_the_deployment_with_api_version_and_an_api_key_header() {
     for sent in server.requests() {
         assert_eq!(sent.path, "/openai/deployments/prod-gpt4o/chat/completions");
         assert_eq!(sent.query.as_deref(), Some("api-version=2024-10-21"));
-        assert_eq!(sent.header("api-key"), KEY);
+        assert_eq!(sent.header("api-key"), Some(KEY));
         assert!(sent.headers.get("authorization").is_none());
         assert_eq!(sent.body["model"], "prod-gpt4o");
     }
@@ -52,17 +51,26 @@ async fn account_headers_are_sent_and_can_replace_the_auth_header() {
         .await
         .unwrap();
     let entra = ProviderAccount::new("azure-entra", OpenAi::new())
-        .base_url(server.url.clone())
+        .base_url(server.url())
         .header("Authorization", "Bearer entra-id-token");
     complete(&OpenAi::azure("2024-10-21"), entra.info(), &case("plain"))
         .await
         .unwrap();
 
     let requests = server.requests();
-    assert_eq!(requests[0].header("openai-organization"), "org-abc123");
-    assert_eq!(requests[0].header("x-gateway-token"), HEADER_SECRET);
-    assert_eq!(requests[0].header("authorization"), format!("Bearer {KEY}"));
-    assert_eq!(requests[1].header("authorization"), "Bearer entra-id-token");
+    assert_eq!(
+        requests[0].header("openai-organization"),
+        Some("org-abc123")
+    );
+    assert_eq!(requests[0].header("x-gateway-token"), Some(HEADER_SECRET));
+    assert_eq!(
+        requests[0].header("authorization"),
+        Some(format!("Bearer {KEY}").as_str())
+    );
+    assert_eq!(
+        requests[1].header("authorization"),
+        Some("Bearer entra-id-token")
+    );
     assert!(requests[1].headers.get("api-key").is_none());
 }
 
@@ -93,7 +101,7 @@ async fn health_checks_list_models() {
         .await
         .unwrap();
     OpenAi::azure("2024-10-21")
-        .health_check(&account(server.url.clone()))
+        .health_check(&account(server.url()))
         .await
         .unwrap();
     let error = OpenAi::new()
@@ -104,13 +112,16 @@ async fn health_checks_list_models() {
     let requests = server.requests();
     assert_eq!(requests[0].method, "GET");
     assert_eq!(requests[0].path, "/v1/models");
-    assert_eq!(requests[0].header("authorization"), format!("Bearer {KEY}"));
+    assert_eq!(
+        requests[0].header("authorization"),
+        Some(format!("Bearer {KEY}").as_str())
+    );
     assert_eq!(requests[1].path, "/openai/models");
     assert_eq!(requests[1].query.as_deref(), Some("api-version=2024-10-21"));
-    assert_eq!(requests[1].header("api-key"), KEY);
+    assert_eq!(requests[1].header("api-key"), Some(KEY));
     assert_eq!(error.kind(), ErrorKind::Auth);
     assert_eq!(error.status(), Some(401));
-    assert_secret_free(&error);
+    assert_secret_free(&error, &SECRETS);
 }
 
 #[tokio::test]
@@ -126,5 +137,5 @@ async fn azure_without_a_base_url_fails_without_calling_anything() {
             .contains("account `azure-eu` has no base url"),
         "{error}"
     );
-    assert_secret_free(&error);
+    assert_secret_free(&error, &SECRETS);
 }

@@ -7,8 +7,9 @@ use routewise::provider::openai::OpenAi;
 use routewise::{ErrorKind, ProviderAccount, ProviderError};
 
 use super::support::openai_cases::case;
+use super::support::wire::assert_secret_free;
 use super::support::wire_server::{RecordingServer, Reply, fixture};
-use super::{HEADER_SECRET, KEY, account_at, assert_secret_free, complete};
+use super::{HEADER_SECRET, KEY, SECRETS, account_at, complete};
 
 /// One scripted failure and what it must become.
 struct Expect {
@@ -53,7 +54,7 @@ async fn check(cases: Vec<Expect>) {
             "{label}: `{error}` lacks `{}`",
             expected.message
         );
-        assert_secret_free(&error);
+        assert_secret_free(&error, &SECRETS);
     }
 }
 
@@ -295,6 +296,6 @@ async fn secrets_echoed_by_the_provider_are_redacted() {
             .contains("Incorrect API key provided: [REDACTED] (header [REDACTED])"),
         "{error}"
     );
-    assert_secret_free(&error);
+    assert_secret_free(&error, &SECRETS);
     assert!(!format!("{account:?}").contains(KEY));
 }

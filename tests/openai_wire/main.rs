@@ -11,7 +11,6 @@ mod router;
 mod streams;
 mod transport;
 
-use futures::StreamExt;
 use routewise::provider::openai::OpenAi;
 use routewise::{
     AccountInfo, Provider, ProviderAccount, ProviderError, ProviderEvent, ProviderRequest,
@@ -19,12 +18,15 @@ use routewise::{
 };
 
 use support::openai_cases::Case;
+use support::wire::collect_events;
 use support::wire_server::RecordingServer;
 
 /// The test API key; no error may ever show it.
 pub const KEY: &str = "sk-test-4f9c2e7d1b8a6053-secret";
 /// A secret account header value; no error may ever show it either.
 pub const HEADER_SECRET: &str = "hdr-secret-7a1c9e3f5b";
+/// Every secret of the test accounts.
+pub const SECRETS: [&str; 2] = [KEY, HEADER_SECRET];
 
 /// An account named `openai-test` with the test key, pointing at `base`.
 pub fn account(base: impl Into<String>) -> AccountInfo {
@@ -64,48 +66,5 @@ pub async fn stream(
     case: &Case,
 ) -> (Vec<ProviderEvent>, Option<ProviderError>) {
     let request = ProviderRequest::new(case.model, account, &case.request, &case.defaults);
-    let mut events = match openai.stream(request).await {
-        Ok(events) => events,
-        Err(error) => return (Vec::new(), Some(error)),
-    };
-    let mut seen = Vec::new();
-    while let Some(item) = events.next().await {
-        match item {
-            Ok(event) => seen.push(event),
-            Err(error) => {
-                assert!(
-                    events.next().await.is_none(),
-                    "a stream must end after its error"
-                );
-                return (seen, Some(error));
-            }
-        }
-    }
-    (seen, None)
-}
-
-/// The concatenated text deltas of a stream.
-pub fn text_of(events: &[ProviderEvent]) -> String {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            ProviderEvent::TextDelta(text) => Some(text.as_str()),
-            _ => None,
-        })
-        .collect()
-}
-
-/// Asserts no secret shows in the error's Display, Debug or message.
-pub fn assert_secret_free(error: &ProviderError) {
-    for shown in [
-        error.to_string(),
-        format!("{error:?}"),
-        error.message().to_owned(),
-    ] {
-        assert!(!shown.contains(KEY), "the api key leaked: {shown}");
-        assert!(
-            !shown.contains(HEADER_SECRET),
-            "a header secret leaked: {shown}"
-        );
-    }
+    collect_events(openai.stream(request).await).await
 }

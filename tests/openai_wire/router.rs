@@ -1,46 +1,32 @@
 //! End to end through the [`Router`]: accounts on local OpenAI-format servers, and fallback
 //! from one that fails to the next.
 
-use futures::StreamExt;
 use routewise::provider::openai::OpenAi;
 use routewise::{
-    AttemptOutcome, Capabilities, ChatRequest, ErrorKind, LogicalModel, Policy, ProviderAccount,
-    Purpose, Router, StepType, StreamEvent, Target,
+    AttemptOutcome, ChatRequest, ErrorKind, ProviderAccount, Purpose, Router, SamplingParams,
+    StepType,
 };
 
+use super::support::wire::{collect_routed, fallback_router};
 use super::support::wire_server::{RecordingServer, Reply, fixture};
 use super::{HEADER_SECRET, KEY};
 
 const BACKUP_KEY: &str = "gsk-backup-key-93c1f0a7d2";
 
-/// A router whose `primary-llm` tries `gpt-4o` on `failing`, then a Groq-style account on
-/// `healthy`.
+/// A router that tries `gpt-4o` on `failing`, then a Groq-style account on `healthy`.
 fn router(failing: &RecordingServer, healthy: &RecordingServer) -> Router {
-    Router::builder()
-        .account(
-            ProviderAccount::new("openai-main", OpenAi::new())
-                .api_key(KEY)
-                .header("x-gateway-token", HEADER_SECRET)
-                .base_url(failing.base("/v1")),
-        )
-        .account(
-            ProviderAccount::new("groq-backup", OpenAi::new().system_name("groq"))
-                .api_key(BACKUP_KEY)
-                .base_url(healthy.base("/openai/v1")),
-        )
-        .model(
-            LogicalModel::new("primary-llm")
-                .capabilities(Capabilities::STREAMING | Capabilities::TOOLS)
-                .target(Target::new("openai-main", "gpt-4o"))
-                .target(Target::new("groq-backup", "llama-3.3-70b-versatile")),
-        )
-        .policy(
-            Policy::new("chat")
-                .purposes([Purpose::Chat])
-                .route(["primary-llm"]),
-        )
-        .build()
-        .unwrap()
+    let openai = ProviderAccount::new("openai-main", OpenAi::new())
+        .api_key(KEY)
+        .header("x-gateway-token", HEADER_SECRET)
+        .base_url(failing.base("/v1"));
+    let groq = ProviderAccount::new("groq-backup", OpenAi::new().system_name("groq"))
+        .api_key(BACKUP_KEY)
+        .base_url(healthy.base("/openai/v1"));
+    fallback_router(
+        (openai, "gpt-4o"),
+        (groq, "llama-3.3-70b-versatile"),
+        SamplingParams::default(),
+    )
 }
 
 #[tokio::test]
@@ -73,13 +59,16 @@ async fn a_failing_openai_target_falls_back_to_the_next_one() {
     let first = failing.single_request();
     assert_eq!(first.path, "/v1/chat/completions");
     assert_eq!(first.body["model"], "gpt-4o");
-    assert_eq!(first.header("authorization"), format!("Bearer {KEY}"));
+    assert_eq!(
+        first.header("authorization"),
+        Some(format!("Bearer {KEY}").as_str())
+    );
     let second = healthy.single_request();
     assert_eq!(second.path, "/openai/v1/chat/completions");
     assert_eq!(second.body["model"], "llama-3.3-70b-versatile");
     assert_eq!(
         second.header("authorization"),
-        format!("Bearer {BACKUP_KEY}")
+        Some(format!("Bearer {BACKUP_KEY}").as_str())
     );
     assert!(second.headers.get("x-gateway-token").is_none());
 }
@@ -94,7 +83,7 @@ async fn a_rate_limited_stream_falls_back_before_any_content() {
     let healthy = RecordingServer::start([Reply::sse(fixture("openai/stream_text.sse"))]).await;
     let router = router(&failing, &healthy);
 
-    let mut events = router
+    let events = router
         .stream(
             StepType::Inference,
             Purpose::Chat,
@@ -102,16 +91,7 @@ async fn a_rate_limited_stream_falls_back_before_any_content() {
         )
         .await
         .unwrap();
-    let mut text = String::new();
-    let mut done = None;
-    while let Some(event) = events.next().await {
-        match event.unwrap() {
-            StreamEvent::TextDelta { text: delta } => text.push_str(&delta),
-            StreamEvent::Done(response) => done = Some(response),
-            other => panic!("unexpected event {other:?}"),
-        }
-    }
-    let done = done.expect("the stream completes");
+    let (text, done) = collect_routed(events).await;
     assert_eq!(text, "Hello! How can I help you today?");
     assert_eq!(done.content, text);
     assert_eq!(&*done.served_by.account, "groq-backup");

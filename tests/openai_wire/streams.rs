@@ -6,8 +6,9 @@ use routewise::{ErrorKind, FinishReason, ProviderEvent, ToolCallDelta, Usage};
 use serde_json::json;
 
 use super::support::openai_cases::case;
+use super::support::wire::{assert_secret_free, finish_count, text_of};
 use super::support::wire_server::{RecordingServer, Reply, fixture};
-use super::{account_at, assert_secret_free, stream, text_of};
+use super::{SECRETS, account_at, stream};
 
 #[tokio::test]
 async fn a_text_stream_asks_for_usage_and_yields_deltas_then_usage() {
@@ -37,11 +38,7 @@ async fn a_text_stream_asks_for_usage_and_yields_deltas_then_usage() {
             usage: Usage::new(19, 10),
         })
     );
-    let finished = events
-        .iter()
-        .filter(|e| matches!(e, ProviderEvent::Finished { .. }))
-        .count();
-    assert_eq!(finished, 1);
+    assert_eq!(finish_count(&events), 1);
 }
 
 #[tokio::test]
@@ -122,15 +119,11 @@ async fn an_error_chunk_ends_the_stream_with_that_error_after_the_text_so_far() 
     let server = RecordingServer::start([Reply::sse(fixture("openai/stream_error.sse"))]).await;
     let (events, error) = stream(&OpenAi::new(), &account_at(&server), &case("plain")).await;
     assert_eq!(text_of(&events), "The answer is");
-    assert!(
-        !events
-            .iter()
-            .any(|e| matches!(e, ProviderEvent::Finished { .. }))
-    );
+    assert_eq!(finish_count(&events), 0);
     let error = error.expect("the stream fails");
     assert_eq!(error.kind(), ErrorKind::ServerError);
     assert!(error.message().contains("The server had an error"));
-    assert_secret_free(&error);
+    assert_secret_free(&error, &SECRETS);
 }
 
 #[tokio::test]
@@ -147,11 +140,7 @@ async fn a_stream_without_done_is_malformed() {
     let server = RecordingServer::start([Reply::sse(fixture("openai/stream_truncated.sse"))]).await;
     let (events, error) = stream(&OpenAi::new(), &account_at(&server), &case("plain")).await;
     assert_eq!(text_of(&events), "Hello! How can I help you today?");
-    assert!(
-        !events
-            .iter()
-            .any(|e| matches!(e, ProviderEvent::Finished { .. }))
-    );
+    assert_eq!(finish_count(&events), 0);
     let error = error.expect("a stream cut before [DONE] fails");
     assert_eq!(error.kind(), ErrorKind::MalformedResponse);
     assert!(error.message().contains("[DONE]"), "{error}");

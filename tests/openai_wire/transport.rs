@@ -5,14 +5,17 @@
 
 use std::time::Duration;
 
+use routewise::ErrorKind;
 use routewise::provider::HttpTimeouts;
 use routewise::provider::openai::OpenAi;
-use routewise::{ErrorKind, ProviderEvent};
 use tokio::time::Instant;
 
 use super::support::openai_cases::case;
-use super::support::wire_server::{RecordingServer, Reply, fixture, raw_server, refused_url};
-use super::{account, account_at, assert_secret_free, complete, stream, text_of};
+use super::support::wire::{assert_secret_free, finish_count, text_of};
+use super::support::wire_server::{
+    End, Hangup, RecordingServer, Reply, fixture, raw_server, refused_url,
+};
+use super::{SECRETS, account, account_at, complete, stream};
 
 const SHORT: Duration = Duration::from_millis(300);
 const LONG: Duration = Duration::from_secs(30);
@@ -30,7 +33,7 @@ async fn a_server_that_never_answers_times_out_at_the_first_byte() {
         started.elapsed() < LONG / 2,
         "the read timeout fired, not the total one"
     );
-    assert_secret_free(&error);
+    assert_secret_free(&error, &SECRETS);
 
     let (events, error) = stream(&openai, &account_at(&server), &case("plain")).await;
     assert!(events.is_empty());
@@ -40,7 +43,7 @@ async fn a_server_that_never_answers_times_out_at_the_first_byte() {
 #[tokio::test]
 async fn a_body_that_trickles_past_the_total_timeout_times_out() {
     let whole = fixture("openai/chat_text.json");
-    let server = RecordingServer::start([Reply::json(200, &whole[..40]).then_hang()]).await;
+    let server = RecordingServer::start([Reply::json(200, &whole[..40]).then(End::Stall)]).await;
     let openai = OpenAi::new().timeouts(HttpTimeouts::default().read(LONG).total(SHORT));
     let started = Instant::now();
     let error = complete(&openai, &account_at(&server), &case("plain"))
@@ -54,7 +57,7 @@ async fn a_body_that_trickles_past_the_total_timeout_times_out() {
 async fn a_stream_that_stalls_times_out_after_the_events_so_far() {
     let whole = fixture("openai/stream_text.sse");
     let first_three: String = whole.split_inclusive("\n\n").take(3).collect();
-    let server = RecordingServer::start([Reply::sse(first_three).then_hang()]).await;
+    let server = RecordingServer::start([Reply::sse(first_three).then(End::Stall)]).await;
     // The total timeout does not apply to streams: only the gap between chunks does. The
     // gap allowed is long enough for the first events to arrive on a busy machine.
     let openai = OpenAi::new().timeouts(
@@ -64,11 +67,7 @@ async fn a_stream_that_stalls_times_out_after_the_events_so_far() {
     );
     let (events, error) = stream(&openai, &account_at(&server), &case("plain")).await;
     assert_eq!(text_of(&events), "Hello!");
-    assert!(
-        !events
-            .iter()
-            .any(|e| matches!(e, ProviderEvent::Finished { .. }))
-    );
+    assert_eq!(finish_count(&events), 0);
     assert_eq!(error.unwrap().kind(), ErrorKind::Timeout);
 }
 
@@ -82,17 +81,17 @@ async fn a_refused_connection_is_a_connection_error() {
     .await
     .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Connection, "{error}");
-    assert_secret_free(&error);
+    assert_secret_free(&error, &SECRETS);
 }
 
 #[tokio::test]
 async fn a_reset_connection_is_a_connection_error() {
-    let url = raw_server(Vec::new(), true).await;
+    let url = raw_server(Vec::new(), Hangup::Reset).await;
     let error = complete(&OpenAi::new(), &account(url), &case("plain"))
         .await
         .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Connection, "{error}");
-    assert_secret_free(&error);
+    assert_secret_free(&error, &SECRETS);
 }
 
 // A connection closed before the body is complete is a transport fault, whatever the
@@ -100,12 +99,12 @@ async fn a_reset_connection_is_a_connection_error() {
 #[tokio::test]
 async fn a_body_cut_short_of_its_length_is_a_connection_error() {
     let answer = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 500\r\n\r\n{\"id\":\"chatcmpl-1\",\"choices\":[";
-    let url = raw_server(answer.to_vec(), false).await;
+    let url = raw_server(answer.to_vec(), Hangup::Close).await;
     let error = complete(&OpenAi::new(), &account(url), &case("plain"))
         .await
         .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Connection, "{error}");
-    assert_secret_free(&error);
+    assert_secret_free(&error, &SECRETS);
 }
 
 #[tokio::test]
@@ -115,7 +114,7 @@ async fn a_chunked_stream_cut_mid_event_is_a_connection_error() {
         "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n{:x}\r\n{event}\r\n",
         event.len()
     );
-    let url = raw_server(answer.into_bytes(), false).await;
+    let url = raw_server(answer, Hangup::Close).await;
     let (events, error) = stream(&OpenAi::new(), &account(url), &case("plain")).await;
     assert_eq!(text_of(&events), "Hi");
     assert_eq!(error.unwrap().kind(), ErrorKind::Connection);

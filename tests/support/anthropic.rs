@@ -2,9 +2,6 @@
 //! test sends (so the conformance test checks every body the wire tests send), and calls
 //! through the adapter.
 
-use std::path::PathBuf;
-
-use futures::StreamExt;
 use routewise::provider::anthropic::Anthropic;
 use routewise::{
     AccountInfo, ChatRequest, ContentPart, Message, Provider, ProviderAccount, ProviderError,
@@ -13,33 +10,29 @@ use routewise::{
 };
 use serde_json::{Value, json};
 
+use super::wire::collect_events;
+use super::wire_server;
+
 /// The API key every test account uses.
 pub const API_KEY: &str = "sk-ant-api03-test-key-0123456789abcdef";
 /// An extra account header whose value is secret too.
 pub const HEADER_SECRET: &str = "team-header-secret-42";
+/// Every secret of the test accounts.
+pub const SECRETS: [&str; 2] = [API_KEY, HEADER_SECRET];
 /// The provider model every test asks for.
 pub const MODEL: &str = "claude-sonnet-4-6";
 
 /// A 1x1 transparent PNG.
 const PNG_BASE64: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
 
-fn fixtures_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/anthropic")
-}
-
-/// A fixture's text.
+/// The text of a fixture under `tests/fixtures/anthropic/`.
 pub fn fixture(name: &str) -> String {
-    std::fs::read_to_string(fixtures_dir().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+    wire_server::fixture(&format!("anthropic/{name}"))
 }
 
 /// Every fixture's file name, sorted.
 pub fn fixture_names() -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(fixtures_dir())
-        .unwrap()
-        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
-        .collect();
-    names.sort();
-    names
+    wire_server::fixture_names("anthropic")
 }
 
 /// An account at `base_url` with the test key and a secret extra header.
@@ -71,21 +64,10 @@ pub async fn stream(
     request: &ChatRequest,
 ) -> (Vec<ProviderEvent>, Option<ProviderError>) {
     let defaults = SamplingParams::default();
-    let mut stream = match anthropic
+    let opened = anthropic
         .stream(ProviderRequest::new(MODEL, account, request, &defaults))
-        .await
-    {
-        Ok(stream) => stream,
-        Err(error) => return (Vec::new(), Some(error)),
-    };
-    let mut events = Vec::new();
-    while let Some(item) = stream.next().await {
-        match item {
-            Ok(event) => events.push(event),
-            Err(error) => return (events, Some(error)),
-        }
-    }
-    (events, None)
+        .await;
+    collect_events(opened).await
 }
 
 /// The request shape named `name`.

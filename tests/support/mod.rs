@@ -3,10 +3,11 @@
 
 pub mod anthropic;
 pub mod conformance;
+pub mod gemini;
 pub mod openai_cases;
 pub mod recording;
-pub mod recording_server;
 pub mod telemetry;
+pub mod wire;
 pub mod wire_server;
 
 use routewise::sim::SimProvider;

@@ -1,20 +1,26 @@
-//! A local HTTP server on 127.0.0.1 that records every request and answers with scripted
-//! replies: status, headers and a body sent whole, in small pieces (as streams arrive), or
-//! not at all (a hang). Also raw TCP servers that misbehave below HTTP.
+//! A local HTTP server on 127.0.0.1 for every adapter's wire tests: it records each
+//! request (method, path, query, headers, JSON body) with the reply it was given, and
+//! answers from a queue of scripted replies, sent whole, in small pieces (as streams
+//! arrive), stalled, broken off, or not at all. Also servers that misbehave below HTTP,
+//! an address that refuses connections, and the fixtures under `tests/fixtures/`.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::Response;
 use futures::StreamExt;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 
-/// One request as the server saw it.
+/// How many bytes each piece of an event stream carries: few enough to split lines,
+/// events and UTF-8 characters across reads.
+const SSE_PIECE_BYTES: usize = 7;
+
+/// One request as the server saw it, with the reply it was given.
 #[derive(Clone, Debug)]
 pub struct Recorded {
     pub method: Method,
@@ -22,89 +28,159 @@ pub struct Recorded {
     pub path: String,
     pub query: Option<String>,
     pub headers: HeaderMap,
-    /// The body as JSON (`Value::Null` when it was not JSON).
+    /// The body as JSON, `Value::Null` when empty or not JSON.
     pub body: Value,
+    /// The scripted reply, `None` when none was left.
+    pub reply: Option<Reply>,
 }
 
 impl Recorded {
-    /// A header's value as text (panics when missing: the test expects it).
-    pub fn header(&self, name: &str) -> &str {
-        self.headers
-            .get(name)
-            .unwrap_or_else(|| panic!("request has no `{name}` header"))
-            .to_str()
-            .unwrap()
+    /// A header's value as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The path and, if any, `?` and the query, as the request line had them.
+    pub fn path_and_query(&self) -> String {
+        match &self.query {
+            Some(query) => format!("{}?{query}", self.path),
+            None => self.path.clone(),
+        }
     }
 }
 
-/// How the body of a reply is sent.
-#[derive(Clone, Debug)]
-enum Delivery {
-    Whole,
-    /// In pieces of this many bytes (so events straddle reads).
-    Pieces(usize),
-    /// The body's pieces, then nothing, never ending.
-    PiecesThenHang(usize),
-    /// No response at all: the handler never returns.
-    Never,
+/// How a reply's body ends once its bytes are sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum End {
+    /// The body completes.
+    Complete,
+    /// The body never completes: the connection stays open and silent.
+    Stall,
+    /// The connection breaks.
+    Break,
 }
 
 /// A scripted reply.
 #[derive(Clone, Debug)]
 pub struct Reply {
-    status: StatusCode,
+    status: u16,
     headers: Vec<(String, String)>,
     body: Vec<u8>,
-    delivery: Delivery,
+    /// The size of the pieces the body is sent in; `None` sends it whole.
+    piece: Option<usize>,
+    end: End,
+    /// Never send even the status line.
+    silent: bool,
+    unchecked: bool,
 }
 
 impl Reply {
-    /// A JSON body with `status`.
+    /// A JSON body with `status`, sent whole.
     pub fn json(status: u16, body: impl Into<String>) -> Self {
-        Self {
-            status: StatusCode::from_u16(status).unwrap(),
-            headers: vec![("content-type".into(), "application/json".into())],
-            body: body.into().into_bytes(),
-            delivery: Delivery::Whole,
-        }
+        Self::raw(status, "application/json", body.into())
     }
 
-    /// A body of any content type with `status`.
+    /// A body of any content type with `status`, sent whole.
     pub fn raw(status: u16, content_type: &str, body: impl Into<Vec<u8>>) -> Self {
         Self {
-            status: StatusCode::from_u16(status).unwrap(),
+            status,
             headers: vec![("content-type".into(), content_type.into())],
             body: body.into(),
-            delivery: Delivery::Whole,
+            piece: None,
+            end: End::Complete,
+            silent: false,
+            unchecked: false,
         }
     }
 
-    /// A 200 event stream, sent in 37-byte pieces.
+    /// A 200 event stream, sent in pieces of 7 bytes.
     pub fn sse(body: impl Into<String>) -> Self {
         Self {
-            delivery: Delivery::Pieces(37),
+            piece: Some(SSE_PIECE_BYTES),
             ..Self::raw(200, "text/event-stream", body.into())
         }
     }
 
-    /// A reply that never comes.
+    /// No answer at all: the request is read and nothing is ever sent back.
     pub fn hang() -> Self {
         Self {
-            delivery: Delivery::Never,
+            silent: true,
             ..Self::raw(200, "text/plain", Vec::new())
         }
     }
 
-    /// Sends the headers and the body, then stalls without ending the body.
-    pub fn then_hang(mut self) -> Self {
-        self.delivery = Delivery::PiecesThenHang(37);
+    /// Adds a header.
+    pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
         self
     }
 
-    /// Adds a header.
-    pub fn header(mut self, name: &str, value: &str) -> Self {
-        self.headers.push((name.into(), value.into()));
+    /// Sets how the body ends once its bytes are sent.
+    pub fn then(mut self, end: End) -> Self {
+        self.end = end;
         self
+    }
+
+    /// Marks a body as deliberately unlike what the provider sends, so conformance checks
+    /// of what the server served leave it out.
+    pub fn unchecked(mut self) -> Self {
+        self.unchecked = true;
+        self
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// The body as text.
+    pub fn body_text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// Whether the body is an event stream.
+    pub fn is_event_stream(&self) -> bool {
+        self.headers
+            .iter()
+            .any(|(name, value)| name == "content-type" && value.starts_with("text/event-stream"))
+    }
+
+    /// Whether the body was marked [`unchecked`](Self::unchecked).
+    pub fn is_unchecked(&self) -> bool {
+        self.unchecked
+    }
+
+    fn into_response(self) -> Response {
+        let body = match (self.piece, self.end) {
+            (None, End::Complete) => Body::from(self.body),
+            (piece, end) => {
+                let size = piece.unwrap_or(self.body.len()).max(1);
+                let pieces: Vec<Result<Bytes, std::io::Error>> = self
+                    .body
+                    .chunks(size)
+                    .map(|c| Ok(Bytes::copy_from_slice(c)))
+                    .collect();
+                let pieces = futures::stream::iter(pieces);
+                match end {
+                    End::Complete => Body::from_stream(pieces),
+                    End::Stall => Body::from_stream(pieces.chain(futures::stream::pending())),
+                    End::Break => Body::from_stream(pieces.chain(futures::stream::once(async {
+                        Err(std::io::Error::other(
+                            "connection broken by the test server",
+                        ))
+                    }))),
+                }
+            }
+        };
+        let mut response = Response::new(body);
+        *response.status_mut() = StatusCode::from_u16(self.status).unwrap();
+        for (name, value) in &self.headers {
+            response.headers_mut().append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        response
     }
 }
 
@@ -116,9 +192,9 @@ struct Shared {
 
 /// The recording server. Dropping it does not stop it: it lives as long as the test's
 /// runtime.
+#[derive(Clone)]
 pub struct RecordingServer {
-    /// `http://127.0.0.1:<port>`.
-    pub url: String,
+    url: String,
     shared: Arc<Shared>,
 }
 
@@ -133,16 +209,27 @@ impl RecordingServer {
             .with_state(shared.clone());
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        tokio::spawn(async move { axum::serve(listener, app).await });
         Self { url, shared }
     }
 
-    /// `url` followed by `path` (for example `/v1`).
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// [`url`](Self::url) followed by `path` (for example `/v1`).
     pub fn base(&self, path: &str) -> String {
         format!("{}{path}", self.url)
     }
 
-    /// Every request so far.
+    /// Queues a reply after those already scripted.
+    pub fn reply(&self, reply: Reply) -> &Self {
+        self.shared.replies.lock().unwrap().push_back(reply);
+        self
+    }
+
+    /// Every request so far, in order.
     pub fn requests(&self) -> Vec<Recorded> {
         self.shared.recorded.lock().unwrap().clone()
     }
@@ -162,70 +249,81 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let reply = shared.replies.lock().unwrap().pop_front();
     shared.recorded.lock().unwrap().push(Recorded {
         method,
         path: uri.path().to_owned(),
         query: uri.query().map(str::to_owned),
         headers,
         body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+        reply: reply.clone(),
     });
-    let next = shared.replies.lock().unwrap().pop_front();
-    let Some(reply) = next else {
-        return Response::builder()
-            .status(500)
-            .body(Body::from("no reply scripted for this request"))
-            .unwrap();
+    let Some(reply) = reply else {
+        return Reply::raw(500, "text/plain", "no reply scripted for this request").into_response();
     };
-    let pieces = |size: usize| -> Vec<Result<Bytes, std::io::Error>> {
-        reply
-            .body
-            .chunks(size.max(1))
-            .map(|c| Ok(Bytes::copy_from_slice(c)))
-            .collect()
-    };
-    let body = match reply.delivery {
-        Delivery::Whole => Body::from(reply.body.clone()),
-        Delivery::Pieces(size) => Body::from_stream(futures::stream::iter(pieces(size))),
-        Delivery::PiecesThenHang(size) => {
-            Body::from_stream(futures::stream::iter(pieces(size)).chain(futures::stream::pending()))
-        }
-        Delivery::Never => std::future::pending().await,
-    };
-    let mut response = Response::builder().status(reply.status);
-    for (name, value) in &reply.headers {
-        response = response.header(name, value);
+    if reply.silent {
+        std::future::pending::<()>().await;
     }
-    response.body(body).unwrap()
+    reply.into_response()
 }
 
-/// A raw TCP server: for each connection, reads the request head, then writes `answer`
-/// and, with `reset`, aborts the connection (RST) instead of closing it.
-pub async fn raw_server(answer: Vec<u8>, reset: bool) -> String {
+/// How a [`raw_server`] ends each connection after its answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hangup {
+    /// Closes the connection (FIN) once the answer is flushed.
+    Close,
+    /// Aborts the connection (RST).
+    Reset,
+}
+
+/// A server below HTTP, for answers no well-behaved server gives: for each connection it
+/// reads the whole request, writes `answer` and hangs up as `hangup` says. Returns its
+/// `http://127.0.0.1:<port>`.
+pub async fn raw_server(answer: impl Into<Vec<u8>>, hangup: Hangup) -> String {
+    let answer = answer.into();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move {
-        loop {
-            let Ok((mut socket, _)) = listener.accept().await else {
-                return;
-            };
+        while let Ok((mut socket, _)) = listener.accept().await {
             let answer = answer.clone();
             tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut buf = [0_u8; 4096];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match socket.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
+                // Read the whole request first: closing with unread bytes would reset the
+                // connection before the client sees the answer.
+                if !read_request(&mut socket).await {
+                    return;
                 }
                 let _ = socket.write_all(&answer).await;
-                if reset {
+                let _ = socket.flush().await;
+                if hangup == Hangup::Reset {
                     let _ = socket.set_zero_linger();
                 }
             });
         }
     });
     url
+}
+
+/// Reads one request's head and its `content-length` body; `false` when the connection
+/// ends first.
+async fn read_request(socket: &mut TcpStream) -> bool {
+    let mut request = Vec::new();
+    let mut buffer = [0_u8; 4096];
+    loop {
+        if let Some(end) = request.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&request[..end]).to_ascii_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|line| line.strip_prefix("content-length:"))
+                .map_or(0, |value| value.trim().parse().unwrap());
+            if request.len() >= end + 4 + length {
+                return true;
+            }
+        }
+        match socket.read(&mut buffer).await {
+            Ok(0) | Err(_) => return false,
+            Ok(read) => request.extend_from_slice(&buffer[..read]),
+        }
+    }
 }
 
 /// A base URL on which nothing listens (the port was just released).
@@ -236,10 +334,22 @@ pub async fn refused_url() -> String {
     url
 }
 
-/// A fixture file under `tests/fixtures/`.
+/// A fixture file under `tests/fixtures/`, such as `openai/chat_text.json`.
 pub fn fixture(path: &str) -> String {
-    let full = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(path);
+    let full = fixtures_dir().join(path);
     std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{}: {e}", full.display()))
+}
+
+/// The file names in a folder of `tests/fixtures/`, such as `anthropic`, sorted.
+pub fn fixture_names(folder: &str) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(fixtures_dir().join(folder))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+fn fixtures_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }

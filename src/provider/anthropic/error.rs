@@ -120,21 +120,8 @@ fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
 
 #[cfg(test)]
 mod tests {
-    use reqwest::header::{HeaderName, HeaderValue};
-
     use super::*;
-
-    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-        pairs
-            .iter()
-            .map(|(k, v)| {
-                (
-                    HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                    HeaderValue::from_str(v).unwrap(),
-                )
-            })
-            .collect()
-    }
+    use crate::provider::http::header_map;
 
     fn error(kind: &str, message: &str) -> WireError {
         WireError {
@@ -188,7 +175,7 @@ mod tests {
     #[test]
     fn retry_after_header_wins_over_reset_timestamps() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(784_111_777);
-        let both = headers(&[
+        let both = header_map(&[
             ("retry-after", "7"),
             ("anthropic-ratelimit-requests-reset", "1994-11-06T08:50:37Z"),
         ]);
@@ -198,7 +185,7 @@ mod tests {
     #[test]
     fn the_latest_reset_of_an_exhausted_limit_decides() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(784_111_777); // 08:49:37
-        let exhausted_tokens = headers(&[
+        let exhausted_tokens = header_map(&[
             ("anthropic-ratelimit-requests-remaining", "12"),
             ("anthropic-ratelimit-requests-reset", "1994-11-06T08:49:38Z"),
             ("anthropic-ratelimit-input-tokens-remaining", "0"),
@@ -216,7 +203,7 @@ mod tests {
             retry_after(&exhausted_tokens, now),
             Some(Duration::from_secs(20))
         );
-        let no_remaining_counts = headers(&[
+        let no_remaining_counts = header_map(&[
             ("anthropic-ratelimit-requests-reset", "1994-11-06T08:49:40Z"),
             ("anthropic-ratelimit-tokens-reset", "1994-11-06T08:49:50Z"),
         ]);
@@ -224,7 +211,7 @@ mod tests {
             retry_after(&no_remaining_counts, now),
             Some(Duration::from_secs(3))
         );
-        let past = headers(&[("anthropic-ratelimit-requests-reset", "1994-11-06T08:00:00Z")]);
+        let past = header_map(&[("anthropic-ratelimit-requests-reset", "1994-11-06T08:00:00Z")]);
         assert_eq!(retry_after(&past, now), Some(Duration::ZERO));
         assert_eq!(retry_after(&HeaderMap::new(), now), None);
     }

@@ -73,6 +73,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
+use super::event_stream;
 use super::http::{self, HttpTimeouts};
 use super::{
     ErrorKind, Provider, ProviderError, ProviderRequest, ProviderResponse, ProviderStream,
@@ -252,24 +253,8 @@ impl Anthropic {
         builder: reqwest::RequestBuilder,
         account: &AccountInfo,
     ) -> Result<reqwest::Response, ProviderError> {
-        let response = builder
-            .headers(self.headers(account)?)
-            .send()
-            .await
-            .map_err(|e| http::from_reqwest(&e))?;
-        let status = response.status();
-        if status.is_success() {
-            return Ok(response);
-        }
-        let headers = response.headers().clone();
-        // The status is the verdict; a body cut short only costs the error its details.
-        let body = response.bytes().await.unwrap_or_default();
-        Err(error::from_response(
-            status.as_u16(),
-            &headers,
-            &body,
-            account,
-        ))
+        let builder = builder.headers(self.headers(account)?);
+        http::send(builder, account, error::from_response).await
     }
 
     async fn post_messages(
@@ -279,12 +264,7 @@ impl Anthropic {
         total_timeout: Option<Duration>,
     ) -> Result<reqwest::Response, ProviderError> {
         let account = request.account();
-        let bytes = serde_json::to_vec(body).map_err(|e| {
-            ProviderError::new(
-                ErrorKind::InvalidRequest,
-                format!("request body could not be encoded: {e}"),
-            )
-        })?;
+        let bytes = http::json_body(body)?;
         let mut builder = self.client.post(endpoint(account, "messages")?).body(bytes);
         if let Some(total) = total_timeout {
             builder = builder.timeout(total);
@@ -307,7 +287,7 @@ impl Provider for Anthropic {
         let response = self
             .post_messages(&request, &prepared.body, Some(self.timeouts.total))
             .await?;
-        let bytes = response.bytes().await.map_err(|e| http::from_reqwest(&e))?;
+        let bytes = http::read_body(response, request.account()).await?;
         let message: response::WireMessage = serde_json::from_slice(&bytes).map_err(|e| {
             ProviderError::new(
                 ErrorKind::MalformedResponse,
@@ -320,8 +300,9 @@ impl Provider for Anthropic {
     async fn stream(&self, request: ProviderRequest<'_>) -> Result<ProviderStream, ProviderError> {
         let prepared = request::build(&request, &self.body_options(true))?;
         let response = self.post_messages(&request, &prepared.body, None).await?;
-        let decoder = stream::Decoder::new(prepared.answer_tool, request.account().clone());
-        Ok(stream::events(response, decoder))
+        let decoder = stream::Decoder::new(prepared.answer_tool);
+        let account = request.account().clone();
+        Ok(event_stream::decode_events(response, account, decoder))
     }
 
     /// Lists one model (`GET {base}/v1/models?limit=1`): it needs a valid key and a
@@ -348,14 +329,12 @@ fn secret_value(
     name: &str,
     account: &AccountInfo,
 ) -> Result<HeaderValue, ProviderError> {
-    let mut value = HeaderValue::from_str(value).map_err(|_| {
+    http::sensitive_value(value).ok_or_else(|| {
         invalid_account(
             account,
             format!("value of header `{name}` is not a valid header value"),
         )
-    })?;
-    value.set_sensitive(true);
-    Ok(value)
+    })
 }
 
 fn invalid_account(account: &AccountInfo, problem: String) -> ProviderError {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::provider::{ErrorKind, ProviderError, ProviderRequest};
+use crate::provider::{ErrorKind, ProviderError, ProviderRequest, body};
 use crate::types::{ContentPart, ImageSource, Message, ResponseFormat, Tool, ToolCall, ToolChoice};
 
 /// Body fields the adapter sets itself; extra parameters cannot replace them.
@@ -251,12 +251,8 @@ fn user_block(part: &ContentPart) -> Option<Result<Block<'_>, ProviderError>> {
 /// A `data:<media type>;base64,<data>` URL as inline base64 (the API fetches only
 /// `https:` URLs).
 fn data_url(url: &str) -> Result<ImageData<'_>, ProviderError> {
-    url.strip_prefix("data:")
-        .and_then(|rest| rest.split_once(','))
-        .and_then(|(header, data)| {
-            let media_type = header.strip_suffix(";base64")?;
-            Some(ImageData::Base64 { media_type, data })
-        })
+    body::base64_data_url(url)
+        .map(|(media_type, data)| ImageData::Base64 { media_type, data })
         .ok_or_else(|| invalid("an image `data:` URL must be base64 (`data:<type>;base64,...`)"))
 }
 

@@ -2,14 +2,14 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::error::{self, WireError};
 use super::response::{WireBlock, WireUsage, finish_reason};
 use crate::account::AccountInfo;
-use crate::provider::{ErrorKind, ProviderError, ProviderEvent, ProviderStream, sse};
+use crate::provider::event_stream::{EventDecoder, Flow};
+use crate::provider::{ErrorKind, ProviderError, ProviderEvent};
 use crate::types::ToolCallDelta;
 
 /// The stream events the adapter reads; others (and future ones) are `Unknown` and skipped.
@@ -90,7 +90,6 @@ enum OpenBlock {
 #[derive(Debug)]
 pub(super) struct Decoder {
     answer_tool: Option<String>,
-    account: AccountInfo,
     blocks: HashMap<u32, OpenBlock>,
     tool_calls: u32,
     answered: bool,
@@ -98,20 +97,11 @@ pub(super) struct Decoder {
     stop_reason: Option<String>,
 }
 
-/// Whether the stream goes on.
-#[derive(Debug, PartialEq, Eq)]
-enum Flow {
-    More,
-    Finished,
-}
-
 impl Decoder {
-    /// A decoder for a request whose JSON-mode answer tool (if any) is `answer_tool`;
-    /// `account` supplies the secrets to keep out of error messages.
-    pub(super) fn new(answer_tool: Option<String>, account: AccountInfo) -> Self {
+    /// A decoder for a request whose JSON-mode answer tool (if any) is `answer_tool`.
+    pub(super) fn new(answer_tool: Option<String>) -> Self {
         Self {
             answer_tool,
-            account,
             blocks: HashMap::new(),
             tool_calls: 0,
             answered: false,
@@ -120,8 +110,103 @@ impl Decoder {
         }
     }
 
-    /// Decodes one event's data, appending what it means to `out`.
-    fn decode(&mut self, data: &str, out: &mut Vec<ProviderEvent>) -> Result<Flow, ProviderError> {
+    fn start_block(&mut self, index: u32, block: WireBlock, out: &mut VecDeque<ProviderEvent>) {
+        let open = match block {
+            WireBlock::Text { text } => {
+                self.text(text, out);
+                OpenBlock::Text
+            }
+            WireBlock::ToolUse { name, input, .. } if Some(&name) == self.answer_tool.as_ref() => {
+                self.answered = true;
+                OpenBlock::Answer {
+                    sent: false,
+                    start_input: input,
+                }
+            }
+            WireBlock::ToolUse { id, name, input } => {
+                let ordinal = self.tool_calls;
+                self.tool_calls += 1;
+                out.push_back(ProviderEvent::ToolCallDelta(ToolCallDelta {
+                    index: ordinal,
+                    id: Some(id),
+                    name: Some(name),
+                    arguments: String::new(),
+                }));
+                OpenBlock::Tool {
+                    ordinal,
+                    sent: false,
+                    start_input: input,
+                }
+            }
+            WireBlock::Other => OpenBlock::Skipped,
+        };
+        self.blocks.insert(index, open);
+    }
+
+    fn delta(&mut self, index: u32, delta: WireDelta, out: &mut VecDeque<ProviderEvent>) {
+        match (self.blocks.get_mut(&index), delta) {
+            (Some(OpenBlock::Text), WireDelta::TextDelta { text }) => self.text(text, out),
+            (
+                Some(OpenBlock::Tool { ordinal, sent, .. }),
+                WireDelta::InputJsonDelta { partial_json },
+            ) if !partial_json.is_empty() => {
+                *sent = true;
+                out.push_back(ProviderEvent::ToolCallDelta(ToolCallDelta {
+                    index: *ordinal,
+                    id: None,
+                    name: None,
+                    arguments: partial_json,
+                }));
+            }
+            (Some(OpenBlock::Answer { sent, .. }), WireDelta::InputJsonDelta { partial_json })
+                if !partial_json.is_empty() =>
+            {
+                *sent = true;
+                out.push_back(ProviderEvent::TextDelta(partial_json));
+            }
+            _ => {}
+        }
+    }
+
+    /// A tool block that streamed no input fragments still has an input (usually `{}`):
+    /// send the one from its start, as a non-streaming answer would carry it.
+    fn stop_block(&mut self, index: u32, out: &mut VecDeque<ProviderEvent>) {
+        match self.blocks.remove(&index) {
+            Some(OpenBlock::Tool {
+                ordinal,
+                sent: false,
+                start_input,
+            }) => out.push_back(ProviderEvent::ToolCallDelta(ToolCallDelta {
+                index: ordinal,
+                id: None,
+                name: None,
+                arguments: start_input.to_string(),
+            })),
+            Some(OpenBlock::Answer {
+                sent: false,
+                start_input,
+            }) => out.push_back(ProviderEvent::TextDelta(start_input.to_string())),
+            _ => {}
+        }
+    }
+
+    /// Text, unless in JSON mode, where the answer tool's input is the whole answer.
+    fn text(&self, text: String, out: &mut VecDeque<ProviderEvent>) {
+        if self.answer_tool.is_none() && !text.is_empty() {
+            out.push_back(ProviderEvent::TextDelta(text));
+        }
+    }
+}
+
+/// The stream ends after `message_stop`; ending before it is a
+/// [`ErrorKind::MalformedResponse`], an `error` event a classified error.
+impl EventDecoder for Decoder {
+    fn decode(
+        &mut self,
+        data: &str,
+        account: &AccountInfo,
+        out: &mut VecDeque<ProviderEvent>,
+    ) -> Result<Flow, ProviderError> {
         let event: WireEvent = serde_json::from_str(data).map_err(|e| {
             ProviderError::new(
                 ErrorKind::MalformedResponse,
@@ -142,152 +227,24 @@ impl Decoder {
             }
             WireEvent::MessageStop => {
                 let answered_only = self.answered && self.tool_calls == 0;
-                out.push(ProviderEvent::Finished {
+                out.push_back(ProviderEvent::Finished {
                     finish_reason: finish_reason(self.stop_reason.as_deref(), answered_only),
                     usage: self.usage.to_usage(),
                 });
                 return Ok(Flow::Finished);
             }
-            WireEvent::Error { error } => return Err(error::from_event(&error, &self.account)),
+            WireEvent::Error { error } => return Err(error::from_event(&error, account)),
             WireEvent::Ping | WireEvent::Unknown => {}
         }
         Ok(Flow::More)
     }
 
-    fn start_block(&mut self, index: u32, block: WireBlock, out: &mut Vec<ProviderEvent>) {
-        let open = match block {
-            WireBlock::Text { text } => {
-                self.text(text, out);
-                OpenBlock::Text
-            }
-            WireBlock::ToolUse { name, input, .. } if Some(&name) == self.answer_tool.as_ref() => {
-                self.answered = true;
-                OpenBlock::Answer {
-                    sent: false,
-                    start_input: input,
-                }
-            }
-            WireBlock::ToolUse { id, name, input } => {
-                let ordinal = self.tool_calls;
-                self.tool_calls += 1;
-                out.push(ProviderEvent::ToolCallDelta(ToolCallDelta {
-                    index: ordinal,
-                    id: Some(id),
-                    name: Some(name),
-                    arguments: String::new(),
-                }));
-                OpenBlock::Tool {
-                    ordinal,
-                    sent: false,
-                    start_input: input,
-                }
-            }
-            WireBlock::Other => OpenBlock::Skipped,
-        };
-        self.blocks.insert(index, open);
+    fn end(&mut self) -> Result<ProviderEvent, ProviderError> {
+        Err(ProviderError::new(
+            ErrorKind::MalformedResponse,
+            "stream ended before message_stop",
+        ))
     }
-
-    fn delta(&mut self, index: u32, delta: WireDelta, out: &mut Vec<ProviderEvent>) {
-        match (self.blocks.get_mut(&index), delta) {
-            (Some(OpenBlock::Text), WireDelta::TextDelta { text }) => self.text(text, out),
-            (
-                Some(OpenBlock::Tool { ordinal, sent, .. }),
-                WireDelta::InputJsonDelta { partial_json },
-            ) if !partial_json.is_empty() => {
-                *sent = true;
-                out.push(ProviderEvent::ToolCallDelta(ToolCallDelta {
-                    index: *ordinal,
-                    id: None,
-                    name: None,
-                    arguments: partial_json,
-                }));
-            }
-            (Some(OpenBlock::Answer { sent, .. }), WireDelta::InputJsonDelta { partial_json })
-                if !partial_json.is_empty() =>
-            {
-                *sent = true;
-                out.push(ProviderEvent::TextDelta(partial_json));
-            }
-            _ => {}
-        }
-    }
-
-    /// A tool block that streamed no input fragments still has an input (usually `{}`):
-    /// send the one from its start, as a non-streaming answer would carry it.
-    fn stop_block(&mut self, index: u32, out: &mut Vec<ProviderEvent>) {
-        match self.blocks.remove(&index) {
-            Some(OpenBlock::Tool {
-                ordinal,
-                sent: false,
-                start_input,
-            }) => out.push(ProviderEvent::ToolCallDelta(ToolCallDelta {
-                index: ordinal,
-                id: None,
-                name: None,
-                arguments: start_input.to_string(),
-            })),
-            Some(OpenBlock::Answer {
-                sent: false,
-                start_input,
-            }) => out.push(ProviderEvent::TextDelta(start_input.to_string())),
-            _ => {}
-        }
-    }
-
-    /// Text, unless in JSON mode, where the answer tool's input is the whole answer.
-    fn text(&self, text: String, out: &mut Vec<ProviderEvent>) {
-        if self.answer_tool.is_none() && !text.is_empty() {
-            out.push(ProviderEvent::TextDelta(text));
-        }
-    }
-}
-
-/// The provider events of a streaming response. The stream ends after `message_stop`;
-/// ending before it is a [`ErrorKind::MalformedResponse`], an `error` event a classified
-/// error.
-pub(super) fn events(response: reqwest::Response, decoder: Decoder) -> ProviderStream {
-    struct State<S> {
-        events: S,
-        decoder: Decoder,
-        ready: VecDeque<ProviderEvent>,
-        done: bool,
-    }
-    let state = State {
-        events: Box::pin(sse::events(response)),
-        decoder,
-        ready: VecDeque::new(),
-        done: false,
-    };
-    Box::pin(futures::stream::unfold(state, |mut state| async move {
-        loop {
-            if let Some(event) = state.ready.pop_front() {
-                return Some((Ok(event), state));
-            }
-            if state.done {
-                return None;
-            }
-            let failure = match state.events.next().await {
-                Some(Ok(event)) => {
-                    let mut out = Vec::new();
-                    match state.decoder.decode(&event.data, &mut out) {
-                        Ok(flow) => {
-                            state.done = flow == Flow::Finished;
-                            state.ready.extend(out);
-                            continue;
-                        }
-                        Err(error) => error,
-                    }
-                }
-                Some(Err(error)) => error,
-                None => ProviderError::new(
-                    ErrorKind::MalformedResponse,
-                    "stream ended before message_stop",
-                ),
-            };
-            state.done = true;
-            return Some((Err(failure), state));
-        }
-    }))
 }
 
 #[cfg(test)]
@@ -298,11 +255,13 @@ mod tests {
     use crate::types::{FinishReason, Usage};
 
     fn decode_all(decoder: &mut Decoder, events: &[Value]) -> Vec<ProviderEvent> {
-        let mut out = Vec::new();
+        let mut out = VecDeque::new();
         for event in events {
-            decoder.decode(&event.to_string(), &mut out).unwrap();
+            decoder
+                .decode(&event.to_string(), &AccountInfo::new("a"), &mut out)
+                .unwrap();
         }
-        out
+        out.into()
     }
 
     fn tool_stream(name: &str, fragments: &[&str]) -> Vec<Value> {
@@ -325,7 +284,7 @@ mod tests {
 
     #[test]
     fn a_tool_call_without_input_fragments_gets_its_start_input() {
-        let mut decoder = Decoder::new(None, AccountInfo::new("a"));
+        let mut decoder = Decoder::new(None);
         let out = decode_all(&mut decoder, &tool_stream("lookup", &[""]));
         let arguments: String = out
             .iter()
@@ -346,7 +305,7 @@ mod tests {
 
     #[test]
     fn answer_tool_fragments_become_text_and_finish_as_a_stop() {
-        let mut decoder = Decoder::new(Some("answer".into()), AccountInfo::new("a"));
+        let mut decoder = Decoder::new(Some("answer".into()));
         let out = decode_all(&mut decoder, &tool_stream("answer", &["{\"a\":", "1}"]));
         assert_eq!(
             out,
@@ -363,7 +322,7 @@ mod tests {
 
     #[test]
     fn unknown_events_and_deltas_are_skipped_and_bad_json_is_malformed() {
-        let mut decoder = Decoder::new(None, AccountInfo::new("a"));
+        let mut decoder = Decoder::new(None);
         let skipped = decode_all(
             &mut decoder,
             &[
@@ -375,7 +334,9 @@ mod tests {
             ],
         );
         assert!(skipped.is_empty(), "{skipped:?}");
-        let err = decoder.decode("{not json", &mut Vec::new()).unwrap_err();
+        let err = decoder
+            .decode("{not json", &AccountInfo::new("a"), &mut VecDeque::new())
+            .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::MalformedResponse);
     }
 }

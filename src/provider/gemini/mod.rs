@@ -76,6 +76,7 @@ mod stream;
 use async_trait::async_trait;
 use reqwest::header::CONTENT_TYPE;
 
+use super::event_stream;
 use super::http::{self, HttpTimeouts};
 use super::{
     ErrorKind, Provider, ProviderError, ProviderRequest, ProviderResponse, ProviderStream,
@@ -143,13 +144,7 @@ impl Gemini {
         streaming: bool,
     ) -> Result<reqwest::Response, ProviderError> {
         let account = request.account();
-        let body = request::build(request)?;
-        let body = serde_json::to_vec(&body).map_err(|e| {
-            ProviderError::new(
-                ErrorKind::InvalidRequest,
-                format!("request body could not be encoded: {e}"),
-            )
-        })?;
+        let body = http::json_body(&request::build(request)?)?;
         let url = format!(
             "{}/v1beta/{}:{method}",
             base_url(account),
@@ -185,10 +180,7 @@ impl Provider for Gemini {
     ) -> Result<ProviderResponse, ProviderError> {
         let account = request.account();
         let response = self.post(&request, "generateContent", false).await?;
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| transport_error(&e, account))?;
+        let body = http::read_body(response, account).await?;
         response::parse(&body, account)
     }
 
@@ -196,7 +188,12 @@ impl Provider for Gemini {
         let response = self
             .post(&request, "streamGenerateContent?alt=sse", true)
             .await?;
-        Ok(stream::events(response, request.account().clone()))
+        let account = request.account().clone();
+        Ok(event_stream::decode_events(
+            response,
+            account,
+            stream::Progress::default(),
+        ))
     }
 
     /// Lists one model (`GET {base}/v1beta/models?pageSize=1`): cheap, and it proves the
@@ -252,17 +249,13 @@ fn authorize(
         )
     };
     if let Some(key) = account.api_key() {
-        let mut value = reqwest::header::HeaderValue::from_str(key.expose())
-            .map_err(|_| invalid("x-goog-api-key"))?;
-        value.set_sensitive(true);
+        let value = http::sensitive_value(key.expose()).ok_or_else(|| invalid("x-goog-api-key"))?;
         builder = builder.header("x-goog-api-key", value);
     }
     for (name, secret) in account.headers() {
         let name_value =
             reqwest::header::HeaderName::from_bytes(name.as_bytes()).map_err(|_| invalid(name))?;
-        let mut value =
-            reqwest::header::HeaderValue::from_str(secret.expose()).map_err(|_| invalid(name))?;
-        value.set_sensitive(true);
+        let value = http::sensitive_value(secret.expose()).ok_or_else(|| invalid(name))?;
         builder = builder.header(name_value, value);
     }
     Ok(builder)
@@ -276,7 +269,7 @@ async fn send(
     let response = builder
         .send()
         .await
-        .map_err(|e| transport_error(&e, account))?;
+        .map_err(|e| http::transport_error(&e, account))?;
     if response.status().is_success() {
         return Ok(response);
     }
@@ -284,16 +277,8 @@ async fn send(
     let headers = response.headers().clone();
     match response.bytes().await {
         Ok(body) => Err(error::from_http(status, &headers, &body, account)),
-        Err(e) => Err(transport_error(&e, account).with_status(status)),
+        Err(e) => Err(http::transport_error(&e, account).with_status(status)),
     }
-}
-
-fn transport_error(error: &reqwest::Error, account: &AccountInfo) -> ProviderError {
-    let classified = http::from_reqwest(error);
-    ProviderError::new(
-        classified.kind(),
-        http::redact(classified.message(), account),
-    )
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 use serde_json::{Map, Number, Value, json};
 
-use crate::provider::{ErrorKind, ProviderError, ProviderRequest};
+use crate::provider::{ErrorKind, ProviderError, ProviderRequest, body};
 use crate::types::{ContentPart, ImageSource, Message, ResponseFormat, Tool, ToolChoice};
 
 /// Keys of the `extra` parameters that belong at the top level of the body; every other
@@ -230,12 +230,9 @@ fn user_parts(content: &[ContentPart]) -> Result<Vec<Part<'_>>, ProviderError> {
 
 /// An inline image from a `data:{mime};base64,{data}` URL.
 fn data_url(url: &str) -> Result<PartData<'_>, ProviderError> {
-    url.strip_prefix("data:")
-        .and_then(|rest| rest.split_once(','))
-        .and_then(|(meta, data)| {
-            let mime_type = meta.strip_suffix(";base64")?;
-            (!mime_type.is_empty()).then_some(PartData::InlineData { mime_type, data })
-        })
+    body::base64_data_url(url)
+        .filter(|(mime_type, _)| !mime_type.is_empty())
+        .map(|(mime_type, data)| PartData::InlineData { mime_type, data })
         .ok_or_else(|| {
             invalid("image `data:` URL must have the form `data:<mime type>;base64,<data>`")
         })
@@ -338,12 +335,7 @@ fn generation_config(request: &ProviderRequest<'_>) -> Map<String, Value> {
 
 /// An `f32` as the JSON number it reads as (`0.2`, not `0.20000000298023224`).
 fn decimal(value: f32) -> Value {
-    value
-        .to_string()
-        .parse::<f64>()
-        .ok()
-        .and_then(Number::from_f64)
-        .map_or(Value::Null, Value::Number)
+    Number::from_f64(body::decimal(value)).map_or(Value::Null, Value::Number)
 }
 
 fn invalid(message: impl Into<String>) -> ProviderError {

@@ -3,17 +3,15 @@
 
 use std::collections::VecDeque;
 
-use futures::StreamExt;
-
 use super::response::{self, GenerateContentResponse};
 use crate::account::AccountInfo;
-use crate::provider::sse;
-use crate::provider::{ErrorKind, ProviderError, ProviderEvent, ProviderStream};
+use crate::provider::event_stream::{EventDecoder, Flow};
+use crate::provider::{ErrorKind, ProviderError, ProviderEvent};
 use crate::types::{ToolCallDelta, Usage};
 
 /// What the chunks so far add up to.
 #[derive(Debug, Default)]
-struct Progress {
+pub(super) struct Progress {
     tool_calls: usize,
     finish_reason: Option<String>,
     usage: Usage,
@@ -73,73 +71,23 @@ impl Progress {
     }
 }
 
-/// The provider events of a successful streaming response.
-pub(super) fn events(response: reqwest::Response, account: AccountInfo) -> ProviderStream {
-    struct State<S> {
-        sse: S,
-        account: AccountInfo,
-        progress: Progress,
-        ready: VecDeque<ProviderEvent>,
-        done: bool,
+/// Each event is a whole response chunk; the stream is complete when the connection closes
+/// after a chunk that said why it finished.
+impl EventDecoder for Progress {
+    fn decode(
+        &mut self,
+        data: &str,
+        account: &AccountInfo,
+        out: &mut VecDeque<ProviderEvent>,
+    ) -> Result<Flow, ProviderError> {
+        let chunk = GenerateContentResponse::decode(data.as_bytes(), account)?;
+        self.chunk(chunk, account, out)?;
+        Ok(Flow::More)
     }
-    let state = State {
-        sse: Box::pin(sse::events(response)),
-        account,
-        progress: Progress::default(),
-        ready: VecDeque::new(),
-        done: false,
-    };
-    Box::pin(futures::stream::unfold(state, |mut state| async move {
-        loop {
-            if let Some(event) = state.ready.pop_front() {
-                return Some((Ok(event), state));
-            }
-            if state.done {
-                return None;
-            }
-            let step = match state.sse.next().await {
-                Some(Ok(event)) => {
-                    GenerateContentResponse::decode(event.data.as_bytes(), &state.account).and_then(
-                        |chunk| {
-                            state
-                                .progress
-                                .chunk(chunk, &state.account, &mut state.ready)
-                        },
-                    )
-                }
-                Some(Err(error)) => Err(error),
-                None => {
-                    state.done = true;
-                    let progress = std::mem::take(&mut state.progress);
-                    match progress.finish() {
-                        Ok(event) => return Some((Ok(event), state)),
-                        Err(error) => Err(error),
-                    }
-                }
-            };
-            if let Err(error) = step {
-                state.done = true;
-                state.ready.clear();
-                return Some((Err(redacted(error, &state.account)), state));
-            }
-        }
-    }))
-}
 
-/// Transport errors from the event reader carry reqwest's text; keep secrets out of it.
-fn redacted(error: ProviderError, account: &AccountInfo) -> ProviderError {
-    let message = crate::provider::http::redact(error.message(), account);
-    if message == error.message() {
-        return error;
+    fn end(&mut self) -> Result<ProviderEvent, ProviderError> {
+        std::mem::take(self).finish()
     }
-    let mut clean = ProviderError::new(error.kind(), message);
-    if let Some(status) = error.status() {
-        clean = clean.with_status(status);
-    }
-    if let Some(after) = error.retry_after() {
-        clean = clean.with_retry_after(after);
-    }
-    clean
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use reqwest::Url;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 
 use crate::account::AccountInfo;
-use crate::provider::{ErrorKind, ProviderError};
+use crate::provider::{ErrorKind, ProviderError, http};
 
 /// OpenAI's own API, the default base URL of [`Endpoint::OpenAi`].
 const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
@@ -96,14 +96,12 @@ impl Endpoint {
 }
 
 fn sensitive(value: &str, account: &AccountInfo, what: &str) -> Result<HeaderValue, ProviderError> {
-    let mut value = HeaderValue::from_str(value).map_err(|_| {
+    http::sensitive_value(value).ok_or_else(|| {
         misconfigured(
             account,
             &format!("has a value for {what} that is not a valid http header value"),
         )
-    })?;
-    value.set_sensitive(true);
-    Ok(value)
+    })
 }
 
 /// An account whose settings make every call fail before it is sent. Classified as a
@@ -111,7 +109,7 @@ fn sensitive(value: &str, account: &AccountInfo, what: &str) -> Result<HeaderVal
 fn misconfigured(account: &AccountInfo, problem: &str) -> ProviderError {
     ProviderError::new(
         ErrorKind::Connection,
-        crate::provider::http::redact(&format!("account `{}` {problem}", account.name()), account),
+        http::redact(&format!("account `{}` {problem}", account.name()), account),
     )
 }
 

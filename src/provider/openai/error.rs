@@ -1,6 +1,8 @@
-//! OpenAI error bodies (`{"error": {"message", "type", "code", "param"}}`) and transport
-//! failures -> classified [`ProviderError`]s.
+//! OpenAI error bodies (`{"error": {"message", "type", "code", "param"}}`) -> classified
+//! [`ProviderError`]s.
 
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -47,15 +49,13 @@ struct Envelope {
 }
 
 /// The error an unsuccessful HTTP response stands for.
-pub(super) async fn from_response(
-    response: reqwest::Response,
+pub(super) fn from_response(
+    status: u16,
+    headers: &HeaderMap,
+    body: &[u8],
     account: &AccountInfo,
 ) -> ProviderError {
-    let status = response.status();
-    let wait = retry_after(response.headers());
-    // A body that cannot be read still leaves the status to classify by.
-    let body = response.bytes().await.unwrap_or_default();
-    let field = match serde_json::from_slice::<Envelope>(&body) {
+    let field = match serde_json::from_slice::<Envelope>(body) {
         Ok(Envelope {
             error: Some(field), ..
         }) => field,
@@ -70,10 +70,15 @@ pub(super) async fn from_response(
             Value::String(text) => text,
             other => other.to_string(),
         }),
-        _ => ErrorField::Text(quote(&body, status.canonical_reason())),
+        _ => {
+            let reason = StatusCode::from_u16(status)
+                .ok()
+                .and_then(|s| s.canonical_reason());
+            ErrorField::Text(quote(body, reason))
+        }
     };
-    let mut error = classify(field, Some(status.as_u16()), account).with_status(status.as_u16());
-    if let Some(wait) = wait {
+    let mut error = classify(field, Some(status), account).with_status(status);
+    if let Some(wait) = retry_after(headers) {
         error = error.with_retry_after(wait);
     }
     error
@@ -168,15 +173,6 @@ fn quote(body: &[u8], reason: Option<&str>) -> String {
         Some((cut, _)) => format!("{}...", &text[..cut]),
         None => text.to_owned(),
     }
-}
-
-/// A transport failure (connect, timeout, reset, unreadable body), secrets removed.
-pub(super) fn transport(error: &reqwest::Error, account: &AccountInfo) -> ProviderError {
-    let classified = http::from_reqwest(error);
-    ProviderError::new(
-        classified.kind(),
-        http::redact(classified.message(), account),
-    )
 }
 
 #[cfg(test)]

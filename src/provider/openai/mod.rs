@@ -68,7 +68,8 @@ use reqwest::header::CONTENT_TYPE;
 
 use self::endpoint::Endpoint;
 pub use self::max_tokens::MaxTokensField;
-use super::http::HttpTimeouts;
+use super::event_stream;
+use super::http::{self, HttpTimeouts};
 use super::{Provider, ProviderError, ProviderRequest, ProviderResponse, ProviderStream};
 use crate::account::AccountInfo;
 
@@ -238,15 +239,7 @@ impl OpenAi {
         if !stream {
             call = call.timeout(self.timeouts.total);
         }
-        let response = call
-            .send()
-            .await
-            .map_err(|e| error::transport(&e, account))?;
-        if response.status().is_success() {
-            Ok(response)
-        } else {
-            Err(error::from_response(response, account).await)
-        }
+        http::send(call, account, error::from_response).await
     }
 }
 
@@ -262,10 +255,7 @@ impl Provider for OpenAi {
     ) -> Result<ProviderResponse, ProviderError> {
         let account = request.account();
         let response = self.send(&request, false).await?;
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| error::transport(&e, account))?;
+        let body = http::read_body(response, account).await?;
         response::parse(&body, account)
     }
 
@@ -275,29 +265,26 @@ impl Provider for OpenAi {
         if stream::is_json(&response) {
             // The server ignored `stream: true` (or reported an error with a 200) and sent
             // one JSON body: replay it as events.
-            let body = response
-                .bytes()
-                .await
-                .map_err(|e| error::transport(&e, account))?;
+            let body = http::read_body(response, account).await?;
             let events = response::parse(&body, account)?.into_events();
             return Ok(Box::pin(futures::stream::iter(events.into_iter().map(Ok))));
         }
-        Ok(stream::events(response, account.clone()))
+        let decoder = stream::Decoder::default();
+        Ok(event_stream::decode_events(
+            response,
+            account.clone(),
+            decoder,
+        ))
     }
 
     async fn health_check(&self, account: &AccountInfo) -> Result<(), ProviderError> {
-        let response = self
+        let call = self
             .client()
             .get(self.endpoint.models_url(account)?)
             .headers(self.endpoint.headers(account)?)
-            .timeout(self.timeouts.total)
-            .send()
+            .timeout(self.timeouts.total);
+        http::send(call, account, error::from_response)
             .await
-            .map_err(|e| error::transport(&e, account))?;
-        if response.status().is_success() {
-            Ok(())
-        } else {
-            Err(error::from_response(response, account).await)
-        }
+            .map(drop)
     }
 }

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::MaxTokensField;
 use crate::provider::ProviderRequest;
+use crate::provider::body::decimal;
 use crate::types::{
     ContentPart, Image, ImageDetail, ImageSource, Message, ResponseFormat, Tool, ToolCall,
     ToolChoice,
@@ -58,12 +59,6 @@ pub(super) fn body(
         }
     }
     value
-}
-
-/// The `f64` closest to the decimal an `f32` prints as, so `0.2` goes out as `0.2` and not
-/// as `0.20000000298023224` (`f64::from` keeps the binary value, not the decimal).
-fn decimal(value: f32) -> f64 {
-    value.to_string().parse().unwrap_or(f64::from(value))
 }
 
 #[derive(Serialize)]

@@ -2,14 +2,13 @@
 
 use std::collections::VecDeque;
 
-use futures::StreamExt;
 use serde::Deserialize;
 
 use super::error::{self, ErrorField};
 use super::response::{self, WireUsage};
 use crate::account::AccountInfo;
-use crate::provider::sse;
-use crate::provider::{ErrorKind, ProviderError, ProviderEvent, ProviderStream, http};
+use crate::provider::event_stream::{EventDecoder, Flow};
+use crate::provider::{ErrorKind, ProviderError, ProviderEvent};
 use crate::types::{FinishReason, ToolCallDelta, Usage};
 
 /// The parts of a `chat.completion.chunk` the adapter reads. Only the first choice is
@@ -62,48 +61,32 @@ struct DeltaFunction {
 }
 
 /// Turns the data of each event into provider events, remembering the finish reason and
-/// usage until `[DONE]` closes the stream.
-#[derive(Debug)]
+/// usage until `[DONE]` closes the stream. A body that ends before `[DONE]` is a
+/// malformed response.
+#[derive(Debug, Default)]
 pub(super) struct Decoder {
-    account: AccountInfo,
     finish_reason: Option<FinishReason>,
     usage: Usage,
-    done: bool,
 }
 
-impl Decoder {
-    pub(super) fn new(account: AccountInfo) -> Self {
-        Self {
-            account,
-            finish_reason: None,
-            usage: Usage::default(),
-            done: false,
-        }
-    }
-
-    /// Whether `[DONE]` has arrived.
-    pub(super) fn is_done(&self) -> bool {
-        self.done
-    }
-
-    /// Decodes one event's data, appending the events it carries to `out`.
-    pub(super) fn decode(
+impl EventDecoder for Decoder {
+    fn decode(
         &mut self,
         data: &str,
+        account: &AccountInfo,
         out: &mut VecDeque<ProviderEvent>,
-    ) -> Result<(), ProviderError> {
+    ) -> Result<Flow, ProviderError> {
         if data.trim() == "[DONE]" {
-            self.done = true;
             out.push_back(ProviderEvent::Finished {
                 finish_reason: self.finish_reason.take().unwrap_or(FinishReason::Stop),
                 usage: self.usage,
             });
-            return Ok(());
+            return Ok(Flow::Finished);
         }
         let chunk: Chunk = serde_json::from_str(data)
             .map_err(|e| response::malformed("unreadable stream chunk", &e))?;
         if let Some(field) = chunk.error {
-            return Err(error::classify(field, None, &self.account));
+            return Err(error::classify(field, None, account));
         }
         if let Some(usage) = chunk.usage {
             self.usage = usage.into();
@@ -116,7 +99,14 @@ impl Decoder {
                 self.finish_reason = Some(response::finish_reason(Some(&reason))?);
             }
         }
-        Ok(())
+        Ok(Flow::More)
+    }
+
+    fn end(&mut self) -> Result<ProviderEvent, ProviderError> {
+        Err(ProviderError::new(
+            ErrorKind::MalformedResponse,
+            "event stream ended before [DONE]",
+        ))
     }
 }
 
@@ -149,62 +139,16 @@ pub(super) fn is_json(response: &reqwest::Response) -> bool {
         .is_some_and(|v| v.trim_start().starts_with("application/json"))
 }
 
-/// The provider events of a streaming response. The stream ends after `[DONE]`; a body
-/// that ends before it, breaks, or carries an error chunk ends the stream with that error.
-pub(super) fn events(response: reqwest::Response, account: AccountInfo) -> ProviderStream {
-    struct State<S> {
-        events: S,
-        decoder: Decoder,
-        ready: VecDeque<ProviderEvent>,
-        failure: Option<ProviderError>,
-        ended: bool,
-    }
-    let state = State {
-        events: Box::pin(sse::events(response)),
-        decoder: Decoder::new(account),
-        ready: VecDeque::new(),
-        failure: None,
-        ended: false,
-    };
-    Box::pin(futures::stream::unfold(state, |mut state| async move {
-        loop {
-            // Events decoded before a failure come first, in order.
-            if let Some(event) = state.ready.pop_front() {
-                return Some((Ok(event), state));
-            }
-            if let Some(failure) = state.failure.take() {
-                state.ended = true;
-                return Some((Err(failure), state));
-            }
-            if state.ended {
-                return None;
-            }
-            let decoded = match state.events.next().await {
-                Some(Ok(event)) => state.decoder.decode(&event.data, &mut state.ready),
-                Some(Err(failure)) => Err(ProviderError::new(
-                    failure.kind(),
-                    http::redact(failure.message(), &state.decoder.account),
-                )),
-                None => Err(ProviderError::new(
-                    ErrorKind::MalformedResponse,
-                    "event stream ended before [DONE]",
-                )),
-            };
-            state.ended = state.decoder.is_done();
-            state.failure = decoded.err();
-        }
-    }))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn decode_all(datas: &[&str]) -> (Vec<ProviderEvent>, Result<(), ProviderError>) {
-        let mut decoder = Decoder::new(AccountInfo::new("a"));
+        let mut decoder = Decoder::default();
+        let account = AccountInfo::new("a");
         let mut out = VecDeque::new();
         for data in datas {
-            if let Err(e) = decoder.decode(data, &mut out) {
+            if let Err(e) = decoder.decode(data, &account, &mut out) {
                 return (out.into(), Err(e));
             }
         }

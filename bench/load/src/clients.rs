@@ -1,0 +1,117 @@
+//! The clients compared: routewise, a raw reqwest call, and the `genai` crate.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use genai::adapter::AdapterKind;
+use genai::chat::{ChatMessage, ChatOptions, ChatRequest, ChatStreamEvent};
+use genai::resolver::{AuthData, Endpoint, ServiceTargetResolver};
+use genai::{ModelIden, ServiceTarget};
+use tokio::time::Instant;
+
+// Shared with the library's own benches, which use other parts of them.
+#[allow(dead_code)]
+#[path = "../../../benches/support/raw_client.rs"]
+mod raw_client;
+#[allow(dead_code)]
+#[path = "../../../benches/support/routed_client.rs"]
+mod routed_client;
+
+const PROMPT: &str = "hello";
+const API_KEY: &str = "sk-bench";
+const MODEL: &str = "bench-model";
+
+pub enum Client {
+    Routewise(routewise::Router),
+    Raw(raw_client::RawClient),
+    Genai(genai::Client, Box<ChatOptions>),
+}
+
+impl Client {
+    pub fn new(kind: &str, base_url: &str, fallback_base_url: &str) -> Result<Self, String> {
+        match kind {
+            "routewise" => Ok(Client::Routewise(routed_client::router(
+                base_url,
+                fallback_base_url,
+                API_KEY,
+            ))),
+            "raw" => Ok(Client::Raw(raw_client::RawClient::new(base_url, API_KEY))),
+            "genai" => Ok(Client::Genai(
+                genai_client(base_url)?,
+                Box::new(genai_options()),
+            )),
+            other => Err(format!("unknown client `{other}`: routewise, raw or genai")),
+        }
+    }
+
+    pub async fn complete(&self) -> Result<(), String> {
+        match self {
+            Client::Routewise(router) => routed_client::complete(router, PROMPT)
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string()),
+            Client::Raw(raw) => raw.complete(PROMPT).await.map(drop),
+            Client::Genai(client, options) => client
+                .exec_chat(MODEL, genai_request(), Some(options))
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string()),
+        }
+    }
+
+    /// Streams one answer to its end; the time from `started` to the first text.
+    pub async fn stream(&self, started: Instant) -> Result<Duration, String> {
+        match self {
+            Client::Routewise(router) => routed_client::stream(router, PROMPT, started)
+                .await
+                .map(|(_, first)| first)
+                .map_err(|e| e.to_string()),
+            Client::Raw(raw) => raw.stream(PROMPT, started).await.map(|(_, first)| first),
+            Client::Genai(client, options) => {
+                let mut stream = client
+                    .exec_chat_stream(MODEL, genai_request(), Some(options))
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .stream;
+                let mut first_text = None;
+                while let Some(event) = stream.next().await {
+                    match event.map_err(|e| e.to_string())? {
+                        ChatStreamEvent::Chunk(chunk) if !chunk.content.is_empty() => {
+                            first_text.get_or_insert_with(|| started.elapsed());
+                        }
+                        ChatStreamEvent::End(_) => break,
+                        _ => {}
+                    }
+                }
+                first_text.ok_or_else(|| "the stream carried no text".into())
+            }
+        }
+    }
+}
+
+/// A genai client whose every model resolves to the OpenAI adapter at `base_url`.
+fn genai_client(base_url: &str) -> Result<genai::Client, String> {
+    let endpoint = format!("{}/", base_url.trim_end_matches('/'));
+    let resolver = ServiceTargetResolver::from_resolver_fn(
+        move |target: ServiceTarget| -> Result<ServiceTarget, genai::resolver::Error> {
+            Ok(ServiceTarget {
+                endpoint: Endpoint::from_owned(endpoint.clone()),
+                auth: AuthData::from_single(API_KEY),
+                model: ModelIden::new(AdapterKind::OpenAI, target.model.model_name),
+            })
+        },
+    );
+    genai::Client::builder()
+        .with_service_target_resolver(resolver)
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// Usage captured from streams, as routewise asks for it too.
+fn genai_options() -> ChatOptions {
+    ChatOptions::default().with_capture_usage(true)
+}
+
+fn genai_request() -> ChatRequest {
+    ChatRequest::default().append_message(ChatMessage::user(PROMPT))
+}

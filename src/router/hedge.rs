@@ -1,0 +1,122 @@
+//! Hedged requests: when the first candidate has not answered within the policy's hedge
+//! delay, the next candidate is called in parallel; the first success wins and the other
+//! call is cancelled (its reservations released, its attempt recorded as cancelled).
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::complete::call;
+use super::execution::{Admission, Execution};
+use super::plan::Candidate;
+use crate::error::Error;
+use crate::provider::{ProviderError, ProviderResponse};
+use crate::types::{ChatRequest, ChatResponse};
+
+/// Runs the first candidate, hedged by the next one after `delay`.
+///
+/// `Ok(Some(_))`: a call succeeded. `Ok(None)`: every call of the race failed in a way
+/// the policy falls back on; routing continues with the next candidates. `Err(_)`: the
+/// request's final error.
+pub(crate) async fn race(
+    execution: &mut Execution,
+    first: Candidate,
+    first_admission: Admission,
+    delay: Duration,
+    request: &ChatRequest,
+) -> Result<Option<ChatResponse>, Error> {
+    let snapshot = execution.snapshot().clone();
+    let deadline = *execution.deadline();
+    let started = Instant::now();
+    let first_call = call(&snapshot, &deadline, first, request);
+    tokio::pin!(first_call);
+    let early = tokio::select! {
+        outcome = &mut first_call => Some(outcome),
+        () = tokio::time::sleep(delay) => None,
+    };
+    if let Some((result, latency)) = early {
+        return finish_alone(execution, first, first_admission, result, latency);
+    }
+    let second = execution.next_candidate();
+    let Some((second, second_admission)) =
+        second.and_then(|c| execution.admit(c).map(|admission| (c, admission)))
+    else {
+        let (result, latency) = first_call.await;
+        return finish_alone(execution, first, first_admission, result, latency);
+    };
+    let hedged_at = Instant::now();
+    let second_call = call(&snapshot, &deadline, second, request);
+    tokio::pin!(second_call);
+
+    let mut runners = [
+        Some((first, first_admission, started)),
+        Some((second, second_admission, hedged_at)),
+    ];
+    loop {
+        let (index, (result, latency)) = tokio::select! {
+            outcome = &mut first_call, if runners[0].is_some() => (0, outcome),
+            outcome = &mut second_call, if runners[1].is_some() => (1, outcome),
+            else => return Ok(None),
+        };
+        let (candidate, admission, _) = runners[index].take().expect("guarded by the select");
+        match result {
+            Ok(response) => {
+                cancel_other(execution, &mut runners);
+                let answer = response.into();
+                return Ok(Some(
+                    execution.succeed(candidate, admission, answer, latency),
+                ));
+            }
+            Err(error) => {
+                execution.observe_failure(candidate, admission, &error, latency);
+                if runners.iter().all(Option::is_none) {
+                    execution.fail_attempt(candidate, error, latency)?;
+                    return Ok(None);
+                }
+                if execution.falls_back_on(&error) {
+                    execution.record_failure(candidate, &error, latency);
+                } else {
+                    cancel_other(execution, &mut runners);
+                    execution.fail_attempt(candidate, error, latency)?;
+                    return Ok(None);
+                }
+            }
+        }
+    }
+}
+
+/// Records the call still running as cancelled; dropping its admission (here) and its
+/// future (when the race returns) releases everything it held.
+fn cancel_other(
+    execution: &mut Execution,
+    runners: &mut [Option<(Candidate, Admission, Instant)>; 2],
+) {
+    for (candidate, admission, started) in runners.iter_mut().filter_map(Option::take) {
+        drop(admission);
+        execution.cancel_attempt(candidate, started.elapsed());
+    }
+}
+
+/// The first call finished before the hedge started: settle it as an ordinary attempt
+/// (without retries on the same target).
+fn finish_alone(
+    execution: &mut Execution,
+    candidate: Candidate,
+    admission: Admission,
+    result: Result<ProviderResponse, ProviderError>,
+    latency: Duration,
+) -> Result<Option<ChatResponse>, Error> {
+    match result {
+        Ok(response) => Ok(Some(execution.succeed(
+            candidate,
+            admission,
+            response.into(),
+            latency,
+        ))),
+        Err(error) => {
+            execution.observe_failure(candidate, admission, &error, latency);
+            execution.fail_attempt(candidate, error, latency)?;
+            Ok(None)
+        }
+    }
+}
