@@ -82,7 +82,7 @@ impl TargetCounters {
         self.latency_micros.fetch_add(micros, Relaxed);
     }
 
-    pub(crate) fn snapshot(&self, target: &TargetRef) -> TargetStats {
+    pub(crate) fn snapshot(&self, target: &TargetRef, in_flight: u32) -> TargetStats {
         let attempts = self.attempts.load(Relaxed);
         let succeeded = self.succeeded.load(Relaxed);
         let failed = self.failed.load(Relaxed);
@@ -91,6 +91,7 @@ impl TargetCounters {
             attempts,
             succeeded,
             failed,
+            in_flight,
             success_rate: rate(succeeded, succeeded + failed),
             mean_latency_us: self.latency_micros.load(Relaxed).checked_div(attempts),
         }
@@ -191,6 +192,8 @@ pub struct TargetStats {
     pub succeeded: u64,
     /// Calls that failed.
     pub failed: u64,
+    /// Calls under way now (zero once every request has finished or been cancelled).
+    pub in_flight: u32,
     /// `succeeded / attempts`; `None` before any call.
     pub success_rate: Option<f64>,
     /// Mean call latency in microseconds; `None` before any call.
