@@ -242,6 +242,48 @@ async fn every_error_path_of_every_adapter_keeps_the_secrets_out() {
     assert_clean("tracing and log output", &logs);
 }
 
+/// Found by fuzzing: serde_json's message for a value of the wrong type quotes the value,
+/// so a body (or stream event) that echoed the key in the wrong place leaked it through
+/// the malformed-response error of the OpenAI and Anthropic adapters.
+#[tokio::test]
+async fn a_malformed_answer_that_quotes_a_secret_is_redacted() {
+    for (name, key, _, _) in ACCOUNTS {
+        let (body, event) = match name {
+            "openai" => (
+                format!(r#"{{"choices":"{key}"}}"#),
+                format!("data: {{\"choices\":\"{key}\"}}\n\n"),
+            ),
+            "anthropic" => (
+                format!(r#"{{"content":"{key}"}}"#),
+                format!(
+                    "event: message_start\ndata: {{\"type\":\"message_start\",\"message\":\"{key}\"}}\n\n"
+                ),
+            ),
+            _ => (
+                format!(r#"{{"candidates":"{key}"}}"#),
+                format!("data: {{\"candidates\":\"{key}\"}}\n\n"),
+            ),
+        };
+        let server = RecordingServer::start([Reply::json(200, body), Reply::sse(event)]).await;
+        let bases = vec![server.url.clone(), server.url.clone(), server.url.clone()];
+        let router = router(&bases);
+        let error = router
+            .complete(StepType::Inference, Purpose::Chat, pinned(name))
+            .await
+            .unwrap_err();
+        assert_error_clean(&format!("{name} malformed body"), &error);
+        assert!(format!("{error:?}").contains("[REDACTED]"), "{error:?}");
+        let error = match router
+            .stream(StepType::Inference, Purpose::Chat, pinned(name))
+            .await
+        {
+            Err(error) => error,
+            Ok(mut events) => events.next().await.unwrap().unwrap_err(),
+        };
+        assert_error_clean(&format!("{name} malformed stream event"), &error);
+    }
+}
+
 #[tokio::test]
 async fn invalid_account_settings_fail_without_showing_the_secret() {
     let logs = capture();

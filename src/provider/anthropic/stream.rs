@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::error::{self, WireError};
 use super::response::{WireBlock, WireUsage, finish_reason};
 use crate::account::AccountInfo;
-use crate::provider::{ErrorKind, ProviderError, ProviderEvent, ProviderStream, sse};
+use crate::provider::{ErrorKind, ProviderError, ProviderEvent, ProviderStream, http, sse};
 use crate::types::ToolCallDelta;
 
 /// The stream events the adapter reads; others (and future ones) are `Unknown` and skipped.
@@ -125,7 +125,8 @@ impl Decoder {
         let event: WireEvent = serde_json::from_str(data).map_err(|e| {
             ProviderError::new(
                 ErrorKind::MalformedResponse,
-                format!("stream event is not valid: {e}"),
+                // serde_json quotes the value it choked on, which can be an echoed secret.
+                http::redact(&format!("stream event is not valid: {e}"), &self.account),
             )
         })?;
         match event {

@@ -101,7 +101,7 @@ impl Decoder {
             return Ok(());
         }
         let chunk: Chunk = serde_json::from_str(data)
-            .map_err(|e| response::malformed("unreadable stream chunk", &e))?;
+            .map_err(|e| response::malformed("unreadable stream chunk", &e, &self.account))?;
         if let Some(field) = chunk.error {
             return Err(error::classify(field, None, &self.account));
         }
