@@ -8,7 +8,9 @@ use routewise::provider::sse::SseParser;
 fn parse(pieces: &[&[u8]]) -> (Vec<routewise::provider::sse::SseEvent>, bool, bool) {
     let mut parser = SseParser::new();
     let mut events = Vec::new();
-    let ok = pieces.iter().all(|piece| parser.push(piece, &mut events).is_ok());
+    let ok = pieces
+        .iter()
+        .all(|piece| parser.push(piece, &mut events).is_ok());
     (events, ok, parser.has_partial_event())
 }
 

@@ -80,9 +80,10 @@ pub fn stream_response(data: &[u8]) -> Option<(reqwest::Response, bool)> {
         .collect();
     let body = reqwest::Body::wrap_stream(futures::stream::iter(chunks));
     let mut response = http::Response::new(body);
-    response
-        .headers_mut()
-        .insert("content-type", HeaderValue::from_static("text/event-stream"));
+    response.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("text/event-stream"),
+    );
     Some((reqwest::Response::from(response), mode & 0x80 != 0))
 }
 
