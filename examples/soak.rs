@@ -1,4 +1,4 @@
-//! Soak: many requests through a router with limits, a budget, breakers and retries,
+//! Soak: many requests through a router with a budget, breakers and retries,
 //! first on the sim provider, then through the OpenAI adapter against a local upstream,
 //! printing resident memory (from `/proc/self/statm`) at the start, the middle and the
 //! end of each phase. Memory should level off: the end no higher than the middle, give or
@@ -7,6 +7,7 @@
 //! ```sh
 //! cargo run --release --example soak             # 1,000,000 requests per phase
 //! cargo run --release --example soak -- 100000   # fewer
+//! cargo run --release --example soak -- --limits # with rate limits (see `router`)
 //! ```
 
 use std::sync::Arc;
@@ -26,12 +27,18 @@ const CONCURRENCY: usize = 64;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let requests: u64 = std::env::args()
-        .nth(1)
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let limits = args.iter().any(|a| a == "--limits");
+    let requests: u64 = args
+        .iter()
+        .find(|a| !a.starts_with("--"))
         .map(|n| n.parse())
         .transpose()?
         .unwrap_or(1_000_000);
-    println!("soak: {requests} requests per phase, {CONCURRENCY} at a time, half streamed");
+    println!(
+        "soak: {requests} requests per phase, {CONCURRENCY} at a time, half streamed{}",
+        if limits { ", with rate limits" } else { "" }
+    );
     println!("start: {}", rss());
 
     let sims = [
@@ -47,6 +54,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let sim_router = router(
         ProviderAccount::new("a", sims[0].clone()),
         ProviderAccount::new("b", sims[1].clone()),
+        limits,
     )?;
     soak("sim provider", &sim_router, requests).await;
     drop(sim_router);
@@ -55,19 +63,32 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let http_router = router(
         ProviderAccount::new("a", OpenAi::new()).base_url(format!("{base}/a/v1")),
         ProviderAccount::new("b", OpenAi::new()).base_url(format!("{base}/b/v1")),
+        limits,
     )?;
     soak("OpenAI adapter over HTTP", &http_router, requests).await;
     Ok(())
 }
 
-/// Two accounts behind one logical model, with limits high enough to admit the run and a
-/// budget large enough to last it, so every path settles and releases.
-fn router(a: ProviderAccount, b: ProviderAccount) -> Result<Router, routewise::ConfigError> {
+/// Two accounts behind one logical model, with a budget large enough to last the run, so
+/// every request reserves, settles and releases.
+///
+/// No rate limits: a limiter keeps one entry (24 bytes) per request of the trailing
+/// 60 seconds, by design (exact sliding windows), so at the rates of this soak it would
+/// grow for the first minute (by about 16 MiB per million requests) and only then level
+/// off; with a real RPM limit it holds at most that many entries. Pass `--limits` to see it.
+fn router(
+    a: ProviderAccount,
+    b: ProviderAccount,
+    limits: bool,
+) -> Result<Router, routewise::ConfigError> {
     let price = Price::per_million(Usd::from_cents(15), Usd::from_cents(60));
     let metered = |account: ProviderAccount| {
-        account
-            .limits(RateLimits::new().rpm(100_000_000).tpm(10_000_000_000))
-            .budget(Budget::monthly_usd(1_000_000.0))
+        let account = account.budget(Budget::monthly_usd(1_000_000.0));
+        if limits {
+            account.limits(RateLimits::new().rpm(100_000_000).tpm(10_000_000_000))
+        } else {
+            account
+        }
     };
     Router::builder()
         .account(metered(a))
