@@ -4,7 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use routewise::provider::openai::fuzzing;
-use routewise_fuzz::{ResponseInput, account, block_on, check_error, check_result};
+use routewise_fuzz::{ResponseInput, account, check_error, check_result};
 
 fuzz_target!(|data: &[u8]| {
     let Some(input) = ResponseInput::parse(data) else {
@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
     match input.error_status {
         None => check_result(&fuzzing::response(input.body, &account)),
         Some(status) => {
-            let error = block_on(fuzzing::error(input.http_response(), &account));
+            let error = fuzzing::error(status, &input.headers, input.body, &account);
             assert_eq!(error.status(), Some(status));
             check_error(&error);
         }

@@ -55,15 +55,6 @@ impl<'a> ResponseInput<'a> {
             flag: mode & 4 != 0,
         })
     }
-
-    /// The answer as reqwest hands it to the adapter.
-    pub fn http_response(&self) -> reqwest::Response {
-        let mut response = http::Response::new(reqwest::Body::from(self.body.to_vec()));
-        *response.status_mut() =
-            http::StatusCode::from_u16(self.error_status.unwrap_or(200)).expect("a valid status");
-        *response.headers_mut() = self.headers.clone();
-        reqwest::Response::from(response)
-    }
 }
 
 /// One input of a `*_stream` target: `[mode, body...]`. The body arrives in chunks of
@@ -129,7 +120,3 @@ pub fn drain(stream: ProviderStream) {
     });
 }
 
-/// Waits for a future that needs no runtime (the body is in memory).
-pub fn block_on<F: Future>(future: F) -> F::Output {
-    futures::executor::block_on(future)
-}
