@@ -89,7 +89,7 @@ impl TargetCounters {
         self.cancelled.fetch_add(1, Relaxed);
     }
 
-    pub(crate) fn snapshot(&self, target: &TargetRef) -> TargetStats {
+    pub(crate) fn snapshot(&self, target: &TargetRef, in_flight: u32) -> TargetStats {
         let attempts = self.attempts.load(Relaxed);
         let succeeded = self.succeeded.load(Relaxed);
         let failed = self.failed.load(Relaxed);
@@ -99,6 +99,7 @@ impl TargetCounters {
             succeeded,
             failed,
             cancelled: self.cancelled.load(Relaxed),
+            in_flight,
             success_rate: rate(succeeded, succeeded + failed),
             mean_latency_us: self.latency_micros.load(Relaxed).checked_div(attempts),
         }
@@ -201,6 +202,8 @@ pub struct TargetStats {
     pub failed: u64,
     /// Calls abandoned because a hedged call answered first.
     pub cancelled: u64,
+    /// Calls under way now (zero once every request has finished or been cancelled).
+    pub in_flight: u32,
     /// `succeeded / (succeeded + failed)`; `None` before any call finished.
     pub success_rate: Option<f64>,
     /// Mean call latency in microseconds; `None` before any call.

@@ -578,3 +578,52 @@ async fn callback_and_tracing_sinks_take_every_alert() {
     }
     assert_eq!(*seen.lock().unwrap(), [80]);
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// Reservations settled (at up to 150 % of their worst case), dropped or kept in any
+    /// order: `reserved` is exactly the open worst cases, `spent` exactly the settled
+    /// costs, a reservation is refused exactly when spend plus reservations plus it would
+    /// pass the limit, and once every one is closed nothing stays reserved.
+    #[test]
+    fn reserved_and_spent_follow_a_reference_ledger(
+        ops in prop::collection::vec((0..3_u8, 0..400_u64, 0..150_u64, 0..64_usize), 1..150)
+    ) {
+        let limit = Usd::from_cents(1_000);
+        let now = mid_january();
+        let ledger = BudgetLedger::new("p", Budget::monthly_usd(10.0), now).unwrap();
+        let mut open = Vec::new();
+        let mut spent = Usd::ZERO;
+        for (op, cents, percent, pick) in ops {
+            match op {
+                0 => {
+                    let worst = Usd::from_cents(cents);
+                    let reserved = open.iter().fold(Usd::ZERO, |sum, (_, w)| sum.saturating_add(*w));
+                    let fits = spent.saturating_add(reserved).saturating_add(worst) <= limit;
+                    match ledger.reserve(worst, now) {
+                        Ok(held) => {
+                            prop_assert!(fits, "granted past the limit");
+                            open.push((held, worst));
+                        }
+                        Err(_) => prop_assert!(!fits, "refused within the limit"),
+                    }
+                }
+                _ if open.is_empty() => {}
+                1 => {
+                    let (held, worst) = open.swap_remove(pick % open.len());
+                    let actual = Usd::from_nanos(worst.nanos() / 100 * percent);
+                    held.settle(actual, now);
+                    spent = spent.saturating_add(actual);
+                }
+                _ => drop(open.swap_remove(pick % open.len())),
+            }
+            let snapshot = ledger.snapshot(now);
+            let reserved = open.iter().fold(Usd::ZERO, |sum, (_, w)| sum.saturating_add(*w));
+            prop_assert_eq!(snapshot.reserved, reserved);
+            prop_assert_eq!(snapshot.spent, spent);
+        }
+        drop(open);
+        prop_assert_eq!(ledger.snapshot(now).reserved, Usd::ZERO);
+    }
+}

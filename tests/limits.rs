@@ -254,6 +254,7 @@ fn snapshots_serialize_for_dashboards() {
     assert_eq!(
         json,
         serde_json::json!({
+            "in_flight": 1,
             "account": {"requests": 1, "tokens": 4, "rpm": 10, "tpm": null},
             "models": {"m": {"requests": 1, "tokens": 4, "rpm": null, "tpm": 5}},
             "backoff_ms": null
@@ -321,5 +322,43 @@ proptest! {
             let tokens: u64 = inside.iter().map(|(_, t)| t).sum();
             prop_assert!(tokens <= tpm, "{tokens} tokens in the window from {from:?}");
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// Reservations settled, dropped or kept in any order: the limiter counts exactly the
+    /// open ones as in flight, its window holds their tokens plus the settled calls' actual
+    /// tokens, and once every one is closed nothing is in flight.
+    #[test]
+    fn in_flight_and_window_tokens_follow_a_reference_ledger(
+        ops in prop::collection::vec((0..3_u8, 0..500_u64, 0..64_usize), 1..120)
+    ) {
+        let limiter = Limiter::new(RateLimits::new().rpm(10_000).tpm(10_000_000)).unwrap();
+        let now = Instant::now();
+        let mut open = Vec::new();
+        let mut settled_tokens = 0;
+        let mut settled_requests = 0;
+        for (op, amount, pick) in ops {
+            match op {
+                0 => open.push(limiter.try_reserve("m", amount, now).unwrap()),
+                _ if open.is_empty() => {}
+                1 => {
+                    let held = open.swap_remove(pick % open.len());
+                    held.settle(amount);
+                    settled_tokens += amount;
+                    settled_requests += 1;
+                }
+                _ => drop(open.swap_remove(pick % open.len())),
+            }
+            let snapshot = limiter.snapshot(now);
+            prop_assert_eq!(snapshot.in_flight as usize, open.len());
+            prop_assert_eq!(snapshot.account.requests as usize, open.len() + settled_requests);
+            let held: u64 = open.iter().map(|r| r.tokens()).sum();
+            prop_assert_eq!(snapshot.account.tokens, held + settled_tokens);
+        }
+        drop(open);
+        prop_assert_eq!(limiter.snapshot(now).in_flight, 0);
     }
 }

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use routewise::sim::{SimProvider, SimStep};
 use routewise::{
-    BreakerConfig, ChatRequest, Error, ErrorKind, HealthConfig, HedgePolicy, Jitter, Policy,
-    Purpose, RetryPolicy, RouteOptions, Router, SkipReason, StepType, Timeouts,
+    BreakerConfig, ChatRequest, Error, ErrorKind, HealthConfig, HedgePolicy, Jitter, LogicalModel,
+    Policy, ProviderAccount, Purpose, RateLimits, RetryPolicy, RouteOptions, Router, SkipReason,
+    StepType, Target, Timeouts,
 };
 use support::one_model;
 
@@ -119,6 +120,65 @@ async fn when_every_breaker_is_open_the_request_fails_fast_saying_when_recovery_
     }
     assert_eq!(err.retry_after(), Some(Duration::from_secs(20)));
     assert_eq!(only.calls(), 3);
+}
+
+/// Found by the chaos run: a request whose one candidate was refused by its half-open
+/// breaker, after the planner had skipped the other target for its rate limit, failed
+/// with `CircuitOpen` ("every target's circuit breaker is open") naming only the first.
+#[tokio::test(start_paused = true)]
+async fn a_request_that_made_no_attempt_names_every_target_passed_over_and_why() {
+    let flaky = SimProvider::new().script([
+        SimStep::Fail(ErrorKind::ServerError),
+        SimStep::Delay(Duration::from_secs(10)),
+    ]);
+    let limited = SimProvider::new().reply("limited");
+    let router = Router::builder()
+        .account(ProviderAccount::new("flaky", flaky.clone()))
+        .account(ProviderAccount::new("limited", limited.clone()).limits(RateLimits::new().rpm(1)))
+        .model(
+            LogicalModel::new("m")
+                .target(Target::new("flaky", "x"))
+                .target(Target::new("limited", "y")),
+        )
+        .policy(Policy::new("default").route(["m"]))
+        .breaker_defaults(
+            breaker()
+                .failure_threshold(1)
+                .recovery(Duration::from_secs(1)),
+        )
+        .health(lenient_health())
+        .build()
+        .unwrap();
+    // `flaky` fails and its breaker opens; `limited` serves and spends its one request.
+    assert_eq!(send(&router).await.unwrap().content, "limited");
+    tokio::time::advance(Duration::from_secs(1)).await;
+    // The half-open breaker's one trial call is slow and stays in flight.
+    let trial = tokio::spawn({
+        let router = router.clone();
+        async move { send(&router).await }
+    });
+    while flaky.calls() < 2 {
+        tokio::task::yield_now().await;
+    }
+
+    let error = send(&router).await.unwrap_err();
+    let Error::NoAvailableTarget { skipped, .. } = &error else {
+        panic!("expected NoAvailableTarget, got {error:?}");
+    };
+    let reasons: Vec<_> = skipped
+        .iter()
+        .map(|s| (s.target.account.to_string(), s.reason.clone()))
+        .collect();
+    assert!(
+        matches!(
+            reasons.as_slice(),
+            [(limited, SkipReason::RateLimited { .. }), (flaky, SkipReason::BreakerOpen { .. })]
+                if limited == "limited" && flaky == "flaky"
+        ),
+        "{reasons:?}"
+    );
+    let answer = trial.await.unwrap().unwrap();
+    assert_eq!(&*answer.served_by.account, "flaky", "the trial succeeds");
 }
 
 #[tokio::test(start_paused = true)]

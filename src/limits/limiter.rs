@@ -63,6 +63,8 @@ struct State {
     /// ordered even when concurrent callers read the clock in a different order.
     latest: Option<Instant>,
     next_id: u64,
+    /// Reservations granted and neither settled nor released yet.
+    in_flight: u32,
     backoff_until: Option<Instant>,
     account: SlidingWindow,
     models: Vec<SlidingWindow>,
@@ -95,6 +97,7 @@ impl Limiter {
         let state = State {
             latest: None,
             next_id: 0,
+            in_flight: 0,
             backoff_until: None,
             account: SlidingWindow::new(limits.requests_per_minute(), limits.tokens_per_minute()),
             models,
@@ -136,6 +139,7 @@ impl Limiter {
         self.admits(&state, model_slot, tokens, now)?;
         let id = state.next_id;
         state.next_id += 1;
+        state.in_flight += 1;
         state.account.push(id, now, tokens);
         if let Some(slot) = model_slot {
             state.models[slot].push(id, now, tokens);
@@ -195,6 +199,7 @@ impl Limiter {
         let now = state.clock(now);
         state.expire(now);
         LimiterSnapshot {
+            in_flight: state.in_flight,
             account: WindowUse::of(&state.account),
             models: self
                 .inner
@@ -283,6 +288,7 @@ impl LimitReservation {
     pub fn settle(mut self, actual_tokens: u64) {
         self.open = false;
         let mut state = self.limiter.lock();
+        state.in_flight -= 1;
         state.account.settle(self.id, actual_tokens);
         if let Some(slot) = self.model_slot {
             state.models[slot].settle(self.id, actual_tokens);
@@ -297,6 +303,7 @@ impl Drop for LimitReservation {
     fn drop(&mut self) {
         if self.open {
             let mut state = self.limiter.lock();
+            state.in_flight -= 1;
             state.account.remove(self.id);
             if let Some(slot) = self.model_slot {
                 state.models[slot].remove(self.id);
@@ -387,6 +394,9 @@ impl fmt::Display for LimitCause {
 /// What a [`Limiter`]'s windows hold.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct LimiterSnapshot {
+    /// Reservations granted and not yet settled or released: calls in flight. Zero once
+    /// every request has finished or been cancelled.
+    pub in_flight: u32,
     /// The account's window.
     pub account: WindowUse,
     /// Each model with limits of its own, by provider model id.

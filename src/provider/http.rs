@@ -93,18 +93,22 @@ pub(crate) fn kind_for_status(status: u16) -> ErrorKind {
 /// `x-ratelimit-reset-tokens` (`1s`, `6m0s`, `250ms`).
 pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    if let Some(ms) = text("retry-after-ms").and_then(|v| v.trim().parse::<f64>().ok())
-        && ms.is_finite()
-        && ms >= 0.0
+    // `try_from_secs_f64` refuses negative, NaN and absurdly large values, which a
+    // header can hold and `from_secs_f64` would panic on.
+    if let Some(wait) = text("retry-after-ms")
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .and_then(|ms| Duration::try_from_secs_f64(ms / 1000.0).ok())
     {
-        return Some(Duration::from_secs_f64(ms / 1000.0));
+        return Some(wait);
     }
     if let Some(value) = text("retry-after") {
-        if let Ok(secs) = value.trim().parse::<f64>()
-            && secs.is_finite()
-            && secs >= 0.0
+        if let Some(wait) = value
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
         {
-            return Some(Duration::from_secs_f64(secs));
+            return Some(wait);
         }
         if let Some(at) = parse_http_date(value) {
             let now = std::time::SystemTime::now();
@@ -145,7 +149,7 @@ pub(crate) fn parse_go_duration(text: &str) -> Option<Duration> {
         rest = &rest[unit_len..];
         total += number * scale;
     }
-    (total.is_finite() && total >= 0.0).then(|| Duration::from_secs_f64(total))
+    Duration::try_from_secs_f64(total).ok()
 }
 
 /// Parses an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), the form `retry-after` uses.
@@ -165,7 +169,7 @@ fn parse_http_date(text: &str) -> Option<std::time::SystemTime> {
     let mut hms = time.split(':').map(|p| p.parse::<u64>().ok());
     let (h, m, s) = (hms.next()??, hms.next()??, hms.next()??);
     let secs = unix_seconds(year, month, day, h, m, s)?;
-    Some(std::time::UNIX_EPOCH + Duration::from_secs(secs))
+    std::time::UNIX_EPOCH.checked_add(Duration::from_secs(secs))
 }
 
 /// Parses an RFC 3339 timestamp (`2026-11-20T10:15:30Z`, `2026-11-20T10:15:30.25+01:00`),
@@ -180,7 +184,11 @@ pub(crate) fn parse_rfc3339(text: &str) -> Option<std::time::SystemTime> {
         "Z" | "z" => 0,
         _ => {
             let (hours, minutes) = zone[1..].split_once(':')?;
-            let magnitude = hours.parse::<i64>().ok()? * 3600 + minutes.parse::<i64>().ok()? * 60;
+            let magnitude = hours
+                .parse::<i64>()
+                .ok()?
+                .checked_mul(3600)?
+                .checked_add(minutes.parse::<i64>().ok()?.checked_mul(60)?)?;
             if zone.starts_with('-') {
                 -magnitude
             } else {
@@ -202,8 +210,8 @@ pub(crate) fn parse_rfc3339(text: &str) -> Option<std::time::SystemTime> {
         digits.parse::<u32>().ok()?
     };
     let local = i64::try_from(unix_seconds(year, month, day, h, m, s)?).ok()?;
-    let utc = u64::try_from(local - offset_secs).ok()?;
-    Some(std::time::UNIX_EPOCH + Duration::new(utc, nanos))
+    let utc = u64::try_from(local.checked_sub(offset_secs)?).ok()?;
+    std::time::UNIX_EPOCH.checked_add(Duration::new(utc, nanos))
 }
 
 /// Seconds from 1970-01-01T00:00:00Z to a UTC civil date and time (Howard Hinnant's
@@ -221,8 +229,12 @@ fn unix_seconds(year: u64, month: u64, day: u64, h: u64, m: u64, s: u64) -> Opti
     let yoe = y - era * 400;
     let doy = (153 * mo + 2) / 5 + day - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = (era * 146_097 + doe).checked_sub(719_468)?;
-    Some(days * 86_400 + h * 3600 + m * 60 + s)
+    // Checked: a header's year can be any number, and must not overflow.
+    let days = era
+        .checked_mul(146_097)?
+        .checked_add(doe)?
+        .checked_sub(719_468)?;
+    days.checked_mul(86_400)?.checked_add(h * 3600 + m * 60 + s)
 }
 
 /// Classifies a transport failure.
@@ -412,6 +424,28 @@ mod tests {
         ]);
         assert_eq!(retry_after(&resets), Some(Duration::from_millis(250)));
         assert_eq!(retry_after(&header_map(&[("retry-after", "soon")])), None);
+        // Found by fuzzing: values too large for a Duration used to panic.
+        for huge in ["1e300", "-5", "NaN", "inf"] {
+            assert_eq!(
+                retry_after(&header_map(&[("retry-after", huge)])),
+                None,
+                "{huge}"
+            );
+            assert_eq!(
+                retry_after(&header_map(&[("retry-after-ms", huge)])),
+                None,
+                "{huge}"
+            );
+        }
+        let far = "Sun, 06 Nov 18446744073709551615 08:49:37 GMT";
+        assert_eq!(retry_after(&header_map(&[("retry-after", far)])), None);
+        let far = "Sun, 06 Nov 584942417355 08:49:37 GMT";
+        assert_eq!(retry_after(&header_map(&[("retry-after", far)])), None);
+        assert_eq!(parse_go_duration("99999999999999999999999h"), None);
+        assert_eq!(
+            parse_rfc3339("2026-01-01T00:00:00+99999999999999999:00"),
+            None
+        );
         let past = header_map(&[("retry-after", "Sun, 06 Nov 1994 08:49:37 GMT")]);
         assert_eq!(retry_after(&past), Some(Duration::ZERO));
     }

@@ -34,7 +34,9 @@ pub(crate) struct Execution {
     max_candidates: usize,
     deadline: Deadline,
     started: Instant,
-    /// Candidates passed over at attempt time (breaker refused a permit).
+    /// Targets passed over: by the planner, then at attempt time (a breaker refused a
+    /// permit, limits or budget refused a reservation). All of them explain the error of a
+    /// request that made no attempt.
     skipped: Vec<SkippedTarget>,
     attempts: Vec<Attempt>,
     outcome: OutcomeGuard,
@@ -147,7 +149,7 @@ impl Execution {
             max_candidates: if options.no_fallback { 1 } else { usize::MAX },
             deadline: timeouts.start(input_now),
             started: input_now,
-            skipped: Vec::new(),
+            skipped: planned.skipped,
             attempts: Vec::with_capacity(1),
             outcome,
             snapshot,

@@ -133,7 +133,7 @@ impl Snapshot {
                 .models
                 .iter()
                 .flat_map(|m| &m.targets)
-                .map(|t| t.counters.snapshot(&t.target))
+                .map(|t| t.counters.snapshot(&t.target, t.load.in_flight()))
                 .collect(),
         }
     }

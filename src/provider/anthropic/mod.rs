@@ -64,6 +64,9 @@
 //! `message_stop` fails with `MalformedResponse`.
 
 mod error;
+#[cfg(any(fuzzing, test))]
+#[doc(hidden)]
+pub mod fuzzing;
 mod request;
 mod response;
 mod stream;
@@ -288,13 +291,7 @@ impl Provider for Anthropic {
             .post_messages(&request, &prepared.body, Some(self.timeouts.total))
             .await?;
         let bytes = http::read_body(response, request.account()).await?;
-        let message: response::WireMessage = serde_json::from_slice(&bytes).map_err(|e| {
-            ProviderError::new(
-                ErrorKind::MalformedResponse,
-                format!("response body is not a message: {e}"),
-            )
-        })?;
-        Ok(message.into_response(prepared.answer_tool.as_deref()))
+        response::parse(&bytes, prepared.answer_tool.as_deref(), request.account())
     }
 
     async fn stream(&self, request: ProviderRequest<'_>) -> Result<ProviderStream, ProviderError> {

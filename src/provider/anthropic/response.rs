@@ -3,7 +3,8 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::provider::ProviderResponse;
+use crate::account::AccountInfo;
+use crate::provider::{ErrorKind, ProviderError, ProviderResponse, http};
 use crate::types::{FinishReason, ToolCall, Usage};
 
 /// The parts of a `Message` the adapter reads.
@@ -91,6 +92,23 @@ pub(super) fn finish_reason(stop_reason: Option<&str>, answered_only: bool) -> F
         Some(other) => FinishReason::Other(other.to_owned()),
         None => FinishReason::Other("unknown".to_owned()),
     }
+}
+
+/// A Messages API response body as the canonical response (see
+/// [`WireMessage::into_response`] for `answer_tool`).
+pub(super) fn parse(
+    body: &[u8],
+    answer_tool: Option<&str>,
+    account: &AccountInfo,
+) -> Result<ProviderResponse, ProviderError> {
+    let message: WireMessage = serde_json::from_slice(body).map_err(|e| {
+        // serde_json quotes the value it choked on, which can be an echoed secret.
+        ProviderError::new(
+            ErrorKind::MalformedResponse,
+            http::redact(&format!("response body is not a message: {e}"), account),
+        )
+    })?;
+    Ok(message.into_response(answer_tool))
 }
 
 impl WireMessage {

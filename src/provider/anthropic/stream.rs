@@ -9,7 +9,7 @@ use super::error::{self, WireError};
 use super::response::{WireBlock, WireUsage, finish_reason};
 use crate::account::AccountInfo;
 use crate::provider::event_stream::{EventDecoder, Flow};
-use crate::provider::{ErrorKind, ProviderError, ProviderEvent};
+use crate::provider::{ErrorKind, ProviderError, ProviderEvent, http};
 use crate::types::ToolCallDelta;
 
 /// The stream events the adapter reads; others (and future ones) are `Unknown` and skipped.
@@ -210,7 +210,8 @@ impl EventDecoder for Decoder {
         let event: WireEvent = serde_json::from_str(data).map_err(|e| {
             ProviderError::new(
                 ErrorKind::MalformedResponse,
-                format!("stream event is not valid: {e}"),
+                // serde_json quotes the value it choked on, which can be an echoed secret.
+                http::redact(&format!("stream event is not valid: {e}"), account),
             )
         })?;
         match event {

@@ -69,6 +69,9 @@
 //! Messages keep Gemini's words with the account's secrets replaced by `[REDACTED]`.
 
 mod error;
+#[cfg(any(fuzzing, test))]
+#[doc(hidden)]
+pub mod fuzzing;
 mod request;
 mod response;
 mod stream;

@@ -56,6 +56,9 @@
 
 mod endpoint;
 mod error;
+#[cfg(any(fuzzing, test))]
+#[doc(hidden)]
+pub mod fuzzing;
 mod max_tokens;
 mod request;
 mod response;

@@ -5,7 +5,7 @@ use serde::Deserialize;
 
 use super::error::{self, ErrorField};
 use crate::account::AccountInfo;
-use crate::provider::{ErrorKind, ProviderError, ProviderResponse};
+use crate::provider::{ErrorKind, ProviderError, ProviderResponse, http};
 use crate::types::{FinishReason, ToolCall, Usage};
 
 /// The parts of a chat completion the adapter reads. Unknown fields are ignored, so
@@ -113,17 +113,24 @@ fn content_filtered() -> ProviderError {
     )
 }
 
-/// A response body that could not be understood.
-pub(super) fn malformed(what: &str, error: &serde_json::Error) -> ProviderError {
-    // serde_json's messages give a position, never the body's text.
-    ProviderError::new(ErrorKind::MalformedResponse, format!("{what}: {error}"))
+/// A response body that could not be understood. serde_json's message quotes the value
+/// it choked on, which can be a secret the server echoed: it is redacted.
+pub(super) fn malformed(
+    what: &str,
+    error: &serde_json::Error,
+    account: &AccountInfo,
+) -> ProviderError {
+    ProviderError::new(
+        ErrorKind::MalformedResponse,
+        http::redact(&format!("{what}: {error}"), account),
+    )
 }
 
 /// Parses a whole chat completion: the first choice's text (or refusal) and tool calls,
 /// its finish reason and the usage.
 pub(super) fn parse(body: &[u8], account: &AccountInfo) -> Result<ProviderResponse, ProviderError> {
-    let completion: Completion =
-        serde_json::from_slice(body).map_err(|e| malformed("unreadable chat completion", &e))?;
+    let completion: Completion = serde_json::from_slice(body)
+        .map_err(|e| malformed("unreadable chat completion", &e, account))?;
     if let Some(field) = completion.error {
         return Err(error::classify(field, None, account));
     }

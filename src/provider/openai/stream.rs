@@ -84,7 +84,7 @@ impl EventDecoder for Decoder {
             return Ok(Flow::Finished);
         }
         let chunk: Chunk = serde_json::from_str(data)
-            .map_err(|e| response::malformed("unreadable stream chunk", &e))?;
+            .map_err(|e| response::malformed("unreadable stream chunk", &e, account))?;
         if let Some(field) = chunk.error {
             return Err(error::classify(field, None, account));
         }

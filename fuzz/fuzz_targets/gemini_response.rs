@@ -1,0 +1,22 @@
+//! gemini answers: a success body through the response parser, or an error answer (status,
+//! `retry-after`, body) through the error classifier. No panic, no secret in any error.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use routewise::provider::gemini::fuzzing;
+use routewise_fuzz::{ResponseInput, account, check_error, check_result};
+
+fuzz_target!(|data: &[u8]| {
+    let Some(input) = ResponseInput::parse(data) else {
+        return;
+    };
+    let account = account();
+    match input.error_status {
+        None => check_result(&fuzzing::response(input.body, &account)),
+        Some(status) => {
+            let error = fuzzing::error(status, &input.headers, input.body, &account);
+            assert_eq!(error.status(), Some(status));
+            check_error(&error);
+        }
+    }
+});
