@@ -63,7 +63,9 @@ name = "p"
 route = ["m"]
 breaker = { half_open_trials = 0 }
 retry = { base_delay = "2s", max_delay = "1s" }
+retry_on = { auth = 2 }
 timeouts = { request = "0s" }
+hedge = { observed_p95 = { floor = "2s", cap = "1s" } }
 "#;
 
 #[test]
@@ -81,13 +83,15 @@ fn every_range_problem_is_reported_at_once_under_its_path_and_line() {
             "accounts[2].provider.default_max_tokens: must be at least 1 (line 20, column 55)",
             "accounts[2].budget.thresholds[1]: budget alert threshold must be within 1..=1000 percent, got 2000 (line 21, column 50)",
             "models[0].targets[1].price.output: must be a non-negative amount of US dollars, got -0.5 (line 32, column 66)",
+            "policies[0].hedge.observed_p95.floor: must not exceed cap (2s > 1s) (line 42, column 36)",
             "alerts[0].timeout: must be greater than zero (line 5, column 69)",
             "alerts[0].url: is not an http(s) URL with a host, such as \"https://hooks.example.com/budget\" (line 5, column 37)",
             // Found when the router is compiled; the paths are the same.
             "health.window: must be at least 10ms (got 0ns) (line 4, column 43)",
             "models[0].targets[0].price: no price known for model `mystery-model`, and account `gemini` has a budget: set Target::price or the account's pricing (line 31, column 3)",
             "policies[0].retry.base_delay: must not exceed max_delay (2s > 1s) (line 39, column 24)",
-            "policies[0].timeouts.request: must be greater than zero (line 40, column 24)",
+            "policies[0].retry_on.auth: authentication failed is never retried on the same target (line 40, column 21)",
+            "policies[0].timeouts.request: must be greater than zero (line 41, column 24)",
             "policies[0].breaker.half_open_trials: must be between 1 and 65535 (got 0) (line 38, column 32)",
         ]
     );
@@ -105,7 +109,9 @@ accounts:
     limits: { rpm: 0, models: { gpt-4o: { tpm: 0 } } }
     budget: { monthly_usd: 10, window: { start: "2025-01-06T00:00:00Z", length: 0s } }
 models: [{ name: m, targets: [{ account: ok, model: x }] }]
-policies: [{ name: p, route: [m], retry: { base_delay: 2s, max_delay: 1s } }]
+policies:
+  - { name: p, route: [m], retry: { base_delay: 2s, max_delay: 1s } }
+  - { name: q, route: [m], hedge: { after: 1s, observed_p95: { floor: 1s, cap: 2s } } }
 "#;
     assert_eq!(
         problems(yaml, Format::Yaml),
@@ -114,6 +120,7 @@ policies: [{ name: p, route: [m], retry: { base_delay: 2s, max_delay: 1s } }]
             "accounts[1].limits.rpm: must be at least 1 (leave it out for no limit)",
             "accounts[1].limits.models[\"gpt-4o\"].tpm: must be at least 1 (leave it out for no limit)",
             "accounts[1].budget.window.length: a fixed budget window must last at least one second",
+            "policies[1].hedge: set `after` or `observed_p95`, not both",
             "policies[0].retry.base_delay: must not exceed max_delay (2s > 1s)",
         ]
     );
@@ -210,6 +217,14 @@ fn shape_errors_name_the_path_and_the_closest_name() {
         (
             "breaker_defaults = { failure_threshold = true }\n",
             "breaker_defaults.failure_threshold: invalid value: boolean `true`, expected a number of faults, or false for no count criterion",
+        ),
+        (
+            "[[policies]]\nname = \"p\"\nretry_on = { server_eror = 2 }\n",
+            "policies[0].retry_on: unknown variant `server_eror`",
+        ),
+        (
+            "[[policies]]\nname = \"p\"\nhedge = { after = \"1s\", delay = \"2s\" }\n",
+            "policies[0].hedge.delay: unknown field `delay`, expected `after` or `observed_p95`",
         ),
         (
             "[health]\nprobe_every = \"30s\"\n",

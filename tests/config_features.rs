@@ -14,9 +14,9 @@ use routewise::provider::anthropic::{Anthropic, ApiVersion};
 use routewise::provider::openai::MaxTokensField;
 use routewise::sim::SimProvider;
 use routewise::{
-    BreakerConfig, Budget, Capabilities, ChatRequest, Gemini, HealthConfig, Jitter, LogicalModel,
-    MemoryStore, OpenAi, Policy, Price, PricingTable, ProviderAccount, Purpose, RateLimits,
-    RetryPolicy, Router, RouterBuilder, StepType, Target, Timeouts, Usd,
+    BreakerConfig, Budget, Capabilities, ChatRequest, ErrorKind, Gemini, HealthConfig, HedgePolicy,
+    Jitter, LogicalModel, MemoryStore, OpenAi, Policy, Price, PricingTable, ProviderAccount,
+    Purpose, RateLimits, RetryPolicy, Router, RouterBuilder, StepType, Target, Timeouts, Usd,
 };
 
 const HOOK_URL: &str = "http://127.0.0.1:9/hooks/budget";
@@ -89,7 +89,9 @@ route = ["smart"]
 cheapest_first = true
 breaker = { failure_threshold = 2, recovery = "1s" }
 retry = { max_retries = 3, base_delay = "10ms", max_delay = "80ms", jitter = "none", max_retry_after = "2s" }
+retry_on = { server_error = 5, rate_limited = 0 }
 timeouts = { request = "5s", attempt = "1s" }
+hedge = { after = "2s" }
 
 [[policies]]
 name = "no-breakers"
@@ -104,6 +106,7 @@ name = "default"
 route = ["smart"]
 breaker = true
 timeouts = { attempt = "30s" }
+hedge = { observed_p95 = { floor = "500ms", cap = "10s" } }
 "#;
 
 const CONFIG_YAML: &str = r#"
@@ -147,9 +150,11 @@ policies:
     cheapest_first: true
     breaker: { failure_threshold: 2, recovery: 1s }
     retry: { max_retries: 3, base_delay: 10ms, max_delay: 80ms, jitter: none, max_retry_after: 2s }
+    retry_on: { server_error: 5, rate_limited: 0 }
     timeouts: { request: 5s, attempt: 1s }
+    hedge: { after: 2s }
   - { name: no-breakers, priority: 5, match: { tags: [fragile] }, route: [smart], breaker: false, retry: {} }
-  - { name: default, route: [smart], breaker: true, timeouts: { attempt: 30s } }
+  - { name: default, route: [smart], breaker: true, timeouts: { attempt: 30s }, hedge: { observed_p95: { floor: 500ms, cap: 10s } } }
 "#;
 
 /// [`CONFIG_TOML`] in JSON, converted value for value.
@@ -278,7 +283,10 @@ fn built_in_code() -> RouterBuilder {
                         .jitter(Jitter::None)
                         .max_retry_after(secs(2)),
                 )
-                .timeouts(Timeouts::new().request(secs(5)).attempt(secs(1))),
+                .retry_on(ErrorKind::RateLimited, 0)
+                .retry_on(ErrorKind::ServerError, 5)
+                .timeouts(Timeouts::new().request(secs(5)).attempt(secs(1)))
+                .hedge(HedgePolicy::After(secs(2))),
         )
         .policy(
             Policy::new("no-breakers")
@@ -291,7 +299,8 @@ fn built_in_code() -> RouterBuilder {
         .policy(
             Policy::new("default")
                 .route(["smart"])
-                .timeouts(Timeouts::new().attempt(secs(30))),
+                .timeouts(Timeouts::new().attempt(secs(30)))
+                .hedge(HedgePolicy::observed_p95(millis(500), secs(10))),
         )
 }
 

@@ -1,5 +1,5 @@
 //! What the settings of a config do once the router runs: adapter settings shape the
-//! requests sent (to a local server), retries, deadlines, rate limits with queueing,
+//! requests sent (to a local server), retries, hedges, deadlines, rate limits with queueing,
 //! budget alerts to a webhook, and state stores that keep spend across restarts and
 //! reloads.
 #![cfg(feature = "toml")]
@@ -157,6 +157,60 @@ retry = { max_retries = 2, base_delay = "100ms", max_delay = "1s", jitter = "non
     // Fails at 0 ms and at 100 ms, answers at 300 ms (waits of 100 ms, then 200 ms).
     assert_eq!(response.attempts.len(), 3);
     assert_eq!(started.elapsed(), Duration::from_millis(300));
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_on_sets_the_retries_of_one_failure_kind() {
+    // Down for the first 150 ms with server errors. `retry` alone allows no retry;
+    // retry_on allows two of server errors, and the first, 200 ms later, is answered.
+    let text = r#"
+[[accounts]]
+name = "main"
+provider = { kind = "sim", reply = "back", outages = [{ from = "0s", until = "150ms" }] }
+
+[[models]]
+name = "m"
+targets = [{ account = "main", model = "x" }]
+
+[[policies]]
+name = "p"
+route = ["m"]
+retry = { max_retries = 0, base_delay = "200ms", jitter = "none" }
+retry_on = { server_error = 2 }
+"#;
+    let config = RouterConfig::from_str_format(text, Format::Toml).unwrap();
+    let router = Router::from_config(&config).unwrap();
+    let response = ask(&router, ChatRequest::user("hi")).await.unwrap();
+    assert_eq!(response.content, "back");
+    assert_eq!(response.attempts.len(), 2, "{:?}", response.attempts);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hedged_policy_races_the_next_target_when_the_first_is_slow() {
+    let text = r#"
+[[accounts]]
+name = "slow"
+provider = { kind = "sim", reply = "slow", latency = "5s" }
+
+[[accounts]]
+name = "quick"
+provider = { kind = "sim", reply = "quick", latency = "10ms" }
+
+[[models]]
+name = "m"
+targets = [{ account = "slow", model = "x" }, { account = "quick", model = "x" }]
+
+[[policies]]
+name = "p"
+route = ["m"]
+hedge = { after = "100ms" }
+"#;
+    let config = RouterConfig::from_str_format(text, Format::Toml).unwrap();
+    let router = Router::from_config(&config).unwrap();
+    let started = tokio::time::Instant::now();
+    let response = ask(&router, ChatRequest::user("hi")).await.unwrap();
+    assert_eq!(response.content, "quick");
+    assert_eq!(started.elapsed(), Duration::from_millis(110));
 }
 
 #[tokio::test(start_paused = true)]

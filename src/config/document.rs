@@ -209,8 +209,8 @@ impl RouterConfig {
         for (i, model) in self.models.iter().enumerate() {
             builder = builder.model(model.to_model(&format!("models[{i}]"), problems));
         }
-        for policy in &self.policies {
-            builder = builder.policy(policy.to_policy());
+        for (i, policy) in self.policies.iter().enumerate() {
+            builder = builder.policy(policy.to_policy(&format!("policies[{i}]"), problems));
         }
         if let Some(store) = self
             .state_store

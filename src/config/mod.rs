@@ -8,7 +8,8 @@
 //! - `models` ([`ModelConfig`]): capabilities, defaults, balance strategy, targets with
 //!   weight, tier, capabilities, context window and price;
 //! - `policies` ([`PolicyConfig`]): priority, match, route, fallback rules, required
-//!   capabilities, `breaker`, `retry`, `timeouts` and `cheapest_first`;
+//!   capabilities, `breaker`, `retry`, `retry_on`, `timeouts`, `hedge` and
+//!   `cheapest_first`;
 //! - the router as a whole: `breaker_defaults` (or `breakers = false`), `health`,
 //!   `queue_time`, `state_store` and `alerts`.
 //!
@@ -100,8 +101,8 @@ pub use policy::PolicyConfig;
 pub use price::PriceConfig;
 pub use provider::ProviderConfig;
 pub use resilience::{
-    BreakerSettings, FailureThreshold, HealthSettings, JitterSetting, PolicyBreaker, RetrySettings,
-    TimeoutSettings,
+    BreakerSettings, FailureThreshold, HealthSettings, HedgeBounds, HedgeSettings, JitterSetting,
+    PolicyBreaker, RetrySettings, TimeoutSettings,
 };
 pub use secret::SecretValue;
 pub use sim::{SimOutage, SimSettings, SimUsage};

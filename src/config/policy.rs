@@ -4,9 +4,11 @@ use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
-use super::resilience::{PolicyBreaker, RetrySettings, TimeoutSettings};
+use super::problems::Problems;
+use super::resilience::{self, HedgeSettings, PolicyBreaker, RetrySettings, TimeoutSettings};
 use crate::model::Capabilities;
 use crate::policy::{FallbackRules, Match, Policy, RouteStep};
+use crate::provider::ErrorKind;
 
 /// A routing policy (see [`Policy`]).
 ///
@@ -22,7 +24,9 @@ use crate::policy::{FallbackRules, Match, Policy, RouteStep};
 /// fallback = { on = ["rate_limited", "server_error", "timeout"], max_attempts = 3 }
 /// breaker = { failure_threshold = 3, recovery = "10s" }   # or false, for none
 /// retry = { max_retries = 2, base_delay = "200ms" }
+/// retry_on = { server_error = 5, rate_limited = 0 }
 /// timeouts = { request = "30s", attempt = "10s" }
+/// hedge = { after = "2s" }
 /// cheapest_first = true
 /// ```
 #[derive(Clone, Debug, PartialEq, serde::Deserialize)]
@@ -55,9 +59,20 @@ pub struct PolicyConfig {
     /// Retries on the same target before falling back (left out: none).
     #[serde(default)]
     pub retry: Option<RetrySettings>,
+    /// Retries on the same target by failure kind, overriding `retry.max_retries` for
+    /// that kind (with `retry`'s backoff).
+    #[serde(default, deserialize_with = "resilience::retries_by_kind")]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(schema_with = "resilience::retries_by_kind_schema")
+    )]
+    pub retry_on: Vec<(ErrorKind, u32)>,
     /// The request deadline and per-attempt timeout (left out: none).
     #[serde(default)]
     pub timeouts: TimeoutSettings,
+    /// Race the next candidate against a slow first attempt (left out: never).
+    #[serde(default)]
+    pub hedge: Option<HedgeSettings>,
     /// Try the cheapest candidates first (by price; unpriced ones last) instead of
     /// route order.
     #[serde(default)]
@@ -65,7 +80,8 @@ pub struct PolicyConfig {
 }
 
 impl PolicyConfig {
-    pub(crate) fn to_policy(&self) -> Policy {
+    /// The policy, reporting bad hedge settings under `at` (such as `policies[0]`).
+    pub(crate) fn to_policy(&self, at: &str, problems: &mut Problems) -> Policy {
         let mut policy = Policy::new(self.name.as_str())
             .priority(self.priority)
             .requires(self.requires);
@@ -80,7 +96,16 @@ impl PolicyConfig {
         if let Some(retry) = self.retry {
             policy = policy.retry(retry.to_policy());
         }
+        for &(kind, retries) in &self.retry_on {
+            policy = policy.retry_on(kind, retries);
+        }
         policy = policy.timeouts(self.timeouts.to_timeouts());
+        if let Some(hedge) = self
+            .hedge
+            .and_then(|h| h.build(&format!("{at}.hedge"), problems))
+        {
+            policy = policy.hedge(hedge);
+        }
         if self.cheapest_first {
             policy = policy.cheapest_first();
         }

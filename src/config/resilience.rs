@@ -9,7 +9,9 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 
 use super::duration;
-use crate::resilience::{BreakerConfig, HealthConfig, Jitter, RetryPolicy, Timeouts};
+use super::problems::Problems;
+use crate::provider::ErrorKind;
+use crate::resilience::{BreakerConfig, HealthConfig, HedgePolicy, Jitter, RetryPolicy, Timeouts};
 
 /// Circuit breaker settings (see [`BreakerConfig`]): the router's `breaker_defaults`, or
 /// a policy's own `breaker`. The defaults: open after 5 faults within 60 s, recover after
@@ -150,6 +152,139 @@ impl RetrySettings {
             });
         }
         policy
+    }
+}
+
+/// `deserialize_with` for a policy's `retry_on`: retries by failure kind, each kind once
+/// (a later entry for the same kind wins, as with
+/// [`Policy::retry_on`](crate::Policy::retry_on)), ordered by kind so that equal tables
+/// compare equal whatever order a format keeps.
+pub(crate) fn retries_by_kind<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<(ErrorKind, u32)>, D::Error> {
+    struct KindsVisitor;
+
+    impl<'de> Visitor<'de> for KindsVisitor {
+        type Value = Vec<(ErrorKind, u32)>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a table of failure kinds and retry counts, such as { server_error = 5 }")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut retries: Vec<(ErrorKind, u32)> = Vec::new();
+            while let Some((kind, count)) = map.next_entry::<ErrorKind, u32>()? {
+                retries.retain(|(k, _)| *k != kind);
+                retries.push((kind, count));
+            }
+            retries.sort_by_key(|(kind, _)| *kind as u8);
+            Ok(retries)
+        }
+    }
+
+    deserializer.deserialize_map(KindsVisitor)
+}
+
+/// The schema of a policy's `retry_on`.
+#[cfg(feature = "schema")]
+pub(crate) fn retries_by_kind_schema(
+    generator: &mut schemars::SchemaGenerator,
+) -> schemars::Schema {
+    schemars::json_schema!({
+        "description": "Retries on the same target by failure kind, overriding `retry.max_retries` for it.",
+        "type": "object",
+        "propertyNames": generator.subschema_for::<ErrorKind>(),
+        "additionalProperties": { "type": "integer", "minimum": 0 }
+    })
+}
+
+/// When a policy races the next candidate against a slow first attempt (see
+/// [`HedgePolicy`]): `after` a fixed delay, or after the target's `observed_p95` latency
+/// kept within a floor and a cap (set one of them). Off when left out.
+///
+/// ```toml
+/// hedge = { after = "2s" }
+/// hedge = { observed_p95 = { floor = "500ms", cap = "10s" } }
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[non_exhaustive]
+pub struct HedgeSettings {
+    /// Hedge an attempt that has not answered after this long.
+    #[serde(deserialize_with = "duration::optional")]
+    #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
+    pub after: Option<Duration>,
+    /// Hedge an attempt that has not answered within its target's observed p95 latency.
+    pub observed_p95: Option<HedgeBounds>,
+}
+
+/// The bounds of an adaptive hedge delay.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[non_exhaustive]
+pub struct HedgeBounds {
+    /// The shortest wait, however fast the target usually is.
+    #[serde(deserialize_with = "duration::required")]
+    #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
+    pub floor: Duration,
+    /// The longest wait, and the wait until the target has enough calls measured.
+    #[serde(deserialize_with = "duration::required")]
+    #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
+    pub cap: Duration,
+}
+
+impl HedgeSettings {
+    /// The hedge policy, or `None` after reporting what is wrong under `at` (such as
+    /// `policies[0].hedge`).
+    pub(crate) fn build(self, at: &str, problems: &mut Problems) -> Option<HedgePolicy> {
+        let (policy, problem) = match (self.after, self.observed_p95) {
+            (Some(_), Some(_)) => (
+                None,
+                Some((
+                    String::new(),
+                    "set `after` or `observed_p95`, not both".to_owned(),
+                )),
+            ),
+            (None, None) => (
+                None,
+                Some((
+                    String::new(),
+                    "set `after` (a fixed delay) or `observed_p95` (the bounds of an adaptive one)"
+                        .to_owned(),
+                )),
+            ),
+            (Some(delay), None) => (
+                Some(HedgePolicy::After(delay)),
+                delay
+                    .is_zero()
+                    .then(|| (".after".to_owned(), "must be greater than zero".to_owned())),
+            ),
+            (None, Some(HedgeBounds { floor, cap })) => (
+                Some(HedgePolicy::observed_p95(floor, cap)),
+                if floor.is_zero() {
+                    Some((
+                        ".observed_p95.floor".to_owned(),
+                        "must be greater than zero".to_owned(),
+                    ))
+                } else {
+                    (floor > cap).then(|| {
+                        (
+                            ".observed_p95.floor".to_owned(),
+                            format!("must not exceed cap ({floor:?} > {cap:?})"),
+                        )
+                    })
+                },
+            ),
+        };
+        match problem {
+            Some((field, message)) => {
+                problems.push(format!("{at}{field}"), message);
+                None
+            }
+            None => policy,
+        }
     }
 }
 

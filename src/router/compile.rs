@@ -11,6 +11,7 @@ use super::RouterBuilder;
 use super::snapshot::{
     CompiledAccount, CompiledModel, CompiledPolicy, CompiledTarget, RouteEntry, Snapshot,
 };
+use super::telemetry::kind_name;
 use std::time::SystemTime;
 
 use crate::account::ProviderAccount;
@@ -380,7 +381,7 @@ fn compile_policy(
     for (kind, _) in &policy.retries_by_kind {
         if !retryable(*kind) {
             problems.push(
-                format!("{path}.retry_on.{kind:?}"),
+                format!("{path}.retry_on.{}", kind_name(*kind)),
                 format!("{kind} is never retried on the same target"),
             );
         }

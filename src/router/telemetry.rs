@@ -201,7 +201,7 @@ fn with(labels: &[(&'static str, &str)], extra: (&'static str, &str)) -> Vec<met
 }
 
 /// The OpenTelemetry name of an error kind (`error.type`), as in configuration.
-fn kind_name(kind: ErrorKind) -> &'static str {
+pub(crate) fn kind_name(kind: ErrorKind) -> &'static str {
     match kind {
         ErrorKind::Timeout => "timeout",
         ErrorKind::Connection => "connection",
