@@ -86,8 +86,8 @@ pub fn assert_no_secret(text: &str) {
     );
 }
 
-/// Checks a parsed answer: secrets stay out of it (when the input did not carry them
-/// as content the provider sent), and an error classifies with a message.
+/// Checks a parsed answer: when it is an error, the error passes [`check_error`]. (An
+/// answer's content may quote a secret: that is what the provider sent.)
 pub fn check_result(result: &Result<ProviderResponse, ProviderError>) {
     if let Err(error) = result {
         check_error(error);
