@@ -103,6 +103,7 @@ mod model;
 mod policy;
 pub mod provider;
 pub mod resilience;
+mod rng;
 mod router;
 pub mod sim;
 pub mod state;

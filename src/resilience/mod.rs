@@ -18,7 +18,6 @@ mod hedge;
 mod latency;
 mod probe;
 mod retry;
-mod rng;
 #[cfg(test)]
 mod test_support;
 mod window;

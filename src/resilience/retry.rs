@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::error::ResilienceConfigError;
-use super::rng;
+use crate::rng;
 
 /// How a policy retries a target that failed with a provider fault, before falling back
 /// to the next candidate.

@@ -1,7 +1,6 @@
 //! Load balancing within a tier: per-target load figures and the orderings of
 //! [`Balance`].
 
-use std::cell::Cell;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
@@ -139,28 +138,7 @@ fn shuffle(items: &mut [usize]) {
     }
 }
 
-thread_local! {
-    static RNG: Cell<u64> = Cell::new(seed());
-}
-
-fn seed() -> u64 {
-    // Distinct per thread without a global: the address of a thread-local plus the time.
-    let local = 0u8;
-    let address = std::ptr::addr_of!(local) as u64;
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos() as u64);
-    (address ^ nanos.rotate_left(32)) | 1
-}
-
-/// A uniform draw from `0..bound` (xorshift64*, per thread, no lock). `bound` > 0.
+/// A uniform draw from `0..bound`. `bound` > 0.
 fn random_below(bound: u64) -> u64 {
-    RNG.with(|state| {
-        let mut x = state.get();
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        state.set(x);
-        (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) % bound
-    })
+    crate::rng::up_to(bound - 1)
 }

@@ -1,6 +1,6 @@
-//! A cheap, lock-free source of random numbers for jitter.
+//! A cheap, lock-free source of random numbers for retry jitter and load balancing.
 //!
-//! Jitter only has to spread retries apart, not resist prediction, so a per-thread
+//! Both only have to spread choices apart, not resist prediction, so a per-thread
 //! xorshift64* seeded from the standard library's hash keys is enough and costs a few
 //! instructions, with no shared state to contend on.
 
