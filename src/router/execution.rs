@@ -207,9 +207,11 @@ impl Execution {
     /// something refuses; the candidate is then recorded as skipped.
     pub(crate) fn admit(&mut self, candidate: Candidate) -> Option<Admission> {
         let now = Instant::now();
-        let snapshot = self.snapshot.clone();
-        let resolved = Self::resolve(&snapshot, candidate);
-        let permit = match self.policy().breaker(resolved.target) {
+        // Field borrows, not `self.policy()`: the snapshot is read while `skipped` is
+        // written, without cloning the snapshot's `Arc` on every attempt.
+        let snapshot = &self.snapshot;
+        let resolved = Self::resolve(snapshot, candidate);
+        let permit = match snapshot.policies[self.policy].breaker(resolved.target) {
             None => None,
             Some(breaker) => match breaker.try_acquire(now) {
                 Some(permit) => Some(permit),
