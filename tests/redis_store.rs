@@ -33,12 +33,32 @@ async fn reservations_hold_against_the_limit_until_committed_or_cancelled() {
     let key = StateKey::spend("main", "2025-01");
     let ttl = Duration::from_secs(60);
     store.increment(&key, 250).await.unwrap();
-    let held = store.try_reserve(&key, 700, 1_000, ttl).await.unwrap().unwrap();
-    assert!(store.try_reserve(&key, 100, 1_000, ttl).await.unwrap().is_none());
+    let held = store
+        .try_reserve(&key, 700, 1_000, ttl)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        store
+            .try_reserve(&key, 100, 1_000, ttl)
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(store.commit(&key, held, 400).await.unwrap(), 650);
-    let again = store.try_reserve(&key, 350, 1_000, ttl).await.unwrap().unwrap();
+    let again = store
+        .try_reserve(&key, 350, 1_000, ttl)
+        .await
+        .unwrap()
+        .unwrap();
     store.cancel(&key, again).await.unwrap();
-    assert!(store.try_reserve(&key, 350, 1_000, ttl).await.unwrap().is_some());
+    assert!(
+        store
+            .try_reserve(&key, 350, 1_000, ttl)
+            .await
+            .unwrap()
+            .is_some()
+    );
 }
 
 #[tokio::test]
@@ -46,8 +66,24 @@ async fn a_reservation_whose_holder_vanished_expires_after_its_ttl() {
     let store = fresh_state("store-expiry").build().unwrap();
     let key = StateKey::spend("main", "2025-01");
     let short = Duration::from_millis(200);
-    let _abandoned = store.try_reserve(&key, 900, 1_000, short).await.unwrap().unwrap();
-    assert!(store.try_reserve(&key, 500, 1_000, short).await.unwrap().is_none());
+    let _abandoned = store
+        .try_reserve(&key, 900, 1_000, short)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        store
+            .try_reserve(&key, 500, 1_000, short)
+            .await
+            .unwrap()
+            .is_none()
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(store.try_reserve(&key, 500, 1_000, short).await.unwrap().is_some());
+    assert!(
+        store
+            .try_reserve(&key, 500, 1_000, short)
+            .await
+            .unwrap()
+            .is_some()
+    );
 }

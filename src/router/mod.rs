@@ -10,6 +10,8 @@ mod explain;
 mod hedge;
 mod plan;
 mod probes;
+#[cfg(feature = "redis")]
+mod shared;
 mod snapshot;
 mod stream;
 mod telemetry;

@@ -98,7 +98,7 @@ impl Driver {
     /// (no retries on the same target: a stream is retried by falling back).
     async fn connect(&mut self) -> Result<(), Error> {
         while let Some(candidate) = self.execution.next_candidate() {
-            let Some(admission) = self.execution.admit(candidate) else {
+            let Some(admission) = self.execution.admit(candidate).await else {
                 continue;
             };
             let started = Instant::now();

@@ -24,7 +24,6 @@ pub(crate) struct WindowLimits {
 pub(crate) struct BreakerKey<'a> {
     pub(crate) key: &'a str,
     pub(crate) trials: u32,
-    pub(crate) recovery: Duration,
 }
 
 /// What one admission asks for.
@@ -65,9 +64,15 @@ pub(crate) enum Admitted {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum BreakerVerdict {
     None,
-    TrialSucceeded { generation: u64 },
-    TrialFailed { generation: u64 },
-    TrialReleased { generation: u64 },
+    TrialSucceeded {
+        generation: u64,
+    },
+    TrialFailed {
+        generation: u64,
+    },
+    TrialReleased {
+        generation: u64,
+    },
     /// This instance's own breaker opened: the fleet skips the target too.
     OpenedHere,
 }
@@ -81,8 +86,9 @@ pub(crate) struct Settle<'a> {
     pub(crate) id: u64,
     pub(crate) requests: u64,
     pub(crate) tokens: u64,
-    /// The budget window's label, limit and alert thresholds, and the spend to add.
+    /// The budget window's label, limit and alert thresholds.
     pub(crate) budget: Option<(&'a str, u64, &'a str)>,
+    /// The spend to add to the budget, in nano-dollars.
     pub(crate) spend: u64,
     pub(crate) cooldown: Option<Duration>,
     pub(crate) breaker: Option<(&'a str, BreakerVerdict, Duration)>,
@@ -202,7 +208,12 @@ impl RedisState {
             .arg(settle.id)
             .arg(settle.requests)
             .arg(settle.tokens)
-            .arg(settle.spend)
+            // Spend is recorded only against a budget (the placeholder key stays empty).
+            .arg(if settle.budget.is_some() {
+                settle.spend
+            } else {
+                0
+            })
             .arg(limit)
             .arg(thresholds)
             .arg(settle.cooldown.map_or(0, millis))

@@ -71,8 +71,8 @@ impl RedisState {
             }
         }
         let attempts = health.successes + health.faults;
-        if attempts > 0 {
-            health.mean_latency = Duration::from_micros(latency_us / attempts);
+        if let Some(mean) = latency_us.checked_div(attempts) {
+            health.mean_latency = Duration::from_micros(mean);
         }
         Ok(health)
     }

@@ -39,7 +39,10 @@ impl AccountKeys {
             sequence: format!("{base}:seq"),
             cooldown: format!("{base}:cooldown"),
             window: [format!("{base}:rate:log"), format!("{base}:rate:held")],
-            budget_held: [format!("{base}:budget:held"), format!("{base}:budget:amounts")],
+            budget_held: [
+                format!("{base}:budget:held"),
+                format!("{base}:budget:amounts"),
+            ],
             health: format!("{base}:health"),
             base,
             prefix: prefix.to_owned(),
@@ -65,9 +68,10 @@ impl AccountKeys {
         state_key(&self.prefix, &StateKey::alerts_fired(&self.account, window))
     }
 
-    /// One policy's breaker for one of the account's targets.
-    pub(crate) fn breaker(&self, policy: &str, target: &str) -> String {
-        format!("{}:breaker:{policy}:{target}", self.base)
+    /// A breaker of one of the account's targets, by the breaker's name (which names
+    /// the policy and the target).
+    pub(crate) fn breaker(&self, name: &str) -> String {
+        format!("{}:breaker:{name}", self.base)
     }
 }
 
@@ -90,7 +94,7 @@ mod tests {
             keys.health.clone(),
             keys.spend("2025-01"),
             keys.alerts("2025-01"),
-            keys.breaker("chat", "primary/0"),
+            keys.breaker("chat/primary/openai-main/gpt-4o"),
         ]
         .into_iter()
         .chain(keys.window.clone())

@@ -45,6 +45,7 @@ impl Outage {
 
     /// Records a call that succeeded. Returns whether Redis was down before.
     pub(crate) fn answered(&self) -> bool {
-        self.down_until.load(Ordering::Acquire) != 0 && self.down_until.swap(0, Ordering::AcqRel) != 0
+        self.down_until.load(Ordering::Acquire) != 0
+            && self.down_until.swap(0, Ordering::AcqRel) != 0
     }
 }

@@ -122,7 +122,11 @@ impl RedisState {
 
     /// Runs one Redis operation within the timeout and keeps the outage state: while
     /// Redis is marked down, fails at once without calling it.
-    pub(crate) async fn run<T, F, Fut>(&self, operation: &'static str, call: F) -> Result<T, StateError>
+    pub(crate) async fn run<T, F, Fut>(
+        &self,
+        operation: &'static str,
+        call: F,
+    ) -> Result<T, StateError>
     where
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,

@@ -45,7 +45,10 @@ impl StateStore for RedisState {
         let redis_key = state_key(&self.inner.prefix, key);
         let value: Option<u64> = self
             .run("GET", |mut connection| async move {
-                redis::cmd("GET").arg(&redis_key).query_async(&mut connection).await
+                redis::cmd("GET")
+                    .arg(&redis_key)
+                    .query_async(&mut connection)
+                    .await
             })
             .await?;
         Ok(value.unwrap_or(0))

@@ -61,6 +61,12 @@ impl StateKey {
     }
 }
 
+impl fmt::Display for StateKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,16 +74,13 @@ mod tests {
     #[test]
     fn built_in_keys_name_their_account_even_with_colons_in_it() {
         assert_eq!(StateKey::spend("a:b", "2025-01").account(), Some("a:b"));
-        assert_eq!(StateKey::alerts_fired("main", "2025-01").account(), Some("main"));
+        assert_eq!(
+            StateKey::alerts_fired("main", "2025-01").account(),
+            Some("main")
+        );
         assert_eq!(StateKey::new("requests").account(), None);
         let daily = StateKey::spend("x:y", "2025-01-01T00:00:00Z");
         assert_eq!(daily.account(), Some("x:y"));
         assert_eq!(StateKey::spend("Team", "2025-01").account(), Some("Team"));
-    }
-}
-
-impl fmt::Display for StateKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
     }
 }

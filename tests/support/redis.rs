@@ -17,7 +17,10 @@ pub fn redis_url() -> String {
 /// A prefix no other test run uses.
 pub fn unique_prefix(test: &str) -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     format!("rwtest:{test}:{}:{nanos}:{n}", std::process::id())
 }
@@ -69,6 +72,31 @@ impl ThrowawayRedis {
             std::thread::sleep(Duration::from_millis(10));
         }
         panic!("redis-server on port {} did not start", self.port);
+    }
+
+    /// Successful calls and failed ones, by command, from `INFO commandstats`.
+    pub fn command_stats(&self) -> std::collections::BTreeMap<String, (u64, u64)> {
+        let output = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string(), "info", "commandstats"])
+            .output()
+            .expect("redis-cli is installed with redis-server");
+        let text = String::from_utf8(output.stdout).unwrap();
+        text.lines()
+            .filter_map(|line| line.strip_prefix("cmdstat_"))
+            .filter_map(|line| {
+                let (command, fields) = line.split_once(':')?;
+                let field = |name: &str| -> u64 {
+                    fields
+                        .split(',')
+                        .find_map(|f| f.strip_prefix(name)?.strip_prefix('='))
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0)
+                };
+                let calls = field("calls");
+                let failed = field("failed_calls") + field("rejected_calls");
+                Some((command.to_owned(), (calls, failed)))
+            })
+            .collect()
     }
 
     /// Kills the server at once, as a crash would.
