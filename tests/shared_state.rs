@@ -12,7 +12,7 @@ use std::time::Duration;
 use futures::future::join_all;
 use routewise::budget::{Alert, CallbackSink};
 use routewise::provider::ProviderRequest;
-use routewise::shared::{FailMode, RedisState};
+use routewise::shared::{FailMode, Lease, RedisState};
 use routewise::sim::SimProvider;
 use routewise::state::{StateKey, StateStore};
 use routewise::{
@@ -455,4 +455,78 @@ async fn each_attempt_costs_one_round_trip_to_admit_and_one_to_settle() {
     // EVALSHA of each missed); every other command in the stats ran inside a script.
     assert_eq!(stats["evalsha"], (42, 2), "{stats:?}");
     assert_eq!(stats["script|load"], (2, 0), "{stats:?}");
+}
+
+fn lease_router(url: &str, prefix: &str, rpm: u32, lease: Lease, window: Duration) -> Router {
+    let shared = RedisState::builder(url)
+        .prefix(prefix)
+        .timeout(Duration::from_secs(2))
+        .fail_mode(FailMode::Closed)
+        .rate_window(window)
+        .lease(lease)
+        .build()
+        .unwrap();
+    let account = ProviderAccount::new("a", SimProvider::new()).limits(RateLimits::new().rpm(rpm));
+    router(shared, account).build().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lease_mode_serves_most_requests_without_a_round_trip() {
+    let redis = ThrowawayRedis::start();
+    let lease = Lease::requests(10).ttl(Duration::from_secs(30));
+    let router = lease_router(&redis.url(), "lease", 1_000, lease, Duration::from_secs(60));
+    for _ in 0..50 {
+        router
+            .complete(StepType::Inference, Purpose::Chat, request())
+            .await
+            .unwrap();
+    }
+    let stats = redis.command_stats();
+    let (calls, missed) = stats["evalsha"];
+    // Five blocks of ten: five admissions and four settlements of spent blocks (the
+    // fifth block is still current); each script's first call misses once.
+    assert_eq!(calls - missed, 9, "{stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lease_mode_sends_at_most_limit_plus_instances_times_block_in_any_window() {
+    const LIMIT: usize = 20;
+    const BLOCK: u32 = 5;
+    const INSTANCES: usize = 2;
+    let window = Duration::from_secs(1);
+    let prefix = support::redis::unique_prefix("lease-bound");
+    let lease = Lease::requests(BLOCK).ttl(Duration::from_millis(700));
+    let sent: Arc<Mutex<Vec<tokio::time::Instant>>> = Arc::default();
+    let started = tokio::time::Instant::now();
+    let instances = (0..INSTANCES).map(|_| {
+        let router = lease_router(&redis_url(), &prefix, LIMIT as u32, lease.clone(), window);
+        let sent = sent.clone();
+        async move {
+            while started.elapsed() < Duration::from_secs(3) {
+                let result = router
+                    .complete(StepType::Inference, Purpose::Chat, request())
+                    .await;
+                match result {
+                    Ok(_) => sent.lock().unwrap().push(tokio::time::Instant::now()),
+                    Err(error) => assert!(matches!(error, Error::RateLimited { .. }), "{error}"),
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    });
+    join_all(instances).await;
+    let mut sent = sent.lock().unwrap().clone();
+    sent.sort_unstable();
+    assert!(sent.len() >= LIMIT, "the fleet was served: {}", sent.len());
+    let bound = LIMIT + INSTANCES * BLOCK as usize;
+    for (i, start) in sent.iter().enumerate() {
+        let in_window = sent[i..]
+            .iter()
+            .take_while(|t| **t < *start + window)
+            .count();
+        assert!(
+            in_window <= bound,
+            "{in_window} sends in one window, bound {bound}"
+        );
+    }
 }

@@ -86,7 +86,7 @@ impl Resolved<'_> {
     ) -> Result<Held, SkipReason> {
         #[cfg(feature = "redis")]
         if let Some(shared) = &self.account.shared
-            && (tokens.is_some() || breaker.is_some())
+            && (tokens.is_some() || (breaker.is_some() && shared.shares_breakers()))
         {
             let sinks = &snapshot.alert_sinks;
             match self.admit_shared(shared, tokens, breaker, sinks).await {

@@ -8,6 +8,8 @@ mod complete;
 mod execution;
 mod explain;
 mod hedge;
+#[cfg(feature = "redis")]
+mod lease;
 mod plan;
 mod probes;
 #[cfg(feature = "redis")]

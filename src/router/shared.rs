@@ -11,6 +11,7 @@ use tokio::time::Instant;
 
 use super::accounting::Tokens;
 use super::execution::Resolved;
+use super::lease::{LeaseHeld, LeaseSlot, Leased, Need};
 use super::plan::SkipReason;
 use crate::budget::{Alert, AlertSink, Budget, BudgetLedger, Usd};
 use crate::limits::{DEFAULT_RETRY_AFTER, RateLimits};
@@ -25,8 +26,8 @@ use crate::types::Usage;
 /// One account's view of the shared state, compiled with the router.
 pub(crate) struct SharedAccount {
     pub(crate) state: RedisState,
-    keys: AccountKeys,
-    limits: WindowLimits,
+    pub(super) keys: AccountKeys,
+    pub(super) limits: WindowLimits,
     /// Provider models with limits of their own: their window keys and limits.
     models: HashMap<Arc<str>, ([String; 2], WindowLimits)>,
     /// The budget's alert thresholds, comma-separated for the settle script.
@@ -35,6 +36,8 @@ pub(crate) struct SharedAccount {
     /// Nanoseconds after `origin` until which Redis refused the account (limits or a
     /// cool-down): the planner skips it meanwhile without asking.
     refused_until: AtomicU64,
+    /// The current block, in lease mode.
+    lease: Option<Arc<LeaseSlot>>,
 }
 
 fn window_limits(limits: &RateLimits) -> WindowLimits {
@@ -78,7 +81,15 @@ impl SharedAccount {
             keys,
             origin: Instant::now(),
             refused_until: AtomicU64::new(0),
+            lease: state
+                .lease()
+                .map(|lease| Arc::new(LeaseSlot::new(lease.clone()))),
         }
+    }
+
+    /// Whether breakers are shared per attempt (not in lease mode).
+    pub(crate) fn shares_breakers(&self) -> bool {
+        self.lease.is_none()
     }
 
     fn nanos(&self, at: Instant) -> u64 {
@@ -129,6 +140,23 @@ impl Resolved<'_> {
             _ => None,
         };
         let label = budget.map(|(ledger, _)| ledger.window_label(now));
+        // Lease mode serves accounts without per-model windows; breakers then stay per
+        // instance, since sharing them would cost the round trip a lease saves.
+        if let (Some(slot), None, Some(tokens)) = (&shared.lease, model_window, tokens) {
+            let need = Need {
+                tokens: tokens.total(),
+                worst: budget.map_or(0, |(_, worst)| worst.nanos()),
+            };
+            let ledger = budget
+                .zip(label.as_deref())
+                .map(|((ledger, _), label)| (ledger, label));
+            match slot.take(shared, need, ledger, sinks).await {
+                Leased::Held(held) => return SharedAdmission::Held(SharedHeld::Leased(held)),
+                Leased::Unavailable => return SharedAdmission::Unavailable,
+                Leased::Alone => {}
+            }
+        }
+        let breaker = breaker.filter(|_| shared.lease.is_none());
         let breaker_key = breaker.map(|b| shared.keys.breaker(b.name()));
         let ask = Ask {
             keys: &shared.keys,
@@ -158,7 +186,7 @@ impl Resolved<'_> {
                 if let (Some((ledger, _)), Some(_)) = (budget, &label) {
                     ledger.mirror_shared(spend, 0, now);
                 }
-                return SharedAdmission::Held(SharedHeld {
+                return SharedAdmission::Held(SharedHeld::Reserved(Reserved {
                     account: shared.clone(),
                     model: model_window.map(|(model, _)| model.clone()),
                     id,
@@ -172,7 +200,7 @@ impl Resolved<'_> {
                     }),
                     sinks: sinks.clone(),
                     open: true,
-                });
+                }));
             }
             Admitted::CoolingDown(wait) => {
                 shared.refuse_for(wait);
@@ -207,9 +235,40 @@ struct SharedBreaker {
     recovery: Duration,
 }
 
-/// What an attempt holds in Redis. Settled after the call by a spawned task; dropped
-/// unsettled (a cancelled call), it is released the same way.
-pub(crate) struct SharedHeld {
+/// What an attempt holds of the shared state: its own reservation in Redis, or a share
+/// of a leased block.
+pub(crate) enum SharedHeld {
+    Reserved(Reserved),
+    Leased(LeaseHeld),
+}
+
+impl SharedHeld {
+    /// Settles a successful attempt to its usage and cost.
+    pub(crate) fn settle(self, usage: &Usage, cost: Option<Usd>, latency: Duration) {
+        match self {
+            SharedHeld::Reserved(held) => held.settle(usage, cost, latency),
+            SharedHeld::Leased(held) => held.settle(usage, cost),
+        }
+    }
+
+    /// Settles a failed attempt.
+    pub(crate) fn fail(self, error: &ProviderError, latency: Duration, opened_here: bool) {
+        match self {
+            SharedHeld::Reserved(held) => held.fail(error, latency, opened_here),
+            SharedHeld::Leased(held) => held.fail(cooldown(error)),
+        }
+    }
+}
+
+/// How long a failed call pauses its account: a 429's retry-after.
+fn cooldown(error: &ProviderError) -> Option<Duration> {
+    (error.kind() == ErrorKind::RateLimited)
+        .then(|| error.retry_after().unwrap_or(DEFAULT_RETRY_AFTER))
+}
+
+/// An attempt's own reservation in Redis. Settled after the call by a spawned task;
+/// dropped unsettled (a cancelled call), it is released the same way.
+pub(crate) struct Reserved {
     account: Arc<SharedAccount>,
     model: Option<Arc<str>>,
     id: u64,
@@ -229,9 +288,8 @@ struct Outcome {
     health: Option<(bool, Duration)>,
 }
 
-impl SharedHeld {
-    /// Settles a successful attempt to its usage and cost.
-    pub(crate) fn settle(mut self, usage: &Usage, cost: Option<Usd>, latency: Duration) {
+impl Reserved {
+    fn settle(mut self, usage: &Usage, cost: Option<Usd>, latency: Duration) {
         let verdict = match self.breaker.as_ref().and_then(|b| b.trial) {
             Some(generation) => BreakerVerdict::TrialSucceeded { generation },
             None => BreakerVerdict::None,
@@ -248,7 +306,7 @@ impl SharedHeld {
 
     /// Settles a failed attempt: one request with no tokens and no spend; a 429 cools the
     /// account down fleet-wide; a provider fault counts against the breaker and health.
-    pub(crate) fn fail(mut self, error: &ProviderError, latency: Duration, opened_here: bool) {
+    fn fail(mut self, error: &ProviderError, latency: Duration, opened_here: bool) {
         let fault = error.is_provider_fault();
         let trial = self.breaker.as_ref().and_then(|b| b.trial);
         let verdict = match (trial, fault) {
@@ -257,13 +315,11 @@ impl SharedHeld {
             (None, true) if opened_here => BreakerVerdict::OpenedHere,
             (None, _) => BreakerVerdict::None,
         };
-        let cooldown = (error.kind() == ErrorKind::RateLimited)
-            .then(|| error.retry_after().unwrap_or(DEFAULT_RETRY_AFTER));
         self.finish(Outcome {
             requests: 1,
             tokens: 0,
             cost: Usd::ZERO,
-            cooldown,
+            cooldown: cooldown(error),
             verdict,
             health: fault.then_some((false, latency)),
         });
@@ -288,7 +344,7 @@ impl SharedHeld {
     }
 }
 
-impl Drop for SharedHeld {
+impl Drop for Reserved {
     fn drop(&mut self) {
         if self.open {
             let verdict = match self.breaker.as_ref().and_then(|b| b.trial) {
@@ -307,7 +363,8 @@ impl Drop for SharedHeld {
     }
 }
 
-struct SettleJob {
+/// One settle round trip, run off the request path.
+pub(crate) struct SettleJob {
     account: Arc<SharedAccount>,
     model: Option<Arc<str>>,
     id: u64,
@@ -318,7 +375,55 @@ struct SettleJob {
 }
 
 impl SettleJob {
-    async fn run(self) {
+    /// Pauses the account fleet-wide, as a provider's 429 asked.
+    pub(super) fn cooldown(account: &Arc<SharedAccount>, cooldown: Duration) -> Self {
+        Self {
+            account: account.clone(),
+            model: None,
+            id: 0,
+            budget: None,
+            breaker: None,
+            sinks: Arc::new([]),
+            outcome: Outcome {
+                requests: 0,
+                tokens: 0,
+                cost: Usd::ZERO,
+                cooldown: Some(cooldown),
+                verdict: BreakerVerdict::None,
+                health: None,
+            },
+        }
+    }
+
+    /// Settles a leased block to what this instance took from it.
+    pub(super) fn block(
+        account: &Arc<SharedAccount>,
+        id: u64,
+        requests: u64,
+        tokens: u64,
+        budget: Option<(BudgetLedger, String)>,
+        spent: Usd,
+        sinks: Arc<[Arc<dyn AlertSink>]>,
+    ) -> Self {
+        Self {
+            account: account.clone(),
+            model: None,
+            id,
+            budget,
+            breaker: None,
+            sinks,
+            outcome: Outcome {
+                requests,
+                tokens,
+                cost: spent,
+                cooldown: None,
+                verdict: BreakerVerdict::None,
+                health: None,
+            },
+        }
+    }
+
+    pub(super) async fn run(self) {
         let account = &self.account;
         let outcome = &self.outcome;
         let thresholds = account.thresholds.as_str();

@@ -104,6 +104,11 @@ impl RedisState {
         self.inner.fail_mode
     }
 
+    /// The lease settings, in lease mode.
+    pub fn lease(&self) -> Option<&Lease> {
+        self.inner.lease.as_ref()
+    }
+
     /// Whether Redis answered the last call (or none was made yet).
     pub fn is_available(&self) -> bool {
         self.inner.outage.is_up(Instant::now())
