@@ -122,7 +122,7 @@ impl LeaseSlot {
         }
     }
 
-    fn from_current(&self, need: Need, label: Option<&str>) -> Option<LeaseHeld> {
+    fn take_from_current(&self, need: Need, label: Option<&str>) -> Option<LeaseHeld> {
         let block = self.current.load_full()?;
         (block.serves(Instant::now(), label) && block.try_take(need)).then(|| LeaseHeld {
             block,
@@ -141,11 +141,11 @@ impl LeaseSlot {
         sinks: &Arc<[Arc<dyn AlertSink>]>,
     ) -> Leased {
         let label = budget.map(|(_, label)| label);
-        if let Some(held) = self.from_current(need, label) {
+        if let Some(held) = self.take_from_current(need, label) {
             return Leased::Held(held);
         }
         let _refilling = self.refill.lock().await;
-        if let Some(held) = self.from_current(need, label) {
+        if let Some(held) = self.take_from_current(need, label) {
             return Leased::Held(held);
         }
         // Retire the old block: it settles once its last request is done.
