@@ -134,7 +134,8 @@ impl Resolved<'_> {
         Ok(Held {
             limit,
             budget,
-            ..Held::default()
+            #[cfg(feature = "redis")]
+            shared: None,
         })
     }
 
