@@ -530,3 +530,56 @@ async fn lease_mode_sends_at_most_limit_plus_instances_times_block_in_any_window
         );
     }
 }
+
+#[cfg(feature = "toml")]
+fn from_toml(text: &str) -> Result<Router, routewise::ConfigError> {
+    let config =
+        routewise::RouterConfig::from_str_format(text, routewise::config::Format::Toml).unwrap();
+    Router::from_config(&config)
+}
+
+#[cfg(feature = "toml")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routers_built_from_one_config_file_share_its_limits() {
+    let text = format!(
+        r#"
+        [shared_state]
+        redis = "{url}"
+        prefix = "{prefix}"
+        fail_mode = "closed"
+        timeout = "2s"
+
+        [[accounts]]
+        name = "a"
+        provider = {{ kind = "sim", reply = "hi" }}
+        limits = {{ rpm = 3 }}
+
+        [[models]]
+        name = "m"
+        targets = [{{ account = "a", model = "x" }}]
+
+        [[policies]]
+        name = "default"
+        route = ["m"]
+        "#,
+        url = redis_url(),
+        prefix = support::redis::unique_prefix("config"),
+    );
+    let (first, second) = (from_toml(&text).unwrap(), from_toml(&text).unwrap());
+    let (a, b) = tokio::join!(burst(&first, 3), burst(&second, 3));
+    assert_eq!(a + b, 3);
+}
+
+#[cfg(feature = "toml")]
+#[tokio::test]
+async fn a_config_with_both_a_shared_state_and_a_state_store_says_to_keep_one() {
+    let text = r#"
+        state_store = "memory"
+        [shared_state]
+        redis = "redis://127.0.0.1:6379"
+        "#;
+    let error = from_toml(text).unwrap_err();
+    let problem = &error.problems()[0];
+    assert_eq!(problem.path, "shared_state");
+    assert!(problem.message.contains("state_store"), "{problem:?}");
+}

@@ -14,6 +14,7 @@ use super::model::ModelConfig;
 use super::policy::PolicyConfig;
 use super::problems::Problems;
 use super::resilience::{BreakerSettings, HealthSettings};
+use super::shared::SharedStateConfig;
 use super::state::StateStoreConfig;
 use crate::error::{ConfigError, ConfigProblem};
 use crate::router::{PathStyle, Router, RouterBuilder, Snapshot};
@@ -99,6 +100,10 @@ pub struct RouterConfig {
     /// Where budget spend is kept (default: only in the router's memory).
     #[serde(default)]
     pub state_store: Option<StateStoreConfig>,
+    /// Limits, spend and breakers shared with other instances through Redis; takes the
+    /// place of `state_store`.
+    #[serde(default)]
+    pub shared_state: Option<SharedStateConfig>,
     /// Where budget alerts go.
     #[serde(default)]
     pub alerts: Vec<AlertSinkConfig>,
@@ -125,6 +130,7 @@ impl Default for RouterConfig {
             health: HealthSettings::default(),
             queue_time: None,
             state_store: None,
+            shared_state: None,
             alerts: Vec::new(),
             origin: None,
         }
@@ -218,6 +224,15 @@ impl RouterConfig {
             .and_then(|store| store.open(previous, problems))
         {
             builder = builder.state_store(store);
+        }
+        if let Some(shared) = &self.shared_state {
+            if self.state_store.is_some() {
+                problems.push(
+                    "shared_state",
+                    "takes the place of `state_store` (budgets sync through Redis); remove one of them",
+                );
+            }
+            builder = shared.apply(builder, env, problems);
         }
         for (i, sink) in self.alerts.iter().enumerate() {
             if let Some(sink) = sink.build(&format!("alerts[{i}]"), env, problems) {
@@ -362,6 +377,7 @@ impl PartialEq for RouterConfig {
             && self.health == other.health
             && self.queue_time == other.queue_time
             && self.state_store == other.state_store
+            && self.shared_state == other.shared_state
             && self.alerts == other.alerts
     }
 }
@@ -378,6 +394,7 @@ impl fmt::Debug for RouterConfig {
             .field("policies", &self.policies)
             .field("breaker_defaults", &self.breaker_defaults)
             .field("breakers", &self.breakers)
+            .field("shared_state", &self.shared_state)
             .field("health", &self.health)
             .field("queue_time", &self.queue_time)
             .field("state_store", &self.state_store)

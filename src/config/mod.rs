@@ -11,7 +11,7 @@
 //!   capabilities, `breaker`, `retry`, `retry_on`, `timeouts`, `hedge` and
 //!   `cheapest_first`;
 //! - the router as a whole: `breaker_defaults` (or `breakers = false`), `health`,
-//!   `queue_time`, `state_store` and `alerts`.
+//!   `queue_time`, `state_store`, `shared_state` (Redis, feature `redis`) and `alerts`.
 //!
 //! ```toml
 //! queue_time = "2s"
@@ -81,6 +81,7 @@ mod resilience;
 #[cfg(feature = "schema")]
 mod schema;
 mod secret;
+mod shared;
 mod sim;
 mod state;
 mod watch;
@@ -105,6 +106,7 @@ pub use resilience::{
     PolicyBreaker, RetrySettings, TimeoutSettings,
 };
 pub use secret::SecretValue;
+pub use shared::{FailModeConfig, LeaseConfig, SharedStateConfig};
 pub use sim::{SimOutage, SimSettings, SimUsage};
 pub use state::StateStoreConfig;
 pub use watch::{ConfigWatcher, ReloadEvent};
