@@ -120,14 +120,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             tally.rate_limited.load(Ordering::Relaxed),
         );
     }
-    let budget = first.accounts()[0]
-        .budget
-        .clone()
-        .expect("the account has a budget");
+    // The fleet's spend, as Redis holds it.
+    let window = first.accounts()[0].budget.clone().expect("a budget").window;
+    let store = RedisState::builder(&url).prefix(&prefix).build()?;
+    let spent = Usd::from_nanos(store.get(&StateKey::spend("openai-main", &window)).await?);
     println!(
-        "together: {total} served (the budget holds at most 40, the rate limit 60), ${:.2} of ${:.2} spent, {} alerts fired in all (2 thresholds)",
-        budget.spent.dollars(),
-        budget.limit.dollars(),
+        "together: {total} served (the budget holds at most 40, the rate limit 60), {spent} of $0.40 spent, {} alerts fired in all (2 thresholds)",
         alerts.load(Ordering::Relaxed),
     );
     Ok(())
