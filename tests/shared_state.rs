@@ -359,7 +359,7 @@ async fn a_crashed_holders_budget_reservation_expires_after_the_reservation_ttl(
     send().await.unwrap();
 }
 
-fn outage_router(redis: &ThrowawayRedis, mode: FailMode, sim: SimProvider) -> Router {
+fn outage_router(redis: &ThrowawayRedis, mode: FailMode, sim: SimProvider, rpm: u32) -> Router {
     let shared = RedisState::builder(redis.url())
         .prefix("outage")
         .timeout(Duration::from_millis(200))
@@ -368,7 +368,7 @@ fn outage_router(redis: &ThrowawayRedis, mode: FailMode, sim: SimProvider) -> Ro
         .build()
         .unwrap();
     let account = ProviderAccount::new("a", sim)
-        .limits(RateLimits::new().rpm(10_000))
+        .limits(RateLimits::new().rpm(rpm))
         .budget(Budget::monthly_usd(1_000.0));
     router(shared, account).build().unwrap()
 }
@@ -379,7 +379,9 @@ async fn with_redis_killed_fail_open_keeps_serving_and_reconciles_spend_when_it_
     let per_request = reserved_tokens();
     let cost = dear().worst_case(per_request - 10, 10);
     let sim = SimProvider::new().usage(Usage::new(per_request - 10, 10));
-    let router = outage_router(&redis, FailMode::Open, sim);
+    // The local limiter fills up during the outage; once Redis answers again (with its
+    // windows empty after the restart), it no longer decides.
+    let router = outage_router(&redis, FailMode::Open, sim, 5);
     let send = || router.complete(StepType::Inference, Purpose::Chat, request());
     send().await.unwrap();
     // Its settlement (spawned after the answer) reaches Redis before the kill.
@@ -414,7 +416,7 @@ async fn with_redis_killed_fail_open_keeps_serving_and_reconciles_spend_when_it_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_redis_killed_fail_closed_refuses_cleanly_and_recovers_on_restart() {
     let mut redis = ThrowawayRedis::start();
-    let router = outage_router(&redis, FailMode::Closed, SimProvider::new());
+    let router = outage_router(&redis, FailMode::Closed, SimProvider::new(), 10_000);
     let send = || router.complete(StepType::Inference, Purpose::Chat, request());
     send().await.unwrap();
 
@@ -442,7 +444,7 @@ async fn with_redis_killed_fail_closed_refuses_cleanly_and_recovers_on_restart()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_attempt_costs_one_round_trip_to_admit_and_one_to_settle() {
     let redis = ThrowawayRedis::start();
-    let router = outage_router(&redis, FailMode::Open, SimProvider::new());
+    let router = outage_router(&redis, FailMode::Open, SimProvider::new(), 10_000);
     for _ in 0..20 {
         router
             .complete(StepType::Inference, Purpose::Chat, request())

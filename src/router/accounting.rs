@@ -55,13 +55,21 @@ impl Resolved<'_> {
     /// Why the account cannot take the request now, without reserving anything.
     pub(crate) fn check(&self, tokens: Option<Tokens>, now: Instant) -> Option<SkipReason> {
         let tokens = tokens?;
+        // A shared account's local limiter only counts while Redis is away; with Redis
+        // up, what Redis refused last is the planner's guide.
         #[cfg(feature = "redis")]
-        if let Some(shared) = &self.account.shared
-            && let Some(reason) = shared.check(now)
-        {
-            return Some(reason);
-        }
-        if let Some(limiter) = &self.account.limiter
+        let limiter = match &self.account.shared {
+            Some(shared) if shared.state.is_available() => {
+                if let Some(reason) = shared.check(now) {
+                    return Some(reason);
+                }
+                None
+            }
+            _ => self.account.limiter.as_ref(),
+        };
+        #[cfg(not(feature = "redis"))]
+        let limiter = self.account.limiter.as_ref();
+        if let Some(limiter) = limiter
             && let Err(limited) =
                 limiter.check(&self.target.target.provider_model, tokens.total(), now)
         {
