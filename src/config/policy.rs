@@ -88,7 +88,7 @@ impl PolicyConfig {
         policy.matcher = self.matcher.clone();
         policy.route.clone_from(&self.route);
         policy.fallback = self.fallback;
-        policy = match self.breaker {
+        policy = match &self.breaker {
             PolicyBreaker::RouterDefault => policy,
             PolicyBreaker::Off => policy.without_breaker(),
             PolicyBreaker::Custom(settings) => policy.breaker(settings.to_config()),
