@@ -120,6 +120,7 @@ pub use limits::{Limiter, RateLimits, TokenEstimate};
 pub use model::{Balance, Capabilities, Capability, LogicalModel, Target};
 pub use policy::{
     BreakerChoice, FallbackRules, Match, MatchMiss, Policy, Purpose, RouteStep, StepType,
+    StreamRecovery,
 };
 pub use provider::anthropic::Anthropic;
 pub use provider::gemini::Gemini;

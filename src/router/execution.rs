@@ -16,7 +16,7 @@ use super::telemetry;
 use crate::error::Error;
 use crate::model::Capabilities;
 use crate::policy::{Purpose, StepType};
-use crate::provider::{ProviderError, ProviderRequest};
+use crate::provider::{ErrorKind, ProviderError, ProviderRequest};
 use crate::resilience::{BreakerPermit, Deadline};
 use crate::stats::PolicyCounters;
 use crate::types::{
@@ -40,6 +40,12 @@ pub(crate) struct Execution {
     skipped: Vec<SkippedTarget>,
     attempts: Vec<Attempt>,
     outcome: OutcomeGuard,
+    /// The policy's larger-context candidates, until a context-length error adds them to
+    /// the plan.
+    larger_context: Vec<Candidate>,
+    /// The largest context window that refused the request as too long: candidates whose
+    /// window is no larger are passed over.
+    refused_window: Option<u32>,
 }
 
 /// The parts of one candidate, resolved from the snapshot.
@@ -152,6 +158,8 @@ impl Execution {
             skipped: planned.skipped,
             attempts: Vec::with_capacity(1),
             outcome,
+            larger_context: planned.larger_context,
+            refused_window: None,
             snapshot,
         })
     }
@@ -182,8 +190,25 @@ impl Execution {
         if !self.may_attempt(Instant::now()) || self.next >= self.max_candidates {
             return None;
         }
-        let candidate = *self.candidates.get(self.next)?;
+        let mut candidate = *self.candidates.get(self.next)?;
         self.next += 1;
+        while let Some(refused_by) = self.refused_window {
+            let target = Self::resolve(&self.snapshot, candidate).target;
+            match target.window.map(|w| w.context) {
+                Some(context) if context <= refused_by => {
+                    self.skipped.push(SkippedTarget {
+                        target: target.target.clone(),
+                        reason: SkipReason::ContextRefused {
+                            context,
+                            refused_by,
+                        },
+                    });
+                    candidate = *self.candidates.get(self.next)?;
+                    self.next += 1;
+                }
+                _ => break,
+            }
+        }
         if !self.attempts.is_empty() {
             let policy = self.policy();
             policy.counters.record_fallback();
@@ -345,6 +370,13 @@ impl Execution {
         let resolved = Self::resolve(&self.snapshot, candidate);
         telemetry::attempt_finished(&self.outcome.policy, &resolved, Err(error.kind()), latency);
         let target = resolved.target;
+        if error.kind() == ErrorKind::ContextLengthExceeded {
+            if let Some(window) = target.window {
+                self.refused_window = self.refused_window.max(Some(window.context));
+            }
+            // Held back until now: the request proved too long.
+            self.candidates.append(&mut self.larger_context);
+        }
         target.counters.record(false, latency);
         target.load.observe(latency);
         self.attempts.push(Attempt {
