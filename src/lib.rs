@@ -134,12 +134,13 @@ pub use resilience::{
     HealthTracker, HedgePolicy, Jitter, ResilienceConfigError, RetryPolicy, TimedOut, Timeouts,
 };
 pub use router::{
-    ChatStream, Explanation, PassedOver, Router, RouterBuilder, SkipReason, SkippedTarget,
+    CONTINUE_PROMPT, ChatStream, Explanation, PassedOver, Router, RouterBuilder, SkipReason,
+    SkippedTarget,
 };
 pub use state::{FileStore, MemoryStore, StateStore};
 pub use stats::{AccountStatus, BreakerStats, PolicyStats, RouterStats, TargetStats};
 pub use types::{
     Attempt, AttemptOutcome, ChatRequest, ChatResponse, ContentPart, EffectiveParams, FinishReason,
     Image, ImageDetail, ImageSource, Message, ResponseFormat, RouteOptions, SamplingParams,
-    StreamEvent, TargetRef, Tool, ToolCall, ToolCallDelta, ToolChoice, Usage,
+    StreamEvent, StreamRecovered, TargetRef, Tool, ToolCall, ToolCallDelta, ToolChoice, Usage,
 };

@@ -10,6 +10,7 @@ mod explain;
 mod hedge;
 mod plan;
 mod probes;
+mod recovery;
 mod snapshot;
 mod stream;
 mod telemetry;
@@ -23,6 +24,7 @@ pub use builder::RouterBuilder;
 pub(crate) use compile::PathStyle;
 pub use explain::{Explanation, PassedOver};
 pub use plan::{SkipReason, SkippedTarget};
+pub use recovery::CONTINUE_PROMPT;
 pub use stream::ChatStream;
 
 use crate::error::{ConfigError, Error};
