@@ -61,7 +61,7 @@ pub struct BreakerConfig {
     /// breaker. At most 65,535.
     pub half_open_trials: u32,
     /// Faults of one kind within the window that open the breaker, per kind that has a
-    /// threshold of its own (empty: none). Only provider faults
+    /// threshold of its own, in kind order (empty: none). Only provider faults
     /// ([`ErrorKind::is_provider_fault`]) can be listed: no other kind counts.
     pub failure_thresholds_by_kind: Vec<(ErrorKind, u32)>,
 }
@@ -104,6 +104,9 @@ impl BreakerConfig {
     pub fn failure_threshold_for(mut self, kind: ErrorKind, faults: u32) -> Self {
         self.failure_thresholds_by_kind.retain(|(k, _)| *k != kind);
         self.failure_thresholds_by_kind.push((kind, faults));
+        // In kind order, so equal settings compare equal however they were given.
+        self.failure_thresholds_by_kind
+            .sort_by_key(|(kind, _)| *kind as u8);
         self
     }
 
