@@ -88,6 +88,11 @@
 //! ([`HealthConfig`]) is tracked and unhealthy accounts go last. Accounts may carry rate
 //! limits ([`RateLimits`]) and a dollar budget ([`Budget`]) with alerts; limited or
 //! exhausted accounts are skipped, and [`Router::accounts`] shows where each stands.
+//!
+//! Breakers can count error classes apart ([`BreakerConfig::failure_threshold_for`]:
+//! open on one 429, tolerate four 500s). A request too long for the route reaches the
+//! policy's larger-context models ([`Policy::larger_context`]), and a stream that breaks
+//! mid-answer can be continued by the next candidate ([`Policy::stream_recovery`]).
 
 #![warn(missing_docs)]
 

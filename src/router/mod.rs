@@ -129,7 +129,9 @@ impl Router {
     /// Candidates are tried as for [`complete`](Self::complete), and the request needs a
     /// streaming-capable model. Until the first content event reaches the caller, a failing
     /// target (at connect time or mid-stream) is replaced silently by the next candidate;
-    /// after that, a failure ends the stream with [`Error::StreamInterrupted`].
+    /// after that, a failure ends the stream with [`Error::StreamInterrupted`], unless the
+    /// policy recovers streams ([`Policy::stream_recovery`](crate::Policy::stream_recovery)):
+    /// then the next candidate continues the partial answer.
     ///
     /// # Errors
     ///
