@@ -334,7 +334,7 @@ impl Driver {
         tracing::info!(
             routewise.target = %target,
             error.type = %failure.kind(),
-            chars_sent = self.text.len(),
+            bytes_sent = self.text.len(),
             "stream broke after content was sent; continuing on the next candidate"
         );
         self.recovery.overlap = None;
