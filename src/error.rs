@@ -105,6 +105,21 @@ pub enum Error {
         skipped: Vec<SkippedTarget>,
     },
 
+    /// Every target's account shares its limits, budget or breaker through Redis, Redis
+    /// does not answer, and the shared state fails closed
+    /// ([`FailMode::Closed`](crate::shared::FailMode)). Routing resumes by itself once
+    /// Redis answers.
+    #[error(
+        "policy `{policy}`: the shared state (Redis) does not answer and fails closed ({})",
+        join_skips(skipped)
+    )]
+    SharedStateUnavailable {
+        /// The matched policy.
+        policy: Arc<str>,
+        /// Every candidate and why it was skipped.
+        skipped: Vec<SkippedTarget>,
+    },
+
     /// The request's deadline passed before a target answered.
     #[error(
         "policy `{policy}`: the request deadline of {deadline:?} passed after {} attempt(s)",
@@ -186,6 +201,7 @@ impl Error {
             | Error::CircuitOpen { policy, .. }
             | Error::RateLimited { policy, .. }
             | Error::BudgetExhausted { policy, .. }
+            | Error::SharedStateUnavailable { policy, .. }
             | Error::DeadlineExceeded { policy, .. }
             | Error::NoAvailableTarget { policy, .. }
             | Error::AllTargetsFailed { policy, .. }

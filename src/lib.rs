@@ -110,6 +110,8 @@ pub mod provider;
 pub mod resilience;
 mod rng;
 mod router;
+#[cfg(feature = "redis")]
+pub mod shared;
 pub mod sim;
 pub mod state;
 mod stats;

@@ -258,6 +258,48 @@ impl BudgetLedger {
     }
 }
 
+/// What a store shared with other instances (Redis) settles for the ledger: the ledger
+/// then only mirrors the shared spend, and keeps its own counts for the times the store
+/// cannot be reached.
+#[cfg(feature = "redis")]
+impl BudgetLedger {
+    /// The label of the window `now` falls in.
+    pub(crate) fn window_label(&self, now: SystemTime) -> String {
+        self.inner.window_at(now).span.label.clone()
+    }
+
+    /// Learns the window's spend across every instance, `total`, as the shared store
+    /// reported it, and the thresholds that this instance's settlement fired there;
+    /// returns their alerts.
+    pub(crate) fn mirror_shared(&self, total: u64, fired: u64, now: SystemTime) -> Vec<Alert> {
+        let window = self.inner.window_at(now);
+        let others = total.saturating_sub(window.pushed.load(Ordering::Acquire));
+        let before = window.others.swap(others, Ordering::AcqRel);
+        if others >= before {
+            add(&window.committed, others - before);
+        } else {
+            sub(&window.committed, before - others);
+        }
+        let newly = fired & !window.fired.fetch_or(fired, Ordering::AcqRel);
+        self.inner.alerts_for(&window, newly, now)
+    }
+
+    /// Records spend the shared store could not take, for the next
+    /// [`sync`](Self::sync) to write.
+    pub(crate) fn record_unpushed(&self, cost: Usd, now: SystemTime) {
+        let window = self.inner.window_at(now);
+        add(&window.committed, cost.nanos());
+        add(&window.settled, cost.nanos());
+        add(&window.unsynced, cost.nanos());
+    }
+
+    /// Whether spend settled here waits to be written to the store.
+    pub(crate) fn has_unsynced(&self) -> bool {
+        let current = self.inner.current.load();
+        current.unsynced.load(Ordering::Acquire) > 0 || !self.inner.lock_closed().is_empty()
+    }
+}
+
 impl Inner {
     /// The state of the window `now` falls in, rolling over when `now` has passed the
     /// current one. A `now` before the current window (a clock read earlier by a
@@ -309,12 +351,20 @@ impl Inner {
             return Vec::new();
         }
         let newly = reached & !window.fired.fetch_or(reached, Ordering::AcqRel);
-        let spend = Usd::from_nanos(spend);
+        self.alerts_for(window, newly, now)
+    }
+
+    /// The alerts of the thresholds whose bits are set in `fired`.
+    fn alerts_for(&self, window: &WindowState, fired: u64, now: SystemTime) -> Vec<Alert> {
+        if fired == 0 {
+            return Vec::new();
+        }
+        let spend = Usd::from_nanos(window.spend());
         let projected = Alert::projected_exhaustion(spend, self.limit, window.span.start, now);
         self.thresholds
             .iter()
             .enumerate()
-            .filter(|(i, _)| newly & (1 << i) != 0)
+            .filter(|(i, _)| fired & (1 << i) != 0)
             .map(|(_, percent)| Alert {
                 account: self.account.clone(),
                 window: window.span.label.clone(),

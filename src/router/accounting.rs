@@ -1,16 +1,19 @@
 //! Accounts' limits and budgets around an attempt: check (planner, no side effects),
 //! reserve before the call, settle to actual usage after it, release on drop.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
 use super::execution::Resolved;
 use super::plan::SkipReason;
+#[cfg(feature = "redis")]
+use super::shared::{SharedAdmission, SharedHeld};
 use super::snapshot::Snapshot;
 use crate::budget::{Alert, BudgetReservation, Exhausted, Usd};
 use crate::limits::{LimitReservation, Limited, TokenEstimate};
 use crate::provider::ProviderError;
+use crate::resilience::CircuitBreaker;
 use crate::types::{ChatRequest, Usage};
 
 /// Prompt and worst-case output tokens of a request on one target.
@@ -21,7 +24,7 @@ pub(crate) struct Tokens {
 }
 
 impl Tokens {
-    fn total(self) -> u64 {
+    pub(crate) fn total(self) -> u64 {
         u64::from(self.prompt) + u64::from(self.max_output)
     }
 }
@@ -52,6 +55,12 @@ impl Resolved<'_> {
     /// Why the account cannot take the request now, without reserving anything.
     pub(crate) fn check(&self, tokens: Option<Tokens>, now: Instant) -> Option<SkipReason> {
         let tokens = tokens?;
+        #[cfg(feature = "redis")]
+        if let Some(shared) = &self.account.shared
+            && let Some(reason) = shared.check(now)
+        {
+            return Some(reason);
+        }
         if let Some(limiter) = &self.account.limiter
             && let Err(limited) =
                 limiter.check(&self.target.target.provider_model, tokens.total(), now)
@@ -66,8 +75,42 @@ impl Resolved<'_> {
         None
     }
 
-    /// Reserves one request, the tokens and the worst-case cost for an attempt.
-    pub(crate) fn reserve(&self, tokens: Option<Tokens>) -> Result<Held, SkipReason> {
+    /// Reserves one request, the tokens and the worst-case cost for an attempt: in Redis
+    /// when the router shares state (with the breaker, in the same round trip), else, or
+    /// while Redis is away in [`FailMode::Open`](crate::shared::FailMode), here.
+    pub(crate) async fn reserve(
+        &self,
+        tokens: Option<Tokens>,
+        breaker: Option<&CircuitBreaker>,
+        snapshot: &Snapshot,
+    ) -> Result<Held, SkipReason> {
+        #[cfg(feature = "redis")]
+        if let Some(shared) = &self.account.shared
+            && (tokens.is_some() || (breaker.is_some() && shared.shares_breakers()))
+        {
+            let sinks = &snapshot.alert_sinks;
+            match self.admit_shared(shared, tokens, breaker, sinks).await {
+                SharedAdmission::Held(held) => {
+                    return Ok(Held {
+                        shared: Some(held),
+                        ..Held::default()
+                    });
+                }
+                SharedAdmission::Refused(reason) => return Err(reason),
+                SharedAdmission::Unavailable => {
+                    if shared.state.fail_mode() == crate::shared::FailMode::Closed {
+                        return Err(SkipReason::SharedStateUnavailable);
+                    }
+                }
+            }
+        }
+        #[cfg(not(feature = "redis"))]
+        let _ = (breaker, snapshot);
+        self.reserve_here(tokens)
+    }
+
+    /// Reserves against this instance's own limiter and ledger.
+    fn reserve_here(&self, tokens: Option<Tokens>) -> Result<Held, SkipReason> {
         let Some(tokens) = tokens else {
             return Ok(Held::default());
         };
@@ -88,7 +131,12 @@ impl Resolved<'_> {
             ),
             _ => None,
         };
-        Ok(Held { limit, budget })
+        Ok(Held {
+            limit,
+            budget,
+            #[cfg(feature = "redis")]
+            shared: None,
+        })
     }
 
     /// The cost of `usage` on this target, when its price is known.
@@ -118,11 +166,21 @@ fn budget_exhausted(exhausted: &Exhausted) -> SkipReason {
 pub(crate) struct Held {
     limit: Option<LimitReservation>,
     budget: Option<BudgetReservation>,
+    #[cfg(feature = "redis")]
+    shared: Option<SharedHeld>,
 }
 
 impl Held {
-    /// Settles a successful attempt to its actual usage; returns the alerts it fired.
-    pub(crate) fn settle(self, usage: &Usage, cost: Option<Usd>) -> Vec<Alert> {
+    /// Settles a successful attempt to its actual usage; returns the alerts it fired (a
+    /// shared settlement delivers its own, after its round trip).
+    pub(crate) fn settle(self, usage: &Usage, cost: Option<Usd>, latency: Duration) -> Vec<Alert> {
+        #[cfg(feature = "redis")]
+        if let Some(shared) = self.shared {
+            shared.settle(usage, cost, latency);
+            return Vec::new();
+        }
+        #[cfg(not(feature = "redis"))]
+        let _ = latency;
         if let Some(limit) = self.limit {
             limit.settle(usage.total_tokens());
         }
@@ -136,7 +194,20 @@ impl Held {
     /// provider may have counted it, and erring this way never overshoots its limit); a
     /// 429 marks the account limited until its retry-after; the budget reservation is
     /// released.
-    pub(crate) fn fail(self, resolved: &Resolved<'_>, error: &ProviderError) {
+    pub(crate) fn fail(
+        self,
+        resolved: &Resolved<'_>,
+        error: &ProviderError,
+        latency: Duration,
+        breaker_opened: bool,
+    ) {
+        #[cfg(feature = "redis")]
+        if let Some(shared) = self.shared {
+            shared.fail(error, latency, breaker_opened);
+            return;
+        }
+        #[cfg(not(feature = "redis"))]
+        let _ = (latency, breaker_opened);
         if let Some(limiter) = &resolved.account.limiter {
             limiter.record_provider_error(error, Instant::now());
         }
@@ -153,6 +224,15 @@ pub(crate) fn after_settle(snapshot: &Snapshot, resolved: &Resolved<'_>, alerts:
     let sync = match (&snapshot.state_store, &resolved.account.budget) {
         (Some(store), Some((_, ledger))) => Some((store.clone(), ledger.clone())),
         _ => None,
+    };
+    // A shared account syncs only what it settled here while Redis was away, and only
+    // once Redis answers; its shared settlements write spend themselves.
+    #[cfg(feature = "redis")]
+    let sync = match &resolved.account.shared {
+        Some(shared) => {
+            sync.filter(|(_, ledger)| ledger.has_unsynced() && shared.state.is_available())
+        }
+        None => sync,
     };
     if (alerts.is_empty() || sinks.is_empty()) && sync.is_none() {
         return;

@@ -38,6 +38,8 @@ pub struct RouterBuilder {
     pub(super) health: HealthConfig,
     pub(super) alert_sinks: Vec<Arc<dyn AlertSink>>,
     pub(super) state_store: Option<Arc<dyn StateStore>>,
+    #[cfg(feature = "redis")]
+    pub(super) shared: Option<crate::shared::RedisState>,
     pub(super) queue_time: Duration,
 }
 
@@ -51,6 +53,8 @@ impl Default for RouterBuilder {
             health: HealthConfig::default(),
             alert_sinks: Vec::new(),
             state_store: None,
+            #[cfg(feature = "redis")]
+            shared: None,
             queue_time: Duration::ZERO,
         }
     }
@@ -66,12 +70,20 @@ impl std::fmt::Debug for RouterBuilder {
             .field("health", &self.health)
             .field("alert_sinks", &self.alert_sinks.len())
             .field("state_store", &self.state_store.is_some())
+            .field("shared_state", &self.has_shared_state())
             .field("queue_time", &self.queue_time)
             .finish()
     }
 }
 
 impl RouterBuilder {
+    fn has_shared_state(&self) -> bool {
+        #[cfg(feature = "redis")]
+        return self.shared.is_some();
+        #[cfg(not(feature = "redis"))]
+        false
+    }
+
     /// An empty builder: circuit breakers on with [`BreakerConfig::default`], health
     /// tracked with [`HealthConfig::default`] (no active probes).
     pub fn new() -> Self {
@@ -119,6 +131,28 @@ impl RouterBuilder {
     /// request; call [`Router::sync_state`] once at start-up to restore earlier spend.
     pub fn state_store(mut self, store: Arc<dyn StateStore>) -> Self {
         self.state_store = Some(store);
+        self
+    }
+
+    /// Shares every account's rate limits, budget, 429 cool-downs, breaker state and
+    /// health with the other routers using the same Redis state (feature `redis`). The
+    /// state also takes the place of [`state_store`](Self::state_store): the budgets sync
+    /// through it. See [`shared`](crate::shared).
+    ///
+    /// ```no_run
+    /// use routewise::Router;
+    /// use routewise::shared::RedisState;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let shared = RedisState::builder("redis://127.0.0.1:6379").build()?;
+    /// let builder = Router::builder().shared_state(shared);
+    /// # let _ = builder;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "redis")]
+    pub fn shared_state(mut self, state: crate::shared::RedisState) -> Self {
+        self.shared = Some(state);
         self
     }
 

@@ -124,6 +124,15 @@ impl RouterBuilder {
             .map(|(i, m)| (m.name.clone(), i))
             .collect();
         let health = self.health;
+        #[cfg(feature = "redis")]
+        let shared = self.shared;
+        #[cfg(feature = "redis")]
+        let state_store = match &shared {
+            Some(state) => Some(Arc::new(state.clone()) as Arc<dyn crate::state::StateStore>),
+            None => self.state_store,
+        };
+        #[cfg(not(feature = "redis"))]
+        let state_store = self.state_store;
         Ok(Snapshot {
             policies: compiled_policies,
             models: compiled_models,
@@ -131,10 +140,15 @@ impl RouterBuilder {
             accounts: self
                 .accounts
                 .into_iter()
-                .map(|a| compile_account(a, &health, previous))
+                .map(|a| {
+                    let compiled = compile_account(a, &health, previous);
+                    #[cfg(feature = "redis")]
+                    let compiled = share_account(compiled, shared.as_ref());
+                    compiled
+                })
                 .collect(),
             alert_sinks: self.alert_sinks.into(),
-            state_store: self.state_store,
+            state_store,
             state_source: None,
             queue_time: self.queue_time,
         })
@@ -239,7 +253,26 @@ fn compile_account(
         health: tracker,
         limiter,
         budget,
+        #[cfg(feature = "redis")]
+        shared: None,
     }
+}
+
+/// Connects an account to the fleet's shared state, when the router has one.
+#[cfg(feature = "redis")]
+fn share_account(
+    mut account: CompiledAccount,
+    shared: Option<&crate::shared::RedisState>,
+) -> CompiledAccount {
+    account.shared = shared.map(|state| {
+        Arc::new(super::shared::SharedAccount::new(
+            state,
+            account.info.name(),
+            account.limiter.as_ref().map(|l| l.limits()),
+            account.budget.as_ref().map(|(budget, _)| budget),
+        ))
+    });
+    account
 }
 
 /// What compiling a model needs to know about accounts.

@@ -28,7 +28,7 @@ pub(crate) async fn complete(
     while let Some(candidate) = execution.next_candidate() {
         let mut retries = 0;
         loop {
-            let Some(admission) = execution.admit(candidate) else {
+            let Some(admission) = execution.admit(candidate).await else {
                 break;
             };
             if let Some(delay) = execution.hedge_delay(candidate) {

@@ -232,13 +232,14 @@ impl Execution {
     /// Admits a call to the candidate now: a permit from its circuit breaker (when the
     /// policy keeps one) and its account's limit and budget reservations. `None` when
     /// something refuses; the candidate is then recorded as skipped.
-    pub(crate) fn admit(&mut self, candidate: Candidate) -> Option<Admission> {
+    pub(crate) async fn admit(&mut self, candidate: Candidate) -> Option<Admission> {
         let now = Instant::now();
         // Field borrows, not `self.policy()`: the snapshot is read while `skipped` is
         // written, without cloning the snapshot's `Arc` on every attempt.
         let snapshot = &self.snapshot;
         let resolved = Self::resolve(snapshot, candidate);
-        let permit = match snapshot.policies[self.policy].breaker(resolved.target) {
+        let breaker = snapshot.policies[self.policy].breaker(resolved.target);
+        let permit = match breaker {
             None => None,
             Some(breaker) => match breaker.try_acquire(now) {
                 Some(permit) => Some(permit),
@@ -255,7 +256,10 @@ impl Execution {
                 }
             },
         };
-        match resolved.reserve(candidate.tokens) {
+        let reserved = resolved
+            .reserve(candidate.tokens, breaker.map(|b| &**b), snapshot)
+            .await;
+        match reserved {
             Ok(held) => Some(Admission { permit, held }),
             Err(reason) => {
                 self.skipped.push(SkippedTarget {
@@ -278,13 +282,18 @@ impl Execution {
     ) {
         let now = Instant::now();
         let resolved = Self::resolve(&self.snapshot, candidate);
+        let mut breaker_opened = false;
         if let Some(permit) = admission.permit {
             permit.failure(error.kind(), now);
+            let breaker = self.policy().breaker(resolved.target);
+            breaker_opened = breaker.is_some_and(|b| b.state(now).is_open());
         }
         if error.is_provider_fault() {
             resolved.account.health.record(false, latency, now);
         }
-        admission.held.fail(&resolved, error);
+        admission
+            .held
+            .fail(&resolved, error, latency, breaker_opened);
     }
 
     /// How long to let the first attempt run before racing the next candidate, when the
@@ -369,7 +378,7 @@ impl Execution {
             limiter.record_provider_error(error, now);
         }
         let cost = resolved.cost(usage);
-        let alerts = admission.held.settle(usage, cost);
+        let alerts = admission.held.settle(usage, cost, latency);
         after_settle(&self.snapshot, &resolved, alerts);
         cost
     }
@@ -447,7 +456,7 @@ impl Execution {
         }
         resolved.account.health.record(true, latency, now);
         let cost = resolved.cost(&answer.usage);
-        let alerts = admission.held.settle(&answer.usage, cost);
+        let alerts = admission.held.settle(&answer.usage, cost, latency);
         after_settle(&self.snapshot, &resolved, alerts);
         resolved.target.counters.record(true, latency);
         resolved.target.load.observe(latency);

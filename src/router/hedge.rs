@@ -37,10 +37,11 @@ pub(crate) async fn race(
     if let Some((result, latency)) = early {
         return finish_alone(execution, first, first_admission, result, latency);
     }
-    let second = execution.next_candidate();
-    let Some((second, second_admission)) =
-        second.and_then(|c| execution.admit(c).map(|admission| (c, admission)))
-    else {
+    let second = match execution.next_candidate() {
+        Some(candidate) => execution.admit(candidate).await.map(|a| (candidate, a)),
+        None => None,
+    };
+    let Some((second, second_admission)) = second else {
         let (result, latency) = first_call.await;
         return finish_alone(execution, first, first_admission, result, latency);
     };

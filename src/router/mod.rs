@@ -8,9 +8,13 @@ mod complete;
 mod execution;
 mod explain;
 mod hedge;
+#[cfg(feature = "redis")]
+mod lease;
 mod plan;
 mod probes;
 mod recovery;
+#[cfg(feature = "redis")]
+mod shared;
 mod snapshot;
 mod stream;
 mod telemetry;

@@ -126,6 +126,9 @@ pub enum SkipReason {
         /// The window's budget, in dollars.
         limit_usd: f64,
     },
+    /// The account's limits, budget or breaker are shared through Redis, Redis does not
+    /// answer, and the shared state's fail mode is `Closed`.
+    SharedStateUnavailable,
 }
 
 impl SkipReason {
@@ -181,6 +184,9 @@ impl fmt::Display for SkipReason {
                 f,
                 "budget exhausted (${spent_usd:.2} of ${limit_usd:.2} spent this window)"
             ),
+            SkipReason::SharedStateUnavailable => {
+                f.write_str("shared state (Redis) unavailable, failing closed")
+            }
         }
     }
 }
@@ -397,6 +403,9 @@ pub(crate) fn no_candidate_error(policy: Arc<str>, skipped: Vec<SkippedTarget>) 
     }
     if all(|r| matches!(r, SkipReason::BudgetExhausted { .. })) {
         return Error::BudgetExhausted { policy, skipped };
+    }
+    if all(|r| matches!(r, SkipReason::SharedStateUnavailable)) {
+        return Error::SharedStateUnavailable { policy, skipped };
     }
     if all(|r| matches!(r, SkipReason::ContextWindow { .. })) {
         let windows = skipped.iter().filter_map(|s| match s.reason {

@@ -104,6 +104,9 @@ pub(crate) struct CompiledAccount {
     pub(crate) health: Arc<HealthTracker>,
     pub(crate) limiter: Option<Limiter>,
     pub(crate) budget: Option<(Budget, BudgetLedger)>,
+    /// Where the account's limits, budget and breakers are shared with other instances.
+    #[cfg(feature = "redis")]
+    pub(crate) shared: Option<Arc<super::shared::SharedAccount>>,
 }
 
 impl Snapshot {

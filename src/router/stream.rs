@@ -119,7 +119,7 @@ impl Driver {
     /// (no retries on the same target: a stream is retried by falling back).
     async fn connect(&mut self) -> Result<(), Error> {
         while let Some(candidate) = self.execution.next_candidate() {
-            let Some(admission) = self.execution.admit(candidate) else {
+            let Some(admission) = self.execution.admit(candidate).await else {
                 continue;
             };
             let (result, opened) = Self::open(&self.execution, candidate, &self.request).await;
@@ -347,7 +347,7 @@ impl Driver {
     /// if none does, the stream ends as interrupted by its latest break.
     async fn reconnect(&mut self) -> Result<(), Error> {
         while let Some(candidate) = self.execution.next_candidate() {
-            let Some(admission) = self.execution.admit(candidate) else {
+            let Some(admission) = self.execution.admit(candidate).await else {
                 continue;
             };
             let resolved = Execution::resolve(self.execution.snapshot(), candidate);

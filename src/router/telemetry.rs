@@ -161,6 +161,7 @@ pub(crate) fn outcome(error: &Error) -> &'static str {
         Error::CircuitOpen { .. } => "circuit_open",
         Error::RateLimited { .. } => "rate_limited",
         Error::BudgetExhausted { .. } => "budget_exhausted",
+        Error::SharedStateUnavailable { .. } => "shared_state_unavailable",
         Error::DeadlineExceeded { .. } => "deadline_exceeded",
         Error::NoAvailableTarget { .. } => "no_available_target",
         Error::AllTargetsFailed { .. } => "all_targets_failed",

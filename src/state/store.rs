@@ -104,6 +104,22 @@ pub enum StateError {
         #[source]
         source: serde_json::Error,
     },
+    /// A shared store (Redis) failed or did not answer within its timeout. Nothing is
+    /// lost: what could not be written stays with the caller for the next attempt.
+    #[error("shared state store: {operation} failed: {reason}")]
+    Unavailable {
+        /// The operation, such as `admit` or `INCRBY`.
+        operation: &'static str,
+        /// What went wrong.
+        #[source]
+        reason: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A store setting cannot work, such as a URL that is not a Redis URL.
+    #[error("state store setting: {problem}")]
+    InvalidSetting {
+        /// What is wrong.
+        problem: String,
+    },
     /// The store's file was written by a newer version of routewise.
     #[error("state file {} has format version {version}, which this build cannot read", path.display())]
     UnsupportedVersion {

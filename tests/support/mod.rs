@@ -6,6 +6,8 @@ pub mod conformance;
 pub mod gemini;
 pub mod openai_cases;
 pub mod recording;
+#[cfg(feature = "redis")]
+pub mod redis;
 pub mod telemetry;
 pub mod wire;
 pub mod wire_server;

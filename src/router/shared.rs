@@ -1,0 +1,497 @@
+//! Accounts whose limits, budget, 429 cool-downs and breakers the fleet shares through
+//! Redis: admission in one round trip, settlement after the call and off its path, and
+//! the fail mode while Redis is away.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use tokio::time::Instant;
+
+use super::accounting::Tokens;
+use super::execution::Resolved;
+use super::lease::{LeaseHeld, LeaseSlot, Leased, Need};
+use super::plan::SkipReason;
+use crate::budget::{Alert, AlertSink, Budget, BudgetLedger, Usd};
+use crate::limits::{DEFAULT_RETRY_AFTER, RateLimits};
+use crate::provider::{ErrorKind, ProviderError};
+use crate::resilience::CircuitBreaker;
+use crate::shared::{
+    AccountKeys, Admitted, Ask, BreakerKey, BreakerVerdict, RedisState, Settle, WindowLimits,
+};
+use crate::state::StateStore;
+use crate::types::Usage;
+
+/// One account's view of the shared state, compiled with the router.
+pub(crate) struct SharedAccount {
+    pub(crate) state: RedisState,
+    pub(super) keys: AccountKeys,
+    pub(super) limits: WindowLimits,
+    /// Provider models with limits of their own: their window keys and limits.
+    models: HashMap<Arc<str>, ([String; 2], WindowLimits)>,
+    /// The budget's alert thresholds, comma-separated for the settle script.
+    thresholds: String,
+    origin: Instant,
+    /// Nanoseconds after `origin` until which Redis refused the account (limits or a
+    /// cool-down): the planner skips it meanwhile without asking.
+    refused_until: AtomicU64,
+    /// The current block, in lease mode.
+    lease: Option<Arc<LeaseSlot>>,
+}
+
+fn window_limits(limits: &RateLimits) -> WindowLimits {
+    WindowLimits {
+        rpm: limits.requests_per_minute().map_or(0, u64::from),
+        tpm: limits.tokens_per_minute().unwrap_or(0),
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl SharedAccount {
+    pub(crate) fn new(
+        state: &RedisState,
+        account: &str,
+        limits: Option<&RateLimits>,
+        budget: Option<&Budget>,
+    ) -> Self {
+        let keys = AccountKeys::new(state.prefix(), account);
+        let models = limits
+            .into_iter()
+            .flat_map(RateLimits::models)
+            .map(|(model, limits)| {
+                (
+                    Arc::from(model),
+                    (keys.model_window(model), window_limits(limits)),
+                )
+            })
+            .collect();
+        let thresholds = budget.map_or_else(String::new, |b| {
+            let percents: Vec<String> = b.alert_thresholds().iter().map(u16::to_string).collect();
+            percents.join(",")
+        });
+        Self {
+            state: state.clone(),
+            limits: limits.map(window_limits).unwrap_or_default(),
+            models,
+            thresholds,
+            keys,
+            origin: Instant::now(),
+            refused_until: AtomicU64::new(0),
+            lease: state
+                .lease()
+                .map(|lease| Arc::new(LeaseSlot::new(lease.clone()))),
+        }
+    }
+
+    /// Whether breakers are shared per attempt (not in lease mode).
+    pub(crate) fn shares_breakers(&self) -> bool {
+        self.lease.is_none()
+    }
+
+    fn nanos(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.origin).as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// Why the planner should pass the account over now, from what Redis said last.
+    pub(crate) fn check(&self, now: Instant) -> Option<SkipReason> {
+        let until = self.refused_until.load(Ordering::Acquire);
+        let now = self.nanos(now);
+        (now < until).then(|| SkipReason::RateLimited {
+            retry_in_ms: Some(Duration::from_nanos(until - now).as_millis().max(1) as u64),
+        })
+    }
+
+    fn refuse_for(&self, wait: Duration) {
+        let until = self.nanos(Instant::now() + wait);
+        self.refused_until.fetch_max(until, Ordering::AcqRel);
+    }
+}
+
+/// What Redis said to an admission.
+pub(crate) enum SharedAdmission {
+    Held(SharedHeld),
+    Refused(SkipReason),
+    /// Redis did not answer: the fail mode decides.
+    Unavailable,
+}
+
+impl Resolved<'_> {
+    /// Admits an attempt through Redis: one round trip that checks and reserves the
+    /// breaker, the cool-down, the limits and the budget together.
+    pub(crate) async fn admit_shared(
+        &self,
+        shared: &Arc<SharedAccount>,
+        tokens: Option<Tokens>,
+        breaker: Option<&CircuitBreaker>,
+        sinks: &Arc<[Arc<dyn AlertSink>]>,
+    ) -> SharedAdmission {
+        let now = SystemTime::now();
+        let model = &self.target.target.provider_model;
+        let model_window = shared.models.get_key_value(model.as_ref());
+        let budget = match (&self.account.budget, tokens) {
+            (Some((_, ledger)), Some(tokens)) => self
+                .target
+                .price
+                .map(|price| (ledger, price.worst_case(tokens.prompt, tokens.max_output))),
+            _ => None,
+        };
+        let label = budget.map(|(ledger, _)| ledger.window_label(now));
+        // Lease mode serves accounts without per-model windows; breakers then stay per
+        // instance, since sharing them would cost the round trip a lease saves.
+        if let (Some(slot), None, Some(tokens)) = (&shared.lease, model_window, tokens) {
+            let need = Need {
+                tokens: tokens.total(),
+                worst: budget.map_or(0, |(_, worst)| worst.nanos()),
+            };
+            let ledger = budget
+                .zip(label.as_deref())
+                .map(|((ledger, _), label)| (ledger, label));
+            match slot.take(shared, need, ledger, sinks).await {
+                Leased::Held(held) => return SharedAdmission::Held(SharedHeld::Leased(held)),
+                Leased::Unavailable => return SharedAdmission::Unavailable,
+                Leased::Alone => {}
+            }
+        }
+        let breaker = breaker.filter(|_| shared.lease.is_none());
+        let breaker_key = breaker.map(|b| shared.keys.breaker(b.name()));
+        let ask = Ask {
+            keys: &shared.keys,
+            model: model_window.map(|(_, (window, limits))| (window, *limits)),
+            account: shared.limits,
+            requests: u64::from(tokens.is_some()),
+            tokens: tokens.map_or(0, Tokens::total),
+            budget: match (&label, budget) {
+                (Some(label), Some((ledger, worst))) => {
+                    Some((label.as_str(), ledger.limit().nanos(), worst.nanos()))
+                }
+                _ => None,
+            },
+            breaker: breaker
+                .zip(breaker_key.as_deref())
+                .map(|(b, key)| BreakerKey {
+                    key,
+                    trials: b.config().half_open_trials,
+                }),
+        };
+        let admitted = match shared.state.admit(&ask).await {
+            Ok(admitted) => admitted,
+            Err(_) => return SharedAdmission::Unavailable,
+        };
+        let reason = match admitted {
+            Admitted::Granted { id, trial, spend } => {
+                if let (Some((ledger, _)), Some(_)) = (budget, &label) {
+                    ledger.mirror_shared(spend, 0, now);
+                }
+                return SharedAdmission::Held(SharedHeld::Reserved(Reserved {
+                    account: shared.clone(),
+                    model: model_window.map(|(model, _)| model.clone()),
+                    id,
+                    budget: budget
+                        .zip(label)
+                        .map(|((ledger, _), label)| (ledger.clone(), label)),
+                    breaker: breaker.zip(breaker_key).map(|(b, key)| SharedBreaker {
+                        key,
+                        trial,
+                        recovery: b.config().recovery,
+                    }),
+                    sinks: sinks.clone(),
+                    open: true,
+                }));
+            }
+            Admitted::CoolingDown(wait) => {
+                shared.refuse_for(wait);
+                SkipReason::RateLimited {
+                    retry_in_ms: Some(millis(wait)),
+                }
+            }
+            Admitted::RateLimited(wait) => {
+                if let Some(wait) = wait {
+                    shared.refuse_for(wait);
+                }
+                SkipReason::RateLimited {
+                    retry_in_ms: wait.map(millis),
+                }
+            }
+            Admitted::OverBudget { committed, limit } => SkipReason::BudgetExhausted {
+                spent_usd: Usd::from_nanos(committed).dollars(),
+                limit_usd: Usd::from_nanos(limit).dollars(),
+            },
+            Admitted::BreakerOpen(wait) => SkipReason::BreakerOpen {
+                recovers_in_ms: millis(wait),
+            },
+        };
+        SharedAdmission::Refused(reason)
+    }
+}
+
+struct SharedBreaker {
+    key: String,
+    /// The breaker generation, when the attempt is a fleet-wide half-open trial.
+    trial: Option<u64>,
+    recovery: Duration,
+}
+
+/// What an attempt holds of the shared state: its own reservation in Redis, or a share
+/// of a leased block.
+pub(crate) enum SharedHeld {
+    Reserved(Reserved),
+    Leased(LeaseHeld),
+}
+
+impl SharedHeld {
+    /// Settles a successful attempt to its usage and cost.
+    pub(crate) fn settle(self, usage: &Usage, cost: Option<Usd>, latency: Duration) {
+        match self {
+            SharedHeld::Reserved(held) => held.settle(usage, cost, latency),
+            SharedHeld::Leased(held) => held.settle(usage, cost),
+        }
+    }
+
+    /// Settles a failed attempt.
+    pub(crate) fn fail(self, error: &ProviderError, latency: Duration, opened_here: bool) {
+        match self {
+            SharedHeld::Reserved(held) => held.fail(error, latency, opened_here),
+            SharedHeld::Leased(held) => held.fail(cooldown(error)),
+        }
+    }
+}
+
+/// How long a failed call pauses its account: a 429's retry-after.
+fn cooldown(error: &ProviderError) -> Option<Duration> {
+    (error.kind() == ErrorKind::RateLimited)
+        .then(|| error.retry_after().unwrap_or(DEFAULT_RETRY_AFTER))
+}
+
+/// An attempt's own reservation in Redis. Settled after the call by a spawned task;
+/// dropped unsettled (a cancelled call), it is released the same way.
+pub(crate) struct Reserved {
+    account: Arc<SharedAccount>,
+    model: Option<Arc<str>>,
+    id: u64,
+    budget: Option<(BudgetLedger, String)>,
+    breaker: Option<SharedBreaker>,
+    sinks: Arc<[Arc<dyn AlertSink>]>,
+    open: bool,
+}
+
+/// How an attempt ended, for its settlement.
+struct Outcome {
+    requests: u64,
+    tokens: u64,
+    cost: Usd,
+    cooldown: Option<Duration>,
+    verdict: BreakerVerdict,
+    health: Option<(bool, Duration)>,
+}
+
+impl Reserved {
+    fn settle(mut self, usage: &Usage, cost: Option<Usd>, latency: Duration) {
+        let verdict = match self.breaker.as_ref().and_then(|b| b.trial) {
+            Some(generation) => BreakerVerdict::TrialSucceeded { generation },
+            None => BreakerVerdict::None,
+        };
+        self.finish(Outcome {
+            requests: 1,
+            tokens: usage.total_tokens(),
+            cost: cost.unwrap_or(Usd::ZERO),
+            cooldown: None,
+            verdict,
+            health: Some((true, latency)),
+        });
+    }
+
+    /// Settles a failed attempt: one request with no tokens and no spend; a 429 cools the
+    /// account down fleet-wide; a provider fault counts against the breaker and health.
+    fn fail(mut self, error: &ProviderError, latency: Duration, opened_here: bool) {
+        let fault = error.is_provider_fault();
+        let trial = self.breaker.as_ref().and_then(|b| b.trial);
+        let verdict = match (trial, fault) {
+            (Some(generation), true) => BreakerVerdict::TrialFailed { generation },
+            (Some(generation), false) => BreakerVerdict::TrialReleased { generation },
+            (None, true) if opened_here => BreakerVerdict::OpenedHere,
+            (None, _) => BreakerVerdict::None,
+        };
+        self.finish(Outcome {
+            requests: 1,
+            tokens: 0,
+            cost: Usd::ZERO,
+            cooldown: cooldown(error),
+            verdict,
+            health: fault.then_some((false, latency)),
+        });
+    }
+
+    fn finish(&mut self, outcome: Outcome) {
+        self.open = false;
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            // No runtime left to write it: the reservation expires on its own.
+            return;
+        };
+        let job = SettleJob {
+            account: self.account.clone(),
+            model: self.model.clone(),
+            id: self.id,
+            budget: self.budget.take(),
+            breaker: self.breaker.take(),
+            sinks: self.sinks.clone(),
+            outcome,
+        };
+        runtime.spawn(job.run());
+    }
+}
+
+impl Drop for Reserved {
+    fn drop(&mut self) {
+        if self.open {
+            let verdict = match self.breaker.as_ref().and_then(|b| b.trial) {
+                Some(generation) => BreakerVerdict::TrialReleased { generation },
+                None => BreakerVerdict::None,
+            };
+            self.finish(Outcome {
+                requests: 0,
+                tokens: 0,
+                cost: Usd::ZERO,
+                cooldown: None,
+                verdict,
+                health: None,
+            });
+        }
+    }
+}
+
+/// One settle round trip, run off the request path.
+pub(crate) struct SettleJob {
+    account: Arc<SharedAccount>,
+    model: Option<Arc<str>>,
+    id: u64,
+    budget: Option<(BudgetLedger, String)>,
+    breaker: Option<SharedBreaker>,
+    sinks: Arc<[Arc<dyn AlertSink>]>,
+    outcome: Outcome,
+}
+
+impl SettleJob {
+    /// Pauses the account fleet-wide, as a provider's 429 asked.
+    pub(super) fn cooldown(account: &Arc<SharedAccount>, cooldown: Duration) -> Self {
+        Self {
+            account: account.clone(),
+            model: None,
+            id: 0,
+            budget: None,
+            breaker: None,
+            sinks: Arc::new([]),
+            outcome: Outcome {
+                requests: 0,
+                tokens: 0,
+                cost: Usd::ZERO,
+                cooldown: Some(cooldown),
+                verdict: BreakerVerdict::None,
+                health: None,
+            },
+        }
+    }
+
+    /// Settles a leased block to what this instance took from it.
+    pub(super) fn block(
+        account: &Arc<SharedAccount>,
+        id: u64,
+        requests: u64,
+        tokens: u64,
+        budget: Option<(BudgetLedger, String)>,
+        spent: Usd,
+        sinks: Arc<[Arc<dyn AlertSink>]>,
+    ) -> Self {
+        Self {
+            account: account.clone(),
+            model: None,
+            id,
+            budget,
+            breaker: None,
+            sinks,
+            outcome: Outcome {
+                requests,
+                tokens,
+                cost: spent,
+                cooldown: None,
+                verdict: BreakerVerdict::None,
+                health: None,
+            },
+        }
+    }
+
+    pub(super) async fn run(self) {
+        let account = &self.account;
+        let outcome = &self.outcome;
+        let thresholds = account.thresholds.as_str();
+        let settle = Settle {
+            keys: &account.keys,
+            model: self
+                .model
+                .as_ref()
+                .and_then(|m| account.models.get(m))
+                .map(|(window, _)| window),
+            id: self.id,
+            requests: outcome.requests,
+            tokens: outcome.tokens,
+            budget: self
+                .budget
+                .as_ref()
+                .map(|(ledger, label)| (label.as_str(), ledger.limit().nanos(), thresholds)),
+            spend: outcome.cost.nanos(),
+            cooldown: outcome.cooldown,
+            breaker: self
+                .breaker
+                .as_ref()
+                .map(|b| (b.key.as_str(), outcome.verdict, b.recovery)),
+            health: outcome.health,
+        };
+        let now = SystemTime::now();
+        let mut alerts = Vec::new();
+        match account.state.settle(&settle).await {
+            Ok(settled) => {
+                if let Some((ledger, _)) = &self.budget {
+                    alerts = ledger.mirror_shared(settled.spend, settled.fired, now);
+                    alerts.extend(reconcile(&account.state, ledger).await);
+                }
+            }
+            Err(error) => {
+                // The reservation expires in Redis; the spend waits in the ledger for
+                // the next sync once Redis answers.
+                if let Some((ledger, _)) = &self.budget {
+                    ledger.record_unpushed(outcome.cost, now);
+                }
+                tracing::debug!(%error, "settling in Redis failed; kept for reconciliation");
+            }
+        }
+        deliver(&self.sinks, &alerts).await;
+    }
+}
+
+/// Writes spend settled on this instance while Redis was away, once it answers.
+pub(crate) async fn reconcile(state: &RedisState, ledger: &BudgetLedger) -> Vec<Alert> {
+    if !ledger.has_unsynced() || !state.is_available() {
+        return Vec::new();
+    }
+    let store: &dyn StateStore = state;
+    match ledger.sync(store, SystemTime::now()).await {
+        Ok(alerts) => alerts,
+        Err(error) => {
+            tracing::debug!(%error, "reconciling spend with Redis failed; kept for later");
+            Vec::new()
+        }
+    }
+}
+
+async fn deliver(sinks: &[Arc<dyn AlertSink>], alerts: &[Alert]) {
+    for alert in alerts {
+        for sink in sinks {
+            if let Err(error) = sink.send(alert).await {
+                tracing::warn!(%error, "a budget alert could not be delivered");
+            }
+        }
+    }
+}

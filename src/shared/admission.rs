@@ -1,0 +1,255 @@
+//! The two round trips of an attempt: admit (check and reserve everything together) and
+//! settle (to what the attempt actually used), as typed calls of the Lua scripts.
+
+use std::time::Duration;
+
+use super::keys::AccountKeys;
+use super::state::RedisState;
+use crate::state::StateError;
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The rate limits an admission checks, 0 meaning none.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct WindowLimits {
+    pub(crate) rpm: u64,
+    pub(crate) tpm: u64,
+}
+
+/// A shared breaker to consult: its key and how many half-open trials the whole fleet
+/// may run at once.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct BreakerKey<'a> {
+    pub(crate) key: &'a str,
+    pub(crate) trials: u32,
+}
+
+/// What one admission asks for.
+#[derive(Debug)]
+pub(crate) struct Ask<'a> {
+    pub(crate) keys: &'a AccountKeys,
+    /// The provider model's own window and limits, when it has any.
+    pub(crate) model: Option<(&'a [String; 2], WindowLimits)>,
+    pub(crate) account: WindowLimits,
+    pub(crate) requests: u64,
+    pub(crate) tokens: u64,
+    /// The budget window's label, its limit and the worst-case cost, in nano-dollars.
+    pub(crate) budget: Option<(&'a str, u64, u64)>,
+    pub(crate) breaker: Option<BreakerKey<'a>>,
+}
+
+/// Redis's answer to an [`Ask`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Admitted {
+    Granted {
+        id: u64,
+        /// The breaker generation, when this is one of its half-open trials.
+        trial: Option<u64>,
+        /// The budget window's spend, in nano-dollars.
+        spend: u64,
+    },
+    CoolingDown(Duration),
+    /// `None`: the ask alone exceeds a limit.
+    RateLimited(Option<Duration>),
+    OverBudget {
+        committed: u64,
+        limit: u64,
+    },
+    BreakerOpen(Duration),
+}
+
+/// How a breaker trial or a local breaker changes the shared breaker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum BreakerVerdict {
+    None,
+    TrialSucceeded {
+        generation: u64,
+    },
+    TrialFailed {
+        generation: u64,
+    },
+    TrialReleased {
+        generation: u64,
+    },
+    /// This instance's own breaker opened: the fleet skips the target too.
+    OpenedHere,
+}
+
+/// What one settlement writes.
+#[derive(Debug)]
+pub(crate) struct Settle<'a> {
+    pub(crate) keys: &'a AccountKeys,
+    pub(crate) model: Option<&'a [String; 2]>,
+    /// 0 when only a cool-down, a breaker verdict or health is recorded.
+    pub(crate) id: u64,
+    pub(crate) requests: u64,
+    pub(crate) tokens: u64,
+    /// The budget window's label, limit and alert thresholds.
+    pub(crate) budget: Option<(&'a str, u64, &'a str)>,
+    /// The spend to add to the budget, in nano-dollars.
+    pub(crate) spend: u64,
+    pub(crate) cooldown: Option<Duration>,
+    pub(crate) breaker: Option<(&'a str, BreakerVerdict, Duration)>,
+    /// `Some(true)` for a success, `Some(false)` for a provider fault.
+    pub(crate) health: Option<(bool, Duration)>,
+}
+
+/// Redis's answer to a [`Settle`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Settled {
+    pub(crate) spend: u64,
+    /// Bit `i` set: the `i`-th alert threshold fired with this settlement, here and
+    /// nowhere else.
+    pub(crate) fired: u64,
+}
+
+/// Breaker keys outlive their recovery by this much, so a half-open breaker nobody tries
+/// closes by itself.
+const BREAKER_LINGER: Duration = Duration::from_secs(60);
+
+impl RedisState {
+    pub(crate) async fn admit(&self, ask: &Ask<'_>) -> Result<Admitted, StateError> {
+        let inner = &self.inner;
+        let keys = ask.keys;
+        let unused = format!("{}:unused", keys.sequence);
+        let (model_window, model_limits) = match ask.model {
+            Some((window, limits)) => (window.clone(), limits),
+            None => ([unused.clone(), unused.clone()], WindowLimits::default()),
+        };
+        let (spend_key, limit, cost) = match ask.budget {
+            Some((label, limit, cost)) => (keys.spend(label), limit, cost),
+            None => (unused.clone(), 0, 0),
+        };
+        let (breaker_key, trials) = match ask.breaker {
+            Some(breaker) => (breaker.key.to_owned(), breaker.trials),
+            None => (unused, 0),
+        };
+        let mut invocation = inner.scripts.admit.key(&keys.sequence);
+        invocation
+            .key(&keys.cooldown)
+            .key(&keys.window[0])
+            .key(&keys.window[1])
+            .key(&model_window[0])
+            .key(&model_window[1])
+            .key(&spend_key)
+            .key(&keys.budget_held[0])
+            .key(&keys.budget_held[1])
+            .key(&breaker_key)
+            .arg(ask.requests)
+            .arg(ask.tokens)
+            .arg(ask.account.rpm)
+            .arg(ask.account.tpm)
+            .arg(model_limits.rpm)
+            .arg(model_limits.tpm)
+            .arg(millis(inner.rate_window))
+            .arg(cost)
+            .arg(limit)
+            .arg(millis(inner.reservation_ttl))
+            .arg(trials)
+            .arg(millis(inner.reservation_ttl));
+        let reply: Vec<i64> = self
+            .run("admit", |mut connection| async move {
+                invocation.invoke_async(&mut connection).await
+            })
+            .await?;
+        parse_admitted(&reply).ok_or_else(|| StateError::Unavailable {
+            operation: "admit",
+            reason: format!("unexpected script reply {reply:?}").into(),
+        })
+    }
+
+    pub(crate) async fn settle(&self, settle: &Settle<'_>) -> Result<Settled, StateError> {
+        let inner = &self.inner;
+        let keys = settle.keys;
+        let unused = format!("{}:unused", keys.sequence);
+        let model_window = settle
+            .model
+            .cloned()
+            .unwrap_or_else(|| [unused.clone(), unused.clone()]);
+        let (spend_key, alerts_key, limit, thresholds) = match settle.budget {
+            Some((label, limit, thresholds)) => {
+                (keys.spend(label), keys.alerts(label), limit, thresholds)
+            }
+            None => (unused.clone(), unused.clone(), 0, ""),
+        };
+        let (breaker_key, verdict, recovery) = match settle.breaker {
+            Some((key, verdict, recovery)) => (key.to_owned(), verdict, recovery),
+            None => (unused, BreakerVerdict::None, Duration::ZERO),
+        };
+        let (verdict, generation) = match verdict {
+            BreakerVerdict::None => (0, 0),
+            BreakerVerdict::TrialSucceeded { generation } => (1, generation),
+            BreakerVerdict::TrialFailed { generation } => (2, generation),
+            BreakerVerdict::TrialReleased { generation } => (3, generation),
+            BreakerVerdict::OpenedHere => (4, 0),
+        };
+        let (health, latency) = match settle.health {
+            None => (0, Duration::ZERO),
+            Some((true, latency)) => (1, latency),
+            Some((false, latency)) => (2, latency),
+        };
+        let latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        // Spend outlives its window by a day, for late settlements and reports.
+        let spend_ttl = millis(Duration::from_secs(40 * 24 * 3600));
+        let mut invocation = inner.scripts.settle.key(&keys.cooldown);
+        invocation
+            .key(&keys.window[0])
+            .key(&keys.window[1])
+            .key(&model_window[0])
+            .key(&model_window[1])
+            .key(&spend_key)
+            .key(&keys.budget_held[0])
+            .key(&keys.budget_held[1])
+            .key(&alerts_key)
+            .key(&breaker_key)
+            .key(&keys.health)
+            .arg(settle.id)
+            .arg(settle.requests)
+            .arg(settle.tokens)
+            // Spend is recorded only against a budget (the placeholder key stays empty).
+            .arg(if settle.budget.is_some() {
+                settle.spend
+            } else {
+                0
+            })
+            .arg(limit)
+            .arg(thresholds)
+            .arg(settle.cooldown.map_or(0, millis))
+            .arg(verdict)
+            .arg(generation)
+            .arg(millis(recovery))
+            .arg(health)
+            .arg(latency_us)
+            .arg(spend_ttl)
+            .arg(millis(recovery + BREAKER_LINGER));
+        let (spend, fired): (u64, u64) = self
+            .run("settle", |mut connection| async move {
+                invocation.invoke_async(&mut connection).await
+            })
+            .await?;
+        Ok(Settled { spend, fired })
+    }
+}
+
+fn parse_admitted(reply: &[i64]) -> Option<Admitted> {
+    let at = |i: usize| reply.get(i).copied();
+    let unsigned = |i: usize| at(i).and_then(|v| u64::try_from(v).ok());
+    let wait = |i: usize| unsigned(i).map(Duration::from_millis);
+    Some(match at(0)? {
+        0 => Admitted::Granted {
+            id: unsigned(1)?,
+            trial: (at(2)? == 1).then(|| unsigned(3)).flatten(),
+            spend: unsigned(4)?,
+        },
+        1 => Admitted::CoolingDown(wait(1)?),
+        2 => Admitted::RateLimited(wait(1)),
+        3 => Admitted::OverBudget {
+            committed: unsigned(1)?,
+            limit: unsigned(2)?,
+        },
+        4 => Admitted::BreakerOpen(wait(1)?),
+        _ => return None,
+    })
+}

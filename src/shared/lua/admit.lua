@@ -1,0 +1,90 @@
+-- Admits one attempt (or takes one lease block) against an account's shared state in a
+-- single round trip: breaker, 429 cool-down, rate limits, then budget. Nothing is
+-- written unless every check passes.
+--
+-- KEYS: 1 reservation-id sequence, 2 cool-down mark, 3-4 account window, 5-6 model
+-- window, 7 window spend, 8-9 budget reservations (expiry set, amounts), 10 breaker
+-- ARGV: 1 requests, 2 tokens, 3 account rpm, 4 account tpm, 5 model rpm, 6 model tpm
+-- (0 = no limit), 7 window length ms, 8 worst-case cost in nano-dollars (0 = no budget),
+-- 9 budget limit, 10 reservation ttl ms, 11 half-open trials (0 = no shared breaker),
+-- 12 trial ttl ms
+--
+-- Reply: {0, id, trial, breaker generation, spend} granted; {1, ms} cooling down after a
+-- 429; {2, ms or -1} rate limited; {3, committed, limit} over budget; {4, ms} breaker open.
+
+local requests, tokens = tonumber(ARGV[1]), tonumber(ARGV[2])
+local rpm, tpm, model_rpm, model_tpm =
+  tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local span = tonumber(ARGV[7])
+local cost, limit = tonumber(ARGV[8]), tonumber(ARGV[9])
+local ttl, trials, trial_ttl = tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12])
+
+local trial, generation = 0, 0
+if trials > 0 and redis.call('EXISTS', KEYS[10]) == 1 then
+  local breaker = redis.call('HMGET', KEYS[10], 'until', 'taken', 'trial_until', 'gen')
+  local open_until, taken = num(breaker[1]), num(breaker[2])
+  local trial_until = num(breaker[3])
+  generation = num(breaker[4])
+  if now < open_until then
+    return {4, int(open_until - now)}
+  end
+  if taken >= trials and now < trial_until then
+    return {4, int(trial_until - now)}
+  end
+  trial = 1
+end
+
+local cooling = redis.call('PTTL', KEYS[2])
+if cooling > 0 then
+  return {1, cooling}
+end
+
+local limited = rpm > 0 or tpm > 0
+local model_limited = model_rpm > 0 or model_tpm > 0
+local wait = 0
+if limited then
+  expire(KEYS[3], KEYS[4], span)
+  wait = wait_for(KEYS[3], KEYS[4], span, rpm, tpm, requests, tokens)
+end
+if model_limited and wait >= 0 then
+  expire(KEYS[5], KEYS[6], span)
+  local model_wait = wait_for(KEYS[5], KEYS[6], span, model_rpm, model_tpm, requests, tokens)
+  wait = model_wait < 0 and -1 or math.max(wait, model_wait)
+end
+if wait ~= 0 then
+  return {2, int(wait)}
+end
+
+local spend = redis.call('GET', KEYS[7]) or '0'
+if cost > 0 then
+  expire_budget(KEYS[8], KEYS[9])
+  local committed = num(spend) + num(redis.call('HGET', KEYS[9], 'sum'))
+  if committed + cost > limit then
+    return {3, int(committed), int(limit)}
+  end
+end
+
+local id = redis.call('INCR', KEYS[1])
+if limited then
+  grant(KEYS[3], KEYS[4], span, id, requests, tokens)
+end
+if model_limited then
+  grant(KEYS[5], KEYS[6], span, id, requests, tokens)
+end
+if cost > 0 then
+  redis.call('ZADD', KEYS[8], int(now + ttl), id)
+  redis.call('HSET', KEYS[9], id, ARGV[8])
+  redis.call('HINCRBY', KEYS[9], 'sum', ARGV[8])
+  redis.call('PEXPIRE', KEYS[8], int(ttl + 1000))
+  redis.call('PEXPIRE', KEYS[9], int(ttl + 1000))
+end
+if trial == 1 then
+  local taken = num(redis.call('HGET', KEYS[10], 'taken'))
+  local trial_until = num(redis.call('HGET', KEYS[10], 'trial_until'))
+  if now >= trial_until then
+    -- Trials granted before and never reported were held by an instance that died.
+    taken = 0
+  end
+  redis.call('HSET', KEYS[10], 'taken', int(taken + 1), 'trial_until', int(now + trial_ttl))
+end
+return {0, id, trial, int(generation), spend}

@@ -1,0 +1,115 @@
+//! The tests' Redis: the server this machine runs (or `ROUTEWISE_TEST_REDIS`), each test
+//! under a key prefix of its own so tests run in parallel, and throwaway servers a test
+//! can kill.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use routewise::shared::{RedisState, RedisStateBuilder};
+
+/// The URL of the shared test server.
+pub fn redis_url() -> String {
+    std::env::var("ROUTEWISE_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// A prefix no other test run uses.
+pub fn unique_prefix(test: &str) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("rwtest:{test}:{}:{nanos}:{n}", std::process::id())
+}
+
+/// Settings for a state under a fresh prefix on the shared test server, with a timeout
+/// generous enough for a loaded CI machine.
+pub fn fresh_state(test: &str) -> RedisStateBuilder {
+    RedisState::builder(redis_url())
+        .prefix(unique_prefix(test))
+        .timeout(Duration::from_secs(2))
+}
+
+/// A `redis-server` of the test's own on a free port, killed on drop.
+pub struct ThrowawayRedis {
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl ThrowawayRedis {
+    pub fn start() -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut redis = Self { port, child: None };
+        redis.restart();
+        redis
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the server (again, on the same port) and waits until it answers.
+    pub fn restart(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server is installed (.ci/run installs it)");
+        self.child = Some(child);
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("redis-server on port {} did not start", self.port);
+    }
+
+    /// Successful calls and failed ones, by command, from `INFO commandstats`.
+    pub fn command_stats(&self) -> std::collections::BTreeMap<String, (u64, u64)> {
+        let output = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string(), "info", "commandstats"])
+            .output()
+            .expect("redis-cli is installed with redis-server");
+        let text = String::from_utf8(output.stdout).unwrap();
+        text.lines()
+            .filter_map(|line| line.strip_prefix("cmdstat_"))
+            .filter_map(|line| {
+                let (command, fields) = line.split_once(':')?;
+                let field = |name: &str| -> u64 {
+                    fields
+                        .split(',')
+                        .find_map(|f| f.strip_prefix(name)?.strip_prefix('='))
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0)
+                };
+                let calls = field("calls");
+                let failed = field("failed_calls") + field("rejected_calls");
+                Some((command.to_owned(), (calls, failed)))
+            })
+            .collect()
+    }
+
+    /// Kills the server at once, as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+}
+
+impl Drop for ThrowawayRedis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
