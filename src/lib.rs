@@ -88,6 +88,11 @@
 //! ([`HealthConfig`]) is tracked and unhealthy accounts go last. Accounts may carry rate
 //! limits ([`RateLimits`]) and a dollar budget ([`Budget`]) with alerts; limited or
 //! exhausted accounts are skipped, and [`Router::accounts`] shows where each stands.
+//!
+//! Breakers can count error classes apart ([`BreakerConfig::failure_threshold_for`]:
+//! open on one 429, tolerate four 500s). A request too long for the route reaches the
+//! policy's larger-context models ([`Policy::larger_context`]), and a stream that breaks
+//! mid-answer can be continued by the next candidate ([`Policy::stream_recovery`]).
 
 #![warn(missing_docs)]
 
@@ -122,6 +127,7 @@ pub use limits::{Limiter, RateLimits, TokenEstimate};
 pub use model::{Balance, Capabilities, Capability, LogicalModel, Target};
 pub use policy::{
     BreakerChoice, FallbackRules, Match, MatchMiss, Policy, Purpose, RouteStep, StepType,
+    StreamRecovery,
 };
 pub use provider::anthropic::Anthropic;
 pub use provider::gemini::Gemini;
@@ -135,12 +141,13 @@ pub use resilience::{
     HealthTracker, HedgePolicy, Jitter, ResilienceConfigError, RetryPolicy, TimedOut, Timeouts,
 };
 pub use router::{
-    ChatStream, Explanation, PassedOver, Router, RouterBuilder, SkipReason, SkippedTarget,
+    CONTINUE_PROMPT, ChatStream, Explanation, PassedOver, Router, RouterBuilder, SkipReason,
+    SkippedTarget,
 };
 pub use state::{FileStore, MemoryStore, StateStore};
 pub use stats::{AccountStatus, BreakerStats, PolicyStats, RouterStats, TargetStats};
 pub use types::{
     Attempt, AttemptOutcome, ChatRequest, ChatResponse, ContentPart, EffectiveParams, FinishReason,
     Image, ImageDetail, ImageSource, Message, ResponseFormat, RouteOptions, SamplingParams,
-    StreamEvent, TargetRef, Tool, ToolCall, ToolCallDelta, ToolChoice, Usage,
+    StreamEvent, StreamRecovered, TargetRef, Tool, ToolCall, ToolCallDelta, ToolChoice, Usage,
 };

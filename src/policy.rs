@@ -151,6 +151,29 @@ pub struct Policy {
     /// Try the cheapest candidates first (by price per million input plus output
     /// tokens; unpriced ones last) instead of route order.
     pub cheapest_first: bool,
+    /// Logical models with larger context windows, tried only when the request proves
+    /// too long for the route (see [`larger_context`](Self::larger_context)).
+    pub larger_context: Vec<String>,
+    /// What a stream does when its target breaks after content was sent (default:
+    /// [`StreamRecovery::Off`]).
+    pub stream_recovery: StreamRecovery,
+}
+
+/// What a stream does when its target breaks after content reached the caller.
+///
+/// Before the first content event, a failing stream always falls back silently; this
+/// decides what happens after it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum StreamRecovery {
+    /// End the stream with [`Error::StreamInterrupted`](crate::Error::StreamInterrupted).
+    #[default]
+    Off,
+    /// Ask the next candidate to continue the partial answer and keep streaming, so the
+    /// caller sees one answer. See [`Policy::stream_recovery`].
+    Continue,
 }
 
 /// Which circuit breaker settings a policy uses.
@@ -182,7 +205,76 @@ impl Policy {
             timeouts: Timeouts::new(),
             cheapest_first: false,
             hedge: HedgePolicy::Off,
+            larger_context: Vec::new(),
+            stream_recovery: StreamRecovery::Off,
         }
+    }
+
+    /// Names logical models with larger context windows to try when a request proves too
+    /// long for the route, in order. They are an escape hatch for context length only:
+    /// no other failure reaches them.
+    ///
+    /// - When the planner finds no route target whose window holds the request (at least
+    ///   one skipped for its [context window](crate::SkipReason::ContextWindow), none
+    ///   left), these models are the plan.
+    /// - When a target answers with a context-length error, the router moves on to the
+    ///   remaining route candidates whose windows are larger than (or unknown next to)
+    ///   the one that refused, and then to these models.
+    ///
+    /// Otherwise they are not tried. [`Router::explain`](crate::Router::explain) lists
+    /// them. They go through the same capability, breaker, limit, budget and
+    /// context-window checks as the route, and must not repeat a model on it.
+    ///
+    /// ```
+    /// use routewise::Policy;
+    ///
+    /// let policy = Policy::new("chat")
+    ///     .route(["primary-llm", "backup-llm"])
+    ///     .larger_context(["long-context-llm"]);
+    /// assert_eq!(policy.larger_context, ["long-context-llm"]);
+    /// ```
+    pub fn larger_context<I, S>(mut self, models: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.larger_context = models.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets what a stream does when its target breaks after content was sent.
+    ///
+    /// With [`StreamRecovery::Continue`], the router records the broken attempt as failed
+    /// and asks the next candidate to continue the partial answer: providers that
+    /// continue a trailing assistant message ([`Provider::supports_assistant_prefill`])
+    /// get the partial answer as that message; others get it followed by
+    /// [`CONTINUE_PROMPT`](crate::CONTINUE_PROMPT) as a user message. If the continuation
+    /// starts by repeating the end of what was sent (or all of it), the repeat is dropped,
+    /// so the caller sees one continuous answer. The final [`StreamEvent::Done`] carries
+    /// usage and cost summed over every attempt that produced text, and a
+    /// [`StreamRecovered`](crate::StreamRecovered) record per recovery.
+    ///
+    /// Recovery needs a next candidate: it never happens when the request disables
+    /// fallbacks ([`RouteOptions::no_fallback`](crate::RouteOptions::no_fallback)), when
+    /// the attempt cap or deadline is reached, when the failure is not one the policy
+    /// falls back on, or after tool-call fragments were sent (half a tool call cannot be
+    /// continued). The stream then ends with
+    /// [`Error::StreamInterrupted`](crate::Error::StreamInterrupted) as without recovery.
+    ///
+    /// [`Provider::supports_assistant_prefill`]: crate::Provider::supports_assistant_prefill
+    /// [`StreamEvent::Done`]: crate::StreamEvent::Done
+    ///
+    /// ```
+    /// use routewise::{Policy, StreamRecovery};
+    ///
+    /// let policy = Policy::new("chat")
+    ///     .route(["primary-llm", "backup-llm"])
+    ///     .stream_recovery(StreamRecovery::Continue);
+    /// assert_eq!(policy.stream_recovery, StreamRecovery::Continue);
+    /// ```
+    pub fn stream_recovery(mut self, recovery: StreamRecovery) -> Self {
+        self.stream_recovery = recovery;
+        self
     }
 
     /// Races the next candidate when the first has not answered within the hedge delay

@@ -148,7 +148,7 @@ fn unknown_keys_are_errors_in_every_format_with_their_line() {
         assert_eq!(problem.path, "policies[0].rout", "{format}");
         assert_eq!(
             problem.message,
-            "unknown field `rout`, expected one of `name`, `priority`, `match`, `route`, `requires`, `fallback`, `breaker`, `retry`, `retry_on`, `timeouts`, `hedge`, `cheapest_first`; did you mean `route`?",
+            "unknown field `rout`, expected one of `name`, `priority`, `match`, `route`, `requires`, `fallback`, `breaker`, `retry`, `retry_on`, `timeouts`, `hedge`, `cheapest_first`, `larger_context`, `stream_recovery`; did you mean `route`?",
             "{format}"
         );
         assert_eq!(

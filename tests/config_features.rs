@@ -16,7 +16,8 @@ use routewise::sim::SimProvider;
 use routewise::{
     BreakerConfig, Budget, Capabilities, ChatRequest, ErrorKind, Gemini, HealthConfig, HedgePolicy,
     Jitter, LogicalModel, MemoryStore, OpenAi, Policy, Price, PricingTable, ProviderAccount,
-    Purpose, RateLimits, RetryPolicy, Router, RouterBuilder, StepType, Target, Timeouts, Usd,
+    Purpose, RateLimits, RetryPolicy, Router, RouterBuilder, StepType, StreamRecovery, Target,
+    Timeouts, Usd,
 };
 
 const HOOK_URL: &str = "http://127.0.0.1:9/hooks/budget";
@@ -81,13 +82,18 @@ targets = [
   { account = "sim", model = "unpriced" },
 ]
 
+[[models]]
+name = "long"
+capabilities = ["streaming", "tools"]
+targets = [{ account = "gemini", model = "gemini-2.5-pro" }]
+
 [[policies]]
 name = "cheap-first"
 priority = 10
 match = { purposes = ["classification"] }
 route = ["smart"]
 cheapest_first = true
-breaker = { failure_threshold = 2, recovery = "1s" }
+breaker = { failure_threshold = 2, recovery = "1s", failure_threshold_by_kind = { rate_limited = 1, timeout = 4 } }
 retry = { max_retries = 3, base_delay = "10ms", max_delay = "80ms", jitter = "none", max_retry_after = "2s" }
 retry_on = { server_error = 5, rate_limited = 0 }
 timeouts = { request = "5s", attempt = "1s" }
@@ -107,6 +113,8 @@ route = ["smart"]
 breaker = true
 timeouts = { attempt = "30s" }
 hedge = { observed_p95 = { floor = "500ms", cap = "10s" } }
+larger_context = ["long"]
+stream_recovery = "continue"
 "#;
 
 const CONFIG_YAML: &str = r#"
@@ -142,19 +150,20 @@ models:
       - { account: anthropic, model: claude-sonnet-4-5 }
       - { account: gemini, model: gemini-2.5-flash }
       - { account: sim, model: unpriced }
+  - { name: long, capabilities: [streaming, tools], targets: [{ account: gemini, model: gemini-2.5-pro }] }
 policies:
   - name: cheap-first
     priority: 10
     match: { purposes: [classification] }
     route: [smart]
     cheapest_first: true
-    breaker: { failure_threshold: 2, recovery: 1s }
+    breaker: { failure_threshold: 2, recovery: 1s, failure_threshold_by_kind: { timeout: 4, rate_limited: 1 } }
     retry: { max_retries: 3, base_delay: 10ms, max_delay: 80ms, jitter: none, max_retry_after: 2s }
     retry_on: { server_error: 5, rate_limited: 0 }
     timeouts: { request: 5s, attempt: 1s }
     hedge: { after: 2s }
   - { name: no-breakers, priority: 5, match: { tags: [fragile] }, route: [smart], breaker: false, retry: {} }
-  - { name: default, route: [smart], breaker: true, timeouts: { attempt: 30s }, hedge: { observed_p95: { floor: 500ms, cap: 10s } } }
+  - { name: default, route: [smart], breaker: true, timeouts: { attempt: 30s }, hedge: { observed_p95: { floor: 500ms, cap: 10s } }, larger_context: [long], stream_recovery: continue }
 "#;
 
 /// [`CONFIG_TOML`] in JSON, converted value for value.
@@ -265,6 +274,11 @@ fn built_in_code() -> RouterBuilder {
                 .target(Target::new("gemini", "gemini-2.5-flash"))
                 .target(Target::new("sim", "unpriced")),
         )
+        .model(
+            LogicalModel::new("long")
+                .capabilities(Capabilities::STREAMING | Capabilities::TOOLS)
+                .target(Target::new("gemini", "gemini-2.5-pro")),
+        )
         .policy(
             Policy::new("cheap-first")
                 .priority(10)
@@ -274,7 +288,9 @@ fn built_in_code() -> RouterBuilder {
                 .breaker(
                     BreakerConfig::default()
                         .failure_threshold(2)
-                        .recovery(secs(1)),
+                        .recovery(secs(1))
+                        .failure_threshold_for(ErrorKind::RateLimited, 1)
+                        .failure_threshold_for(ErrorKind::Timeout, 4),
                 )
                 .retry(
                     RetryPolicy::default()
@@ -300,7 +316,9 @@ fn built_in_code() -> RouterBuilder {
             Policy::new("default")
                 .route(["smart"])
                 .timeouts(Timeouts::new().attempt(secs(30)))
-                .hedge(HedgePolicy::observed_p95(millis(500), secs(10))),
+                .hedge(HedgePolicy::observed_p95(millis(500), secs(10)))
+                .larger_context(["long"])
+                .stream_recovery(StreamRecovery::Continue),
         )
 }
 
@@ -427,7 +445,11 @@ fn breakers_follow_the_router_default_unless_a_policy_turns_them_off() {
     };
     assert_eq!(per_policy("cheap-first"), 6);
     assert_eq!(per_policy("no-breakers"), 0);
-    assert_eq!(per_policy("default"), 6);
+    assert_eq!(
+        per_policy("default"),
+        7,
+        "six route targets and the larger-context one"
+    );
 
     let without: String = CONFIG_TOML
         .lines()

@@ -461,3 +461,51 @@ async fn retries_per_error_kind_are_exact_and_request_errors_are_never_retried()
         "{err}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_breaker_with_per_kind_thresholds_opens_on_one_429_but_only_on_the_fifth_500() {
+    let strict_on_429 = || {
+        breaker()
+            .failure_threshold(5)
+            .failure_threshold_for(ErrorKind::RateLimited, 1)
+    };
+    let router_for = |primary: &SimProvider, backup: &SimProvider| {
+        one_model(&[("primary", primary), ("backup", backup)])
+            .breaker_defaults(strict_on_429())
+            .health(lenient_health())
+            .build()
+            .unwrap()
+    };
+    let backup = SimProvider::new().reply("backup");
+
+    let failing = SimProvider::new()
+        .reply("primary")
+        .failure_kind(ErrorKind::ServerError);
+    failing.set_down(true);
+    let router = router_for(&failing, &backup);
+    for _ in 0..4 {
+        assert_eq!(send(&router).await.unwrap().content, "backup");
+    }
+    let explanation = router.explain(StepType::Inference, Purpose::Chat, &ChatRequest::user("hi"));
+    assert!(explanation.skipped.is_empty(), "four 500s: {explanation}");
+    send(&router).await.unwrap();
+    assert_eq!(failing.calls(), 5);
+    send(&router).await.unwrap();
+    assert_eq!(failing.calls(), 5, "the fifth 500 opened the breaker");
+
+    let limited = SimProvider::new()
+        .reply("primary")
+        .script([SimStep::RateLimited(Duration::from_millis(1))]);
+    let router = router_for(&limited, &backup);
+    assert_eq!(send(&router).await.unwrap().content, "backup");
+    let explanation = router.explain(StepType::Inference, Purpose::Chat, &ChatRequest::user("hi"));
+    assert!(
+        matches!(
+            explanation.skipped[0].reason,
+            SkipReason::BreakerOpen { .. }
+        ),
+        "one 429: {explanation}"
+    );
+    assert_eq!(send(&router).await.unwrap().content, "backup");
+    assert_eq!(limited.calls(), 1, "an open breaker's target is not called");
+}

@@ -248,7 +248,7 @@ impl RouterConfig {
         mut builder: RouterBuilder,
         problems: &mut Problems,
     ) -> RouterBuilder {
-        match (self.breakers, self.breaker_defaults) {
+        match (self.breakers, &self.breaker_defaults) {
             (false, Some(_)) => problems.push(
                 "breakers",
                 "is false, so `breaker_defaults` would never apply; remove one of them",

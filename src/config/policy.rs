@@ -7,7 +7,7 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use super::problems::Problems;
 use super::resilience::{self, HedgeSettings, PolicyBreaker, RetrySettings, TimeoutSettings};
 use crate::model::Capabilities;
-use crate::policy::{FallbackRules, Match, Policy, RouteStep};
+use crate::policy::{FallbackRules, Match, Policy, RouteStep, StreamRecovery};
 use crate::provider::ErrorKind;
 
 /// A routing policy (see [`Policy`]).
@@ -28,6 +28,8 @@ use crate::provider::ErrorKind;
 /// timeouts = { request = "30s", attempt = "10s" }
 /// hedge = { after = "2s" }
 /// cheapest_first = true
+/// larger_context = ["long-context-llm"]
+/// stream_recovery = "continue"
 /// ```
 #[derive(Clone, Debug, PartialEq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -77,6 +79,14 @@ pub struct PolicyConfig {
     /// route order.
     #[serde(default)]
     pub cheapest_first: bool,
+    /// Logical models with larger context windows, tried only when the request proves
+    /// too long for the route (see [`Policy::larger_context`]).
+    #[serde(default)]
+    pub larger_context: Vec<String>,
+    /// What a stream does when its target breaks after content was sent: `off` (the
+    /// default) or `continue` (see [`Policy::stream_recovery`]).
+    #[serde(default)]
+    pub stream_recovery: StreamRecovery,
 }
 
 impl PolicyConfig {
@@ -88,7 +98,7 @@ impl PolicyConfig {
         policy.matcher = self.matcher.clone();
         policy.route.clone_from(&self.route);
         policy.fallback = self.fallback;
-        policy = match self.breaker {
+        policy = match &self.breaker {
             PolicyBreaker::RouterDefault => policy,
             PolicyBreaker::Off => policy.without_breaker(),
             PolicyBreaker::Custom(settings) => policy.breaker(settings.to_config()),
@@ -110,6 +120,8 @@ impl PolicyConfig {
             policy = policy.cheapest_first();
         }
         policy
+            .larger_context(self.larger_context.iter().cloned())
+            .stream_recovery(self.stream_recovery)
     }
 }
 

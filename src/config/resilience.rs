@@ -19,8 +19,10 @@ use crate::resilience::{BreakerConfig, HealthConfig, HedgePolicy, Jitter, RetryP
 ///
 /// ```toml
 /// breaker_defaults = { failure_threshold = 10, failure_rate = 0.5, min_calls = 20, window = "30s", recovery = "15s", half_open_trials = 3 }
+/// # a policy's own: one 429 opens it, five faults of other kinds do
+/// breaker = { failure_threshold = 5, failure_threshold_by_kind = { rate_limited = 1 } }
 /// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[non_exhaustive]
@@ -42,6 +44,15 @@ pub struct BreakerSettings {
     pub recovery: Option<Duration>,
     /// Trial calls let through once recovery is due.
     pub half_open_trials: Option<u32>,
+    /// Faults of one kind within the window that open the breaker, by provider-fault
+    /// kind (see [`BreakerConfig::failure_threshold_for`]); those faults then no longer
+    /// count towards `failure_threshold`.
+    #[serde(deserialize_with = "thresholds_by_kind")]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(schema_with = "thresholds_by_kind_schema")
+    )]
+    pub failure_threshold_by_kind: Vec<(ErrorKind, u32)>,
 }
 
 /// A breaker's count criterion: a number of faults, or `false` for none.
@@ -56,7 +67,7 @@ pub enum FailureThreshold {
 
 impl BreakerSettings {
     /// The breaker settings these say, on top of [`BreakerConfig::default`].
-    pub(crate) fn to_config(self) -> BreakerConfig {
+    pub(crate) fn to_config(&self) -> BreakerConfig {
         let mut config = BreakerConfig::default();
         match self.failure_threshold {
             Some(FailureThreshold::Faults(faults)) => config.failure_threshold = Some(faults),
@@ -70,13 +81,16 @@ impl BreakerSettings {
         config.window = self.window.unwrap_or(config.window);
         config.recovery = self.recovery.unwrap_or(config.recovery);
         config.half_open_trials = self.half_open_trials.unwrap_or(config.half_open_trials);
+        for &(kind, faults) in &self.failure_threshold_by_kind {
+            config = config.failure_threshold_for(kind, faults);
+        }
         config
     }
 }
 
 /// A policy's circuit breakers: the router's defaults (`true`, or left out), none
 /// (`false`), or settings of its own (a table of [`BreakerSettings`]).
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 #[non_exhaustive]
 pub enum PolicyBreaker {
     /// The router's `breaker_defaults`.
@@ -162,13 +176,32 @@ impl RetrySettings {
 pub(crate) fn retries_by_kind<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Vec<(ErrorKind, u32)>, D::Error> {
-    struct KindsVisitor;
+    counts_by_kind(deserializer, "retry counts")
+}
+
+/// `deserialize_with` for a breaker's `failure_threshold_by_kind`, read like `retry_on`.
+pub(crate) fn thresholds_by_kind<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<(ErrorKind, u32)>, D::Error> {
+    counts_by_kind(deserializer, "fault counts")
+}
+
+/// A table of failure kinds and counts of `what`, each kind once, ordered by kind.
+fn counts_by_kind<'de, D: Deserializer<'de>>(
+    deserializer: D,
+    what: &'static str,
+) -> Result<Vec<(ErrorKind, u32)>, D::Error> {
+    struct KindsVisitor(&'static str);
 
     impl<'de> Visitor<'de> for KindsVisitor {
         type Value = Vec<(ErrorKind, u32)>;
 
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a table of failure kinds and retry counts, such as { server_error = 5 }")
+            write!(
+                f,
+                "a table of failure kinds and {}, such as {{ server_error = 5 }}",
+                self.0
+            )
         }
 
         fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
@@ -182,7 +215,20 @@ pub(crate) fn retries_by_kind<'de, D: Deserializer<'de>>(
         }
     }
 
-    deserializer.deserialize_map(KindsVisitor)
+    deserializer.deserialize_map(KindsVisitor(what))
+}
+
+/// The schema of a breaker's `failure_threshold_by_kind`.
+#[cfg(feature = "schema")]
+pub(crate) fn thresholds_by_kind_schema(
+    generator: &mut schemars::SchemaGenerator,
+) -> schemars::Schema {
+    schemars::json_schema!({
+        "description": "Faults of one kind within the window that open the breaker, per provider-fault kind; those faults no longer count towards `failure_threshold`.",
+        "type": "object",
+        "propertyNames": generator.subschema_for::<ErrorKind>(),
+        "additionalProperties": { "type": "integer", "minimum": 1 }
+    })
 }
 
 /// The schema of a policy's `retry_on`.

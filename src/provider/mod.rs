@@ -103,6 +103,16 @@ pub trait Provider: Send + Sync + 'static {
         Ok(())
     }
 
+    /// Whether the backend continues a conversation's trailing assistant message in place
+    /// (assistant prefill), as Anthropic's Messages API does. A recovering stream
+    /// ([`Policy::stream_recovery`](crate::Policy::stream_recovery)) then sends the
+    /// partial answer as that message, without trailing whitespace; otherwise it adds
+    /// [`CONTINUE_PROMPT`](crate::CONTINUE_PROMPT) as a user message after it. The
+    /// default is `false`.
+    fn supports_assistant_prefill(&self) -> bool {
+        false
+    }
+
     /// Estimates the prompt tokens of a request, for limits and context windows. The
     /// default counts about four characters per token, which is close for English text on
     /// most tokenizers and errs high for code.

@@ -74,6 +74,9 @@ pub struct CircuitBreaker {
     open_until: AtomicU64,
     times_opened: AtomicU64,
     calls: RollingWindow<2>,
+    /// Faults of each kind with a threshold of its own, in the order of
+    /// [`BreakerConfig::failure_thresholds_by_kind`]; empty (unallocated) without one.
+    kind_faults: Box<[RollingWindow<1>]>,
     transition: Mutex<()>,
 }
 
@@ -233,6 +236,11 @@ impl CircuitBreaker {
         Ok(Self {
             name: name.into(),
             calls: RollingWindow::new(config.window, origin),
+            kind_faults: config
+                .failure_thresholds_by_kind
+                .iter()
+                .map(|_| RollingWindow::new(config.window, origin))
+                .collect(),
             config,
             origin,
             word: AtomicU64::new(
@@ -387,6 +395,7 @@ impl CircuitBreaker {
             let closes = u32::from(succeeded) >= self.config.half_open_trials;
             let next = if closes {
                 self.calls.clear();
+                self.kind_faults.iter().for_each(RollingWindow::clear);
                 word.next(Phase::Closed)
             } else {
                 Word { succeeded, ..word }
@@ -420,9 +429,35 @@ impl CircuitBreaker {
         }
         self.calls.add(now, FAULT);
         let [successes, faults] = self.calls.totals(now);
-        if self.config.trips(faults, successes + faults) {
+        let trips = if self.kind_faults.is_empty() {
+            self.config.trips(faults, successes + faults)
+        } else {
+            self.trips_by_kind(kind, faults, successes + faults, now)
+        };
+        if trips {
             self.open(Phase::Closed, generation, now, kind);
         }
+    }
+
+    /// Counts a fault of `kind` towards its own threshold, if it has one, and says
+    /// whether the window now opens the breaker.
+    fn trips_by_kind(&self, kind: ErrorKind, faults: u64, calls: u64, now: Instant) -> bool {
+        let thresholds = &self.config.failure_thresholds_by_kind;
+        let own = thresholds.iter().position(|(k, _)| *k == kind);
+        if let Some(i) = own {
+            self.kind_faults[i].add(now, 0);
+        }
+        let mut apart = 0;
+        let mut by_own = false;
+        for (i, window) in self.kind_faults.iter().enumerate() {
+            let [count] = window.totals(now);
+            apart += count;
+            by_own |= own == Some(i) && count >= u64::from(thresholds[i].1);
+        }
+        by_own
+            || self
+                .config
+                .trips_counting(faults.saturating_sub(apart), faults, calls)
     }
 
     /// Opens the breaker, if it is still in the period `(from, generation)`.

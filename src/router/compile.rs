@@ -431,10 +431,11 @@ fn compile_policy(
     };
 
     let route = compile_route(policy, cx, path, problems);
+    let larger_context = compile_larger_context(policy, &route, cx, path, problems);
     let survivor = cx.previous.and_then(|s| s.policy(&policy.name));
     let mut breakers = vec![None; cx.target_count];
     if let Some(config) = breaker.filter(|c| c.validate().is_ok()) {
-        for entry in &route {
+        for entry in route.iter().chain(&larger_context) {
             let model = &cx.compiled_models[entry.model];
             for (t, target) in model.targets.iter().enumerate() {
                 if entry.only_target.is_some_and(|only| only != t) {
@@ -469,6 +470,8 @@ fn compile_policy(
         timeouts: policy.timeouts,
         cheapest_first: policy.cheapest_first,
         hedge: policy.hedge,
+        larger_context,
+        stream_recovery: policy.stream_recovery,
         breakers,
         counters: survivor.map(|p| p.counters.clone()).unwrap_or_default(),
     }
@@ -526,6 +529,51 @@ fn compile_route(
         route.push(RouteEntry { model, only_target });
     }
     route
+}
+
+/// Resolves a policy's larger-context models: known, each once, off the route, and with
+/// the capabilities the policy requires.
+fn compile_larger_context(
+    policy: &Policy,
+    route: &[RouteEntry],
+    cx: &PolicyContext<'_>,
+    path: &str,
+    problems: &mut Problems,
+) -> Vec<RouteEntry> {
+    let mut entries: Vec<RouteEntry> = Vec::with_capacity(policy.larger_context.len());
+    for (i, name) in policy.larger_context.iter().enumerate() {
+        let step_path = format!("{path}.larger_context[{i}]");
+        let Some(&model) = cx.models.get(name.as_str()) else {
+            problems.push(
+                step_path,
+                unknown("logical model", name, cx.models.keys().copied()),
+            );
+            continue;
+        };
+        if route.iter().any(|e| e.model == model) {
+            problems.push(
+                step_path,
+                format!("logical model `{name}` is already on the route"),
+            );
+            continue;
+        }
+        if entries.iter().any(|e| e.model == model) {
+            problems.push(step_path, format!("repeats logical model `{name}`"));
+            continue;
+        }
+        let missing = cx.model_defs[model].capabilities.missing(policy.requires);
+        if !missing.is_empty() {
+            problems.push(
+                step_path,
+                format!("logical model `{name}` lacks {missing}, which the policy requires"),
+            );
+        }
+        entries.push(RouteEntry {
+            model,
+            only_target: None,
+        });
+    }
+    entries
 }
 
 /// Whether a failure of `kind` may be retried on the same target at all.

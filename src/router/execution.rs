@@ -13,14 +13,16 @@ use super::plan::{
 };
 use super::snapshot::{CompiledAccount, CompiledModel, CompiledPolicy, CompiledTarget, Snapshot};
 use super::telemetry;
+use crate::budget::Usd;
 use crate::error::Error;
 use crate::model::Capabilities;
+use crate::policy::StreamRecovery;
 use crate::policy::{Purpose, StepType};
-use crate::provider::{ProviderError, ProviderRequest};
+use crate::provider::{ErrorKind, ProviderError, ProviderRequest};
 use crate::resilience::{BreakerPermit, Deadline};
 use crate::stats::PolicyCounters;
 use crate::types::{
-    Attempt, AttemptOutcome, ChatRequest, ChatResponse, FinishReason, ToolCall, Usage,
+    Attempt, AttemptOutcome, ChatRequest, ChatResponse, FinishReason, TargetRef, ToolCall, Usage,
 };
 
 pub(crate) struct Execution {
@@ -40,6 +42,12 @@ pub(crate) struct Execution {
     skipped: Vec<SkippedTarget>,
     attempts: Vec<Attempt>,
     outcome: OutcomeGuard,
+    /// The policy's larger-context candidates, until a context-length error adds them to
+    /// the plan.
+    larger_context: Vec<Candidate>,
+    /// The largest context window that refused the request as too long: candidates whose
+    /// window is no larger are passed over.
+    refused_window: Option<u32>,
 }
 
 /// The parts of one candidate, resolved from the snapshot.
@@ -152,6 +160,8 @@ impl Execution {
             skipped: planned.skipped,
             attempts: Vec::with_capacity(1),
             outcome,
+            larger_context: planned.larger_context,
+            refused_window: None,
             snapshot,
         })
     }
@@ -182,8 +192,25 @@ impl Execution {
         if !self.may_attempt(Instant::now()) || self.next >= self.max_candidates {
             return None;
         }
-        let candidate = *self.candidates.get(self.next)?;
+        let mut candidate = *self.candidates.get(self.next)?;
         self.next += 1;
+        while let Some(refused_by) = self.refused_window {
+            let target = Self::resolve(&self.snapshot, candidate).target;
+            match target.window.map(|w| w.context) {
+                Some(context) if context <= refused_by => {
+                    self.skipped.push(SkippedTarget {
+                        target: target.target.clone(),
+                        reason: SkipReason::ContextRefused {
+                            context,
+                            refused_by,
+                        },
+                    });
+                    candidate = *self.candidates.get(self.next)?;
+                    self.next += 1;
+                }
+                _ => break,
+            }
+        }
         if !self.attempts.is_empty() {
             let policy = self.policy();
             policy.counters.record_fallback();
@@ -317,6 +344,45 @@ impl Execution {
         )
     }
 
+    /// Whether the request may move on from its first candidate at all (not with
+    /// [`RouteOptions::no_fallback`](crate::RouteOptions::no_fallback)).
+    pub(crate) fn allows_fallback(&self) -> bool {
+        self.max_candidates > 1
+    }
+
+    /// What the policy does with a stream that breaks after content was sent.
+    pub(crate) fn stream_recovery(&self) -> StreamRecovery {
+        self.policy().stream_recovery
+    }
+
+    /// Settles a stream attempt that broke after producing text: a failure for its
+    /// breaker and health, but charged with `usage` against its account's limits and
+    /// budget (the provider bills what it generated). Returns its cost, when priced.
+    pub(crate) fn observe_broken_stream(
+        &self,
+        candidate: Candidate,
+        admission: Admission,
+        error: &ProviderError,
+        latency: Duration,
+        usage: &Usage,
+    ) -> Option<Usd> {
+        let now = Instant::now();
+        let resolved = Self::resolve(&self.snapshot, candidate);
+        if let Some(permit) = admission.permit {
+            permit.failure(error.kind(), now);
+        }
+        if error.is_provider_fault() {
+            resolved.account.health.record(false, latency, now);
+        }
+        if let Some(limiter) = &resolved.account.limiter {
+            limiter.record_provider_error(error, now);
+        }
+        let cost = resolved.cost(usage);
+        let alerts = admission.held.settle(usage, cost, latency);
+        after_settle(&self.snapshot, &resolved, alerts);
+        cost
+    }
+
     /// Whether the policy moves on to another candidate after `error`.
     pub(crate) fn falls_back_on(&self, error: &ProviderError) -> bool {
         self.policy().fallback.on.contains(error.kind())
@@ -350,10 +416,17 @@ impl Execution {
         candidate: Candidate,
         error: &ProviderError,
         latency: Duration,
-    ) -> crate::types::TargetRef {
+    ) -> TargetRef {
         let resolved = Self::resolve(&self.snapshot, candidate);
         telemetry::attempt_finished(&self.outcome.policy, &resolved, Err(error.kind()), latency);
         let target = resolved.target;
+        if error.kind() == ErrorKind::ContextLengthExceeded {
+            if let Some(window) = target.window {
+                self.refused_window = self.refused_window.max(Some(window.context));
+            }
+            // Held back until now: the request proved too long.
+            self.candidates.append(&mut self.larger_context);
+        }
         target.counters.record(false, latency);
         target.load.observe(latency);
         self.attempts.push(Attempt {
@@ -403,6 +476,7 @@ impl Execution {
             policy: self.policy().name.clone(),
             served_by,
             attempts: std::mem::take(&mut self.attempts),
+            recoveries: Vec::new(),
         }
     }
 
@@ -448,6 +522,12 @@ impl Execution {
         latency: Duration,
     ) -> Error {
         let target = self.record_failure(candidate, &error, latency);
+        self.stream_interrupted(target, error)
+    }
+
+    /// The final error of a stream that broke after content reached the caller and
+    /// could not be recovered: the target that broke, its failure, and every attempt.
+    pub(crate) fn stream_interrupted(&mut self, target: TargetRef, error: ProviderError) -> Error {
         let error = Error::StreamInterrupted {
             policy: self.policy().name.clone(),
             target,

@@ -37,6 +37,13 @@ pub struct Explanation {
     pub skipped: Vec<SkippedTarget>,
     /// Candidates moved to the end of the plan because their account is unhealthy.
     pub deprioritized: Vec<TargetRef>,
+    /// Whether the candidates are the policy's
+    /// [larger-context models](crate::Policy::larger_context), because no target on the
+    /// route can hold the request.
+    pub context_fallback: bool,
+    /// The policy's larger-context targets held back: tried, after the candidates, only
+    /// if a target refuses the request as too long.
+    pub larger_context: Vec<TargetRef>,
     /// The error the request would end with before any provider is called, if it would.
     pub error: Option<String>,
 }
@@ -67,6 +74,8 @@ pub(crate) fn explain(
         candidates: Vec::new(),
         skipped: Vec::new(),
         deprioritized: Vec::new(),
+        context_fallback: false,
+        larger_context: Vec::new(),
         error: None,
     };
     let problems = request.problems();
@@ -101,6 +110,12 @@ pub(crate) fn explain(
             explanation.skipped = plan.skipped;
             let healthy = explanation.candidates.len() - plan.demoted;
             explanation.deprioritized = explanation.candidates[healthy..].to_vec();
+            explanation.context_fallback = plan.context_fallback;
+            explanation.larger_context = plan
+                .larger_context
+                .iter()
+                .map(|c| snapshot.models[c.model].targets[c.target].target.clone())
+                .collect();
         }
         Err(failure) => {
             explanation.policy = failure.policy.map(|i| snapshot.policies[i].name.clone());
@@ -132,14 +147,31 @@ impl fmt::Display for Explanation {
             Some(policy) => writeln!(f, "  matched policy `{policy}`")?,
             None => writeln!(f, "  matched no policy")?,
         }
+        if self.context_fallback {
+            writeln!(
+                f,
+                "  no target on the route can hold the request: larger-context models instead"
+            )?;
+        }
         for (i, target) in self.candidates.iter().enumerate() {
-            let role = if i == 0 { "primary" } else { "fallback" };
+            let role = match (i, self.context_fallback) {
+                (_, true) => "larger-context fallback",
+                (0, false) => "primary",
+                (_, false) => "fallback",
+            };
             let health = if self.deprioritized.contains(target) {
                 ", account unhealthy: moved last"
             } else {
                 ""
             };
             writeln!(f, "  {}. {target} ({role}{health})", i + 1)?;
+        }
+        for (i, target) in self.larger_context.iter().enumerate() {
+            let n = self.candidates.len() + i + 1;
+            writeln!(
+                f,
+                "  {n}. {target} (larger-context fallback, only after a context-length error)"
+            )?;
         }
         for skip in &self.skipped {
             writeln!(f, "  skipped {}: {}", skip.target, skip.reason)?;

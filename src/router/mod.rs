@@ -12,6 +12,7 @@ mod hedge;
 mod lease;
 mod plan;
 mod probes;
+mod recovery;
 #[cfg(feature = "redis")]
 mod shared;
 mod snapshot;
@@ -27,6 +28,7 @@ pub use builder::RouterBuilder;
 pub(crate) use compile::PathStyle;
 pub use explain::{Explanation, PassedOver};
 pub use plan::{SkipReason, SkippedTarget};
+pub use recovery::CONTINUE_PROMPT;
 pub use stream::ChatStream;
 
 use crate::error::{ConfigError, Error};
@@ -131,7 +133,9 @@ impl Router {
     /// Candidates are tried as for [`complete`](Self::complete), and the request needs a
     /// streaming-capable model. Until the first content event reaches the caller, a failing
     /// target (at connect time or mid-stream) is replaced silently by the next candidate;
-    /// after that, a failure ends the stream with [`Error::StreamInterrupted`].
+    /// after that, a failure ends the stream with [`Error::StreamInterrupted`], unless the
+    /// policy recovers streams ([`Policy::stream_recovery`](crate::Policy::stream_recovery)):
+    /// then the next candidate continues the partial answer.
     ///
     /// # Errors
     ///

@@ -33,6 +33,7 @@ pub(crate) struct Candidate {
 }
 
 /// What the planner is asked.
+#[derive(Clone, Copy)]
 pub(crate) struct PlanRequest<'a> {
     pub(crate) step: &'a StepType,
     pub(crate) purpose: &'a Purpose,
@@ -51,6 +52,12 @@ pub(crate) struct Plan {
     pub(crate) skipped: Vec<SkippedTarget>,
     /// Candidates moved to the end because their account is unhealthy.
     pub(crate) demoted: usize,
+    /// The policy's larger-context candidates, held back until a target refuses the
+    /// request as too long (empty when the policy names none, or when they are the plan).
+    pub(crate) larger_context: Vec<Candidate>,
+    /// Whether the candidates are the policy's larger-context models, because no route
+    /// target could hold the request.
+    pub(crate) context_fallback: bool,
 }
 
 /// Why planning failed, and which policy had matched, if any (its stats count the failure).
@@ -92,6 +99,14 @@ pub enum SkipReason {
         context: u32,
         /// The most output tokens the target allows.
         max_output: u32,
+    },
+    /// A target with a window at least this large already refused the request as too
+    /// long (a context-length error), so this one cannot hold it either.
+    ContextRefused {
+        /// The target's context window.
+        context: u32,
+        /// The window of the target that refused.
+        refused_by: u32,
     },
     /// The policy's circuit breaker for this target is open.
     BreakerOpen {
@@ -146,6 +161,13 @@ impl fmt::Display for SkipReason {
                 f,
                 "needs about {needed} tokens; the window holds {context} (at most {max_output} output)"
             ),
+            SkipReason::ContextRefused {
+                context,
+                refused_by,
+            } => write!(
+                f,
+                "its window holds {context}, and a target whose window holds {refused_by} refused the request as too long"
+            ),
             SkipReason::BreakerOpen { recovers_in_ms } => {
                 write!(f, "circuit breaker open for another {recovers_in_ms} ms")
             }
@@ -198,6 +220,11 @@ pub(crate) fn plan(
     for entry in route.iter() {
         any_model_capable |= planner.add_entry(*entry);
     }
+    let (larger_context, context_fallback) = if policy.larger_context.is_empty() {
+        (Vec::new(), false)
+    } else {
+        planner.add_larger_context()
+    };
     let Planner {
         mut candidates,
         skipped,
@@ -235,6 +262,8 @@ pub(crate) fn plan(
         candidates,
         skipped,
         demoted,
+        larger_context,
+        context_fallback,
     })
 }
 
@@ -412,6 +441,42 @@ struct Planner<'a, 'r> {
 }
 
 impl Planner<'_, '_> {
+    /// Plans the policy's larger-context models. When the route left no candidate and
+    /// at least one target was skipped for its context window, they become the plan
+    /// (returned: nothing held back, `true`). Otherwise they are held back for a
+    /// context-length error, planned without advancing round-robin positions (a plan
+    /// that never uses them must not move them), and their skips are not reported.
+    fn add_larger_context(&mut self) -> (Vec<Candidate>, bool) {
+        let too_long = self.candidates.is_empty()
+            && self
+                .skipped
+                .iter()
+                .any(|s| matches!(s.reason, SkipReason::ContextWindow { .. }));
+        let input = PlanRequest {
+            for_real: self.input.for_real && too_long,
+            ..*self.input
+        };
+        let mut planner = Planner {
+            snapshot: self.snapshot,
+            policy: self.policy,
+            input: &input,
+            candidates: Vec::new(),
+            skipped: Vec::new(),
+            prompt_tokens: self.prompt_tokens,
+            usable: Vec::new(),
+            tokens: Vec::new(),
+        };
+        for entry in &self.policy.larger_context {
+            planner.add_entry(*entry);
+        }
+        if !too_long {
+            return (planner.candidates, false);
+        }
+        self.candidates = planner.candidates;
+        self.skipped.append(&mut planner.skipped);
+        (Vec::new(), true)
+    }
+
     /// Adds one route entry's targets, tier by tier. Returns whether the model can do what
     /// the request needs.
     fn add_entry(&mut self, entry: RouteEntry) -> bool {

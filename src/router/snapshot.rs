@@ -15,7 +15,7 @@ use crate::budget::{AlertSink, Budget, BudgetLedger, Price};
 use crate::context_window::ContextWindow;
 use crate::limits::Limiter;
 use crate::model::{Balance, Capabilities};
-use crate::policy::{FallbackRules, Match};
+use crate::policy::{FallbackRules, Match, StreamRecovery};
 use crate::provider::{ErrorKind, Provider};
 use crate::resilience::{CircuitBreaker, HealthTracker, HedgePolicy, RetryPolicy, Timeouts};
 use crate::state::StateStore;
@@ -53,6 +53,9 @@ pub(crate) struct CompiledPolicy {
     pub(crate) timeouts: Timeouts,
     pub(crate) cheapest_first: bool,
     pub(crate) hedge: HedgePolicy,
+    /// Models tried only when the request proves too long for the route.
+    pub(crate) larger_context: Vec<RouteEntry>,
+    pub(crate) stream_recovery: StreamRecovery,
     /// One breaker per target on the route, indexed by [`CompiledTarget::id`]; `None` for
     /// targets off the route or when breakers are off.
     pub(crate) breakers: Vec<Option<Arc<CircuitBreaker>>>,

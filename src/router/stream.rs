@@ -12,18 +12,22 @@ use tracing::Instrument;
 use super::balance::InFlight;
 use super::execution::{Admission, Answer, Execution};
 use super::plan::Candidate;
+use super::recovery::{self, Overlap, Recovering};
 use super::snapshot::Snapshot;
 use super::telemetry;
+use crate::budget::Usd;
 use crate::error::Error;
-use crate::policy::{Purpose, StepType};
+use crate::policy::{Purpose, StepType, StreamRecovery};
 use crate::provider::{ErrorKind, ProviderError, ProviderEvent, ProviderStream};
-use crate::types::{ChatRequest, StreamEvent, ToolCall, ToolCallDelta};
+use crate::types::{ChatRequest, FinishReason, StreamEvent, ToolCall, ToolCallDelta, Usage};
 
 /// The events of a routed stream, from [`Router::stream`](crate::Router::stream).
 ///
 /// Yields text and tool-call deltas, then one [`StreamEvent::Done`] with the assembled
 /// response. If the serving target breaks after content was sent, the last item is an
-/// [`Error::StreamInterrupted`]. Dropping the stream cancels the provider call.
+/// [`Error::StreamInterrupted`], unless the policy recovers streams
+/// ([`Policy::stream_recovery`](crate::Policy::stream_recovery)) and another candidate
+/// continues the answer. Dropping the stream cancels the provider call.
 pub struct ChatStream {
     inner: Pin<Box<dyn Stream<Item = Result<StreamEvent, Error>> + Send>>,
 }
@@ -57,6 +61,8 @@ pub(crate) async fn stream(
         tool_calls: Vec::new(),
         sent_content: false,
         done: false,
+        queued: None,
+        recovery: Recovering::default(),
     };
     driver.connect().await?;
     // Later events are polled in the caller's context: keep them in the request's span.
@@ -78,10 +84,14 @@ struct Driver {
     execution: Execution,
     request: ChatRequest,
     active: Option<Active>,
+    /// Every piece of text sent to the caller.
     text: String,
     tool_calls: Vec<(u32, ToolCall)>,
     sent_content: bool,
     done: bool,
+    /// An event to yield before reading on (the end, after text held back until then).
+    queued: Option<Result<StreamEvent, Error>>,
+    recovery: Recovering,
 }
 
 struct Active {
@@ -91,6 +101,17 @@ struct Active {
     admission: Admission,
     span: tracing::Span,
     _in_flight: InFlight,
+    /// The continuation request sent, when this attempt continues a broken stream.
+    continuation: Option<Box<ChatRequest>>,
+    /// Bytes of text the attempt produced, repeats included (for its usage estimate).
+    output_bytes: usize,
+}
+
+/// The attempt a stream was opened (or failed to open) in.
+struct Opened {
+    in_flight: InFlight,
+    span: tracing::Span,
+    started: Instant,
 }
 
 impl Driver {
@@ -101,39 +122,15 @@ impl Driver {
             let Some(admission) = self.execution.admit(candidate).await else {
                 continue;
             };
-            let started = Instant::now();
-            let (result, in_flight, span) = {
-                let resolved = Execution::resolve(self.execution.snapshot(), candidate);
-                let in_flight = resolved.target.load.begin();
-                let span = telemetry::attempt_span(&resolved, &self.request);
-                let call = resolved
-                    .account
-                    .provider
-                    .stream(resolved.request(&self.request))
-                    .instrument(span.clone());
-                let result = self
-                    .execution
-                    .deadline()
-                    .run(call)
-                    .await
-                    .unwrap_or_else(|timed_out| Err(timed_out.into()));
-                (result, in_flight, span)
-            };
+            let (result, opened) = Self::open(&self.execution, candidate, &self.request).await;
             match result {
                 Ok(events) => {
-                    self.active = Some(Active {
-                        candidate,
-                        events,
-                        started,
-                        admission,
-                        span,
-                        _in_flight: in_flight,
-                    });
+                    self.activate(candidate, admission, events, opened, None);
                     return Ok(());
                 }
                 Err(error) => {
-                    telemetry::record_failure(&span, error.kind());
-                    let latency = started.elapsed();
+                    telemetry::record_failure(&opened.span, error.kind());
+                    let latency = opened.started.elapsed();
                     self.execution
                         .observe_failure(candidate, admission, &error, latency);
                     self.execution.fail_attempt(candidate, error, latency)?;
@@ -143,7 +140,58 @@ impl Driver {
         Err(self.execution.exhausted())
     }
 
+    /// Calls `candidate`'s provider for a stream of `request`, within the deadline.
+    async fn open(
+        execution: &Execution,
+        candidate: Candidate,
+        request: &ChatRequest,
+    ) -> (Result<ProviderStream, ProviderError>, Opened) {
+        let started = Instant::now();
+        let resolved = Execution::resolve(execution.snapshot(), candidate);
+        let in_flight = resolved.target.load.begin();
+        let span = telemetry::attempt_span(&resolved, request);
+        let call = resolved
+            .account
+            .provider
+            .stream(resolved.request(request))
+            .instrument(span.clone());
+        let result = execution
+            .deadline()
+            .run(call)
+            .await
+            .unwrap_or_else(|timed_out| Err(timed_out.into()));
+        let opened = Opened {
+            in_flight,
+            span,
+            started,
+        };
+        (result, opened)
+    }
+
+    fn activate(
+        &mut self,
+        candidate: Candidate,
+        admission: Admission,
+        events: ProviderStream,
+        opened: Opened,
+        continuation: Option<Box<ChatRequest>>,
+    ) {
+        self.active = Some(Active {
+            candidate,
+            events,
+            started: opened.started,
+            admission,
+            span: opened.span,
+            _in_flight: opened.in_flight,
+            continuation,
+            output_bytes: 0,
+        });
+    }
+
     async fn next_event(&mut self) -> Option<Result<StreamEvent, Error>> {
+        if let Some(event) = self.queued.take() {
+            return Some(event);
+        }
         if self.done {
             return None;
         }
@@ -151,40 +199,23 @@ impl Driver {
             let active = self.active.as_mut()?;
             let failure = match active.events.next().await {
                 Some(Ok(ProviderEvent::TextDelta(text))) => {
-                    if text.is_empty() {
-                        continue;
+                    active.output_bytes += text.len();
+                    match self.release(text) {
+                        Some(text) => return Some(Ok(self.send_text(text))),
+                        None => continue,
                     }
-                    self.first_content();
-                    self.text.push_str(&text);
-                    return Some(Ok(StreamEvent::TextDelta { text }));
                 }
                 Some(Ok(ProviderEvent::ToolCallDelta(delta))) => {
+                    let held = self.flush_overlap();
                     self.first_content();
                     merge_tool_call(&mut self.tool_calls, &delta);
-                    return Some(Ok(StreamEvent::ToolCallDelta(delta)));
+                    let event = StreamEvent::ToolCallDelta(delta);
+                    return Some(self.after_held(held, Ok(event)));
                 }
                 Some(Ok(ProviderEvent::Finished {
                     finish_reason,
                     usage,
-                })) => {
-                    self.done = true;
-                    let active = self.active.take()?;
-                    telemetry::record_answer(&active.span, &usage, &finish_reason);
-                    let answer = Answer {
-                        content: std::mem::take(&mut self.text),
-                        tool_calls: std::mem::take(&mut self.tool_calls)
-                            .into_iter()
-                            .map(|(_, call)| call)
-                            .collect(),
-                        finish_reason,
-                        usage,
-                    };
-                    let latency = active.started.elapsed();
-                    let response =
-                        self.execution
-                            .succeed(active.candidate, active.admission, answer, latency);
-                    return Some(Ok(StreamEvent::Done(Box::new(response))));
-                }
+                })) => return self.finish(finish_reason, usage),
                 Some(Err(error)) => error,
                 None => ProviderError::new(
                     ErrorKind::MalformedResponse,
@@ -194,6 +225,13 @@ impl Driver {
             let active = self.active.take()?;
             let latency = active.started.elapsed();
             telemetry::record_failure(&active.span, failure.kind());
+            if self.sent_content && self.recoverable(&failure) {
+                if let Err(error) = self.recover(active, failure).await {
+                    self.done = true;
+                    return Some(Err(error));
+                }
+                continue;
+            }
             self.execution
                 .observe_failure(active.candidate, active.admission, &failure, latency);
             if self.sent_content {
@@ -215,6 +253,176 @@ impl Driver {
                 self.done = true;
                 return Some(Err(error));
             }
+        }
+    }
+
+    /// Settles the successful attempt and yields the end (after any text held back).
+    fn finish(
+        &mut self,
+        finish_reason: FinishReason,
+        usage: Usage,
+    ) -> Option<Result<StreamEvent, Error>> {
+        let held = self.flush_overlap();
+        if let Some(text) = &held {
+            self.recovery.resumed();
+            self.text.push_str(text);
+        }
+        self.done = true;
+        let active = self.active.take()?;
+        telemetry::record_answer(&active.span, &usage, &finish_reason);
+        let answer = Answer {
+            content: std::mem::take(&mut self.text),
+            tool_calls: std::mem::take(&mut self.tool_calls)
+                .into_iter()
+                .map(|(_, call)| call)
+                .collect(),
+            finish_reason,
+            usage,
+        };
+        let latency = active.started.elapsed();
+        let mut response =
+            self.execution
+                .succeed(active.candidate, active.admission, answer, latency);
+        self.recovery.complete(&mut response);
+        let done = Ok(StreamEvent::Done(Box::new(response)));
+        Some(match held {
+            Some(text) => {
+                self.queued = Some(done);
+                Ok(StreamEvent::TextDelta { text })
+            }
+            None => done,
+        })
+    }
+}
+
+/// Stream recovery: the steps that continue a broken stream on the next candidate.
+impl Driver {
+    /// Whether a stream that broke with `failure` after content was sent is continued
+    /// elsewhere (see [`Policy::stream_recovery`](crate::Policy::stream_recovery)).
+    fn recoverable(&self, failure: &ProviderError) -> bool {
+        self.execution.stream_recovery() == StreamRecovery::Continue
+            && self.execution.allows_fallback()
+            && self.execution.falls_back_on(failure)
+            && self.tool_calls.is_empty()
+            && self.request.response_format.is_none()
+    }
+
+    /// Settles the broken attempt (charged with its estimated usage when it produced
+    /// text) and opens a continuation on the next candidate that accepts.
+    async fn recover(&mut self, active: Active, failure: ProviderError) -> Result<(), Error> {
+        let latency = active.started.elapsed();
+        let candidate = active.candidate;
+        let (usage, cost) = if active.output_bytes > 0 {
+            let sent = active.continuation.as_deref().unwrap_or(&self.request);
+            let usage = self
+                .execution
+                .estimated_usage(candidate, sent, active.output_bytes);
+            let cost = self.execution.observe_broken_stream(
+                candidate,
+                active.admission,
+                &failure,
+                latency,
+                &usage,
+            );
+            (usage, cost)
+        } else {
+            self.execution
+                .observe_failure(candidate, active.admission, &failure, latency);
+            (Usage::default(), Some(Usd::ZERO))
+        };
+        let target = self.execution.record_failure(candidate, &failure, latency);
+        tracing::info!(
+            routewise.target = %target,
+            error.type = %failure.kind(),
+            bytes_sent = self.text.len(),
+            "stream broke after content was sent; continuing on the next candidate"
+        );
+        self.recovery.overlap = None;
+        self.recovery
+            .broke(target, failure, &self.text, usage, cost);
+        self.reconnect().await
+    }
+
+    /// Opens a continuation of the text sent so far on the next candidate that accepts;
+    /// if none does, the stream ends as interrupted by its latest break.
+    async fn reconnect(&mut self) -> Result<(), Error> {
+        while let Some(candidate) = self.execution.next_candidate() {
+            let Some(admission) = self.execution.admit(candidate).await else {
+                continue;
+            };
+            let resolved = Execution::resolve(self.execution.snapshot(), candidate);
+            let prefill = resolved.account.provider.supports_assistant_prefill();
+            let request = recovery::continuation(&self.request, &self.text, prefill);
+            let (result, opened) = Self::open(&self.execution, candidate, &request).await;
+            match result {
+                Ok(events) => {
+                    self.recovery.resumed_on = Some(self.execution.target_ref(candidate));
+                    self.recovery.overlap = Some(Overlap::default());
+                    let continuation = Some(Box::new(request));
+                    self.activate(candidate, admission, events, opened, continuation);
+                    return Ok(());
+                }
+                Err(error) => {
+                    telemetry::record_failure(&opened.span, error.kind());
+                    let latency = opened.started.elapsed();
+                    self.execution
+                        .observe_failure(candidate, admission, &error, latency);
+                    self.execution.record_failure(candidate, &error, latency);
+                    if !self.execution.falls_back_on(&error) {
+                        break;
+                    }
+                }
+            }
+        }
+        let (target, error) = self
+            .recovery
+            .broke
+            .take()
+            .expect("a recovery starts from a break");
+        Err(self.execution.stream_interrupted(target, error))
+    }
+
+    /// Passes text on, unless a continuation's start is held back to drop a repeat.
+    fn release(&mut self, text: String) -> Option<String> {
+        let text = match &mut self.recovery.overlap {
+            None => text,
+            Some(overlap) => {
+                let released = overlap.push(&self.text, &text)?;
+                self.recovery.overlap = None;
+                self.recovery.dropped(released.dropped);
+                released.text
+            }
+        };
+        (!text.is_empty()).then_some(text)
+    }
+
+    /// Decides a held-back continuation start now; its text, if any is left to send.
+    fn flush_overlap(&mut self) -> Option<String> {
+        let released = self.recovery.overlap.take()?.finish(&self.text);
+        self.recovery.dropped(released.dropped);
+        (!released.text.is_empty()).then_some(released.text)
+    }
+
+    /// Sends text to the caller.
+    fn send_text(&mut self, text: String) -> StreamEvent {
+        self.recovery.resumed();
+        self.first_content();
+        self.text.push_str(&text);
+        StreamEvent::TextDelta { text }
+    }
+
+    /// `event`, after the text `held` back, if any (then `event` is queued).
+    fn after_held(
+        &mut self,
+        held: Option<String>,
+        event: Result<StreamEvent, Error>,
+    ) -> Result<StreamEvent, Error> {
+        match held {
+            Some(text) => {
+                self.queued = Some(event);
+                Ok(self.send_text(text))
+            }
+            None => event,
         }
     }
 }

@@ -19,4 +19,4 @@ pub use request::{
     ToolCall, ToolChoice,
 };
 pub use response::{Attempt, AttemptOutcome, ChatResponse, FinishReason, TargetRef, Usage};
-pub use stream::{StreamEvent, ToolCallDelta};
+pub use stream::{StreamEvent, StreamRecovered, ToolCallDelta};

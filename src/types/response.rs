@@ -17,9 +17,11 @@ pub struct ChatResponse {
     pub tool_calls: Vec<ToolCall>,
     /// Why generation ended.
     pub finish_reason: FinishReason,
-    /// Token usage as reported by the provider.
+    /// Token usage as reported by the provider (for a recovered stream, summed over the
+    /// interrupted attempts' estimates and the final attempt).
     pub usage: Usage,
-    /// The cost in US dollars, when the serving target's price is known.
+    /// The cost in US dollars, when the serving target's price is known (for a recovered
+    /// stream, summed over its attempts, when every one of them is priced).
     pub cost_usd: Option<f64>,
     /// The policy that routed the request.
     pub policy: Arc<str>,
@@ -27,6 +29,11 @@ pub struct ChatResponse {
     pub served_by: TargetRef,
     /// Every attempt made, in order; the last one succeeded.
     pub attempts: Vec<Attempt>,
+    /// How a stream recovered from targets that broke after content was sent, in order
+    /// (empty for an answer that came in one piece). See
+    /// [`Policy::stream_recovery`](crate::Policy::stream_recovery).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub recoveries: Vec<super::StreamRecovered>,
 }
 
 impl ChatResponse {

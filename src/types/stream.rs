@@ -1,6 +1,6 @@
 use serde::Serialize;
 
-use super::ChatResponse;
+use super::{ChatResponse, TargetRef, Usage};
 
 /// One event of a routed stream ([`Router::stream`](crate::Router::stream)).
 ///
@@ -33,4 +33,26 @@ pub struct ToolCallDelta {
     pub name: Option<String>,
     /// More argument JSON text.
     pub arguments: String,
+}
+
+/// How a routed stream recovered from a target that broke after content was sent
+/// ([`StreamRecovery::Continue`](crate::StreamRecovery::Continue)), as listed in
+/// [`ChatResponse::recoveries`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct StreamRecovered {
+    /// The target whose stream broke.
+    pub interrupted: TargetRef,
+    /// The target that continued the answer.
+    pub resumed_on: TargetRef,
+    /// Characters of the answer the caller had received when the stream broke.
+    pub chars_sent: usize,
+    /// Characters the continuation repeated of what was already sent, dropped before
+    /// they reached the caller.
+    pub repeat_dropped: usize,
+    /// The interrupted attempt's usage, estimated (a broken stream reports none): its
+    /// prompt as the provider estimates it, and about four characters per output token.
+    /// It is settled against the interrupted target's account and included in the
+    /// response's usage and cost.
+    pub interrupted_usage: Usage,
 }

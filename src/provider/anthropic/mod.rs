@@ -282,6 +282,11 @@ impl Provider for Anthropic {
         "anthropic"
     }
 
+    /// The Messages API continues a trailing assistant message.
+    fn supports_assistant_prefill(&self) -> bool {
+        true
+    }
+
     async fn complete(
         &self,
         request: ProviderRequest<'_>,

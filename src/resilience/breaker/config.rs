@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::provider::ErrorKind;
 use crate::resilience::error::{ResilienceConfigError, check_fraction, check_nonzero};
 use crate::resilience::window::MIN_WINDOW;
 
@@ -12,14 +13,20 @@ use crate::resilience::window::MIN_WINDOW;
 /// - **count**: at least [`failure_threshold`](Self::failure_threshold) faults in the
 ///   window;
 /// - **rate**: at least [`min_calls`](Self::min_calls) calls in the window, of which the
-///   share of faults reaches [`failure_rate`](Self::failure_rate).
+///   share of faults reaches [`failure_rate`](Self::failure_rate);
+/// - **count per kind**: at least the kind's own threshold of faults of one
+///   [`ErrorKind`] in the window ([`failure_threshold_for`](Self::failure_threshold_for)),
+///   so one 429 can open the breaker while five 500s are tolerated.
+///
+/// A fault of a kind with a threshold of its own counts towards that threshold instead of
+/// [`failure_threshold`](Self::failure_threshold), and towards the rate like every fault.
 ///
 /// Once open it refuses calls for [`recovery`](Self::recovery), then lets
 /// [`half_open_trials`](Self::half_open_trials) trial calls through: as many successes
 /// close it, any fault opens it again for another recovery period.
 ///
 /// The defaults: open after 5 faults within 60 s, no rate criterion (20 calls minimum
-/// once one is set), recover after 30 s with 1 trial.
+/// once one is set), no per-kind threshold, recover after 30 s with 1 trial.
 ///
 /// ```
 /// use std::time::Duration;
@@ -53,6 +60,10 @@ pub struct BreakerConfig {
     /// Trial calls let through once recovery is due; that many successes close the
     /// breaker. At most 65,535.
     pub half_open_trials: u32,
+    /// Faults of one kind within the window that open the breaker, per kind that has a
+    /// threshold of its own, in kind order (empty: none). Only provider faults
+    /// ([`ErrorKind::is_provider_fault`]) can be listed: no other kind counts.
+    pub failure_thresholds_by_kind: Vec<(ErrorKind, u32)>,
 }
 
 impl Default for BreakerConfig {
@@ -64,6 +75,7 @@ impl Default for BreakerConfig {
             window: Duration::from_secs(60),
             recovery: Duration::from_secs(30),
             half_open_trials: 1,
+            failure_thresholds_by_kind: Vec::new(),
         }
     }
 }
@@ -73,6 +85,28 @@ impl BreakerConfig {
     /// turns it off, leaving the rate criterion).
     pub fn failure_threshold(mut self, faults: impl Into<Option<u32>>) -> Self {
         self.failure_threshold = faults.into();
+        self
+    }
+
+    /// Gives faults of `kind` a threshold of their own: `faults` of them within the window
+    /// open the breaker, and they no longer count towards
+    /// [`failure_threshold`](Self::failure_threshold) (they still count towards the rate).
+    ///
+    /// ```
+    /// use routewise::{BreakerConfig, ErrorKind};
+    ///
+    /// // One 429 opens the breaker; five faults of any other kind do.
+    /// let config = BreakerConfig::default()
+    ///     .failure_threshold(5)
+    ///     .failure_threshold_for(ErrorKind::RateLimited, 1);
+    /// assert!(config.validate().is_ok());
+    /// ```
+    pub fn failure_threshold_for(mut self, kind: ErrorKind, faults: u32) -> Self {
+        self.failure_thresholds_by_kind.retain(|(k, _)| *k != kind);
+        self.failure_thresholds_by_kind.push((kind, faults));
+        // In kind order, so equal settings compare equal however they were given.
+        self.failure_thresholds_by_kind
+            .sort_by_key(|(kind, _)| *kind as u8);
         self
     }
 
@@ -104,11 +138,30 @@ impl BreakerConfig {
 
     /// Checks every setting, returning the first out of range.
     pub fn validate(&self) -> Result<(), ResilienceConfigError> {
-        if self.failure_threshold.is_none() && self.failure_rate.is_none() {
+        if self.failure_threshold.is_none()
+            && self.failure_rate.is_none()
+            && self.failure_thresholds_by_kind.is_empty()
+        {
             return Err(ResilienceConfigError::new(
                 "failure_threshold",
                 "and failure_rate are both unset; the breaker could never open",
             ));
+        }
+        for (kind, faults) in &self.failure_thresholds_by_kind {
+            if !kind.is_provider_fault() {
+                return Err(ResilienceConfigError::new(
+                    "failure_threshold_by_kind",
+                    format!(
+                        "names `{kind}`, which is not a provider fault and never counts against a breaker"
+                    ),
+                ));
+            }
+            if *faults == 0 {
+                return Err(ResilienceConfigError::new(
+                    "failure_threshold_by_kind",
+                    format!("must be at least 1 for `{kind}`"),
+                ));
+            }
         }
         if self.failure_threshold == Some(0) {
             return Err(ResilienceConfigError::new(
@@ -146,9 +199,16 @@ impl BreakerConfig {
 
     /// Whether `faults` out of `calls` in the window open the breaker.
     pub(crate) fn trips(&self, faults: u64, calls: u64) -> bool {
+        self.trips_counting(faults, faults, calls)
+    }
+
+    /// Whether the window opens the breaker, when `counted` of its `faults` count towards
+    /// [`failure_threshold`](Self::failure_threshold) (the others have thresholds of
+    /// their own, checked apart).
+    pub(crate) fn trips_counting(&self, counted: u64, faults: u64, calls: u64) -> bool {
         let by_count = self
             .failure_threshold
-            .is_some_and(|threshold| faults >= u64::from(threshold));
+            .is_some_and(|threshold| counted >= u64::from(threshold));
         let by_rate = self.failure_rate.is_some_and(|rate| {
             calls >= u64::from(self.min_calls) && faults as f64 >= rate * calls as f64
         });
@@ -187,6 +247,24 @@ mod tests {
             field_of(base().half_open_trials(70_000)),
             "half_open_trials"
         );
+        assert_eq!(
+            field_of(base().failure_threshold_for(ErrorKind::RateLimited, 0)),
+            "failure_threshold_by_kind"
+        );
+        assert_eq!(
+            field_of(base().failure_threshold_for(ErrorKind::Auth, 1)),
+            "failure_threshold_by_kind"
+        );
+    }
+
+    #[test]
+    fn a_per_kind_threshold_alone_is_enough_and_a_later_one_replaces_an_earlier() {
+        let config = BreakerConfig::default()
+            .failure_threshold(None)
+            .failure_threshold_for(ErrorKind::Timeout, 3)
+            .failure_threshold_for(ErrorKind::Timeout, 2);
+        assert_eq!(config.validate(), Ok(()));
+        assert_eq!(config.failure_thresholds_by_kind, [(ErrorKind::Timeout, 2)]);
     }
 
     #[test]

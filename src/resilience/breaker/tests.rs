@@ -91,6 +91,89 @@ async fn opens_exactly_at_the_failure_rate_once_min_calls_are_reached() {
     assert!(b.state(now).is_open(), "5 of 10 calls is a rate of 0.5");
 }
 
+fn fault_of(b: &Arc<CircuitBreaker>, kind: ErrorKind, now: Instant) {
+    b.try_acquire(now).expect("admitted").failure(kind, now);
+}
+
+/// One 429 opens it; 500s count towards the general threshold of 5.
+fn strict_on_rate_limits() -> Arc<CircuitBreaker> {
+    breaker(
+        BreakerConfig::default()
+            .failure_threshold(5)
+            .failure_threshold_for(ErrorKind::RateLimited, 1)
+            .recovery(RECOVERY),
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_fault_of_a_strict_kind_opens_while_four_of_another_do_not_and_five_do() {
+    let now = Instant::now();
+    let b = strict_on_rate_limits();
+    fault_of(&b, ErrorKind::RateLimited, now);
+    assert!(b.state(now).is_open(), "one 429 opens it");
+
+    let b = strict_on_rate_limits();
+    for _ in 0..4 {
+        fault_of(&b, ErrorKind::ServerError, now);
+    }
+    assert_eq!(
+        b.state(now),
+        BreakerState::Closed,
+        "four 500s are tolerated"
+    );
+    fault_of(&b, ErrorKind::ServerError, now);
+    assert!(b.state(now).is_open(), "the fifth 500 opens it");
+}
+
+#[tokio::test(start_paused = true)]
+async fn faults_with_a_threshold_of_their_own_do_not_count_towards_the_general_one() {
+    let b = breaker(
+        BreakerConfig::default()
+            .failure_threshold(3)
+            .failure_threshold_for(ErrorKind::Timeout, 4),
+    );
+    let now = Instant::now();
+    for _ in 0..3 {
+        fault_of(&b, ErrorKind::Timeout, now);
+    }
+    fault_of(&b, ErrorKind::ServerError, now);
+    fault_of(&b, ErrorKind::ServerError, now);
+    assert_eq!(
+        b.state(now),
+        BreakerState::Closed,
+        "3 timeouts of 4 and 2 server errors of 3"
+    );
+    assert_eq!(b.snapshot(now).faults, 5, "every fault is still shown");
+    fault_of(&b, ErrorKind::Timeout, now);
+    assert!(b.state(now).is_open(), "the fourth timeout");
+}
+
+#[tokio::test(start_paused = true)]
+async fn per_kind_faults_leave_the_window_and_are_forgotten_when_the_breaker_closes() {
+    let b = breaker(
+        BreakerConfig::default()
+            .failure_threshold(10)
+            .failure_threshold_for(ErrorKind::RateLimited, 2)
+            .window(Duration::from_secs(10))
+            .recovery(RECOVERY),
+    );
+    fault_of(&b, ErrorKind::RateLimited, Instant::now());
+    advance(Duration::from_secs(10)).await;
+    fault_of(&b, ErrorKind::RateLimited, Instant::now());
+    assert_eq!(b.state(Instant::now()), BreakerState::Closed);
+    fault_of(&b, ErrorKind::RateLimited, Instant::now());
+    assert!(b.state(Instant::now()).is_open());
+    advance(RECOVERY).await;
+    succeed(&b, Instant::now());
+    assert_eq!(b.state(Instant::now()), BreakerState::Closed);
+    fault_of(&b, ErrorKind::RateLimited, Instant::now());
+    assert_eq!(
+        b.state(Instant::now()),
+        BreakerState::Closed,
+        "the faults before it closed are forgotten"
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn faults_that_left_the_window_no_longer_count() {
     let b = breaker(
