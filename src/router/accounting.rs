@@ -198,6 +198,29 @@ impl Held {
         }
     }
 
+    /// Settles an attempt that failed after the provider produced (and bills) `usage`,
+    /// such as a stream that broke mid-answer: charged like a success, reported to the
+    /// shared breaker, health and cool-down like a failure.
+    pub(crate) fn settle_broken(
+        self,
+        usage: &Usage,
+        cost: Option<Usd>,
+        broken: &Broken<'_>,
+    ) -> Vec<Alert> {
+        #[cfg(feature = "redis")]
+        if let Some(shared) = self.shared {
+            shared.settle_broken(usage, cost, broken);
+            return Vec::new();
+        }
+        let held = Held {
+            limit: self.limit,
+            budget: self.budget,
+            #[cfg(feature = "redis")]
+            shared: None,
+        };
+        held.settle(usage, cost, broken.latency)
+    }
+
     /// Settles a failed attempt: it still counts as one request with no tokens (the
     /// provider may have counted it, and erring this way never overshoots its limit); a
     /// 429 marks the account limited until its retry-after; the budget reservation is
@@ -223,6 +246,14 @@ impl Held {
             limit.settle(0);
         }
     }
+}
+
+/// How an attempt that produced something failed.
+pub(crate) struct Broken<'e> {
+    pub(crate) error: &'e ProviderError,
+    pub(crate) latency: Duration,
+    /// The policy's breaker for the target opened on this failure.
+    pub(crate) breaker_opened: bool,
 }
 
 /// Hands alerts to every sink, off the request path, and syncs spend with the state

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::accounting::{Held, after_settle};
+use super::accounting::{Broken, Held, after_settle};
 use super::plan::{
     Candidate, PlanError, PlanRequest, SkipReason, SkippedTarget, no_candidate_error, plan,
 };
@@ -282,18 +282,30 @@ impl Execution {
     ) {
         let now = Instant::now();
         let resolved = Self::resolve(&self.snapshot, candidate);
-        let mut breaker_opened = false;
-        if let Some(permit) = admission.permit {
-            permit.failure(error.kind(), now);
-            let breaker = self.policy().breaker(resolved.target);
-            breaker_opened = breaker.is_some_and(|b| b.state(now).is_open());
-        }
+        let breaker_opened = self.report_fault(&resolved, admission.permit, error, now);
         if error.is_provider_fault() {
             resolved.account.health.record(false, latency, now);
         }
         admission
             .held
             .fail(&resolved, error, latency, breaker_opened);
+    }
+
+    /// Hands a failure to the breaker permit; returns whether the breaker is open after
+    /// it (so a shared breaker can tell the other instances).
+    fn report_fault(
+        &self,
+        resolved: &Resolved<'_>,
+        permit: Option<BreakerPermit>,
+        error: &ProviderError,
+        now: Instant,
+    ) -> bool {
+        let Some(permit) = permit else {
+            return false;
+        };
+        permit.failure(error.kind(), now);
+        let breaker = self.policy().breaker(resolved.target);
+        breaker.is_some_and(|b| b.state(now).is_open())
     }
 
     /// How long to let the first attempt run before racing the next candidate, when the
@@ -368,9 +380,7 @@ impl Execution {
     ) -> Option<Usd> {
         let now = Instant::now();
         let resolved = Self::resolve(&self.snapshot, candidate);
-        if let Some(permit) = admission.permit {
-            permit.failure(error.kind(), now);
-        }
+        let breaker_opened = self.report_fault(&resolved, admission.permit, error, now);
         if error.is_provider_fault() {
             resolved.account.health.record(false, latency, now);
         }
@@ -378,7 +388,12 @@ impl Execution {
             limiter.record_provider_error(error, now);
         }
         let cost = resolved.cost(usage);
-        let alerts = admission.held.settle(usage, cost, latency);
+        let broken = Broken {
+            error,
+            latency,
+            breaker_opened,
+        };
+        let alerts = admission.held.settle_broken(usage, cost, &broken);
         after_settle(&self.snapshot, &resolved, alerts);
         cost
     }

@@ -259,11 +259,32 @@ impl LeaseHeld {
         }
         give_back(&block.committed, self.need.worst);
         if let Some(cooldown) = cooldown {
-            block.closed.store(true, Ordering::Release);
-            let job = SettleJob::cooldown(&block.settle.account, cooldown);
-            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                runtime.spawn(job.run());
-            }
+            block.cool_down(cooldown);
+        }
+    }
+
+    /// A request that failed after producing `usage`: charged as used.
+    pub(crate) fn settle_broken(
+        self,
+        usage: &Usage,
+        cost: Option<Usd>,
+        cooldown: Option<Duration>,
+    ) {
+        let block = self.block.clone();
+        self.settle(usage, cost);
+        if let Some(cooldown) = cooldown {
+            block.cool_down(cooldown);
+        }
+    }
+}
+
+impl Block {
+    /// Serves no more, and pauses the account fleet-wide, as a provider's 429 asked.
+    fn cool_down(&self, cooldown: Duration) {
+        self.closed.store(true, Ordering::Release);
+        let job = SettleJob::cooldown(&self.settle.account, cooldown);
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(job.run());
         }
     }
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
-use super::accounting::Tokens;
+use super::accounting::{Broken, Tokens};
 use super::execution::Resolved;
 use super::lease::{LeaseHeld, LeaseSlot, Leased, Need};
 use super::plan::SkipReason;
@@ -258,6 +258,26 @@ impl SharedHeld {
             SharedHeld::Leased(held) => held.fail(cooldown(error)),
         }
     }
+
+    /// Settles an attempt that failed after producing `usage`: charged as used, reported
+    /// as a failure.
+    pub(crate) fn settle_broken(self, usage: &Usage, cost: Option<Usd>, broken: &Broken<'_>) {
+        match self {
+            SharedHeld::Reserved(mut held) => {
+                let verdict = held.failure_verdict(broken.error, broken.breaker_opened);
+                let fault = broken.error.is_provider_fault();
+                held.finish(Outcome {
+                    requests: 1,
+                    tokens: usage.total_tokens(),
+                    cost: cost.unwrap_or(Usd::ZERO),
+                    cooldown: cooldown(broken.error),
+                    verdict,
+                    health: fault.then_some((false, broken.latency)),
+                });
+            }
+            SharedHeld::Leased(held) => held.settle_broken(usage, cost, cooldown(broken.error)),
+        }
+    }
 }
 
 /// How long a failed call pauses its account: a 429's retry-after.
@@ -308,13 +328,7 @@ impl Reserved {
     /// account down fleet-wide; a provider fault counts against the breaker and health.
     fn fail(mut self, error: &ProviderError, latency: Duration, opened_here: bool) {
         let fault = error.is_provider_fault();
-        let trial = self.breaker.as_ref().and_then(|b| b.trial);
-        let verdict = match (trial, fault) {
-            (Some(generation), true) => BreakerVerdict::TrialFailed { generation },
-            (Some(generation), false) => BreakerVerdict::TrialReleased { generation },
-            (None, true) if opened_here => BreakerVerdict::OpenedHere,
-            (None, _) => BreakerVerdict::None,
-        };
+        let verdict = self.failure_verdict(error, opened_here);
         self.finish(Outcome {
             requests: 1,
             tokens: 0,
@@ -323,6 +337,17 @@ impl Reserved {
             verdict,
             health: fault.then_some((false, latency)),
         });
+    }
+
+    /// What a failure tells the shared breaker.
+    fn failure_verdict(&self, error: &ProviderError, opened_here: bool) -> BreakerVerdict {
+        let trial = self.breaker.as_ref().and_then(|b| b.trial);
+        match (trial, error.is_provider_fault()) {
+            (Some(generation), true) => BreakerVerdict::TrialFailed { generation },
+            (Some(generation), false) => BreakerVerdict::TrialReleased { generation },
+            (None, true) if opened_here => BreakerVerdict::OpenedHere,
+            (None, _) => BreakerVerdict::None,
+        }
     }
 
     fn finish(&mut self, outcome: Outcome) {
