@@ -248,7 +248,9 @@ impl Held {
     }
 }
 
-/// How an attempt that produced something failed.
+/// How an attempt that produced something failed. Only a shared settlement reports the
+/// error and the breaker; a local one has done so already.
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
 pub(crate) struct Broken<'e> {
     pub(crate) error: &'e ProviderError,
     pub(crate) latency: Duration,
