@@ -585,3 +585,38 @@ async fn a_config_with_both_a_shared_state_and_a_state_store_says_to_keep_one() 
     assert_eq!(problem.path, "shared_state");
     assert!(problem.message.contains("state_store"), "{problem:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fleet_health_sums_every_instances_outcomes() {
+    let prefix = support::redis::unique_prefix("health");
+    let make = |sim: SimProvider| {
+        let shared = fresh_state("health").prefix(&prefix).build().unwrap();
+        let account = ProviderAccount::new("a", sim).limits(RateLimits::new().rpm(1_000));
+        router(shared, account).build().unwrap()
+    };
+    let healthy = make(SimProvider::new());
+    let failing = make(SimProvider::new().always_fail());
+    for _ in 0..3 {
+        healthy
+            .complete(StepType::Inference, Purpose::Chat, request())
+            .await
+            .unwrap();
+    }
+    for _ in 0..2 {
+        failing
+            .complete(StepType::Inference, Purpose::Chat, request())
+            .await
+            .unwrap_err();
+    }
+    let observer = fresh_state("health").prefix(&prefix).build().unwrap();
+    let mut health = observer.fleet_health("a").await.unwrap();
+    for _ in 0..100 {
+        if health.successes + health.faults == 5 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        health = observer.fleet_health("a").await.unwrap();
+    }
+    assert_eq!((health.successes, health.faults), (3, 2));
+    assert!((health.error_rate() - 0.4).abs() < 1e-9);
+}
