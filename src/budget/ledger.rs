@@ -94,6 +94,18 @@ impl WindowState {
         }
     }
 
+    /// Takes `total`, the spend the store holds for this window, as the truth about what
+    /// others spent: everything in it that this ledger did not push.
+    fn learn_store_total(&self, total: u64) {
+        let others = total.saturating_sub(self.pushed.load(Ordering::Acquire));
+        let before = self.others.swap(others, Ordering::AcqRel);
+        if others >= before {
+            add(&self.committed, others - before);
+        } else {
+            sub(&self.committed, before - others);
+        }
+    }
+
     fn spend(&self) -> u64 {
         self.settled
             .load(Ordering::Acquire)
@@ -242,13 +254,7 @@ impl BudgetLedger {
         }
         let window = self.inner.window_at(now);
         let total = self.inner.push(store, &window).await?;
-        let others = total.saturating_sub(window.pushed.load(Ordering::Acquire));
-        let before = window.others.swap(others, Ordering::AcqRel);
-        if others >= before {
-            add(&window.committed, others - before);
-        } else {
-            sub(&window.committed, before - others);
-        }
+        window.learn_store_total(total);
         let key = StateKey::alerts_fired(&self.inner.account, &window.span.label);
         let fired = store
             .fetch_or(&key, window.fired.load(Ordering::Acquire))
@@ -273,13 +279,7 @@ impl BudgetLedger {
     /// returns their alerts.
     pub(crate) fn mirror_shared(&self, total: u64, fired: u64, now: SystemTime) -> Vec<Alert> {
         let window = self.inner.window_at(now);
-        let others = total.saturating_sub(window.pushed.load(Ordering::Acquire));
-        let before = window.others.swap(others, Ordering::AcqRel);
-        if others >= before {
-            add(&window.committed, others - before);
-        } else {
-            sub(&window.committed, before - others);
-        }
+        window.learn_store_total(total);
         let newly = fired & !window.fired.fetch_or(fired, Ordering::AcqRel);
         self.inner.alerts_for(&window, newly, now)
     }

@@ -186,7 +186,7 @@ impl Resolved<'_> {
                 if let (Some((ledger, _)), Some(_)) = (budget, &label) {
                     ledger.mirror_shared(spend, 0, now);
                 }
-                return SharedAdmission::Held(SharedHeld::Reserved(Reserved {
+                let holding = Holding {
                     account: shared.clone(),
                     model: model_window.map(|(model, _)| model.clone()),
                     id,
@@ -199,8 +199,8 @@ impl Resolved<'_> {
                         recovery: b.config().recovery,
                     }),
                     sinks: sinks.clone(),
-                    open: true,
-                }));
+                };
+                return SharedAdmission::Held(SharedHeld::Reserved(Reserved(Some(holding))));
             }
             Admitted::CoolingDown(wait) => {
                 shared.refuse_for(wait);
@@ -287,15 +287,25 @@ fn cooldown(error: &ProviderError) -> Option<Duration> {
 }
 
 /// An attempt's own reservation in Redis. Settled after the call by a spawned task;
-/// dropped unsettled (a cancelled call), it is released the same way.
-pub(crate) struct Reserved {
+/// dropped unsettled (a cancelled call), it is released the same way. `None` once
+/// settled.
+pub(crate) struct Reserved(Option<Holding>);
+
+/// What a reservation in Redis is about, and where its settlement reports.
+struct Holding {
     account: Arc<SharedAccount>,
     model: Option<Arc<str>>,
+    /// The reservation, 0 for none.
     id: u64,
     budget: Option<(BudgetLedger, String)>,
     breaker: Option<SharedBreaker>,
     sinks: Arc<[Arc<dyn AlertSink>]>,
-    open: bool,
+}
+
+impl Holding {
+    fn trial(&self) -> Option<u64> {
+        self.breaker.as_ref().and_then(|b| b.trial)
+    }
 }
 
 /// How an attempt ended, for its settlement.
@@ -309,8 +319,12 @@ struct Outcome {
 }
 
 impl Reserved {
+    fn trial(&self) -> Option<u64> {
+        self.0.as_ref().and_then(Holding::trial)
+    }
+
     fn settle(mut self, usage: &Usage, cost: Option<Usd>, latency: Duration) {
-        let verdict = match self.breaker.as_ref().and_then(|b| b.trial) {
+        let verdict = match self.trial() {
             Some(generation) => BreakerVerdict::TrialSucceeded { generation },
             None => BreakerVerdict::None,
         };
@@ -341,8 +355,7 @@ impl Reserved {
 
     /// What a failure tells the shared breaker.
     fn failure_verdict(&self, error: &ProviderError, opened_here: bool) -> BreakerVerdict {
-        let trial = self.breaker.as_ref().and_then(|b| b.trial);
-        match (trial, error.is_provider_fault()) {
+        match (self.trial(), error.is_provider_fault()) {
             (Some(generation), true) => BreakerVerdict::TrialFailed { generation },
             (Some(generation), false) => BreakerVerdict::TrialReleased { generation },
             (None, true) if opened_here => BreakerVerdict::OpenedHere,
@@ -351,28 +364,21 @@ impl Reserved {
     }
 
     fn finish(&mut self, outcome: Outcome) {
-        self.open = false;
+        let Some(holding) = self.0.take() else {
+            return;
+        };
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             // No runtime left to write it: the reservation expires on its own.
             return;
         };
-        let job = SettleJob {
-            account: self.account.clone(),
-            model: self.model.clone(),
-            id: self.id,
-            budget: self.budget.take(),
-            breaker: self.breaker.take(),
-            sinks: self.sinks.clone(),
-            outcome,
-        };
-        runtime.spawn(job.run());
+        runtime.spawn(SettleJob { holding, outcome }.run());
     }
 }
 
 impl Drop for Reserved {
     fn drop(&mut self) {
-        if self.open {
-            let verdict = match self.breaker.as_ref().and_then(|b| b.trial) {
+        if self.0.is_some() {
+            let verdict = match self.trial() {
                 Some(generation) => BreakerVerdict::TrialReleased { generation },
                 None => BreakerVerdict::None,
             };
@@ -390,12 +396,7 @@ impl Drop for Reserved {
 
 /// One settle round trip, run off the request path.
 pub(crate) struct SettleJob {
-    account: Arc<SharedAccount>,
-    model: Option<Arc<str>>,
-    id: u64,
-    budget: Option<(BudgetLedger, String)>,
-    breaker: Option<SharedBreaker>,
-    sinks: Arc<[Arc<dyn AlertSink>]>,
+    holding: Holding,
     outcome: Outcome,
 }
 
@@ -403,12 +404,14 @@ impl SettleJob {
     /// Pauses the account fleet-wide, as a provider's 429 asked.
     pub(super) fn cooldown(account: &Arc<SharedAccount>, cooldown: Duration) -> Self {
         Self {
-            account: account.clone(),
-            model: None,
-            id: 0,
-            budget: None,
-            breaker: None,
-            sinks: Arc::new([]),
+            holding: Holding {
+                account: account.clone(),
+                model: None,
+                id: 0,
+                budget: None,
+                breaker: None,
+                sinks: Arc::new([]),
+            },
             outcome: Outcome {
                 requests: 0,
                 tokens: 0,
@@ -431,12 +434,14 @@ impl SettleJob {
         sinks: Arc<[Arc<dyn AlertSink>]>,
     ) -> Self {
         Self {
-            account: account.clone(),
-            model: None,
-            id,
-            budget,
-            breaker: None,
-            sinks,
+            holding: Holding {
+                account: account.clone(),
+                model: None,
+                id,
+                budget,
+                breaker: None,
+                sinks,
+            },
             outcome: Outcome {
                 requests,
                 tokens,
@@ -449,26 +454,26 @@ impl SettleJob {
     }
 
     pub(super) async fn run(self) {
-        let account = &self.account;
-        let outcome = &self.outcome;
+        let SettleJob { holding, outcome } = self;
+        let account = &holding.account;
         let thresholds = account.thresholds.as_str();
         let settle = Settle {
             keys: &account.keys,
-            model: self
+            model: holding
                 .model
                 .as_ref()
                 .and_then(|m| account.models.get(m))
                 .map(|(window, _)| window),
-            id: self.id,
+            id: holding.id,
             requests: outcome.requests,
             tokens: outcome.tokens,
-            budget: self
+            budget: holding
                 .budget
                 .as_ref()
                 .map(|(ledger, label)| (label.as_str(), ledger.limit().nanos(), thresholds)),
             spend: outcome.cost.nanos(),
             cooldown: outcome.cooldown,
-            breaker: self
+            breaker: holding
                 .breaker
                 .as_ref()
                 .map(|b| (b.key.as_str(), outcome.verdict, b.recovery)),
@@ -478,7 +483,7 @@ impl SettleJob {
         let mut alerts = Vec::new();
         match account.state.settle(&settle).await {
             Ok(settled) => {
-                if let Some((ledger, _)) = &self.budget {
+                if let Some((ledger, _)) = &holding.budget {
                     alerts = ledger.mirror_shared(settled.spend, settled.fired, now);
                     alerts.extend(reconcile(&account.state, ledger).await);
                 }
@@ -486,13 +491,13 @@ impl SettleJob {
             Err(error) => {
                 // The reservation expires in Redis; the spend waits in the ledger for
                 // the next sync once Redis answers.
-                if let Some((ledger, _)) = &self.budget {
+                if let Some((ledger, _)) = &holding.budget {
                     ledger.record_unpushed(outcome.cost, now);
                 }
                 tracing::debug!(%error, "settling in Redis failed; kept for reconciliation");
             }
         }
-        deliver(&self.sinks, &alerts).await;
+        deliver(&holding.sinks, &alerts).await;
     }
 }
 

@@ -126,16 +126,10 @@ impl RedisState {
             Some(breaker) => (breaker.key.to_owned(), breaker.trials),
             None => (unused, 0),
         };
-        let mut invocation = inner.scripts.admit.key(&keys.sequence);
+        let mut invocation = inner.scripts.admit.prepare_invoke();
+        account_keys(&mut invocation, keys, &model_window, &spend_key);
         invocation
-            .key(&keys.cooldown)
-            .key(&keys.window[0])
-            .key(&keys.window[1])
-            .key(&model_window[0])
-            .key(&model_window[1])
-            .key(&spend_key)
-            .key(&keys.budget_held[0])
-            .key(&keys.budget_held[1])
+            .key(&keys.sequence)
             .key(&breaker_key)
             .arg(ask.requests)
             .arg(ask.tokens)
@@ -193,15 +187,9 @@ impl RedisState {
         let latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
         // Spend outlives its window by a day, for late settlements and reports.
         let spend_ttl = millis(Duration::from_secs(40 * 24 * 3600));
-        let mut invocation = inner.scripts.settle.key(&keys.cooldown);
+        let mut invocation = inner.scripts.settle.prepare_invoke();
+        account_keys(&mut invocation, keys, &model_window, &spend_key);
         invocation
-            .key(&keys.window[0])
-            .key(&keys.window[1])
-            .key(&model_window[0])
-            .key(&model_window[1])
-            .key(&spend_key)
-            .key(&keys.budget_held[0])
-            .key(&keys.budget_held[1])
             .key(&alerts_key)
             .key(&breaker_key)
             .key(&keys.health)
@@ -231,6 +219,25 @@ impl RedisState {
             .await?;
         Ok(Settled { spend, fired })
     }
+}
+
+/// The keys both scripts start with, in their order: the account's cool-down, rate
+/// window, the model's window, the budget window's spend and the budget reservations.
+fn account_keys(
+    invocation: &mut redis::ScriptInvocation<'_>,
+    keys: &AccountKeys,
+    model_window: &[String; 2],
+    spend_key: &str,
+) {
+    invocation
+        .key(&keys.cooldown)
+        .key(&keys.window[0])
+        .key(&keys.window[1])
+        .key(&model_window[0])
+        .key(&model_window[1])
+        .key(spend_key)
+        .key(&keys.budget_held[0])
+        .key(&keys.budget_held[1]);
 }
 
 fn parse_admitted(reply: &[i64]) -> Option<Admitted> {

@@ -2,8 +2,9 @@
 -- single round trip: breaker, 429 cool-down, rate limits, then budget. Nothing is
 -- written unless every check passes.
 --
--- KEYS: 1 reservation-id sequence, 2 cool-down mark, 3-4 account window, 5-6 model
--- window, 7 window spend, 8-9 budget reservations (expiry set, amounts), 10 breaker
+-- KEYS: 1 cool-down mark, 2-3 account window, 4-5 model window, 6 window spend, 7-8
+-- budget reservations (expiry set, amounts), as in settle.lua; 9 reservation-id
+-- sequence, 10 breaker
 -- ARGV: 1 requests, 2 tokens, 3 account rpm, 4 account tpm, 5 model rpm, 6 model tpm
 -- (0 = no limit), 7 window length ms, 8 worst-case cost in nano-dollars (0 = no budget),
 -- 9 budget limit, 10 reservation ttl ms, 11 half-open trials (0 = no shared breaker),
@@ -34,7 +35,7 @@ if trials > 0 and redis.call('EXISTS', KEYS[10]) == 1 then
   trial = 1
 end
 
-local cooling = redis.call('PTTL', KEYS[2])
+local cooling = redis.call('PTTL', KEYS[1])
 if cooling > 0 then
   return {1, cooling}
 end
@@ -43,40 +44,40 @@ local limited = rpm > 0 or tpm > 0
 local model_limited = model_rpm > 0 or model_tpm > 0
 local wait = 0
 if limited then
-  expire(KEYS[3], KEYS[4], span)
-  wait = wait_for(KEYS[3], KEYS[4], span, rpm, tpm, requests, tokens)
+  expire(KEYS[2], KEYS[3], span)
+  wait = wait_for(KEYS[2], KEYS[3], span, rpm, tpm, requests, tokens)
 end
 if model_limited and wait >= 0 then
-  expire(KEYS[5], KEYS[6], span)
-  local model_wait = wait_for(KEYS[5], KEYS[6], span, model_rpm, model_tpm, requests, tokens)
+  expire(KEYS[4], KEYS[5], span)
+  local model_wait = wait_for(KEYS[4], KEYS[5], span, model_rpm, model_tpm, requests, tokens)
   wait = model_wait < 0 and -1 or math.max(wait, model_wait)
 end
 if wait ~= 0 then
   return {2, int(wait)}
 end
 
-local spend = redis.call('GET', KEYS[7]) or '0'
+local spend = redis.call('GET', KEYS[6]) or '0'
 if cost > 0 then
-  expire_budget(KEYS[8], KEYS[9])
-  local committed = num(spend) + num(redis.call('HGET', KEYS[9], 'sum'))
+  expire_budget(KEYS[7], KEYS[8])
+  local committed = num(spend) + num(redis.call('HGET', KEYS[8], 'sum'))
   if committed + cost > limit then
     return {3, int(committed), int(limit)}
   end
 end
 
-local id = redis.call('INCR', KEYS[1])
+local id = redis.call('INCR', KEYS[9])
 if limited then
-  grant(KEYS[3], KEYS[4], span, id, requests, tokens)
+  grant(KEYS[2], KEYS[3], span, id, requests, tokens)
 end
 if model_limited then
-  grant(KEYS[5], KEYS[6], span, id, requests, tokens)
+  grant(KEYS[4], KEYS[5], span, id, requests, tokens)
 end
 if cost > 0 then
-  redis.call('ZADD', KEYS[8], int(now + ttl), id)
-  redis.call('HSET', KEYS[9], id, ARGV[8])
-  redis.call('HINCRBY', KEYS[9], 'sum', ARGV[8])
+  redis.call('ZADD', KEYS[7], int(now + ttl), id)
+  redis.call('HSET', KEYS[8], id, ARGV[8])
+  redis.call('HINCRBY', KEYS[8], 'sum', ARGV[8])
+  redis.call('PEXPIRE', KEYS[7], int(ttl + 1000))
   redis.call('PEXPIRE', KEYS[8], int(ttl + 1000))
-  redis.call('PEXPIRE', KEYS[9], int(ttl + 1000))
 end
 if trial == 1 then
   local taken = num(redis.call('HGET', KEYS[10], 'taken'))
