@@ -124,7 +124,6 @@ async fn rpm_limit_shared_by_two_processes_lets_exactly_the_limit_through() {
         100,
         "this process {a} + {b}, the other {child}"
     );
-    assert!(child > 0 || a + b == 100);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
