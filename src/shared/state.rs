@@ -251,8 +251,8 @@ impl RedisStateBuilder {
     ///
     /// # Errors
     ///
-    /// [`StateError::InvalidSetting`] for a URL that is not a Redis URL, or a timeout,
-    /// window or lease of zero.
+    /// [`StateError::InvalidSetting`] for a URL that is not a Redis URL, a timeout,
+    /// window or lease of zero, or a call outside a Tokio runtime.
     pub fn build(self) -> Result<RedisState, StateError> {
         let invalid = |problem: String| StateError::InvalidSetting { problem };
         for (name, value) in [
@@ -266,6 +266,12 @@ impl RedisStateBuilder {
         }
         if let Some(lease) = &self.lease {
             lease.validate().map_err(invalid)?;
+        }
+        if tokio::runtime::Handle::try_current().is_err() {
+            // The connection manager spawns its task at once.
+            return Err(invalid(
+                "the Redis connection runs on Tokio: build it inside a runtime".into(),
+            ));
         }
         let client = redis::Client::open(self.url.as_str())
             .map_err(|error| invalid(format!("not a Redis URL: {error}")))?;
@@ -290,5 +296,33 @@ impl RedisStateBuilder {
                 outage: Outage::new(),
             }),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problem(result: Result<RedisState, StateError>) -> String {
+        match result {
+            Err(StateError::InvalidSetting { problem }) => problem,
+            other => panic!("expected an invalid setting, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn building_outside_a_runtime_is_an_error_not_a_panic() {
+        let built = RedisState::builder("redis://127.0.0.1:6379").build();
+        assert!(problem(built).contains("runtime"));
+    }
+
+    #[tokio::test]
+    async fn settings_that_cannot_work_are_refused_with_what_is_wrong() {
+        let not_redis = RedisState::builder("http://example.com").build();
+        assert!(problem(not_redis).contains("not a Redis URL"));
+        let no_timeout = RedisState::builder("redis://127.0.0.1").timeout(Duration::ZERO);
+        assert!(problem(no_timeout.build()).contains("timeout"));
+        let empty_lease = RedisState::builder("redis://127.0.0.1").lease(Lease::requests(0));
+        assert!(problem(empty_lease.build()).contains("lease"));
     }
 }
