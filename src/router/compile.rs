@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 
 use super::RouterBuilder;
+use super::matching::PolicyIndex;
 use super::snapshot::{
     CompiledAccount, CompiledModel, CompiledPolicy, CompiledTarget, RouteEntry, Snapshot,
 };
@@ -125,6 +126,7 @@ impl RouterBuilder {
             .collect();
         let health = self.health;
         Ok(Snapshot {
+            policy_index: PolicyIndex::new(compiled_policies.iter().map(|p| &p.matcher)),
             policies: compiled_policies,
             models: compiled_models,
             model_index,

@@ -8,6 +8,7 @@ mod complete;
 mod execution;
 mod explain;
 mod hedge;
+mod matching;
 mod plan;
 mod probes;
 mod snapshot;
