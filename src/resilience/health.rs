@@ -1,8 +1,9 @@
 //! Health of a provider account, kept continuously from real calls and optional probes.
 //!
-//! Recording is a few atomic increments; reading ([`HealthTracker::status`]) is a few
-//! dozen atomic loads and changes nothing, so a planner can ask on every request. The
-//! recording methods also notice when the verdict flips and emit a `tracing` event.
+//! Recording is a few atomic increments; reading ([`HealthTracker::status`]) changes
+//! nothing and, while no failed or slow call is in the window, is two atomic loads, so a
+//! planner can ask for every candidate of every request. The recording methods also
+//! notice when the verdict flips and emit a `tracing` event.
 
 mod config;
 #[cfg(test)]
@@ -10,7 +11,7 @@ mod tests;
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -58,6 +59,11 @@ pub struct HealthTracker {
     name: Arc<str>,
     config: HealthConfig,
     outcomes: RollingWindow<3>,
+    /// The window position from which no failed or slow call recorded so far is counted
+    /// any more; zero while none was ever recorded. Before it, the verdict needs the
+    /// window's totals; from it on, the calls in the window are all fine ones, which no
+    /// threshold can find fault with, so reading it is the common, cheap case.
+    troubled_until: AtomicU64,
     latency: LatencyTracker,
     consecutive_probe_failures: AtomicU32,
     last_probe: AtomicU8,
@@ -140,6 +146,7 @@ impl HealthTracker {
         Ok(Self {
             name: name.into(),
             outcomes: RollingWindow::new(config.window, Instant::now()),
+            troubled_until: AtomicU64::new(0),
             latency: LatencyTracker::new(config.window, config.ewma_alpha)?,
             config,
             consecutive_probe_failures: AtomicU32::new(0),
@@ -180,13 +187,22 @@ impl HealthTracker {
                 .max_p95_latency
                 .is_some_and(|ceiling| latency > ceiling)
             {
-                self.outcomes.add(now, SLOW);
+                self.add_trouble(now, SLOW);
             }
             self.consecutive_probe_failures.store(0, Relaxed);
         } else {
-            self.outcomes.add(now, FAILED);
+            self.add_trouble(now, FAILED);
         }
         self.refresh(now);
+    }
+
+    /// Counts a failed or slow call, and keeps the verdict on the window's totals until
+    /// it has slid past it.
+    fn add_trouble(&self, now: Instant, counter: usize) {
+        let position = self.outcomes.position(now);
+        self.troubled_until
+            .fetch_max(RollingWindow::<3>::forgets_after(position), Relaxed);
+        self.outcomes.add(now, counter);
     }
 
     /// Records a probe that finished at `now`.
@@ -203,6 +219,14 @@ impl HealthTracker {
 
     /// Why the account is unhealthy at `now`, if it is. Changes nothing.
     pub fn status(&self, now: Instant) -> HealthStatus {
+        let troubled_until = self.troubled_until.load(Relaxed);
+        if troubled_until == 0 || self.outcomes.position(now) >= troubled_until {
+            // No failed or slow call in the window: what `judge` finds with both at zero.
+            return HealthStatus {
+                unavailable: self.unavailable(),
+                ..HealthStatus::default()
+            };
+        }
         let [succeeded, failed, slow] = self.outcomes.totals(now);
         self.judge(succeeded, failed, slow)
     }
@@ -263,9 +287,14 @@ impl HealthTracker {
                 && failed as f64 > self.config.max_error_rate * calls as f64,
             // More than 5% of calls above the ceiling is a p95 above it.
             latency_exceeded: succeeded >= min && slow * 20 > succeeded,
-            unavailable: self.consecutive_probe_failures.load(Relaxed)
-                >= self.config.unavailable_after_probe_failures,
+            unavailable: self.unavailable(),
         }
+    }
+
+    /// Whether the last probes all failed.
+    fn unavailable(&self) -> bool {
+        self.consecutive_probe_failures.load(Relaxed)
+            >= self.config.unavailable_after_probe_failures
     }
 }
 

@@ -52,11 +52,22 @@ impl<const K: usize> RollingWindow<K> {
         }
     }
 
-    /// The time slot `now` falls in (wrapping at 40 bits).
-    fn stamp(&self, now: Instant) -> u64 {
+    /// The time slot `now` falls in, counted from the origin without wrapping.
+    pub(crate) fn position(&self, now: Instant) -> u64 {
         let elapsed = now.saturating_duration_since(self.origin).as_nanos();
         let elapsed = u64::try_from(elapsed).unwrap_or(u64::MAX);
-        (elapsed / self.slot_nanos) & STAMP_MASK
+        elapsed / self.slot_nanos
+    }
+
+    /// The first [`position`](Self::position) whose reading no longer counts events added
+    /// at `position`: the window has slid past their slot.
+    pub(crate) fn forgets_after(position: u64) -> u64 {
+        position.saturating_add(BUCKETS)
+    }
+
+    /// The time slot `now` falls in (wrapping at 40 bits).
+    fn stamp(&self, now: Instant) -> u64 {
+        self.position(now) & STAMP_MASK
     }
 
     fn slot(&self, stamp: u64) -> &[StampedCount; K] {
@@ -163,6 +174,19 @@ mod tests {
         // At 10 s the slot of t0 is reused: only the event at 5 s is left.
         assert_eq!(w.totals(t0 + Duration::from_secs(10)), [0, 1]);
         assert_eq!(w.totals(t0 + Duration::from_secs(15)), [0, 0]);
+    }
+
+    #[test]
+    fn an_event_is_forgotten_exactly_at_the_position_forgets_after_names() {
+        let (w, t0) = window();
+        let at = t0 + Duration::from_millis(3_500);
+        w.add(at, FAILURE);
+        let forgotten = RollingWindow::<2>::forgets_after(w.position(at));
+        let slot = Duration::from_secs(1);
+        let first_forgetting = t0 + slot * u32::try_from(forgotten).unwrap();
+        assert_eq!(w.totals(first_forgetting - Duration::from_nanos(1)), [0, 1]);
+        assert_eq!(w.position(first_forgetting), forgotten);
+        assert_eq!(w.totals(first_forgetting), [0, 0]);
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
 
+use super::plan::Candidate;
 use super::snapshot::CompiledTarget;
 use crate::model::Balance;
 
@@ -61,11 +62,11 @@ impl TargetLoad {
     }
 }
 
-/// Orders `usable` (indices into `targets`) by `strategy`. `cursor` is the tier's
+/// Orders `usable` (candidates among `targets`) by `strategy`. `cursor` is the tier's
 /// round-robin position; it advances only when `advance` is set (not for `explain`).
 pub(crate) fn order(
     strategy: Balance,
-    usable: &mut [usize],
+    usable: &mut [Candidate],
     targets: &[CompiledTarget],
     cursor: &AtomicUsize,
     advance: bool,
@@ -88,12 +89,12 @@ pub(crate) fn order(
             for i in 0..n - 1 {
                 let total: u64 = usable[i..]
                     .iter()
-                    .map(|&t| u64::from(targets[t].weight))
+                    .map(|c| u64::from(targets[c.target].weight))
                     .sum();
                 let mut draw = random_below(total.max(1));
                 let mut pick = i;
-                for (j, &t) in usable.iter().enumerate().skip(i) {
-                    let weight = u64::from(targets[t].weight);
+                for (j, c) in usable.iter().enumerate().skip(i) {
+                    let weight = u64::from(targets[c.target].weight);
                     if draw < weight {
                         pick = j;
                         break;
@@ -105,14 +106,14 @@ pub(crate) fn order(
         }
         Balance::LeastInFlight => {
             shuffle(usable);
-            usable.sort_by_key(|&t| targets[t].load.in_flight());
+            usable.sort_by_key(|c| targets[c.target].load.in_flight());
         }
         Balance::PeakEwma => {
             let a = random_below(n as u64) as usize;
             let b = (a + 1 + random_below(n as u64 - 1) as usize) % n;
             let (cost_a, cost_b) = (
-                targets[usable[a]].load.cost(),
-                targets[usable[b]].load.cost(),
+                targets[usable[a].target].load.cost(),
+                targets[usable[b].target].load.cost(),
             );
             let winner = match cost_a.cmp(&cost_b) {
                 std::cmp::Ordering::Less => a,
@@ -126,12 +127,12 @@ pub(crate) fn order(
                 }
             };
             usable.swap(0, winner);
-            usable[1..].sort_by_key(|&t| targets[t].load.cost());
+            usable[1..].sort_by_key(|c| targets[c.target].load.cost());
         }
     }
 }
 
-fn shuffle(items: &mut [usize]) {
+fn shuffle<T>(items: &mut [T]) {
     for i in (1..items.len()).rev() {
         let j = random_below(i as u64 + 1) as usize;
         items.swap(i, j);

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 
 use super::RouterBuilder;
+use super::matching::PolicyIndex;
 use super::snapshot::{
     CompiledAccount, CompiledModel, CompiledPolicy, CompiledTarget, RouteEntry, Snapshot,
 };
@@ -134,6 +135,7 @@ impl RouterBuilder {
         #[cfg(not(feature = "redis"))]
         let state_store = self.state_store;
         Ok(Snapshot {
+            policy_index: PolicyIndex::new(compiled_policies.iter().map(|p| &p.matcher)),
             policies: compiled_policies,
             models: compiled_models,
             model_index,

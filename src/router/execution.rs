@@ -99,7 +99,7 @@ impl Execution {
                 for_real: true,
                 now: Instant::now(),
             };
-            let planned = plan(&snapshot, &input, |_, _| {});
+            let planned = plan(&snapshot, &input);
             if let Err(PlanError {
                 error:
                     Error::RateLimited {

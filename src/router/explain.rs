@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::plan::{PlanRequest, SkippedTarget, plan};
+use super::plan::{PlanRequest, SkippedTarget, plan_explained};
 use super::snapshot::Snapshot;
 use crate::model::Capabilities;
 use crate::policy::{MatchMiss, Purpose, StepType};
@@ -92,7 +92,7 @@ pub(crate) fn explain(
         for_real: false,
         now: tokio::time::Instant::now(),
     };
-    let result = plan(snapshot, &input, |i, reason| {
+    let result = plan_explained(snapshot, &input, |i, reason| {
         passed_over.push(PassedOver {
             policy: snapshot.policies[i].name.clone(),
             reason,

@@ -10,6 +10,7 @@ mod explain;
 mod hedge;
 #[cfg(feature = "redis")]
 mod lease;
+mod matching;
 mod plan;
 mod probes;
 mod recovery;

@@ -16,6 +16,7 @@ use tokio::time::Instant;
 use super::accounting::Tokens;
 use super::balance;
 use super::execution::Execution;
+use super::matching;
 use super::snapshot::{CompiledPolicy, RouteEntry, Snapshot};
 use crate::error::Error;
 use crate::model::{Capabilities, Capability};
@@ -191,14 +192,29 @@ impl fmt::Display for SkipReason {
     }
 }
 
-/// Plans a request. `on_miss` hears every policy passed over, with why (explain records
-/// them; the request path passes a no-op that compiles away).
-pub(crate) fn plan(
+/// Plans a request, finding its policy through the snapshot's policy index.
+pub(crate) fn plan(snapshot: &Snapshot, input: &PlanRequest<'_>) -> Result<Plan, PlanError> {
+    let policy = matching::first_match(snapshot, input)?;
+    plan_with(snapshot, input, policy)
+}
+
+/// Plans a request as [`plan`] does, checking every policy above the one that matches;
+/// `on_miss` hears each one passed over, with why.
+pub(crate) fn plan_explained(
     snapshot: &Snapshot,
     input: &PlanRequest<'_>,
     on_miss: impl FnMut(usize, MatchMiss),
 ) -> Result<Plan, PlanError> {
-    let policy_index = match_policy(snapshot, input, on_miss)?;
+    let policy = matching::scan(snapshot, input, on_miss)?;
+    plan_with(snapshot, input, policy)
+}
+
+/// Plans a request for the policy at `policy_index`, which matched it.
+fn plan_with(
+    snapshot: &Snapshot,
+    input: &PlanRequest<'_>,
+    policy_index: usize,
+) -> Result<Plan, PlanError> {
     let policy = &snapshot.policies[policy_index];
     let fail = |error| PlanError {
         policy: Some(policy_index),
@@ -206,15 +222,21 @@ pub(crate) fn plan(
     };
     let route = effective_route(snapshot, policy, &input.request.options).map_err(fail)?;
 
+    // Room for every target on the route, so the list never grows mid-plan.
+    let targets = route
+        .iter()
+        .map(|e| match e.only_target {
+            Some(_) => 1,
+            None => snapshot.models[e.model].targets.len(),
+        })
+        .sum();
     let mut planner = Planner {
         snapshot,
         policy,
         input,
-        candidates: Vec::new(),
+        candidates: Vec::with_capacity(targets),
         skipped: Vec::new(),
         prompt_tokens: None,
-        usable: Vec::new(),
-        tokens: Vec::new(),
     };
     let mut any_model_capable = false;
     for entry in route.iter() {
@@ -268,43 +290,29 @@ pub(crate) fn plan(
 }
 
 /// Moves candidates on unhealthy accounts to the end, keeping both groups in order.
-/// Returns how many were moved.
+/// Returns how many were moved. Each account's health is read once per candidate.
 fn demote_unhealthy(snapshot: &Snapshot, candidates: &mut [Candidate], now: Instant) -> usize {
     let healthy = |c: &Candidate| {
         let target = &snapshot.models[c.model].targets[c.target];
         snapshot.accounts[target.account].health.is_healthy(now)
     };
-    let demoted = candidates.iter().filter(|c| !healthy(c)).count();
-    if demoted > 0 && demoted < candidates.len() {
-        candidates.sort_by_key(|c| !healthy(c));
-    }
-    demoted
-}
-
-fn match_policy(
-    snapshot: &Snapshot,
-    input: &PlanRequest<'_>,
-    mut on_miss: impl FnMut(usize, MatchMiss),
-) -> Result<usize, PlanError> {
-    let request = input.request;
-    for (i, policy) in snapshot.policies.iter().enumerate() {
-        match policy.matcher.check(
-            input.step,
-            input.purpose,
-            request.model.as_deref(),
-            &request.tags,
-        ) {
-            Ok(()) => return Ok(i),
-            Err(miss) => on_miss(i, miss),
+    let Some(first) = candidates.iter().position(|c| !healthy(c)) else {
+        return 0;
+    };
+    // Rare: some account is unhealthy. Healthy ones close up in order, the rest follow.
+    let mut demoted = vec![candidates[first]];
+    let mut kept = first;
+    for i in first + 1..candidates.len() {
+        let candidate = candidates[i];
+        if healthy(&candidate) {
+            candidates[kept] = candidate;
+            kept += 1;
+        } else {
+            demoted.push(candidate);
         }
     }
-    Err(PlanError {
-        policy: None,
-        error: Error::NoMatchingPolicy {
-            step_type: input.step.clone(),
-            purpose: input.purpose.clone(),
-        },
-    })
+    candidates[kept..].copy_from_slice(&demoted);
+    demoted.len()
 }
 
 /// The policy's route, or the route the request's overrides make of it.
@@ -434,10 +442,6 @@ struct Planner<'a, 'r> {
     skipped: Vec<SkippedTarget>,
     /// Estimated once, on the first target with a known window.
     prompt_tokens: Option<u32>,
-    /// Scratch space for one tier's usable targets.
-    usable: Vec<usize>,
-    /// The tokens of each usable target (by target index), when metered.
-    tokens: Vec<Option<Tokens>>,
 }
 
 impl Planner<'_, '_> {
@@ -463,8 +467,6 @@ impl Planner<'_, '_> {
             candidates: Vec::new(),
             skipped: Vec::new(),
             prompt_tokens: self.prompt_tokens,
-            usable: Vec::new(),
-            tokens: Vec::new(),
         };
         for entry in &self.policy.larger_context {
             planner.add_entry(*entry);
@@ -482,21 +484,24 @@ impl Planner<'_, '_> {
     fn add_entry(&mut self, entry: RouteEntry) -> bool {
         let model = &self.snapshot.models[entry.model];
         let model_missing = model.capabilities.missing(self.input.needs).first();
-        self.tokens.clear();
-        self.tokens.resize(model.targets.len(), None);
         for (tier, members) in model.tiers.iter().enumerate() {
-            self.usable.clear();
+            // The tier's usable targets are appended here, then put in balance order.
+            let tier_start = self.candidates.len();
             for &t in members {
                 if entry.only_target.is_some_and(|only| only != t) {
                     continue;
                 }
-                let reason = match model_missing {
-                    Some(capability) => Some(SkipReason::ModelLacks { capability }),
+                let checked = match model_missing {
+                    Some(capability) => Err(SkipReason::ModelLacks { capability }),
                     None => self.check_target(entry.model, t),
                 };
-                match reason {
-                    None => self.usable.push(t),
-                    Some(reason) => self.skipped.push(SkippedTarget {
+                match checked {
+                    Ok(tokens) => self.candidates.push(Candidate {
+                        model: entry.model,
+                        target: t,
+                        tokens,
+                    }),
+                    Err(reason) => self.skipped.push(SkippedTarget {
                         target: model.targets[t].target.clone(),
                         reason,
                     }),
@@ -504,28 +509,22 @@ impl Planner<'_, '_> {
             }
             balance::order(
                 model.balance,
-                &mut self.usable,
+                &mut self.candidates[tier_start..],
                 &model.targets,
                 &model.cursors[tier],
                 self.input.for_real,
             );
-            let tokens = &self.tokens;
-            self.candidates
-                .extend(self.usable.iter().map(|&target| Candidate {
-                    model: entry.model,
-                    target,
-                    tokens: tokens[target],
-                }));
         }
         model_missing.is_none()
     }
 
-    /// Why target `t` of model `m` cannot take the request, if it cannot.
-    fn check_target(&mut self, m: usize, t: usize) -> Option<SkipReason> {
+    /// Whether target `t` of model `m` can take the request: its tokens when its account
+    /// is metered, or why not.
+    fn check_target(&mut self, m: usize, t: usize) -> Result<Option<Tokens>, SkipReason> {
         let model = &self.snapshot.models[m];
         let target = &model.targets[t];
         if let Some(capability) = target.capabilities.missing(self.input.needs).first() {
-            return Some(SkipReason::TargetLacks { capability });
+            return Err(SkipReason::TargetLacks { capability });
         }
         if let Some(until) = self
             .policy
@@ -533,7 +532,7 @@ impl Planner<'_, '_> {
             .and_then(|b| b.state(self.input.now).open_until())
         {
             let left = until.saturating_duration_since(self.input.now).as_millis();
-            return Some(SkipReason::BreakerOpen {
+            return Err(SkipReason::BreakerOpen {
                 recovers_in_ms: u64::try_from(left).unwrap_or(u64::MAX),
             });
         }
@@ -546,11 +545,12 @@ impl Planner<'_, '_> {
             },
         );
         let tokens = resolved.tokens(self.input.request);
-        self.tokens[t] = tokens;
         if let Some(reason) = resolved.check(tokens, self.input.now) {
-            return Some(reason);
+            return Err(reason);
         }
-        let window = target.window?;
+        let Some(window) = target.window else {
+            return Ok(tokens);
+        };
         let request = self.input.request;
         let prompt = *self.prompt_tokens.get_or_insert_with(|| {
             let account = &self.snapshot.accounts[target.account];
@@ -567,11 +567,14 @@ impl Planner<'_, '_> {
             .max_tokens
             .or(model.defaults.max_tokens)
             .unwrap_or(0);
-        (!window.fits(prompt, output)).then(|| SkipReason::ContextWindow {
-            needed: prompt.saturating_add(output),
-            context: window.context,
-            max_output: window.max_output,
-        })
+        if !window.fits(prompt, output) {
+            return Err(SkipReason::ContextWindow {
+                needed: prompt.saturating_add(output),
+                context: window.context,
+                max_output: window.max_output,
+            });
+        }
+        Ok(tokens)
     }
 }
 
@@ -637,7 +640,7 @@ mod tests {
             for_real: true,
             now: Instant::now(),
         };
-        plan(snapshot, &input, |_, _| {})
+        plan(snapshot, &input)
     }
 
     #[test]
@@ -665,7 +668,7 @@ mod tests {
             for_real: true,
             now: Instant::now(),
         };
-        let plan = plan(&s, &input, |i, m| {
+        let plan = plan_explained(&s, &input, |i, m| {
             misses.push((s.policies[i].name.to_string(), m))
         })
         .unwrap();
@@ -769,7 +772,7 @@ mod tests {
             for_real: true,
             now: Instant::now(),
         };
-        let err = plan(&s, &input, |_, _| {}).unwrap_err();
+        let err = plan(&s, &input).unwrap_err();
         assert_eq!(err.policy, None);
         assert!(matches!(err.error, Error::NoMatchingPolicy { .. }));
     }

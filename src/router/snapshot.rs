@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 
 use super::balance::TargetLoad;
+use super::matching::PolicyIndex;
 use std::time::Duration;
 
 use crate::account::AccountInfo;
@@ -25,6 +26,8 @@ use crate::types::{SamplingParams, TargetRef};
 pub(crate) struct Snapshot {
     /// In evaluation order: priority descending, declaration order among equals.
     pub(crate) policies: Vec<CompiledPolicy>,
+    /// Which policies can take each step type and purpose.
+    pub(crate) policy_index: PolicyIndex,
     pub(crate) models: Vec<CompiledModel>,
     pub(crate) model_index: HashMap<Arc<str>, usize>,
     pub(crate) accounts: Vec<CompiledAccount>,

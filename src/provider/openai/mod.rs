@@ -60,6 +60,7 @@ mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 mod max_tokens;
+mod prepared;
 mod request;
 mod response;
 mod stream;
@@ -67,10 +68,11 @@ mod stream;
 use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
-use reqwest::header::CONTENT_TYPE;
+use reqwest::Method;
 
 use self::endpoint::Endpoint;
 pub use self::max_tokens::MaxTokensField;
+use self::prepared::PreparedCalls;
 use super::event_stream;
 use super::http::{self, HttpTimeouts};
 use super::{Provider, ProviderError, ProviderRequest, ProviderResponse, ProviderStream};
@@ -108,6 +110,8 @@ pub struct OpenAi {
     /// Built on first use: building one loads the system's root certificates, which takes
     /// long enough to matter when many adapters are configured.
     client: Arc<OnceLock<reqwest::Client>>,
+    /// The URL and headers of the account called last.
+    prepared: PreparedCalls,
 }
 
 impl Default for OpenAi {
@@ -147,6 +151,7 @@ impl OpenAi {
             stream_usage: true,
             timeouts: HttpTimeouts::default(),
             client: Arc::default(),
+            prepared: PreparedCalls::default(),
         }
     }
 
@@ -214,7 +219,7 @@ impl OpenAi {
         self.client.get_or_init(|| self.timeouts.client())
     }
 
-    fn body(&self, request: &ProviderRequest<'_>, stream: bool) -> serde_json::Value {
+    fn body(&self, request: &ProviderRequest<'_>, stream: bool) -> Vec<u8> {
         let field = self
             .max_tokens_field
             .unwrap_or_else(|| MaxTokensField::for_model(request.model()));
@@ -232,13 +237,21 @@ impl OpenAi {
         stream: bool,
     ) -> Result<reqwest::Response, ProviderError> {
         let account = request.account();
-        let url = self.endpoint.chat_url(account, request.model())?;
-        let mut call = self
-            .client()
-            .post(url)
-            .headers(self.endpoint.headers(account)?)
-            .header(CONTENT_TYPE, "application/json")
-            .body(self.body(request, stream).to_string());
+        let (url, headers) = self
+            .prepared
+            .chat(&self.endpoint, account, request.model())?;
+        let body = self.body(request, stream);
+        let mut call = if url.has_host() {
+            // What `post(url).headers(headers).body(body)` builds, without merging the
+            // headers one by one into an empty map.
+            let mut built = reqwest::Request::new(Method::POST, url);
+            *built.headers_mut() = headers;
+            *built.body_mut() = Some(body.into());
+            reqwest::RequestBuilder::from_parts(self.client().clone(), built)
+        } else {
+            // reqwest refuses a URL without a host when the call is sent; let it say so.
+            self.client().post(url).headers(headers).body(body)
+        };
         if !stream {
             call = call.timeout(self.timeouts.total);
         }

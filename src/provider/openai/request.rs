@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 
 use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
 use serde_json::Value;
 
 use super::MaxTokensField;
@@ -20,73 +21,128 @@ pub(super) struct Streaming {
     pub(super) include_usage: bool,
 }
 
-/// The JSON body of a chat completion request.
+/// The JSON body of a chat completion request, serialized straight from the request.
 ///
-/// Extra parameters are passed through verbatim unless the body already sets that key:
-/// the adapter's own fields (model, messages, stream, ...) cannot be broken by them.
+/// Every object's keys go out in sorted order, as they did when the body was assembled
+/// as a `serde_json::Value` (whose maps are sorted): the bytes on the wire are the same.
+/// Extra parameters are passed through verbatim, in key order among the adapter's own
+/// fields, unless the body already sets that key: the adapter's own fields (model,
+/// messages, stream, ...) cannot be broken by them.
 pub(super) fn body(
     request: &ProviderRequest<'_>,
     max_tokens_field: MaxTokensField,
     streaming: Option<Streaming>,
-) -> Value {
+) -> Vec<u8> {
     let params = request.params();
     let max_tokens = params.max_tokens();
+    let mut extra: Vec<(&String, &Value)> = params.extra().collect();
+    extra.sort_unstable_by_key(|(key, _)| *key);
     let body = Body {
-        model: request.model(),
-        messages: request.messages().iter().map(WireMessage::from).collect(),
-        tools: request.tools().iter().map(WireTool::from).collect(),
-        tool_choice: request.tool_choice().map(WireToolChoice::from),
-        response_format: request.response_format().map(WireResponseFormat::from),
-        temperature: params.temperature().map(decimal),
-        top_p: params.top_p().map(decimal),
-        stop: params.stop(),
-        seed: params.seed(),
-        max_tokens: max_tokens.filter(|_| max_tokens_field == MaxTokensField::MaxTokens),
         max_completion_tokens: max_tokens
             .filter(|_| max_tokens_field == MaxTokensField::MaxCompletionTokens),
+        max_tokens: max_tokens.filter(|_| max_tokens_field == MaxTokensField::MaxTokens),
+        messages: Messages(request.messages()),
+        model: request.model(),
+        response_format: request.response_format().map(WireResponseFormat::from),
+        seed: params.seed(),
+        stop: params.stop(),
         stream: streaming.map(|_| true),
         stream_options: streaming
             .filter(|s| s.include_usage)
             .map(|_| StreamOptions {
                 include_usage: true,
             }),
+        temperature: params.temperature().map(decimal),
+        tool_choice: request.tool_choice().map(WireToolChoice::from),
+        tools: Tools(request.tools()),
+        top_p: params.top_p().map(decimal),
+        extra: &extra,
     };
-    // Serialising plain data into a `Value` cannot fail: every map key is a string.
-    let mut value = serde_json::to_value(body).unwrap_or_default();
-    if let Value::Object(map) = &mut value {
-        for (key, extra) in params.extra() {
-            map.entry(key.as_str()).or_insert_with(|| extra.clone());
-        }
-    }
-    value
+    // Serialising plain data cannot fail: every map key is a string.
+    serde_json::to_vec(&body).unwrap_or_default()
 }
 
-#[derive(Serialize)]
+/// The adapter's fields, in key order, and the extra parameters, sorted by key.
 struct Body<'a> {
-    model: &'a str,
-    messages: Vec<WireMessage<'a>>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    tools: Vec<WireTool<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tool_choice: Option<WireToolChoice<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    response_format: Option<WireResponseFormat<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    temperature: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    top_p: Option<f64>,
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
-    stop: &'a [String],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    seed: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    max_tokens: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     max_completion_tokens: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    max_tokens: Option<u32>,
+    messages: Messages<'a>,
+    model: &'a str,
+    response_format: Option<WireResponseFormat<'a>>,
+    seed: Option<i64>,
+    stop: &'a [String],
     stream: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     stream_options: Option<StreamOptions>,
+    temperature: Option<f64>,
+    tool_choice: Option<WireToolChoice<'a>>,
+    tools: Tools<'a>,
+    top_p: Option<f64>,
+    extra: &'a [(&'a String, &'a Value)],
+}
+
+impl Serialize for Body<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = Merged {
+            map: serializer.serialize_map(None)?,
+            extra: self.extra,
+        };
+        map.field("max_completion_tokens", self.max_completion_tokens.as_ref())?;
+        map.field("max_tokens", self.max_tokens.as_ref())?;
+        map.field("messages", Some(&self.messages))?;
+        map.field("model", Some(&self.model))?;
+        map.field("response_format", self.response_format.as_ref())?;
+        map.field("seed", self.seed.as_ref())?;
+        map.field("stop", Some(&self.stop).filter(|stop| !stop.is_empty()))?;
+        map.field("stream", self.stream.as_ref())?;
+        map.field("stream_options", self.stream_options.as_ref())?;
+        map.field("temperature", self.temperature.as_ref())?;
+        map.field("tool_choice", self.tool_choice.as_ref())?;
+        map.field(
+            "tools",
+            Some(&self.tools).filter(|tools| !tools.0.is_empty()),
+        )?;
+        map.field("top_p", self.top_p.as_ref())?;
+        map.finish()
+    }
+}
+
+/// A map being written in key order: fields, given in key order, with the extra
+/// parameters that sort before each written first.
+struct Merged<'a, M> {
+    map: M,
+    /// The extra parameters not written yet, sorted by key.
+    extra: &'a [(&'a String, &'a Value)],
+}
+
+impl<M: SerializeMap> Merged<'_, M> {
+    /// Writes the extra parameters sorting before `key`, then the field if it is set;
+    /// an extra parameter named `key` is written only if the field is not.
+    fn field<T: Serialize>(&mut self, key: &str, value: Option<&T>) -> Result<(), M::Error> {
+        while let Some(((name, extra), rest)) = self.extra.split_first() {
+            if name.as_str() > key || (name.as_str() == key && value.is_some()) {
+                break;
+            }
+            self.map.serialize_entry(name, extra)?;
+            self.extra = rest;
+        }
+        if let Some(((name, _), rest)) = self.extra.split_first()
+            && name.as_str() == key
+        {
+            self.extra = rest;
+        }
+        match value {
+            Some(value) => self.map.serialize_entry(key, value),
+            None => Ok(()),
+        }
+    }
+
+    /// Writes the extra parameters left and ends the map.
+    fn finish(mut self) -> Result<M::Ok, M::Error> {
+        for (name, extra) in self.extra {
+            self.map.serialize_entry(name, extra)?;
+        }
+        self.map.end()
+    }
 }
 
 #[derive(Serialize)]
@@ -94,101 +150,148 @@ struct StreamOptions {
     include_usage: bool,
 }
 
+/// The messages, converted one by one as they are written.
+struct Messages<'a>(&'a [Message]);
+
+impl Serialize for Messages<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(WireMessage::from))
+    }
+}
+
+/// The tools, converted one by one as they are written.
+struct Tools<'a>(&'a [Tool]);
+
+impl Serialize for Tools<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(WireTool::from))
+    }
+}
+
+/// One message. The role is a field among the others, not an enum tag written first, so
+/// that the keys stay sorted.
 #[derive(Serialize)]
-#[serde(tag = "role", rename_all = "snake_case")]
-enum WireMessage<'a> {
-    System {
-        content: &'a str,
-    },
-    User {
-        content: UserContent<'a>,
-    },
-    Assistant {
-        #[serde(skip_serializing_if = "Option::is_none")]
-        content: Option<&'a str>,
-        #[serde(skip_serializing_if = "Vec::is_empty")]
-        tool_calls: Vec<WireToolCall<'a>>,
-    },
-    Tool {
-        tool_call_id: &'a str,
-        content: &'a str,
-    },
+struct WireMessage<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content: Option<WireContent<'a>>,
+    role: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_call_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "ToolCalls::is_empty")]
+    tool_calls: ToolCalls<'a>,
+}
+
+impl<'a> WireMessage<'a> {
+    fn new(role: &'static str, content: Option<WireContent<'a>>) -> Self {
+        WireMessage {
+            content,
+            role,
+            tool_call_id: None,
+            tool_calls: ToolCalls(&[]),
+        }
+    }
 }
 
 impl<'a> From<&'a Message> for WireMessage<'a> {
     fn from(message: &'a Message) -> Self {
         match message {
-            Message::System { content } => WireMessage::System { content },
-            Message::User { content } => WireMessage::User {
-                content: UserContent::from(content.as_slice()),
-            },
+            Message::System { content } => {
+                WireMessage::new("system", Some(WireContent::Text(content)))
+            }
+            Message::User { content } => {
+                WireMessage::new("user", Some(WireContent::from(content.as_slice())))
+            }
             Message::Assistant {
                 content,
                 tool_calls,
-            } => WireMessage::Assistant {
+            } => WireMessage {
                 // An assistant turn needs content or tool calls; an empty one says "".
-                content: content
-                    .as_deref()
-                    .or_else(|| tool_calls.is_empty().then_some("")),
-                tool_calls: tool_calls.iter().map(WireToolCall::from).collect(),
+                tool_calls: ToolCalls(tool_calls),
+                ..WireMessage::new(
+                    "assistant",
+                    content
+                        .as_deref()
+                        .or_else(|| tool_calls.is_empty().then_some(""))
+                        .map(WireContent::Text),
+                )
             },
             Message::Tool {
                 tool_call_id,
                 content,
-            } => WireMessage::Tool {
-                tool_call_id,
-                content,
+            } => WireMessage {
+                tool_call_id: Some(tool_call_id),
+                ..WireMessage::new("tool", Some(WireContent::Text(content)))
             },
         }
     }
 }
 
-/// A lone text part goes out as a plain string, the form every compatible server accepts.
+/// A message's content. A user's lone text part goes out as a plain string, the form
+/// every compatible server accepts.
 #[derive(Serialize)]
 #[serde(untagged)]
-enum UserContent<'a> {
+enum WireContent<'a> {
     Text(&'a str),
-    Parts(Vec<WirePart<'a>>),
+    Parts(Parts<'a>),
 }
 
-impl<'a> From<&'a [ContentPart]> for UserContent<'a> {
+impl<'a> From<&'a [ContentPart]> for WireContent<'a> {
     fn from(parts: &'a [ContentPart]) -> Self {
         match parts {
-            [] => UserContent::Text(""),
-            [ContentPart::Text(text)] => UserContent::Text(text),
-            parts => UserContent::Parts(parts.iter().map(WirePart::from).collect()),
+            [] => WireContent::Text(""),
+            [ContentPart::Text(text)] => WireContent::Text(text),
+            parts => WireContent::Parts(Parts(parts)),
         }
     }
 }
 
+/// Content parts, converted one by one as they are written.
+struct Parts<'a>(&'a [ContentPart]);
+
+impl Serialize for Parts<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(WirePart::from))
+    }
+}
+
+/// One content part, keys sorted: `image_url` or `text`, then `type`.
 #[derive(Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum WirePart<'a> {
-    Text { text: &'a str },
-    ImageUrl { image_url: ImageUrl<'a> },
+struct WirePart<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    image_url: Option<ImageUrl<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    text: Option<&'a str>,
+    #[serde(rename = "type")]
+    kind: &'static str,
 }
 
 #[derive(Serialize)]
 struct ImageUrl<'a> {
-    url: Cow<'a, str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     detail: Option<ImageDetail>,
+    url: Cow<'a, str>,
 }
 
 impl<'a> From<&'a ContentPart> for WirePart<'a> {
     fn from(part: &'a ContentPart) -> Self {
         match part {
-            ContentPart::Text(text) => WirePart::Text { text },
-            ContentPart::Image(Image { source, detail }) => WirePart::ImageUrl {
-                image_url: ImageUrl {
+            ContentPart::Text(text) => WirePart {
+                image_url: None,
+                text: Some(text),
+                kind: "text",
+            },
+            ContentPart::Image(Image { source, detail }) => WirePart {
+                image_url: Some(ImageUrl {
+                    detail: *detail,
                     url: match source {
                         ImageSource::Url(url) => Cow::Borrowed(url),
                         ImageSource::Base64 { media_type, data } => {
                             Cow::Owned(format!("data:{media_type};base64,{data}"))
                         }
                     },
-                    detail: *detail,
-                },
+                }),
+                text: None,
+                kind: "image_url",
             },
         }
     }
@@ -196,55 +299,70 @@ impl<'a> From<&'a ContentPart> for WirePart<'a> {
 
 #[derive(Serialize)]
 struct WireTool<'a> {
+    function: WireFunction<'a>,
     #[serde(rename = "type")]
     kind: &'static str,
-    function: WireFunction<'a>,
 }
 
 #[derive(Serialize)]
 struct WireFunction<'a> {
-    name: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     description: Option<&'a str>,
+    name: &'a str,
     parameters: &'a Value,
 }
 
 impl<'a> From<&'a Tool> for WireTool<'a> {
     fn from(tool: &'a Tool) -> Self {
         WireTool {
-            kind: "function",
             function: WireFunction {
-                name: &tool.name,
                 description: tool.description.as_deref(),
+                name: &tool.name,
                 parameters: &tool.parameters,
             },
+            kind: "function",
         }
+    }
+}
+
+/// An assistant turn's tool calls, converted one by one as they are written.
+struct ToolCalls<'a>(&'a [ToolCall]);
+
+impl ToolCalls<'_> {
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Serialize for ToolCalls<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(WireToolCall::from))
     }
 }
 
 #[derive(Serialize)]
 struct WireToolCall<'a> {
+    function: WireCalledFunction<'a>,
     id: &'a str,
     #[serde(rename = "type")]
     kind: &'static str,
-    function: WireCalledFunction<'a>,
 }
 
 #[derive(Serialize)]
 struct WireCalledFunction<'a> {
-    name: &'a str,
     arguments: &'a str,
+    name: &'a str,
 }
 
 impl<'a> From<&'a ToolCall> for WireToolCall<'a> {
     fn from(call: &'a ToolCall) -> Self {
         WireToolCall {
+            function: WireCalledFunction {
+                arguments: &call.arguments,
+                name: &call.name,
+            },
             id: &call.id,
             kind: "function",
-            function: WireCalledFunction {
-                name: &call.name,
-                arguments: &call.arguments,
-            },
         }
     }
 }
@@ -254,9 +372,9 @@ impl<'a> From<&'a ToolCall> for WireToolCall<'a> {
 enum WireToolChoice<'a> {
     Mode(&'static str),
     Named {
+        function: NamedFunction<'a>,
         #[serde(rename = "type")]
         kind: &'static str,
-        function: NamedFunction<'a>,
     },
 }
 
@@ -272,19 +390,20 @@ impl<'a> From<&'a ToolChoice> for WireToolChoice<'a> {
             ToolChoice::None => WireToolChoice::Mode("none"),
             ToolChoice::Required => WireToolChoice::Mode("required"),
             ToolChoice::Function(name) => WireToolChoice::Named {
-                kind: "function",
                 function: NamedFunction { name },
+                kind: "function",
             },
         }
     }
 }
 
+/// A response format, keys sorted: `json_schema` (for a schema), then `type`.
 #[derive(Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum WireResponseFormat<'a> {
-    Text,
-    JsonObject,
-    JsonSchema { json_schema: JsonSchema<'a> },
+struct WireResponseFormat<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    json_schema: Option<JsonSchema<'a>>,
+    #[serde(rename = "type")]
+    kind: &'static str,
 }
 
 #[derive(Serialize)]
@@ -296,21 +415,23 @@ struct JsonSchema<'a> {
 
 impl<'a> From<&'a ResponseFormat> for WireResponseFormat<'a> {
     fn from(format: &'a ResponseFormat) -> Self {
-        match format {
-            ResponseFormat::Text => WireResponseFormat::Text,
-            ResponseFormat::JsonObject => WireResponseFormat::JsonObject,
+        let (kind, json_schema) = match format {
+            ResponseFormat::Text => ("text", None),
+            ResponseFormat::JsonObject => ("json_object", None),
             ResponseFormat::JsonSchema {
                 name,
                 schema,
                 strict,
-            } => WireResponseFormat::JsonSchema {
-                json_schema: JsonSchema {
+            } => (
+                "json_schema",
+                Some(JsonSchema {
                     name,
                     schema,
                     strict: *strict,
-                },
-            },
-        }
+                }),
+            ),
+        };
+        WireResponseFormat { json_schema, kind }
     }
 }
 
@@ -322,10 +443,19 @@ mod tests {
     use crate::account::AccountInfo;
     use crate::types::{ChatRequest, SamplingParams};
 
-    fn build(request: &ChatRequest, defaults: &SamplingParams, model: &str) -> Value {
+    fn bytes(
+        request: &ChatRequest,
+        defaults: &SamplingParams,
+        model: &str,
+        streaming: Option<Streaming>,
+    ) -> Vec<u8> {
         let account = AccountInfo::new("a");
         let request = ProviderRequest::new(model, &account, request, defaults);
-        body(&request, MaxTokensField::for_model(model), None)
+        body(&request, MaxTokensField::for_model(model), streaming)
+    }
+
+    fn build(request: &ChatRequest, defaults: &SamplingParams, model: &str) -> Value {
+        serde_json::from_slice(&bytes(request, defaults, model, None)).unwrap()
     }
 
     #[test]
@@ -389,6 +519,112 @@ mod tests {
         assert_eq!(
             body["messages"][1],
             json!({"role": "assistant", "content": ""})
+        );
+    }
+
+    /// Earlier versions assembled the body as a `serde_json::Value`, whose maps keep their
+    /// keys sorted, and sent its compact text. Writing the body directly must give the
+    /// same bytes: every key in sorted order, no key twice.
+    #[test]
+    fn the_body_is_byte_for_byte_the_sorted_json_of_its_content() {
+        let request = ChatRequest::new()
+            .message(Message::system("be brief"))
+            .message(Message::user_parts([
+                ContentPart::text("what is this?"),
+                ContentPart::Image(Image {
+                    source: ImageSource::Url("https://x/y.png".into()),
+                    detail: Some(ImageDetail::High),
+                }),
+                ContentPart::image_base64("image/png", "iVBOR"),
+            ]))
+            .message(Message::Assistant {
+                content: None,
+                tool_calls: vec![ToolCall {
+                    id: "call_1".into(),
+                    name: "look".into(),
+                    arguments: r#"{"at":"y"}"#.into(),
+                }],
+            })
+            .message(Message::tool_result("call_1", "a cat"))
+            .message(Message::Assistant {
+                content: Some("a cat".into()),
+                tool_calls: Vec::new(),
+            })
+            .tool(
+                Tool::new(
+                    "look",
+                    json!({"type": "object", "properties": {"at": {"type": "string"}}}),
+                )
+                .description("looks"),
+            )
+            .tool_choice(ToolChoice::Function("look".into()))
+            .response_format(ResponseFormat::JsonSchema {
+                name: "answer".into(),
+                schema: json!({"type": "object"}),
+                strict: true,
+            })
+            .params(
+                SamplingParams::new()
+                    .temperature(0.2)
+                    .extra("zeta", 1)
+                    .extra("model", "hijack")
+                    .extra("logprobs", true),
+            );
+        let defaults = SamplingParams::new()
+            .top_p(0.9)
+            .max_tokens(64)
+            .stop(["END"])
+            .extra("aaa", "first")
+            .extra("n", 2)
+            .extra("seed", 3)
+            .extra("temperature", 1.5);
+        let streaming = Some(Streaming {
+            include_usage: true,
+        });
+        for (model, streaming) in [("gpt-4o", streaming), ("o3", None)] {
+            let sent = bytes(&request, &defaults, model, streaming);
+            let value: Value = serde_json::from_slice(&sent).unwrap();
+            assert_eq!(
+                String::from_utf8(sent).unwrap(),
+                value.to_string(),
+                "{model}: keys out of order or repeated"
+            );
+            assert_eq!(value["model"], model);
+            assert_eq!(value["temperature"], 0.2, "the request's own wins");
+            assert_eq!(value["seed"], 3, "an extra fills an unset field");
+            assert_eq!(
+                (&value["aaa"], &value["n"], &value["zeta"]),
+                (&json!("first"), &json!(2), &json!(1))
+            );
+        }
+        let value = build(&request, &defaults, "gpt-4o");
+        assert_eq!(
+            value["messages"],
+            json!([
+                {"content": "be brief", "role": "system"},
+                {"content": [
+                    {"text": "what is this?", "type": "text"},
+                    {"image_url": {"detail": "high", "url": "https://x/y.png"}, "type": "image_url"},
+                    {"image_url": {"url": "data:image/png;base64,iVBOR"}, "type": "image_url"}
+                ], "role": "user"},
+                {"role": "assistant", "tool_calls": [
+                    {"function": {"arguments": "{\"at\":\"y\"}", "name": "look"}, "id": "call_1", "type": "function"}
+                ]},
+                {"content": "a cat", "role": "tool", "tool_call_id": "call_1"},
+                {"content": "a cat", "role": "assistant"}
+            ])
+        );
+        assert_eq!(
+            value["tools"],
+            json!([{"function": {"description": "looks", "name": "look", "parameters": {"type": "object", "properties": {"at": {"type": "string"}}}}, "type": "function"}])
+        );
+        assert_eq!(
+            value["tool_choice"],
+            json!({"function": {"name": "look"}, "type": "function"})
+        );
+        assert_eq!(
+            value["response_format"],
+            json!({"json_schema": {"name": "answer", "schema": {"type": "object"}, "strict": true}, "type": "json_schema"})
         );
     }
 }

@@ -224,3 +224,44 @@ fn concurrent_records_are_all_counted() {
     assert_eq!((snapshot.calls, snapshot.failures), (8_000, 2_000));
     assert_eq!(snapshot.latency.samples, 6_000);
 }
+
+/// The verdict straight from the window's totals, with no shortcut.
+fn judged_from_totals(health: &HealthTracker, now: Instant) -> HealthStatus {
+    let [succeeded, failed, slow] = health.outcomes.totals(now);
+    health.judge(succeeded, failed, slow)
+}
+
+proptest::proptest! {
+    /// `status` skips the window while no failed or slow call is in it; whatever calls
+    /// come and go, that must never change the verdict.
+    #[test]
+    fn status_always_agrees_with_judging_the_window_totals(
+        calls in proptest::collection::vec((0u64..4_000, proptest::bool::ANY, 0u64..2_000), 1..80),
+        probes_failing in 0u32..3,
+        look_ahead in proptest::collection::vec(0u64..25_000, 1..6),
+    ) {
+        let health = tracker(
+            HealthConfig::default()
+                .window(Duration::from_secs(10))
+                .min_samples(3)
+                .max_p95_latency(ms(1_000))
+                .unavailable_after_probe_failures(2),
+        );
+        let mut now = Instant::now();
+        for _ in 0..probes_failing {
+            health.record_probe(false, now);
+        }
+        for (gap, success, latency) in calls {
+            now += ms(gap);
+            health.record(success, ms(latency), now);
+            proptest::prop_assert_eq!(health.status(now), judged_from_totals(&health, now));
+            for ahead in &look_ahead {
+                let later = now + ms(*ahead);
+                proptest::prop_assert_eq!(
+                    health.status(later),
+                    judged_from_totals(&health, later)
+                );
+            }
+        }
+    }
+}
