@@ -100,7 +100,6 @@ impl RouterBuilder {
             models: &models,
             accounts: &accounts,
             compiled_models: &compiled_models,
-            target_count: next_id,
             breaker_defaults: self.breaker_defaults.as_ref(),
             previous,
         };
@@ -389,7 +388,6 @@ struct PolicyContext<'a> {
     models: &'a HashMap<&'a str, usize>,
     accounts: &'a HashMap<&'a str, usize>,
     compiled_models: &'a [CompiledModel],
-    target_count: usize,
     breaker_defaults: Option<&'a BreakerConfig>,
     previous: Option<&'a Snapshot>,
 }
@@ -435,7 +433,7 @@ fn compile_policy(
     let route = compile_route(policy, cx, path, problems);
     let larger_context = compile_larger_context(policy, &route, cx, path, problems);
     let survivor = cx.previous.and_then(|s| s.policy(&policy.name));
-    let mut breakers = vec![None; cx.target_count];
+    let mut breakers = Vec::new();
     if let Some(config) = breaker.filter(|c| c.validate().is_ok()) {
         for entry in route.iter().chain(&larger_context) {
             let model = &cx.compiled_models[entry.model];
@@ -451,13 +449,14 @@ fn compile_policy(
                     })
                     .filter(|b| b.config() == config)
                     .cloned();
-                breakers[target.id] = Some(kept.unwrap_or_else(|| {
+                let breaker = kept.unwrap_or_else(|| {
                     let name = format!("{}/{}", policy.name, target.target);
                     Arc::new(
                         CircuitBreaker::new(name, config.clone())
                             .expect("breaker settings were validated"),
                     )
-                }));
+                });
+                breakers.push((target.id, breaker));
             }
         }
     }
@@ -474,7 +473,13 @@ fn compile_policy(
         hedge: policy.hedge,
         larger_context,
         stream_recovery: policy.stream_recovery,
-        breakers,
+        breakers: {
+            // One breaker per target, found by binary search: a target routed twice
+            // (a model and one of its targets) keeps its first.
+            breakers.sort_by_key(|(id, _)| *id);
+            breakers.dedup_by_key(|(id, _)| *id);
+            breakers.into()
+        },
         counters: survivor.map(|p| p.counters.clone()).unwrap_or_default(),
     }
 }

@@ -41,7 +41,8 @@ pub(crate) struct Snapshot {
 
 impl CompiledPolicy {
     pub(crate) fn breaker(&self, target: &CompiledTarget) -> Option<&Arc<CircuitBreaker>> {
-        self.breakers.get(target.id).and_then(Option::as_ref)
+        let found = self.breakers.binary_search_by_key(&target.id, |(id, _)| *id);
+        found.ok().map(|i| &self.breakers[i].1)
     }
 }
 
@@ -59,9 +60,10 @@ pub(crate) struct CompiledPolicy {
     /// Models tried only when the request proves too long for the route.
     pub(crate) larger_context: Vec<RouteEntry>,
     pub(crate) stream_recovery: StreamRecovery,
-    /// One breaker per target on the route, indexed by [`CompiledTarget::id`]; `None` for
-    /// targets off the route or when breakers are off.
-    pub(crate) breakers: Vec<Option<Arc<CircuitBreaker>>>,
+    /// One breaker per target on the route (none when breakers are off), sorted by
+    /// [`CompiledTarget::id`]: only routed targets have a slot, so a large configuration
+    /// does not hold policies × targets of them.
+    pub(crate) breakers: Box<[(usize, Arc<CircuitBreaker>)]>,
     pub(crate) counters: Arc<PolicyCounters>,
 }
 
