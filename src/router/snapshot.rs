@@ -41,7 +41,9 @@ pub(crate) struct Snapshot {
 
 impl CompiledPolicy {
     pub(crate) fn breaker(&self, target: &CompiledTarget) -> Option<&Arc<CircuitBreaker>> {
-        let found = self.breakers.binary_search_by_key(&target.id, |(id, _)| *id);
+        let found = self
+            .breakers
+            .binary_search_by_key(&target.id, |(id, _)| *id);
         found.ok().map(|i| &self.breakers[i].1)
     }
 }
