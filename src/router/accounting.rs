@@ -6,9 +6,9 @@ use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
 use super::execution::Resolved;
-use super::plan::SkipReason;
 #[cfg(feature = "redis")]
 use super::shared::{SharedAdmission, SharedHeld};
+use super::skip::SkipReason;
 use super::snapshot::Snapshot;
 use crate::budget::{Alert, BudgetReservation, Exhausted, Usd};
 use crate::limits::{LimitReservation, Limited, TokenEstimate};

@@ -8,9 +8,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::accounting::{Broken, Held, after_settle};
-use super::plan::{
-    Candidate, PlanError, PlanRequest, SkipReason, SkippedTarget, no_candidate_error, plan,
-};
+use super::plan::{Candidate, PlanError, PlanRequest, plan};
+use super::skip::{SkipReason, SkippedTarget, no_candidate_error};
 use super::snapshot::{CompiledAccount, CompiledModel, CompiledPolicy, CompiledTarget, Snapshot};
 use super::telemetry;
 use crate::budget::Usd;

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::plan::{PlanRequest, SkippedTarget, plan_explained};
+use super::plan::{PlanRequest, plan_explained};
+use super::skip::SkippedTarget;
 use super::snapshot::Snapshot;
 use crate::model::Capabilities;
 use crate::policy::{MatchMiss, Purpose, StepType};

@@ -16,6 +16,7 @@ mod probes;
 mod recovery;
 #[cfg(feature = "redis")]
 mod shared;
+mod skip;
 mod snapshot;
 mod stream;
 mod telemetry;
@@ -28,8 +29,8 @@ use tracing::Instrument;
 pub use builder::RouterBuilder;
 pub(crate) use compile::PathStyle;
 pub use explain::{Explanation, PassedOver};
-pub use plan::{SkipReason, SkippedTarget};
 pub use recovery::CONTINUE_PROMPT;
+pub use skip::{SkipReason, SkippedTarget};
 pub use stream::ChatStream;
 
 use crate::error::{ConfigError, Error};

@@ -6,23 +6,19 @@
 //! side effect, advancing a round-robin position, happens only for real requests.)
 
 use std::borrow::Cow;
-use std::fmt;
-use std::sync::Arc;
-use std::time::Duration;
-
-use serde::Serialize;
 use tokio::time::Instant;
 
 use super::accounting::Tokens;
 use super::balance;
 use super::execution::Execution;
 use super::matching;
+use super::skip::{SkipReason, SkippedTarget, no_candidate_error};
 use super::snapshot::{CompiledPolicy, RouteEntry, Snapshot};
 use crate::error::Error;
-use crate::model::{Capabilities, Capability};
+use crate::model::Capabilities;
 use crate::policy::{MatchMiss, Purpose, RouteStep, StepType};
 use crate::provider::ProviderRequest;
-use crate::types::{ChatRequest, RouteOptions, TargetRef};
+use crate::types::{ChatRequest, RouteOptions};
 
 /// A target to try: indices into the snapshot's models and that model's targets, and the
 /// request's tokens on it when its account is metered.
@@ -66,130 +62,6 @@ pub(crate) struct Plan {
 pub(crate) struct PlanError {
     pub(crate) policy: Option<usize>,
     pub(crate) error: Error,
-}
-
-/// A candidate the planner left out, and why.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct SkippedTarget {
-    /// The target left out.
-    pub target: TargetRef,
-    /// Why.
-    pub reason: SkipReason,
-}
-
-/// Why the planner left a candidate out.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(tag = "reason", rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum SkipReason {
-    /// The target's logical model does not support something the request needs.
-    ModelLacks {
-        /// The first capability missing.
-        capability: Capability,
-    },
-    /// The logical model promises it, but this target does not support it.
-    TargetLacks {
-        /// The first capability missing.
-        capability: Capability,
-    },
-    /// The estimated prompt plus the requested output does not fit the target's window.
-    ContextWindow {
-        /// Estimated prompt tokens plus requested output tokens.
-        needed: u32,
-        /// The target's context window.
-        context: u32,
-        /// The most output tokens the target allows.
-        max_output: u32,
-    },
-    /// A target with a window at least this large already refused the request as too
-    /// long (a context-length error), so this one cannot hold it either.
-    ContextRefused {
-        /// The target's context window.
-        context: u32,
-        /// The window of the target that refused.
-        refused_by: u32,
-    },
-    /// The policy's circuit breaker for this target is open.
-    BreakerOpen {
-        /// Milliseconds until it lets a trial call through.
-        recovers_in_ms: u64,
-    },
-    /// The account's rate limits (or a provider 429) leave no room for the request.
-    RateLimited {
-        /// Milliseconds until there is room; `None` when the request alone needs more
-        /// tokens than the limit allows in a minute.
-        retry_in_ms: Option<u64>,
-    },
-    /// The account's budget cannot cover the request's worst-case cost this window.
-    BudgetExhausted {
-        /// Spend this window, in dollars.
-        spent_usd: f64,
-        /// The window's budget, in dollars.
-        limit_usd: f64,
-    },
-    /// The account's limits, budget or breaker are shared through Redis, Redis does not
-    /// answer, and the shared state's fail mode is `Closed`.
-    SharedStateUnavailable,
-}
-
-impl SkipReason {
-    /// When waiting would help: the time until the reason may go away.
-    pub fn retry_after(&self) -> Option<Duration> {
-        match self {
-            SkipReason::BreakerOpen { recovers_in_ms } => {
-                Some(Duration::from_millis(*recovers_in_ms))
-            }
-            SkipReason::RateLimited { retry_in_ms } => retry_in_ms.map(Duration::from_millis),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for SkipReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SkipReason::ModelLacks { capability } => {
-                write!(f, "logical model does not support {capability}")
-            }
-            SkipReason::TargetLacks { capability } => {
-                write!(f, "target does not support {capability}")
-            }
-            SkipReason::ContextWindow {
-                needed,
-                context,
-                max_output,
-            } => write!(
-                f,
-                "needs about {needed} tokens; the window holds {context} (at most {max_output} output)"
-            ),
-            SkipReason::ContextRefused {
-                context,
-                refused_by,
-            } => write!(
-                f,
-                "its window holds {context}, and a target whose window holds {refused_by} refused the request as too long"
-            ),
-            SkipReason::BreakerOpen { recovers_in_ms } => {
-                write!(f, "circuit breaker open for another {recovers_in_ms} ms")
-            }
-            SkipReason::RateLimited {
-                retry_in_ms: Some(ms),
-            } => write!(f, "rate limited for another {ms} ms"),
-            SkipReason::RateLimited { retry_in_ms: None } => {
-                write!(f, "the request alone exceeds the tokens-per-minute limit")
-            }
-            SkipReason::BudgetExhausted {
-                spent_usd,
-                limit_usd,
-            } => write!(
-                f,
-                "budget exhausted (${spent_usd:.2} of ${limit_usd:.2} spent this window)"
-            ),
-            SkipReason::SharedStateUnavailable => {
-                f.write_str("shared state (Redis) unavailable, failing closed")
-            }
-        }
-    }
 }
 
 /// Plans a request, finding its policy through the snapshot's policy index.
@@ -386,54 +258,6 @@ fn resolve(
     Some(RouteEntry { model, only_target })
 }
 
-/// The error for a request whose every candidate was skipped: the specific one when all
-/// share a reason (breakers, rate limits, budgets, context windows), else the general one.
-pub(crate) fn no_candidate_error(policy: Arc<str>, skipped: Vec<SkippedTarget>) -> Error {
-    let all = |test: fn(&SkipReason) -> bool| {
-        !skipped.is_empty() && skipped.iter().all(|s| test(&s.reason))
-    };
-    let first_retry = || skipped.iter().filter_map(|s| s.reason.retry_after()).min();
-    if all(|r| matches!(r, SkipReason::BreakerOpen { .. })) {
-        let retry_after = first_retry().unwrap_or_default();
-        return Error::CircuitOpen {
-            policy,
-            retry_after,
-            skipped,
-        };
-    }
-    if all(|r| matches!(r, SkipReason::RateLimited { .. })) {
-        let retry_after = first_retry();
-        return Error::RateLimited {
-            policy,
-            retry_after,
-            skipped,
-        };
-    }
-    if all(|r| matches!(r, SkipReason::BudgetExhausted { .. })) {
-        return Error::BudgetExhausted { policy, skipped };
-    }
-    if all(|r| matches!(r, SkipReason::SharedStateUnavailable)) {
-        return Error::SharedStateUnavailable { policy, skipped };
-    }
-    if all(|r| matches!(r, SkipReason::ContextWindow { .. })) {
-        let windows = skipped.iter().filter_map(|s| match s.reason {
-            SkipReason::ContextWindow {
-                needed, context, ..
-            } => Some((needed, context)),
-            _ => None,
-        });
-        let (needed, largest) = windows.fold((u32::MAX, 0), |(n, l), (needed, context)| {
-            (n.min(needed), l.max(context))
-        });
-        return Error::ContextTooLong {
-            policy,
-            needed,
-            largest,
-        };
-    }
-    Error::NoAvailableTarget { policy, skipped }
-}
-
 struct Planner<'a, 'r> {
     snapshot: &'a Snapshot,
     policy: &'a CompiledPolicy,
@@ -581,6 +405,7 @@ impl Planner<'_, '_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Capability;
     use crate::sim::SimProvider;
     use crate::{LogicalModel, Policy, ProviderAccount, RouterBuilder, Target};
 

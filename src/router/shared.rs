@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use super::accounting::{Broken, Tokens};
 use super::execution::Resolved;
 use super::lease::{LeaseHeld, LeaseSlot, Leased, Need};
-use super::plan::SkipReason;
+use super::skip::SkipReason;
 use crate::budget::{Alert, AlertSink, Budget, BudgetLedger, Usd};
 use crate::limits::{DEFAULT_RETRY_AFTER, RateLimits};
 use crate::provider::{ErrorKind, ProviderError};
