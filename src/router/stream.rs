@@ -4,6 +4,7 @@
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use futures::{Stream, StreamExt};
 use tokio::time::Instant;
@@ -129,15 +130,28 @@ impl Driver {
                     return Ok(());
                 }
                 Err(error) => {
-                    telemetry::record_failure(&opened.span, error.kind());
-                    let latency = opened.started.elapsed();
-                    self.execution
-                        .observe_failure(candidate, admission, &error, latency);
+                    let latency = self.failed_to_open(candidate, admission, &opened, &error);
                     self.execution.fail_attempt(candidate, error, latency)?;
                 }
             }
         }
         Err(self.execution.exhausted())
+    }
+
+    /// Records a stream that could not be opened on its span, its breaker, its account's
+    /// health and limits; returns how long the attempt took.
+    fn failed_to_open(
+        &self,
+        candidate: Candidate,
+        admission: Admission,
+        opened: &Opened,
+        error: &ProviderError,
+    ) -> Duration {
+        telemetry::record_failure(&opened.span, error.kind());
+        let latency = opened.started.elapsed();
+        self.execution
+            .observe_failure(candidate, admission, error, latency);
+        latency
     }
 
     /// Calls `candidate`'s provider for a stream of `request`, within the deadline.
@@ -363,10 +377,7 @@ impl Driver {
                     return Ok(());
                 }
                 Err(error) => {
-                    telemetry::record_failure(&opened.span, error.kind());
-                    let latency = opened.started.elapsed();
-                    self.execution
-                        .observe_failure(candidate, admission, &error, latency);
+                    let latency = self.failed_to_open(candidate, admission, &opened, &error);
                     self.execution.record_failure(candidate, &error, latency);
                     if !self.execution.falls_back_on(&error) {
                         break;
