@@ -11,6 +11,7 @@ use tokio::time::Instant;
 use super::config::{LimitsConfigError, RateLimits};
 use super::window::{Blocked, SlidingWindow};
 use crate::provider::{ErrorKind, ProviderError};
+use crate::types::millis;
 
 /// How long an account pauses after an HTTP 429 that carries no retry-after.
 pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
@@ -211,7 +212,7 @@ impl Limiter {
             backoff_ms: state
                 .backoff_until
                 .filter(|until| *until > now)
-                .map(|until| millis(until - now)),
+                .map(|until| millis::saturating(until - now)),
         }
     }
 
@@ -427,8 +428,4 @@ impl WindowUse {
             tpm: window.tpm(),
         }
     }
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::types::millis;
+
 /// What went wrong with a provider call, in the terms routing decisions need.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
@@ -313,10 +315,7 @@ impl Serialize for ProviderError {
         st.serialize_field("status", &self.inner.status)?;
         st.serialize_field(
             "retry_after_ms",
-            &self
-                .inner
-                .retry_after
-                .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            &self.inner.retry_after.map(millis::saturating),
         )?;
         st.end()
     }

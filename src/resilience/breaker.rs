@@ -24,6 +24,7 @@ pub use self::config::BreakerConfig;
 use super::error::ResilienceConfigError;
 use super::window::RollingWindow;
 use crate::provider::ErrorKind;
+use crate::types::millis;
 
 const SUCCESS: usize = 0;
 const FAULT: usize = 1;
@@ -332,10 +333,9 @@ impl CircuitBreaker {
         let half_open = word.phase == Phase::HalfOpen;
         BreakerSnapshot {
             state,
-            recovers_in_ms: state.open_until().map(|until| {
-                let left = until.saturating_duration_since(now).as_millis();
-                u64::try_from(left).unwrap_or(u64::MAX)
-            }),
+            recovers_in_ms: state
+                .open_until()
+                .map(|until| millis::saturating(until.saturating_duration_since(now))),
             calls: successes + faults,
             faults,
             trials_in_flight: if half_open {
@@ -488,7 +488,7 @@ impl CircuitBreaker {
                     error.type = %kind,
                     faults,
                     calls = successes + faults,
-                    recovery_ms = u64::try_from(self.config.recovery.as_millis()).unwrap_or(u64::MAX),
+                    recovery_ms = millis::saturating(self.config.recovery),
                     "circuit breaker opened"
                 );
                 return;

@@ -9,6 +9,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use super::health::HealthTracker;
 use crate::account::AccountInfo;
 use crate::provider::Provider;
+use crate::types::millis;
 
 impl HealthTracker {
     /// Probes the account once, waiting at most
@@ -26,7 +27,7 @@ impl HealthTracker {
             Err(_) => {
                 tracing::debug!(
                     routewise.account = %self.name(),
-                    timeout_ms = u64::try_from(self.config().probe_timeout.as_millis()).unwrap_or(u64::MAX),
+                    timeout_ms = millis::saturating(self.config().probe_timeout),
                     "health probe timed out"
                 );
                 false

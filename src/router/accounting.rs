@@ -14,6 +14,7 @@ use crate::budget::{Alert, BudgetReservation, Exhausted, Usd};
 use crate::limits::{LimitReservation, Limited, TokenEstimate};
 use crate::provider::ProviderError;
 use crate::resilience::CircuitBreaker;
+use crate::types::millis;
 use crate::types::{ChatRequest, Usage};
 
 /// Prompt and worst-case output tokens of a request on one target.
@@ -155,9 +156,9 @@ impl Resolved<'_> {
 
 fn rate_limited(limited: &Limited, now: Instant) -> SkipReason {
     SkipReason::RateLimited {
-        retry_in_ms: limited.retry_at().map(|at| {
-            u64::try_from(at.saturating_duration_since(now).as_millis()).unwrap_or(u64::MAX)
-        }),
+        retry_in_ms: limited
+            .retry_at()
+            .map(|at| millis::saturating(at.saturating_duration_since(now))),
     }
 }
 

@@ -20,6 +20,7 @@ use crate::policy::{Purpose, StepType};
 use crate::provider::{ErrorKind, ProviderError, ProviderRequest};
 use crate::resilience::{BreakerPermit, Deadline};
 use crate::stats::PolicyCounters;
+use crate::types::millis;
 use crate::types::{
     Attempt, AttemptOutcome, ChatRequest, ChatResponse, FinishReason, TargetRef, ToolCall, Usage,
 };
@@ -244,8 +245,7 @@ impl Execution {
                 Some(permit) => Some(permit),
                 None => {
                     let recovers_in_ms = breaker.state(now).open_until().map_or(0, |until| {
-                        u64::try_from(until.saturating_duration_since(now).as_millis())
-                            .unwrap_or(u64::MAX)
+                        millis::saturating(until.saturating_duration_since(now))
                     });
                     self.skipped.push(SkippedTarget {
                         target: resolved.target.target.clone(),

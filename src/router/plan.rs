@@ -18,6 +18,7 @@ use crate::error::Error;
 use crate::model::Capabilities;
 use crate::policy::{MatchMiss, Purpose, RouteStep, StepType};
 use crate::provider::ProviderRequest;
+use crate::types::millis;
 use crate::types::{ChatRequest, RouteOptions};
 
 /// A target to try: indices into the snapshot's models and that model's targets, and the
@@ -355,9 +356,9 @@ impl Planner<'_, '_> {
             .breaker(target)
             .and_then(|b| b.state(self.input.now).open_until())
         {
-            let left = until.saturating_duration_since(self.input.now).as_millis();
+            let left = until.saturating_duration_since(self.input.now);
             return Err(SkipReason::BreakerOpen {
-                recovers_in_ms: u64::try_from(left).unwrap_or(u64::MAX),
+                recovers_in_ms: millis::saturating(left),
             });
         }
         let resolved = Execution::resolve(

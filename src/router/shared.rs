@@ -22,6 +22,7 @@ use crate::shared::{
 };
 use crate::state::StateStore;
 use crate::types::Usage;
+use crate::types::millis;
 
 /// One account's view of the shared state, compiled with the router.
 pub(crate) struct SharedAccount {
@@ -45,10 +46,6 @@ fn window_limits(limits: &RateLimits) -> WindowLimits {
         rpm: limits.requests_per_minute().map_or(0, u64::from),
         tpm: limits.tokens_per_minute().unwrap_or(0),
     }
-}
-
-fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 impl SharedAccount {
@@ -101,7 +98,7 @@ impl SharedAccount {
         let until = self.refused_until.load(Ordering::Acquire);
         let now = self.nanos(now);
         (now < until).then(|| SkipReason::RateLimited {
-            retry_in_ms: Some(Duration::from_nanos(until - now).as_millis().max(1) as u64),
+            retry_in_ms: Some(millis::saturating(Duration::from_nanos(until - now)).max(1)),
         })
     }
 
@@ -205,7 +202,7 @@ impl Resolved<'_> {
             Admitted::CoolingDown(wait) => {
                 shared.refuse_for(wait);
                 SkipReason::RateLimited {
-                    retry_in_ms: Some(millis(wait)),
+                    retry_in_ms: Some(millis::saturating(wait)),
                 }
             }
             Admitted::RateLimited(wait) => {
@@ -213,7 +210,7 @@ impl Resolved<'_> {
                     shared.refuse_for(wait);
                 }
                 SkipReason::RateLimited {
-                    retry_in_ms: wait.map(millis),
+                    retry_in_ms: wait.map(millis::saturating),
                 }
             }
             Admitted::OverBudget { committed, limit } => SkipReason::BudgetExhausted {
@@ -221,7 +218,7 @@ impl Resolved<'_> {
                 limit_usd: Usd::from_nanos(limit).dollars(),
             },
             Admitted::BreakerOpen(wait) => SkipReason::BreakerOpen {
-                recovers_in_ms: millis(wait),
+                recovers_in_ms: millis::saturating(wait),
             },
         };
         SharedAdmission::Refused(reason)

@@ -6,10 +6,7 @@ use std::time::Duration;
 use super::keys::AccountKeys;
 use super::state::RedisState;
 use crate::state::StateError;
-
-fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
-}
+use crate::types::millis;
 
 /// The rate limits an admission checks, 0 meaning none.
 #[derive(Clone, Copy, Debug, Default)]
@@ -137,12 +134,12 @@ impl RedisState {
             .arg(ask.account.tpm)
             .arg(model_limits.rpm)
             .arg(model_limits.tpm)
-            .arg(millis(inner.rate_window))
+            .arg(millis::saturating(inner.rate_window))
             .arg(cost)
             .arg(limit)
-            .arg(millis(inner.reservation_ttl))
+            .arg(millis::saturating(inner.reservation_ttl))
             .arg(trials)
-            .arg(millis(inner.reservation_ttl));
+            .arg(millis::saturating(inner.reservation_ttl));
         let reply: Vec<i64> = self
             .run("admit", |mut connection| async move {
                 invocation.invoke_async(&mut connection).await
@@ -186,7 +183,7 @@ impl RedisState {
         };
         let latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
         // Spend outlives its window by a day, for late settlements and reports.
-        let spend_ttl = millis(Duration::from_secs(40 * 24 * 3600));
+        let spend_ttl = millis::saturating(Duration::from_secs(40 * 24 * 3600));
         let mut invocation = inner.scripts.settle.prepare_invoke();
         account_keys(&mut invocation, keys, &model_window, &spend_key);
         invocation
@@ -204,14 +201,14 @@ impl RedisState {
             })
             .arg(limit)
             .arg(thresholds)
-            .arg(settle.cooldown.map_or(0, millis))
+            .arg(settle.cooldown.map_or(0, millis::saturating))
             .arg(verdict)
             .arg(generation)
-            .arg(millis(recovery))
+            .arg(millis::saturating(recovery))
             .arg(health)
             .arg(latency_us)
             .arg(spend_ttl)
-            .arg(millis(recovery + BREAKER_LINGER));
+            .arg(millis::saturating(recovery + BREAKER_LINGER));
         let (spend, fired): (u64, u64) = self
             .run("settle", |mut connection| async move {
                 invocation.invoke_async(&mut connection).await

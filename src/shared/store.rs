@@ -8,10 +8,7 @@ use async_trait::async_trait;
 use super::keys::{reservation_keys, state_key};
 use super::state::RedisState;
 use crate::state::{ReservationId, StateError, StateKey, StateStore};
-
-fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
-}
+use crate::types::millis;
 
 impl RedisState {
     async fn store_script(
@@ -85,7 +82,7 @@ impl StateStore for RedisState {
         ttl: Duration,
     ) -> Result<Option<ReservationId>, StateError> {
         let id = self
-            .store_script(key, "reserve", &[amount, limit, millis(ttl)])
+            .store_script(key, "reserve", &[amount, limit, millis::saturating(ttl)])
             .await?;
         Ok(u64::try_from(id).ok().map(ReservationId))
     }

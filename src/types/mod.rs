@@ -5,7 +5,7 @@
 //! everything the big providers accept: system, user, assistant and tool messages; text and
 //! image parts; tool definitions and calls; response formats; sampling parameters; metadata.
 
-mod millis;
+pub(crate) mod millis;
 mod options;
 mod params;
 mod request;
