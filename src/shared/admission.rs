@@ -1,6 +1,7 @@
 //! The two round trips of an attempt: admit (check and reserve everything together) and
 //! settle (to what the attempt actually used), as typed calls of the Lua scripts.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use super::keys::AccountKeys;
@@ -110,24 +111,23 @@ impl RedisState {
     pub(crate) async fn admit(&self, ask: &Ask<'_>) -> Result<Admitted, StateError> {
         let inner = &self.inner;
         let keys = ask.keys;
-        let unused = format!("{}:unused", keys.sequence);
         let (model_window, model_limits) = match ask.model {
-            Some((window, limits)) => (window.clone(), limits),
-            None => ([unused.clone(), unused.clone()], WindowLimits::default()),
+            Some((window, limits)) => (window, limits),
+            None => (&keys.unused, WindowLimits::default()),
         };
         let (spend_key, limit, cost) = match ask.budget {
-            Some((label, limit, cost)) => (keys.spend(label), limit, cost),
-            None => (unused.clone(), 0, 0),
+            Some((label, limit, cost)) => (Cow::Owned(keys.spend(label)), limit, cost),
+            None => (Cow::Borrowed(keys.unused[0].as_str()), 0, 0),
         };
         let (breaker_key, trials) = match ask.breaker {
-            Some(breaker) => (breaker.key.to_owned(), breaker.trials),
-            None => (unused, 0),
+            Some(breaker) => (breaker.key, breaker.trials),
+            None => (keys.unused[0].as_str(), 0),
         };
         let mut invocation = inner.scripts.admit.prepare_invoke();
-        account_keys(&mut invocation, keys, &model_window, &spend_key);
+        account_keys(&mut invocation, keys, model_window, &spend_key);
         invocation
             .key(&keys.sequence)
-            .key(&breaker_key)
+            .key(breaker_key)
             .arg(ask.requests)
             .arg(ask.tokens)
             .arg(ask.account.rpm)
@@ -154,19 +154,19 @@ impl RedisState {
     pub(crate) async fn settle(&self, settle: &Settle<'_>) -> Result<Settled, StateError> {
         let inner = &self.inner;
         let keys = settle.keys;
-        let unused = format!("{}:unused", keys.sequence);
-        let model_window = settle
-            .model
-            .cloned()
-            .unwrap_or_else(|| [unused.clone(), unused.clone()]);
+        let unused = keys.unused[0].as_str();
+        let model_window = settle.model.unwrap_or(&keys.unused);
         let (spend_key, alerts_key, limit, thresholds) = match settle.budget {
-            Some((label, limit, thresholds)) => {
-                (keys.spend(label), keys.alerts(label), limit, thresholds)
-            }
-            None => (unused.clone(), unused.clone(), 0, ""),
+            Some((label, limit, thresholds)) => (
+                Cow::Owned(keys.spend(label)),
+                Cow::Owned(keys.alerts(label)),
+                limit,
+                thresholds,
+            ),
+            None => (Cow::Borrowed(unused), Cow::Borrowed(unused), 0, ""),
         };
         let (breaker_key, verdict, recovery) = match settle.breaker {
-            Some((key, verdict, recovery)) => (key.to_owned(), verdict, recovery),
+            Some((key, verdict, recovery)) => (key, verdict, recovery),
             None => (unused, BreakerVerdict::None, Duration::ZERO),
         };
         let (verdict, generation) = match verdict {
@@ -182,13 +182,14 @@ impl RedisState {
             Some((false, latency)) => (2, latency),
         };
         let latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
-        // Spend outlives its window by a day, for late settlements and reports.
+        // Spend keys expire 40 days after their last write: past the end of a monthly
+        // window, for late settlements and reports.
         let spend_ttl = millis::saturating(Duration::from_secs(40 * 24 * 3600));
         let mut invocation = inner.scripts.settle.prepare_invoke();
-        account_keys(&mut invocation, keys, &model_window, &spend_key);
+        account_keys(&mut invocation, keys, model_window, &spend_key);
         invocation
-            .key(&alerts_key)
-            .key(&breaker_key)
+            .key(&*alerts_key)
+            .key(breaker_key)
             .key(&keys.health)
             .arg(settle.id)
             .arg(settle.requests)

@@ -27,6 +27,9 @@ pub(crate) struct AccountKeys {
     pub(crate) window: [String; 2],
     pub(crate) budget_held: [String; 2],
     pub(crate) health: String,
+    /// A key nothing writes, in the account's slot, twice: what a script gets in the key
+    /// positions a call does not use (no model window, no budget, no breaker).
+    pub(crate) unused: [String; 2],
     base: String,
     prefix: String,
     account: String,
@@ -44,6 +47,7 @@ impl AccountKeys {
                 format!("{base}:budget:amounts"),
             ],
             health: format!("{base}:health"),
+            unused: [format!("{base}:unused"), format!("{base}:unused")],
             base,
             prefix: prefix.to_owned(),
             account: account.to_owned(),
@@ -98,6 +102,7 @@ mod tests {
         ]
         .into_iter()
         .chain(keys.window.clone())
+        .chain(keys.unused.clone())
         .chain(keys.budget_held.clone())
         .chain(keys.model_window("gpt-4o"));
         for key in all {
