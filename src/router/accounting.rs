@@ -203,23 +203,17 @@ impl Held {
     /// such as a stream that broke mid-answer: charged like a success, reported to the
     /// shared breaker, health and cool-down like a failure.
     pub(crate) fn settle_broken(
-        self,
+        #[cfg_attr(not(feature = "redis"), allow(unused_mut))] mut self,
         usage: &Usage,
         cost: Option<Usd>,
         broken: &Broken<'_>,
     ) -> Vec<Alert> {
         #[cfg(feature = "redis")]
-        if let Some(shared) = self.shared {
+        if let Some(shared) = self.shared.take() {
             shared.settle_broken(usage, cost, broken);
             return Vec::new();
         }
-        let held = Held {
-            limit: self.limit,
-            budget: self.budget,
-            #[cfg(feature = "redis")]
-            shared: None,
-        };
-        held.settle(usage, cost, broken.latency)
+        self.settle(usage, cost, broken.latency)
     }
 
     /// Settles a failed attempt: it still counts as one request with no tokens (the
