@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use super::keys::AccountKeys;
+use super::keys;
 use super::state::RedisState;
 use crate::state::StateError;
 
@@ -39,7 +39,7 @@ impl RedisState {
     /// `account`'s successes, faults and mean latency over the last minute, summed over
     /// every instance sharing this state.
     pub async fn fleet_health(&self, account: &str) -> Result<FleetHealth, StateError> {
-        let key = AccountKeys::new(&self.inner.prefix, account).health;
+        let key = keys::health(&self.inner.prefix, account);
         let (fields, [seconds, micros]): (HashMap<String, u64>, [u64; 2]) = self
             .run("fleet health", |mut connection| async move {
                 redis::pipe()

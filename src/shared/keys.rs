@@ -19,6 +19,16 @@ pub(crate) fn reservation_keys(redis_key: &str) -> [String; 2] {
     [format!("{redis_key}:held"), format!("{redis_key}:amounts")]
 }
 
+/// The hash tag and prefix every key of `account` starts with.
+fn account_base(prefix: &str, account: &str) -> String {
+    format!("{prefix}:{{{account}}}")
+}
+
+/// Where an account's fleet health buckets live.
+pub(crate) fn health(prefix: &str, account: &str) -> String {
+    format!("{}:health", account_base(prefix, account))
+}
+
 /// The fixed keys of one account.
 #[derive(Debug)]
 pub(crate) struct AccountKeys {
@@ -37,7 +47,7 @@ pub(crate) struct AccountKeys {
 
 impl AccountKeys {
     pub(crate) fn new(prefix: &str, account: &str) -> Self {
-        let base = format!("{prefix}:{{{account}}}");
+        let base = account_base(prefix, account);
         Self {
             sequence: format!("{base}:seq"),
             cooldown: format!("{base}:cooldown"),
@@ -46,7 +56,7 @@ impl AccountKeys {
                 format!("{base}:budget:held"),
                 format!("{base}:budget:amounts"),
             ],
-            health: format!("{base}:health"),
+            health: health(prefix, account),
             unused: [format!("{base}:unused"), format!("{base}:unused")],
             base,
             prefix: prefix.to_owned(),
