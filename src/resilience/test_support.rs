@@ -1,10 +1,11 @@
 //! Test helpers: a `tracing` subscriber that keeps every event as text.
 
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Once};
 
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
+use tracing::subscriber::Interest;
 use tracing::{Event, Metadata, Subscriber};
 
 /// Keeps each event as `field=value` pairs joined by spaces, the message included.
@@ -14,8 +15,11 @@ pub(crate) struct EventLog(Arc<Mutex<Vec<String>>>);
 impl EventLog {
     /// Installs a capturing subscriber on this thread until the guard drops.
     pub(crate) fn install() -> (Self, tracing::subscriber::DefaultGuard) {
+        keep_every_callsite_enabled();
         let log = Self::default();
         let guard = tracing::subscriber::set_default(log.clone());
+        // A callsite registered before the keeper existed may still hold `never`.
+        tracing::callsite::rebuild_interest_cache();
         (log, guard)
     }
 
@@ -31,6 +35,47 @@ impl EventLog {
             .filter(|e| e.contains(needle))
             .collect()
     }
+}
+
+/// Makes every callsite's cached interest `always`, once per test binary.
+///
+/// `tracing` decides once per process whether a callsite is enabled, on whichever thread
+/// reaches it first. A test without a subscriber that reaches a breaker's state-change event
+/// before a capturing test would otherwise disable that event for the capturing test too.
+/// A global subscriber that is interested in everything (and drops what it gets) keeps that
+/// decision `always`; events still reach each thread's own capturing subscriber.
+fn keep_every_callsite_enabled() {
+    static KEEPER: Once = Once::new();
+    KEEPER.call_once(|| {
+        tracing::subscriber::set_global_default(InterestKeeper)
+            .expect("no other global subscriber in the library's test binary");
+    });
+}
+
+struct InterestKeeper;
+
+impl Subscriber for InterestKeeper {
+    fn register_callsite(&self, _: &'static Metadata<'static>) -> Interest {
+        Interest::always()
+    }
+
+    fn enabled(&self, _: &Metadata<'_>) -> bool {
+        true
+    }
+
+    fn new_span(&self, _: &Attributes<'_>) -> Id {
+        Id::from_u64(1)
+    }
+
+    fn record(&self, _: &Id, _: &Record<'_>) {}
+
+    fn record_follows_from(&self, _: &Id, _: &Id) {}
+
+    fn event(&self, _: &Event<'_>) {}
+
+    fn enter(&self, _: &Id) {}
+
+    fn exit(&self, _: &Id) {}
 }
 
 struct Line(String);
