@@ -2,12 +2,10 @@
 //! same target as the policy allows, each call within its timeout.
 
 use std::sync::Arc;
-use std::time::Duration;
-
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use super::execution::{Answer, Execution};
+use super::execution::{Answer, CallTime, Execution};
 use super::hedge;
 use super::plan::Candidate;
 use super::snapshot::Snapshot;
@@ -39,15 +37,16 @@ pub(crate) async fn complete(
             }
             let snapshot = execution.snapshot().clone();
             let deadline = *execution.deadline();
-            let (result, latency) = call(&snapshot, &deadline, candidate, request).await;
+            let (result, time) = call(&snapshot, &deadline, candidate, request).await;
             let error = match result {
                 Ok(response) => {
                     let answer = response.into();
-                    return Ok(execution.succeed(candidate, admission, answer, latency));
+                    return Ok(execution.succeed(candidate, admission, answer, time));
                 }
                 Err(error) => error,
             };
-            execution.observe_failure(candidate, admission, &error, latency);
+            let latency = time.latency;
+            execution.observe_failure(candidate, admission, &error, time);
             match execution.retry_delay(retries, &error) {
                 Some(delay) => {
                     execution.record_failure(candidate, &error, latency);
@@ -71,7 +70,7 @@ pub(super) async fn call(
     deadline: &Deadline,
     candidate: Candidate,
     request: &ChatRequest,
-) -> (Result<ProviderResponse, ProviderError>, Duration) {
+) -> (Result<ProviderResponse, ProviderError>, CallTime) {
     let resolved = Execution::resolve(snapshot, candidate);
     let _in_flight = resolved.target.load.begin();
     let span = telemetry::attempt_span(&resolved, request);
@@ -84,12 +83,12 @@ pub(super) async fn call(
         .run(call.instrument(span.clone()))
         .await
         .unwrap_or_else(|timed_out| Err(timed_out.into()));
-    let latency = started.elapsed();
+    let time = CallTime::since(started);
     match &result {
         Ok(response) => telemetry::record_answer(&span, &response.usage, &response.finish_reason),
         Err(error) => telemetry::record_failure(&span, error.kind()),
     }
-    (result, latency)
+    (result, time)
 }
 
 impl From<ProviderResponse> for Answer {

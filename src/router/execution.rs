@@ -89,7 +89,10 @@ impl Execution {
         if streaming {
             needs |= Capabilities::STREAMING;
         }
-        let queue_until = Instant::now() + snapshot.queue_time;
+        let queue_until = received + snapshot.queue_time;
+        // One clock reading serves validation and the first plan; a wait for capacity
+        // reads it again.
+        let mut now = received;
         let (planned, input_now) = loop {
             let input = PlanRequest {
                 step,
@@ -97,7 +100,7 @@ impl Execution {
                 request,
                 needs,
                 for_real: true,
-                now: Instant::now(),
+                now,
             };
             let planned = plan(&snapshot, &input);
             if let Err(PlanError {
@@ -111,6 +114,7 @@ impl Execution {
                 && input.now + *wait <= queue_until
             {
                 tokio::time::sleep(*wait).await;
+                now = Instant::now();
                 continue;
             }
             break (planned, input.now);
@@ -141,12 +145,13 @@ impl Execution {
         if let Some(limit) = options.deadline {
             timeouts.request = Some(timeouts.request.map_or(limit, |l| l.min(limit)));
         }
-        tracing::Span::current().record("routewise.policy", &*policy.name);
+        let span = tracing::Span::current();
+        span.record("routewise.policy", &*policy.name);
         let outcome = OutcomeGuard {
             counters: policy.counters.clone(),
             policy: policy.name.clone(),
             received,
-            span: tracing::Span::current(),
+            span,
             finished: false,
         };
         Ok(Self {
@@ -277,13 +282,13 @@ impl Execution {
         candidate: Candidate,
         admission: Admission,
         error: &ProviderError,
-        latency: Duration,
+        time: CallTime,
     ) {
-        let now = Instant::now();
+        let CallTime { latency, ended } = time;
         let resolved = Self::resolve(&self.snapshot, candidate);
-        let breaker_opened = self.report_fault(&resolved, admission.permit, error, now);
+        let breaker_opened = self.report_fault(&resolved, admission.permit, error, ended);
         if error.is_provider_fault() {
-            resolved.account.health.record(false, latency, now);
+            resolved.account.health.record(false, latency, ended);
         }
         admission
             .held
@@ -374,17 +379,17 @@ impl Execution {
         candidate: Candidate,
         admission: Admission,
         error: &ProviderError,
-        latency: Duration,
+        time: CallTime,
         usage: &Usage,
     ) -> Option<Usd> {
-        let now = Instant::now();
+        let CallTime { latency, ended } = time;
         let resolved = Self::resolve(&self.snapshot, candidate);
-        let breaker_opened = self.report_fault(&resolved, admission.permit, error, now);
+        let breaker_opened = self.report_fault(&resolved, admission.permit, error, ended);
         if error.is_provider_fault() {
-            resolved.account.health.record(false, latency, now);
+            resolved.account.health.record(false, latency, ended);
         }
         if let Some(limiter) = &resolved.account.limiter {
-            limiter.record_provider_error(error, now);
+            limiter.record_provider_error(error, ended);
         }
         let cost = resolved.cost(usage);
         let broken = Broken {
@@ -460,15 +465,15 @@ impl Execution {
         candidate: Candidate,
         admission: Admission,
         answer: Answer,
-        latency: Duration,
+        time: CallTime,
     ) -> ChatResponse {
-        let now = Instant::now();
+        let CallTime { latency, ended } = time;
         let resolved = Self::resolve(&self.snapshot, candidate);
         telemetry::attempt_finished(&self.outcome.policy, &resolved, Ok(&answer.usage), latency);
         if let Some(permit) = admission.permit {
-            permit.success(now);
+            permit.success(ended);
         }
-        resolved.account.health.record(true, latency, now);
+        resolved.account.health.record(true, latency, ended);
         let cost = resolved.cost(&answer.usage);
         let alerts = admission.held.settle(&answer.usage, cost, latency);
         after_settle(&self.snapshot, &resolved, alerts);
@@ -480,7 +485,7 @@ impl Execution {
             outcome: AttemptOutcome::Success,
             latency,
         });
-        self.outcome.finish(telemetry::SUCCESS);
+        self.outcome.finish_at(telemetry::SUCCESS, ended);
         ChatResponse {
             content: answer.content,
             tool_calls: answer.tool_calls,
@@ -553,6 +558,25 @@ impl Execution {
     }
 }
 
+/// How long a provider call ran and when it ended, from one clock reading: the end time
+/// serves the breaker, health and the request's duration without reading the clock again.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CallTime {
+    pub(crate) latency: Duration,
+    pub(crate) ended: Instant,
+}
+
+impl CallTime {
+    /// A call that started at `started` and ends now.
+    pub(crate) fn since(started: Instant) -> Self {
+        let ended = Instant::now();
+        Self {
+            latency: ended.saturating_duration_since(started),
+            ended,
+        }
+    }
+}
+
 /// What an attempt holds while it runs: its breaker permit and its account's
 /// reservations. Dropping it (a cancelled call) hands everything back.
 pub(crate) struct Admission {
@@ -581,11 +605,17 @@ struct OutcomeGuard {
 
 impl OutcomeGuard {
     fn finish(&mut self, outcome: &'static str) {
+        self.finish_at(outcome, Instant::now());
+    }
+
+    /// Finishes the request at `now`, a clock reading the caller already has.
+    fn finish_at(&mut self, outcome: &'static str, now: Instant) {
         if !self.finished {
             self.finished = true;
             self.counters.record_outcome(outcome == telemetry::SUCCESS);
+            let duration = now.saturating_duration_since(self.received);
             self.span.in_scope(|| {
-                telemetry::request_finished(&self.policy, outcome, self.received.elapsed());
+                telemetry::request_finished(&self.policy, outcome, duration);
             });
         }
     }

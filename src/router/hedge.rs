@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::complete::call;
-use super::execution::{Admission, Execution};
+use super::execution::{Admission, CallTime, Execution};
 use super::plan::Candidate;
 use crate::error::Error;
 use crate::provider::{ProviderError, ProviderResponse};
@@ -34,16 +34,16 @@ pub(crate) async fn race(
         outcome = &mut first_call => Some(outcome),
         () = tokio::time::sleep(delay) => None,
     };
-    if let Some((result, latency)) = early {
-        return finish_alone(execution, first, first_admission, result, latency);
+    if let Some((result, time)) = early {
+        return finish_alone(execution, first, first_admission, result, time);
     }
     let second = match execution.next_candidate() {
         Some(candidate) => execution.admit(candidate).await.map(|a| (candidate, a)),
         None => None,
     };
     let Some((second, second_admission)) = second else {
-        let (result, latency) = first_call.await;
-        return finish_alone(execution, first, first_admission, result, latency);
+        let (result, time) = first_call.await;
+        return finish_alone(execution, first, first_admission, result, time);
     };
     let hedged_at = Instant::now();
     let second_call = call(&snapshot, &deadline, second, request);
@@ -54,7 +54,7 @@ pub(crate) async fn race(
         Some((second, second_admission, hedged_at)),
     ];
     loop {
-        let (index, (result, latency)) = tokio::select! {
+        let (index, (result, time)) = tokio::select! {
             outcome = &mut first_call, if runners[0].is_some() => (0, outcome),
             outcome = &mut second_call, if runners[1].is_some() => (1, outcome),
             else => return Ok(None),
@@ -64,12 +64,11 @@ pub(crate) async fn race(
             Ok(response) => {
                 cancel_other(execution, &mut runners);
                 let answer = response.into();
-                return Ok(Some(
-                    execution.succeed(candidate, admission, answer, latency),
-                ));
+                return Ok(Some(execution.succeed(candidate, admission, answer, time)));
             }
             Err(error) => {
-                execution.observe_failure(candidate, admission, &error, latency);
+                let latency = time.latency;
+                execution.observe_failure(candidate, admission, &error, time);
                 if runners.iter().all(Option::is_none) {
                     execution.fail_attempt(candidate, error, latency)?;
                     return Ok(None);
@@ -105,18 +104,18 @@ fn finish_alone(
     candidate: Candidate,
     admission: Admission,
     result: Result<ProviderResponse, ProviderError>,
-    latency: Duration,
+    time: CallTime,
 ) -> Result<Option<ChatResponse>, Error> {
     match result {
         Ok(response) => Ok(Some(execution.succeed(
             candidate,
             admission,
             response.into(),
-            latency,
+            time,
         ))),
         Err(error) => {
-            execution.observe_failure(candidate, admission, &error, latency);
-            execution.fail_attempt(candidate, error, latency)?;
+            execution.observe_failure(candidate, admission, &error, time);
+            execution.fail_attempt(candidate, error, time.latency)?;
             Ok(None)
         }
     }

@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::balance::InFlight;
-use super::execution::{Admission, Answer, Execution};
+use super::execution::{Admission, Answer, CallTime, Execution};
 use super::plan::Candidate;
 use super::recovery::{self, Overlap, Recovering};
 use super::snapshot::Snapshot;
@@ -148,10 +148,10 @@ impl Driver {
         error: &ProviderError,
     ) -> Duration {
         telemetry::record_failure(&opened.span, error.kind());
-        let latency = opened.started.elapsed();
+        let time = CallTime::since(opened.started);
         self.execution
-            .observe_failure(candidate, admission, error, latency);
-        latency
+            .observe_failure(candidate, admission, error, time);
+        time.latency
     }
 
     /// Calls `candidate`'s provider for a stream of `request`, within the deadline.
@@ -237,7 +237,8 @@ impl Driver {
                 ),
             };
             let active = self.active.take()?;
-            let latency = active.started.elapsed();
+            let time = CallTime::since(active.started);
+            let latency = time.latency;
             telemetry::record_failure(&active.span, failure.kind());
             if self.sent_content && self.recoverable(&failure) {
                 if let Err(error) = self.recover(active, failure).await {
@@ -247,7 +248,7 @@ impl Driver {
                 continue;
             }
             self.execution
-                .observe_failure(active.candidate, active.admission, &failure, latency);
+                .observe_failure(active.candidate, active.admission, &failure, time);
             if self.sent_content {
                 self.done = true;
                 return Some(Err(self.execution.interrupted(
@@ -293,10 +294,10 @@ impl Driver {
             finish_reason,
             usage,
         };
-        let latency = active.started.elapsed();
-        let mut response =
-            self.execution
-                .succeed(active.candidate, active.admission, answer, latency);
+        let time = CallTime::since(active.started);
+        let mut response = self
+            .execution
+            .succeed(active.candidate, active.admission, answer, time);
         self.recovery.complete(&mut response);
         let done = Ok(StreamEvent::Done(Box::new(response)));
         Some(match held {
@@ -324,7 +325,8 @@ impl Driver {
     /// Settles the broken attempt (charged with its estimated usage when it produced
     /// text) and opens a continuation on the next candidate that accepts.
     async fn recover(&mut self, active: Active, failure: ProviderError) -> Result<(), Error> {
-        let latency = active.started.elapsed();
+        let time = CallTime::since(active.started);
+        let latency = time.latency;
         let candidate = active.candidate;
         let (usage, cost) = if active.output_bytes > 0 {
             let sent = active.continuation.as_deref().unwrap_or(&self.request);
@@ -335,13 +337,13 @@ impl Driver {
                 candidate,
                 active.admission,
                 &failure,
-                latency,
+                time,
                 &usage,
             );
             (usage, cost)
         } else {
             self.execution
-                .observe_failure(candidate, active.admission, &failure, latency);
+                .observe_failure(candidate, active.admission, &failure, time);
             (Usage::default(), Some(Usd::ZERO))
         };
         let target = self.execution.record_failure(candidate, &failure, latency);
