@@ -2,24 +2,29 @@
 //! and how the request ends. Shared by the non-streaming and streaming paths, so both
 //! count, fall back and fail the same way.
 
+mod outcome;
+mod settle;
+
+pub(crate) use settle::{Admission, CallTime};
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::accounting::{Broken, Held, after_settle};
+use outcome::OutcomeGuard;
+
+use super::accounting::after_settle;
 use super::plan::{Candidate, PlanError, PlanRequest, plan};
 use super::skip::{SkipReason, SkippedTarget, no_candidate_error};
 use super::snapshot::{CompiledAccount, CompiledModel, CompiledPolicy, CompiledTarget, Snapshot};
 use super::telemetry;
-use crate::budget::Usd;
 use crate::error::Error;
 use crate::model::Capabilities;
 use crate::policy::StreamRecovery;
 use crate::policy::{Purpose, StepType};
 use crate::provider::{ErrorKind, ProviderError, ProviderRequest};
-use crate::resilience::{BreakerPermit, Deadline};
-use crate::stats::PolicyCounters;
+use crate::resilience::Deadline;
 use crate::types::millis;
 use crate::types::{
     Attempt, AttemptOutcome, ChatRequest, ChatResponse, FinishReason, TargetRef, ToolCall, Usage,
@@ -275,43 +280,6 @@ impl Execution {
         }
     }
 
-    /// Feeds a failed call to the breaker, the account's health and its limits, and
-    /// releases the budget reservation.
-    pub(crate) fn observe_failure(
-        &self,
-        candidate: Candidate,
-        admission: Admission,
-        error: &ProviderError,
-        time: CallTime,
-    ) {
-        let CallTime { latency, ended } = time;
-        let resolved = Self::resolve(&self.snapshot, candidate);
-        let breaker_opened = self.report_fault(&resolved, admission.permit, error, ended);
-        if error.is_provider_fault() {
-            resolved.account.health.record(false, latency, ended);
-        }
-        admission
-            .held
-            .fail(&resolved, error, latency, breaker_opened);
-    }
-
-    /// Hands a failure to the breaker permit; returns whether the breaker is open after
-    /// it (so a shared breaker can tell the other instances).
-    fn report_fault(
-        &self,
-        resolved: &Resolved<'_>,
-        permit: Option<BreakerPermit>,
-        error: &ProviderError,
-        now: Instant,
-    ) -> bool {
-        let Some(permit) = permit else {
-            return false;
-        };
-        permit.failure(error.kind(), now);
-        let breaker = self.policy().breaker(resolved.target);
-        breaker.is_some_and(|b| b.state(now).is_open())
-    }
-
     /// How long to let the first attempt run before racing the next candidate, when the
     /// policy hedges and a second attempt is allowed and available.
     pub(crate) fn hedge_delay(&self, first: Candidate) -> Option<Duration> {
@@ -369,37 +337,6 @@ impl Execution {
     /// What the policy does with a stream that breaks after content was sent.
     pub(crate) fn stream_recovery(&self) -> StreamRecovery {
         self.policy().stream_recovery
-    }
-
-    /// Settles a stream attempt that broke after producing text: a failure for its
-    /// breaker and health, but charged with `usage` against its account's limits and
-    /// budget (the provider bills what it generated). Returns its cost, when priced.
-    pub(crate) fn observe_broken_stream(
-        &self,
-        candidate: Candidate,
-        admission: Admission,
-        error: &ProviderError,
-        time: CallTime,
-        usage: &Usage,
-    ) -> Option<Usd> {
-        let CallTime { latency, ended } = time;
-        let resolved = Self::resolve(&self.snapshot, candidate);
-        let breaker_opened = self.report_fault(&resolved, admission.permit, error, ended);
-        if error.is_provider_fault() {
-            resolved.account.health.record(false, latency, ended);
-        }
-        if let Some(limiter) = &resolved.account.limiter {
-            limiter.record_provider_error(error, ended);
-        }
-        let cost = resolved.cost(usage);
-        let broken = Broken {
-            error,
-            latency,
-            breaker_opened,
-        };
-        let alerts = admission.held.settle_broken(usage, cost, &broken);
-        after_settle(&self.snapshot, &resolved, alerts);
-        cost
     }
 
     /// Whether the policy moves on to another candidate after `error`.
@@ -558,80 +495,10 @@ impl Execution {
     }
 }
 
-/// How long a provider call ran and when it ended, from one clock reading: the end time
-/// serves the breaker, health and the request's duration without reading the clock again.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct CallTime {
-    pub(crate) latency: Duration,
-    pub(crate) ended: Instant,
-}
-
-impl CallTime {
-    /// A call that started at `started` and ends now.
-    pub(crate) fn since(started: Instant) -> Self {
-        let ended = Instant::now();
-        Self {
-            latency: ended.saturating_duration_since(started),
-            ended,
-        }
-    }
-}
-
-/// What an attempt holds while it runs: its breaker permit and its account's
-/// reservations. Dropping it (a cancelled call) hands everything back.
-pub(crate) struct Admission {
-    permit: Option<BreakerPermit>,
-    held: Held,
-}
-
 /// What a provider produced, whether in one piece or assembled from a stream.
 pub(crate) struct Answer {
     pub(crate) content: String,
     pub(crate) tool_calls: Vec<ToolCall>,
     pub(crate) finish_reason: FinishReason,
     pub(crate) usage: Usage,
-}
-
-/// Counts the request's outcome once, and as cancelled if it is dropped before it finished.
-struct OutcomeGuard {
-    counters: Arc<PolicyCounters>,
-    policy: Arc<str>,
-    /// When the request arrived, before any wait for rate-limit capacity.
-    received: Instant,
-    /// The request's span, which a stream outlives the polling context of.
-    span: tracing::Span,
-    finished: bool,
-}
-
-impl OutcomeGuard {
-    fn finish(&mut self, outcome: &'static str) {
-        self.finish_at(outcome, Instant::now());
-    }
-
-    /// Finishes the request at `now`, a clock reading the caller already has.
-    fn finish_at(&mut self, outcome: &'static str, now: Instant) {
-        if !self.finished {
-            self.finished = true;
-            self.counters.record_outcome(outcome == telemetry::SUCCESS);
-            let duration = now.saturating_duration_since(self.received);
-            self.span.in_scope(|| {
-                telemetry::request_finished(&self.policy, outcome, duration);
-            });
-        }
-    }
-}
-
-impl Drop for OutcomeGuard {
-    fn drop(&mut self) {
-        if !self.finished {
-            self.counters.record_cancelled();
-            self.span.in_scope(|| {
-                telemetry::request_finished(
-                    &self.policy,
-                    telemetry::CANCELLED,
-                    self.received.elapsed(),
-                );
-            });
-        }
-    }
 }
