@@ -8,15 +8,16 @@ use tracing::span::{Attributes, Id, Record};
 use tracing::subscriber::Interest;
 use tracing::{Event, Metadata, Subscriber};
 
-/// Keeps each event as `field=value` pairs joined by spaces, the message included.
-#[derive(Clone, Default)]
-pub(crate) struct EventLog(Arc<Mutex<Vec<String>>>);
+/// Keeps each event as `field=value` pairs joined by spaces, the message included; one
+/// without a store (the global interest keeper) drops them.
+#[derive(Clone)]
+pub(crate) struct EventLog(Option<Arc<Mutex<Vec<String>>>>);
 
 impl EventLog {
     /// Installs a capturing subscriber on this thread until the guard drops.
     pub(crate) fn install() -> (Self, tracing::subscriber::DefaultGuard) {
         keep_every_callsite_enabled();
-        let log = Self::default();
+        let log = Self(Some(Arc::default()));
         let guard = tracing::subscriber::set_default(log.clone());
         // A callsite registered before the keeper existed may still hold `never`.
         tracing::callsite::rebuild_interest_cache();
@@ -25,7 +26,9 @@ impl EventLog {
 
     /// The events so far.
     pub(crate) fn events(&self) -> Vec<String> {
-        self.0.lock().unwrap().clone()
+        self.0
+            .as_ref()
+            .map_or_else(Vec::new, |events| events.lock().unwrap().clone())
     }
 
     /// The events so far that contain `needle`.
@@ -47,35 +50,9 @@ impl EventLog {
 fn keep_every_callsite_enabled() {
     static KEEPER: Once = Once::new();
     KEEPER.call_once(|| {
-        tracing::subscriber::set_global_default(InterestKeeper)
+        tracing::subscriber::set_global_default(EventLog(None))
             .expect("no other global subscriber in the library's test binary");
     });
-}
-
-struct InterestKeeper;
-
-impl Subscriber for InterestKeeper {
-    fn register_callsite(&self, _: &'static Metadata<'static>) -> Interest {
-        Interest::always()
-    }
-
-    fn enabled(&self, _: &Metadata<'_>) -> bool {
-        true
-    }
-
-    fn new_span(&self, _: &Attributes<'_>) -> Id {
-        Id::from_u64(1)
-    }
-
-    fn record(&self, _: &Id, _: &Record<'_>) {}
-
-    fn record_follows_from(&self, _: &Id, _: &Id) {}
-
-    fn event(&self, _: &Event<'_>) {}
-
-    fn enter(&self, _: &Id) {}
-
-    fn exit(&self, _: &Id) {}
 }
 
 struct Line(String);
@@ -100,6 +77,10 @@ impl Visit for Line {
 }
 
 impl Subscriber for EventLog {
+    fn register_callsite(&self, _: &'static Metadata<'static>) -> Interest {
+        Interest::always()
+    }
+
     fn enabled(&self, _: &Metadata<'_>) -> bool {
         true
     }
@@ -113,9 +94,12 @@ impl Subscriber for EventLog {
     fn record_follows_from(&self, _: &Id, _: &Id) {}
 
     fn event(&self, event: &Event<'_>) {
+        let Some(events) = &self.0 else {
+            return;
+        };
         let mut line = Line(String::new());
         event.record(&mut line);
-        self.0.lock().unwrap().push(line.0);
+        events.lock().unwrap().push(line.0);
     }
 
     fn enter(&self, _: &Id) {}
