@@ -9,8 +9,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use routewise::provider::HttpTimeouts;
 use routewise::provider::anthropic::Anthropic;
 use routewise::{
-    AccountInfo, AttemptOutcome, ErrorKind, ProviderAccount, ProviderError, Purpose, Router,
-    SamplingParams, StepType,
+    AccountInfo, AttemptOutcome, ErrorKind, Provider, ProviderAccount, ProviderError, Purpose,
+    Router, SamplingParams, StepType,
 };
 use support::anthropic::{self as claude, API_KEY, HEADER_SECRET, MODEL, SECRETS, fixture, shape};
 use support::wire::{assert_secret_free, collect_routed, fallback_router};
@@ -212,6 +212,84 @@ async fn a_body_that_never_ends_hits_the_total_timeout() {
     .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Timeout, "{error}");
     assert!(started.elapsed() < Duration::from_secs(3600));
+}
+
+// Real delays, unlike the paused-clock timeouts above: where the call should succeed
+// with a timer still on, a paused clock could jump to that timer while the client waits
+// for real socket I/O, before the server has even begun its delay.
+const SHORT: Duration = Duration::from_millis(300);
+/// How long a late server waits before answering: well past [`SHORT`].
+const LATE: Duration = Duration::from_millis(700);
+
+#[tokio::test]
+async fn a_late_answer_times_out_on_a_short_total_and_arrives_with_the_total_timeout_off() {
+    let (server, account) = server().await;
+    let late = Reply::json(200, fixture("message_text.json")).after(LATE);
+    server.reply(late.clone()).reply(late);
+    let timeouts = HttpTimeouts::default().total(SHORT);
+
+    let error = claude::complete(
+        &Anthropic::new().timeouts(timeouts),
+        &account,
+        &shape("plain"),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Timeout, "{error}");
+
+    let response = claude::complete(
+        &Anthropic::new().timeouts(timeouts.without_total()),
+        &account,
+        &shape("plain"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.content, "Hello! How can I help you today?");
+}
+
+#[tokio::test]
+async fn a_late_first_byte_times_out_on_a_short_read_and_arrives_with_the_read_timeout_off() {
+    let (server, account) = server().await;
+    let late = Reply::json(200, fixture("message_text.json")).after(LATE);
+    server.reply(late.clone()).reply(late);
+    let timeouts = HttpTimeouts::default().read(SHORT);
+
+    let error = claude::complete(
+        &Anthropic::new().timeouts(timeouts),
+        &account,
+        &shape("plain"),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Timeout, "{error}");
+
+    let response = claude::complete(
+        &Anthropic::new().timeouts(timeouts.without_read()),
+        &account,
+        &shape("plain"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.content, "Hello! How can I help you today?");
+}
+
+// With both timeouts off the client sets no timer once connected, so the paused clock
+// can only jump to the server's hour; a timer left on would fire first.
+#[tokio::test(start_paused = true)]
+async fn with_read_and_total_off_no_timer_ends_a_call_an_hour_late() {
+    let (server, account) = server().await;
+    let hour = Duration::from_secs(3600);
+    server
+        .reply(Reply::json(200, fixture("message_text.json")).after(hour))
+        .reply(Reply::json(200, fixture("models_list.json")).after(hour));
+    let anthropic =
+        Anthropic::new().timeouts(HttpTimeouts::default().without_read().without_total());
+
+    let response = claude::complete(&anthropic, &account, &shape("plain"))
+        .await
+        .unwrap();
+    assert_eq!(response.content, "Hello! How can I help you today?");
+    anthropic.health_check(&account).await.unwrap();
 }
 
 #[tokio::test(start_paused = true)]

@@ -152,6 +152,29 @@ route = ["m"]
 }
 
 #[test]
+fn an_adapter_connect_timeout_cannot_be_off_though_read_and_total_can() {
+    let text = r#"
+[[accounts]]
+name = "a"
+provider = { kind = "openai", timeouts = { connect = "off", read = "off", total = "off" } }
+
+[[models]]
+name = "m"
+targets = [{ account = "a", model = "x" }]
+
+[[policies]]
+name = "p"
+route = ["m"]
+"#;
+    assert_eq!(
+        problems(text, Format::Toml),
+        [
+            "accounts[0].provider.timeouts.connect: cannot be \"off\" (only read and total can); give a duration such as \"10s\" (line 4, column 54)"
+        ]
+    );
+}
+
+#[test]
 fn a_webhook_url_is_never_quoted_in_an_error() {
     let error = build_error(EVERY_RANGE_PROBLEM, Format::Toml);
     let text = format!("{error} {error:?}");
@@ -193,6 +216,12 @@ fn shape_errors_name_the_path_and_the_closest_name() {
         (
             "state_store = { file = \"s.json\", flush = \"5s\" }\n",
             "unknown field `flush`, expected `file` or `flush_every`",
+        ),
+        (
+            "[[accounts]]\nname = \"a\"\nprovider = { kind = \"openai\", timeouts = { total = \"never\" } }\n",
+            // Paths inside a provider table end at the table: serde reads it whole to find
+            // its `kind` first.
+            "accounts[0].provider: unknown duration unit `never`; use ms, s, m, h or d",
         ),
         (
             "queue_time = \"5 parsecs\"\n",

@@ -51,7 +51,7 @@ pricing = { "house-model" = { input = 1.0, output = 2.0, reasoning = 4.0 } }
 
 [[accounts]]
 name = "azure"
-provider = { kind = "openai", azure_api_version = "2024-10-21" }
+provider = { kind = "openai", azure_api_version = "2024-10-21", timeouts = { read = "off", total = "off" } }
 api_key = "${AZURE_KEY}"
 base_url = "http://127.0.0.1:9"
 
@@ -133,7 +133,7 @@ accounts:
     limits: { rpm: 100, tpm: 50000, models: { gpt-4o: { rpm: 10 } } }
     budget: { monthly_usd: 50.0, thresholds: [25, 75] }
     pricing: { house-model: { input: 1.0, output: 2.0, reasoning: 4.0 } }
-  - { name: azure, provider: { kind: openai, azure_api_version: "2024-10-21" }, api_key: "${AZURE_KEY}", base_url: "http://127.0.0.1:9" }
+  - { name: azure, provider: { kind: openai, azure_api_version: "2024-10-21", timeouts: { read: off, total: off } }, api_key: "${AZURE_KEY}", base_url: "http://127.0.0.1:9" }
   - name: anthropic
     provider: { kind: anthropic, api_version: "2026-10-21", default_max_tokens: 1024, timeouts: { read: 15s } }
     api_key: ${ANTHROPIC_KEY}
@@ -241,9 +241,13 @@ fn built_in_code() -> RouterBuilder {
                 )),
         )
         .account(
-            ProviderAccount::new("azure", OpenAi::azure("2024-10-21"))
-                .api_key("secret-AZURE_KEY")
-                .base_url("http://127.0.0.1:9"),
+            ProviderAccount::new(
+                "azure",
+                OpenAi::azure("2024-10-21")
+                    .timeouts(HttpTimeouts::default().without_read().without_total()),
+            )
+            .api_key("secret-AZURE_KEY")
+            .base_url("http://127.0.0.1:9"),
         )
         .account(
             ProviderAccount::new("anthropic", anthropic)

@@ -40,4 +40,12 @@ fn the_schema_describes_what_the_loader_accepts() {
     assert!(provider.contains(r#""const":"sim""#), "{provider}");
     let policy = &defs["PolicyConfig"]["properties"];
     assert!(policy["match"].is_object() && policy["route"].is_object());
+    let timeouts = &defs["HttpTimeoutSettings"]["properties"];
+    let accepts_off = |field: &str| {
+        serde_json::to_string(&timeouts[field])
+            .unwrap()
+            .contains(r#""const":"off""#)
+    };
+    assert!(accepts_off("read") && accepts_off("total"), "{timeouts}");
+    assert!(!accepts_off("connect"), "{timeouts}");
 }

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use serde::Deserialize;
+use serde::de::{self, Deserializer};
 
 use super::duration;
 use super::problems::Problems;
@@ -13,47 +14,89 @@ use crate::provider::gemini::Gemini;
 use crate::provider::openai::{MaxTokensField, OpenAi};
 
 /// Timeouts of an HTTP adapter (see [`HttpTimeouts`]); each one left out keeps its
-/// default (connect 10 s, read 60 s, total 10 min).
+/// default (connect 10 s, read 60 s, total 10 min). `read` and `total` can be `"off"`
+/// (see [`HttpTimeouts::without_read`] and [`HttpTimeouts::without_total`]), for
+/// accounts whose policies bound every attempt with their own `timeouts`.
 ///
 /// ```toml
 /// provider = { kind = "openai", timeouts = { connect = "5s", read = "30s", total = "2m" } }
+/// provider = { kind = "openai", timeouts = { read = "off", total = "off" } }
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[non_exhaustive]
 pub struct HttpTimeoutSettings {
-    /// Establishing the connection.
-    #[serde(deserialize_with = "duration::optional")]
+    /// Establishing the connection; it cannot be `"off"`.
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
-    pub connect: Option<Duration>,
-    /// Waiting for the first byte of an answer, and for each later chunk of a stream.
-    #[serde(deserialize_with = "duration::optional")]
-    #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
-    pub read: Option<Duration>,
-    /// A whole non-streaming call.
-    #[serde(deserialize_with = "duration::optional")]
-    #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
-    pub total: Option<Duration>,
+    pub connect: Option<AdapterTimeout>,
+    /// Waiting for the first byte of an answer, and for each later chunk of a stream;
+    /// `"off"` for no such timeout.
+    #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema_or_off"))]
+    pub read: Option<AdapterTimeout>,
+    /// A whole non-streaming call; `"off"` for no such timeout.
+    #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema_or_off"))]
+    pub total: Option<AdapterTimeout>,
+}
+
+/// One timeout of an HTTP adapter as written: a duration (`"30s"`), or `"off"` for none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AdapterTimeout {
+    /// Give up after this long.
+    After(Duration),
+    /// No such timeout.
+    Off,
+}
+
+impl<'de> Deserialize<'de> for AdapterTimeout {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        if text.trim() == "off" {
+            return Ok(AdapterTimeout::Off);
+        }
+        duration::parse(&text)
+            .map(AdapterTimeout::After)
+            .map_err(de::Error::custom)
+    }
 }
 
 impl HttpTimeoutSettings {
-    /// The timeouts, reporting zero ones under `path` (such as `accounts[0].provider.timeouts`).
+    /// The timeouts, reporting zero ones and a connect timeout turned off under `path`
+    /// (such as `accounts[0].provider.timeouts`).
     pub(crate) fn build(&self, path: &str, problems: &mut Problems) -> HttpTimeouts {
         let mut timeouts = HttpTimeouts::default();
+        match self.connect {
+            Some(AdapterTimeout::After(connect)) => {
+                check_nonzero(connect, &format!("{path}.connect"), problems);
+                timeouts.connect = connect;
+            }
+            Some(AdapterTimeout::Off) => problems.push(
+                format!("{path}.connect"),
+                "cannot be \"off\" (only read and total can); give a duration such as \"10s\"",
+            ),
+            None => {}
+        }
         for (field, value, slot) in [
-            ("connect", self.connect, &mut timeouts.connect),
             ("read", self.read, &mut timeouts.read),
             ("total", self.total, &mut timeouts.total),
         ] {
-            if let Some(value) = value {
-                if value.is_zero() {
-                    problems.push(format!("{path}.{field}"), "must be greater than zero");
+            match value {
+                Some(AdapterTimeout::After(limit)) => {
+                    check_nonzero(limit, &format!("{path}.{field}"), problems);
+                    *slot = Some(limit);
                 }
-                *slot = value;
+                Some(AdapterTimeout::Off) => *slot = None,
+                None => {}
             }
         }
         timeouts
+    }
+}
+
+fn check_nonzero(limit: Duration, path: &str, problems: &mut Problems) {
+    if limit.is_zero() {
+        problems.push(path, "must be greater than zero");
     }
 }
 

@@ -57,6 +57,17 @@ pub(crate) fn schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     })
 }
 
+/// The schema of a duration string that may also be `"off"`.
+#[cfg(feature = "schema")]
+pub(crate) fn schema_or_off(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "anyOf": [
+            schema(generator),
+            { "const": "off", "description": "No such timeout." }
+        ]
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -88,8 +88,8 @@ mod watch;
 
 pub use account::AccountConfig;
 pub use adapters::{
-    AnthropicSettings, AnthropicVersion, GeminiSettings, HttpTimeoutSettings, OpenAiSettings,
-    TokenLimitField,
+    AdapterTimeout, AnthropicSettings, AnthropicVersion, GeminiSettings, HttpTimeoutSettings,
+    OpenAiSettings, TokenLimitField,
 };
 pub use alerts::{AlertSinkConfig, WebhookSettings};
 pub use budget::{BudgetConfig, BudgetWindowConfig};

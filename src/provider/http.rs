@@ -17,25 +17,48 @@ use crate::account::AccountInfo;
 ///
 /// let timeouts = HttpTimeouts::default().connect(Duration::from_secs(2));
 /// assert_eq!(timeouts.connect, Duration::from_secs(2));
+/// assert_eq!(timeouts.read, Some(Duration::from_secs(60)));
+/// ```
+///
+/// The read and total timeouts can be turned off. Each is a Tokio timer set on every call
+/// it applies to, which costs a few microseconds of CPU per call on a multi-thread
+/// runtime. When a policy's [`Timeouts`](crate::Timeouts) already bound every attempt,
+/// the adapter's own timers only repeat that limit, and turning them off saves one timer
+/// per call each:
+///
+/// ```
+/// use std::time::Duration;
+/// use routewise::provider::HttpTimeouts;
+/// use routewise::{OpenAi, Policy, Timeouts};
+///
+/// let openai = OpenAi::new().timeouts(HttpTimeouts::default().without_read().without_total());
+/// // Every attempt is bounded here instead.
+/// let policy = Policy::new("chat")
+///     .route(["gpt"])
+///     .timeouts(Timeouts::new().attempt(Duration::from_secs(30)));
+/// # let _ = (openai, policy);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct HttpTimeouts {
-    /// Establishing the connection (default 10 s).
+    /// Establishing the connection (default 10 s). Always on: it runs only when a new
+    /// connection is opened, never on a call over a pooled one, so it costs nothing per
+    /// call.
     pub connect: Duration,
     /// Waiting for the next bytes: the first byte of the answer, and each later chunk of a
-    /// stream (default 60 s).
-    pub read: Duration,
-    /// The whole non-streaming call (default 10 min).
-    pub total: Duration,
+    /// stream (default 60 s); `None` for no such timeout.
+    pub read: Option<Duration>,
+    /// The whole non-streaming call, and a health check (default 10 min); `None` for no
+    /// such timeout.
+    pub total: Option<Duration>,
 }
 
 impl Default for HttpTimeouts {
     fn default() -> Self {
         Self {
             connect: Duration::from_secs(10),
-            read: Duration::from_secs(60),
-            total: Duration::from_secs(600),
+            read: Some(Duration::from_secs(60)),
+            total: Some(Duration::from_secs(600)),
         }
     }
 }
@@ -51,25 +74,65 @@ impl HttpTimeouts {
     /// Sets the read (first byte / between chunks) timeout.
     #[must_use]
     pub fn read(mut self, timeout: Duration) -> Self {
-        self.read = timeout;
+        self.read = Some(timeout);
+        self
+    }
+
+    /// Turns the read timeout off, saving a Tokio timer on every call. A policy's attempt
+    /// timeout bounds a whole non-streaming call and the wait for a stream to begin, but
+    /// nothing in the router bounds the gap between two chunks of a stream once it has
+    /// begun: keep this timeout if you stream and do not limit that wait yourself.
+    ///
+    /// ```
+    /// use routewise::provider::HttpTimeouts;
+    ///
+    /// assert_eq!(HttpTimeouts::default().without_read().read, None);
+    /// ```
+    #[must_use]
+    pub fn without_read(mut self) -> Self {
+        self.read = None;
         self
     }
 
     /// Sets the total timeout of a non-streaming call.
     #[must_use]
     pub fn total(mut self, timeout: Duration) -> Self {
-        self.total = timeout;
+        self.total = Some(timeout);
+        self
+    }
+
+    /// Turns the total timeout off, saving a Tokio timer on every non-streaming call. A
+    /// policy's attempt timeout or request deadline then bounds a call through the router,
+    /// and the router's health probes have their own `probe_timeout`; a health check
+    /// called directly is then bounded only by the read timeout, if that is on.
+    ///
+    /// ```
+    /// use routewise::provider::HttpTimeouts;
+    ///
+    /// assert_eq!(HttpTimeouts::default().without_total().total, None);
+    /// ```
+    #[must_use]
+    pub fn without_total(mut self) -> Self {
+        self.total = None;
         self
     }
 
     /// A client with these connect and read timeouts (the total one is set per call,
     /// because streams must be allowed to outlive it).
     pub(crate) fn client(&self) -> reqwest::Client {
-        reqwest::Client::builder()
-            .connect_timeout(self.connect)
-            .read_timeout(self.read)
-            .build()
-            .unwrap_or_else(|_| reqwest::Client::new())
+        let mut builder = reqwest::Client::builder().connect_timeout(self.connect);
+        if let Some(read) = self.read {
+            builder = builder.read_timeout(read);
+        }
+        builder.build().unwrap_or_else(|_| reqwest::Client::new())
+    }
+
+    /// `request` limited to the total timeout, if there is one.
+    pub(crate) fn limit_total(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match self.total {
+            Some(total) => request.timeout(total),
+            None => request,
+        }
     }
 }
 

@@ -7,11 +7,11 @@ use routewise::provider::HttpTimeouts;
 use routewise::provider::gemini::Gemini;
 use routewise::{
     ChatRequest, ErrorKind, Provider, ProviderAccount, ProviderError, ProviderRequest,
-    SamplingParams,
+    ProviderResponse, SamplingParams,
 };
 use serde_json::{Value, json};
 
-use crate::support::gemini::{API_KEY, account, account_at, check, error_reply, fixture};
+use crate::support::gemini::{API_KEY, account, account_at, check, error_reply, fixture, ok_reply};
 use crate::support::wire::assert_secret_free;
 use crate::support::wire_server::{End, Hangup, RecordingServer, Reply, raw_server, refused_url};
 use crate::{MODEL, complete};
@@ -21,10 +21,14 @@ fn fixture_message(name: &str) -> String {
     body["error"]["message"].as_str().unwrap().to_owned()
 }
 
-async fn complete_on(gemini: &Gemini, account: &ProviderAccount) -> ProviderError {
+/// A `complete` call of a plain "hello" through `account`.
+async fn call_on(
+    gemini: &Gemini,
+    account: &ProviderAccount,
+) -> Result<ProviderResponse, ProviderError> {
     let chat = ChatRequest::user("hello");
     let defaults = SamplingParams::default();
-    let error = gemini
+    gemini
         .complete(ProviderRequest::new(
             MODEL,
             account.info(),
@@ -32,7 +36,11 @@ async fn complete_on(gemini: &Gemini, account: &ProviderAccount) -> ProviderErro
             &defaults,
         ))
         .await
-        .unwrap_err();
+}
+
+/// The error of a call through `account`, checked to be free of the key.
+async fn complete_on(gemini: &Gemini, account: &ProviderAccount) -> ProviderError {
+    let error = call_on(gemini, account).await.unwrap_err();
     assert_secret_free(&error, &[API_KEY]);
     error
 }
@@ -202,5 +210,77 @@ async fn a_body_that_never_ends_hits_the_total_timeout() {
     let error = complete_on(&gemini, &account(&server, "google")).await;
 
     assert_eq!(error.kind(), ErrorKind::Timeout, "{error}");
+    check(&server);
+}
+
+// Real delays, unlike the paused-clock timeouts above: where the call should succeed
+// with a timer still on, a paused clock could jump to that timer while the client waits
+// for real socket I/O, before the server has even begun its delay.
+const SHORT: Duration = Duration::from_millis(300);
+/// How long a late server waits before answering: well past [`SHORT`].
+const LATE: Duration = Duration::from_millis(700);
+
+#[tokio::test]
+async fn a_late_answer_times_out_on_a_short_total_and_arrives_with_the_total_timeout_off() {
+    let late = ok_reply("text.json").after(LATE);
+    let server = RecordingServer::start([late.clone(), late]).await;
+    let timeouts = HttpTimeouts::default().total(SHORT);
+
+    let error = complete_on(
+        &Gemini::with_timeouts(timeouts),
+        &account(&server, "google"),
+    )
+    .await;
+    assert_eq!(error.kind(), ErrorKind::Timeout, "{error}");
+
+    let response = call_on(
+        &Gemini::with_timeouts(timeouts.without_total()),
+        &account(&server, "google"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.content, "Oslo is the capital of Norway.");
+    check(&server);
+}
+
+#[tokio::test]
+async fn a_late_first_byte_times_out_on_a_short_read_and_arrives_with_the_read_timeout_off() {
+    let late = ok_reply("text.json").after(LATE);
+    let server = RecordingServer::start([late.clone(), late]).await;
+    let timeouts = HttpTimeouts::default().read(SHORT);
+
+    let error = complete_on(
+        &Gemini::with_timeouts(timeouts),
+        &account(&server, "google"),
+    )
+    .await;
+    assert_eq!(error.kind(), ErrorKind::Timeout, "{error}");
+
+    let response = call_on(
+        &Gemini::with_timeouts(timeouts.without_read()),
+        &account(&server, "google"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.content, "Oslo is the capital of Norway.");
+    check(&server);
+}
+
+// With both timeouts off the client sets no timer once connected, so the paused clock
+// can only jump to the server's hour; a timer left on would fire first.
+#[tokio::test(start_paused = true)]
+async fn with_read_and_total_off_no_timer_ends_a_call_an_hour_late() {
+    let hour = Duration::from_secs(3600);
+    let server = RecordingServer::start([
+        ok_reply("text.json").after(hour),
+        ok_reply("models.json").after(hour),
+    ])
+    .await;
+    let gemini = Gemini::with_timeouts(HttpTimeouts::default().without_read().without_total());
+    let account = account(&server, "google");
+
+    let response = call_on(&gemini, &account).await.unwrap();
+    assert_eq!(response.content, "Oslo is the capital of Norway.");
+    gemini.health_check(account.info()).await.unwrap();
     check(&server);
 }

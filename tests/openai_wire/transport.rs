@@ -5,9 +5,9 @@
 
 use std::time::Duration;
 
-use routewise::ErrorKind;
 use routewise::provider::HttpTimeouts;
 use routewise::provider::openai::OpenAi;
+use routewise::{ErrorKind, Provider};
 use tokio::time::Instant;
 
 use super::support::openai_cases::case;
@@ -19,6 +19,8 @@ use super::{SECRETS, account, account_at, complete, stream};
 
 const SHORT: Duration = Duration::from_millis(300);
 const LONG: Duration = Duration::from_secs(30);
+/// How long a late server waits before answering: well past [`SHORT`].
+const LATE: Duration = Duration::from_millis(700);
 
 #[tokio::test]
 async fn a_server_that_never_answers_times_out_at_the_first_byte() {
@@ -51,6 +53,81 @@ async fn a_body_that_trickles_past_the_total_timeout_times_out() {
         .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Timeout, "{error}");
     assert!(started.elapsed() < LONG / 2);
+}
+
+#[tokio::test]
+async fn a_late_answer_times_out_on_a_short_total_and_arrives_with_the_total_timeout_off() {
+    let late = Reply::json(200, fixture("openai/chat_text.json")).after(LATE);
+    let server = RecordingServer::start([late.clone(), late]).await;
+    let timeouts = HttpTimeouts::default().total(SHORT);
+
+    let error = complete(
+        &OpenAi::new().timeouts(timeouts),
+        &account_at(&server),
+        &case("plain"),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Timeout, "{error}");
+
+    let response = complete(
+        &OpenAi::new().timeouts(timeouts.without_total()),
+        &account_at(&server),
+        &case("plain"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.content, "Hello! How can I assist you today?");
+}
+
+#[tokio::test]
+async fn a_late_first_byte_times_out_on_a_short_read_and_arrives_with_the_read_timeout_off() {
+    let server = RecordingServer::start([
+        Reply::json(200, fixture("openai/chat_text.json")).after(LATE),
+        Reply::json(200, fixture("openai/chat_text.json")).after(LATE),
+        Reply::sse(fixture("openai/stream_text.sse")).after(LATE),
+        Reply::sse(fixture("openai/stream_text.sse")).after(LATE),
+    ])
+    .await;
+    let short_read = OpenAi::new().timeouts(HttpTimeouts::default().read(SHORT));
+    let read_off = OpenAi::new().timeouts(HttpTimeouts::default().read(SHORT).without_read());
+
+    let error = complete(&short_read, &account_at(&server), &case("plain"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Timeout, "{error}");
+    let response = complete(&read_off, &account_at(&server), &case("plain"))
+        .await
+        .unwrap();
+    assert_eq!(response.content, "Hello! How can I assist you today?");
+
+    let (events, error) = stream(&short_read, &account_at(&server), &case("plain")).await;
+    assert!(events.is_empty());
+    assert_eq!(error.unwrap().kind(), ErrorKind::Timeout);
+    let (events, error) = stream(&read_off, &account_at(&server), &case("plain")).await;
+    assert!(error.is_none(), "{error:?}");
+    assert_eq!(text_of(&events), "Hello! How can I help you today?");
+    assert_eq!(finish_count(&events), 1);
+}
+
+// A paused clock is safe here, unlike above: with both timeouts off the client sets no
+// timer once connected, so the clock can only jump to the server's hour. A timer left
+// on would fire first.
+#[tokio::test(start_paused = true)]
+async fn with_read_and_total_off_no_timer_ends_a_call_an_hour_late() {
+    let hour = Duration::from_secs(3600);
+    let server = RecordingServer::start([
+        Reply::json(200, fixture("openai/chat_text.json")).after(hour),
+        Reply::json(200, fixture("openai/models.json")).after(hour),
+    ])
+    .await;
+    let openai = OpenAi::new().timeouts(HttpTimeouts::default().without_read().without_total());
+
+    let response = complete(&openai, &account_at(&server), &case("plain"))
+        .await
+        .unwrap();
+    assert_eq!(response.content, "Hello! How can I assist you today?");
+    openai.health_check(&account_at(&server)).await.unwrap();
 }
 
 #[tokio::test]

@@ -1,11 +1,12 @@
 //! A local HTTP server on 127.0.0.1 for every adapter's wire tests: it records each
 //! request (method, path, query, headers, JSON body) with the reply it was given, and
 //! answers from a queue of scripted replies, sent whole, in small pieces (as streams
-//! arrive), stalled, broken off, or not at all. Also servers that misbehave below HTTP,
-//! an address that refuses connections, and the fixtures under `tests/fixtures/`.
+//! arrive), late, stalled, broken off, or not at all. Also servers that misbehave below
+//! HTTP, an address that refuses connections, and the fixtures under `tests/fixtures/`.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -71,6 +72,8 @@ pub struct Reply {
     end: End,
     /// Never send even the status line.
     silent: bool,
+    /// How long to wait before sending the status line; `None` answers at once.
+    delay: Option<Duration>,
     unchecked: bool,
 }
 
@@ -89,6 +92,7 @@ impl Reply {
             piece: None,
             end: End::Complete,
             silent: false,
+            delay: None,
             unchecked: false,
         }
     }
@@ -112,6 +116,12 @@ impl Reply {
     /// Adds a header.
     pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
         self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Waits `delay` after reading the request before sending anything.
+    pub fn after(mut self, delay: Duration) -> Self {
+        self.delay = Some(delay);
         self
     }
 
@@ -263,6 +273,9 @@ async fn handle(
     };
     if reply.silent {
         std::future::pending::<()>().await;
+    }
+    if let Some(delay) = reply.delay {
+        tokio::time::sleep(delay).await;
     }
     reply.into_response()
 }

@@ -293,7 +293,7 @@ impl Provider for Anthropic {
     ) -> Result<ProviderResponse, ProviderError> {
         let prepared = request::build(&request, &self.body_options(false))?;
         let response = self
-            .post_messages(&request, &prepared.body, Some(self.timeouts.total))
+            .post_messages(&request, &prepared.body, self.timeouts.total)
             .await?;
         let bytes = http::read_body(response, request.account()).await?;
         response::parse(&bytes, prepared.answer_tool.as_deref(), request.account())
@@ -311,7 +311,7 @@ impl Provider for Anthropic {
     /// reachable API, and costs no tokens.
     async fn health_check(&self, account: &AccountInfo) -> Result<(), ProviderError> {
         let url = endpoint(account, "models?limit=1")?;
-        let builder = self.client.get(url).timeout(self.timeouts.total);
+        let builder = self.timeouts.limit_total(self.client.get(url));
         self.send(builder, account).await.map(drop)
     }
 }

@@ -159,7 +159,7 @@ impl Gemini {
             .header(CONTENT_TYPE, "application/json")
             .body(body);
         if !streaming {
-            builder = builder.timeout(self.timeouts.total);
+            builder = self.timeouts.limit_total(builder);
         }
         send(authorize(builder, account)?, account).await
     }
@@ -203,7 +203,7 @@ impl Provider for Gemini {
     /// endpoint answers and the key is accepted.
     async fn health_check(&self, account: &AccountInfo) -> Result<(), ProviderError> {
         let url = format!("{}/v1beta/models?pageSize=1", base_url(account));
-        let builder = self.client.get(url).timeout(self.timeouts.total);
+        let builder = self.timeouts.limit_total(self.client.get(url));
         send(authorize(builder, account)?, account).await.map(drop)
     }
 }

@@ -253,7 +253,7 @@ impl OpenAi {
             self.client().post(url).headers(headers).body(body)
         };
         if !stream {
-            call = call.timeout(self.timeouts.total);
+            call = self.timeouts.limit_total(call);
         }
         http::send(call, account, error::from_response).await
     }
@@ -294,11 +294,11 @@ impl Provider for OpenAi {
     }
 
     async fn health_check(&self, account: &AccountInfo) -> Result<(), ProviderError> {
-        let call = self
-            .client()
-            .get(self.endpoint.models_url(account)?)
-            .headers(self.endpoint.headers(account)?)
-            .timeout(self.timeouts.total);
+        let call = self.timeouts.limit_total(
+            self.client()
+                .get(self.endpoint.models_url(account)?)
+                .headers(self.endpoint.headers(account)?),
+        );
         http::send(call, account, error::from_response)
             .await
             .map(drop)
