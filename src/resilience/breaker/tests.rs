@@ -505,14 +505,20 @@ fn concurrent_trial_successes_close_the_breaker_exactly_once() {
     fault(&b, start);
     let now = start + RECOVERY;
     let trials = AtomicUsize::new(0);
+    // While the trials run, the breaker refuses every other call: only permits granted
+    // after it closed count as closed-period calls.
+    let closed_calls = AtomicUsize::new(0);
     std::thread::scope(|s| {
         for _ in 0..8 {
             s.spawn(|| {
                 for _ in 0..1_000 {
                     if let Some(permit) = b.try_acquire(now) {
-                        if permit.is_trial() {
-                            trials.fetch_add(1, SeqCst);
-                        }
+                        let counter = if permit.is_trial() {
+                            &trials
+                        } else {
+                            &closed_calls
+                        };
+                        counter.fetch_add(1, SeqCst);
                         permit.success(now);
                     }
                 }
@@ -524,9 +530,13 @@ fn concurrent_trial_successes_close_the_breaker_exactly_once() {
     assert_eq!(snapshot.state, BreakerState::Closed);
     assert_eq!(snapshot.times_opened, 1);
     assert_eq!(
-        snapshot.calls,
-        8_000 - 3,
-        "closed-period successes all counted"
+        snapshot.calls as usize,
+        closed_calls.load(SeqCst),
+        "every closed-period success counted, none twice"
+    );
+    assert!(
+        closed_calls.load(SeqCst) > 0,
+        "the breaker closed while the threads were still calling"
     );
 }
 
