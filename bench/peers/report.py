@@ -12,8 +12,14 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 
-CLIENTS = ["raw", "routewise", "genai", "litellm"]
-LABELS = {"raw": "raw reqwest", "routewise": "routewise", "genai": "genai", "litellm": "LiteLLM Router"}
+CLIENTS = ["raw", "routewise", "routewise-untimed", "genai", "litellm"]
+LABELS = {
+    "raw": "raw reqwest",
+    "routewise": "routewise",
+    "routewise-untimed": "routewise, adapter timers off",
+    "genai": "genai",
+    "litellm": "LiteLLM Router",
+}
 
 
 KEY = ("client", "stream", "concurrency", "scenario")
@@ -84,19 +90,24 @@ def non_streaming_table(runs, concurrencies):
 def ratio_table(runs, concurrencies):
     lines = [
         "| concurrency | routewise / raw: throughput | routewise / raw: p50 | routewise − raw: p50 (µs) "
-        "| routewise / raw: client CPU per request | routewise / genai: throughput | routewise / genai: p50 "
+        "| routewise / raw: client CPU per request | timers off / raw: throughput | timers off / raw: p50 "
+        "| timers off − raw: p50 (µs) | routewise / genai: throughput | routewise / genai: p50 "
         "| LiteLLM / routewise: throughput | LiteLLM / routewise: p50 |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for c in concurrencies:
-        rw, raw, genai, lite = (pick(runs, k, c) for k in ("routewise", "raw", "genai", "litellm"))
+        rw, untimed, raw, genai, lite = (
+            pick(runs, k, c) for k in ("routewise", "routewise-untimed", "raw", "genai", "litellm")
+        )
         if not rw:
             continue
         get = lambda run, key: run[key] if run else None  # noqa: E731
-        diff = f"{rw['p50_us'] - raw['p50_us']:+,.1f}" if raw else "n/a"
+        diff = lambda run: f"{run['p50_us'] - raw['p50_us']:+,.1f}" if run and raw else "n/a"  # noqa: E731
         lines.append(
             f"| {c} | {ratio(rw['throughput'], get(raw, 'throughput'))} | {ratio(rw['p50_us'], get(raw, 'p50_us'))} "
-            f"| {diff} | {ratio(rw['client_cpu_us_per_request'], get(raw, 'client_cpu_us_per_request'))} "
+            f"| {diff(rw)} | {ratio(rw['client_cpu_us_per_request'], get(raw, 'client_cpu_us_per_request'))} "
+            f"| {ratio(get(untimed, 'throughput'), get(raw, 'throughput'))} "
+            f"| {ratio(get(untimed, 'p50_us'), get(raw, 'p50_us'))} | {diff(untimed)} "
             f"| {ratio(rw['throughput'], get(genai, 'throughput'))} | {ratio(rw['p50_us'], get(genai, 'p50_us'))} "
             f"| {times(get(lite, 'throughput'), rw['throughput'])} | {ratio(get(lite, 'p50_us'), rw['p50_us'])} |"
         )

@@ -5,7 +5,8 @@
 #
 # Builds the upstream (examples/bench_upstream.rs) and the Rust load driver (bench/load),
 # installs the pinned LiteLLM into bench/peers/.venv, starts one single-threaded upstream,
-# then drives routewise, a raw reqwest client, genai and LiteLLM's Router from the other
+# then drives routewise (with the adapter's default timeouts, and with its read and total timers
+# off as the raw client has none), a raw reqwest client, genai and LiteLLM's Router from the other
 # core with the same request, request count and concurrency: non-streaming at several
 # concurrencies, streaming at 1 and 64, and a fallback scenario (the primary answers 500,
 # the fallback serves). Loopback only; every loop is bounded by its request count.
@@ -88,12 +89,12 @@ compare() { # clients, flags...
 
 echo "== non-streaming, by concurrency"
 for c in $concurrencies; do
-    compare "raw routewise genai litellm" --base-url "$base" --concurrency "$c"
+    compare "raw routewise routewise-untimed genai litellm" --base-url "$base" --concurrency "$c"
 done
 
 echo "== streaming"
 for c in 1 64; do
-    compare "raw routewise genai litellm" --base-url "$base" --concurrency "$c" --stream
+    compare "raw routewise routewise-untimed genai litellm" --base-url "$base" --concurrency "$c" --stream
 done
 
 echo "== fallback: the primary answers 500, the fallback serves"

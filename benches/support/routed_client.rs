@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use futures::StreamExt;
+use routewise::provider::HttpTimeouts;
 use routewise::provider::openai::OpenAi;
 use routewise::{
     Capabilities, ChatRequest, Error, LogicalModel, Policy, ProviderAccount, Purpose, Router,
@@ -12,16 +13,31 @@ use routewise::{
 use tokio::time::Instant;
 
 /// A router whose `bench` model tries `primary_base_url` first and `fallback_base_url`
-/// after a failure (both ending in `/v1`).
+/// after a failure (both ending in `/v1`), with the adapter's default timeouts.
 pub fn router(primary_base_url: &str, fallback_base_url: &str, api_key: &str) -> Router {
+    router_with_timeouts(
+        primary_base_url,
+        fallback_base_url,
+        api_key,
+        HttpTimeouts::default(),
+    )
+}
+
+/// [`router`] with the OpenAI adapter's HTTP timeouts set to `timeouts`.
+pub fn router_with_timeouts(
+    primary_base_url: &str,
+    fallback_base_url: &str,
+    api_key: &str,
+    timeouts: HttpTimeouts,
+) -> Router {
     Router::builder()
         .account(
-            ProviderAccount::new("primary", OpenAi::new())
+            ProviderAccount::new("primary", OpenAi::new().timeouts(timeouts))
                 .api_key(api_key)
                 .base_url(primary_base_url),
         )
         .account(
-            ProviderAccount::new("fallback", OpenAi::new())
+            ProviderAccount::new("fallback", OpenAi::new().timeouts(timeouts))
                 .api_key(api_key)
                 .base_url(fallback_base_url),
         )

@@ -7,6 +7,7 @@ use genai::adapter::AdapterKind;
 use genai::chat::{ChatMessage, ChatOptions, ChatRequest, ChatStreamEvent};
 use genai::resolver::{AuthData, Endpoint, ServiceTargetResolver};
 use genai::{ModelIden, ServiceTarget};
+use routewise::provider::HttpTimeouts;
 use tokio::time::Instant;
 
 // Shared with the library's own benches, which use other parts of them.
@@ -35,12 +36,22 @@ impl Client {
                 fallback_base_url,
                 API_KEY,
             ))),
+            // The adapter's own read and total timers off, as the raw client has none: what
+            // routewise adds when the router's policy timeouts are the only bound.
+            "routewise-untimed" => Ok(Client::Routewise(routed_client::router_with_timeouts(
+                base_url,
+                fallback_base_url,
+                API_KEY,
+                HttpTimeouts::default().without_read().without_total(),
+            ))),
             "raw" => Ok(Client::Raw(raw_client::RawClient::new(base_url, API_KEY))),
             "genai" => Ok(Client::Genai(
                 genai_client(base_url)?,
                 Box::new(genai_options()),
             )),
-            other => Err(format!("unknown client `{other}`: routewise, raw or genai")),
+            other => Err(format!(
+                "unknown client `{other}`: routewise, routewise-untimed, raw or genai"
+            )),
         }
     }
 
