@@ -464,9 +464,20 @@ async fn each_attempt_costs_one_round_trip_to_admit_and_one_to_settle() {
     // know the script of; every other command in the stats ran inside a script. Settling
     // runs off the request path, so two settlements may both miss before either loads.
     let (calls, missed) = stats["evalsha"];
-    assert_eq!(calls - missed, 40, "20 admissions and 20 settlements: {stats:?}");
-    assert!((2..=4).contains(&missed), "each script missed at first: {stats:?}");
-    assert_eq!(stats["script|load"], (missed, 0), "a load per miss: {stats:?}");
+    assert_eq!(
+        calls - missed,
+        40,
+        "20 admissions and 20 settlements: {stats:?}"
+    );
+    assert!(
+        (2..=4).contains(&missed),
+        "each script missed at first: {stats:?}"
+    );
+    assert_eq!(
+        stats["script|load"],
+        (missed, 0),
+        "a load per miss: {stats:?}"
+    );
 }
 
 fn lease_router(url: &str, prefix: &str, rpm: u32, lease: Lease, window: Duration) -> Router {
