@@ -16,7 +16,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use routewise::budget::{Alert, CallbackSink};
 use routewise::shared::RedisState;
 use routewise::sim::SimProvider;
-use routewise::state::{StateKey, StateStore};
 use routewise::{
     Budget, ChatRequest, Error, LogicalModel, Policy, Price, ProviderAccount, Purpose, RateLimits,
     Router, StepType, Target, Usage, Usd,
@@ -120,13 +119,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             tally.rate_limited.load(Ordering::Relaxed),
         );
     }
-    // The fleet's spend, as Redis holds it.
-    let window = first.accounts()[0].budget.clone().expect("a budget").window;
-    let store = RedisState::builder(&url).prefix(&prefix).build()?;
-    let spent = Usd::from_nanos(store.get(&StateKey::spend("openai-main", &window)).await?);
+    // What the two instances hold together, as Redis counts it; either one reads it.
+    let fleet = first.fleet_accounts().await?.remove(0);
+    let spent = fleet.spent.unwrap_or_default();
     println!(
         "together: {total} served (the budget holds at most 40, the rate limit 60), {spent} of $0.40 spent, {} alerts fired in all (2 thresholds)",
         alerts.load(Ordering::Relaxed),
+    );
+    println!(
+        "fleet usage of {}: {} requests and {} tokens in the last minute, {} reserved in flight",
+        fleet.account, fleet.requests, fleet.tokens, fleet.reserved,
     );
     Ok(())
 }

@@ -241,6 +241,53 @@ impl Router {
         self.inner.snapshot.load().accounts()
     }
 
+    /// Every provider account's use of its shared limits and budget, summed over every
+    /// router instance sharing its [`RedisState`](crate::shared::RedisState): requests
+    /// and tokens in the current rate window, spend in the account's current budget
+    /// window, dollars reserved by calls in flight and any 429 cool-down. One entry per
+    /// account, in declaration order; none without a shared state. One round trip per
+    /// account, made concurrently.
+    ///
+    /// Where [`accounts`](Self::accounts) shows this instance alone, this is what the
+    /// fleet's admissions see.
+    ///
+    /// # Errors
+    ///
+    /// [`StateError::Unavailable`](crate::state::StateError::Unavailable) when Redis
+    /// does not answer (or is marked down after an earlier failure).
+    ///
+    /// ```no_run
+    /// # async fn report(router: routewise::Router) -> Result<(), routewise::state::StateError> {
+    /// for usage in router.fleet_accounts().await? {
+    ///     println!(
+    ///         "{}: {} requests, {} tokens this minute; {} in flight",
+    ///         usage.account, usage.requests, usage.tokens, usage.reserved
+    ///     );
+    /// }
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "redis")]
+    pub async fn fleet_accounts(
+        &self,
+    ) -> Result<Vec<crate::shared::FleetUsage>, crate::state::StateError> {
+        let snapshot = self.inner.snapshot.load_full();
+        let now = std::time::SystemTime::now();
+        let reads = snapshot.accounts.iter().filter_map(|account| {
+            let shared = account.shared.as_ref()?;
+            let budget_window = account
+                .budget
+                .as_ref()
+                .map(|(_, ledger)| ledger.window_label(now));
+            Some(async move {
+                shared
+                    .state
+                    .fleet_usage(account.info.name(), budget_window.as_deref())
+                    .await
+            })
+        });
+        futures::future::try_join_all(reads).await
+    }
+
     /// Syncs every budget with the state store ([`RouterBuilder::state_store`]): writes
     /// spend not yet stored and learns spend recorded by other routers or earlier runs.
     /// Call it once at start-up, before serving, to restore spend after a restart, and

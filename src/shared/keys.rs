@@ -29,6 +29,54 @@ pub(crate) fn health(prefix: &str, account: &str) -> String {
     format!("{}:health", account_base(prefix, account))
 }
 
+/// The keys an account's fleet usage is read from.
+#[derive(Debug)]
+pub(crate) struct UsageKeys {
+    pub(crate) cooldown: String,
+    pub(crate) window: [String; 2],
+    /// The budget window's spend, or a key nothing writes when none is asked for.
+    pub(crate) spend: String,
+    pub(crate) budget_held: [String; 2],
+}
+
+impl UsageKeys {
+    pub(crate) fn new(prefix: &str, account: &str, budget_window: Option<&str>) -> Self {
+        let base = account_base(prefix, account);
+        Self {
+            cooldown: cooldown(&base),
+            window: rate_window(&base),
+            spend: match budget_window {
+                Some(label) => spend(prefix, account, label),
+                None => unused(&base),
+            },
+            budget_held: budget_held(&base),
+        }
+    }
+}
+
+fn cooldown(base: &str) -> String {
+    format!("{base}:cooldown")
+}
+
+fn rate_window(base: &str) -> [String; 2] {
+    [format!("{base}:rate:log"), format!("{base}:rate:held")]
+}
+
+fn budget_held(base: &str) -> [String; 2] {
+    [
+        format!("{base}:budget:held"),
+        format!("{base}:budget:amounts"),
+    ]
+}
+
+fn spend(prefix: &str, account: &str, window: &str) -> String {
+    state_key(prefix, &StateKey::spend(account, window))
+}
+
+fn unused(base: &str) -> String {
+    format!("{base}:unused")
+}
+
 /// The fixed keys of one account.
 #[derive(Debug)]
 pub(crate) struct AccountKeys {
@@ -50,14 +98,11 @@ impl AccountKeys {
         let base = account_base(prefix, account);
         Self {
             sequence: format!("{base}:seq"),
-            cooldown: format!("{base}:cooldown"),
-            window: [format!("{base}:rate:log"), format!("{base}:rate:held")],
-            budget_held: [
-                format!("{base}:budget:held"),
-                format!("{base}:budget:amounts"),
-            ],
+            cooldown: cooldown(&base),
+            window: rate_window(&base),
+            budget_held: budget_held(&base),
             health: health(prefix, account),
-            unused: [format!("{base}:unused"), format!("{base}:unused")],
+            unused: [unused(&base), unused(&base)],
             base,
             prefix: prefix.to_owned(),
             account: account.to_owned(),
@@ -74,7 +119,7 @@ impl AccountKeys {
 
     /// The spend of one budget window, the same key the ledger syncs through the store.
     pub(crate) fn spend(&self, window: &str) -> String {
-        state_key(&self.prefix, &StateKey::spend(&self.account, window))
+        spend(&self.prefix, &self.account, window)
     }
 
     /// The alert thresholds fired in one budget window.
@@ -126,6 +171,18 @@ mod tests {
         let through_store = state_key("rw", &StateKey::spend("main", "2025-01"));
         assert_eq!(keys.spend("2025-01"), through_store);
         assert_eq!(through_store, "rw:{main}:spend:2025-01:main");
+    }
+
+    #[test]
+    fn usage_is_read_from_the_keys_the_scripts_write() {
+        let keys = AccountKeys::new("rw", "main");
+        let usage = UsageKeys::new("rw", "main", Some("2025-01"));
+        assert_eq!(usage.cooldown, keys.cooldown);
+        assert_eq!(usage.window, keys.window);
+        assert_eq!(usage.spend, keys.spend("2025-01"));
+        assert_eq!(usage.budget_held, keys.budget_held);
+        let no_budget = UsageKeys::new("rw", "main", None);
+        assert_eq!(no_budget.spend, keys.unused[0]);
     }
 
     #[test]

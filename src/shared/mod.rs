@@ -19,6 +19,12 @@
 //!   target until recovery, and the half-open trials are bounded across the fleet.
 //! - **Health**: every attempt's outcome and latency add to per-account ten-second
 //!   buckets; [`RedisState::fleet_health`] sums the last minute.
+//! - **Usage**: [`RedisState::fleet_usage`] reads an account's requests and tokens in the
+//!   current rate window, its spend, the dollars reserved in flight and any cool-down,
+//!   over every instance; [`Router::fleet_accounts`](crate::Router::fleet_accounts) reads
+//!   them for every account of a router. [`Router::accounts`](crate::Router::accounts)
+//!   shows only this instance's view: its local windows (which count while Redis is
+//!   away) and the spend as of its own last settlement.
 //!
 //! Crashes: a budget reservation whose holder dies expires after
 //! [`reservation_ttl`](RedisStateBuilder::reservation_ttl); a rate-limit slot leaves the
@@ -37,9 +43,11 @@ mod outage;
 mod scripts;
 mod state;
 mod store;
+mod usage;
 
 pub(crate) use admission::{Admitted, Ask, BreakerKey, BreakerVerdict, Settle, WindowLimits};
 pub use health::FleetHealth;
 pub(crate) use keys::AccountKeys;
 pub use lease::Lease;
 pub use state::{FailMode, RedisState, RedisStateBuilder};
+pub use usage::FleetUsage;

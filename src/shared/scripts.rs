@@ -13,6 +13,7 @@ pub(crate) struct Scripts {
     pub(crate) admit: Script,
     pub(crate) settle: Script,
     pub(crate) store: Script,
+    pub(crate) usage: Script,
 }
 
 impl Scripts {
@@ -21,6 +22,7 @@ impl Scripts {
             admit: script!("lua/admit.lua"),
             settle: script!("lua/settle.lua"),
             store: script!("lua/store.lua"),
+            usage: script!("lua/usage.lua"),
         }
     }
 }
