@@ -8,7 +8,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use routewise::provider::{ErrorKind, ProviderRequest};
-use routewise::shared::{FleetUsage, RedisState};
+use routewise::shared::{FleetUsage, RedisState, RedisStateBuilder};
 use routewise::sim::SimProvider;
 use routewise::state::StateError;
 use routewise::{
@@ -53,11 +53,13 @@ fn dear() -> Price {
 /// Account `a` (RPM and TPM limits, a budget, served by `sim`) behind model `m`, and
 /// account `b` with neither, sharing state under `prefix`.
 fn instance(prefix: &str, rate_window: Duration, sim: SimProvider) -> Router {
-    let shared = fresh_state("usage")
-        .prefix(prefix)
-        .rate_window(rate_window)
-        .build()
-        .unwrap();
+    let state = fresh_state("usage").prefix(prefix).rate_window(rate_window);
+    instance_on(state, sim)
+}
+
+/// [`instance`] on the state `state` builds.
+fn instance_on(state: RedisStateBuilder, sim: SimProvider) -> Router {
+    let shared = state.build().unwrap();
     let metered = ProviderAccount::new("a", sim)
         .limits(RateLimits::new().rpm(1_000).tpm(1_000_000))
         .budget(Budget::monthly_usd(1_000.0));
@@ -205,6 +207,37 @@ async fn a_call_in_flight_shows_its_reservation_until_it_ends() {
     let usage = usage_once(&router, |u| u.requests == 0 && u.reserved == Usd::ZERO).await;
     assert_eq!((usage.requests, usage.tokens), (0, 0));
     assert_eq!(usage.reserved, Usd::ZERO);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_cancelled_while_redis_admits_it_leaves_no_reservation_behind() {
+    let redis = ThrowawayRedis::start();
+    let state = RedisState::builder(redis.url())
+        .prefix(unique_prefix("usage-cancel"))
+        .timeout(Duration::from_secs(2));
+    let router = instance_on(state, SimProvider::new().usage(usage()));
+    // One call first, so that the connection and the scripts are ready.
+    send(&router, 1).await;
+    usage_once(&router, |u| u.spent == Some(spend_of(1))).await;
+
+    redis.pause(Duration::from_millis(500));
+    let cancelled = tokio::time::timeout(
+        Duration::from_millis(100),
+        router.complete(StepType::Inference, Purpose::Chat, request()),
+    )
+    .await;
+    assert!(
+        cancelled.is_err(),
+        "the admission waited on the paused Redis"
+    );
+
+    // Redis grants the admission once the pause ends; nobody awaits it any more, so it is
+    // released: the window and the budget hold only the first call.
+    let usage = usage_once(&router, |u| u.requests == 1 && u.reserved == Usd::ZERO).await;
+    assert_eq!(usage.requests, 1);
+    assert_eq!(usage.tokens, self::usage().total_tokens());
+    assert_eq!(usage.reserved, Usd::ZERO);
+    assert_eq!(usage.spent, Some(spend_of(1)));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

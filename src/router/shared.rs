@@ -154,60 +154,99 @@ impl Resolved<'_> {
             }
         }
         let breaker = breaker.filter(|_| shared.lease.is_none());
-        let breaker_key = breaker.map(|b| shared.keys.breaker(b.name()));
-        let ask = Ask {
-            keys: &shared.keys,
-            model: model_window.map(|(_, (window, limits))| (window, *limits)),
-            account: shared.limits,
+        let pending = Pending {
+            account: shared.clone(),
+            model: model_window.map(|(model, _)| model.clone()),
             requests: u64::from(tokens.is_some()),
             tokens: tokens.map_or(0, Tokens::total),
-            budget: match (&label, budget) {
-                (Some(label), Some((ledger, worst))) => {
-                    Some((label.as_str(), ledger.limit().nanos(), worst.nanos()))
-                }
-                _ => None,
-            },
-            breaker: breaker
-                .zip(breaker_key.as_deref())
-                .map(|(b, key)| BreakerKey {
-                    key,
-                    trials: b.config().half_open_trials,
-                }),
+            budget: budget
+                .zip(label)
+                .map(|((ledger, worst), label)| (ledger.clone(), label, worst)),
+            breaker: breaker.map(|b| SharedBreaker {
+                key: shared.keys.breaker(b.name()),
+                trial: None,
+                recovery: b.config().recovery,
+            }),
+            trials: breaker.map_or(0, |b| b.config().half_open_trials),
+            sinks: sinks.clone(),
+            now,
         };
-        let admitted = match shared.state.admit(&ask).await {
+        // The round trip runs as a task of its own: a caller cancelled while Redis
+        // answers would otherwise drop a granted reservation it never saw, which would
+        // then hold its rate slot for the window and its dollars for the reservation ttl.
+        // The task keeps the answer, and a grant nobody awaits any more is released.
+        tokio::spawn(pending.ask())
+            .await
+            .unwrap_or(SharedAdmission::Unavailable)
+    }
+}
+
+/// One admission round trip, with everything it needs owned, so that it can finish as a
+/// task of its own after its caller is gone.
+struct Pending {
+    account: Arc<SharedAccount>,
+    /// The provider model, when it has a window of its own.
+    model: Option<Arc<str>>,
+    requests: u64,
+    tokens: u64,
+    /// The budget's ledger, the window's label and the worst-case cost.
+    budget: Option<(BudgetLedger, String, Usd)>,
+    breaker: Option<SharedBreaker>,
+    trials: u32,
+    sinks: Arc<[Arc<dyn AlertSink>]>,
+    now: SystemTime,
+}
+
+impl Pending {
+    /// Asks Redis, and turns its answer into a held reservation or the reason for a skip.
+    async fn ask(self) -> SharedAdmission {
+        let account = &self.account;
+        let model_window = self
+            .model
+            .as_ref()
+            .and_then(|model| account.models.get(model));
+        let ask = Ask {
+            keys: &account.keys,
+            model: model_window.map(|(window, limits)| (window, *limits)),
+            account: account.limits,
+            requests: self.requests,
+            tokens: self.tokens,
+            budget: self.budget.as_ref().map(|(ledger, label, worst)| {
+                (label.as_str(), ledger.limit().nanos(), worst.nanos())
+            }),
+            breaker: self.breaker.as_ref().map(|b| BreakerKey {
+                key: &b.key,
+                trials: self.trials,
+            }),
+        };
+        let admitted = match account.state.admit(&ask).await {
             Ok(admitted) => admitted,
             Err(_) => return SharedAdmission::Unavailable,
         };
         let reason = match admitted {
             Admitted::Granted { id, trial, spend } => {
-                if let (Some((ledger, _)), Some(_)) = (budget, &label) {
-                    ledger.mirror_shared(spend, 0, now);
+                if let Some((ledger, _, _)) = &self.budget {
+                    ledger.mirror_shared(spend, 0, self.now);
                 }
                 let holding = Holding {
-                    account: shared.clone(),
-                    model: model_window.map(|(model, _)| model.clone()),
+                    account: self.account,
+                    model: self.model,
                     id,
-                    budget: budget
-                        .zip(label)
-                        .map(|((ledger, _), label)| (ledger.clone(), label)),
-                    breaker: breaker.zip(breaker_key).map(|(b, key)| SharedBreaker {
-                        key,
-                        trial,
-                        recovery: b.config().recovery,
-                    }),
-                    sinks: sinks.clone(),
+                    budget: self.budget.map(|(ledger, label, _)| (ledger, label)),
+                    breaker: self.breaker.map(|b| SharedBreaker { trial, ..b }),
+                    sinks: self.sinks,
                 };
                 return SharedAdmission::Held(SharedHeld::Reserved(Reserved(Some(holding))));
             }
             Admitted::CoolingDown(wait) => {
-                shared.refuse_for(wait);
+                account.refuse_for(wait);
                 SkipReason::RateLimited {
                     retry_in_ms: Some(millis::saturating(wait)),
                 }
             }
             Admitted::RateLimited(wait) => {
                 if let Some(wait) = wait {
-                    shared.refuse_for(wait);
+                    account.refuse_for(wait);
                 }
                 SkipReason::RateLimited {
                     retry_in_ms: wait.map(millis::saturating),

@@ -99,6 +99,18 @@ impl ThrowawayRedis {
             .collect()
     }
 
+    /// Holds every client's commands for `duration` (`CLIENT PAUSE`): they wait, queued,
+    /// and run in order once it ends.
+    #[allow(dead_code)] // Not every test binary that includes this module pauses.
+    pub fn pause(&self, duration: Duration) {
+        let output = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string(), "client", "pause"])
+            .arg(duration.as_millis().to_string())
+            .output()
+            .expect("redis-cli is installed with redis-server");
+        assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "OK");
+    }
+
     /// Kills the server at once, as a crash would.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
