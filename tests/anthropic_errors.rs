@@ -221,56 +221,34 @@ const SHORT: Duration = Duration::from_millis(300);
 /// How long a late server waits before answering: well past [`SHORT`].
 const LATE: Duration = Duration::from_millis(700);
 
-#[tokio::test]
-async fn a_late_answer_times_out_on_a_short_total_and_arrives_with_the_total_timeout_off() {
+/// A late answer times out under `on` and arrives under `off`, the same settings with
+/// that timeout turned off.
+async fn times_out_then_arrives(on: HttpTimeouts, off: HttpTimeouts) {
     let (server, account) = server().await;
     let late = Reply::json(200, fixture("message_text.json")).after(LATE);
     server.reply(late.clone()).reply(late);
-    let timeouts = HttpTimeouts::default().total(SHORT);
 
-    let error = claude::complete(
-        &Anthropic::new().timeouts(timeouts),
-        &account,
-        &shape("plain"),
-    )
-    .await
-    .unwrap_err();
+    let error = claude::complete(&Anthropic::new().timeouts(on), &account, &shape("plain"))
+        .await
+        .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Timeout, "{error}");
 
-    let response = claude::complete(
-        &Anthropic::new().timeouts(timeouts.without_total()),
-        &account,
-        &shape("plain"),
-    )
-    .await
-    .unwrap();
+    let response = claude::complete(&Anthropic::new().timeouts(off), &account, &shape("plain"))
+        .await
+        .unwrap();
     assert_eq!(response.content, "Hello! How can I help you today?");
 }
 
 #[tokio::test]
+async fn a_late_answer_times_out_on_a_short_total_and_arrives_with_the_total_timeout_off() {
+    let timeouts = HttpTimeouts::default().total(SHORT);
+    times_out_then_arrives(timeouts, timeouts.without_total()).await;
+}
+
+#[tokio::test]
 async fn a_late_first_byte_times_out_on_a_short_read_and_arrives_with_the_read_timeout_off() {
-    let (server, account) = server().await;
-    let late = Reply::json(200, fixture("message_text.json")).after(LATE);
-    server.reply(late.clone()).reply(late);
     let timeouts = HttpTimeouts::default().read(SHORT);
-
-    let error = claude::complete(
-        &Anthropic::new().timeouts(timeouts),
-        &account,
-        &shape("plain"),
-    )
-    .await
-    .unwrap_err();
-    assert_eq!(error.kind(), ErrorKind::Timeout, "{error}");
-
-    let response = claude::complete(
-        &Anthropic::new().timeouts(timeouts.without_read()),
-        &account,
-        &shape("plain"),
-    )
-    .await
-    .unwrap();
-    assert_eq!(response.content, "Hello! How can I help you today?");
+    times_out_then_arrives(timeouts, timeouts.without_read()).await;
 }
 
 // With both timeouts off the client sets no timer once connected, so the paused clock

@@ -220,50 +220,32 @@ const SHORT: Duration = Duration::from_millis(300);
 /// How long a late server waits before answering: well past [`SHORT`].
 const LATE: Duration = Duration::from_millis(700);
 
-#[tokio::test]
-async fn a_late_answer_times_out_on_a_short_total_and_arrives_with_the_total_timeout_off() {
+/// A late answer times out under `on` and arrives under `off`, the same settings with
+/// that timeout turned off.
+async fn times_out_then_arrives(on: HttpTimeouts, off: HttpTimeouts) {
     let late = ok_reply("text.json").after(LATE);
     let server = RecordingServer::start([late.clone(), late]).await;
-    let timeouts = HttpTimeouts::default().total(SHORT);
 
-    let error = complete_on(
-        &Gemini::with_timeouts(timeouts),
-        &account(&server, "google"),
-    )
-    .await;
+    let error = complete_on(&Gemini::with_timeouts(on), &account(&server, "google")).await;
     assert_eq!(error.kind(), ErrorKind::Timeout, "{error}");
 
-    let response = call_on(
-        &Gemini::with_timeouts(timeouts.without_total()),
-        &account(&server, "google"),
-    )
-    .await
-    .unwrap();
+    let response = call_on(&Gemini::with_timeouts(off), &account(&server, "google"))
+        .await
+        .unwrap();
     assert_eq!(response.content, "Oslo is the capital of Norway.");
     check(&server);
 }
 
 #[tokio::test]
+async fn a_late_answer_times_out_on_a_short_total_and_arrives_with_the_total_timeout_off() {
+    let timeouts = HttpTimeouts::default().total(SHORT);
+    times_out_then_arrives(timeouts, timeouts.without_total()).await;
+}
+
+#[tokio::test]
 async fn a_late_first_byte_times_out_on_a_short_read_and_arrives_with_the_read_timeout_off() {
-    let late = ok_reply("text.json").after(LATE);
-    let server = RecordingServer::start([late.clone(), late]).await;
     let timeouts = HttpTimeouts::default().read(SHORT);
-
-    let error = complete_on(
-        &Gemini::with_timeouts(timeouts),
-        &account(&server, "google"),
-    )
-    .await;
-    assert_eq!(error.kind(), ErrorKind::Timeout, "{error}");
-
-    let response = call_on(
-        &Gemini::with_timeouts(timeouts.without_read()),
-        &account(&server, "google"),
-    )
-    .await
-    .unwrap();
-    assert_eq!(response.content, "Oslo is the capital of Norway.");
-    check(&server);
+    times_out_then_arrives(timeouts, timeouts.without_read()).await;
 }
 
 // With both timeouts off the client sets no timer once connected, so the paused clock
