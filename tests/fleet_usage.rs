@@ -8,7 +8,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use routewise::provider::{ErrorKind, ProviderRequest};
-use routewise::shared::{FleetUsage, RedisState, RedisStateBuilder};
+use routewise::shared::{FleetUsage, Lease, RedisState, RedisStateBuilder};
 use routewise::sim::SimProvider;
 use routewise::state::StateError;
 use routewise::{
@@ -238,6 +238,34 @@ async fn a_call_cancelled_while_redis_admits_it_leaves_no_reservation_behind() {
     assert_eq!(usage.tokens, self::usage().total_tokens());
     assert_eq!(usage.reserved, Usd::ZERO);
     assert_eq!(usage.spent, Some(spend_of(1)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_block_granted_after_its_caller_was_cancelled_serves_the_next_request() {
+    let redis = ThrowawayRedis::start();
+    let state = RedisState::builder(redis.url())
+        .prefix(unique_prefix("usage-lease-cancel"))
+        .timeout(Duration::from_secs(2))
+        .lease(Lease::requests(1).ttl(Duration::from_secs(60)));
+    let router = instance_on(state, SimProvider::new().usage(usage()));
+    // Blocks of one request: the first call spends its block, so the next one refills.
+    send(&router, 1).await;
+
+    redis.pause(Duration::from_millis(500));
+    let cancelled = tokio::time::timeout(
+        Duration::from_millis(100),
+        router.complete(StepType::Inference, Purpose::Chat, request()),
+    )
+    .await;
+    assert!(cancelled.is_err(), "the refill waited on the paused Redis");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+
+    // The block Redis granted the cancelled call is this instance's current block: the
+    // next call takes it instead of asking for another, so the window holds two blocks
+    // of one request, not three.
+    send(&router, 1).await;
+    let usage = usage_once(&router, |u| u.requests == 2).await;
+    assert_eq!(usage.requests, 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -144,23 +144,82 @@ impl LeaseSlot {
         if let Some(held) = self.take_from_current(need, label) {
             return Leased::Held(held);
         }
-        let _refilling = self.refill.lock().await;
-        if let Some(held) = self.take_from_current(need, label) {
+        // The refill runs as a task of its own: a caller cancelled while Redis answers
+        // would otherwise drop a granted block it never saw, which would then hold its
+        // requests for the window and its dollars for the reservation ttl. The task
+        // stores the block, so later requests use what the cancelled one asked for.
+        let refill = Refill {
+            slot: self.clone(),
+            account: account.clone(),
+            need,
+            budget: budget.map(|(ledger, label)| (ledger.clone(), label.to_owned())),
+            sinks: sinks.clone(),
+        };
+        tokio::spawn(refill.run())
+            .await
+            .unwrap_or(Leased::Unavailable)
+    }
+
+    /// Hands the block's unused capacity back at its expiry even if no request comes.
+    fn retire_when_expired(self: &Arc<Self>, block: &Arc<Block>) {
+        let slot: Weak<Self> = Arc::downgrade(self);
+        let block: Weak<Block> = Arc::downgrade(block);
+        let ttl = self.lease.block_ttl();
+        tokio::spawn(async move {
+            tokio::time::sleep(ttl).await;
+            let (Some(slot), Some(block)) = (slot.upgrade(), block.upgrade()) else {
+                return;
+            };
+            let current = slot.current.load();
+            if current.as_ref().is_some_and(|c| Arc::ptr_eq(c, &block)) {
+                slot.current.compare_and_swap(&*current, None);
+            }
+        });
+    }
+}
+
+/// A block asked of Redis, with everything the asking needs owned, so that it can finish
+/// as a task of its own after its caller is gone.
+struct Refill {
+    slot: Arc<LeaseSlot>,
+    account: Arc<SharedAccount>,
+    need: Need,
+    budget: Option<(BudgetLedger, String)>,
+    sinks: Arc<[Arc<dyn AlertSink>]>,
+}
+
+impl Refill {
+    /// Takes a new block from Redis (one round trip) unless another refill just did, and
+    /// the request's share of it.
+    async fn run(self) -> Leased {
+        let Self {
+            slot,
+            account,
+            need,
+            budget,
+            sinks,
+        } = self;
+        let budget = budget
+            .as_ref()
+            .map(|(ledger, label)| (ledger, label.as_str()));
+        let label = budget.map(|(_, label)| label);
+        let _refilling = slot.refill.lock().await;
+        if let Some(held) = slot.take_from_current(need, label) {
             return Leased::Held(held);
         }
         // Retire the old block: it settles once its last request is done.
-        self.current.store(None);
+        slot.current.store(None);
         let limits = account.limits;
-        let tokens = (limits.tpm > 0).then(|| self.lease.block_tokens().max(need.tokens));
+        let tokens = (limits.tpm > 0).then(|| slot.lease.block_tokens().max(need.tokens));
         let budget_block = budget.map(|(ledger, label)| {
-            let amount = self.lease.block_usd().nanos().max(need.worst);
+            let amount = slot.lease.block_usd().nanos().max(need.worst);
             (label, ledger.limit().nanos(), amount)
         });
         let ask = Ask {
             keys: &account.keys,
             model: None,
             account: limits,
-            requests: u64::from(self.lease.block_requests()),
+            requests: u64::from(slot.lease.block_requests()),
             tokens: tokens.unwrap_or(0),
             budget: budget_block,
             breaker: None,
@@ -175,8 +234,8 @@ impl LeaseSlot {
         }
         let block = Arc::new(Block {
             id,
-            expires: Instant::now() + self.lease.block_ttl(),
-            requests: u64::from(self.lease.block_requests()),
+            expires: Instant::now() + slot.lease.block_ttl(),
+            requests: u64::from(slot.lease.block_requests()),
             tokens,
             budget: budget_block.map(|(_, _, amount)| amount),
             taken_requests: AtomicU64::new(0),
@@ -195,30 +254,13 @@ impl LeaseSlot {
             took,
             "a fresh block holds at least the request it was sized for"
         );
-        self.current.store(Some(block.clone()));
-        self.retire_when_expired(&block);
+        slot.current.store(Some(block.clone()));
+        slot.retire_when_expired(&block);
         Leased::Held(LeaseHeld {
             block,
             need,
             open: true,
         })
-    }
-
-    /// Hands the block's unused capacity back at its expiry even if no request comes.
-    fn retire_when_expired(self: &Arc<Self>, block: &Arc<Block>) {
-        let slot: Weak<Self> = Arc::downgrade(self);
-        let block: Weak<Block> = Arc::downgrade(block);
-        let ttl = self.lease.block_ttl();
-        tokio::spawn(async move {
-            tokio::time::sleep(ttl).await;
-            let (Some(slot), Some(block)) = (slot.upgrade(), block.upgrade()) else {
-                return;
-            };
-            let current = slot.current.load();
-            if current.as_ref().is_some_and(|c| Arc::ptr_eq(c, &block)) {
-                slot.current.compare_and_swap(&*current, None);
-            }
-        });
     }
 }
 
