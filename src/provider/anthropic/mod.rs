@@ -71,8 +71,6 @@ mod request;
 mod response;
 mod stream;
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
@@ -264,14 +262,17 @@ impl Anthropic {
         &self,
         request: &ProviderRequest<'_>,
         body: &request::Body<'_>,
-        total_timeout: Option<Duration>,
+        streaming: bool,
     ) -> Result<reqwest::Response, ProviderError> {
         let account = request.account();
         let bytes = http::json_body(body)?;
-        let mut builder = self.client.post(endpoint(account, "messages")?).body(bytes);
-        if let Some(total) = total_timeout {
-            builder = builder.timeout(total);
-        }
+        let builder = self.client.post(endpoint(account, "messages")?).body(bytes);
+        // A stream may outlive the total timeout; its chunks are bounded by the read one.
+        let builder = if streaming {
+            builder
+        } else {
+            self.timeouts.limit_total(builder)
+        };
         self.send(builder, account).await
     }
 }
@@ -292,16 +293,14 @@ impl Provider for Anthropic {
         request: ProviderRequest<'_>,
     ) -> Result<ProviderResponse, ProviderError> {
         let prepared = request::build(&request, &self.body_options(false))?;
-        let response = self
-            .post_messages(&request, &prepared.body, self.timeouts.total)
-            .await?;
+        let response = self.post_messages(&request, &prepared.body, false).await?;
         let bytes = http::read_body(response, request.account()).await?;
         response::parse(&bytes, prepared.answer_tool.as_deref(), request.account())
     }
 
     async fn stream(&self, request: ProviderRequest<'_>) -> Result<ProviderStream, ProviderError> {
         let prepared = request::build(&request, &self.body_options(true))?;
-        let response = self.post_messages(&request, &prepared.body, None).await?;
+        let response = self.post_messages(&request, &prepared.body, true).await?;
         let decoder = stream::Decoder::new(prepared.answer_tool);
         let account = request.account().clone();
         Ok(event_stream::decode_events(response, account, decoder))
