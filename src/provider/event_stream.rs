@@ -2,8 +2,10 @@
 //! out, with one adapter-specific [`EventDecoder`] saying what each event's data means.
 
 use std::collections::VecDeque;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
 
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 
 use super::{ProviderError, ProviderEvent, ProviderStream, http, sse};
 use crate::account::AccountInfo;
@@ -19,7 +21,7 @@ pub(crate) enum Flow {
 }
 
 /// What one adapter makes of its stream's events.
-pub(crate) trait EventDecoder: Send + 'static {
+pub(crate) trait EventDecoder: Send + Unpin + 'static {
     /// Decodes one event's data, appending the provider events it carries to `out`, with
     /// `account`'s secrets kept out of errors. Events appended before an error are still
     /// delivered, ahead of the error.
@@ -43,52 +45,62 @@ pub(crate) fn decode_events(
     account: AccountInfo,
     decoder: impl EventDecoder,
 ) -> ProviderStream {
-    struct State<S, D> {
-        events: S,
-        account: AccountInfo,
-        decoder: D,
-        ready: VecDeque<ProviderEvent>,
-        failure: Option<ProviderError>,
-        ended: bool,
-    }
-    let state = State {
-        events: Box::pin(sse::events(response)),
+    Box::pin(Decoding {
+        events: sse::events(response),
         account,
         decoder,
         ready: VecDeque::new(),
         failure: None,
         ended: false,
-    };
-    Box::pin(futures::stream::unfold(state, |mut state| async move {
+    })
+}
+
+/// The stream behind [`decode_events`], polled in place (no state moves per event).
+struct Decoding<S, D> {
+    events: S,
+    account: AccountInfo,
+    decoder: D,
+    ready: VecDeque<ProviderEvent>,
+    failure: Option<ProviderError>,
+    ended: bool,
+}
+
+impl<S, D> Stream for Decoding<S, D>
+where
+    S: Stream<Item = Result<sse::SseEvent, ProviderError>> + Unpin,
+    D: EventDecoder,
+{
+    type Item = Result<ProviderEvent, ProviderError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
         loop {
-            if let Some(event) = state.ready.pop_front() {
-                return Some((Ok(event), state));
+            if let Some(event) = this.ready.pop_front() {
+                return Poll::Ready(Some(Ok(event)));
             }
-            if let Some(failure) = state.failure.take() {
-                state.ended = true;
-                return Some((Err(failure), state));
+            if let Some(failure) = this.failure.take() {
+                this.ended = true;
+                return Poll::Ready(Some(Err(failure)));
             }
-            if state.ended {
-                return None;
+            if this.ended {
+                return Poll::Ready(None);
             }
-            let step = match state.events.next().await {
-                Some(Ok(event)) => {
-                    state
-                        .decoder
-                        .decode(&event.data, &state.account, &mut state.ready)
-                }
-                Some(Err(failure)) => Err(http::redact_error(failure, &state.account)),
-                None => state.decoder.end().map(|last| {
-                    state.ready.push_back(last);
+            let step = match ready!(this.events.poll_next_unpin(cx)) {
+                Some(Ok(event)) => this
+                    .decoder
+                    .decode(&event.data, &this.account, &mut this.ready),
+                Some(Err(failure)) => Err(http::redact_error(failure, &this.account)),
+                None => this.decoder.end().map(|last| {
+                    this.ready.push_back(last);
                     Flow::Finished
                 }),
             };
             match step {
-                Ok(flow) => state.ended = flow == Flow::Finished,
-                Err(failure) => state.failure = Some(failure),
+                Ok(flow) => this.ended = flow == Flow::Finished,
+                Err(failure) => this.failure = Some(failure),
             }
         }
-    }))
+    }
 }
 
 #[cfg(test)]

@@ -18,7 +18,8 @@
 //! assert_eq!(events[1].data, "[DONE]");
 //! ```
 
-use std::collections::VecDeque;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
 
 use futures::{Stream, StreamExt};
 
@@ -62,17 +63,15 @@ impl SseParser {
     /// A [`ProviderError`] of kind [`ErrorKind::MalformedResponse`] for a line that is not
     /// UTF-8 or is longer than 16 MiB.
     pub fn push(&mut self, mut bytes: &[u8], out: &mut Vec<SseEvent>) -> Result<(), ProviderError> {
-        // Whole runs between line ends are copied at once rather than byte by byte.
+        // Whole runs between line ends are found with `memchr2` (many bytes a step) and
+        // copied at once rather than byte by byte.
         while let Some((&first, rest)) = bytes.split_first() {
             if self.after_cr && first == b'\n' {
                 self.after_cr = false;
                 bytes = rest;
                 continue;
             }
-            let run = bytes
-                .iter()
-                .position(|b| matches!(b, b'\n' | b'\r'))
-                .unwrap_or(bytes.len());
+            let run = memchr::memchr2(b'\n', b'\r', bytes).unwrap_or(bytes.len());
             if run > 0 {
                 self.after_cr = false;
                 if self.line.len() + run > MAX_LINE_BYTES {
@@ -151,50 +150,69 @@ fn malformed(message: &str) -> ProviderError {
 /// a body that ends in the middle of an event yields a final malformed-response error.
 pub fn events(
     response: reqwest::Response,
-) -> impl Stream<Item = Result<SseEvent, ProviderError>> + Send + 'static {
-    struct State<S> {
-        body: S,
-        parser: SseParser,
-        ready: VecDeque<SseEvent>,
-        finished: bool,
-    }
-    let state = State {
+) -> impl Stream<Item = Result<SseEvent, ProviderError>> + Send + Unpin + 'static {
+    Events {
         body: response.bytes_stream(),
         parser: SseParser::new(),
-        ready: VecDeque::new(),
+        ready: Vec::new(),
+        next: 0,
         finished: false,
-    };
-    futures::stream::unfold(state, |mut state| async move {
+    }
+}
+
+/// The stream behind [`events`]: polled in place, so no state moves from one event to the
+/// next, and the events of a chunk wait in a buffer kept from chunk to chunk.
+struct Events<B> {
+    body: B,
+    parser: SseParser,
+    /// The events of the latest chunk; those before `next` were taken.
+    ready: Vec<SseEvent>,
+    next: usize,
+    finished: bool,
+}
+
+impl<B, T> Stream for Events<B>
+where
+    B: Stream<Item = reqwest::Result<T>> + Unpin,
+    T: AsRef<[u8]>,
+{
+    type Item = Result<SseEvent, ProviderError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
         loop {
-            if let Some(event) = state.ready.pop_front() {
-                return Some((Ok(event), state));
+            if let Some(event) = this.ready.get_mut(this.next) {
+                this.next += 1;
+                return Poll::Ready(Some(Ok(std::mem::take(event))));
             }
-            if state.finished {
-                return None;
+            this.ready.clear();
+            this.next = 0;
+            if this.finished {
+                return Poll::Ready(None);
             }
-            match state.body.next().await {
+            match ready!(this.body.poll_next_unpin(cx)) {
                 Some(Ok(bytes)) => {
-                    let mut out = Vec::new();
-                    if let Err(error) = state.parser.push(&bytes, &mut out) {
-                        state.finished = true;
-                        return Some((Err(error), state));
+                    if let Err(error) = this.parser.push(bytes.as_ref(), &mut this.ready) {
+                        // As if the chunk never came: none of its events are delivered.
+                        this.ready.clear();
+                        this.finished = true;
+                        return Poll::Ready(Some(Err(error)));
                     }
-                    state.ready.extend(out);
                 }
                 Some(Err(error)) => {
-                    state.finished = true;
-                    return Some((Err(super::http::from_reqwest(&error)), state));
+                    this.finished = true;
+                    return Poll::Ready(Some(Err(super::http::from_reqwest(&error))));
                 }
                 None => {
-                    state.finished = true;
-                    if state.parser.has_partial_event() {
-                        return Some((Err(malformed("event stream ended inside an event")), state));
+                    this.finished = true;
+                    if this.parser.has_partial_event() {
+                        let error = malformed("event stream ended inside an event");
+                        return Poll::Ready(Some(Err(error)));
                     }
                 }
             }
         }
-    })
-    .fuse()
+    }
 }
 
 #[cfg(test)]
@@ -235,6 +253,46 @@ mod tests {
         parser.push(b"data: {\"half\":", &mut out).unwrap();
         assert!(out.is_empty());
         assert!(parser.has_partial_event());
+    }
+
+    /// The items of [`events`] over a body that arrives in `chunks`.
+    async fn stream_items(chunks: &[&'static [u8]]) -> Vec<Result<String, ErrorKind>> {
+        let chunks: Vec<&'static [u8]> = chunks.to_vec();
+        let body = futures::stream::iter(chunks.into_iter().map(Ok::<_, std::io::Error>));
+        let response = axum::http::Response::new(reqwest::Body::wrap_stream(body));
+        let mut stream = events(reqwest::Response::from(response));
+        let mut items = Vec::new();
+        while let Some(item) = stream.next().await {
+            items.push(item.map(|e| e.data).map_err(|e| e.kind()));
+        }
+        // Polled again after its end, it stays ended.
+        assert!(stream.next().await.is_none());
+        items
+    }
+
+    #[tokio::test]
+    async fn events_split_across_chunks_mid_line_and_mid_character() {
+        let items = stream_items(&[
+            b"data: a\r",
+            b"\n\r\ndata: \xc3",
+            b"\xa9\n",
+            b"\ndata: b\n\n",
+        ])
+        .await;
+        assert_eq!(items, [Ok("a".into()), Ok("\u{e9}".into()), Ok("b".into())]);
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_chunk_ends_the_stream_with_none_of_its_events() {
+        let items =
+            stream_items(&[b"data: a\n\n", b"data: b\n\ndata: \xff\n\n", b"data: c\n\n"]).await;
+        assert_eq!(items, [Ok("a".into()), Err(ErrorKind::MalformedResponse)]);
+    }
+
+    #[tokio::test]
+    async fn a_body_ending_inside_an_event_ends_with_an_error() {
+        let items = stream_items(&[b"data: a\n\ndata: b"]).await;
+        assert_eq!(items, [Ok("a".into()), Err(ErrorKind::MalformedResponse)]);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use futures::{Stream, StreamExt};
@@ -30,14 +30,72 @@ use crate::types::{ChatRequest, FinishReason, StreamEvent, ToolCall, ToolCallDel
 /// ([`Policy::stream_recovery`](crate::Policy::stream_recovery)) and another candidate
 /// continues the answer. Dropping the stream cancels the provider call.
 pub struct ChatStream {
-    inner: Pin<Box<dyn Stream<Item = Result<StreamEvent, Error>> + Send>>,
+    state: State,
+    /// The request's span: later events are polled in the caller's context.
+    span: tracing::Span,
+}
+
+/// The driver's way through a failure: it comes back with the error that ends the stream, if
+/// any.
+type Failing = Pin<Box<dyn Future<Output = (Box<Driver>, Option<Error>)> + Send>>;
+
+enum State {
+    /// Reading the active attempt's events, in place.
+    Reading(Box<Driver>),
+    /// Settling a broken attempt and opening the next (the rare path, so the driver moves
+    /// into a boxed future).
+    Failing(Failing),
+    /// The stream has ended (the driver, and with it the execution, is dropped).
+    Ended,
 }
 
 impl Stream for ChatStream {
     type Item = Result<StreamEvent, Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.inner.as_mut().poll_next(cx)
+        let this = &mut *self;
+        loop {
+            match &mut this.state {
+                State::Reading(driver) => {
+                    let read = {
+                        let _entered = this.span.enter();
+                        ready!(driver.poll_read(cx))
+                    };
+                    match read {
+                        Read::Event(Some(event)) => return Poll::Ready(Some(event)),
+                        Read::Event(None) => {
+                            this.state = State::Ended;
+                            return Poll::Ready(None);
+                        }
+                        Read::Failed(failure) => {
+                            let State::Reading(mut driver) =
+                                std::mem::replace(&mut this.state, State::Ended)
+                            else {
+                                unreachable!("matched as reading")
+                            };
+                            let failing = async move {
+                                let error = driver.after_failure(failure).await;
+                                (driver, error)
+                            };
+                            this.state =
+                                State::Failing(Box::pin(failing.instrument(this.span.clone())));
+                        }
+                    }
+                }
+                State::Failing(failing) => {
+                    let (mut driver, error) = ready!(failing.as_mut().poll(cx));
+                    match error {
+                        Some(error) => {
+                            driver.done = true;
+                            this.state = State::Reading(driver);
+                            return Poll::Ready(Some(Err(error)));
+                        }
+                        None => this.state = State::Reading(driver),
+                    }
+                }
+                State::Ended => return Poll::Ready(None),
+            }
+        }
     }
 }
 
@@ -66,19 +124,18 @@ pub(crate) async fn stream(
         recovery: Recovering::default(),
     };
     driver.connect().await?;
-    // Later events are polled in the caller's context: keep them in the request's span.
-    let span = tracing::Span::current();
-    let events = futures::stream::unfold(driver, move |mut driver| {
-        async move {
-            let event = driver.next_event().await?;
-            Some((event, driver))
-        }
-        .instrument(span.clone())
-    });
     Ok(ChatStream {
-        // Fused: polling again after the end keeps answering `None`.
-        inner: Box::pin(events.fuse()),
+        state: State::Reading(Box::new(driver)),
+        span: tracing::Span::current(),
     })
+}
+
+/// What reading the active attempt gave.
+enum Read {
+    /// An item for the caller (`None`: the stream is over).
+    Event(Option<Result<StreamEvent, Error>>),
+    /// The attempt failed; what follows is decided by [`Driver::after_failure`].
+    Failed(ProviderError),
 }
 
 struct Driver {
@@ -202,20 +259,26 @@ impl Driver {
         });
     }
 
-    async fn next_event(&mut self) -> Option<Result<StreamEvent, Error>> {
+    /// Reads on from the active attempt until an event is due for the caller, the stream
+    /// ends (`None`), or the attempt fails.
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<Read> {
         if let Some(event) = self.queued.take() {
-            return Some(event);
+            return Poll::Ready(Read::Event(Some(event)));
         }
         if self.done {
-            return None;
+            return Poll::Ready(Read::Event(None));
         }
         loop {
-            let active = self.active.as_mut()?;
-            let failure = match active.events.next().await {
+            let Some(active) = self.active.as_mut() else {
+                return Poll::Ready(Read::Event(None));
+            };
+            let failure = match ready!(active.events.poll_next_unpin(cx)) {
                 Some(Ok(ProviderEvent::TextDelta(text))) => {
                     active.output_bytes += text.len();
                     match self.release(text) {
-                        Some(text) => return Some(Ok(self.send_text(text))),
+                        Some(text) => {
+                            return Poll::Ready(Read::Event(Some(Ok(self.send_text(text)))));
+                        }
                         None => continue,
                     }
                 }
@@ -224,51 +287,49 @@ impl Driver {
                     self.first_content();
                     merge_tool_call(&mut self.tool_calls, &delta);
                     let event = StreamEvent::ToolCallDelta(delta);
-                    return Some(self.after_held(held, Ok(event)));
+                    return Poll::Ready(Read::Event(Some(self.after_held(held, Ok(event)))));
                 }
                 Some(Ok(ProviderEvent::Finished {
                     finish_reason,
                     usage,
-                })) => return self.finish(finish_reason, usage),
+                })) => return Poll::Ready(Read::Event(self.finish(finish_reason, usage))),
                 Some(Err(error)) => error,
                 None => ProviderError::new(
                     ErrorKind::MalformedResponse,
                     "stream ended without a finish event",
                 ),
             };
-            let active = self.active.take()?;
-            let time = CallTime::since(active.started);
-            let latency = time.latency;
-            telemetry::record_failure(&active.span, failure.kind());
-            if self.sent_content && self.recoverable(&failure) {
-                if let Err(error) = self.recover(active, failure).await {
-                    self.done = true;
-                    return Some(Err(error));
-                }
-                continue;
-            }
-            self.execution
-                .observe_failure(active.candidate, active.admission, &failure, time);
-            if self.sent_content {
-                self.done = true;
-                return Some(Err(self.execution.interrupted(
-                    active.candidate,
-                    failure,
-                    latency,
-                )));
-            }
-            let next = match self
-                .execution
-                .fail_attempt(active.candidate, failure, latency)
-            {
-                Ok(()) => self.connect().await,
-                Err(error) => Err(error),
-            };
-            if let Err(error) = next {
-                self.done = true;
-                return Some(Err(error));
-            }
+            return Poll::Ready(Read::Failed(failure));
         }
+    }
+
+    /// Settles the active attempt, which failed with `failure`, and goes on as the policy
+    /// allows: recovering the stream, or falling back before content was sent. Returns
+    /// the error that ends the stream, or `None` when another attempt is active.
+    async fn after_failure(&mut self, failure: ProviderError) -> Option<Error> {
+        let active = self.active.take()?;
+        let time = CallTime::since(active.started);
+        let latency = time.latency;
+        telemetry::record_failure(&active.span, failure.kind());
+        if self.sent_content && self.recoverable(&failure) {
+            return self.recover(active, failure).await.err();
+        }
+        self.execution
+            .observe_failure(active.candidate, active.admission, &failure, time);
+        if self.sent_content {
+            return Some(
+                self.execution
+                    .interrupted(active.candidate, failure, latency),
+            );
+        }
+        let next = match self
+            .execution
+            .fail_attempt(active.candidate, failure, latency)
+        {
+            Ok(()) => self.connect().await,
+            Err(error) => Err(error),
+        };
+        next.err()
     }
 
     /// Settles the successful attempt and yields the end (after any text held back).
