@@ -55,24 +55,24 @@ impl Stream for ChatStream {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
         loop {
-            match &mut this.state {
-                State::Reading(driver) => {
+            // Taken out and put back: the driver moves into a future on a failure.
+            match std::mem::replace(&mut this.state, State::Ended) {
+                State::Reading(mut driver) => {
                     let read = {
                         let _entered = this.span.enter();
-                        ready!(driver.poll_read(cx))
+                        driver.poll_read(cx)
                     };
                     match read {
-                        Read::Event(Some(event)) => return Poll::Ready(Some(event)),
-                        Read::Event(None) => {
-                            this.state = State::Ended;
-                            return Poll::Ready(None);
+                        Poll::Pending => {
+                            this.state = State::Reading(driver);
+                            return Poll::Pending;
                         }
-                        Read::Failed(failure) => {
-                            let State::Reading(mut driver) =
-                                std::mem::replace(&mut this.state, State::Ended)
-                            else {
-                                unreachable!("matched as reading")
-                            };
+                        Poll::Ready(Read::Event(Some(event))) => {
+                            this.state = State::Reading(driver);
+                            return Poll::Ready(Some(event));
+                        }
+                        Poll::Ready(Read::Event(None)) => return Poll::Ready(None),
+                        Poll::Ready(Read::Failed(failure)) => {
                             let failing = async move {
                                 let error = driver.after_failure(failure).await;
                                 (driver, error)
@@ -82,17 +82,18 @@ impl Stream for ChatStream {
                         }
                     }
                 }
-                State::Failing(failing) => {
-                    let (mut driver, error) = ready!(failing.as_mut().poll(cx));
-                    match error {
-                        Some(error) => {
-                            driver.done = true;
-                            this.state = State::Reading(driver);
-                            return Poll::Ready(Some(Err(error)));
-                        }
-                        None => this.state = State::Reading(driver),
+                State::Failing(mut failing) => match failing.as_mut().poll(cx) {
+                    Poll::Pending => {
+                        this.state = State::Failing(failing);
+                        return Poll::Pending;
                     }
-                }
+                    Poll::Ready((mut driver, Some(error))) => {
+                        driver.done = true;
+                        this.state = State::Reading(driver);
+                        return Poll::Ready(Some(Err(error)));
+                    }
+                    Poll::Ready((driver, None)) => this.state = State::Reading(driver),
+                },
                 State::Ended => return Poll::Ready(None),
             }
         }
