@@ -313,7 +313,7 @@ impl Driver {
         let latency = time.latency;
         telemetry::record_failure(&active.span, failure.kind());
         if self.sent_content && self.recoverable(&failure) {
-            return self.recover(active, failure).await.err();
+            return self.recover(active, failure, time).await.err();
         }
         self.execution
             .observe_failure(active.candidate, active.admission, &failure, time);
@@ -384,10 +384,14 @@ impl Driver {
             && self.request.response_format.is_none()
     }
 
-    /// Settles the broken attempt (charged with its estimated usage when it produced
-    /// text) and opens a continuation on the next candidate that accepts.
-    async fn recover(&mut self, active: Active, failure: ProviderError) -> Result<(), Error> {
-        let time = CallTime::since(active.started);
+    /// Settles the broken attempt, which ended at `time` (charged with its estimated usage
+    /// when it produced text), and opens a continuation on the next candidate that accepts.
+    async fn recover(
+        &mut self,
+        active: Active,
+        failure: ProviderError,
+        time: CallTime,
+    ) -> Result<(), Error> {
         let latency = time.latency;
         let candidate = active.candidate;
         let (usage, cost) = if active.output_bytes > 0 {

@@ -98,7 +98,7 @@ impl Execution {
         // One clock reading serves validation and the first plan; a wait for capacity
         // reads it again.
         let mut now = received;
-        let (planned, input_now) = loop {
+        let planned = loop {
             let input = PlanRequest {
                 step,
                 purpose,
@@ -122,7 +122,7 @@ impl Execution {
                 now = Instant::now();
                 continue;
             }
-            break (planned, input.now);
+            break planned;
         };
         let planned = match planned {
             Ok(planned) => planned,
@@ -165,8 +165,8 @@ impl Execution {
             next: 0,
             max_attempts,
             max_candidates: if options.no_fallback { 1 } else { usize::MAX },
-            deadline: timeouts.start(input_now),
-            started: input_now,
+            deadline: timeouts.start(now),
+            started: now,
             skipped: planned.skipped,
             attempts: Vec::with_capacity(1),
             outcome,
