@@ -37,6 +37,10 @@ pub(crate) struct Execution {
     next: usize,
     /// The policy's cap on provider calls, narrowed by the request's overrides.
     max_attempts: usize,
+    /// Provider calls admitted so far (retries, fallbacks, hedges and stream
+    /// continuations alike): the count `max_attempts` caps. Counted at admission, before
+    /// the call goes out, so a call in flight counts too.
+    calls: usize,
     /// 1 when the request disables fallbacks.
     max_candidates: usize,
     deadline: Deadline,
@@ -164,6 +168,7 @@ impl Execution {
             candidates: planned.candidates,
             next: 0,
             max_attempts,
+            calls: 0,
             max_candidates: if options.no_fallback { 1 } else { usize::MAX },
             deadline: timeouts.start(now),
             started: now,
@@ -194,7 +199,7 @@ impl Execution {
 
     /// Whether another provider call is allowed (attempt cap and deadline).
     pub(crate) fn may_attempt(&self, now: Instant) -> bool {
-        self.attempts.len() < self.max_attempts && !self.deadline.is_expired(now)
+        self.calls < self.max_attempts && !self.deadline.is_expired(now)
     }
 
     /// The next candidate to call, or `None` when the plan or the attempt budget is spent.
@@ -269,7 +274,10 @@ impl Execution {
             .reserve(candidate.tokens, breaker.map(|b| &**b), snapshot)
             .await;
         match reserved {
-            Ok(held) => Some(Admission { permit, held }),
+            Ok(held) => {
+                self.calls += 1;
+                Some(Admission { permit, held })
+            }
             Err(reason) => {
                 self.skipped.push(SkippedTarget {
                     target: resolved.target.target.clone(),
@@ -285,7 +293,7 @@ impl Execution {
     pub(crate) fn hedge_delay(&self, first: Candidate) -> Option<Duration> {
         let policy = self.policy();
         let room = self.attempts.is_empty()
-            && self.max_attempts >= 2
+            && self.calls < self.max_attempts
             && self.max_candidates >= 2
             && self.next < self.candidates.len();
         if !room {

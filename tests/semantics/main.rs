@@ -1,0 +1,9 @@
+//! Routing semantics under real provider behaviour, every call counted at a loopback
+//! upstream that speaks the OpenAI wire format: exact attempt caps, 429 cool-downs,
+//! rejected credentials, declining backends, per-target breakers and headroom balancing.
+
+#[path = "../support/mod.rs"]
+mod support;
+mod upstream;
+
+mod attempts;
