@@ -81,7 +81,8 @@ pub enum Error {
     },
 
     /// Every candidate's account is rate limited (by its configured limits or a provider
-    /// 429), and waiting up to the router's queue time did not help.
+    /// 429), and waiting up to the router's queue time did not help; or every call made
+    /// was answered with a 429 whose wait does not fit the retry policy or the deadline.
     #[error("policy `{policy}`: every target is rate limited{}", retry_after.map(|d| format!("; capacity returns in {d:?}")).unwrap_or_default())]
     RateLimited {
         /// The matched policy.
@@ -91,6 +92,8 @@ pub enum Error {
         retry_after: Option<Duration>,
         /// Every candidate and why it was skipped.
         skipped: Vec<SkippedTarget>,
+        /// Every call made (each answered with a 429); empty when none was.
+        attempts: Vec<Attempt>,
     },
 
     /// Every candidate's account has spent its budget for the current window.
@@ -214,6 +217,7 @@ impl Error {
     pub fn attempts(&self) -> &[Attempt] {
         match self {
             Error::AllTargetsFailed { attempts, .. }
+            | Error::RateLimited { attempts, .. }
             | Error::DeadlineExceeded { attempts, .. }
             | Error::Rejected { attempts, .. }
             | Error::StreamInterrupted { attempts, .. } => attempts,

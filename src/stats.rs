@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::budget::BudgetSnapshot;
-use crate::limits::LimiterSnapshot;
+use crate::limits::{CoolDownStatus, LimiterSnapshot};
 use crate::resilience::{BreakerSnapshot, HealthSnapshot};
 use crate::types::TargetRef;
 
@@ -145,6 +145,9 @@ pub struct AccountStatus {
     pub health: HealthSnapshot,
     /// Current use of its rate limits, when it has any.
     pub limits: Option<LimiterSnapshot>,
+    /// 429 cool-downs in force (the whole account, or single provider models), whether or
+    /// not the account has limits configured.
+    pub cool_downs: Vec<CoolDownStatus>,
     /// Spend this window, remaining budget and thresholds crossed, when it has a budget.
     pub budget: Option<BudgetSnapshot>,
 }

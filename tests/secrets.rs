@@ -205,6 +205,11 @@ async fn every_error_path_of_every_adapter_keeps_the_secrets_out() {
                 // The provider's message is kept, with the secrets cut out of it.
                 assert!(format!("{error:?}").contains("[REDACTED]"), "{error:?}");
             }
+            if kind == ErrorKind::RateLimited {
+                // The 429 cools the target down for its retry-after (1 s): wait it out,
+                // so the next step reaches the server.
+                tokio::time::sleep(Duration::from_millis(1_050)).await;
+            }
         }
         let mut stream = router
             .stream(StepType::Inference, Purpose::Chat, pinned(name))

@@ -5,15 +5,21 @@
 //! - [`Limiter`]: sliding 60-second windows, exact under concurrency;
 //!   [`Limiter::try_reserve`] returns a [`LimitReservation`] that settles or gives its
 //!   capacity back on drop, or [`Limited`] with when capacity returns.
+//! - 429 cool-downs: every provider HTTP 429 pauses the account (or the account × model,
+//!   where the provider limits per model) until its retry-after, limits configured or
+//!   not ([`CoolDownStatus`] shows them).
 //! - [`TokenEstimate`]: what a request may use (prompt counted with OpenAI's tokenizers
 //!   where they apply, plus the most it may generate).
 
 mod config;
+mod cooldown;
 mod limiter;
 mod tokens;
 mod window;
 
 pub use config::{LimitsConfigError, RateLimits};
+pub use cooldown::CoolDownStatus;
+pub(crate) use cooldown::{CoolDowns, CoolProbe, Cooling};
 pub use limiter::{
     DEFAULT_RETRY_AFTER, LimitCause, LimitReservation, Limited, Limiter, LimiterSnapshot, WindowUse,
 };

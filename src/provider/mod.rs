@@ -113,6 +113,15 @@ pub trait Provider: Send + Sync + 'static {
         false
     }
 
+    /// Whether the backend's rate limits (and so its HTTP 429s) apply per model rather
+    /// than to the whole account, as OpenAI's, Anthropic's and Gemini's do. A 429 then
+    /// cools down only the account × provider model that received it, and the account's
+    /// other models stay in rotation; otherwise the whole account cools down. The default
+    /// is `false`, the cautious choice for an unknown backend.
+    fn rate_limits_per_model(&self) -> bool {
+        false
+    }
+
     /// Estimates the prompt tokens of a request, for limits and context windows. The
     /// default counts about four characters per token, which is close for English text on
     /// most tokenizers and errs high for code.

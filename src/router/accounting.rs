@@ -11,7 +11,7 @@ use super::shared::{SharedAdmission, SharedHeld};
 use super::skip::SkipReason;
 use super::snapshot::Snapshot;
 use crate::budget::{Alert, BudgetReservation, Exhausted, Usd};
-use crate::limits::{LimitReservation, Limited, TokenEstimate};
+use crate::limits::{Cooling, LimitReservation, Limited, TokenEstimate};
 use crate::provider::ProviderError;
 use crate::resilience::CircuitBreaker;
 use crate::types::millis;
@@ -55,6 +55,13 @@ impl Resolved<'_> {
 
     /// Why the account cannot take the request now, without reserving anything.
     pub(crate) fn check(&self, tokens: Option<Tokens>, now: Instant) -> Option<SkipReason> {
+        if let Some(cooling) = self
+            .account
+            .cool_downs
+            .check(&self.target.target.provider_model, now)
+        {
+            return Some(cooling_down(cooling));
+        }
         let tokens = tokens?;
         // A shared account's local limiter only counts while Redis is away; with Redis
         // up, what Redis refused last is the planner's guide.
@@ -162,6 +169,13 @@ fn rate_limited(limited: &Limited, now: Instant) -> SkipReason {
     }
 }
 
+pub(crate) fn cooling_down(cooling: Cooling) -> SkipReason {
+    SkipReason::CoolingDown {
+        retry_in_ms: millis::saturating(cooling.wait).max(1),
+        model: cooling.model.as_deref().map(str::to_owned),
+    }
+}
+
 fn budget_exhausted(exhausted: &Exhausted) -> SkipReason {
     SkipReason::BudgetExhausted {
         spent_usd: exhausted.spent.dollars(),
@@ -217,26 +231,23 @@ impl Held {
     }
 
     /// Settles a failed attempt: it still counts as one request with no tokens (the
-    /// provider may have counted it, and erring this way never overshoots its limit); a
-    /// 429 marks the account limited until its retry-after; the budget reservation is
-    /// released.
+    /// provider may have counted it, and erring this way never overshoots its limit); the
+    /// budget reservation is released. A shared settlement also reports the error, and
+    /// `cool_down`, the account-wide cool-down a 429 started, to the fleet.
     pub(crate) fn fail(
         self,
-        resolved: &Resolved<'_>,
         error: &ProviderError,
+        cool_down: Option<Duration>,
         latency: Duration,
         breaker_opened: bool,
     ) {
         #[cfg(feature = "redis")]
         if let Some(shared) = self.shared {
-            shared.fail(error, latency, breaker_opened);
+            shared.fail(error, cool_down, latency, breaker_opened);
             return;
         }
         #[cfg(not(feature = "redis"))]
-        let _ = (latency, breaker_opened);
-        if let Some(limiter) = &resolved.account.limiter {
-            limiter.record_provider_error(error, Instant::now());
-        }
+        let _ = (error, cool_down, latency, breaker_opened);
         if let Some(limit) = self.limit {
             limit.settle(0);
         }
@@ -248,6 +259,8 @@ impl Held {
 #[cfg_attr(not(feature = "redis"), allow(dead_code))]
 pub(crate) struct Broken<'e> {
     pub(crate) error: &'e ProviderError,
+    /// The account-wide cool-down a 429 started.
+    pub(crate) cool_down: Option<Duration>,
     pub(crate) latency: Duration,
     /// The policy's breaker for the target opened on this failure.
     pub(crate) breaker_opened: bool,

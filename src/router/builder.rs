@@ -8,6 +8,7 @@ use super::Router;
 use crate::account::ProviderAccount;
 use crate::budget::AlertSink;
 use crate::error::ConfigError;
+use crate::limits::DEFAULT_RETRY_AFTER;
 use crate::model::LogicalModel;
 use crate::policy::Policy;
 use crate::resilience::{BreakerConfig, HealthConfig};
@@ -41,6 +42,7 @@ pub struct RouterBuilder {
     #[cfg(feature = "redis")]
     pub(super) shared: Option<crate::shared::RedisState>,
     pub(super) queue_time: Duration,
+    pub(super) cool_down: Duration,
 }
 
 impl Default for RouterBuilder {
@@ -56,6 +58,7 @@ impl Default for RouterBuilder {
             #[cfg(feature = "redis")]
             shared: None,
             queue_time: Duration::ZERO,
+            cool_down: DEFAULT_RETRY_AFTER,
         }
     }
 }
@@ -72,6 +75,7 @@ impl std::fmt::Debug for RouterBuilder {
             .field("state_store", &self.state_store.is_some())
             .field("shared_state", &self.has_shared_state())
             .field("queue_time", &self.queue_time)
+            .field("cool_down", &self.cool_down)
             .finish()
     }
 }
@@ -161,6 +165,23 @@ impl RouterBuilder {
     /// (default: no wait).
     pub fn queue_time(mut self, wait: Duration) -> Self {
         self.queue_time = wait;
+        self
+    }
+
+    /// How long an account (or account × model) cools down after a provider's HTTP 429
+    /// that says nothing about when to retry (default
+    /// [`DEFAULT_RETRY_AFTER`](crate::limits::DEFAULT_RETRY_AFTER), 1 s). A 429 with a
+    /// retry-after cools it down for that long instead. Either way, while it cools down
+    /// every plan passes it over (limits configured or not), and other candidates serve.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use routewise::Router;
+    ///
+    /// let builder = Router::builder().cool_down(Duration::from_secs(5));
+    /// ```
+    pub fn cool_down(mut self, wait: Duration) -> Self {
+        self.cool_down = wait;
         self
     }
 

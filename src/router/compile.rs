@@ -152,6 +152,7 @@ impl RouterBuilder {
             state_store,
             state_source: None,
             queue_time: self.queue_time,
+            cool_down: self.cool_down,
         })
     }
 }
@@ -248,11 +249,14 @@ fn compile_account(
         });
         (budget, ledger)
     });
+    let cool_downs = survivor.map_or_else(Default::default, |a| a.cool_downs.clone());
     CompiledAccount {
         info: account.info,
+        per_model_limits: account.provider.rate_limits_per_model(),
         provider: account.provider,
         health: tracker,
         limiter,
+        cool_downs,
         budget,
         #[cfg(feature = "redis")]
         shared: None,

@@ -121,7 +121,10 @@ pub(crate) fn explain(
         Err(failure) => {
             explanation.policy = failure.policy.map(|i| snapshot.policies[i].name.clone());
             if let crate::Error::NoAvailableTarget { skipped, .. }
-            | crate::Error::CircuitOpen { skipped, .. } = &failure.error
+            | crate::Error::CircuitOpen { skipped, .. }
+            | crate::Error::RateLimited { skipped, .. }
+            | crate::Error::BudgetExhausted { skipped, .. }
+            | crate::Error::SharedStateUnavailable { skipped, .. } = &failure.error
             {
                 explanation.skipped.clone_from(skipped);
             }

@@ -5,6 +5,7 @@ mod balance;
 mod builder;
 mod compile;
 mod complete;
+mod cool_down;
 mod execution;
 mod explain;
 mod hedge;

@@ -14,8 +14,8 @@ use super::execution::Resolved;
 use super::lease::{LeaseHeld, LeaseSlot, Leased, Need};
 use super::skip::SkipReason;
 use crate::budget::{Alert, AlertSink, Budget, BudgetLedger, Usd};
-use crate::limits::{DEFAULT_RETRY_AFTER, RateLimits};
-use crate::provider::{ErrorKind, ProviderError};
+use crate::limits::RateLimits;
+use crate::provider::ProviderError;
 use crate::resilience::CircuitBreaker;
 use crate::shared::{
     AccountKeys, Admitted, Ask, BreakerKey, BreakerVerdict, RedisState, Settle, WindowLimits,
@@ -287,11 +287,17 @@ impl SharedHeld {
         }
     }
 
-    /// Settles a failed attempt.
-    pub(crate) fn fail(self, error: &ProviderError, latency: Duration, opened_here: bool) {
+    /// Settles a failed attempt; `cool_down` is the account-wide cool-down it started.
+    pub(crate) fn fail(
+        self,
+        error: &ProviderError,
+        cool_down: Option<Duration>,
+        latency: Duration,
+        opened_here: bool,
+    ) {
         match self {
-            SharedHeld::Reserved(held) => held.fail(error, latency, opened_here),
-            SharedHeld::Leased(held) => held.fail(cooldown(error)),
+            SharedHeld::Reserved(held) => held.fail(error, cool_down, latency, opened_here),
+            SharedHeld::Leased(held) => held.fail(cool_down),
         }
     }
 
@@ -306,20 +312,14 @@ impl SharedHeld {
                     requests: 1,
                     tokens: usage.total_tokens(),
                     cost: cost.unwrap_or(Usd::ZERO),
-                    cooldown: cooldown(broken.error),
+                    cooldown: broken.cool_down,
                     verdict,
                     health: fault.then_some((false, broken.latency)),
                 });
             }
-            SharedHeld::Leased(held) => held.settle_broken(usage, cost, cooldown(broken.error)),
+            SharedHeld::Leased(held) => held.settle_broken(usage, cost, broken.cool_down),
         }
     }
-}
-
-/// How long a failed call pauses its account: a 429's retry-after.
-fn cooldown(error: &ProviderError) -> Option<Duration> {
-    (error.kind() == ErrorKind::RateLimited)
-        .then(|| error.retry_after().unwrap_or(DEFAULT_RETRY_AFTER))
 }
 
 /// An attempt's own reservation in Redis. Settled after the call by a spawned task;
@@ -374,16 +374,23 @@ impl Reserved {
         });
     }
 
-    /// Settles a failed attempt: one request with no tokens and no spend; a 429 cools the
-    /// account down fleet-wide; a provider fault counts against the breaker and health.
-    fn fail(mut self, error: &ProviderError, latency: Duration, opened_here: bool) {
+    /// Settles a failed attempt: one request with no tokens and no spend; `cool_down`
+    /// cools the account down fleet-wide; a provider fault counts against the breaker and
+    /// health.
+    fn fail(
+        mut self,
+        error: &ProviderError,
+        cool_down: Option<Duration>,
+        latency: Duration,
+        opened_here: bool,
+    ) {
         let fault = error.is_provider_fault();
         let verdict = self.failure_verdict(error, opened_here);
         self.finish(Outcome {
             requests: 1,
             tokens: 0,
             cost: Usd::ZERO,
-            cooldown: cooldown(error),
+            cooldown: cool_down,
             verdict,
             health: fault.then_some((false, latency)),
         });

@@ -63,6 +63,15 @@ pub enum SkipReason {
         /// tokens than the limit allows in a minute.
         retry_in_ms: Option<u64>,
     },
+    /// The provider answered HTTP 429 and the account (or, where the provider limits per
+    /// model, this provider model on it) is cooling down until its retry-after, or one
+    /// call is probing it after the cool-down ended.
+    CoolingDown {
+        /// Milliseconds until it may be called again.
+        retry_in_ms: u64,
+        /// The provider model cooling down; `None` when the whole account is.
+        model: Option<String>,
+    },
     /// The account's budget cannot cover the request's worst-case cost this window.
     BudgetExhausted {
         /// Spend this window, in dollars.
@@ -83,6 +92,9 @@ impl SkipReason {
                 Some(Duration::from_millis(*recovers_in_ms))
             }
             SkipReason::RateLimited { retry_in_ms } => retry_in_ms.map(Duration::from_millis),
+            SkipReason::CoolingDown { retry_in_ms, .. } => {
+                Some(Duration::from_millis(*retry_in_ms))
+            }
             _ => None,
         }
     }
@@ -121,6 +133,20 @@ impl fmt::Display for SkipReason {
             SkipReason::RateLimited { retry_in_ms: None } => {
                 write!(f, "the request alone exceeds the tokens-per-minute limit")
             }
+            SkipReason::CoolingDown {
+                retry_in_ms,
+                model: None,
+            } => write!(
+                f,
+                "account cooling down after HTTP 429 for another {retry_in_ms} ms"
+            ),
+            SkipReason::CoolingDown {
+                retry_in_ms,
+                model: Some(model),
+            } => write!(
+                f,
+                "model `{model}` cooling down on this account after HTTP 429 for another {retry_in_ms} ms"
+            ),
             SkipReason::BudgetExhausted {
                 spent_usd,
                 limit_usd,
@@ -150,12 +176,18 @@ pub(crate) fn no_candidate_error(policy: Arc<str>, skipped: Vec<SkippedTarget>) 
             skipped,
         };
     }
-    if all(|r| matches!(r, SkipReason::RateLimited { .. })) {
+    if all(|r| {
+        matches!(
+            r,
+            SkipReason::RateLimited { .. } | SkipReason::CoolingDown { .. }
+        )
+    }) {
         let retry_after = first_retry();
         return Error::RateLimited {
             policy,
             retry_after,
             skipped,
+            attempts: Vec::new(),
         };
     }
     if all(|r| matches!(r, SkipReason::BudgetExhausted { .. })) {

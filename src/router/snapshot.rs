@@ -14,7 +14,7 @@ use std::time::Duration;
 use crate::account::AccountInfo;
 use crate::budget::{AlertSink, Budget, BudgetLedger, Price};
 use crate::context_window::ContextWindow;
-use crate::limits::Limiter;
+use crate::limits::{CoolDowns, Limiter};
 use crate::model::{Balance, Capabilities};
 use crate::policy::{FallbackRules, Match, StreamRecovery};
 use crate::provider::{ErrorKind, Provider};
@@ -37,6 +37,8 @@ pub(crate) struct Snapshot {
     /// the same settings keeps the store instead of opening it again.
     pub(crate) state_source: Option<String>,
     pub(crate) queue_time: Duration,
+    /// How long a 429 without a retry-after cools its account down.
+    pub(crate) cool_down: Duration,
 }
 
 impl CompiledPolicy {
@@ -110,6 +112,10 @@ pub(crate) struct CompiledAccount {
     pub(crate) provider: Arc<dyn Provider>,
     pub(crate) health: Arc<HealthTracker>,
     pub(crate) limiter: Option<Limiter>,
+    /// 429 cool-downs, kept whether or not the account has limits.
+    pub(crate) cool_downs: Arc<CoolDowns>,
+    /// Whether the provider limits per model, so a 429 cools only that model down.
+    pub(crate) per_model_limits: bool,
     pub(crate) budget: Option<(Budget, BudgetLedger)>,
     /// Where the account's limits, budget and breakers are shared with other instances.
     #[cfg(feature = "redis")]
@@ -160,6 +166,7 @@ impl Snapshot {
                 name: a.info.name().to_owned(),
                 health: a.health.snapshot(now),
                 limits: a.limiter.as_ref().map(|l| l.snapshot(now)),
+                cool_downs: a.cool_downs.status(now),
                 budget: a.budget.as_ref().map(|(_, ledger)| ledger.snapshot(wall)),
             })
             .collect()

@@ -109,6 +109,11 @@ impl AccountKeys {
         }
     }
 
+    /// The 429 cool-down mark of one provider model of the account.
+    pub(crate) fn model_cooldown(&self, model: &str) -> String {
+        format!("{}:model:{model}:cooldown", self.base)
+    }
+
     /// The rate window of one provider model of the account.
     pub(crate) fn model_window(&self, model: &str) -> [String; 2] {
         [

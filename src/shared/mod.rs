@@ -14,7 +14,8 @@
 //! - **Alerts** fire once per threshold across the fleet: the settle script sets the
 //!   threshold's bit and only the instance that set it sends the alert.
 //! - **429 cool-downs**: a provider's retry-after, seen by one instance, pauses the
-//!   account for all of them.
+//!   account (or, where the provider limits per model, the account × model) for all of
+//!   them, metered or not: each admission of a shared account reads the fleet's marks.
 //! - **Breakers**: an instance whose breaker opens publishes it; the others skip the
 //!   target until recovery, and the half-open trials are bounded across the fleet.
 //! - **Health**: every attempt's outcome and latency add to per-account ten-second
@@ -39,6 +40,7 @@ mod admission;
 mod health;
 mod keys;
 mod lease;
+mod marks;
 mod outage;
 mod scripts;
 mod state;

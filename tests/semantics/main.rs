@@ -7,3 +7,4 @@ mod support;
 mod upstream;
 
 mod attempts;
+mod cool_down;

@@ -3,7 +3,7 @@
 //! and per provider model, so tests assert what went out on the wire rather than what
 //! the router says it did.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -36,6 +36,10 @@ pub enum Answer {
 #[derive(Default)]
 struct Shared {
     answer: Mutex<Option<Answer>>,
+    /// Answers given before the default one, first in first out.
+    queued: Mutex<VecDeque<Answer>>,
+    /// Answers for one provider model instead of the default one.
+    per_model: Mutex<HashMap<String, Answer>>,
     calls: AtomicU64,
     by_model: Mutex<HashMap<String, u64>>,
     keys: Mutex<Vec<String>>,
@@ -64,6 +68,18 @@ impl Upstream {
     /// Changes the answer for the calls from now on.
     pub fn answer(&self, answer: Answer) {
         *self.shared.answer.lock().unwrap() = Some(answer);
+    }
+
+    /// Answers the next call with `answer`, before the default one.
+    pub fn then(&self, answer: Answer) -> &Self {
+        self.shared.queued.lock().unwrap().push_back(answer);
+        self
+    }
+
+    /// Answers every call for `model` with `answer` instead of the default one.
+    pub fn answer_for(&self, model: &str, answer: Answer) {
+        let mut per_model = self.shared.per_model.lock().unwrap();
+        per_model.insert(model.to_owned(), answer);
     }
 
     /// Chat calls received so far.
@@ -107,7 +123,12 @@ async fn handle(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byt
         .entry(model.clone())
         .or_default() += 1;
     shared.keys.lock().unwrap().push(key);
-    let answer = shared.answer.lock().unwrap().clone().unwrap_or(Answer::Ok);
+    let queued = shared.queued.lock().unwrap().pop_front();
+    let for_model = || shared.per_model.lock().unwrap().get(&model).cloned();
+    let answer = queued
+        .or_else(for_model)
+        .or_else(|| shared.answer.lock().unwrap().clone())
+        .unwrap_or(Answer::Ok);
     let streaming = body["stream"].as_bool().unwrap_or(false);
     match answer {
         Answer::Ok => ok(&model, streaming),

@@ -284,6 +284,10 @@ impl Provider for Anthropic {
     }
 
     /// The Messages API continues a trailing assistant message.
+    fn rate_limits_per_model(&self) -> bool {
+        true
+    }
+
     fn supports_assistant_prefill(&self) -> bool {
         true
     }

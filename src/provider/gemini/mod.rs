@@ -173,6 +173,10 @@ impl Default for Gemini {
 
 #[async_trait]
 impl Provider for Gemini {
+    fn rate_limits_per_model(&self) -> bool {
+        true
+    }
+
     fn system(&self) -> &str {
         "gemini"
     }

@@ -261,6 +261,10 @@ impl OpenAi {
 
 #[async_trait]
 impl Provider for OpenAi {
+    fn rate_limits_per_model(&self) -> bool {
+        true
+    }
+
     fn system(&self) -> &str {
         &self.system_name
     }

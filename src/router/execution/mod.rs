@@ -98,7 +98,12 @@ impl Execution {
         if streaming {
             needs |= Capabilities::STREAMING;
         }
-        let queue_until = received + snapshot.queue_time;
+        // Waiting for capacity never outlasts the request's own deadline.
+        let queue_time = request
+            .options
+            .deadline
+            .map_or(snapshot.queue_time, |d| d.min(snapshot.queue_time));
+        let queue_until = received + queue_time;
         // One clock reading serves validation and the first plan; a wait for capacity
         // reads it again.
         let mut now = received;
@@ -244,8 +249,9 @@ impl Execution {
         }
     }
 
-    /// Admits a call to the candidate now: a permit from its circuit breaker (when the
-    /// policy keeps one) and its account's limit and budget reservations. `None` when
+    /// Admits a call to the candidate now: past its account's 429 cool-downs, a permit
+    /// from its circuit breaker (when the policy keeps one) and its account's limit and
+    /// budget reservations. `None` when
     /// something refuses; the candidate is then recorded as skipped.
     pub(crate) async fn admit(&mut self, candidate: Candidate) -> Option<Admission> {
         let now = Instant::now();
@@ -253,6 +259,17 @@ impl Execution {
         // written, without cloning the snapshot's `Arc` on every attempt.
         let snapshot = &self.snapshot;
         let resolved = Self::resolve(snapshot, candidate);
+        // Cool-downs first: a refusal here must not take a breaker's half-open trial.
+        let probe = match resolved.admit_cool_downs(now).await {
+            Ok(probe) => probe,
+            Err(reason) => {
+                self.skipped.push(SkippedTarget {
+                    target: resolved.target.target.clone(),
+                    reason,
+                });
+                return None;
+            }
+        };
         let breaker = snapshot.policies[self.policy].breaker(resolved.target);
         let permit = match breaker {
             None => None,
@@ -276,7 +293,11 @@ impl Execution {
         match reserved {
             Ok(held) => {
                 self.calls += 1;
-                Some(Admission { permit, held })
+                Some(Admission {
+                    permit,
+                    held,
+                    probe,
+                })
             }
             Err(reason) => {
                 self.skipped.push(SkippedTarget {
@@ -329,11 +350,34 @@ impl Execution {
         if retries >= limit || !self.may_attempt(now) {
             return None;
         }
+        let mut retry_after = error.retry_after();
+        if kind == ErrorKind::RateLimited {
+            // Another candidate serves now; the same one only after its cool-down.
+            if self.another_candidate_serves(now) {
+                return None;
+            }
+            retry_after = Some(retry_after.unwrap_or(self.snapshot.cool_down));
+        }
         policy.retry.max_retries(limit).next_delay(
             retries,
-            error.retry_after(),
+            retry_after,
             self.deadline.remaining(now),
         )
+    }
+
+    /// Whether a candidate after the current one may be called now (the request allows
+    /// fallbacks, and its account is neither cooling down nor out of limits or budget).
+    fn another_candidate_serves(&self, now: Instant) -> bool {
+        let end = self.candidates.len().min(self.max_candidates);
+        let rest = self.candidates.get(self.next..end).unwrap_or_default();
+        rest.iter().any(|&candidate| {
+            let resolved = Self::resolve(&self.snapshot, candidate);
+            let breaker_open = self
+                .policy()
+                .breaker(resolved.target)
+                .is_some_and(|b| b.state(now).is_open());
+            !breaker_open && resolved.check(candidate.tokens, now).is_none()
+        })
     }
 
     /// Whether the request may move on from its first candidate at all (not with
@@ -418,6 +462,9 @@ impl Execution {
         if let Some(permit) = admission.permit {
             permit.success(ended);
         }
+        if let Some(probe) = admission.probe {
+            probe.succeeded();
+        }
         resolved.account.health.record(true, latency, ended);
         let cost = resolved.cost(&answer.usage);
         let alerts = admission.held.settle(&answer.usage, cost, latency);
@@ -469,7 +516,39 @@ impl Execution {
         if attempts.is_empty() {
             return no_candidate_error(policy, std::mem::take(&mut self.skipped));
         }
+        if let Some(retry_after) = self.capacity_returns(&attempts) {
+            return Error::RateLimited {
+                policy,
+                retry_after: Some(retry_after),
+                skipped: std::mem::take(&mut self.skipped),
+                attempts,
+            };
+        }
         Error::AllTargetsFailed { policy, attempts }
+    }
+
+    /// When every call failed with a 429: how long until the first of their targets may
+    /// be called again.
+    fn capacity_returns(&self, attempts: &[Attempt]) -> Option<Duration> {
+        let failed = attempts.iter().filter_map(|a| match &a.outcome {
+            AttemptOutcome::Failed { error } => Some((a, error.kind())),
+            AttemptOutcome::Success | AttemptOutcome::Cancelled => None,
+        });
+        if !failed
+            .clone()
+            .all(|(_, kind)| kind == ErrorKind::RateLimited)
+        {
+            return None;
+        }
+        let now = Instant::now();
+        failed
+            .filter_map(|(attempt, _)| {
+                let target = self.snapshot.target(&attempt.target)?;
+                let account = &self.snapshot.accounts[target.account];
+                let model = &target.target.provider_model;
+                Some(account.cool_downs.earliest(model, now) - now)
+            })
+            .min()
     }
 
     fn policy_deadline(&self) -> Option<Duration> {

@@ -8,6 +8,7 @@ use tokio::time::Instant;
 
 use super::{Execution, Resolved};
 use crate::budget::Usd;
+use crate::limits::CoolProbe;
 use crate::provider::ProviderError;
 use crate::resilience::BreakerPermit;
 use crate::router::accounting::{Broken, Held, after_settle};
@@ -38,6 +39,8 @@ impl CallTime {
 pub(crate) struct Admission {
     pub(super) permit: Option<BreakerPermit>,
     pub(super) held: Held,
+    /// The call probes an account whose 429 cool-down just ended.
+    pub(super) probe: Option<CoolProbe>,
 }
 
 impl Execution {
@@ -56,9 +59,10 @@ impl Execution {
         if error.is_provider_fault() {
             resolved.account.health.record(false, latency, ended);
         }
+        let cool_down = resolved.cool_down_after(error, self.snapshot.cool_down, ended);
         admission
             .held
-            .fail(&resolved, error, latency, breaker_opened);
+            .fail(error, cool_down, latency, breaker_opened);
     }
 
     /// Hands a failure to the breaker permit; returns whether the breaker is open after
@@ -95,12 +99,11 @@ impl Execution {
         if error.is_provider_fault() {
             resolved.account.health.record(false, latency, ended);
         }
-        if let Some(limiter) = &resolved.account.limiter {
-            limiter.record_provider_error(error, ended);
-        }
+        let cool_down = resolved.cool_down_after(error, self.snapshot.cool_down, ended);
         let cost = resolved.cost(usage);
         let broken = Broken {
             error,
+            cool_down,
             latency,
             breaker_opened,
         };
