@@ -35,10 +35,15 @@ pub enum ErrorKind {
     ContextLengthExceeded,
     /// The provider answered with something that could not be understood.
     MalformedResponse,
+    /// The backend does not serve this request and says so before doing any work: try the
+    /// next candidate. For custom providers (a local model that only takes short prompts,
+    /// a backend for some tenants only). It falls back by default, is never retried, and
+    /// never counts against breakers, health or error rates.
+    Declined,
 }
 
 impl ErrorKind {
-    const ALL: [ErrorKind; 11] = [
+    const ALL: [ErrorKind; 12] = [
         ErrorKind::Timeout,
         ErrorKind::Connection,
         ErrorKind::RateLimited,
@@ -50,6 +55,7 @@ impl ErrorKind {
         ErrorKind::ContentFiltered,
         ErrorKind::ContextLengthExceeded,
         ErrorKind::MalformedResponse,
+        ErrorKind::Declined,
     ];
 
     const fn bit(self) -> u16 {
@@ -85,6 +91,7 @@ impl fmt::Display for ErrorKind {
             ErrorKind::ContentFiltered => "content filtered",
             ErrorKind::ContextLengthExceeded => "context length exceeded",
             ErrorKind::MalformedResponse => "malformed response",
+            ErrorKind::Declined => "declined",
         })
     }
 }
@@ -107,7 +114,8 @@ impl ErrorKindSet {
 
     /// The kinds that move on to the next candidate by default: every provider fault
     /// (timeout, connection, rate limited, server error, overloaded, malformed response)
-    /// plus not found and context length exceeded, which another target may not share.
+    /// plus not found and context length exceeded, which another target may not share,
+    /// and a backend that declined the request.
     /// Invalid requests, auth failures and content filtering stop the request.
     pub const fn default_fallback() -> Self {
         Self(
@@ -118,7 +126,8 @@ impl ErrorKindSet {
                 | ErrorKind::Overloaded.bit()
                 | ErrorKind::MalformedResponse.bit()
                 | ErrorKind::NotFound.bit()
-                | ErrorKind::ContextLengthExceeded.bit(),
+                | ErrorKind::ContextLengthExceeded.bit()
+                | ErrorKind::Declined.bit(),
         )
     }
 

@@ -215,6 +215,7 @@ pub(crate) fn kind_name(kind: ErrorKind) -> &'static str {
         ErrorKind::ContentFiltered => "content_filtered",
         ErrorKind::ContextLengthExceeded => "context_length_exceeded",
         ErrorKind::MalformedResponse => "malformed_response",
+        ErrorKind::Declined => "declined",
     }
 }
 

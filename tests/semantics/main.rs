@@ -8,3 +8,4 @@ mod upstream;
 
 mod attempts;
 mod cool_down;
+mod declined;

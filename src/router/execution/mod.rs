@@ -435,8 +435,11 @@ impl Execution {
             // Held back until now: the request proved too long.
             self.candidates.append(&mut self.larger_context);
         }
-        target.counters.record(false, latency);
-        target.load.observe(latency);
+        // A backend that declined did no work: its stats and latency stay as they were.
+        if error.kind() != ErrorKind::Declined {
+            target.counters.record(false, latency);
+            target.load.observe(latency);
+        }
         self.attempts.push(Attempt {
             target: target.target.clone(),
             outcome: AttemptOutcome::Failed {
