@@ -90,6 +90,23 @@ impl AccountInfo {
     pub fn headers(&self) -> &[(String, SecretString)] {
         &self.headers
     }
+
+    /// A 64-bit hash of what authenticates the account (API key, base URL, headers): it
+    /// tells changed credentials apart without keeping or revealing the secrets.
+    pub(crate) fn credentials_fingerprint(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        // Fixed keys: every instance of a fleet computes the same value.
+        let mut hasher = std::hash::DefaultHasher::new();
+        self.api_key
+            .as_ref()
+            .map(SecretString::expose)
+            .hash(&mut hasher);
+        self.base_url.hash(&mut hasher);
+        for (name, value) in &self.headers {
+            (name, value.expose()).hash(&mut hasher);
+        }
+        hasher.finish()
+    }
 }
 
 /// Credentials, endpoint and backend for one provider account.

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::budget::BudgetSnapshot;
 use crate::limits::{CoolDownStatus, LimiterSnapshot};
-use crate::resilience::{BreakerSnapshot, HealthSnapshot};
+use crate::resilience::{BreakerSnapshot, CredentialsStatus, HealthSnapshot};
 use crate::types::TargetRef;
 
 /// Counters of one policy. Kept across reloads while the policy's name survives.
@@ -120,6 +120,9 @@ pub struct RouterStats {
     pub targets: Vec<TargetStats>,
     /// One entry per circuit breaker (policy and target), in policy order.
     pub breakers: Vec<BreakerStats>,
+    /// The accounts whose credentials the provider rejected (HTTP 401/403): out of
+    /// rotation until a probe succeeds or a reload changes their credentials.
+    pub credentials_rejected: Vec<String>,
 }
 
 /// The state of one policy's breaker for one target.
@@ -148,6 +151,9 @@ pub struct AccountStatus {
     /// 429 cool-downs in force (the whole account, or single provider models), whether or
     /// not the account has limits configured.
     pub cool_downs: Vec<CoolDownStatus>,
+    /// Set while the provider's rejection of the account's credentials (HTTP 401/403)
+    /// keeps it out of rotation.
+    pub credentials_rejected: Option<CredentialsStatus>,
     /// Spend this window, remaining budget and thresholds crossed, when it has a budget.
     pub budget: Option<BudgetSnapshot>,
 }
@@ -256,6 +262,12 @@ impl fmt::Display for RouterStats {
                     || "-".to_owned(),
                     |us| format!("{:.1?}", Duration::from_micros(us))
                 )
+            )?;
+        }
+        for account in &self.credentials_rejected {
+            writeln!(
+                f,
+                "\naccount `{account}`: credentials rejected, out of rotation"
             )?;
         }
         Ok(())

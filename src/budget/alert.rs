@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::Usd;
 use super::window::{rfc3339, serialize_rfc3339, serialize_rfc3339_opt};
 use crate::account::SecretString;
+use crate::resilience::CredentialsAlert;
 
 /// An account's spend crossed one of its budget's alert thresholds.
 ///
@@ -115,6 +116,14 @@ impl fmt::Display for Alert {
 pub trait AlertSink: Send + Sync + 'static {
     /// Delivers one alert.
     async fn send(&self, alert: &Alert) -> Result<(), AlertError>;
+
+    /// Delivers a [`CredentialsAlert`]: an account's credentials were rejected and it left
+    /// rotation (once per transition). The default ignores it; [`TracingSink`] and
+    /// [`WebhookSink`] deliver it.
+    async fn send_credentials_rejected(&self, alert: &CredentialsAlert) -> Result<(), AlertError> {
+        let _ = alert;
+        Ok(())
+    }
 }
 
 /// An alert that could not be delivered.
@@ -211,6 +220,18 @@ impl AlertSink for TracingSink {
         }
         Ok(())
     }
+
+    /// An error event (target `routewise::credentials`).
+    async fn send_credentials_rejected(&self, alert: &CredentialsAlert) -> Result<(), AlertError> {
+        tracing::error!(
+            target: "routewise::credentials",
+            account = &*alert.account,
+            status = alert.status,
+            next_probe_in_ms = alert.next_probe_in_ms,
+            "{alert}"
+        );
+        Ok(())
+    }
 }
 
 /// Posts each alert as JSON (see [`Alert`]) to a webhook URL.
@@ -278,7 +299,19 @@ impl WebhookSink {
 #[async_trait]
 impl AlertSink for WebhookSink {
     async fn send(&self, alert: &Alert) -> Result<(), AlertError> {
-        let body = serde_json::to_vec(alert).map_err(AlertError::Encode)?;
+        self.post(serde_json::to_vec(alert).map_err(AlertError::Encode)?)
+            .await
+    }
+
+    /// Posts the alert as JSON, `"alert": "credentials_rejected"` telling it apart.
+    async fn send_credentials_rejected(&self, alert: &CredentialsAlert) -> Result<(), AlertError> {
+        self.post(serde_json::to_vec(alert).map_err(AlertError::Encode)?)
+            .await
+    }
+}
+
+impl WebhookSink {
+    async fn post(&self, body: Vec<u8>) -> Result<(), AlertError> {
         let mut request = self
             .client
             .post(self.url.clone())

@@ -20,3 +20,4 @@ pub use ledger::{BudgetLedger, BudgetReservation, BudgetSnapshot, Exhausted};
 pub use money::{InvalidAmount, Usd};
 pub use pricing::{Price, PricingTable, UnknownPrice};
 pub use window::{BudgetWindow, WindowSpan};
+pub(crate) use window::{rfc3339, serialize_rfc3339};

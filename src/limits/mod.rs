@@ -19,7 +19,7 @@ mod window;
 
 pub use config::{LimitsConfigError, RateLimits};
 pub use cooldown::CoolDownStatus;
-pub(crate) use cooldown::{CoolDowns, CoolProbe, Cooling};
+pub(crate) use cooldown::{CoolDowns, CoolProbe, Cooling, PROBE_PENDING_WAIT};
 pub use limiter::{
     DEFAULT_RETRY_AFTER, LimitCause, LimitReservation, Limited, Limiter, LimiterSnapshot, WindowUse,
 };

@@ -8,9 +8,12 @@
 //!   for a request's overall deadline and each attempt's timeout;
 //! - [`HealthTracker`] per account, configured by [`HealthConfig`], fed by real calls
 //!   and by optional probes, with latency figures from a [`LatencyTracker`];
-//! - [`HedgePolicy`] for when to start a second, parallel attempt.
+//! - [`HedgePolicy`] for when to start a second, parallel attempt;
+//! - rejected credentials (HTTP 401/403): the account leaves rotation and is probed
+//!   again with [`CredentialsBackoff`].
 
 mod breaker;
+mod credentials;
 mod deadline;
 mod error;
 mod health;
@@ -23,6 +26,8 @@ mod test_support;
 mod window;
 
 pub use breaker::{BreakerConfig, BreakerPermit, BreakerSnapshot, BreakerState, CircuitBreaker};
+pub(crate) use credentials::{Credentials, CredentialsProbe, Rejection};
+pub use credentials::{CredentialsAlert, CredentialsBackoff, CredentialsStatus};
 pub use deadline::{Deadline, TimedOut, Timeouts};
 pub use error::ResilienceConfigError;
 pub use health::{HealthConfig, HealthSnapshot, HealthStatus, HealthTracker};

@@ -62,6 +62,11 @@ impl Resolved<'_> {
         {
             return Some(cooling_down(cooling));
         }
+        if let Some(wait) = self.account.credentials.check(now) {
+            return Some(SkipReason::CredentialsRejected {
+                probe_in_ms: millis::saturating(wait).max(1),
+            });
+        }
         let tokens = tokens?;
         // A shared account's local limiter only counts while Redis is away; with Redis
         // up, what Redis refused last is the planner's guide.

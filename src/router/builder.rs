@@ -11,7 +11,7 @@ use crate::error::ConfigError;
 use crate::limits::DEFAULT_RETRY_AFTER;
 use crate::model::LogicalModel;
 use crate::policy::Policy;
-use crate::resilience::{BreakerConfig, HealthConfig};
+use crate::resilience::{BreakerConfig, CredentialsBackoff, HealthConfig};
 use crate::state::StateStore;
 
 /// Builds a [`Router`]. Every problem in the configuration is reported together by
@@ -43,6 +43,7 @@ pub struct RouterBuilder {
     pub(super) shared: Option<crate::shared::RedisState>,
     pub(super) queue_time: Duration,
     pub(super) cool_down: Duration,
+    pub(super) credentials_backoff: CredentialsBackoff,
 }
 
 impl Default for RouterBuilder {
@@ -59,6 +60,7 @@ impl Default for RouterBuilder {
             shared: None,
             queue_time: Duration::ZERO,
             cool_down: DEFAULT_RETRY_AFTER,
+            credentials_backoff: CredentialsBackoff::default(),
         }
     }
 }
@@ -76,6 +78,7 @@ impl std::fmt::Debug for RouterBuilder {
             .field("shared_state", &self.has_shared_state())
             .field("queue_time", &self.queue_time)
             .field("cool_down", &self.cool_down)
+            .field("credentials_backoff", &self.credentials_backoff)
             .finish()
     }
 }
@@ -182,6 +185,24 @@ impl RouterBuilder {
     /// ```
     pub fn cool_down(mut self, wait: Duration) -> Self {
         self.cool_down = wait;
+        self
+    }
+
+    /// How long an account whose credentials a provider rejected (HTTP 401/403) stays out
+    /// of rotation before a call probes it again, and how far refused probes push the
+    /// next one back (default [`CredentialsBackoff::default`]: 5 minutes, doubling up to 1
+    /// hour). A reload that changes the account's credentials puts it back at once.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use routewise::Router;
+    /// use routewise::resilience::CredentialsBackoff;
+    ///
+    /// let builder = Router::builder()
+    ///     .credentials_backoff(CredentialsBackoff::new(Duration::from_secs(60), Duration::from_secs(900)));
+    /// ```
+    pub fn credentials_backoff(mut self, backoff: CredentialsBackoff) -> Self {
+        self.credentials_backoff = backoff;
         self
     }
 

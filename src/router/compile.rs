@@ -24,7 +24,8 @@ use crate::model::LogicalModel;
 use crate::policy::{BreakerChoice, Policy};
 use crate::provider::ErrorKind;
 use crate::resilience::{
-    BreakerConfig, CircuitBreaker, HealthConfig, HealthTracker, ResilienceConfigError,
+    BreakerConfig, CircuitBreaker, Credentials, CredentialsBackoff, HealthConfig, HealthTracker,
+    ResilienceConfigError,
 };
 use crate::suggest::unknown;
 use crate::types::TargetRef;
@@ -66,6 +67,7 @@ impl RouterBuilder {
             problems.push("policies", "at least one policy is required".into());
         }
         problems.resilience("health", self.health.validate());
+        problems.resilience("credentials_backoff", self.credentials_backoff.validate());
         if let Some(defaults) = &self.breaker_defaults {
             problems.resilience("breaker_defaults", defaults.validate());
         }
@@ -124,6 +126,7 @@ impl RouterBuilder {
             .map(|(i, m)| (m.name.clone(), i))
             .collect();
         let health = self.health;
+        let credentials_backoff = self.credentials_backoff;
         #[cfg(feature = "redis")]
         let shared = self.shared;
         #[cfg(feature = "redis")]
@@ -142,7 +145,7 @@ impl RouterBuilder {
                 .accounts
                 .into_iter()
                 .map(|a| {
-                    let compiled = compile_account(a, &health, previous);
+                    let compiled = compile_account(a, &health, credentials_backoff, previous);
                     #[cfg(feature = "redis")]
                     let compiled = share_account(compiled, shared.as_ref());
                     compiled
@@ -221,6 +224,7 @@ fn index_names<'a>(
 fn compile_account(
     account: ProviderAccount,
     health: &HealthConfig,
+    credentials_backoff: CredentialsBackoff,
     previous: Option<&Snapshot>,
 ) -> CompiledAccount {
     let name = account.info.name().to_owned();
@@ -250,6 +254,12 @@ fn compile_account(
         (budget, ledger)
     });
     let cool_downs = survivor.map_or_else(Default::default, |a| a.cool_downs.clone());
+    let fingerprint = account.info.credentials_fingerprint();
+    let credentials = survivor
+        .filter(|a| a.credentials_fingerprint == fingerprint)
+        .map(|a| a.credentials.clone())
+        .filter(|c| c.backoff() == credentials_backoff)
+        .unwrap_or_else(|| Arc::new(Credentials::new(credentials_backoff)));
     CompiledAccount {
         info: account.info,
         per_model_limits: account.provider.rate_limits_per_model(),
@@ -257,6 +267,8 @@ fn compile_account(
         health: tracker,
         limiter,
         cool_downs,
+        credentials,
+        credentials_fingerprint: fingerprint,
         budget,
         #[cfg(feature = "redis")]
         shared: None,

@@ -1,15 +1,12 @@
-//! 429 cool-downs around an attempt: a 429 cools its account (or account × model) down,
-//! here and, with shared state, across the fleet; an admission asks the cool-downs
-//! first, and lets one call probe an account whose cool-down just ended.
+//! 429 cool-downs after an attempt: a 429 cools its account (or account × model) down,
+//! here and, with shared state, across the fleet. Admission asks them in
+//! [`gate`](super::gate).
 
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::accounting::cooling_down;
 use super::execution::Resolved;
-use super::skip::SkipReason;
-use crate::limits::CoolProbe;
 use crate::provider::{ErrorKind, ProviderError};
 
 impl Resolved<'_> {
@@ -55,51 +52,9 @@ impl Resolved<'_> {
         };
         let state = shared.state.clone();
         tokio::spawn(async move {
-            if let Err(error) = state.mark_cool_down(&key, wait).await {
+            if let Err(error) = state.set_mark(&key, 1, wait).await {
                 tracing::debug!(%error, "could not share a 429 cool-down");
             }
         });
-    }
-
-    /// Admits a call as the cool-downs allow: `Ok(Some(_))` when it probes an account
-    /// whose cool-down just ended, `Err` with the reason to pass it over.
-    pub(crate) async fn admit_cool_downs(
-        &self,
-        now: Instant,
-    ) -> Result<Option<CoolProbe>, SkipReason> {
-        let model = &self.target.target.provider_model;
-        #[cfg(feature = "redis")]
-        self.learn_fleet_cool_downs(now).await;
-        self.account
-            .cool_downs
-            .admit(model, now)
-            .map_err(cooling_down)
-    }
-
-    /// Takes over the cool-downs other instances marked on a shared account.
-    #[cfg(feature = "redis")]
-    async fn learn_fleet_cool_downs(&self, now: Instant) {
-        let Some(shared) = &self.account.shared else {
-            return;
-        };
-        if !shared.state.is_available() {
-            return;
-        }
-        let model = &self.target.target.provider_model;
-        let model_key = shared.keys.model_cooldown(model);
-        let Ok(marks) = shared
-            .state
-            .fleet_marks(&shared.keys.cooldown, &model_key)
-            .await
-        else {
-            return;
-        };
-        let cool_downs = &self.account.cool_downs;
-        if let Some(left) = marks.account_cool_down {
-            cool_downs.cool(None, now + left);
-        }
-        if let Some(left) = marks.model_cool_down {
-            cool_downs.cool(Some(model), now + left);
-        }
     }
 }

@@ -6,8 +6,10 @@ mod builder;
 mod compile;
 mod complete;
 mod cool_down;
+mod credentials;
 mod execution;
 mod explain;
+mod gate;
 mod hedge;
 #[cfg(feature = "redis")]
 mod lease;

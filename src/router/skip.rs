@@ -72,6 +72,12 @@ pub enum SkipReason {
         /// The provider model cooling down; `None` when the whole account is.
         model: Option<String>,
     },
+    /// The provider rejected the account's credentials (HTTP 401/403): it stays out of
+    /// rotation until a probe call succeeds, or a reload changes its credentials.
+    CredentialsRejected {
+        /// Milliseconds until a call probes the credentials again.
+        probe_in_ms: u64,
+    },
     /// The account's budget cannot cover the request's worst-case cost this window.
     BudgetExhausted {
         /// Spend this window, in dollars.
@@ -146,6 +152,11 @@ impl fmt::Display for SkipReason {
             } => write!(
                 f,
                 "model `{model}` cooling down on this account after HTTP 429 for another {retry_in_ms} ms"
+            ),
+            SkipReason::CredentialsRejected { probe_in_ms } => write!(
+                f,
+                "the provider rejected the account's credentials (HTTP 401/403); probed again in {} s, or fix the key and reload",
+                probe_in_ms.div_ceil(1000)
             ),
             SkipReason::BudgetExhausted {
                 spent_usd,

@@ -18,7 +18,9 @@ use crate::limits::{CoolDowns, Limiter};
 use crate::model::{Balance, Capabilities};
 use crate::policy::{FallbackRules, Match, StreamRecovery};
 use crate::provider::{ErrorKind, Provider};
-use crate::resilience::{CircuitBreaker, HealthTracker, HedgePolicy, RetryPolicy, Timeouts};
+use crate::resilience::{
+    CircuitBreaker, Credentials, HealthTracker, HedgePolicy, RetryPolicy, Timeouts,
+};
 use crate::state::StateStore;
 use crate::stats::{AccountStatus, BreakerStats, PolicyCounters, RouterStats, TargetCounters};
 use crate::types::{SamplingParams, TargetRef};
@@ -116,6 +118,12 @@ pub(crate) struct CompiledAccount {
     pub(crate) cool_downs: Arc<CoolDowns>,
     /// Whether the provider limits per model, so a 429 cools only that model down.
     pub(crate) per_model_limits: bool,
+    /// Whether the provider rejected the credentials, and when to probe them again.
+    pub(crate) credentials: Arc<Credentials>,
+    /// A hash of the credentials (API key and header values), never the secrets: a
+    /// reload that changes them starts their state afresh, and fleet marks left for other
+    /// credentials are ignored.
+    pub(crate) credentials_fingerprint: u64,
     pub(crate) budget: Option<(Budget, BudgetLedger)>,
     /// Where the account's limits, budget and breakers are shared with other instances.
     #[cfg(feature = "redis")]
@@ -143,6 +151,12 @@ impl Snapshot {
             .collect();
         RouterStats {
             breakers,
+            credentials_rejected: self
+                .accounts
+                .iter()
+                .filter(|a| a.credentials.check(now).is_some())
+                .map(|a| a.info.name().to_owned())
+                .collect(),
             policies: self
                 .policies
                 .iter()
@@ -167,6 +181,7 @@ impl Snapshot {
                 health: a.health.snapshot(now),
                 limits: a.limiter.as_ref().map(|l| l.snapshot(now)),
                 cool_downs: a.cool_downs.status(now),
+                credentials_rejected: a.credentials.status(now),
                 budget: a.budget.as_ref().map(|(_, ledger)| ledger.snapshot(wall)),
             })
             .collect()

@@ -109,6 +109,11 @@ impl AccountKeys {
         }
     }
 
+    /// The mark of rejected credentials (holding their fingerprint).
+    pub(crate) fn credentials(&self) -> String {
+        format!("{}:credentials", self.base)
+    }
+
     /// The 429 cool-down mark of one provider model of the account.
     pub(crate) fn model_cooldown(&self, model: &str) -> String {
         format!("{}:model:{model}:cooldown", self.base)

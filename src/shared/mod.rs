@@ -51,5 +51,6 @@ pub(crate) use admission::{Admitted, Ask, BreakerKey, BreakerVerdict, Settle, Wi
 pub use health::FleetHealth;
 pub(crate) use keys::AccountKeys;
 pub use lease::Lease;
+pub(crate) use marks::MarkKeys;
 pub use state::{FailMode, RedisState, RedisStateBuilder};
 pub use usage::FleetUsage;

@@ -272,7 +272,7 @@ async fn under_100_concurrent_requests_the_limited_account_is_called_once_per_co
 
 /// Whether `key` exists on the shared test Redis.
 #[cfg(feature = "redis")]
-fn redis_has(key: &str) -> bool {
+pub fn redis_has(key: &str) -> bool {
     let output = std::process::Command::new("redis-cli")
         .args(["-u", &crate::support::redis::redis_url(), "EXISTS", key])
         .output()

@@ -8,4 +8,5 @@ mod upstream;
 
 mod attempts;
 mod cool_down;
+mod credentials;
 mod declined;

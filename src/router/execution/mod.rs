@@ -8,6 +8,7 @@ mod settle;
 pub(crate) use settle::{Admission, CallTime};
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -57,6 +58,10 @@ pub(crate) struct Execution {
     /// The largest context window that refused the request as too long: candidates whose
     /// window is no larger are passed over.
     refused_window: Option<u32>,
+    /// The last call probed credentials already known rejected and was refused again: the
+    /// request falls back whatever the policy says about auth failures, since the probe,
+    /// not the request, chose that account. (Atomic only so that `&Execution` is `Sync`.)
+    refused_probe: AtomicBool,
 }
 
 /// The parts of one candidate, resolved from the snapshot.
@@ -182,6 +187,7 @@ impl Execution {
             outcome,
             larger_context: planned.larger_context,
             refused_window: None,
+            refused_probe: AtomicBool::new(false),
             snapshot,
         })
     }
@@ -249,7 +255,8 @@ impl Execution {
         }
     }
 
-    /// Admits a call to the candidate now: past its account's 429 cool-downs, a permit
+    /// Admits a call to the candidate now: past its account's 429 cool-downs and
+    /// credentials state, a permit
     /// from its circuit breaker (when the policy keeps one) and its account's limit and
     /// budget reservations. `None` when
     /// something refuses; the candidate is then recorded as skipped.
@@ -259,9 +266,9 @@ impl Execution {
         // written, without cloning the snapshot's `Arc` on every attempt.
         let snapshot = &self.snapshot;
         let resolved = Self::resolve(snapshot, candidate);
-        // Cool-downs first: a refusal here must not take a breaker's half-open trial.
-        let probe = match resolved.admit_cool_downs(now).await {
-            Ok(probe) => probe,
+        // The account's state first: a refusal here must not take a breaker's trial.
+        let probes = match resolved.admit_account(now).await {
+            Ok(probes) => probes,
             Err(reason) => {
                 self.skipped.push(SkippedTarget {
                     target: resolved.target.target.clone(),
@@ -296,7 +303,7 @@ impl Execution {
                 Some(Admission {
                     permit,
                     held,
-                    probe,
+                    probes,
                 })
             }
             Err(reason) => {
@@ -391,9 +398,16 @@ impl Execution {
         self.policy().stream_recovery
     }
 
-    /// Whether the policy moves on to another candidate after `error`.
+    /// Whether the request moves on to another candidate after `error` (a refused probe
+    /// of rejected credentials always does).
     pub(crate) fn falls_back_on(&self, error: &ProviderError) -> bool {
-        self.policy().fallback.on.contains(error.kind())
+        let refused_probe = self.refused_probe.swap(false, Ordering::Relaxed);
+        refused_probe || self.policy().fallback.on.contains(error.kind())
+    }
+
+    /// Notes that the last call probed rejected credentials and was refused again.
+    pub(crate) fn note_refused_probe(&self) {
+        self.refused_probe.store(true, Ordering::Relaxed);
     }
 
     /// Records a failed attempt. `Ok` means the policy falls back on this failure; `Err`
@@ -405,7 +419,7 @@ impl Execution {
         latency: Duration,
     ) -> Result<(), Error> {
         let target = self.record_failure(candidate, &error, latency);
-        if self.policy().fallback.on.contains(error.kind()) {
+        if self.falls_back_on(&error) {
             return Ok(());
         }
         let error = Error::Rejected {
@@ -465,9 +479,7 @@ impl Execution {
         if let Some(permit) = admission.permit {
             permit.success(ended);
         }
-        if let Some(probe) = admission.probe {
-            probe.succeeded();
-        }
+        admission.probes.succeeded(&resolved);
         resolved.account.health.record(true, latency, ended);
         let cost = resolved.cost(&answer.usage);
         let alerts = admission.held.settle(&answer.usage, cost, latency);

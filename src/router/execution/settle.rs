@@ -8,10 +8,10 @@ use tokio::time::Instant;
 
 use super::{Execution, Resolved};
 use crate::budget::Usd;
-use crate::limits::CoolProbe;
-use crate::provider::ProviderError;
+use crate::provider::{ErrorKind, ProviderError};
 use crate::resilience::BreakerPermit;
 use crate::router::accounting::{Broken, Held, after_settle};
+use crate::router::gate::Probes;
 use crate::router::plan::Candidate;
 use crate::types::Usage;
 
@@ -39,8 +39,9 @@ impl CallTime {
 pub(crate) struct Admission {
     pub(super) permit: Option<BreakerPermit>,
     pub(super) held: Held,
-    /// The call probes an account whose 429 cool-down just ended.
-    pub(super) probe: Option<CoolProbe>,
+    /// What the call probes: an account whose 429 cool-down just ended, or whose
+    /// credentials were rejected.
+    pub(super) probes: Probes,
 }
 
 impl Execution {
@@ -60,6 +61,10 @@ impl Execution {
             resolved.account.health.record(false, latency, ended);
         }
         let cool_down = resolved.cool_down_after(error, self.snapshot.cool_down, ended);
+        resolved.reject_credentials(error, &self.snapshot.alert_sinks, ended);
+        if error.kind() == ErrorKind::Auth && admission.probes.credentials.is_some() {
+            self.note_refused_probe();
+        }
         admission
             .held
             .fail(error, cool_down, latency, breaker_opened);
