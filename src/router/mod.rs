@@ -24,6 +24,7 @@ mod snapshot;
 mod stream;
 mod telemetry;
 
+use std::borrow::Borrow;
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
@@ -120,16 +121,74 @@ impl Router {
     ///
     /// Dropping the future cancels the provider call in flight; the request is counted as
     /// cancelled in its policy's stats.
+    ///
+    /// # Passing step type and purpose
+    ///
+    /// Both are taken by value or by reference (anything that
+    /// [`Borrow`]s them): built-in values such as `StepType::Inference` cost nothing to
+    /// make, and a user-defined one built once is passed as `&step` in a loop, never
+    /// cloned. An application with one default policy can skip them with
+    /// [`complete_default`](Self::complete_default).
+    ///
+    /// ```
+    /// use routewise::{ChatRequest, LogicalModel, Policy, ProviderAccount, Purpose, Router, StepType, Target};
+    /// use routewise::sim::SimProvider;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let router = Router::builder()
+    ///     .account(ProviderAccount::new("sim", SimProvider::new()))
+    ///     .model(LogicalModel::new("m").target(Target::new("sim", "x")))
+    ///     .policy(Policy::new("default").route(["m"]))
+    ///     .build()?;
+    /// let rerank = StepType::custom("rerank");
+    /// let triage = Purpose::custom("triage");
+    /// for text in ["a", "b", "c"] {
+    ///     router.complete(&rerank, &triage, ChatRequest::user(text)).await?;
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn complete(
         &self,
-        step_type: StepType,
-        purpose: Purpose,
+        step_type: impl Borrow<StepType>,
+        purpose: impl Borrow<Purpose>,
         request: ChatRequest,
     ) -> Result<ChatResponse, Error> {
-        let span = telemetry::request_span(&step_type, &purpose, &request);
+        let (step_type, purpose) = (step_type.borrow(), purpose.borrow());
+        let span = telemetry::request_span(step_type, purpose, &request);
         let snapshot = self.inner.snapshot.load_full();
-        complete::complete(snapshot, &step_type, &purpose, &request)
+        complete::complete(snapshot, step_type, purpose, &request)
             .instrument(span)
+            .await
+    }
+
+    /// Routes one request as an [`Inference`](StepType::Inference) step for
+    /// [`Chat`](Purpose::Chat), the defaults for an application that needs no taxonomy:
+    /// `router.complete_default(request)` is `router.complete(StepType::Inference,
+    /// Purpose::Chat, request)`. A catch-all policy (no step type or purpose criteria)
+    /// serves it.
+    ///
+    /// ```
+    /// use routewise::{ChatRequest, LogicalModel, Policy, ProviderAccount, Router, Target};
+    /// use routewise::sim::SimProvider;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let router = Router::builder()
+    ///     .account(ProviderAccount::new("sim", SimProvider::new().reply("hello!")))
+    ///     .model(LogicalModel::new("m").target(Target::new("sim", "x")))
+    ///     .policy(Policy::new("default").route(["m"]))
+    ///     .build()?;
+    /// let response = router.complete_default(ChatRequest::user("hi")).await?;
+    /// assert_eq!(response.content, "hello!");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As for [`complete`](Self::complete).
+    pub async fn complete_default(&self, request: ChatRequest) -> Result<ChatResponse, Error> {
+        self.complete(StepType::Inference, Purpose::Chat, request)
             .await
     }
 
@@ -178,19 +237,32 @@ impl Router {
     /// ```
     pub async fn stream(
         &self,
-        step_type: StepType,
-        purpose: Purpose,
+        step_type: impl Borrow<StepType>,
+        purpose: impl Borrow<Purpose>,
         request: ChatRequest,
     ) -> Result<ChatStream, Error> {
-        let span = telemetry::request_span(&step_type, &purpose, &request);
+        let (step_type, purpose) = (step_type.borrow(), purpose.borrow());
+        let span = telemetry::request_span(step_type, purpose, &request);
         let snapshot = self.inner.snapshot.load_full();
-        stream::stream(snapshot, &step_type, &purpose, request)
+        stream::stream(snapshot, step_type, purpose, request)
             .instrument(span)
             .await
     }
 
-    /// Explains what [`complete`](Self::complete) would do with `request`, without
-    /// calling any provider: the policies passed over and why, the policy that matches,
+    /// Streams one request with the defaults of
+    /// [`complete_default`](Self::complete_default): an
+    /// [`Inference`](StepType::Inference) step for [`Chat`](Purpose::Chat).
+    ///
+    /// # Errors
+    ///
+    /// As for [`stream`](Self::stream).
+    pub async fn stream_default(&self, request: ChatRequest) -> Result<ChatStream, Error> {
+        self.stream(StepType::Inference, Purpose::Chat, request)
+            .await
+    }
+
+    /// Explains what [`complete`](Self::complete) would do with `request` (step type and
+    /// purpose passed as to `complete`), without calling any provider: the policies passed over and why, the policy that matches,
     /// the candidates in order, and every target skipped with its reason.
     ///
     /// ```
@@ -212,11 +284,12 @@ impl Router {
     /// ```
     pub fn explain(
         &self,
-        step_type: StepType,
-        purpose: Purpose,
+        step_type: impl Borrow<StepType>,
+        purpose: impl Borrow<Purpose>,
         request: &ChatRequest,
     ) -> Explanation {
-        explain::explain(&self.inner.snapshot.load(), &step_type, &purpose, request)
+        let snapshot = self.inner.snapshot.load();
+        explain::explain(&snapshot, step_type.borrow(), purpose.borrow(), request)
     }
 
     /// A snapshot of every policy's and target's counters and every breaker's state.

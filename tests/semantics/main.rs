@@ -10,3 +10,4 @@ mod attempts;
 mod cool_down;
 mod credentials;
 mod declined;
+mod taxonomy;
