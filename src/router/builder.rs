@@ -10,6 +10,7 @@ use crate::budget::AlertSink;
 use crate::error::ConfigError;
 use crate::model::LogicalModel;
 use crate::policy::Policy;
+use crate::provider::profile::ParameterPolicy;
 use crate::resilience::{BreakerConfig, HealthConfig};
 use crate::state::StateStore;
 
@@ -41,6 +42,7 @@ pub struct RouterBuilder {
     #[cfg(feature = "redis")]
     pub(super) shared: Option<crate::shared::RedisState>,
     pub(super) queue_time: Duration,
+    pub(super) parameter_policy: ParameterPolicy,
 }
 
 impl Default for RouterBuilder {
@@ -56,6 +58,7 @@ impl Default for RouterBuilder {
             #[cfg(feature = "redis")]
             shared: None,
             queue_time: Duration::ZERO,
+            parameter_policy: ParameterPolicy::Adapt,
         }
     }
 }
@@ -72,6 +75,7 @@ impl std::fmt::Debug for RouterBuilder {
             .field("state_store", &self.state_store.is_some())
             .field("shared_state", &self.has_shared_state())
             .field("queue_time", &self.queue_time)
+            .field("parameter_policy", &self.parameter_policy)
             .finish()
     }
 }
@@ -153,6 +157,23 @@ impl RouterBuilder {
     #[cfg(feature = "redis")]
     pub fn shared_state(mut self, state: crate::shared::RedisState) -> Self {
         self.shared = Some(state);
+        self
+    }
+
+    /// What happens to a parameter a target's model cannot take (its
+    /// [profile](crate::ModelProfile) says so), for every logical model that does not
+    /// choose for itself: [`ParameterPolicy::Adapt`] (the default) changes the request
+    /// for that target and records each change on the attempt; [`ParameterPolicy::Strict`]
+    /// skips the target.
+    ///
+    /// ```
+    /// use routewise::{ParameterPolicy, Router};
+    ///
+    /// let builder = Router::builder().parameter_policy(ParameterPolicy::Strict);
+    /// # let _ = builder;
+    /// ```
+    pub fn parameter_policy(mut self, policy: ParameterPolicy) -> Self {
+        self.parameter_policy = policy;
         self
     }
 

@@ -292,16 +292,30 @@ impl Provider for Anthropic {
         &self,
         request: ProviderRequest<'_>,
     ) -> Result<ProviderResponse, ProviderError> {
+        let adaptation = request.adaptation();
+        let request = match &adaptation {
+            Some(adapted) => request.with_adaptation(Some(adapted)),
+            None => request,
+        };
         let prepared = request::build(&request, &self.body_options(false))?;
         let response = self.post_messages(&request, &prepared.body, false).await?;
         let bytes = http::read_body(response, request.account()).await?;
-        response::parse(&bytes, prepared.answer_tool.as_deref(), request.account())
+        let mut response = response::parse(&bytes, prepared.answer_tool.as_deref(), request.account())?;
+        if prepared.wrapped_answer {
+            response.content = crate::provider::body::unwrap_answer(&response.content);
+        }
+        Ok(response)
     }
 
     async fn stream(&self, request: ProviderRequest<'_>) -> Result<ProviderStream, ProviderError> {
+        let adaptation = request.adaptation();
+        let request = match &adaptation {
+            Some(adapted) => request.with_adaptation(Some(adapted)),
+            None => request,
+        };
         let prepared = request::build(&request, &self.body_options(true))?;
         let response = self.post_messages(&request, &prepared.body, true).await?;
-        let decoder = stream::Decoder::new(prepared.answer_tool);
+        let decoder = stream::Decoder::new(prepared.answer_tool).wrapped(prepared.wrapped_answer);
         let account = request.account().clone();
         Ok(event_stream::decode_events(response, account, decoder))
     }

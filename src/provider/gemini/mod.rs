@@ -143,11 +143,12 @@ impl Gemini {
     async fn post(
         &self,
         request: &ProviderRequest<'_>,
+        body: &serde_json::Value,
         method: &str,
         streaming: bool,
     ) -> Result<reqwest::Response, ProviderError> {
         let account = request.account();
-        let body = http::json_body(&request::build(request)?)?;
+        let body = http::json_body(body)?;
         let url = format!(
             "{}/v1beta/{}:{method}",
             base_url(account),
@@ -182,20 +183,38 @@ impl Provider for Gemini {
         request: ProviderRequest<'_>,
     ) -> Result<ProviderResponse, ProviderError> {
         let account = request.account();
-        let response = self.post(&request, "generateContent", false).await?;
+        let adaptation = request.adaptation();
+        let request = match &adaptation {
+            Some(adapted) => request.with_adaptation(Some(adapted)),
+            None => request,
+        };
+        let built = request::build(&request)?;
+        let response = self
+            .post(&request, &built.body, "generateContent", false)
+            .await?;
         let body = http::read_body(response, account).await?;
-        response::parse(&body, account)
+        let response = response::parse(&body, account)?;
+        Ok(match &built.answer {
+            Some(answer) => response::take_answer(response, answer),
+            None => response,
+        })
     }
 
     async fn stream(&self, request: ProviderRequest<'_>) -> Result<ProviderStream, ProviderError> {
+        let adaptation = request.adaptation();
+        let request = match &adaptation {
+            Some(adapted) => request.with_adaptation(Some(adapted)),
+            None => request,
+        };
+        let built = request::build(&request)?;
         let response = self
-            .post(&request, "streamGenerateContent?alt=sse", true)
+            .post(&request, &built.body, "streamGenerateContent?alt=sse", true)
             .await?;
         let account = request.account().clone();
         Ok(event_stream::decode_events(
             response,
             account,
-            stream::Progress::default(),
+            stream::Progress::answering(built.answer),
         ))
     }
 

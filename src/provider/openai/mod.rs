@@ -222,7 +222,7 @@ impl OpenAi {
     fn body(&self, request: &ProviderRequest<'_>, stream: bool) -> Vec<u8> {
         let field = self
             .max_tokens_field
-            .unwrap_or_else(|| MaxTokensField::for_model(request.model()));
+            .unwrap_or_else(|| request.profile().max_tokens_field);
         let stream = stream.then_some(request::Streaming {
             include_usage: self.stream_usage,
         });
@@ -240,7 +240,11 @@ impl OpenAi {
         let (url, headers) = self
             .prepared
             .chat(&self.endpoint, account, request.model())?;
-        let body = self.body(request, stream);
+        let adaptation = request.adaptation();
+        let body = match &adaptation {
+            Some(adapted) => self.body(&request.with_adaptation(Some(adapted)), stream),
+            None => self.body(request, stream),
+        };
         let mut call = if url.has_host() {
             // What `post(url).headers(headers).body(body)` builds, without merging the
             // headers one by one into an empty map.

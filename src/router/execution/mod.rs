@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use outcome::OutcomeGuard;
 
 use super::accounting::after_settle;
-use super::plan::{Candidate, PlanError, PlanRequest, plan};
+use super::plan::{Candidate, PlanError, PlanRequest, PlannedAdaptation, plan};
 use super::skip::{SkipReason, SkippedTarget, no_candidate_error};
 use super::snapshot::{CompiledAccount, CompiledModel, CompiledPolicy, CompiledTarget, Snapshot};
 use super::telemetry;
@@ -23,6 +23,7 @@ use crate::error::Error;
 use crate::model::Capabilities;
 use crate::policy::StreamRecovery;
 use crate::policy::{Purpose, StepType};
+use crate::provider::profile::{Adaptation, Adapted};
 use crate::provider::{ErrorKind, ProviderError, ProviderRequest};
 use crate::resilience::Deadline;
 use crate::types::millis;
@@ -53,6 +54,8 @@ pub(crate) struct Execution {
     /// The largest context window that refused the request as too long: candidates whose
     /// window is no larger are passed over.
     refused_window: Option<u32>,
+    /// How the request is adapted to the candidates whose models cannot take it as it is.
+    adaptations: Vec<PlannedAdaptation>,
 }
 
 /// The parts of one candidate, resolved from the snapshot.
@@ -70,6 +73,7 @@ impl<'s> Resolved<'s> {
             request,
             &self.model.defaults,
         )
+        .with_profile(&self.target.profile)
     }
 }
 
@@ -172,6 +176,7 @@ impl Execution {
             outcome,
             larger_context: planned.larger_context,
             refused_window: None,
+            adaptations: planned.adaptations,
             snapshot,
         })
     }
@@ -227,6 +232,21 @@ impl Execution {
             telemetry::fallback(&policy.name);
         }
         Some(candidate)
+    }
+
+    /// How the request is adapted to `candidate`'s model; `None` when it is sent as it is.
+    pub(crate) fn adaptation(&self, candidate: Candidate) -> Option<Arc<Adapted>> {
+        self.adaptations
+            .iter()
+            .find(|a| a.model == candidate.model && a.target == candidate.target)
+            .map(|a| a.adapted.clone())
+    }
+
+    /// The changes made for `candidate`, for its attempt.
+    fn changes(&self, candidate: Candidate) -> Vec<Adaptation> {
+        self.adaptation(candidate)
+            .map(|a| a.changes().to_vec())
+            .unwrap_or_default()
     }
 
     pub(crate) fn resolve(snapshot: &Snapshot, candidate: Candidate) -> Resolved<'_> {
@@ -299,10 +319,12 @@ impl Execution {
     pub(crate) fn cancel_attempt(&mut self, candidate: Candidate, latency: Duration) {
         let target = Self::resolve(&self.snapshot, candidate).target;
         target.counters.record_cancelled();
+        let adaptations = self.changes(candidate);
         self.attempts.push(Attempt {
             target: target.target.clone(),
             outcome: AttemptOutcome::Cancelled,
             latency,
+            adaptations,
         });
     }
 
@@ -385,12 +407,14 @@ impl Execution {
         }
         target.counters.record(false, latency);
         target.load.observe(latency);
+        let adaptations = self.changes(candidate);
         self.attempts.push(Attempt {
             target: target.target.clone(),
             outcome: AttemptOutcome::Failed {
                 error: error.clone(),
             },
             latency,
+            adaptations,
         });
         target.target.clone()
     }
@@ -417,10 +441,12 @@ impl Execution {
         resolved.target.counters.record(true, latency);
         resolved.target.load.observe(latency);
         let served_by = resolved.target.target.clone();
+        let adaptations = self.changes(candidate);
         self.attempts.push(Attempt {
             target: served_by.clone(),
             outcome: AttemptOutcome::Success,
             latency,
+            adaptations,
         });
         self.outcome.finish_at(telemetry::SUCCESS, ended);
         ChatResponse {
