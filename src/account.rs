@@ -4,9 +4,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::budget::{Budget, PricingTable};
-use crate::provider::profile::ProfileTable;
 use crate::limits::RateLimits;
 use crate::provider::Provider;
+use crate::provider::profile::ProfileTable;
 
 /// A secret (an API key, a header value) that never shows in `Debug`, logs or errors.
 ///

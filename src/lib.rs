@@ -143,14 +143,13 @@ pub use resilience::{
 };
 pub use router::{
     AdaptedTarget, CONTINUE_PROMPT, ChatStream, Explanation, PassedOver, Router, RouterBuilder,
-    SkipReason,
-    SkippedTarget,
+    SkipReason, SkippedTarget,
 };
 pub use state::{FileStore, MemoryStore, StateStore};
 pub use stats::{AccountStatus, BreakerStats, PolicyStats, RouterStats, TargetStats};
 pub use types::{
     Attempt, AttemptOutcome, ChatRequest, ChatResponse, ContentPart, EffectiveParams, FinishReason,
     Image, ImageDetail, ImageSource, Message, Reasoning, ReasoningEffort, ResponseFormat,
-    RouteOptions, SamplingParams,
-    StreamEvent, StreamRecovered, TargetRef, Tool, ToolCall, ToolCallDelta, ToolChoice, Usage,
+    RouteOptions, SamplingParams, StreamEvent, StreamRecovered, TargetRef, Tool, ToolCall,
+    ToolCallDelta, ToolChoice, Usage,
 };

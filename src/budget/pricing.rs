@@ -132,8 +132,9 @@ fn nanos_rounded_up(femtos: u128) -> Usd {
 /// models; add or override entries for your own models and contracts. A model id is
 /// looked up as given (after any `provider/` or `models/` path), then without a version
 /// suffix: a date (`-2024-08-06`, `-20250929`), a three-digit revision (`-001`) or
-/// `-latest`. A model that is still not found is an [`UnknownPrice`] error: never a
-/// silent zero.
+/// `-latest`; prices you add are looked up that way before the shipped ones, so a price
+/// set for `gpt-4o` also prices `gpt-4o-2024-08-06`. A model that is still not found is
+/// an [`UnknownPrice`] error: never a silent zero.
 ///
 /// ```
 /// use routewise::Usage;
@@ -148,7 +149,11 @@ fn nanos_rounded_up(femtos: u128) -> Usd {
 /// ```
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct PricingTable {
+    /// Shipped prices.
     prices: HashMap<String, Price>,
+    /// Prices set by the user, which win over shipped ones at every step of the lookup
+    /// (an override of `gpt-4o` also prices `gpt-4o-2024-08-06`).
+    overrides: HashMap<String, Price>,
 }
 
 impl PricingTable {
@@ -170,7 +175,10 @@ impl PricingTable {
             .into_iter()
             .filter_map(|model| Some((model.to_owned(), table.lookup(model)?.price?)))
             .collect();
-        Self { prices }
+        Self {
+            prices,
+            overrides: HashMap::new(),
+        }
     }
 
     /// Adds or replaces the price of `model`.
@@ -182,16 +190,20 @@ impl PricingTable {
 
     /// Adds or replaces the price of `model`.
     pub fn insert(&mut self, model: impl Into<String>, price: Price) {
-        self.prices.insert(model.into(), price);
+        self.overrides.insert(model.into(), price);
     }
 
     /// The price of `model` (see the type's docs for how ids are matched).
     pub fn get(&self, model: &str) -> Result<Price, UnknownPrice> {
         let base = model.rsplit('/').next().unwrap_or(model);
-        [Some(model), Some(base), crate::provider::profile::without_version(base)]
+        let ids = [
+            Some(model),
+            Some(base),
+            crate::provider::profile::without_version(base),
+        ];
+        [&self.overrides, &self.prices]
             .into_iter()
-            .flatten()
-            .find_map(|id| self.prices.get(id).copied())
+            .find_map(|prices| ids.iter().flatten().find_map(|id| prices.get(*id).copied()))
             .ok_or_else(|| UnknownPrice {
                 model: model.to_owned(),
             })

@@ -16,7 +16,9 @@ pub(crate) fn base64_data_url(url: &str) -> Option<(&str, &str)> {
 
 /// A tool's parameter schema as sent: a tool defined without one (`null`) takes no
 /// arguments, which every API spells as an object schema without properties.
-pub(crate) fn parameters_schema(schema: &serde_json::Value) -> std::borrow::Cow<'_, serde_json::Value> {
+pub(crate) fn parameters_schema(
+    schema: &serde_json::Value,
+) -> std::borrow::Cow<'_, serde_json::Value> {
     if schema.is_null() {
         std::borrow::Cow::Owned(serde_json::json!({"type": "object", "properties": {}}))
     } else {

@@ -35,10 +35,15 @@ pub enum ErrorKind {
     ContextLengthExceeded,
     /// The provider answered with something that could not be understood.
     MalformedResponse,
+    /// The model does not take a parameter or value the request carries (OpenAI
+    /// `unsupported_parameter` / `unsupported_value`, Anthropic's "cannot both be
+    /// specified", Gemini's `INVALID_ARGUMENT` naming a field): the request is valid for
+    /// the logical model, just not for this target, so another target may take it.
+    UnsupportedParameter,
 }
 
 impl ErrorKind {
-    const ALL: [ErrorKind; 11] = [
+    const ALL: [ErrorKind; 12] = [
         ErrorKind::Timeout,
         ErrorKind::Connection,
         ErrorKind::RateLimited,
@@ -50,6 +55,7 @@ impl ErrorKind {
         ErrorKind::ContentFiltered,
         ErrorKind::ContextLengthExceeded,
         ErrorKind::MalformedResponse,
+        ErrorKind::UnsupportedParameter,
     ];
 
     const fn bit(self) -> u16 {
@@ -85,6 +91,7 @@ impl fmt::Display for ErrorKind {
             ErrorKind::ContentFiltered => "content filtered",
             ErrorKind::ContextLengthExceeded => "context length exceeded",
             ErrorKind::MalformedResponse => "malformed response",
+            ErrorKind::UnsupportedParameter => "unsupported parameter",
         })
     }
 }
@@ -107,8 +114,9 @@ impl ErrorKindSet {
 
     /// The kinds that move on to the next candidate by default: every provider fault
     /// (timeout, connection, rate limited, server error, overloaded, malformed response)
-    /// plus not found and context length exceeded, which another target may not share.
-    /// Invalid requests, auth failures and content filtering stop the request.
+    /// plus not found, context length exceeded and unsupported parameter, which another
+    /// target may not share. Invalid requests, auth failures and content filtering stop
+    /// the request.
     pub const fn default_fallback() -> Self {
         Self(
             ErrorKind::Timeout.bit()
@@ -118,7 +126,8 @@ impl ErrorKindSet {
                 | ErrorKind::Overloaded.bit()
                 | ErrorKind::MalformedResponse.bit()
                 | ErrorKind::NotFound.bit()
-                | ErrorKind::ContextLengthExceeded.bit(),
+                | ErrorKind::ContextLengthExceeded.bit()
+                | ErrorKind::UnsupportedParameter.bit(),
         )
     }
 

@@ -29,7 +29,13 @@ pub(crate) async fn race(
     let deadline = *execution.deadline();
     let started = Instant::now();
     let first_adapted = execution.adaptation(first);
-    let first_call = call(&snapshot, &deadline, first, request, first_adapted.as_deref());
+    let first_call = call(
+        &snapshot,
+        &deadline,
+        first,
+        request,
+        first_adapted.as_deref(),
+    );
     tokio::pin!(first_call);
     let early = tokio::select! {
         outcome = &mut first_call => Some(outcome),
@@ -48,7 +54,13 @@ pub(crate) async fn race(
     };
     let hedged_at = Instant::now();
     let second_adapted = execution.adaptation(second);
-    let second_call = call(&snapshot, &deadline, second, request, second_adapted.as_deref());
+    let second_call = call(
+        &snapshot,
+        &deadline,
+        second,
+        request,
+        second_adapted.as_deref(),
+    );
     tokio::pin!(second_call);
 
     let mut runners = [

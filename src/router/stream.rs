@@ -227,7 +227,11 @@ impl Driver {
         let call = resolved
             .account
             .provider
-            .stream(resolved.request(request).with_adaptation(adapted.as_deref()))
+            .stream(
+                resolved
+                    .request(request)
+                    .with_adaptation(adapted.as_deref()),
+            )
             .instrument(span.clone());
         let result = execution
             .deadline()

@@ -234,6 +234,7 @@ pub(crate) fn kind_name(kind: ErrorKind) -> &'static str {
         ErrorKind::NotFound => "not_found",
         ErrorKind::ContentFiltered => "content_filtered",
         ErrorKind::ContextLengthExceeded => "context_length_exceeded",
+        ErrorKind::UnsupportedParameter => "unsupported_parameter",
         ErrorKind::MalformedResponse => "malformed_response",
     }
 }

@@ -98,7 +98,9 @@ impl SamplingParams {
     /// Sets the reasoning token budget (see [`Reasoning`]).
     #[must_use]
     pub fn reasoning_budget(mut self, tokens: u32) -> Self {
-        self.reasoning.get_or_insert_with(Reasoning::default).budget_tokens = Some(tokens);
+        self.reasoning
+            .get_or_insert_with(Reasoning::default)
+            .budget_tokens = Some(tokens);
         self
     }
 
@@ -135,7 +137,8 @@ impl SamplingParams {
 /// Parameters with nothing set, shared: what an adapted request's parameters are layered
 /// over, since they already hold the defaults.
 pub(crate) fn no_params() -> &'static SamplingParams {
-    static NONE: std::sync::LazyLock<SamplingParams> = std::sync::LazyLock::new(SamplingParams::default);
+    static NONE: std::sync::LazyLock<SamplingParams> =
+        std::sync::LazyLock::new(SamplingParams::default);
     &NONE
 }
 

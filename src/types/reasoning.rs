@@ -83,14 +83,13 @@ impl Reasoning {
     /// The budget, or the budget the effort stands for: 1,024 tokens for minimal, 2,048
     /// for low, 8,192 for medium, 24,576 for high (medium when neither is set).
     pub fn budget_or_equivalent(&self) -> u32 {
-        self.budget_tokens.unwrap_or(
-            match self.effort.unwrap_or(ReasoningEffort::Medium) {
+        self.budget_tokens
+            .unwrap_or(match self.effort.unwrap_or(ReasoningEffort::Medium) {
                 ReasoningEffort::Minimal => 1_024,
                 ReasoningEffort::Low => 2_048,
                 ReasoningEffort::Medium => 8_192,
                 ReasoningEffort::High => 24_576,
-            },
-        )
+            })
     }
 
     /// The effort, or the effort the budget stands for: low below 4,096 tokens, medium

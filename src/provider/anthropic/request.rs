@@ -170,9 +170,9 @@ pub(super) fn build<'a>(
         tools.push(a);
         name
     });
-    let thinking = params.reasoning().map(|r| {
-        serde_json::json!({"type": "enabled", "budget_tokens": r.budget_or_equivalent()})
-    });
+    let thinking = params
+        .reasoning()
+        .map(|r| serde_json::json!({"type": "enabled", "budget_tokens": r.budget_or_equivalent()}));
     let budget = params.reasoning().map(|r| r.budget_or_equivalent());
     // `max_tokens` must exceed the thinking budget: an unset one leaves the answer its
     // default room on top of the budget.

@@ -172,10 +172,11 @@ impl Decoder {
                     arguments: partial_json,
                 }));
             }
-            (
-                Some(OpenBlock::Answer { held, .. }),
-                WireDelta::InputJsonDelta { partial_json },
-            ) if self.wrapped => held.push_str(&partial_json),
+            (Some(OpenBlock::Answer { held, .. }), WireDelta::InputJsonDelta { partial_json })
+                if self.wrapped =>
+            {
+                held.push_str(&partial_json)
+            }
             (Some(OpenBlock::Answer { sent, .. }), WireDelta::InputJsonDelta { partial_json })
                 if !partial_json.is_empty() =>
             {

@@ -165,7 +165,9 @@ pub(super) fn build(request: &ProviderRequest<'_>) -> Result<Built, ProviderErro
     // With an answer function the model must call a function: one of the request's (if
     // it may choose) or the answer.
     let tool_config = match (&answer, request.tool_choice()) {
-        (Some(_), Some(ToolChoice::Function(name))) => Some(tool_config(&ToolChoice::Function(name.clone()))),
+        (Some(_), Some(ToolChoice::Function(name))) => {
+            Some(tool_config(&ToolChoice::Function(name.clone())))
+        }
         (Some(_), _) => Some(tool_config(&ToolChoice::Required)),
         (None, choice) => choice.filter(|_| !tools.is_empty()).map(tool_config),
     };

@@ -154,8 +154,15 @@ pub(super) fn parse(body: &[u8], account: &AccountInfo) -> Result<ProviderRespon
 
 /// The response with the call to the JSON-mode answer function as its text: the answer
 /// alone, finished as a stop when the model called nothing else.
-pub(super) fn take_answer(mut response: ProviderResponse, answer: &AnswerFunction) -> ProviderResponse {
-    let Some(position) = response.tool_calls.iter().position(|c| c.name == answer.name) else {
+pub(super) fn take_answer(
+    mut response: ProviderResponse,
+    answer: &AnswerFunction,
+) -> ProviderResponse {
+    let Some(position) = response
+        .tool_calls
+        .iter()
+        .position(|c| c.name == answer.name)
+    else {
         return response;
     };
     let call = response.tool_calls.remove(position);

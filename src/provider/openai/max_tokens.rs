@@ -9,7 +9,9 @@
 /// assert_eq!(MaxTokensField::for_model("gpt-5.1"), MaxTokensField::MaxCompletionTokens);
 /// assert_eq!(MaxTokensField::for_model("gpt-4o"), MaxTokensField::MaxTokens);
 /// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum MaxTokensField {
@@ -27,7 +29,9 @@ impl MaxTokensField {
     pub fn for_model(model: &str) -> Self {
         crate::ProfileTable::builtin()
             .lookup(model)
-            .map_or(MaxTokensField::MaxTokens, |profile| profile.max_tokens_field)
+            .map_or(MaxTokensField::MaxTokens, |profile| {
+                profile.max_tokens_field
+            })
     }
 }
 

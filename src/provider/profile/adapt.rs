@@ -270,7 +270,9 @@ fn reasoning(work: &mut Work<'_>, profile: &ModelProfile) {
     if converted != control {
         let form = match profile.reasoning {
             ReasoningStyle::Effort => format!("effort `{}`", converted.effort_or_equivalent()),
-            ReasoningStyle::Level => format!("thinking level `{}`", converted.effort_or_equivalent()),
+            ReasoningStyle::Level => {
+                format!("thinking level `{}`", converted.effort_or_equivalent())
+            }
             _ => format!("a budget of {} tokens", converted.budget_or_equivalent()),
         };
         let detail = format!("`{model}` takes reasoning as {form}");
@@ -303,8 +305,7 @@ fn thinking_limits(work: &mut Work<'_>, request: &ProviderRequest<'_>) {
     if work.has("top_k") {
         work.drop("top_k", why.clone());
     }
-    if let Some(choice @ (ToolChoice::Required | ToolChoice::Function(_))) = request.tool_choice()
-    {
+    if let Some(choice @ (ToolChoice::Required | ToolChoice::Function(_))) = request.tool_choice() {
         let detail = format!("{why}: `{}` was sent as `auto`", describe(choice));
         work.tool_choice = Some(Some(ToolChoice::Auto));
         work.may_force_tools = false;

@@ -93,8 +93,14 @@ pub(super) fn parse(text: &str) -> Result<HashMap<String, ModelData>, LiteLlmErr
 
 impl Entry {
     fn into_data(self, provider: &str) -> ModelData {
-        let tokens = |n: Option<f64>| n.filter(|n| *n >= 1.0).map(|n| n.min(f64::from(u32::MAX)) as u32);
-        let window = match (tokens(self.max_input_tokens), tokens(self.max_output_tokens)) {
+        let tokens = |n: Option<f64>| {
+            n.filter(|n| *n >= 1.0)
+                .map(|n| n.min(f64::from(u32::MAX)) as u32)
+        };
+        let window = match (
+            tokens(self.max_input_tokens),
+            tokens(self.max_output_tokens),
+        ) {
             (Some(context), Some(output)) => Some(ContextWindow::new(context, output.min(context))),
             (Some(context), None) => Some(ContextWindow::new(context, context)),
             _ => None,

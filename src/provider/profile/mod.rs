@@ -48,8 +48,8 @@ use serde::{Deserialize, Serialize};
 pub use adapt::{AdaptAction, Adaptation, Adapted, ParameterPolicy, adapt};
 pub use litellm::LiteLlmError;
 pub use rules::{ModelRules, ProviderFamily, ReasoningStyle};
-pub use table::{BUILTIN_SOURCE, ProfileTable};
 pub(crate) use table::without_version;
+pub use table::{BUILTIN_SOURCE, ProfileTable};
 
 use crate::budget::Price;
 use crate::context_window::ContextWindow;

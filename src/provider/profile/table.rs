@@ -90,9 +90,7 @@ impl ProfileTable {
         };
         let resolved = data
             .iter()
-            .map(|(id, model)| {
-                (id.clone(), Arc::new(profile_of(Some(model), rules_for(id))))
-            })
+            .map(|(id, model)| (id.clone(), Arc::new(profile_of(Some(model), rules_for(id)))))
             .collect();
         let family_profiles = families
             .iter()
@@ -156,10 +154,17 @@ impl ProfileTable {
         let keys = [Some(model), Some(base), without_version(base)];
         if model.contains('/') && !model.starts_with("models/") {
             // Behind a gateway path the gateway translates parameters: data only.
-            let data = keys.into_iter().flatten().find_map(|id| self.data.get(id))?;
+            let data = keys
+                .into_iter()
+                .flatten()
+                .find_map(|id| self.data.get(id))?;
             return Some(Arc::new(profile_of(Some(data), None)));
         }
-        if let Some(profile) = keys.into_iter().flatten().find_map(|id| self.resolved.get(id)) {
+        if let Some(profile) = keys
+            .into_iter()
+            .flatten()
+            .find_map(|id| self.resolved.get(id))
+        {
             return Some(profile.clone());
         }
         self.family_profiles
