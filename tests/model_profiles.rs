@@ -15,52 +15,8 @@ use routewise::{
 };
 use serde_json::{Value, json};
 
+use support::profiles::{anthropic, gemini, openai, openai_named, readme_defaults, router};
 use support::wire_server::{RecordingServer, Reply, fixture};
-
-/// The README's logical model: a default temperature and token limit.
-fn readme_defaults() -> SamplingParams {
-    SamplingParams::new().temperature(0.2).max_tokens(1024)
-}
-
-fn openai(server: &RecordingServer) -> ProviderAccount {
-    openai_named(server, "openai")
-}
-
-fn openai_named(server: &RecordingServer, name: &str) -> ProviderAccount {
-    ProviderAccount::new(name.to_owned(), OpenAi::new())
-        .api_key("sk-test")
-        .base_url(server.base("/v1"))
-}
-
-fn anthropic(server: &RecordingServer) -> ProviderAccount {
-    ProviderAccount::new("anthropic", Anthropic::new())
-        .api_key("sk-ant-test")
-        .base_url(server.url())
-}
-
-fn gemini(server: &RecordingServer) -> ProviderAccount {
-    ProviderAccount::new("gemini", Gemini::new())
-        .api_key("g-test")
-        .base_url(server.url())
-}
-
-/// A router whose logical model `llm` (every capability, `defaults`) has one target per
-/// `(account, provider model)`, in order.
-fn router(targets: Vec<(ProviderAccount, &str)>, defaults: SamplingParams) -> Router {
-    let mut model = LogicalModel::new("llm")
-        .capabilities(Capabilities::ALL)
-        .defaults(defaults);
-    let mut builder = Router::builder();
-    for (account, provider_model) in targets {
-        model = model.target(Target::new(account.name(), provider_model));
-        builder = builder.account(account);
-    }
-    builder
-        .model(model)
-        .policy(Policy::new("chat").route(["llm"]))
-        .build()
-        .unwrap()
-}
 
 async fn complete(router: &Router, request: ChatRequest) -> Result<ChatResponse, Error> {
     router
