@@ -3,7 +3,9 @@
 The pinned SDK describes API version 2026-10-21 (the version it sends). Kinds:
 
 - "request": a request body, strictly against `MessageCreateParamsStreaming` when
-  `"stream": true`, else `MessageCreateParamsNonStreaming`.
+  `"stream": true`, else `MessageCreateParamsNonStreaming`; and every custom tool's
+  `input_schema` must be an object schema (`"type": "object"`), which the API requires
+  and the SDK's type does not check (it accepts any dict).
 - "request_2023_06_01": a request body for API version 2023-06-01, which also accepts
   `temperature`, `top_p` and `top_k` (version 2026-10-21 removed them, so the SDK's
   types no longer declare them). The first two must be numbers in 0..=1, `top_k` a
@@ -43,6 +45,11 @@ def request(body):
     streaming = body.get("stream") is True
     params = MessageCreateParamsStreaming if streaming else MessageCreateParamsNonStreaming
     strict.validate_typeddict(params, body)
+    for index, tool in enumerate(body.get("tools") or []):
+        if isinstance(tool, dict) and "input_schema" in tool:
+            schema = tool["input_schema"]
+            if not isinstance(schema, dict) or schema.get("type") != "object":
+                raise strict.Invalid(f"$.tools[{index}].input_schema: the root must be an object schema")
 
 
 def request_2023_06_01(body):

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::budget::{Budget, PricingTable};
 use crate::limits::RateLimits;
 use crate::provider::Provider;
+use crate::provider::profile::ProfileTable;
 
 /// A secret (an API key, a header value) that never shows in `Debug`, logs or errors.
 ///
@@ -132,7 +133,9 @@ pub struct ProviderAccount {
     pub(crate) provider: Arc<dyn Provider>,
     pub(crate) limits: Option<RateLimits>,
     pub(crate) budget: Option<Budget>,
-    pub(crate) pricing: Arc<PricingTable>,
+    /// Prices set for the account; `None`: its model profiles' prices.
+    pub(crate) pricing: Option<Arc<PricingTable>>,
+    pub(crate) profiles: ProfileTable,
 }
 
 impl ProviderAccount {
@@ -148,7 +151,8 @@ impl ProviderAccount {
             provider,
             limits: None,
             budget: None,
-            pricing: Arc::new(PricingTable::defaults()),
+            pricing: None,
+            profiles: ProfileTable::builtin().clone(),
         }
     }
 
@@ -184,10 +188,31 @@ impl ProviderAccount {
         self
     }
 
-    /// Prices of this account's provider models (default: [`PricingTable::defaults`]).
-    /// A target can still override its own price ([`Target::price`](crate::Target::price)).
+    /// Prices of this account's provider models, over the prices of its model profiles
+    /// (by default the shipped table's, the same as [`PricingTable::defaults`]). A target
+    /// can still override its own price ([`Target::price`](crate::Target::price)).
     pub fn pricing(mut self, pricing: PricingTable) -> Self {
-        self.pricing = Arc::new(pricing);
+        self.pricing = Some(Arc::new(pricing));
+        self
+    }
+
+    /// The model profiles of this account's provider models (default:
+    /// [`ProfileTable::builtin`]): what each accepts, its window and its price. Extend the
+    /// shipped table with a LiteLLM-format file or rules of your own.
+    ///
+    /// ```
+    /// use routewise::{ProfileTable, ProviderAccount};
+    /// use routewise::provider::profile::ModelRules;
+    /// use routewise::sim::SimProvider;
+    ///
+    /// let profiles = ProfileTable::builtin()
+    ///     .clone()
+    ///     .with_rules("my-llama", ModelRules::new().unsupported(["seed"]));
+    /// let account = ProviderAccount::new("local", SimProvider::new()).profiles(profiles);
+    /// # let _ = account;
+    /// ```
+    pub fn profiles(mut self, profiles: ProfileTable) -> Self {
+        self.profiles = profiles;
         self
     }
 

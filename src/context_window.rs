@@ -1,6 +1,7 @@
 //! Context windows: how many tokens a provider model can take in and give out.
 //!
-//! routewise ships the windows of common models ([`ContextWindow::for_model`]); a
+//! routewise ships the windows of common models in its profile table
+//! ([`ContextWindow::for_model`]); a
 //! [`Target`](crate::Target) can override them. The planner skips a target whose window
 //! cannot hold the estimated prompt plus the requested output.
 
@@ -26,31 +27,6 @@ pub struct ContextWindow {
     pub max_output: u32,
 }
 
-/// Shipped windows, by model-id prefix (longest prefix wins, so dated ids such as
-/// `gpt-4o-2024-08-06` find their family). From the providers' model pages, 2026-11.
-const KNOWN: &[(&str, ContextWindow)] = &[
-    ("gpt-3.5-turbo", ContextWindow::new(16_385, 4_096)),
-    ("gpt-4", ContextWindow::new(8_192, 8_192)),
-    ("gpt-4-turbo", ContextWindow::new(128_000, 4_096)),
-    ("gpt-4o", ContextWindow::new(128_000, 16_384)),
-    ("gpt-4o-mini", ContextWindow::new(128_000, 16_384)),
-    ("gpt-4.1", ContextWindow::new(1_047_576, 32_768)),
-    ("gpt-5", ContextWindow::new(400_000, 128_000)),
-    ("o1", ContextWindow::new(200_000, 100_000)),
-    ("o3", ContextWindow::new(200_000, 100_000)),
-    ("o4-mini", ContextWindow::new(200_000, 100_000)),
-    ("claude-3-5-haiku", ContextWindow::new(200_000, 8_192)),
-    ("claude-3-7-sonnet", ContextWindow::new(200_000, 64_000)),
-    ("claude-haiku-4", ContextWindow::new(200_000, 64_000)),
-    ("claude-sonnet-4", ContextWindow::new(200_000, 64_000)),
-    ("claude-opus-4", ContextWindow::new(200_000, 32_000)),
-    ("gemini-1.5-pro", ContextWindow::new(2_097_152, 8_192)),
-    ("gemini-1.5-flash", ContextWindow::new(1_048_576, 8_192)),
-    ("gemini-2.0-flash", ContextWindow::new(1_048_576, 8_192)),
-    ("gemini-2.5-pro", ContextWindow::new(1_048_576, 65_536)),
-    ("gemini-2.5-flash", ContextWindow::new(1_048_576, 65_536)),
-];
-
 impl ContextWindow {
     /// A window of `context` tokens in all, at most `max_output` of them generated.
     pub const fn new(context: u32, max_output: u32) -> Self {
@@ -60,13 +36,13 @@ impl ContextWindow {
         }
     }
 
-    /// The shipped window of a provider model id, by its longest known prefix.
+    /// The shipped window of a provider model id: the window of its profile in
+    /// [`ProfileTable::builtin`](crate::ProfileTable::builtin), looked up as the table
+    /// documents.
     pub fn for_model(model: &str) -> Option<Self> {
-        KNOWN
-            .iter()
-            .filter(|(prefix, _)| model.starts_with(prefix))
-            .max_by_key(|(prefix, _)| prefix.len())
-            .map(|(_, window)| *window)
+        crate::ProfileTable::builtin()
+            .lookup(model)
+            .and_then(|profile| profile.window)
     }
 
     /// Whether a prompt of `input` tokens with room for `output` generated tokens fits.
@@ -80,10 +56,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_longest_prefix_decides() {
+    fn dated_ids_find_their_model() {
         assert_eq!(
             ContextWindow::for_model("gpt-4"),
-            Some(ContextWindow::new(8_192, 8_192))
+            Some(ContextWindow::new(8_192, 4_096))
         );
         assert_eq!(
             ContextWindow::for_model("gpt-4o-mini-2024-07-18"),

@@ -132,6 +132,7 @@ pub use policy::{
 pub use provider::anthropic::Anthropic;
 pub use provider::gemini::Gemini;
 pub use provider::openai::OpenAi;
+pub use provider::profile::{ModelProfile, ParameterPolicy, ProfileTable};
 pub use provider::{
     ErrorKind, ErrorKindSet, Provider, ProviderError, ProviderEvent, ProviderRequest,
     ProviderResponse, ProviderStream,
@@ -141,13 +142,14 @@ pub use resilience::{
     HealthTracker, HedgePolicy, Jitter, ResilienceConfigError, RetryPolicy, TimedOut, Timeouts,
 };
 pub use router::{
-    CONTINUE_PROMPT, ChatStream, Explanation, PassedOver, Router, RouterBuilder, SkipReason,
-    SkippedTarget,
+    AdaptedTarget, CONTINUE_PROMPT, ChatStream, Explanation, PassedOver, Router, RouterBuilder,
+    SkipReason, SkippedTarget,
 };
 pub use state::{FileStore, MemoryStore, StateStore};
 pub use stats::{AccountStatus, BreakerStats, PolicyStats, RouterStats, TargetStats};
 pub use types::{
     Attempt, AttemptOutcome, ChatRequest, ChatResponse, ContentPart, EffectiveParams, FinishReason,
-    Image, ImageDetail, ImageSource, Message, ResponseFormat, RouteOptions, SamplingParams,
-    StreamEvent, StreamRecovered, TargetRef, Tool, ToolCall, ToolCallDelta, ToolChoice, Usage,
+    Image, ImageDetail, ImageSource, Message, Reasoning, ReasoningEffort, ResponseFormat,
+    RouteOptions, SamplingParams, StreamEvent, StreamRecovered, TargetRef, Tool, ToolCall,
+    ToolCallDelta, ToolChoice, Usage,
 };

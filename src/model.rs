@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::budget::Price;
 use crate::context_window::ContextWindow;
+use crate::provider::profile::{ModelRules, ParameterPolicy};
 use crate::types::SamplingParams;
 
 /// One thing a model can do that a request may need.
@@ -200,6 +201,9 @@ pub struct LogicalModel {
     pub targets: Vec<Target>,
     /// How targets in the same tier share traffic.
     pub balance: Balance,
+    /// What happens to a parameter a target's model cannot take, when it differs from the
+    /// router's ([`RouterBuilder::parameter_policy`](crate::RouterBuilder::parameter_policy)).
+    pub parameter_policy: Option<ParameterPolicy>,
 }
 
 /// How a logical model spreads traffic over the targets of one tier.
@@ -237,7 +241,22 @@ impl LogicalModel {
             defaults: SamplingParams::default(),
             targets: Vec::new(),
             balance: Balance::Ordered,
+            parameter_policy: None,
         }
+    }
+
+    /// Sets what happens to a parameter a target's model cannot take, for this model's
+    /// targets.
+    ///
+    /// ```
+    /// use routewise::{LogicalModel, ParameterPolicy};
+    ///
+    /// let model = LogicalModel::new("exact").parameter_policy(ParameterPolicy::Strict);
+    /// assert_eq!(model.parameter_policy, Some(ParameterPolicy::Strict));
+    /// ```
+    pub fn parameter_policy(mut self, policy: ParameterPolicy) -> Self {
+        self.parameter_policy = Some(policy);
+        self
     }
 
     /// Sets how targets of one tier share traffic.
@@ -295,6 +314,9 @@ pub struct Target {
     /// The price, when the account's pricing table does not know it or is wrong for this
     /// deployment.
     pub price: Option<Price>,
+    /// Rules over the model's profile, when the account's profile table does not know the
+    /// model or is wrong for this deployment.
+    pub profile: Option<ModelRules>,
 }
 
 impl Target {
@@ -308,7 +330,24 @@ impl Target {
             tier: 0,
             context_window: None,
             price: None,
+            profile: None,
         }
+    }
+
+    /// Lays `rules` over the model's profile for this target.
+    ///
+    /// ```
+    /// use routewise::Target;
+    /// use routewise::provider::profile::ModelRules;
+    ///
+    /// // A deployment name the profile table cannot know.
+    /// let target = Target::new("azure-eu", "prod-reasoner")
+    ///     .profile(ModelRules::new().unsupported(["temperature", "top_p"]));
+    /// # let _ = target;
+    /// ```
+    pub fn profile(mut self, rules: ModelRules) -> Self {
+        self.profile = Some(rules);
+        self
     }
 
     /// Overrides the target's price.

@@ -299,7 +299,9 @@ impl SimProvider {
             ErrorKind::ServerError => error.with_status(500),
             ErrorKind::Overloaded => error.with_status(529),
             ErrorKind::Auth => error.with_status(401),
-            ErrorKind::InvalidRequest | ErrorKind::ContextLengthExceeded => error.with_status(400),
+            ErrorKind::InvalidRequest
+            | ErrorKind::ContextLengthExceeded
+            | ErrorKind::UnsupportedParameter => error.with_status(400),
             ErrorKind::NotFound => error.with_status(404),
             _ => error,
         }

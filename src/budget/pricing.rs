@@ -132,8 +132,9 @@ fn nanos_rounded_up(femtos: u128) -> Usd {
 /// models; add or override entries for your own models and contracts. A model id is
 /// looked up as given (after any `provider/` or `models/` path), then without a version
 /// suffix: a date (`-2024-08-06`, `-20250929`), a three-digit revision (`-001`) or
-/// `-latest`. A model that is still not found is an [`UnknownPrice`] error: never a
-/// silent zero.
+/// `-latest`; prices you add are looked up that way before the shipped ones, so a price
+/// set for `gpt-4o` also prices `gpt-4o-2024-08-06`. A model that is still not found is
+/// an [`UnknownPrice`] error: never a silent zero.
 ///
 /// ```
 /// use routewise::Usage;
@@ -148,7 +149,11 @@ fn nanos_rounded_up(femtos: u128) -> Usd {
 /// ```
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct PricingTable {
+    /// Shipped prices.
     prices: HashMap<String, Price>,
+    /// Prices set by the user, which win over shipped ones at every step of the lookup
+    /// (an override of `gpt-4o` also prices `gpt-4o-2024-08-06`).
+    overrides: HashMap<String, Price>,
 }
 
 impl PricingTable {
@@ -157,27 +162,23 @@ impl PricingTable {
         Self::default()
     }
 
-    /// List prices (USD, standard tier, no batch discount) of common models as of late
-    /// 2025: OpenAI GPT-5, GPT-4.1, GPT-4o, o-series, GPT-4 and GPT-3.5; Anthropic Claude
-    /// 4.5, 4.1, 4, 3.7, 3.5 and 3 (cache writes at the 5-minute rate); Gemini 2.5, 2.0
-    /// and 1.5 (the price for prompts up to 200k tokens, 128k for 1.5 Pro). Check them
-    /// against your provider's price page and contract, and override what differs.
+    /// The list prices of the shipped profile table
+    /// ([`ProfileTable::builtin`](crate::ProfileTable::builtin), from LiteLLM's data: USD,
+    /// standard tier, no batch discount, cache writes at the 5-minute rate, the price for
+    /// the shortest prompts where it depends on length) of the OpenAI, Anthropic and
+    /// Gemini chat models it knows. Check them against your provider's price page and
+    /// contract, and override what differs.
     pub fn defaults() -> Self {
-        let prices = DEFAULT_PRICES
-            .iter()
-            .map(|&(model, input, cached, write, output)| {
-                let mut price =
-                    Price::per_million(Usd::from_micros(input), Usd::from_micros(output));
-                if cached > 0 {
-                    price = price.cached_input(Usd::from_micros(cached));
-                }
-                if write > 0 {
-                    price = price.cache_write(Usd::from_micros(write));
-                }
-                (model.to_owned(), price)
-            })
+        let table = crate::ProfileTable::builtin();
+        let prices = table
+            .models()
+            .into_iter()
+            .filter_map(|model| Some((model.to_owned(), table.lookup(model)?.price?)))
             .collect();
-        Self { prices }
+        Self {
+            prices,
+            overrides: HashMap::new(),
+        }
     }
 
     /// Adds or replaces the price of `model`.
@@ -189,16 +190,20 @@ impl PricingTable {
 
     /// Adds or replaces the price of `model`.
     pub fn insert(&mut self, model: impl Into<String>, price: Price) {
-        self.prices.insert(model.into(), price);
+        self.overrides.insert(model.into(), price);
     }
 
     /// The price of `model` (see the type's docs for how ids are matched).
     pub fn get(&self, model: &str) -> Result<Price, UnknownPrice> {
         let base = model.rsplit('/').next().unwrap_or(model);
-        [Some(model), Some(base), without_version(base)]
+        let ids = [
+            Some(model),
+            Some(base),
+            crate::provider::profile::without_version(base),
+        ];
+        [&self.overrides, &self.prices]
             .into_iter()
-            .flatten()
-            .find_map(|id| self.prices.get(id).copied())
+            .find_map(|prices| ids.iter().flatten().find_map(|id| prices.get(*id).copied()))
             .ok_or_else(|| UnknownPrice {
                 model: model.to_owned(),
             })
@@ -210,19 +215,6 @@ impl PricingTable {
     }
 }
 
-/// `model` without a trailing `-latest`, `-YYYY-MM-DD`, `-YYYYMMDD` or `-NNN`.
-fn without_version(model: &str) -> Option<&str> {
-    let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
-    let (head, tail) = model.rsplit_once('-')?;
-    if tail == "latest" || digits(tail, 8) || digits(tail, 3) {
-        return Some(head);
-    }
-    // -YYYY-MM-DD: the last dash split off the day; two more hold month and year.
-    let (head, month) = head.rsplit_once('-')?;
-    let (head, year) = head.rsplit_once('-')?;
-    (digits(year, 4) && digits(month, 2) && digits(tail, 2)).then_some(head)
-}
-
 /// No price is known for a model, so its cost cannot be computed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("no price known for model `{model}`")]
@@ -230,52 +222,6 @@ pub struct UnknownPrice {
     /// The provider model id looked up.
     pub model: String,
 }
-
-/// `(model, input, cached input, cache write, output)` in micro-dollars per million
-/// tokens; 0 means "no price of its own".
-#[rustfmt::skip]
-const DEFAULT_PRICES: &[(&str, u64, u64, u64, u64)] = &[
-    // OpenAI
-    ("gpt-5",                1_250_000,   125_000,          0, 10_000_000),
-    ("gpt-5.1",              1_250_000,   125_000,          0, 10_000_000),
-    ("gpt-5-mini",             250_000,    25_000,          0,  2_000_000),
-    ("gpt-5-nano",              50_000,     5_000,          0,    400_000),
-    ("gpt-4.1",              2_000_000,   500_000,          0,  8_000_000),
-    ("gpt-4.1-mini",           400_000,   100_000,          0,  1_600_000),
-    ("gpt-4.1-nano",           100_000,    25_000,          0,    400_000),
-    ("gpt-4o",               2_500_000, 1_250_000,          0, 10_000_000),
-    ("gpt-4o-mini",            150_000,    75_000,          0,    600_000),
-    ("o1",                  15_000_000, 7_500_000,          0, 60_000_000),
-    ("o1-mini",              1_100_000,   550_000,          0,  4_400_000),
-    ("o3",                   2_000_000,   500_000,          0,  8_000_000),
-    ("o3-mini",              1_100_000,   550_000,          0,  4_400_000),
-    ("o4-mini",              1_100_000,   275_000,          0,  4_400_000),
-    ("gpt-4-turbo",         10_000_000,         0,          0, 30_000_000),
-    ("gpt-4",               30_000_000,         0,          0, 60_000_000),
-    ("gpt-3.5-turbo",          500_000,         0,          0,  1_500_000),
-    // Anthropic
-    ("claude-opus-4-5",      5_000_000,   500_000,  6_250_000, 25_000_000),
-    ("claude-opus-4-1",     15_000_000, 1_500_000, 18_750_000, 75_000_000),
-    ("claude-opus-4-0",     15_000_000, 1_500_000, 18_750_000, 75_000_000),
-    ("claude-opus-4",       15_000_000, 1_500_000, 18_750_000, 75_000_000),
-    ("claude-sonnet-4-5",    3_000_000,   300_000,  3_750_000, 15_000_000),
-    ("claude-sonnet-4-0",    3_000_000,   300_000,  3_750_000, 15_000_000),
-    ("claude-sonnet-4",      3_000_000,   300_000,  3_750_000, 15_000_000),
-    ("claude-3-7-sonnet",    3_000_000,   300_000,  3_750_000, 15_000_000),
-    ("claude-3-5-sonnet",    3_000_000,   300_000,  3_750_000, 15_000_000),
-    ("claude-haiku-4-5",     1_000_000,   100_000,  1_250_000,  5_000_000),
-    ("claude-3-5-haiku",       800_000,    80_000,  1_000_000,  4_000_000),
-    ("claude-3-haiku",         250_000,    30_000,    300_000,  1_250_000),
-    ("claude-3-opus",       15_000_000, 1_500_000, 18_750_000, 75_000_000),
-    // Gemini
-    ("gemini-2.5-pro",       1_250_000,   125_000,          0, 10_000_000),
-    ("gemini-2.5-flash",       300_000,    30_000,          0,  2_500_000),
-    ("gemini-2.5-flash-lite",  100_000,    10_000,          0,    400_000),
-    ("gemini-2.0-flash",       100_000,    25_000,          0,    400_000),
-    ("gemini-2.0-flash-lite",   75_000,         0,          0,    300_000),
-    ("gemini-1.5-pro",       1_250_000,   312_500,          0,  5_000_000),
-    ("gemini-1.5-flash",        75_000,    18_750,          0,    300_000),
-];
 
 #[cfg(test)]
 mod tests {

@@ -13,6 +13,7 @@ use super::provider::ProviderConfig;
 use super::secret::SecretValue;
 use crate::account::ProviderAccount;
 use crate::budget::PricingTable;
+use crate::provider::profile::{ModelRules, ProfileTable};
 
 /// A provider account: its backend, credentials, endpoint, rate limits, budget and
 /// prices (see [`ProviderAccount`]).
@@ -27,6 +28,8 @@ use crate::budget::PricingTable;
 /// limits = { rpm = 500, tpm = 200000, models = { "gpt-4o" = { rpm = 100 } } }
 /// budget = { monthly_usd = 250.0, thresholds = [50, 80, 100] }
 /// pricing = { "my-finetune" = { input = 3.0, output = 12.0 } }
+/// model_data = "model_prices_and_context_window.json"
+/// profiles = { "my-finetune" = { unsupported = ["seed"] } }
 /// ```
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -58,6 +61,14 @@ pub struct AccountConfig {
     /// wins over both).
     #[serde(default)]
     pub pricing: BTreeMap<String, PriceConfig>,
+    /// A LiteLLM-format `model_prices_and_context_window.json` whose chat models (windows,
+    /// prices, capabilities) are added to the shipped model profiles of this account.
+    #[serde(default)]
+    pub model_data: Option<String>,
+    /// Parameter rules by model-id pattern (the id and ids continuing it after `-` or
+    /// `.`), over the shipped model profiles of this account.
+    #[serde(default)]
+    pub profiles: BTreeMap<String, ModelRules>,
 }
 
 impl AccountConfig {
@@ -107,7 +118,33 @@ impl AccountConfig {
         if !self.pricing.is_empty() {
             account = account.pricing(self.pricing_table(at, problems));
         }
+        if self.model_data.is_some() || !self.profiles.is_empty() {
+            account = account.profiles(self.profile_table(at, problems));
+        }
         account
+    }
+
+    /// The shipped model profiles with this account's model data and rules.
+    fn profile_table(&self, at: &str, problems: &mut Problems) -> ProfileTable {
+        let mut table = ProfileTable::builtin().clone();
+        if let Some(file) = &self.model_data {
+            match table.clone().with_litellm_file(file) {
+                Ok(extended) => table = extended,
+                Err(error) => {
+                    let mut message = error.to_string();
+                    let mut source = std::error::Error::source(&error);
+                    while let Some(cause) = source {
+                        message = format!("{message}: {cause}");
+                        source = cause.source();
+                    }
+                    problems.push(format!("{at}.model_data"), message);
+                }
+            }
+        }
+        for (pattern, rules) in &self.profiles {
+            table = table.with_rules(pattern.as_str(), rules.clone());
+        }
+        table
     }
 
     /// The shipped list prices with this account's overrides.

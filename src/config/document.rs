@@ -17,6 +17,7 @@ use super::resilience::{BreakerSettings, HealthSettings};
 use super::shared::SharedStateConfig;
 use super::state::StateStoreConfig;
 use crate::error::{ConfigError, ConfigProblem};
+use crate::provider::profile::ParameterPolicy;
 use crate::router::{PathStyle, Router, RouterBuilder, Snapshot};
 
 /// Everything a [`RouterBuilder`] can express, as data read from a TOML, YAML or JSON file
@@ -97,6 +98,10 @@ pub struct RouterConfig {
     #[serde(default, deserialize_with = "duration::optional")]
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
     pub queue_time: Option<Duration>,
+    /// What happens to a parameter a target's model cannot take: `adapt` (default: drop,
+    /// rename or convert it, recorded on the attempt) or `strict` (skip the target).
+    #[serde(default)]
+    pub parameter_policy: Option<ParameterPolicy>,
     /// Where budget spend is kept (default: only in the router's memory).
     #[serde(default)]
     pub state_store: Option<StateStoreConfig>,
@@ -129,6 +134,7 @@ impl Default for RouterConfig {
             breakers: true,
             health: HealthSettings::default(),
             queue_time: None,
+            parameter_policy: None,
             state_store: None,
             shared_state: None,
             alerts: Vec::new(),
@@ -258,6 +264,9 @@ impl RouterConfig {
             (true, None) => {}
         }
         builder = builder.health(self.health.to_config());
+        if let Some(policy) = self.parameter_policy {
+            builder = builder.parameter_policy(policy);
+        }
         if let Some(wait) = self.queue_time {
             builder = builder.queue_time(wait);
         }
@@ -376,6 +385,7 @@ impl PartialEq for RouterConfig {
             && self.breakers == other.breakers
             && self.health == other.health
             && self.queue_time == other.queue_time
+            && self.parameter_policy == other.parameter_policy
             && self.state_store == other.state_store
             && self.shared_state == other.shared_state
             && self.alerts == other.alerts
@@ -397,6 +407,7 @@ impl fmt::Debug for RouterConfig {
             .field("shared_state", &self.shared_state)
             .field("health", &self.health)
             .field("queue_time", &self.queue_time)
+            .field("parameter_policy", &self.parameter_policy)
             .field("state_store", &self.state_store)
             .field("alerts", &self.alerts)
             .finish()

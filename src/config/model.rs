@@ -7,6 +7,7 @@ use super::price::PriceConfig;
 use super::problems::Problems;
 use crate::context_window::ContextWindow;
 use crate::model::{Balance, Capabilities, LogicalModel, Target};
+use crate::provider::profile::{ModelRules, ParameterPolicy};
 use crate::types::SamplingParams;
 
 /// A logical model (see [`LogicalModel`]).
@@ -17,10 +18,12 @@ use crate::types::SamplingParams;
 /// capabilities = ["streaming", "tools"]
 /// defaults = { temperature = 0.2, max_tokens = 1024 }
 /// balance = "round_robin"
+/// parameter_policy = "strict"
 /// targets = [
 ///   { account = "openai-main", model = "gpt-4o", weight = 3 },
 ///   { account = "anthropic-main", model = "claude-sonnet-4-5", tier = 1 },
-///   { account = "local", model = "my-model", price = { input = 0.1, output = 0.4 } },
+///   { account = "local", model = "my-model", price = { input = 0.1, output = 0.4 },
+///     profile = { unsupported = ["seed"] } },
 /// ]
 /// ```
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -42,6 +45,10 @@ pub struct ModelConfig {
     /// Concrete targets, in order of preference.
     #[serde(default)]
     pub targets: Vec<TargetConfig>,
+    /// What happens to a parameter a target's model cannot take (`adapt` or `strict`),
+    /// when it differs from the router's `parameter_policy`.
+    #[serde(default)]
+    pub parameter_policy: Option<ParameterPolicy>,
 }
 
 /// One concrete provider model behind a logical model (see [`Target`]).
@@ -69,6 +76,10 @@ pub struct TargetConfig {
     /// What this target charges, over its account's pricing.
     #[serde(default)]
     pub price: Option<PriceConfig>,
+    /// Rules over the model's profile, when the account's profiles do not know it or
+    /// are wrong for this deployment (for example `{ unsupported = ["temperature"] }`).
+    #[serde(default)]
+    pub profile: Option<ModelRules>,
 }
 
 impl ModelConfig {
@@ -78,6 +89,9 @@ impl ModelConfig {
             .capabilities(self.capabilities)
             .defaults(self.defaults.clone())
             .balance(self.balance);
+        if let Some(policy) = self.parameter_policy {
+            model = model.parameter_policy(policy);
+        }
         for (i, target) in self.targets.iter().enumerate() {
             model = model.target(target.to_target(&format!("{at}.targets[{i}]"), problems));
         }
@@ -96,6 +110,9 @@ impl TargetConfig {
         }
         if let Some(window) = self.context_window {
             target = target.context_window(window);
+        }
+        if let Some(rules) = &self.profile {
+            target = target.profile(rules.clone());
         }
         if let Some(price) = self
             .price

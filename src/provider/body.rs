@@ -14,6 +14,55 @@ pub(crate) fn base64_data_url(url: &str) -> Option<(&str, &str)> {
     Some((header.strip_suffix(";base64")?, data))
 }
 
+/// A tool's parameter schema as sent: a tool defined without one (`null`) takes no
+/// arguments, which every API spells as an object schema without properties.
+pub(crate) fn parameters_schema(
+    schema: &serde_json::Value,
+) -> std::borrow::Cow<'_, serde_json::Value> {
+    if schema.is_null() {
+        std::borrow::Cow::Owned(serde_json::json!({"type": "object", "properties": {}}))
+    } else {
+        std::borrow::Cow::Borrowed(schema)
+    }
+}
+
+/// The property a wrapped JSON-mode answer is carried in.
+const WRAPPED_ANSWER: &str = "value";
+
+/// Whether a JSON-mode schema can be a tool's parameters as it is: its root is an object
+/// schema or names no type. Otherwise it is wrapped ([`wrapped_schema`]).
+pub(crate) fn has_object_root(schema: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    schema.is_object()
+        && match schema.get("type") {
+            Some(Value::String(kind)) => kind == "object",
+            Some(_) => false,
+            None => true,
+        }
+}
+
+/// An object schema whose one required property, `value`, is `schema`: how a JSON-mode
+/// answer whose root is not an object travels as a tool call's arguments.
+pub(crate) fn wrapped_schema(schema: &serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "type": "object",
+        "properties": {WRAPPED_ANSWER: schema},
+        "required": [WRAPPED_ANSWER],
+    })
+}
+
+/// The answer a wrapped answer's arguments carry: their `value`, as JSON text. Arguments
+/// that are not such an object are returned as they are.
+pub(crate) fn unwrap_answer(arguments: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(arguments) {
+        Ok(serde_json::Value::Object(mut fields)) if fields.contains_key(WRAPPED_ANSWER) => fields
+            .remove(WRAPPED_ANSWER)
+            .map(|value| value.to_string())
+            .unwrap_or_default(),
+        _ => arguments.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -40,10 +40,15 @@ pub enum ErrorKind {
     /// a backend for some tenants only). It falls back by default, is never retried, and
     /// never counts against breakers, health or error rates.
     Declined,
+    /// The model does not take a parameter or value the request carries (OpenAI
+    /// `unsupported_parameter` / `unsupported_value`, Anthropic's "cannot both be
+    /// specified", Gemini's `INVALID_ARGUMENT` naming a field): the request is valid for
+    /// the logical model, just not for this target, so another target may take it.
+    UnsupportedParameter,
 }
 
 impl ErrorKind {
-    const ALL: [ErrorKind; 12] = [
+    const ALL: [ErrorKind; 13] = [
         ErrorKind::Timeout,
         ErrorKind::Connection,
         ErrorKind::RateLimited,
@@ -56,6 +61,7 @@ impl ErrorKind {
         ErrorKind::ContextLengthExceeded,
         ErrorKind::MalformedResponse,
         ErrorKind::Declined,
+        ErrorKind::UnsupportedParameter,
     ];
 
     const fn bit(self) -> u16 {
@@ -92,6 +98,7 @@ impl fmt::Display for ErrorKind {
             ErrorKind::ContextLengthExceeded => "context length exceeded",
             ErrorKind::MalformedResponse => "malformed response",
             ErrorKind::Declined => "declined",
+            ErrorKind::UnsupportedParameter => "unsupported parameter",
         })
     }
 }
@@ -114,9 +121,9 @@ impl ErrorKindSet {
 
     /// The kinds that move on to the next candidate by default: every provider fault
     /// (timeout, connection, rate limited, server error, overloaded, malformed response)
-    /// plus not found and context length exceeded, which another target may not share,
-    /// and a backend that declined the request.
-    /// Invalid requests, auth failures and content filtering stop the request.
+    /// plus not found, context length exceeded and unsupported parameter, which another
+    /// target may not share, and a backend that declined the request. Invalid requests,
+    /// auth failures and content filtering stop the request.
     pub const fn default_fallback() -> Self {
         Self(
             ErrorKind::Timeout.bit()
@@ -127,7 +134,8 @@ impl ErrorKindSet {
                 | ErrorKind::MalformedResponse.bit()
                 | ErrorKind::NotFound.bit()
                 | ErrorKind::ContextLengthExceeded.bit()
-                | ErrorKind::Declined.bit(),
+                | ErrorKind::Declined.bit()
+                | ErrorKind::UnsupportedParameter.bit(),
         )
     }
 

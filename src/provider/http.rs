@@ -408,6 +408,27 @@ pub(crate) fn mentions_context_overflow(message: &str) -> bool {
     .any(|needle| lower.contains(needle))
 }
 
+/// Whether an error message says the model does not take a parameter or value of the
+/// request (rather than that the request is malformed), in the words OpenAI, Anthropic
+/// and Gemini use.
+pub(crate) fn mentions_unsupported_parameter(message: &str) -> bool {
+    let lower = message.to_ascii_lowercase();
+    [
+        "unsupported parameter",
+        "unsupported value",
+        "cannot both be specified",
+        "is not supported with this model",
+        "is not supported by this model",
+        "not supported when",
+        "is unsupported",
+        "does not support",
+        "only the default (1) value is supported",
+        "unknown name",
+    ]
+    .iter()
+    .any(|needle| lower.contains(needle))
+}
+
 /// Replaces every secret of `account` (API key, header values) in `text`.
 pub(crate) fn redact(text: &str, account: &AccountInfo) -> String {
     let mut text = text.to_owned();

@@ -45,9 +45,11 @@ mod event_stream;
 pub mod gemini;
 pub(crate) mod http;
 pub mod openai;
+pub mod profile;
 pub mod sse;
 
 use std::pin::Pin;
+use std::sync::{Arc, LazyLock};
 
 use async_trait::async_trait;
 use futures::Stream;
@@ -57,6 +59,7 @@ pub use error::{ErrorKind, ErrorKindSet, ProviderError};
 pub use http::HttpTimeouts;
 
 use crate::account::AccountInfo;
+use crate::provider::profile::{Adapted, ModelProfile, ProfileTable};
 use crate::types::{
     ChatRequest, EffectiveParams, FinishReason, Message, ResponseFormat, SamplingParams, Tool,
     ToolCall, ToolCallDelta, ToolChoice, Usage,
@@ -140,6 +143,9 @@ pub struct ProviderRequest<'a> {
     account: &'a AccountInfo,
     request: &'a ChatRequest,
     defaults: &'a SamplingParams,
+    profile: Option<&'a Arc<ModelProfile>>,
+    /// What the router adapted, once it has looked (`Some(None)`: nothing to change).
+    adapted: Option<Option<&'a Adapted>>,
 }
 
 impl<'a> ProviderRequest<'a> {
@@ -156,7 +162,57 @@ impl<'a> ProviderRequest<'a> {
             account,
             request,
             defaults,
+            profile: None,
+            adapted: None,
         }
+    }
+
+    /// The same request with the profile of its model given, instead of the shipped
+    /// table's ([`ProfileTable::builtin`]).
+    #[must_use]
+    pub fn with_profile(mut self, profile: &'a Arc<ModelProfile>) -> Self {
+        self.profile = Some(profile);
+        self
+    }
+
+    /// The same request as adapted to its model (`None`: it needs no change). The
+    /// parameters, tool choice and JSON-mode strategy the adapter reads are then the
+    /// adapted ones, and the adapter does not adapt again.
+    #[must_use]
+    pub fn with_adaptation(mut self, adapted: Option<&'a Adapted>) -> Self {
+        self.adapted = Some(adapted);
+        self
+    }
+
+    /// The profile of the model: the one given with [`with_profile`](Self::with_profile),
+    /// else the shipped table's, else one that refuses nothing.
+    pub fn profile(&self) -> Arc<ModelProfile> {
+        static UNKNOWN: LazyLock<Arc<ModelProfile>> = LazyLock::new(Arc::default);
+        match self.profile {
+            Some(profile) => profile.clone(),
+            None => ProfileTable::builtin()
+                .lookup(self.model)
+                .unwrap_or_else(|| UNKNOWN.clone()),
+        }
+    }
+
+    /// The adaptation this request needs for its model, when nobody has adapted it yet
+    /// (an adapter called directly, without the router): what the adapter then sends.
+    pub fn adaptation(&self) -> Option<Adapted> {
+        match self.adapted {
+            Some(_) => None,
+            None => profile::adapt(&self.profile(), self),
+        }
+    }
+
+    /// The adaptation applied, if any.
+    pub fn adapted(&self) -> Option<&'a Adapted> {
+        self.adapted.flatten()
+    }
+
+    /// The request's own parameters, without the logical model's defaults.
+    pub(crate) fn request_params(&self) -> &'a SamplingParams {
+        &self.request.params
     }
 
     /// The provider's model id.
@@ -179,9 +235,12 @@ impl<'a> ProviderRequest<'a> {
         &self.request.tools
     }
 
-    /// How the model should choose among tools.
+    /// How the model should choose among tools (as adapted, when adapted).
     pub fn tool_choice(&self) -> Option<&'a ToolChoice> {
-        self.request.tool_choice.as_ref()
+        match self.adapted() {
+            Some(adapted) => adapted.tool_choice.as_ref(),
+            None => self.request.tool_choice.as_ref(),
+        }
     }
 
     /// The requested response format.
@@ -189,9 +248,13 @@ impl<'a> ProviderRequest<'a> {
         self.request.response_format.as_ref()
     }
 
-    /// The effective sampling parameters (request over defaults).
+    /// The effective sampling parameters (request over defaults, as adapted when
+    /// adapted).
     pub fn params(&self) -> EffectiveParams<'a> {
-        EffectiveParams::new(&self.request.params, self.defaults)
+        match self.adapted() {
+            Some(adapted) => EffectiveParams::new(&adapted.params, crate::types::no_params()),
+            None => EffectiveParams::new(&self.request.params, self.defaults),
+        }
     }
 
     /// The request's metadata.

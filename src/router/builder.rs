@@ -11,6 +11,7 @@ use crate::error::ConfigError;
 use crate::limits::DEFAULT_RETRY_AFTER;
 use crate::model::LogicalModel;
 use crate::policy::Policy;
+use crate::provider::profile::ParameterPolicy;
 use crate::resilience::{BreakerConfig, CredentialsBackoff, HealthConfig};
 use crate::state::StateStore;
 
@@ -44,6 +45,7 @@ pub struct RouterBuilder {
     pub(super) queue_time: Duration,
     pub(super) cool_down: Duration,
     pub(super) credentials_backoff: CredentialsBackoff,
+    pub(super) parameter_policy: ParameterPolicy,
 }
 
 impl Default for RouterBuilder {
@@ -61,6 +63,7 @@ impl Default for RouterBuilder {
             queue_time: Duration::ZERO,
             cool_down: DEFAULT_RETRY_AFTER,
             credentials_backoff: CredentialsBackoff::default(),
+            parameter_policy: ParameterPolicy::Adapt,
         }
     }
 }
@@ -79,6 +82,7 @@ impl std::fmt::Debug for RouterBuilder {
             .field("queue_time", &self.queue_time)
             .field("cool_down", &self.cool_down)
             .field("credentials_backoff", &self.credentials_backoff)
+            .field("parameter_policy", &self.parameter_policy)
             .finish()
     }
 }
@@ -160,6 +164,23 @@ impl RouterBuilder {
     #[cfg(feature = "redis")]
     pub fn shared_state(mut self, state: crate::shared::RedisState) -> Self {
         self.shared = Some(state);
+        self
+    }
+
+    /// What happens to a parameter a target's model cannot take (its
+    /// [profile](crate::ModelProfile) says so), for every logical model that does not
+    /// choose for itself: [`ParameterPolicy::Adapt`] (the default) changes the request
+    /// for that target and records each change on the attempt; [`ParameterPolicy::Strict`]
+    /// skips the target.
+    ///
+    /// ```
+    /// use routewise::{ParameterPolicy, Router};
+    ///
+    /// let builder = Router::builder().parameter_policy(ParameterPolicy::Strict);
+    /// # let _ = builder;
+    /// ```
+    pub fn parameter_policy(mut self, policy: ParameterPolicy) -> Self {
+        self.parameter_policy = policy;
         self
     }
 

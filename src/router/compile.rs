@@ -17,12 +17,12 @@ use std::time::SystemTime;
 
 use crate::account::ProviderAccount;
 use crate::budget::{Budget, BudgetLedger};
-use crate::context_window::ContextWindow;
 use crate::error::{ConfigError, ConfigProblem};
 use crate::limits::{Limiter, RateLimits};
-use crate::model::LogicalModel;
+use crate::model::{LogicalModel, Target};
 use crate::policy::{BreakerChoice, Policy};
 use crate::provider::ErrorKind;
+use crate::provider::profile::{ModelProfile, ParameterPolicy};
 use crate::resilience::{
     BreakerConfig, CircuitBreaker, Credentials, CredentialsBackoff, HealthConfig, HealthTracker,
     ResilienceConfigError,
@@ -93,6 +93,7 @@ impl RouterBuilder {
                     accounts: &accounts,
                     account_defs: &self.accounts,
                     previous,
+                    parameter_policy: self.parameter_policy,
                 };
                 compile_model(m, &cx, &mut next_id, &mut problems)
             })
@@ -299,6 +300,8 @@ struct ModelContext<'a> {
     accounts: &'a HashMap<&'a str, usize>,
     account_defs: &'a [ProviderAccount],
     previous: Option<&'a Snapshot>,
+    /// The router-wide parameter policy.
+    parameter_policy: ParameterPolicy,
 }
 
 fn compile_model(
@@ -348,9 +351,14 @@ fn compile_model(
         };
         let survivor = previous.and_then(|s| s.target(&target_ref));
         let account_def = &cx.account_defs[account];
+        let profile = target_profile(account_def, target);
         let price = target
             .price
-            .or_else(|| account_def.pricing.get(&target.model).ok());
+            .or_else(|| {
+                let pricing = account_def.pricing.as_ref()?;
+                pricing.get(&target.model).ok()
+            })
+            .or(profile.price);
         if price.is_none() && account_def.budget.is_some() {
             problems.push(
                 format!("{target_path}.price"),
@@ -367,9 +375,8 @@ fn compile_model(
             capabilities: target.capabilities.unwrap_or(model.capabilities),
             tier: target.tier,
             weight: target.weight.unwrap_or(1),
-            window: target
-                .context_window
-                .or_else(|| ContextWindow::for_model(&target.model)),
+            window: target.context_window.or(profile.window),
+            profile,
             counters: survivor.map(|t| t.counters.clone()).unwrap_or_default(),
             load: survivor.map(|t| t.load.clone()).unwrap_or_default(),
             target: target_ref,
@@ -394,7 +401,17 @@ fn compile_model(
         cursors: tiers.iter().map(|_| AtomicUsize::new(0)).collect(),
         tiers,
         balance: model.balance,
+        parameter_policy: model.parameter_policy.unwrap_or(cx.parameter_policy),
         targets,
+    }
+}
+
+/// The profile of a target's model in its account's table, under the target's own rules.
+fn target_profile(account: &ProviderAccount, target: &Target) -> Arc<ModelProfile> {
+    let profile = account.profiles.lookup(&target.model).unwrap_or_default();
+    match &target.profile {
+        Some(rules) => Arc::new((*profile).clone().with_rules(rules)),
+        None => profile,
     }
 }
 

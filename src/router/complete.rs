@@ -12,6 +12,7 @@ use super::snapshot::Snapshot;
 use super::telemetry;
 use crate::error::Error;
 use crate::policy::{Purpose, StepType};
+use crate::provider::profile::Adapted;
 use crate::provider::{ProviderError, ProviderResponse};
 use crate::resilience::Deadline;
 use crate::types::{ChatRequest, ChatResponse};
@@ -37,7 +38,9 @@ pub(crate) async fn complete(
             }
             let snapshot = execution.snapshot().clone();
             let deadline = *execution.deadline();
-            let (result, time) = call(&snapshot, &deadline, candidate, request).await;
+            let adapted = execution.adaptation(candidate);
+            let (result, time) =
+                call(&snapshot, &deadline, candidate, request, adapted.as_deref()).await;
             let error = match result {
                 Ok(response) => {
                     let answer = response.into();
@@ -70,15 +73,17 @@ pub(super) async fn call(
     deadline: &Deadline,
     candidate: Candidate,
     request: &ChatRequest,
+    adapted: Option<&Adapted>,
 ) -> (Result<ProviderResponse, ProviderError>, CallTime) {
     let resolved = Execution::resolve(snapshot, candidate);
     let _in_flight = resolved.target.load.begin();
     let span = telemetry::attempt_span(&resolved, request);
+    telemetry::adapted(&span, &resolved, adapted);
     let started = Instant::now();
     let call = resolved
         .account
         .provider
-        .complete(resolved.request(request));
+        .complete(resolved.request(request).with_adaptation(adapted));
     let result = deadline
         .run(call.instrument(span.clone()))
         .await

@@ -10,6 +10,7 @@ use super::skip::SkippedTarget;
 use super::snapshot::Snapshot;
 use crate::model::Capabilities;
 use crate::policy::{MatchMiss, Purpose, StepType};
+use crate::provider::profile::Adaptation;
 use crate::types::{ChatRequest, TargetRef};
 
 /// What [`Router::complete`](crate::Router::complete) would do with a request, decided
@@ -45,8 +46,20 @@ pub struct Explanation {
     /// The policy's larger-context targets held back: tried, after the candidates, only
     /// if a target refuses the request as too long.
     pub larger_context: Vec<TargetRef>,
+    /// How the request would be adapted to the candidates whose models cannot take it as
+    /// it is (see [`ParameterPolicy`](crate::ParameterPolicy)).
+    pub adapted: Vec<AdaptedTarget>,
     /// The error the request would end with before any provider is called, if it would.
     pub error: Option<String>,
+}
+
+/// The changes a request would need for one target's model.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AdaptedTarget {
+    /// The target.
+    pub target: TargetRef,
+    /// The changes, in order.
+    pub changes: Vec<Adaptation>,
 }
 
 /// A policy that did not match, and why.
@@ -77,6 +90,7 @@ pub(crate) fn explain(
         deprioritized: Vec::new(),
         context_fallback: false,
         larger_context: Vec::new(),
+        adapted: Vec::new(),
         error: None,
     };
     let problems = request.problems();
@@ -112,6 +126,14 @@ pub(crate) fn explain(
             let healthy = explanation.candidates.len() - plan.demoted;
             explanation.deprioritized = explanation.candidates[healthy..].to_vec();
             explanation.context_fallback = plan.context_fallback;
+            explanation.adapted = plan
+                .adaptations
+                .iter()
+                .map(|a| AdaptedTarget {
+                    target: snapshot.models[a.model].targets[a.target].target.clone(),
+                    changes: a.adapted.changes().to_vec(),
+                })
+                .collect();
             explanation.larger_context = plan
                 .larger_context
                 .iter()
@@ -132,6 +154,16 @@ pub(crate) fn explain(
         }
     }
     explanation
+}
+
+impl Explanation {
+    fn write_adaptations(&self, f: &mut fmt::Formatter<'_>, target: &TargetRef) -> fmt::Result {
+        let changes = self.adapted.iter().filter(|a| &a.target == target);
+        for change in changes.flat_map(|a| &a.changes) {
+            writeln!(f, "       adapted: {change}")?;
+        }
+        Ok(())
+    }
 }
 
 impl fmt::Display for Explanation {
@@ -169,6 +201,7 @@ impl fmt::Display for Explanation {
                 ""
             };
             writeln!(f, "  {}. {target} ({role}{health})", i + 1)?;
+            self.write_adaptations(f, target)?;
         }
         for (i, target) in self.larger_context.iter().enumerate() {
             let n = self.candidates.len() + i + 1;
@@ -176,6 +209,7 @@ impl fmt::Display for Explanation {
                 f,
                 "  {n}. {target} (larger-context fallback, only after a context-length error)"
             )?;
+            self.write_adaptations(f, target)?;
         }
         for skip in &self.skipped {
             writeln!(f, "  skipped {}: {}", skip.target, skip.reason)?;

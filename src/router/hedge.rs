@@ -28,7 +28,14 @@ pub(crate) async fn race(
     let snapshot = execution.snapshot().clone();
     let deadline = *execution.deadline();
     let started = Instant::now();
-    let first_call = call(&snapshot, &deadline, first, request);
+    let first_adapted = execution.adaptation(first);
+    let first_call = call(
+        &snapshot,
+        &deadline,
+        first,
+        request,
+        first_adapted.as_deref(),
+    );
     tokio::pin!(first_call);
     let early = tokio::select! {
         outcome = &mut first_call => Some(outcome),
@@ -46,7 +53,14 @@ pub(crate) async fn race(
         return finish_alone(execution, first, first_admission, result, time);
     };
     let hedged_at = Instant::now();
-    let second_call = call(&snapshot, &deadline, second, request);
+    let second_adapted = execution.adaptation(second);
+    let second_call = call(
+        &snapshot,
+        &deadline,
+        second,
+        request,
+        second_adapted.as_deref(),
+    );
     tokio::pin!(second_call);
 
     let mut runners = [

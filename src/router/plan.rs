@@ -6,6 +6,7 @@
 //! side effect, advancing a round-robin position, happens only for real requests.)
 
 use std::borrow::Cow;
+use std::sync::Arc;
 use tokio::time::Instant;
 
 use super::accounting::Tokens;
@@ -18,6 +19,7 @@ use crate::error::Error;
 use crate::model::Capabilities;
 use crate::policy::{MatchMiss, Purpose, RouteStep, StepType};
 use crate::provider::ProviderRequest;
+use crate::provider::profile::{self, Adapted, ParameterPolicy};
 use crate::types::millis;
 use crate::types::{ChatRequest, RouteOptions};
 
@@ -56,6 +58,17 @@ pub(crate) struct Plan {
     /// Whether the candidates are the policy's larger-context models, because no route
     /// target could hold the request.
     pub(crate) context_fallback: bool,
+    /// How the request is adapted to each candidate (larger-context ones included) whose
+    /// model cannot take it as it is.
+    pub(crate) adaptations: Vec<PlannedAdaptation>,
+}
+
+/// The adaptation of the request to one target: model and target indices.
+#[derive(Debug)]
+pub(crate) struct PlannedAdaptation {
+    pub(crate) model: usize,
+    pub(crate) target: usize,
+    pub(crate) adapted: Arc<Adapted>,
 }
 
 /// Why planning failed, and which policy had matched, if any (its stats count the failure).
@@ -110,6 +123,7 @@ fn plan_with(
         candidates: Vec::with_capacity(targets),
         skipped: Vec::new(),
         prompt_tokens: None,
+        adaptations: Vec::new(),
     };
     let mut any_model_capable = false;
     for entry in route.iter() {
@@ -123,6 +137,7 @@ fn plan_with(
     let Planner {
         mut candidates,
         skipped,
+        adaptations,
         ..
     } = planner;
     if policy.cheapest_first {
@@ -159,6 +174,7 @@ fn plan_with(
         demoted,
         larger_context,
         context_fallback,
+        adaptations,
     })
 }
 
@@ -267,6 +283,7 @@ struct Planner<'a, 'r> {
     skipped: Vec<SkippedTarget>,
     /// Estimated once, on the first target with a known window.
     prompt_tokens: Option<u32>,
+    adaptations: Vec<PlannedAdaptation>,
 }
 
 impl Planner<'_, '_> {
@@ -292,10 +309,12 @@ impl Planner<'_, '_> {
             candidates: Vec::new(),
             skipped: Vec::new(),
             prompt_tokens: self.prompt_tokens,
+            adaptations: Vec::new(),
         };
         for entry in &self.policy.larger_context {
             planner.add_entry(*entry);
         }
+        self.adaptations.append(&mut planner.adaptations);
         if !too_long {
             return (planner.candidates, false);
         }
@@ -343,6 +362,38 @@ impl Planner<'_, '_> {
         model_missing.is_none()
     }
 
+    /// Adapts the request to target `t` of model `m`, if its model cannot take it as it
+    /// is: the adaptation is kept for the attempt, or under a strict parameter policy the
+    /// target is skipped for the first change it would need.
+    fn adapt(&mut self, m: usize, t: usize) -> Result<(), SkipReason> {
+        let model = &self.snapshot.models[m];
+        let target = &model.targets[t];
+        let account = &self.snapshot.accounts[target.account];
+        let call = ProviderRequest::new(
+            &target.target.provider_model,
+            &account.info,
+            self.input.request,
+            &model.defaults,
+        );
+        let Some(adapted) = profile::adapt(&target.profile, &call) else {
+            return Ok(());
+        };
+        if model.parameter_policy == ParameterPolicy::Strict {
+            let first = &adapted.changes()[0];
+            return Err(SkipReason::ParameterUnsupported {
+                parameter: first.parameter.clone(),
+                model: target.target.provider_model.to_string(),
+                detail: first.to_string(),
+            });
+        }
+        self.adaptations.push(PlannedAdaptation {
+            model: m,
+            target: t,
+            adapted: Arc::new(adapted),
+        });
+        Ok(())
+    }
+
     /// Whether target `t` of model `m` can take the request: its tokens when its account
     /// is metered, or why not.
     fn check_target(&mut self, m: usize, t: usize) -> Result<Option<Tokens>, SkipReason> {
@@ -351,6 +402,7 @@ impl Planner<'_, '_> {
         if let Some(capability) = target.capabilities.missing(self.input.needs).first() {
             return Err(SkipReason::TargetLacks { capability });
         }
+        self.adapt(m, t)?;
         if let Some(until) = self
             .policy
             .breaker(target)

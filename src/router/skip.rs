@@ -88,6 +88,16 @@ pub enum SkipReason {
     /// The account's limits, budget or breaker are shared through Redis, Redis does not
     /// answer, and the shared state's fail mode is `Closed`.
     SharedStateUnavailable,
+    /// The target's model cannot take a parameter of the request as it is, and the
+    /// logical model's [`ParameterPolicy`](crate::ParameterPolicy) is `Strict`.
+    ParameterUnsupported {
+        /// The first parameter that would have to change.
+        parameter: String,
+        /// The provider model.
+        model: String,
+        /// The change it would need, and why.
+        detail: String,
+    },
 }
 
 impl SkipReason {
@@ -168,6 +178,14 @@ impl fmt::Display for SkipReason {
             SkipReason::SharedStateUnavailable => {
                 f.write_str("shared state (Redis) unavailable, failing closed")
             }
+            SkipReason::ParameterUnsupported {
+                parameter,
+                model,
+                detail,
+            } => write!(
+                f,
+                "`{model}` cannot take `{parameter}` as sent and the parameter policy is strict (would have {detail})"
+            ),
         }
     }
 }

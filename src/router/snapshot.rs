@@ -17,6 +17,7 @@ use crate::context_window::ContextWindow;
 use crate::limits::{CoolDowns, Limiter};
 use crate::model::{Balance, Capabilities};
 use crate::policy::{FallbackRules, Match, StreamRecovery};
+use crate::provider::profile::{ModelProfile, ParameterPolicy};
 use crate::provider::{ErrorKind, Provider};
 use crate::resilience::{
     CircuitBreaker, Credentials, HealthTracker, HedgePolicy, RetryPolicy, Timeouts,
@@ -88,6 +89,7 @@ pub(crate) struct CompiledModel {
     /// Target indices grouped by tier, lowest tier first, declaration order within.
     pub(crate) tiers: Vec<Vec<usize>>,
     pub(crate) balance: Balance,
+    pub(crate) parameter_policy: ParameterPolicy,
     /// One round-robin position per tier.
     pub(crate) cursors: Vec<AtomicUsize>,
 }
@@ -105,6 +107,8 @@ pub(crate) struct CompiledTarget {
     pub(crate) window: Option<ContextWindow>,
     /// Its override, or its account's price for its provider model, if known.
     pub(crate) price: Option<Price>,
+    /// What its provider model accepts: its account's profile under its own rules.
+    pub(crate) profile: Arc<ModelProfile>,
     pub(crate) counters: Arc<TargetCounters>,
     pub(crate) load: Arc<TargetLoad>,
 }

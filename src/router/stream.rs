@@ -222,10 +222,16 @@ impl Driver {
         let resolved = Execution::resolve(execution.snapshot(), candidate);
         let in_flight = resolved.target.load.begin();
         let span = telemetry::attempt_span(&resolved, request);
+        let adapted = execution.adaptation(candidate);
+        telemetry::adapted(&span, &resolved, adapted.as_deref());
         let call = resolved
             .account
             .provider
-            .stream(resolved.request(request))
+            .stream(
+                resolved
+                    .request(request)
+                    .with_adaptation(adapted.as_deref()),
+            )
             .instrument(span.clone());
         let result = execution
             .deadline()

@@ -12,6 +12,7 @@ use super::execution::Resolved;
 use crate::error::Error;
 use crate::policy::{Purpose, StepType};
 use crate::provider::ErrorKind;
+use crate::provider::profile::Adapted;
 use crate::types::{ChatRequest, EffectiveParams, FinishReason, Usage};
 
 /// `gen_ai.operation.name` of every call the router makes.
@@ -55,6 +56,25 @@ pub(crate) fn attempt_span(resolved: &Resolved<'_>, request: &ChatRequest) -> Sp
         gen_ai.response.finish_reasons = Empty,
         error.type = Empty,
     )
+}
+
+/// Emits one `routewise::adapt` event, inside the attempt's span, for each change made
+/// to the request for the target's model: nothing changes silently.
+pub(crate) fn adapted(span: &Span, resolved: &Resolved<'_>, adapted: Option<&Adapted>) {
+    let Some(adapted) = adapted else {
+        return;
+    };
+    let _entered = span.enter();
+    for change in adapted.changes() {
+        tracing::info!(
+            target: "routewise::adapt",
+            model = &*resolved.target.target.provider_model,
+            account = &*resolved.target.target.account,
+            parameter = %change.parameter,
+            adaptation = %change,
+            "request adapted to the target's model"
+        );
+    }
 }
 
 /// Records a successful call's usage and finish reason on its span.
@@ -214,6 +234,7 @@ pub(crate) fn kind_name(kind: ErrorKind) -> &'static str {
         ErrorKind::NotFound => "not_found",
         ErrorKind::ContentFiltered => "content_filtered",
         ErrorKind::ContextLengthExceeded => "context_length_exceeded",
+        ErrorKind::UnsupportedParameter => "unsupported_parameter",
         ErrorKind::MalformedResponse => "malformed_response",
         ErrorKind::Declined => "declined",
     }

@@ -8,12 +8,15 @@
 pub(crate) mod millis;
 mod options;
 mod params;
+mod reasoning;
 mod request;
 mod response;
 mod stream;
 
 pub use options::RouteOptions;
+pub(crate) use params::no_params;
 pub use params::{EffectiveParams, SamplingParams};
+pub use reasoning::{Reasoning, ReasoningEffort};
 pub use request::{
     ChatRequest, ContentPart, Image, ImageDetail, ImageSource, Message, ResponseFormat, Tool,
     ToolCall, ToolChoice,

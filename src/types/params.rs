@@ -1,6 +1,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::{Reasoning, ReasoningEffort};
+
 /// Sampling parameters of a request, or the defaults of a [`LogicalModel`](crate::LogicalModel).
 ///
 /// Every field is optional: a request's own value always wins, and a logical model's
@@ -32,6 +34,9 @@ pub struct SamplingParams {
     /// Seed for providers that support deterministic sampling.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seed: Option<i64>,
+    /// How hard a reasoning model should think, in each provider's own form.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning: Option<Reasoning>,
     /// Provider-specific parameters passed through verbatim (for example
     /// `presence_penalty`). Keys set on the request win over the same keys in defaults.
     #[serde(skip_serializing_if = "Map::is_empty")]
@@ -83,6 +88,22 @@ impl SamplingParams {
         self
     }
 
+    /// Sets the reasoning effort (see [`Reasoning`]).
+    #[must_use]
+    pub fn reasoning_effort(mut self, effort: ReasoningEffort) -> Self {
+        self.reasoning.get_or_insert_with(Reasoning::default).effort = Some(effort);
+        self
+    }
+
+    /// Sets the reasoning token budget (see [`Reasoning`]).
+    #[must_use]
+    pub fn reasoning_budget(mut self, tokens: u32) -> Self {
+        self.reasoning
+            .get_or_insert_with(Reasoning::default)
+            .budget_tokens = Some(tokens);
+        self
+    }
+
     /// Adds a provider-specific parameter passed through verbatim.
     #[must_use]
     pub fn extra(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
@@ -106,8 +127,19 @@ impl SamplingParams {
         if self.max_tokens == Some(0) {
             problems.push(("max_tokens", "must be at least 1".to_owned()));
         }
+        if self.reasoning.and_then(|r| r.budget_tokens) == Some(0) {
+            problems.push(("reasoning.budget_tokens", "must be at least 1".to_owned()));
+        }
         problems
     }
+}
+
+/// Parameters with nothing set, shared: what an adapted request's parameters are layered
+/// over, since they already hold the defaults.
+pub(crate) fn no_params() -> &'static SamplingParams {
+    static NONE: std::sync::LazyLock<SamplingParams> =
+        std::sync::LazyLock::new(SamplingParams::default);
+    &NONE
 }
 
 /// A request's parameters layered over a logical model's defaults, without copying either.
@@ -165,6 +197,11 @@ impl<'a> EffectiveParams<'a> {
         self.request.seed.or(self.defaults.seed)
     }
 
+    /// The effective reasoning control.
+    pub fn reasoning(&self) -> Option<Reasoning> {
+        self.request.reasoning.or(self.defaults.reasoning)
+    }
+
     /// The effective provider-specific parameters: every request key, then every default
     /// key the request does not set.
     pub fn extra(&self) -> impl Iterator<Item = (&'a String, &'a Value)> + 'a {
@@ -189,6 +226,7 @@ impl<'a> EffectiveParams<'a> {
                 .clone()
                 .or_else(|| self.defaults.stop.clone()),
             seed: self.seed(),
+            reasoning: self.reasoning(),
             extra: self.extra().map(|(k, v)| (k.clone(), v.clone())).collect(),
         }
     }

@@ -2,6 +2,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::provider::profile::Adaptation;
 use serde::{Deserialize, Serialize};
 
 use super::ToolCall;
@@ -139,6 +140,10 @@ pub struct Attempt {
     /// How long the call took.
     #[serde(serialize_with = "serialize_micros", rename = "latency_us")]
     pub latency: Duration,
+    /// What was changed in the request for this target's model (see
+    /// [`ParameterPolicy`](crate::ParameterPolicy)); empty when it was sent as it was.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub adaptations: Vec<Adaptation>,
 }
 
 /// How one attempt went.

@@ -68,6 +68,9 @@ fn kind_of(error: &WireError) -> Option<ErrorKind> {
         "invalid_request_error" if http::mentions_context_overflow(&error.message) => {
             ErrorKind::ContextLengthExceeded
         }
+        "invalid_request_error" if http::mentions_unsupported_parameter(&error.message) => {
+            ErrorKind::UnsupportedParameter
+        }
         "invalid_request_error" => ErrorKind::InvalidRequest,
         "authentication_error" | "permission_error" | "billing_error" => ErrorKind::Auth,
         "not_found_error" => ErrorKind::NotFound,
@@ -143,6 +146,13 @@ mod tests {
         assert_eq!(
             kind("invalid_request_error", "max_tokens: Field required"),
             Some(ErrorKind::InvalidRequest)
+        );
+        assert_eq!(
+            kind(
+                "invalid_request_error",
+                "`temperature` and `top_p` cannot both be specified for this model. Please use only one."
+            ),
+            Some(ErrorKind::UnsupportedParameter)
         );
         assert_eq!(kind("billing_error", "x"), Some(ErrorKind::Auth));
         assert_eq!(kind("timeout_error", "x"), Some(ErrorKind::Timeout));

@@ -18,7 +18,9 @@
 //!   requires; empty text is left out.
 //! - **Tools** keep their name and description; their parameters become `input_schema`
 //!   (with `"type": "object"` added when missing). Tool choice `auto`, `required`, a named
-//!   function and `none` become `auto`, `any`, `tool` and `none`.
+//!   function and `none` become `auto`, `any`, `tool` and `none`; a tool choice without
+//!   tools is not sent. A tool without a schema (`null`) gets an object schema without
+//!   properties.
 //! - **Parameters**: `max_tokens` is required by the API: the effective value (request over
 //!   the logical model's default), else [`Anthropic::default_max_tokens`]. `stop` becomes
 //!   `stop_sequences`. `temperature` and `top_p` are sent with API version 2023-06-01 and
@@ -32,9 +34,18 @@
 //!   so the model either calls one of them or answers. The answer tool's input is returned
 //!   as the response text (in a stream, its `input_json_delta`s arrive as text deltas) and
 //!   a call to it finishes with [`FinishReason::Stop`](crate::FinishReason::Stop). In JSON
-//!   mode the answer is that JSON alone: text blocks are left out. This works on every
-//!   model that takes tools; for the API's own structured outputs instead, leave the
-//!   response format unset and pass `output_config` as an extra parameter.
+//!   mode the answer is that JSON alone: text blocks are left out (unless the model did not
+//!   call the answer tool, which it may under extended thinking, where the tool is offered
+//!   with `auto` because the API refuses a forced choice then). A schema whose root is not
+//!   an object (`input_schema` must be one) is wrapped as the property `value` and the
+//!   answer unwrapped. This works on every model that takes tools; for the API's own
+//!   structured outputs instead, leave the response format unset and pass `output_config`
+//!   as an extra parameter.
+//! - **Reasoning**: the reasoning control becomes `thinking: {type: enabled,
+//!   budget_tokens}`; an unset `max_tokens` is raised above the budget. Parameters the
+//!   model's [profile](crate::provider::profile) refuses, or refuses together
+//!   (`temperature` with `top_p` from Claude 4.5 on), and those extended thinking refuses,
+//!   are left out and recorded as adaptations.
 //!
 //! ## How responses map
 //!
@@ -296,16 +307,31 @@ impl Provider for Anthropic {
         &self,
         request: ProviderRequest<'_>,
     ) -> Result<ProviderResponse, ProviderError> {
+        let adaptation = request.adaptation();
+        let request = match &adaptation {
+            Some(adapted) => request.with_adaptation(Some(adapted)),
+            None => request,
+        };
         let prepared = request::build(&request, &self.body_options(false))?;
         let response = self.post_messages(&request, &prepared.body, false).await?;
         let bytes = http::read_body(response, request.account()).await?;
-        response::parse(&bytes, prepared.answer_tool.as_deref(), request.account())
+        let mut response =
+            response::parse(&bytes, prepared.answer_tool.as_deref(), request.account())?;
+        if prepared.wrapped_answer {
+            response.content = crate::provider::body::unwrap_answer(&response.content);
+        }
+        Ok(response)
     }
 
     async fn stream(&self, request: ProviderRequest<'_>) -> Result<ProviderStream, ProviderError> {
+        let adaptation = request.adaptation();
+        let request = match &adaptation {
+            Some(adapted) => request.with_adaptation(Some(adapted)),
+            None => request,
+        };
         let prepared = request::build(&request, &self.body_options(true))?;
         let response = self.post_messages(&request, &prepared.body, true).await?;
-        let decoder = stream::Decoder::new(prepared.answer_tool);
+        let decoder = stream::Decoder::new(prepared.answer_tool).wrapped(prepared.wrapped_answer);
         let account = request.account().clone();
         Ok(event_stream::decode_events(response, account, decoder))
     }

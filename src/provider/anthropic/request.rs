@@ -38,6 +38,9 @@ pub(super) struct Options {
 pub(super) struct Prepared<'a> {
     pub(super) body: Body<'a>,
     pub(super) answer_tool: Option<String>,
+    /// Whether the answer tool's input wraps the answer in `value`, because the schema's
+    /// root is not an object (an `input_schema` must be).
+    pub(super) wrapped_answer: bool,
 }
 
 /// The request body of `POST /v1/messages`. Borrows the request's text and image data, so
@@ -55,6 +58,8 @@ pub(super) struct Body<'a> {
     top_p: Option<f32>,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     stop_sequences: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    thinking: Option<Value>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     tools: Vec<ToolDefinition<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -143,7 +148,7 @@ pub(super) fn build<'a>(
         .map(tool_definition)
         .collect::<Result<Vec<_>, _>>()?;
     let answer = request.response_format().and_then(answer_tool);
-    if let Some(answer) = &answer
+    if let Some((answer, _)) = &answer
         && request.tools().iter().any(|t| t.name == answer.name)
     {
         return Err(invalid(format!(
@@ -151,35 +156,57 @@ pub(super) fn build<'a>(
             answer.name
         )));
     }
+    // Under extended thinking the API refuses a forced tool choice.
+    let may_force = request.adapted().is_none_or(|a| a.may_force_tools);
     let tool_choice = choice(
         request.tool_choice(),
-        answer.as_ref().map(|a| a.name),
+        answer.as_ref().map(|(a, _)| a.name),
         !tools.is_empty(),
+        may_force,
     );
-    let answer_tool = answer.map(|a| {
+    let wrapped_answer = answer.as_ref().is_some_and(|(_, wrapped)| *wrapped);
+    let answer_tool = answer.map(|(a, _)| {
         let name = a.name.to_owned();
         tools.push(a);
         name
     });
+    let thinking = params
+        .reasoning()
+        .map(|r| serde_json::json!({"type": "enabled", "budget_tokens": r.budget_or_equivalent()}));
+    let budget = params.reasoning().map(|r| r.budget_or_equivalent());
+    // `max_tokens` must exceed the thinking budget: an unset one leaves the answer its
+    // default room on top of the budget.
+    let default_max_tokens = match budget {
+        Some(budget) if options.default_max_tokens <= budget => {
+            budget.saturating_add(options.default_max_tokens)
+        }
+        _ => options.default_max_tokens,
+    };
     let sampling = options.sampling_params;
     let body = Body {
         model: request.model(),
-        max_tokens: params.max_tokens().unwrap_or(options.default_max_tokens),
+        max_tokens: params.max_tokens().unwrap_or(default_max_tokens),
         system,
         messages,
         temperature: params.temperature().filter(|_| sampling),
         top_p: params.top_p().filter(|_| sampling),
         stop_sequences: params.stop(),
-        tools,
-        tool_choice,
-        stream: options.stream,
         extra: params
             .extra()
             .filter(|(key, _)| !OWN_FIELDS.contains(&key.as_str()))
+            .filter(|(key, _)| !(thinking.is_some() && key.as_str() == "thinking"))
             .map(|(key, value)| (key.as_str(), value))
             .collect(),
+        thinking,
+        tools,
+        tool_choice,
+        stream: options.stream,
     };
-    Ok(Prepared { body, answer_tool })
+    Ok(Prepared {
+        body,
+        answer_tool,
+        wrapped_answer,
+    })
 }
 
 /// The system prompt and the turns: system messages lifted out, same-role turns merged.
@@ -293,6 +320,14 @@ fn tool_input(call: &ToolCall) -> Result<Value, ProviderError> {
 }
 
 fn tool_definition(tool: &Tool) -> Result<ToolDefinition<'_>, ProviderError> {
+    if tool.parameters.is_null() {
+        return Ok(ToolDefinition {
+            name: &tool.name,
+            description: tool.description.as_deref(),
+            input_schema: body::parameters_schema(&tool.parameters),
+            strict: false,
+        });
+    }
     Ok(ToolDefinition {
         name: &tool.name,
         description: tool.description.as_deref(),
@@ -318,45 +353,81 @@ fn object_schema(schema: &Value) -> Option<Cow<'_, Value>> {
     Some(Cow::Owned(Value::Object(owned)))
 }
 
-/// The tool that carries a JSON-mode answer, or `None` when the request wants text.
-fn answer_tool(format: &ResponseFormat) -> Option<ToolDefinition<'_>> {
+/// The tool that carries a JSON-mode answer, and whether it wraps the answer in
+/// `value`; `None` when the request wants text.
+fn answer_tool(format: &ResponseFormat) -> Option<(ToolDefinition<'_>, bool)> {
     match format {
         ResponseFormat::Text => None,
-        ResponseFormat::JsonObject => Some(ToolDefinition {
-            name: JSON_OBJECT_TOOL,
-            description: Some("Give your final answer as this tool's input: a JSON object."),
-            input_schema: Cow::Owned(serde_json::json!({"type": "object"})),
-            strict: false,
-        }),
+        ResponseFormat::JsonObject => Some((
+            ToolDefinition {
+                name: JSON_OBJECT_TOOL,
+                description: Some("Give your final answer as this tool's input: a JSON object."),
+                input_schema: Cow::Owned(serde_json::json!({"type": "object"})),
+                strict: false,
+            },
+            false,
+        )),
         ResponseFormat::JsonSchema {
             name,
             schema,
             strict,
-        } => Some(ToolDefinition {
-            name,
-            description: Some("Give your final answer as this tool's input."),
-            input_schema: object_schema(schema).unwrap_or(Cow::Borrowed(schema)),
-            strict: *strict,
-        }),
+        } => {
+            let (input_schema, wrapped) = match object_root(schema) {
+                Some(schema) => (schema, false),
+                None => (Cow::Owned(body::wrapped_schema(schema)), true),
+            };
+            let description = if wrapped {
+                "Give your final answer as this tool's input, under `value`."
+            } else {
+                "Give your final answer as this tool's input."
+            };
+            Some((
+                ToolDefinition {
+                    name,
+                    description: Some(description),
+                    input_schema,
+                    strict: *strict,
+                },
+                wrapped,
+            ))
+        }
+    }
+}
+
+/// The schema as an `input_schema` when its root describes an object (or names no
+/// type); `None` when it must be wrapped.
+fn object_root(schema: &Value) -> Option<Cow<'_, Value>> {
+    if body::has_object_root(schema) {
+        object_schema(schema)
+    } else {
+        None
     }
 }
 
 /// The tool choice to send: the request's own, adjusted in JSON mode so the model either
 /// answers through the answer tool or (when the request lets it choose among tools of its
 /// own) calls one of them.
+///
+/// A tool choice without tools is not sent (the API refuses it), and where a forced
+/// choice is not allowed (`may_force` false, under extended thinking) `auto` is sent.
 fn choice<'a>(
     requested: Option<&'a ToolChoice>,
     answer_tool: Option<&'a str>,
     has_tools: bool,
+    may_force: bool,
 ) -> Option<Choice<'a>> {
+    let forced = |choice: Choice<'a>| if may_force { choice } else { Choice::Auto };
     let Some(answer_tool) = answer_tool else {
-        return requested.map(|choice| match choice {
+        return requested.filter(|_| has_tools).map(|choice| match choice {
             ToolChoice::Auto => Choice::Auto,
             ToolChoice::None => Choice::None,
-            ToolChoice::Required => Choice::Any,
-            ToolChoice::Function(name) => Choice::Tool { name },
+            ToolChoice::Required => forced(Choice::Any),
+            ToolChoice::Function(name) => forced(Choice::Tool { name }),
         });
     };
+    if !may_force {
+        return Some(Choice::Auto);
+    }
     Some(match requested {
         Some(ToolChoice::Function(name)) => Choice::Tool { name },
         Some(ToolChoice::Required) => Choice::Any,
@@ -454,7 +525,7 @@ mod tests {
     fn json_mode_forces_the_answer_tool_unless_the_model_may_choose_own_tools() {
         let own = ToolChoice::Function("lookup".into());
         let forced = |requested, has_tools| {
-            serde_json::to_value(choice(requested, Some("answer"), has_tools)).unwrap()
+            serde_json::to_value(choice(requested, Some("answer"), has_tools, true)).unwrap()
         };
         assert_eq!(
             forced(None, false),

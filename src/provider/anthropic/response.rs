@@ -133,8 +133,10 @@ impl WireMessage {
             }
         }
         let answered_only = answer.is_some() && tool_calls.is_empty();
+        // A model that was offered the answer tool without being forced to call it
+        // (under extended thinking) may answer in text instead.
         let content = match answer_tool {
-            Some(_) => answer.unwrap_or_default(),
+            Some(_) => answer.unwrap_or(text),
             None => text,
         };
         ProviderResponse {

@@ -82,6 +82,8 @@ enum OpenBlock {
     Answer {
         sent: bool,
         start_input: Value,
+        /// The input so far, when the answer is wrapped and sent whole at the end.
+        held: String,
     },
     Skipped,
 }
@@ -90,6 +92,9 @@ enum OpenBlock {
 #[derive(Debug)]
 pub(super) struct Decoder {
     answer_tool: Option<String>,
+    /// Whether the answer tool's input wraps the answer in `value` (a schema whose root
+    /// is not an object).
+    wrapped: bool,
     blocks: HashMap<u32, OpenBlock>,
     tool_calls: u32,
     answered: bool,
@@ -102,12 +107,20 @@ impl Decoder {
     pub(super) fn new(answer_tool: Option<String>) -> Self {
         Self {
             answer_tool,
+            wrapped: false,
             blocks: HashMap::new(),
             tool_calls: 0,
             answered: false,
             usage: WireUsage::default(),
             stop_reason: None,
         }
+    }
+
+    /// The decoder for an answer wrapped in `value`: the answer's fragments are held and
+    /// the unwrapped answer is sent when its block ends.
+    pub(super) fn wrapped(mut self, wrapped: bool) -> Self {
+        self.wrapped = wrapped;
+        self
     }
 
     fn start_block(&mut self, index: u32, block: WireBlock, out: &mut VecDeque<ProviderEvent>) {
@@ -121,6 +134,7 @@ impl Decoder {
                 OpenBlock::Answer {
                     sent: false,
                     start_input: input,
+                    held: String::new(),
                 }
             }
             WireBlock::ToolUse { id, name, input } => {
@@ -158,6 +172,11 @@ impl Decoder {
                     arguments: partial_json,
                 }));
             }
+            (Some(OpenBlock::Answer { held, .. }), WireDelta::InputJsonDelta { partial_json })
+                if self.wrapped =>
+            {
+                held.push_str(&partial_json)
+            }
             (Some(OpenBlock::Answer { sent, .. }), WireDelta::InputJsonDelta { partial_json })
                 if !partial_json.is_empty() =>
             {
@@ -185,7 +204,20 @@ impl Decoder {
             Some(OpenBlock::Answer {
                 sent: false,
                 start_input,
-            }) => out.push_back(ProviderEvent::TextDelta(start_input.to_string())),
+                held,
+            }) => {
+                let input = if held.is_empty() {
+                    start_input.to_string()
+                } else {
+                    held
+                };
+                let text = if self.wrapped {
+                    crate::provider::body::unwrap_answer(&input)
+                } else {
+                    input
+                };
+                out.push_back(ProviderEvent::TextDelta(text));
+            }
             _ => {}
         }
     }

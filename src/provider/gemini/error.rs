@@ -99,6 +99,9 @@ fn classify(body: &ErrorBody, status: Option<u16>) -> ErrorKind {
         "INVALID_ARGUMENT" | "OUT_OF_RANGE" if http::mentions_context_overflow(&body.message) => {
             ErrorKind::ContextLengthExceeded
         }
+        "INVALID_ARGUMENT" if http::mentions_unsupported_parameter(&body.message) => {
+            ErrorKind::UnsupportedParameter
+        }
         "INVALID_ARGUMENT" | "OUT_OF_RANGE" => ErrorKind::InvalidRequest,
         "FAILED_PRECONDITION" | "PERMISSION_DENIED" | "UNAUTHENTICATED" => ErrorKind::Auth,
         "NOT_FOUND" => ErrorKind::NotFound,
@@ -177,6 +180,17 @@ mod tests {
             assert_eq!(err.kind(), kind, "{status}");
             assert_eq!(err.status(), Some(code));
             assert_eq!(err.message(), format!("{status}: {message}"));
+        }
+    }
+
+    #[test]
+    fn an_invalid_argument_naming_a_refused_field_is_an_unsupported_parameter() {
+        for message in [
+            "Function calling with a response mime type: 'application/json' is unsupported",
+            "Invalid JSON payload received. Unknown name \"thinkingConfig\" at 'generation_config': Cannot find field.",
+        ] {
+            let err = classify_json(400, error(400, "INVALID_ARGUMENT", message));
+            assert_eq!(err.kind(), ErrorKind::UnsupportedParameter, "{message}");
         }
     }
 

@@ -19,10 +19,11 @@
 //! | other image URL | `fileData {mimeType, fileUri}`; the MIME type comes from the URL path's extension (`png`, `jpg`/`jpeg`, `webp`, `heic`, `heif`, `gif`) and is `image/jpeg` when there is none or it is unknown |
 //! | assistant tool call | `functionCall {name, args}` (the arguments must be a JSON object) |
 //! | tool result | `functionResponse {name, response}`: the name comes from the earlier assistant tool call with the same id; a result that is not a JSON object is wrapped as `{"result": ...}` |
-//! | tools | `tools: [{functionDeclarations}]`, each schema sent as `parametersJsonSchema` (JSON Schema as given) |
+//! | tools | `tools: [{functionDeclarations}]`, each schema sent as `parametersJsonSchema` (JSON Schema as given; a tool without one declares an object schema without properties) |
 //! | tool choice auto / none / required / function | `toolConfig.functionCallingConfig.mode` `AUTO` / `NONE` / `ANY` / `ANY` with `allowedFunctionNames` |
 //! | temperature, top_p, max_tokens, stop, seed | `generationConfig` `temperature`, `topP`, `maxOutputTokens`, `stopSequences`, `seed` |
-//! | JSON object / JSON schema | `responseMimeType: application/json`, plus `responseJsonSchema` for a schema (the name and `strict` are not sent: Gemini always follows the schema) |
+//! | JSON object / JSON schema | `responseMimeType: application/json`, plus `responseJsonSchema` for a schema (the name and `strict` are not sent: Gemini always follows the schema). With tools, on a model whose [profile](crate::provider::profile) says it cannot combine them (Gemini 2.x): an answer function named after the schema (`json_object` for JSON object mode; a schema whose root is not an object wrapped in `value`) with mode `ANY`, whose call is returned as the text |
+//! | reasoning control | `generationConfig.thinkingConfig`: `thinkingLevel` (`low` / `high`) where the profile says so (Gemini 3), else `thinkingBudget` |
 //! | `extra` parameters | `safetySettings`, `cachedContent` and `toolConfig` go to the top level of the body; every other key goes into `generationConfig` (for example `topK`, `thinkingConfig`), replacing a value routewise set |
 //!
 //! Schemas go in the `...JsonSchema` fields because they take JSON Schema as it is; the older
@@ -143,11 +144,12 @@ impl Gemini {
     async fn post(
         &self,
         request: &ProviderRequest<'_>,
+        body: &serde_json::Value,
         method: &str,
         streaming: bool,
     ) -> Result<reqwest::Response, ProviderError> {
         let account = request.account();
-        let body = http::json_body(&request::build(request)?)?;
+        let body = http::json_body(body)?;
         let url = format!(
             "{}/v1beta/{}:{method}",
             base_url(account),
@@ -186,20 +188,38 @@ impl Provider for Gemini {
         request: ProviderRequest<'_>,
     ) -> Result<ProviderResponse, ProviderError> {
         let account = request.account();
-        let response = self.post(&request, "generateContent", false).await?;
+        let adaptation = request.adaptation();
+        let request = match &adaptation {
+            Some(adapted) => request.with_adaptation(Some(adapted)),
+            None => request,
+        };
+        let built = request::build(&request)?;
+        let response = self
+            .post(&request, &built.body, "generateContent", false)
+            .await?;
         let body = http::read_body(response, account).await?;
-        response::parse(&body, account)
+        let response = response::parse(&body, account)?;
+        Ok(match &built.answer {
+            Some(answer) => response::take_answer(response, answer),
+            None => response,
+        })
     }
 
     async fn stream(&self, request: ProviderRequest<'_>) -> Result<ProviderStream, ProviderError> {
+        let adaptation = request.adaptation();
+        let request = match &adaptation {
+            Some(adapted) => request.with_adaptation(Some(adapted)),
+            None => request,
+        };
+        let built = request::build(&request)?;
         let response = self
-            .post(&request, "streamGenerateContent?alt=sse", true)
+            .post(&request, &built.body, "streamGenerateContent?alt=sse", true)
             .await?;
         let account = request.account().clone();
         Ok(event_stream::decode_events(
             response,
             account,
-            stream::Progress::default(),
+            stream::Progress::answering(built.answer),
         ))
     }
 

@@ -1,11 +1,13 @@
 //! The body of `generateContent` / `streamGenerateContent`: canonical request to Gemini's
 //! camelCase wire format.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use serde::Serialize;
 use serde_json::{Map, Number, Value, json};
 
+use crate::provider::profile::ReasoningStyle;
 use crate::provider::{ErrorKind, ProviderError, ProviderRequest, body};
 use crate::types::{ContentPart, ImageSource, Message, ResponseFormat, Tool, ToolChoice};
 
@@ -95,8 +97,38 @@ struct FunctionDeclaration<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     description: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    parameters_json_schema: Option<&'a Value>,
+    parameters_json_schema: Option<Cow<'a, Value>>,
 }
+
+/// The function a JSON-mode answer is asked for through, where the model cannot combine
+/// JSON mode with tools.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct AnswerFunction {
+    pub(super) name: String,
+    /// Whether the arguments wrap the answer in `value` (a schema whose root is not an
+    /// object).
+    pub(super) wrapped: bool,
+}
+
+impl AnswerFunction {
+    /// The answer a call to this function carries, as JSON text.
+    pub(super) fn answer(&self, arguments: &str) -> String {
+        if self.wrapped {
+            body::unwrap_answer(arguments)
+        } else {
+            arguments.to_owned()
+        }
+    }
+}
+
+/// A body ready to send, and the answer function when JSON mode goes through one.
+pub(super) struct Built {
+    pub(super) body: Value,
+    pub(super) answer: Option<AnswerFunction>,
+}
+
+/// The answer function's name for `json_object` mode.
+const JSON_OBJECT_FUNCTION: &str = "json_object";
 
 /// The JSON body for `request`.
 ///
@@ -105,24 +137,52 @@ struct FunctionDeclaration<'a> {
 /// [`ErrorKind::InvalidRequest`] for a conversation Gemini cannot take: tool call arguments
 /// that are not a JSON object, a tool result that answers no earlier tool call, an image
 /// `data:` URL that is not base64.
-pub(super) fn build(request: &ProviderRequest<'_>) -> Result<Value, ProviderError> {
+pub(super) fn build(request: &ProviderRequest<'_>) -> Result<Built, ProviderError> {
     let (contents, system) = conversation(request.messages())?;
     let tools = request.tools();
+    let through_tool = request.adapted().is_some_and(|a| a.json_through_tool);
+    let answer = request
+        .response_format()
+        .filter(|_| through_tool)
+        .and_then(answer_declaration);
+    if let Some((declaration, _)) = &answer
+        && tools.iter().any(|t| t.name == declaration.name)
+    {
+        return Err(invalid(format!(
+            "the JSON-mode answer function `{}` has the name of one of the request's tools",
+            declaration.name
+        )));
+    }
+    let mut declarations: Vec<FunctionDeclaration<'_>> = tools.iter().map(declaration).collect();
+    let answer = answer.map(|(declaration, wrapped)| {
+        let function = AnswerFunction {
+            name: declaration.name.to_owned(),
+            wrapped,
+        };
+        declarations.push(declaration);
+        function
+    });
+    // With an answer function the model must call a function: one of the request's (if
+    // it may choose) or the answer.
+    let tool_config = match (&answer, request.tool_choice()) {
+        (Some(_), Some(ToolChoice::Function(name))) => {
+            Some(tool_config(&ToolChoice::Function(name.clone())))
+        }
+        (Some(_), _) => Some(tool_config(&ToolChoice::Required)),
+        (None, choice) => choice.filter(|_| !tools.is_empty()).map(tool_config),
+    };
     let body = Body {
         contents,
         system_instruction: (!system.is_empty()).then_some(SystemInstruction { parts: system }),
-        tools: if tools.is_empty() {
+        tools: if declarations.is_empty() {
             Vec::new()
         } else {
             vec![ToolGroup {
-                function_declarations: tools.iter().map(declaration).collect(),
+                function_declarations: declarations,
             }]
         },
-        tool_config: request
-            .tool_choice()
-            .filter(|_| !tools.is_empty())
-            .map(tool_config),
-        generation_config: generation_config(request),
+        tool_config,
+        generation_config: generation_config(request, answer.is_none()),
     };
     let mut body = serde_json::to_value(body)
         .map_err(|e| invalid(format!("request body could not be encoded: {e}")))?;
@@ -138,7 +198,30 @@ pub(super) fn build(request: &ProviderRequest<'_>) -> Result<Value, ProviderErro
             }
         }
     }
-    Ok(body)
+    Ok(Built { body, answer })
+}
+
+/// The declaration of the function a JSON-mode answer is asked for through, and whether
+/// it wraps the answer; `None` for text.
+fn answer_declaration(format: &ResponseFormat) -> Option<(FunctionDeclaration<'_>, bool)> {
+    let (name, schema) = match format {
+        ResponseFormat::Text => return None,
+        ResponseFormat::JsonObject => (JSON_OBJECT_FUNCTION, None),
+        ResponseFormat::JsonSchema { name, schema, .. } => (name.as_str(), Some(schema)),
+    };
+    let (schema, wrapped) = match schema {
+        None => (Cow::Owned(json!({"type": "object"})), false),
+        Some(schema) if body::has_object_root(schema) => (Cow::Borrowed(schema), false),
+        Some(schema) => (Cow::Owned(body::wrapped_schema(schema)), true),
+    };
+    Some((
+        FunctionDeclaration {
+            name,
+            description: Some("Give your final answer as this function's arguments."),
+            parameters_json_schema: Some(schema),
+        },
+        wrapped,
+    ))
 }
 
 /// `contents` (roles `user` and `model`, consecutive turns of one role merged) and the
@@ -282,13 +365,18 @@ fn function_response(content: &str) -> Value {
     }
 }
 
+/// A tool as a declaration; a tool without parameters declares an object schema without
+/// properties, as every adapter does.
 fn declaration(tool: &Tool) -> FunctionDeclaration<'_> {
-    let no_parameters =
-        tool.parameters.is_null() || tool.parameters.as_object().is_some_and(Map::is_empty);
+    let empty = tool.parameters.as_object().is_some_and(Map::is_empty);
     FunctionDeclaration {
         name: &tool.name,
         description: tool.description.as_deref(),
-        parameters_json_schema: (!no_parameters).then_some(&tool.parameters),
+        parameters_json_schema: Some(if empty {
+            body::parameters_schema(&Value::Null)
+        } else {
+            body::parameters_schema(&tool.parameters)
+        }),
     }
 }
 
@@ -302,7 +390,9 @@ fn tool_config(choice: &ToolChoice) -> Value {
     json!({ "functionCallingConfig": config })
 }
 
-fn generation_config(request: &ProviderRequest<'_>) -> Map<String, Value> {
+/// `generationConfig`: sampling, limits, thinking and (unless JSON mode goes through an
+/// answer function) the response MIME type and schema.
+fn generation_config(request: &ProviderRequest<'_>, json_mode: bool) -> Map<String, Value> {
     let params = request.params();
     let mut config = Map::new();
     if let Some(temperature) = params.temperature() {
@@ -320,7 +410,16 @@ fn generation_config(request: &ProviderRequest<'_>) -> Map<String, Value> {
     if let Some(seed) = params.seed() {
         config.insert("seed".into(), seed.into());
     }
-    match request.response_format() {
+    if let Some(reasoning) = params.reasoning() {
+        let thinking = match request.profile().reasoning {
+            ReasoningStyle::Level => {
+                json!({"thinkingLevel": reasoning.effort_or_equivalent().as_str()})
+            }
+            _ => json!({"thinkingBudget": reasoning.budget_or_equivalent()}),
+        };
+        config.insert("thinkingConfig".into(), thinking);
+    }
+    match request.response_format().filter(|_| json_mode) {
         Some(ResponseFormat::JsonObject) => {
             config.insert("responseMimeType".into(), "application/json".into());
         }
@@ -351,7 +450,7 @@ mod tests {
     fn body(chat: &ChatRequest) -> Result<Value, ProviderError> {
         let account = AccountInfo::new("g");
         let defaults = SamplingParams::default();
-        build(&ProviderRequest::new("m", &account, chat, &defaults))
+        build(&ProviderRequest::new("m", &account, chat, &defaults)).map(|built| built.body)
     }
 
     fn call(id: &str, name: &str, arguments: &str) -> ToolCall {

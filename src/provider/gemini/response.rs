@@ -1,6 +1,7 @@
 //! `GenerateContentResponse`: the whole answer of `generateContent`, and each chunk of a
 //! stream.
 
+use super::request::AnswerFunction;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -149,6 +150,27 @@ pub(super) fn parse(body: &[u8], account: &AccountInfo) -> Result<ProviderRespon
         finish_reason,
         usage,
     })
+}
+
+/// The response with the call to the JSON-mode answer function as its text: the answer
+/// alone, finished as a stop when the model called nothing else.
+pub(super) fn take_answer(
+    mut response: ProviderResponse,
+    answer: &AnswerFunction,
+) -> ProviderResponse {
+    let Some(position) = response
+        .tool_calls
+        .iter()
+        .position(|c| c.name == answer.name)
+    else {
+        return response;
+    };
+    let call = response.tool_calls.remove(position);
+    response.content = answer.answer(&call.arguments);
+    if response.tool_calls.is_empty() && response.finish_reason == FinishReason::ToolCalls {
+        response.finish_reason = FinishReason::Stop;
+    }
+    response
 }
 
 /// A canonical tool call; `index` (its place among the answer's calls) names it when

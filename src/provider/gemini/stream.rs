@@ -3,6 +3,7 @@
 
 use std::collections::VecDeque;
 
+use super::request::AnswerFunction;
 use super::response::{self, GenerateContentResponse};
 use crate::account::AccountInfo;
 use crate::provider::event_stream::{EventDecoder, Flow};
@@ -12,12 +13,23 @@ use crate::types::{ToolCallDelta, Usage};
 /// What the chunks so far add up to.
 #[derive(Debug, Default)]
 pub(super) struct Progress {
+    /// The function a JSON-mode answer comes through, if any: its call is the text, and
+    /// not counted as a tool call.
+    answer: Option<AnswerFunction>,
     tool_calls: usize,
     finish_reason: Option<String>,
     usage: Usage,
 }
 
 impl Progress {
+    /// The progress of a stream whose JSON-mode answer (if any) comes through `answer`.
+    pub(super) fn answering(answer: Option<AnswerFunction>) -> Self {
+        Self {
+            answer,
+            ..Self::default()
+        }
+    }
+
     /// The events of one chunk: text and tool call deltas. Usage and the finish reason are
     /// kept for the end, because a later chunk may still update them.
     fn chunk(
@@ -38,6 +50,10 @@ impl Progress {
         for part in candidate.content.map(|c| c.parts).unwrap_or_default() {
             if let Some(call) = part.function_call {
                 let call = response::tool_call(call, self.tool_calls);
+                if let Some(answer) = self.answer.as_ref().filter(|a| a.name == call.name) {
+                    out.push_back(ProviderEvent::TextDelta(answer.answer(&call.arguments)));
+                    continue;
+                }
                 out.push_back(ProviderEvent::ToolCallDelta(ToolCallDelta {
                     index: u32::try_from(self.tool_calls).unwrap_or(u32::MAX),
                     id: Some(call.id),

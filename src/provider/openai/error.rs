@@ -134,6 +134,11 @@ fn kind_of(status: Option<u16>, object: &ErrorObject, code: Option<&str>) -> Err
     {
         return ErrorKind::ContextLengthExceeded;
     }
+    if named(&["unsupported_parameter", "unsupported_value"])
+        || (request_error && http::mentions_unsupported_parameter(message))
+    {
+        return ErrorKind::UnsupportedParameter;
+    }
     match status {
         Some(status) => kind_for_status(status),
         // Inside a stream there is no status; OpenRouter puts one in `code`.
@@ -197,6 +202,10 @@ mod tests {
         assert_eq!(kind(Some(400), filtered), ErrorKind::ContentFiltered);
         let plain = serde_json::json!({"message": "bad temperature", "type": "invalid_request_error", "code": null});
         assert_eq!(kind(Some(400), plain), ErrorKind::InvalidRequest);
+        let refused = serde_json::json!({"message": "Unsupported parameter: 'temperature' is not supported with this model.", "type": "invalid_request_error", "param": "temperature", "code": "unsupported_parameter"});
+        assert_eq!(kind(Some(400), refused), ErrorKind::UnsupportedParameter);
+        let value = serde_json::json!({"message": "Unsupported value: 'temperature' does not support 0.2 with this model. Only the default (1) value is supported.", "type": "invalid_request_error", "param": "temperature", "code": "unsupported_value"});
+        assert_eq!(kind(Some(400), value), ErrorKind::UnsupportedParameter);
         let server =
             serde_json::json!({"message": "context length service down", "type": "server_error"});
         assert_eq!(kind(Some(500), server), ErrorKind::ServerError);

@@ -9,28 +9,29 @@
 /// assert_eq!(MaxTokensField::for_model("gpt-5.1"), MaxTokensField::MaxCompletionTokens);
 /// assert_eq!(MaxTokensField::for_model("gpt-4o"), MaxTokensField::MaxTokens);
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
 pub enum MaxTokensField {
     /// `max_tokens`, which every compatible server understands.
+    #[default]
     MaxTokens,
     /// `max_completion_tokens`, which OpenAI's reasoning models require.
     MaxCompletionTokens,
 }
 
 impl MaxTokensField {
-    /// The field a model id needs: `max_completion_tokens` for the o1, o3, o4 and gpt-5
-    /// families, `max_tokens` otherwise.
+    /// The field a model id needs, from its profile
+    /// ([`ProfileTable::builtin`](crate::ProfileTable::builtin)): `max_completion_tokens`
+    /// for the o1, o3, o4, gpt-5 and gpt-6 families, `max_tokens` otherwise.
     pub fn for_model(model: &str) -> Self {
-        let family = |prefix: &str| {
-            model.strip_prefix(prefix).is_some_and(|rest| {
-                rest.is_empty() || rest.starts_with('-') || rest.starts_with('.')
+        crate::ProfileTable::builtin()
+            .lookup(model)
+            .map_or(MaxTokensField::MaxTokens, |profile| {
+                profile.max_tokens_field
             })
-        };
-        if ["o1", "o3", "o4", "gpt-5"].into_iter().any(family) {
-            MaxTokensField::MaxCompletionTokens
-        } else {
-            MaxTokensField::MaxTokens
-        }
     }
 }
 

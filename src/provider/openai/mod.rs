@@ -41,9 +41,14 @@
 //!   tool choice, tool calls and results, `response_format` (`json_object`, `json_schema`
 //!   with `strict`), temperature, top-p, stop, seed, and the request's extra parameters,
 //!   which are passed through verbatim unless the adapter already sets that key.
-//! * The token limit goes out as `max_completion_tokens` for the o1, o3, o4 and gpt-5
-//!   families, which refuse `max_tokens`, and as `max_tokens` for every other model id
-//!   (what compatible servers understand); [`OpenAi::max_tokens_field`] overrides this.
+//! * The token limit goes out as the model's [profile](crate::provider::profile) says:
+//!   `max_completion_tokens` for the o1, o3, o4, gpt-5 and gpt-6 families, which refuse
+//!   `max_tokens`, and `max_tokens` for every other model id (what compatible servers
+//!   understand); [`OpenAi::max_tokens_field`] overrides this.
+//! * Parameters the model's profile says it refuses (a reasoning model's `temperature`,
+//!   `top_p`, `stop`, penalties) are left out, and recorded as adaptations; the reasoning
+//!   control goes out as `reasoning_effort`. A tool without a schema declares an object
+//!   schema without properties; a tool choice without tools is not sent.
 //! * Streams ask for usage in the final chunk (`stream_options.include_usage`); tool-call
 //!   fragments keep OpenAI's per-call `index`.
 //! * Usage includes cached prompt tokens, cache writes and reasoning tokens.
@@ -222,7 +227,7 @@ impl OpenAi {
     fn body(&self, request: &ProviderRequest<'_>, stream: bool) -> Vec<u8> {
         let field = self
             .max_tokens_field
-            .unwrap_or_else(|| MaxTokensField::for_model(request.model()));
+            .unwrap_or_else(|| request.profile().max_tokens_field);
         let stream = stream.then_some(request::Streaming {
             include_usage: self.stream_usage,
         });
@@ -240,7 +245,11 @@ impl OpenAi {
         let (url, headers) = self
             .prepared
             .chat(&self.endpoint, account, request.model())?;
-        let body = self.body(request, stream);
+        let adaptation = request.adaptation();
+        let body = match &adaptation {
+            Some(adapted) => self.body(&request.with_adaptation(Some(adapted)), stream),
+            None => self.body(request, stream),
+        };
         let mut call = if url.has_host() {
             // What `post(url).headers(headers).body(body)` builds, without merging the
             // headers one by one into an empty map.

@@ -35,6 +35,7 @@ pub(super) fn body(
 ) -> Vec<u8> {
     let params = request.params();
     let max_tokens = params.max_tokens();
+    let has_tools = !request.tools().is_empty();
     let mut extra: Vec<(&String, &Value)> = params.extra().collect();
     extra.sort_unstable_by_key(|(key, _)| *key);
     let body = Body {
@@ -43,6 +44,9 @@ pub(super) fn body(
         max_tokens: max_tokens.filter(|_| max_tokens_field == MaxTokensField::MaxTokens),
         messages: Messages(request.messages()),
         model: request.model(),
+        reasoning_effort: params
+            .reasoning()
+            .map(|r| r.effort_or_equivalent().as_str()),
         response_format: request.response_format().map(WireResponseFormat::from),
         seed: params.seed(),
         stop: params.stop(),
@@ -53,7 +57,11 @@ pub(super) fn body(
                 include_usage: true,
             }),
         temperature: params.temperature().map(decimal),
-        tool_choice: request.tool_choice().map(WireToolChoice::from),
+        // A tool choice without tools is refused; it means nothing anyway.
+        tool_choice: request
+            .tool_choice()
+            .filter(|_| has_tools)
+            .map(WireToolChoice::from),
         tools: Tools(request.tools()),
         top_p: params.top_p().map(decimal),
         extra: &extra,
@@ -68,6 +76,7 @@ struct Body<'a> {
     max_tokens: Option<u32>,
     messages: Messages<'a>,
     model: &'a str,
+    reasoning_effort: Option<&'static str>,
     response_format: Option<WireResponseFormat<'a>>,
     seed: Option<i64>,
     stop: &'a [String],
@@ -90,6 +99,7 @@ impl Serialize for Body<'_> {
         map.field("max_tokens", self.max_tokens.as_ref())?;
         map.field("messages", Some(&self.messages))?;
         map.field("model", Some(&self.model))?;
+        map.field("reasoning_effort", self.reasoning_effort.as_ref())?;
         map.field("response_format", self.response_format.as_ref())?;
         map.field("seed", self.seed.as_ref())?;
         map.field("stop", Some(&self.stop).filter(|stop| !stop.is_empty()))?;
@@ -309,7 +319,7 @@ struct WireFunction<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     description: Option<&'a str>,
     name: &'a str,
-    parameters: &'a Value,
+    parameters: Cow<'a, Value>,
 }
 
 impl<'a> From<&'a Tool> for WireTool<'a> {
@@ -318,7 +328,7 @@ impl<'a> From<&'a Tool> for WireTool<'a> {
             function: WireFunction {
                 description: tool.description.as_deref(),
                 name: &tool.name,
-                parameters: &tool.parameters,
+                parameters: crate::provider::body::parameters_schema(&tool.parameters),
             },
             kind: "function",
         }

@@ -17,7 +17,7 @@ use tokio::time::Instant;
 use outcome::OutcomeGuard;
 
 use super::accounting::after_settle;
-use super::plan::{Candidate, PlanError, PlanRequest, plan};
+use super::plan::{Candidate, PlanError, PlanRequest, PlannedAdaptation, plan};
 use super::skip::{SkipReason, SkippedTarget};
 use super::snapshot::{CompiledAccount, CompiledModel, CompiledPolicy, CompiledTarget, Snapshot};
 use super::telemetry;
@@ -25,6 +25,7 @@ use crate::error::Error;
 use crate::model::Capabilities;
 use crate::policy::StreamRecovery;
 use crate::policy::{Purpose, StepType};
+use crate::provider::profile::{Adaptation, Adapted};
 use crate::provider::{ErrorKind, ProviderError, ProviderRequest};
 use crate::resilience::Deadline;
 use crate::types::millis;
@@ -63,6 +64,8 @@ pub(crate) struct Execution {
     /// request falls back whatever the policy says about auth failures, since the probe,
     /// not the request, chose that account. (Atomic only so that `&Execution` is `Sync`.)
     refused_probe: AtomicBool,
+    /// How the request is adapted to the candidates whose models cannot take it as it is.
+    adaptations: Vec<PlannedAdaptation>,
 }
 
 /// The parts of one candidate, resolved from the snapshot.
@@ -80,6 +83,7 @@ impl<'s> Resolved<'s> {
             request,
             &self.model.defaults,
         )
+        .with_profile(&self.target.profile)
     }
 }
 
@@ -189,6 +193,7 @@ impl Execution {
             larger_context: planned.larger_context,
             refused_window: None,
             refused_probe: AtomicBool::new(false),
+            adaptations: planned.adaptations,
             snapshot,
         })
     }
@@ -244,6 +249,21 @@ impl Execution {
             telemetry::fallback(&policy.name);
         }
         Some(candidate)
+    }
+
+    /// How the request is adapted to `candidate`'s model; `None` when it is sent as it is.
+    pub(crate) fn adaptation(&self, candidate: Candidate) -> Option<Arc<Adapted>> {
+        self.adaptations
+            .iter()
+            .find(|a| a.model == candidate.model && a.target == candidate.target)
+            .map(|a| a.adapted.clone())
+    }
+
+    /// The changes made for `candidate`, for its attempt.
+    fn changes(&self, candidate: Candidate) -> Vec<Adaptation> {
+        self.adaptation(candidate)
+            .map(|a| a.changes().to_vec())
+            .unwrap_or_default()
     }
 
     pub(crate) fn resolve(snapshot: &Snapshot, candidate: Candidate) -> Resolved<'_> {
@@ -336,10 +356,12 @@ impl Execution {
     pub(crate) fn cancel_attempt(&mut self, candidate: Candidate, latency: Duration) {
         let target = Self::resolve(&self.snapshot, candidate).target;
         target.counters.record_cancelled();
+        let adaptations = self.changes(candidate);
         self.attempts.push(Attempt {
             target: target.target.clone(),
             outcome: AttemptOutcome::Cancelled,
             latency,
+            adaptations,
         });
     }
 
@@ -455,12 +477,14 @@ impl Execution {
             target.counters.record(false, latency);
             target.load.observe(latency);
         }
+        let adaptations = self.changes(candidate);
         self.attempts.push(Attempt {
             target: target.target.clone(),
             outcome: AttemptOutcome::Failed {
                 error: error.clone(),
             },
             latency,
+            adaptations,
         });
         target.target.clone()
     }
@@ -488,10 +512,12 @@ impl Execution {
         resolved.target.counters.record(true, latency);
         resolved.target.load.observe(latency);
         let served_by = resolved.target.target.clone();
+        let adaptations = self.changes(candidate);
         self.attempts.push(Attempt {
             target: served_by.clone(),
             outcome: AttemptOutcome::Success,
             latency,
+            adaptations,
         });
         self.outcome.finish_at(telemetry::SUCCESS, ended);
         ChatResponse {
