@@ -43,6 +43,7 @@ mod outage;
 mod scripts;
 mod state;
 mod store;
+mod url;
 mod usage;
 
 pub(crate) use admission::{Admitted, Ask, BreakerKey, BreakerVerdict, Settle, WindowLimits};

@@ -11,6 +11,7 @@ use tokio::time::Instant;
 use super::lease::Lease;
 use super::outage::Outage;
 use super::scripts::Scripts;
+use super::url::RedactedUrl;
 use crate::state::StateError;
 
 /// What the router does while Redis does not answer.
@@ -67,6 +68,8 @@ pub struct RedisState {
 
 pub(crate) struct Inner {
     pub(crate) connection: ConnectionManager,
+    /// Kept for `Debug` only, shown through [`RedactedUrl`].
+    url: String,
     pub(crate) prefix: String,
     pub(crate) fail_mode: FailMode,
     pub(crate) timeout: Duration,
@@ -172,6 +175,7 @@ impl RedisState {
 impl fmt::Debug for RedisState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisState")
+            .field("url", &RedactedUrl(&self.inner.url))
             .field("prefix", &self.inner.prefix)
             .field("fail_mode", &self.inner.fail_mode)
             .field("timeout", &self.inner.timeout)
@@ -180,8 +184,9 @@ impl fmt::Debug for RedisState {
     }
 }
 
-/// Settings for a [`RedisState`], from [`RedisState::builder`].
-#[derive(Clone, Debug)]
+/// Settings for a [`RedisState`], from [`RedisState::builder`]. Its `Debug` output shows
+/// the URL with its credentials redacted.
+#[derive(Clone)]
 #[must_use = "call .build() to connect"]
 pub struct RedisStateBuilder {
     url: String,
@@ -192,6 +197,21 @@ pub struct RedisStateBuilder {
     reservation_ttl: Duration,
     rate_window: Duration,
     lease: Option<Lease>,
+}
+
+impl fmt::Debug for RedisStateBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStateBuilder")
+            .field("url", &RedactedUrl(&self.url))
+            .field("prefix", &self.prefix)
+            .field("fail_mode", &self.fail_mode)
+            .field("timeout", &self.timeout)
+            .field("retry_interval", &self.retry_interval)
+            .field("reservation_ttl", &self.reservation_ttl)
+            .field("rate_window", &self.rate_window)
+            .field("lease", &self.lease)
+            .finish()
+    }
 }
 
 impl RedisStateBuilder {
@@ -273,8 +293,12 @@ impl RedisStateBuilder {
                 "the Redis connection runs on Tokio: build it inside a runtime".into(),
             ));
         }
-        let client = redis::Client::open(self.url.as_str())
-            .map_err(|error| invalid(format!("not a Redis URL: {error}")))?;
+        let client = redis::Client::open(self.url.as_str()).map_err(|error| {
+            invalid(format!(
+                "{} is not a Redis URL: {error}",
+                RedactedUrl(&self.url)
+            ))
+        })?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(self.timeout))
             .set_response_timeout(Some(self.timeout))
@@ -285,6 +309,7 @@ impl RedisStateBuilder {
         Ok(RedisState {
             inner: Arc::new(Inner {
                 connection,
+                url: self.url,
                 prefix: self.prefix,
                 fail_mode: self.fail_mode,
                 timeout: self.timeout,
@@ -324,5 +349,20 @@ mod tests {
         assert!(problem(no_timeout.build()).contains("timeout"));
         let empty_lease = RedisState::builder("redis://127.0.0.1").lease(Lease::requests(0));
         assert!(problem(empty_lease.build()).contains("lease"));
+    }
+
+    #[tokio::test]
+    async fn a_redis_password_never_shows_in_debug_output_or_errors() {
+        let builder = RedisState::builder("redis://:hunter2@cache.internal:6379");
+        let shown = format!("{builder:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("cache.internal"), "{shown}");
+        let state = builder.build().unwrap();
+        assert!(!format!("{state:?}").contains("hunter2"));
+
+        let refused = RedisState::builder("http://admin:hunter2@example.com").build();
+        let problem = problem(refused);
+        assert!(!problem.contains("hunter2"), "{problem}");
+        assert!(problem.contains("example.com"), "{problem}");
     }
 }
