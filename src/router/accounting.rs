@@ -266,7 +266,14 @@ pub(crate) fn after_settle(snapshot: &Snapshot, resolved: &Resolved<'_>, alerts:
     #[cfg(feature = "redis")]
     let sync = match &resolved.account.shared {
         Some(shared) => {
-            sync.filter(|(_, ledger)| ledger.has_unsynced() && shared.state.is_available())
+            let unsynced = sync.filter(|(_, ledger)| ledger.has_unsynced());
+            match unsynced {
+                Some((_, ledger)) if !shared.state.is_available() => {
+                    shared.reconcile_later(&ledger, &sinks);
+                    None
+                }
+                unsynced => unsynced,
+            }
         }
         None => sync,
     };

@@ -42,7 +42,7 @@ pub(crate) struct LeaseSlot {
 /// A block of capacity reserved in Redis. Counters are what this instance took from it;
 /// when the last request using it is done, it is settled to them (see [`Drop`]).
 pub(crate) struct Block {
-    id: u64,
+    id: u128,
     expires: Instant,
     requests: u64,
     /// `None`: the account has no TPM limit.

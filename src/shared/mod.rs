@@ -36,6 +36,7 @@
 //! when it answers again.
 
 mod admission;
+mod clock;
 mod health;
 mod keys;
 mod lease;
@@ -45,6 +46,7 @@ mod state;
 mod store;
 mod url;
 mod usage;
+mod write_back;
 
 pub(crate) use admission::{Admitted, Ask, BreakerKey, BreakerVerdict, Settle, WindowLimits};
 pub use health::FleetHealth;

@@ -8,10 +8,12 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::time::Instant;
 
+use super::clock::RedisClock;
 use super::lease::Lease;
 use super::outage::Outage;
 use super::scripts::Scripts;
 use super::url::RedactedUrl;
+use super::write_back::WriteBacks;
 use crate::state::StateError;
 
 /// What the router does while Redis does not answer.
@@ -79,6 +81,30 @@ pub(crate) struct Inner {
     pub(crate) lease: Option<Lease>,
     pub(crate) scripts: Scripts,
     pub(crate) outage: Outage,
+    pub(crate) write_backs: WriteBacks,
+    pub(crate) clock: RedisClock,
+}
+
+/// The reason of a call not made because Redis is marked down after an earlier failure:
+/// unlike a timeout, it certainly did not run.
+#[derive(Debug)]
+pub(crate) struct MarkedDown;
+
+impl fmt::Display for MarkedDown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("marked down after an earlier failure")
+    }
+}
+
+impl std::error::Error for MarkedDown {}
+
+/// Whether a failed call may still have run in Redis (it timed out, or its connection
+/// broke after sending it), so that what it did must be undone or must not be done twice.
+pub(crate) fn may_have_run(error: &StateError) -> bool {
+    match error {
+        StateError::Unavailable { reason, .. } => !reason.is::<MarkedDown>(),
+        _ => true,
+    }
 }
 
 impl RedisState {
@@ -143,7 +169,7 @@ impl RedisState {
         if !inner.outage.is_up(Instant::now()) {
             return Err(StateError::Unavailable {
                 operation,
-                reason: "marked down after an earlier failure".into(),
+                reason: Box::new(MarkedDown),
             });
         }
         let result = tokio::time::timeout(inner.timeout, call(inner.connection.clone())).await;
@@ -319,6 +345,8 @@ impl RedisStateBuilder {
                 lease: self.lease,
                 scripts: Scripts::new(),
                 outage: Outage::new(),
+                write_backs: WriteBacks::default(),
+                clock: RedisClock::default(),
             }),
         })
     }
