@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::Router;
 use crate::account::ProviderAccount;
-use crate::budget::AlertSink;
+use crate::budget::{AlertSink, CancelledCharge};
 use crate::error::ConfigError;
 use crate::model::LogicalModel;
 use crate::policy::Policy;
@@ -41,6 +41,7 @@ pub struct RouterBuilder {
     #[cfg(feature = "redis")]
     pub(super) shared: Option<crate::shared::RedisState>,
     pub(super) queue_time: Duration,
+    pub(super) cancelled_charge: CancelledCharge,
 }
 
 impl Default for RouterBuilder {
@@ -56,6 +57,7 @@ impl Default for RouterBuilder {
             #[cfg(feature = "redis")]
             shared: None,
             queue_time: Duration::ZERO,
+            cancelled_charge: CancelledCharge::WorstCase,
         }
     }
 }
@@ -161,6 +163,14 @@ impl RouterBuilder {
     /// (default: no wait).
     pub fn queue_time(mut self, wait: Duration) -> Self {
         self.queue_time = wait;
+        self
+    }
+
+    /// What an attempt is charged when it is cancelled after its call to the provider
+    /// started (default [`CancelledCharge::WorstCase`]): it keeps its rate-limit slot
+    /// either way, since the provider counted it.
+    pub fn cancelled_charge(mut self, charge: CancelledCharge) -> Self {
+        self.cancelled_charge = charge;
         self
     }
 

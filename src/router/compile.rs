@@ -152,6 +152,7 @@ impl RouterBuilder {
             state_store,
             state_source: None,
             queue_time: self.queue_time,
+            cancelled_charge: self.cancelled_charge,
         })
     }
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
-use super::accounting::{Broken, Tokens};
+use super::accounting::{Broken, Charge, Tokens};
 use super::execution::Resolved;
 use super::lease::{LeaseHeld, LeaseSlot, Leased, Need};
 use super::skip::SkipReason;
@@ -316,6 +316,28 @@ impl SharedHeld {
         match self {
             SharedHeld::Reserved(held) => held.settle(usage, cost, latency),
             SharedHeld::Leased(held) => held.settle(usage, cost),
+        }
+    }
+
+    /// Settles an attempt cancelled after its call started: it keeps its request and is
+    /// charged `charge`.
+    pub(crate) fn cancelled(self, charge: Charge) {
+        match self {
+            SharedHeld::Reserved(mut held) => {
+                let verdict = match held.trial() {
+                    Some(generation) => BreakerVerdict::TrialReleased { generation },
+                    None => BreakerVerdict::None,
+                };
+                held.finish(Outcome {
+                    requests: 1,
+                    tokens: charge.tokens,
+                    cost: charge.cost.unwrap_or(Usd::ZERO),
+                    cooldown: None,
+                    verdict,
+                    health: None,
+                });
+            }
+            SharedHeld::Leased(held) => held.charge(charge.tokens, charge.cost),
         }
     }
 

@@ -37,6 +37,7 @@ pub(crate) struct Snapshot {
     /// the same settings keeps the store instead of opening it again.
     pub(crate) state_source: Option<String>,
     pub(crate) queue_time: Duration,
+    pub(crate) cancelled_charge: crate::budget::CancelledCharge,
 }
 
 impl CompiledPolicy {
