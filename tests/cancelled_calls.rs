@@ -96,7 +96,11 @@ async fn callers_that_give_up_mid_call_keep_their_slots_and_are_charged_the_wors
 
     let refused = impatient_callers(&router).await;
 
-    assert_eq!(calls_at(&server).await, RPM as usize, "calls past the RPM limit");
+    assert_eq!(
+        calls_at(&server).await,
+        RPM as usize,
+        "calls past the RPM limit"
+    );
     assert_eq!(refused, CALLERS - RPM as usize);
     let spent = router.accounts()[0].budget.as_ref().unwrap().spent;
     let worst = price().worst_case(prompt, output);
@@ -139,7 +143,11 @@ async fn callers_that_give_up_mid_call_are_counted_and_charged_across_the_fleet(
 
     let refused = impatient_callers(&router).await;
 
-    assert_eq!(calls_at(&server).await, RPM as usize, "calls past the RPM limit");
+    assert_eq!(
+        calls_at(&server).await,
+        RPM as usize,
+        "calls past the RPM limit"
+    );
     assert_eq!(refused, CALLERS - RPM as usize);
     let worst = price().worst_case(prompt, output);
     let expected = Usd::from_nanos(worst.nanos() * u64::from(RPM));

@@ -232,6 +232,7 @@ impl Aftermath {
             // An instance's view is the fleet's as of its last settlement: never more.
             assert!(*local <= self.expected_spend, "{self:?}");
         }
+        assert!(self.answers > 0, "{self:?}");
         assert_eq!(self.next_window, LIMIT as usize, "{self:?}");
         assert!(
             self.longest_wait <= REDIS_TIMEOUT + ATTEMPT + SLACK,

@@ -27,7 +27,10 @@ async fn a_write_sent_again_under_its_id_is_applied_once() {
     // Its answer was lost, so it goes again: nothing more is added.
     assert_eq!(store.increment_once(&key, 300, first).await.unwrap(), 300);
     assert_eq!(
-        store.increment_once(&key, 50, WriteId::fresh()).await.unwrap(),
+        store
+            .increment_once(&key, 50, WriteId::fresh())
+            .await
+            .unwrap(),
         350
     );
     assert_eq!(store.get(&key).await.unwrap(), 350);

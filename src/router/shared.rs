@@ -107,7 +107,11 @@ impl SharedAccount {
         }));
     }
 
-    async fn reconcile_now(self: Arc<Self>, ledger: BudgetLedger, sinks: Arc<[Arc<dyn AlertSink>]>) {
+    async fn reconcile_now(
+        self: Arc<Self>,
+        ledger: BudgetLedger,
+        sinks: Arc<[Arc<dyn AlertSink>]>,
+    ) {
         self.reconcile_waiting.store(false, Ordering::Release);
         let alerts = reconcile(&self.state, &ledger).await;
         deliver(&sinks, &alerts).await;

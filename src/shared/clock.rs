@@ -19,8 +19,7 @@ impl RedisClock {
     /// is off by at most half the round trip.
     pub(crate) fn learn(&self, sent_ms: i64, received_ms: i64, redis_ms: i64) {
         let midpoint = sent_ms + (received_ms - sent_ms) / 2;
-        self.offset_ms
-            .store(redis_ms - midpoint, Ordering::Relaxed);
+        self.offset_ms.store(redis_ms - midpoint, Ordering::Relaxed);
         self.known.store(true, Ordering::Release);
     }
 
@@ -36,7 +35,9 @@ impl RedisClock {
 pub(crate) fn local_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| i64::try_from(since.as_millis()).unwrap_or(i64::MAX))
+        .map_or(0, |since| {
+            i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+        })
 }
 
 #[cfg(test)]

@@ -43,7 +43,9 @@ impl fmt::Display for RedactedUrl<'_> {
                 f.write_str("&")?;
             }
             match pair.split_once('=') {
-                Some((name, _)) if SECRET_PARAMETERS.contains(&name.to_ascii_lowercase().as_str()) => {
+                Some((name, _))
+                    if SECRET_PARAMETERS.contains(&name.to_ascii_lowercase().as_str()) =>
+                {
                     write!(f, "{name}={REDACTED}")?;
                 }
                 _ => f.write_str(pair)?,
@@ -72,7 +74,10 @@ mod tests {
 
     #[test]
     fn credentials_are_replaced_and_everything_else_is_kept() {
-        assert_eq!(shown("redis://:pw@host:6379/2"), "redis://<redacted>@host:6379/2");
+        assert_eq!(
+            shown("redis://:pw@host:6379/2"),
+            "redis://<redacted>@host:6379/2"
+        );
         assert_eq!(
             shown("rediss://alice:s3cr@t@cache.internal"),
             "rediss://<redacted>@cache.internal"
@@ -83,6 +88,9 @@ mod tests {
             "redis+unix:///run/redis.sock?db=1&pass=<redacted>&user=<redacted>"
         );
         assert_eq!(shown("host/path@x"), "host/path@x");
-        assert_eq!(format!("{:?}", RedactedUrl("redis://:pw@h")), "\"redis://<redacted>@h\"");
+        assert_eq!(
+            format!("{:?}", RedactedUrl("redis://:pw@h")),
+            "\"redis://<redacted>@h\""
+        );
     }
 }

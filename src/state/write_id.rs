@@ -49,7 +49,8 @@ mod tests {
 
     #[test]
     fn ids_differ_and_never_read_zero() {
-        let ids: std::collections::HashSet<u128> = (0..1000).map(|_| WriteId::fresh().get()).collect();
+        let ids: std::collections::HashSet<u128> =
+            (0..1000).map(|_| WriteId::fresh().get()).collect();
         assert_eq!(ids.len(), 1000);
         assert!(!ids.contains(&0));
     }

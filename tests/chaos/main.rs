@@ -219,15 +219,26 @@ fn check_spend_with_cancellations(chaos: &Chaos, tally: &Tally) {
     for account in chaos.router.accounts() {
         let budget = account.budget.unwrap();
         let answered = tally.spend.get(&account.name).copied().unwrap_or(Usd::ZERO);
-        assert!(budget.spent >= answered, "spend of {}: {budget:?}", account.name);
+        assert!(
+            budget.spent >= answered,
+            "spend of {}: {budget:?}",
+            account.name
+        );
         let extra = budget.spent.saturating_sub(answered);
         let per_call = chaos.prices[account.name.as_str()].worst_case(100, 64);
         let bound = Usd::from_nanos(per_call.nanos() * tally.cancelled);
-        assert!(extra <= bound, "spend of {}: {extra} over the answers", account.name);
+        assert!(
+            extra <= bound,
+            "spend of {}: {extra} over the answers",
+            account.name
+        );
         assert!(budget.spent <= budget.limit, "{budget:?}");
         charged_for_cancellations = charged_for_cancellations.saturating_add(extra);
     }
-    assert!(charged_for_cancellations > Usd::ZERO, "calls dropped mid-way were charged");
+    assert!(
+        charged_for_cancellations > Usd::ZERO,
+        "calls dropped mid-way were charged"
+    );
 }
 
 fn check_windows_hold_exactly_the_attempts(chaos: &Chaos, tally: &Tally) {
