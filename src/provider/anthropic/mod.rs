@@ -294,7 +294,8 @@ impl Provider for Anthropic {
     ) -> Result<ProviderResponse, ProviderError> {
         let prepared = request::build(&request, &self.body_options(false))?;
         let response = self.post_messages(&request, &prepared.body, false).await?;
-        let bytes = http::read_body(response, request.account()).await?;
+        let bytes =
+            http::read_body(response, request.account(), self.timeouts.max_body_bytes).await?;
         response::parse(&bytes, prepared.answer_tool.as_deref(), request.account())
     }
 

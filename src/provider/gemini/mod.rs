@@ -183,7 +183,7 @@ impl Provider for Gemini {
     ) -> Result<ProviderResponse, ProviderError> {
         let account = request.account();
         let response = self.post(&request, "generateContent", false).await?;
-        let body = http::read_body(response, account).await?;
+        let body = http::read_body(response, account, self.timeouts.max_body_bytes).await?;
         response::parse(&body, account)
     }
 
