@@ -12,8 +12,9 @@ use super::skip::SkipReason;
 use super::snapshot::Snapshot;
 use std::sync::Arc;
 
+use super::counting::PromptCounts;
 use crate::budget::{Alert, AlertSink, BudgetReservation, CancelledCharge, Exhausted, Usd};
-use crate::limits::{LimitReservation, Limited, TokenEstimate};
+use crate::limits::{DEFAULT_MAX_OUTPUT_TOKENS, LimitReservation, Limited};
 use crate::provider::ProviderError;
 use crate::resilience::CircuitBreaker;
 use crate::types::millis;
@@ -39,13 +40,23 @@ impl Resolved<'_> {
         self.account.limiter.is_some() || self.account.budget.is_some()
     }
 
-    /// Counts the request's tokens for this target, when its account is metered.
-    pub(crate) fn tokens(&self, request: &ChatRequest) -> Option<Tokens> {
+    /// Counts the request's tokens for this target, when its account is metered: the
+    /// prompt through `counts` (once per way of counting, for the whole plan), exact up
+    /// to `cap`.
+    pub(crate) fn tokens(
+        &self,
+        request: &ChatRequest,
+        counts: &mut PromptCounts,
+        cap: u32,
+    ) -> Option<Tokens> {
         self.is_metered().then(|| {
-            let estimate = TokenEstimate::of(&self.request(request));
+            let call = self.request(request);
             Tokens {
-                prompt: estimate.prompt,
-                max_output: estimate.max_output,
+                prompt: counts.prompt(&call, cap),
+                max_output: call
+                    .params()
+                    .max_tokens()
+                    .unwrap_or(DEFAULT_MAX_OUTPUT_TOKENS),
             }
         })
     }

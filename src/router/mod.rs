@@ -5,6 +5,7 @@ mod balance;
 mod builder;
 mod compile;
 mod complete;
+mod counting;
 mod execution;
 mod explain;
 mod hedge;
