@@ -119,7 +119,7 @@ mod suggest;
 mod types;
 
 pub use account::{AccountInfo, ProviderAccount, SecretString};
-pub use budget::{AlertSink, Budget, BudgetLedger, Price, PricingTable, Usd};
+pub use budget::{AlertSink, Budget, BudgetLedger, CancelledCharge, Price, PricingTable, Usd};
 pub use config::RouterConfig;
 pub use context_window::ContextWindow;
 pub use error::{ConfigError, ConfigProblem, Error, Location};

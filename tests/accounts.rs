@@ -256,8 +256,10 @@ async fn an_exhausted_account_is_skipped_like_a_limited_one() {
     );
 }
 
+/// The provider received the call and bills it; the caller walked away without its
+/// usage: the call keeps its rate-limit slot and is charged its reserved worst case.
 #[tokio::test(start_paused = true)]
-async fn a_dropped_request_gives_back_its_rate_limit_and_budget_reservations() {
+async fn a_request_dropped_mid_call_keeps_its_slot_and_is_charged_its_worst_case() {
     let router = Router::builder()
         .account(
             ProviderAccount::new("a", SimProvider::new().script([SimStep::Hang]))
@@ -276,8 +278,26 @@ async fn a_dropped_request_gives_back_its_rate_limit_and_budget_reservations() {
     );
     let account = &router.accounts()[0];
     let limits = account.limits.as_ref().unwrap();
-    assert_eq!((limits.account.requests, limits.account.tokens), (0, 0));
-    assert_eq!(account.budget.as_ref().unwrap().reserved, Usd::ZERO);
+    let account_info = ProviderAccount::new("a", SimProvider::new());
+    let request = ChatRequest::user("hi");
+    let defaults = routewise::SamplingParams::default();
+    let estimate = routewise::TokenEstimate::of(&routewise::provider::ProviderRequest::new(
+        "x",
+        account_info.info(),
+        &request,
+        &defaults,
+    ));
+    assert_eq!(
+        (limits.account.requests, limits.account.tokens),
+        (1, u64::from(estimate.prompt + estimate.max_output))
+    );
+    assert_eq!(limits.in_flight, 0);
+    let budget = account.budget.as_ref().unwrap();
+    assert_eq!(budget.reserved, Usd::ZERO);
+    assert_eq!(
+        budget.spent,
+        price().worst_case(estimate.prompt, estimate.max_output)
+    );
 }
 
 #[test]

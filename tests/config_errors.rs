@@ -365,3 +365,37 @@ fn file_errors_name_the_file() {
         "{err}"
     );
 }
+
+#[test]
+fn a_secret_typed_into_the_wrong_field_is_not_echoed_in_any_format() {
+    let secret = "sk-live-0123456789abcdef";
+    let cases = [
+        (
+            format!(
+                "[[accounts]]\nname = \"a\"\nprovider = {{ kind = \"sim\" }}\nlimits = {{ rpm = \"{secret}\" }}\n"
+            ),
+            Format::Toml,
+        ),
+        (
+            format!(
+                "accounts:\n  - name: a\n    provider: {{ kind: sim }}\n    limits: {{ rpm: \"{secret}\" }}\n"
+            ),
+            Format::Yaml,
+        ),
+        (
+            format!(
+                r#"{{"accounts": [{{"name": "a", "provider": {{"kind": "sim"}}, "limits": {{"rpm": "{secret}"}}}}]}}"#
+            ),
+            Format::Json,
+        ),
+    ];
+    for (text, format) in cases {
+        let found = problems(&text, format);
+        let shown = found.join("\n");
+        assert!(!shown.contains(secret), "{format:?}: {shown}");
+        assert!(
+            shown.contains("accounts[0].limits.rpm: invalid type: a string, expected u32"),
+            "{format:?}: {shown}"
+        );
+    }
+}

@@ -241,7 +241,7 @@ fn shape_errors_name_the_path_and_the_closest_name() {
         ),
         (
             "[[policies]]\nname = \"p\"\nbreaker = \"off\"\n",
-            "policies[0].breaker: invalid type: string \"off\", expected false (no breakers), true (the router's defaults) or a table of breaker settings",
+            "policies[0].breaker: invalid type: a string, expected false (no breakers), true (the router's defaults) or a table of breaker settings",
         ),
         (
             "breaker_defaults = { failure_threshold = true }\n",

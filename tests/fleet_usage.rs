@@ -202,10 +202,15 @@ async fn a_call_in_flight_shows_its_reservation_until_it_ends() {
     );
     assert_eq!(usage.spent, Some(Usd::ZERO));
 
-    // Cancelled, the call releases what it held.
+    // Cancelled after the provider received it, the call keeps its request and is
+    // charged its worst case (the provider bills it).
     call.abort();
-    let usage = usage_once(&router, |u| u.requests == 0 && u.reserved == Usd::ZERO).await;
-    assert_eq!((usage.requests, usage.tokens), (0, 0));
+    let worst = dear().worst_case(estimate.prompt, estimate.max_output);
+    let usage = usage_once(&router, |u| u.spent == Some(worst)).await;
+    assert_eq!(
+        (usage.requests, usage.tokens),
+        (1, u64::from(estimate.prompt + estimate.max_output))
+    );
     assert_eq!(usage.reserved, Usd::ZERO);
 }
 

@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use routewise::state::{StateKey, StateStore};
+use routewise::state::{StateKey, StateStore, WriteId};
 use support::redis::fresh_state;
 
 #[tokio::test]
@@ -16,6 +16,24 @@ async fn counters_start_at_zero_and_add_up() {
     assert_eq!(store.increment(&key, 5).await.unwrap(), 5);
     assert_eq!(store.increment(&key, 0).await.unwrap(), 5);
     assert_eq!(store.get(&key).await.unwrap(), 5);
+}
+
+#[tokio::test]
+async fn a_write_sent_again_under_its_id_is_applied_once() {
+    let store = fresh_state("store-once").build().unwrap();
+    let key = StateKey::spend("main", "2025-01");
+    let first = WriteId::fresh();
+    assert_eq!(store.increment_once(&key, 300, first).await.unwrap(), 300);
+    // Its answer was lost, so it goes again: nothing more is added.
+    assert_eq!(store.increment_once(&key, 300, first).await.unwrap(), 300);
+    assert_eq!(
+        store
+            .increment_once(&key, 50, WriteId::fresh())
+            .await
+            .unwrap(),
+        350
+    );
+    assert_eq!(store.get(&key).await.unwrap(), 350);
 }
 
 #[tokio::test]

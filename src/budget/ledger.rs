@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::window::serialize_rfc3339;
 use super::{Alert, Budget, BudgetConfigError, BudgetWindow, Usd, WindowSpan};
-use crate::state::{StateError, StateKey, StateStore};
+use crate::state::{StateError, StateKey, StateStore, WriteId};
 
 /// Tracks one account's spend against its [`Budget`], lock-free.
 ///
@@ -77,6 +77,9 @@ struct WindowState {
     unsynced: AtomicU64,
     /// Settled here and written to the store.
     pushed: AtomicU64,
+    /// A write of unsynced spend whose answer never came: it may or may not have been
+    /// applied, so it goes again under the same id before anything else is written.
+    in_doubt: Mutex<Option<(WriteId, u64)>>,
     /// Thresholds that fired, bit `i` for the `i`-th threshold.
     fired: AtomicU64,
 }
@@ -90,8 +93,13 @@ impl WindowState {
             others: AtomicU64::new(0),
             unsynced: AtomicU64::new(0),
             pushed: AtomicU64::new(0),
+            in_doubt: Mutex::new(None),
             fired: AtomicU64::new(0),
         }
+    }
+
+    fn lock_in_doubt(&self) -> std::sync::MutexGuard<'_, Option<(WriteId, u64)>> {
+        self.in_doubt.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Takes `total`, the spend the store holds for this window, as the truth about what
@@ -284,19 +292,27 @@ impl BudgetLedger {
         self.inner.alerts_for(&window, newly, now)
     }
 
-    /// Records spend the shared store could not take, for the next
-    /// [`sync`](Self::sync) to write.
-    pub(crate) fn record_unpushed(&self, cost: Usd, now: SystemTime) {
+    /// Counts spend whose shared settlement has not been written yet (Redis did not
+    /// answer it): it is retried under its own write id, not by [`sync`](Self::sync), so
+    /// it is not unsynced here, only settled.
+    pub(crate) fn record_pending(&self, cost: Usd, now: SystemTime) {
         let window = self.inner.window_at(now);
         add(&window.committed, cost.nanos());
         add(&window.settled, cost.nanos());
-        add(&window.unsynced, cost.nanos());
+    }
+
+    /// A settlement counted by [`record_pending`](Self::record_pending) reached the
+    /// shared store: the store's total holds it from now on.
+    pub(crate) fn pending_written(&self, cost: Usd, now: SystemTime) {
+        add(&self.inner.window_at(now).pushed, cost.nanos());
     }
 
     /// Whether spend settled here waits to be written to the store.
     pub(crate) fn has_unsynced(&self) -> bool {
         let current = self.inner.current.load();
-        current.unsynced.load(Ordering::Acquire) > 0 || !self.inner.lock_closed().is_empty()
+        current.unsynced.load(Ordering::Acquire) > 0
+            || current.lock_in_doubt().is_some()
+            || !self.inner.lock_closed().is_empty()
     }
 }
 
@@ -379,16 +395,28 @@ impl Inner {
     }
 
     /// Writes the window's unsynced spend to the store and returns the stored total.
+    /// Each write carries a [`WriteId`]; one that failed is sent again under that id
+    /// first, so a write a stalled store applied late is not counted twice.
     async fn push(&self, store: &dyn StateStore, window: &WindowState) -> Result<u64, StateError> {
         let key = StateKey::spend(&self.account, &window.span.label);
+        let in_doubt = *window.lock_in_doubt();
+        if let Some((write, delta)) = in_doubt {
+            store.increment_once(&key, delta, write).await?;
+            add(&window.pushed, delta);
+            *window.lock_in_doubt() = None;
+        }
         let delta = window.unsynced.swap(0, Ordering::AcqRel);
-        match store.increment(&key, delta).await {
+        if delta == 0 {
+            return store.increment(&key, 0).await;
+        }
+        let write = WriteId::fresh();
+        match store.increment_once(&key, delta, write).await {
             Ok(total) => {
                 add(&window.pushed, delta);
                 Ok(total)
             }
             Err(error) => {
-                add(&window.unsynced, delta);
+                *window.lock_in_doubt() = Some((write, delta));
                 Err(error)
             }
         }

@@ -5,9 +5,11 @@
 //!   defaults, overrides, and the exact cost of a [`Usage`](crate::Usage).
 //! - [`Budget`] and [`BudgetLedger`]: a limit per window (UTC calendar month by default),
 //!   reserved at worst case before a call and settled after, with alert thresholds.
+//! - [`CancelledCharge`]: what a call its caller walked away from is charged.
 //! - [`AlertSink`]: where [`Alert`]s go: a callback, a `tracing` event or a webhook.
 
 mod alert;
+mod cancelled;
 mod config;
 mod ledger;
 mod money;
@@ -15,6 +17,7 @@ mod pricing;
 mod window;
 
 pub use alert::{Alert, AlertError, AlertSink, CallbackSink, TracingSink, WebhookSink};
+pub use cancelled::CancelledCharge;
 pub use config::{Budget, BudgetConfigError, DEFAULT_THRESHOLDS, MAX_THRESHOLDS};
 pub use ledger::{BudgetLedger, BudgetReservation, BudgetSnapshot, Exhausted};
 pub use money::{InvalidAmount, Usd};

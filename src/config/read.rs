@@ -103,8 +103,10 @@ fn strip_suffix(message: &mut String, suffix: &str) {
 }
 
 /// Adds "did you mean" to serde's "unknown field `x`, expected one of `a`, `b`" (and the
-/// same for variants), so a typo names its fix.
+/// same for variants), so a typo names its fix; drops the value a type error quotes.
 fn teach(message: &str) -> String {
+    let message = unquote_value(message);
+    let message = message.as_str();
     let suggestion = ["unknown field `", "unknown variant `"]
         .iter()
         .find_map(|lead| message.strip_prefix(lead))
@@ -117,6 +119,25 @@ fn teach(message: &str) -> String {
         Some(name) => format!("{message}; did you mean `{name}`?"),
         None => message.to_owned(),
     }
+}
+
+/// serde's "invalid type: string \"sk-…\", expected u32" quotes the value it found, and a
+/// value typed into the wrong field may be a secret (an API key pasted as `rpm`): the
+/// message keeps what kind of value it was and what was expected, never the value.
+fn unquote_value(message: &str) -> String {
+    for lead in ["invalid type: ", "invalid value: "] {
+        let Some(found) = message.strip_prefix(lead) else {
+            continue;
+        };
+        let kind = ["string ", "character "]
+            .into_iter()
+            .find(|kind| found.starts_with(kind));
+        // The quoted value may itself hold ", expected ": the last one is serde's.
+        if let (Some(kind), Some(end)) = (kind, found.rfind(", expected ")) {
+            return format!("{lead}a {}{}", kind.trim_end(), &found[end..]);
+        }
+    }
+    message.to_owned()
 }
 
 /// The path where deserialization stopped, up to the first step serde could not name.
@@ -141,6 +162,26 @@ fn from_serde(path: &serde_path_to_error::Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_type_error_names_the_kind_of_value_but_never_quotes_it() {
+        assert_eq!(
+            teach(r#"invalid type: string "sk-live-123", expected u32"#),
+            "invalid type: a string, expected u32"
+        );
+        assert_eq!(
+            teach(r#"invalid value: string "a, expected b", expected a duration"#),
+            "invalid value: a string, expected a duration"
+        );
+        assert_eq!(
+            teach("invalid type: character `x`, expected u32"),
+            "invalid type: a character, expected u32"
+        );
+        assert_eq!(
+            teach("invalid type: integer `5`, expected a string"),
+            "invalid type: integer `5`, expected a string"
+        );
+    }
 
     #[test]
     fn unknown_names_get_the_closest_known_one() {

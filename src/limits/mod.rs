@@ -25,5 +25,5 @@ pub use limiter::{
 };
 pub use tokens::{
     DEFAULT_MAX_OUTPUT_TOKENS, TokenCounting, TokenEstimate, count_prompt_tokens,
-    estimate_prompt_tokens,
+    count_prompt_tokens_within, estimate_prompt_tokens,
 };

@@ -149,13 +149,38 @@ pub fn count_prompt_tokens(
     messages: &[Message],
     tools: &[Tool],
 ) -> (u32, TokenCounting) {
+    count_prompt_tokens_within(model, messages, tools, u32::MAX)
+}
+
+/// [`count_prompt_tokens`], stopping once the count is past `cap` (such as the largest
+/// context window the prompt could go to): a prompt over it returns some count above
+/// `cap`, not its exact count, after tokenizing little more than `cap` tokens' worth of
+/// text. A long text is tokenized in pieces of 64 KiB, split at character boundaries,
+/// so a count can differ from the whole text's by a token or two per piece.
+///
+/// ```
+/// use routewise::ChatRequest;
+/// use routewise::limits::count_prompt_tokens_within;
+///
+/// let long = ChatRequest::user("word ".repeat(100_000));
+/// let (count, _) = count_prompt_tokens_within("gpt-4o", &long.messages, &[], 1_000);
+/// assert!(count > 1_000);
+/// ```
+pub fn count_prompt_tokens_within(
+    model: &str,
+    messages: &[Message],
+    tools: &[Tool],
+    cap: u32,
+) -> (u32, TokenCounting) {
     let counting = TokenCounting::for_model(model);
     let tokens = match counting {
         #[cfg(feature = "tiktoken")]
-        TokenCounting::O200kBase => bpe_count(tiktoken_rs::o200k_base_singleton(), messages, tools),
+        TokenCounting::O200kBase => {
+            bpe_count(tiktoken_rs::o200k_base_singleton(), messages, tools, cap)
+        }
         #[cfg(feature = "tiktoken")]
         TokenCounting::Cl100kBase => {
-            bpe_count(tiktoken_rs::cl100k_base_singleton(), messages, tools)
+            bpe_count(tiktoken_rs::cl100k_base_singleton(), messages, tools, cap)
         }
         _ => estimate_prompt_tokens(messages, tools),
     };
@@ -177,20 +202,44 @@ pub fn estimate_prompt_tokens(messages: &[Message], tools: &[Tool]) -> u32 {
     saturate(chars.div_ceil(4))
 }
 
+/// Texts longer than this are tokenized piece by piece, so counting can stop early.
 #[cfg(feature = "tiktoken")]
-fn bpe_count(bpe: &tiktoken_rs::CoreBPE, messages: &[Message], tools: &[Tool]) -> u32 {
+const BPE_PIECE_BYTES: usize = 64 * 1024;
+
+#[cfg(feature = "tiktoken")]
+fn bpe_count(bpe: &tiktoken_rs::CoreBPE, messages: &[Message], tools: &[Tool], cap: u32) -> u32 {
     const REPLY_PRIMING: usize = 3;
+    let cap = usize::try_from(cap).unwrap_or(usize::MAX);
     let mut tokens = REPLY_PRIMING;
     visit_prompt(messages, tools, |piece| {
+        if tokens > cap {
+            return;
+        }
         tokens += match piece {
             Piece::Message => 3,
             Piece::Tool => 8,
-            Piece::Text(text) => bpe.encode_ordinary(text).len(),
+            Piece::Text(text) => bpe_text(bpe, text, cap - tokens.min(cap)),
             Piece::Image(Some(ImageDetail::Low)) => 85,
             Piece::Image(_) => 765,
         };
     });
     saturate(tokens)
+}
+
+/// The tokens of `text`, or some number above `room` once that many are passed.
+#[cfg(feature = "tiktoken")]
+fn bpe_text(bpe: &tiktoken_rs::CoreBPE, mut text: &str, room: usize) -> usize {
+    let mut tokens = 0;
+    while !text.is_empty() && tokens <= room {
+        let mut end = text.len().min(BPE_PIECE_BYTES);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        let (piece, rest) = text.split_at(end);
+        tokens += bpe.encode_ordinary(piece).len();
+        text = rest;
+    }
+    tokens
 }
 
 /// One countable part of a prompt.
@@ -253,6 +302,24 @@ mod tests {
     use super::*;
     use crate::{AccountInfo, ChatRequest, SamplingParams};
     use serde_json::json;
+
+    #[cfg(feature = "tiktoken")]
+    #[test]
+    fn counting_a_huge_prompt_stops_one_piece_past_the_cap() {
+        // About two million tokens of text.
+        let huge = "word ".repeat(2 * 1024 * 1024);
+        let messages = [Message::user(huge.as_str())];
+        let (count, counting) = count_prompt_tokens_within("gpt-4o", &messages, &[], 128_000);
+        assert_eq!(counting, TokenCounting::O200kBase);
+        assert!(count > 128_000, "{count}");
+        // At most one 64 KiB piece (about 13,000 tokens of this text) past the cap.
+        assert!(count < 128_000 + 20_000, "{count}");
+        let (small, _) = count_prompt_tokens_within("gpt-4o", &[Message::user("hi")], &[], 10);
+        assert_eq!(
+            small,
+            count_prompt_tokens("gpt-4o", &[Message::user("hi")], &[]).0
+        );
+    }
 
     #[test]
     fn model_families_map_to_their_tokenizer_with_boundaries_respected() {

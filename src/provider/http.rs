@@ -51,7 +51,16 @@ pub struct HttpTimeouts {
     /// The whole non-streaming call, and a health check (default 10 min); `None` for no
     /// such timeout.
     pub total: Option<Duration>,
+    /// The largest body of a non-streamed answer that is read (default
+    /// [`DEFAULT_MAX_BODY_BYTES`], 64 MiB, far above any real answer). Reading stops
+    /// there and the call fails with [`ErrorKind::MalformedResponse`], which falls back:
+    /// a runaway body costs at most this much memory and parsing. Streams are bounded per
+    /// event instead (16 MiB a line).
+    pub max_body_bytes: usize,
 }
+
+/// The default [`HttpTimeouts::max_body_bytes`]: 64 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 
 impl Default for HttpTimeouts {
     fn default() -> Self {
@@ -59,6 +68,7 @@ impl Default for HttpTimeouts {
             connect: Duration::from_secs(10),
             read: Some(Duration::from_secs(60)),
             total: Some(Duration::from_secs(600)),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
         }
     }
 }
@@ -114,6 +124,20 @@ impl HttpTimeouts {
     #[must_use]
     pub fn without_total(mut self) -> Self {
         self.total = None;
+        self
+    }
+
+    /// Sets the largest non-streamed answer body that is read.
+    ///
+    /// ```
+    /// use routewise::provider::HttpTimeouts;
+    ///
+    /// let http = HttpTimeouts::default().max_body_bytes(8 * 1024 * 1024);
+    /// assert_eq!(http.max_body_bytes, 8 * 1024 * 1024);
+    /// ```
+    #[must_use]
+    pub fn max_body_bytes(mut self, bytes: usize) -> Self {
+        self.max_body_bytes = bytes;
         self
     }
 
@@ -381,15 +405,71 @@ pub(crate) async fn send(
     Err(classify(status, &headers, &body, account))
 }
 
-/// The whole body of a successful response; a failure to read it is a transport error.
+/// The whole body of a successful response, of at most `limit` bytes; a failure to read
+/// it is a transport error, a larger body a malformed response (nothing past the limit
+/// is read or kept).
 pub(crate) async fn read_body(
-    response: reqwest::Response,
+    mut response: reqwest::Response,
     account: &AccountInfo,
+    limit: usize,
 ) -> Result<impl std::ops::Deref<Target = [u8]>, ProviderError> {
-    response
-        .bytes()
-        .await
-        .map_err(|e| transport_error(&e, account))
+    let oversized = || {
+        ProviderError::new(
+            ErrorKind::MalformedResponse,
+            format!(
+                "the answer's body is larger than the {limit}-byte limit (HttpTimeouts::max_body_bytes)"
+            ),
+        )
+    };
+    let declared = response.content_length().unwrap_or(0);
+    if !usize::try_from(declared).is_ok_and(|declared| declared <= limit) {
+        return Err(oversized());
+    }
+    let read = |e: reqwest::Error| transport_error(&e, account);
+    // Most answers arrive in one chunk: kept as it is, without a copy.
+    let Some(first) = response.chunk().await.map_err(read)? else {
+        return Ok(Body::One(Default::default()));
+    };
+    if first.len() > limit {
+        return Err(oversized());
+    }
+    let Some(second) = response.chunk().await.map_err(read)? else {
+        return Ok(Body::One(first));
+    };
+    let mut body = Vec::with_capacity(
+        usize::try_from(declared)
+            .unwrap_or(0)
+            .max(first.len() + second.len()),
+    );
+    for chunk in [first, second] {
+        body.extend_from_slice(&chunk);
+    }
+    loop {
+        if body.len() > limit {
+            return Err(oversized());
+        }
+        match response.chunk().await.map_err(read)? {
+            Some(chunk) => body.extend_from_slice(&chunk),
+            None => return Ok(Body::Many(body)),
+        }
+    }
+}
+
+/// A body read whole: the single chunk it came in, or the chunks put together.
+enum Body<T> {
+    One(T),
+    Many(Vec<u8>),
+}
+
+impl<T: std::ops::Deref<Target = [u8]>> std::ops::Deref for Body<T> {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Body::One(chunk) => chunk,
+            Body::Many(bytes) => bytes,
+        }
+    }
 }
 
 /// Whether a provider's error message says the prompt does not fit the context window.

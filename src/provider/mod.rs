@@ -56,7 +56,7 @@ use futures::Stream;
 use serde_json::{Map, Value};
 
 pub use error::{ErrorKind, ErrorKindSet, ProviderError};
-pub use http::HttpTimeouts;
+pub use http::{DEFAULT_MAX_BODY_BYTES, HttpTimeouts};
 
 use crate::account::AccountInfo;
 use crate::provider::profile::{Adapted, ModelProfile, ProfileTable};

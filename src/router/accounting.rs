@@ -10,8 +10,11 @@ use super::execution::Resolved;
 use super::shared::{SharedAdmission, SharedHeld};
 use super::skip::SkipReason;
 use super::snapshot::Snapshot;
-use crate::budget::{Alert, BudgetReservation, Exhausted, Usd};
-use crate::limits::{Cooling, LimitReservation, Limited, TokenEstimate};
+use std::sync::Arc;
+
+use super::counting::PromptCounts;
+use crate::budget::{Alert, AlertSink, BudgetReservation, CancelledCharge, Exhausted, Usd};
+use crate::limits::{Cooling, DEFAULT_MAX_OUTPUT_TOKENS, LimitReservation, Limited};
 use crate::provider::ProviderError;
 use crate::resilience::CircuitBreaker;
 use crate::types::millis;
@@ -37,13 +40,23 @@ impl Resolved<'_> {
         self.account.limiter.is_some() || self.account.budget.is_some()
     }
 
-    /// Counts the request's tokens for this target, when its account is metered.
-    pub(crate) fn tokens(&self, request: &ChatRequest) -> Option<Tokens> {
+    /// Counts the request's tokens for this target, when its account is metered: the
+    /// prompt through `counts` (once per way of counting, for the whole plan), exact up
+    /// to `cap`.
+    pub(crate) fn tokens(
+        &self,
+        request: &ChatRequest,
+        counts: &mut PromptCounts,
+        cap: u32,
+    ) -> Option<Tokens> {
         self.is_metered().then(|| {
-            let estimate = TokenEstimate::of(&self.request(request));
+            let call = self.request(request);
             Tokens {
-                prompt: estimate.prompt,
-                max_output: estimate.max_output,
+                prompt: counts.prompt(&call, cap),
+                max_output: call
+                    .params()
+                    .max_tokens()
+                    .unwrap_or(DEFAULT_MAX_OUTPUT_TOKENS),
             }
         })
     }
@@ -105,6 +118,7 @@ impl Resolved<'_> {
         breaker: Option<&CircuitBreaker>,
         snapshot: &Snapshot,
     ) -> Result<Held, SkipReason> {
+        let if_cancelled = tokens.map(|tokens| self.cancelled_charge(tokens, snapshot));
         #[cfg(feature = "redis")]
         if let Some(shared) = &self.account.shared
             && (tokens.is_some() || (breaker.is_some() && shared.shares_breakers()))
@@ -112,10 +126,10 @@ impl Resolved<'_> {
             let sinks = &snapshot.alert_sinks;
             match self.admit_shared(shared, tokens, breaker, sinks).await {
                 SharedAdmission::Held(held) => {
-                    return Ok(Held {
-                        shared: Some(held),
-                        ..Held::default()
-                    });
+                    let mut reserved = Held::default();
+                    reserved.shared = Some(held);
+                    reserved.if_cancelled = if_cancelled;
+                    return Ok(reserved);
                 }
                 SharedAdmission::Refused(reason) => return Err(reason),
                 SharedAdmission::Unavailable => {
@@ -126,8 +140,28 @@ impl Resolved<'_> {
             }
         }
         #[cfg(not(feature = "redis"))]
-        let _ = (breaker, snapshot);
-        self.reserve_here(tokens)
+        let _ = breaker;
+        let mut held = self.reserve_here(tokens)?;
+        held.if_cancelled = if_cancelled;
+        if held.budget.is_some() && !snapshot.alert_sinks.is_empty() {
+            held.sinks = Some(snapshot.alert_sinks.clone());
+        }
+        Ok(held)
+    }
+
+    /// What the attempt costs if it is cancelled after its call started.
+    fn cancelled_charge(&self, tokens: Tokens, snapshot: &Snapshot) -> Charge {
+        let output = match snapshot.cancelled_charge {
+            CancelledCharge::InputOnly => 0,
+            _ => tokens.max_output,
+        };
+        Charge {
+            tokens: u64::from(tokens.prompt) + u64::from(output),
+            cost: self
+                .target
+                .price
+                .map(|price| price.worst_case(tokens.prompt, output)),
+        }
     }
 
     /// Reserves against this instance's own limiter and ledger.
@@ -152,12 +186,10 @@ impl Resolved<'_> {
             ),
             _ => None,
         };
-        Ok(Held {
-            limit,
-            budget,
-            #[cfg(feature = "redis")]
-            shared: None,
-        })
+        let mut held = Held::default();
+        held.limit = limit;
+        held.budget = budget;
+        Ok(held)
     }
 
     /// The cost of `usage` on this target, when its price is known.
@@ -188,31 +220,98 @@ fn budget_exhausted(exhausted: &Exhausted) -> SkipReason {
     }
 }
 
-/// What one attempt holds of its account's limits and budget. Dropping it unsettled
-/// gives everything back (a cancelled or failed request).
+/// Tokens and dollars an attempt is charged.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Charge {
+    pub(crate) tokens: u64,
+    pub(crate) cost: Option<Usd>,
+}
+
+/// What one attempt holds of its account's limits and budget. Dropped unsettled before
+/// its call started, it gives everything back; after (the caller walked away from a call
+/// the provider received and bills), it keeps its rate-limit slot and is charged
+/// `if_cancelled` (see [`CancelledCharge`]).
 #[derive(Default)]
 pub(crate) struct Held {
     limit: Option<LimitReservation>,
     budget: Option<BudgetReservation>,
     #[cfg(feature = "redis")]
     shared: Option<SharedHeld>,
+    /// `None` for an account that meters nothing.
+    if_cancelled: Option<Charge>,
+    /// Whether the call started; cleared once the attempt is settled.
+    sent: bool,
+    /// Where alerts of a local settlement on drop go; only with a local budget.
+    sinks: Option<Arc<[Arc<dyn AlertSink>]>>,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if !self.sent {
+            return;
+        }
+        let charge = self.if_cancelled.unwrap_or_default();
+        #[cfg(feature = "redis")]
+        if let Some(shared) = self.shared.take() {
+            shared.cancelled(charge);
+            return;
+        }
+        if let Some(limit) = self.limit.take() {
+            limit.settle(charge.tokens);
+        }
+        if let (Some(budget), Some(cost)) = (self.budget.take(), charge.cost) {
+            let alerts = budget.settle(cost, SystemTime::now());
+            deliver_later(self.sinks.take(), alerts);
+        }
+    }
+}
+
+/// Hands alerts of a settlement made on drop to the sinks, off the dropping path.
+fn deliver_later(sinks: Option<Arc<[Arc<dyn AlertSink>]>>, alerts: Vec<Alert>) {
+    let (Some(sinks), false) = (sinks, alerts.is_empty()) else {
+        return;
+    };
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    runtime.spawn(async move {
+        for alert in &alerts {
+            for sink in sinks.iter() {
+                if let Err(error) = sink.send(alert).await {
+                    tracing::warn!(%error, "a budget alert could not be delivered");
+                }
+            }
+        }
+    });
 }
 
 impl Held {
+    /// The call to the provider starts: from now on, dropping the attempt unsettled
+    /// charges it instead of giving everything back.
+    pub(crate) fn mark_sent(&mut self) {
+        self.sent = true;
+    }
+
     /// Settles a successful attempt to its actual usage; returns the alerts it fired (a
     /// shared settlement delivers its own, after its round trip).
-    pub(crate) fn settle(self, usage: &Usage, cost: Option<Usd>, latency: Duration) -> Vec<Alert> {
+    pub(crate) fn settle(
+        mut self,
+        usage: &Usage,
+        cost: Option<Usd>,
+        latency: Duration,
+    ) -> Vec<Alert> {
+        self.sent = false;
         #[cfg(feature = "redis")]
-        if let Some(shared) = self.shared {
+        if let Some(shared) = self.shared.take() {
             shared.settle(usage, cost, latency);
             return Vec::new();
         }
         #[cfg(not(feature = "redis"))]
         let _ = latency;
-        if let Some(limit) = self.limit {
+        if let Some(limit) = self.limit.take() {
             limit.settle(usage.total_tokens());
         }
-        match (self.budget, cost) {
+        match (self.budget.take(), cost) {
             (Some(budget), Some(cost)) => budget.settle(cost, SystemTime::now()),
             _ => Vec::new(),
         }
@@ -222,11 +321,12 @@ impl Held {
     /// such as a stream that broke mid-answer: charged like a success, reported to the
     /// shared breaker, health and cool-down like a failure.
     pub(crate) fn settle_broken(
-        #[cfg_attr(not(feature = "redis"), allow(unused_mut))] mut self,
+        mut self,
         usage: &Usage,
         cost: Option<Usd>,
         broken: &Broken<'_>,
     ) -> Vec<Alert> {
+        self.sent = false;
         #[cfg(feature = "redis")]
         if let Some(shared) = self.shared.take() {
             shared.settle_broken(usage, cost, broken);
@@ -240,20 +340,21 @@ impl Held {
     /// budget reservation is released. A shared settlement also reports the error, and
     /// `cool_down`, the account-wide cool-down a 429 started, to the fleet.
     pub(crate) fn fail(
-        self,
+        mut self,
         error: &ProviderError,
         cool_down: Option<Duration>,
         latency: Duration,
         breaker_opened: bool,
     ) {
+        self.sent = false;
         #[cfg(feature = "redis")]
-        if let Some(shared) = self.shared {
+        if let Some(shared) = self.shared.take() {
             shared.fail(error, cool_down, latency, breaker_opened);
             return;
         }
         #[cfg(not(feature = "redis"))]
         let _ = (error, cool_down, latency, breaker_opened);
-        if let Some(limit) = self.limit {
+        if let Some(limit) = self.limit.take() {
             limit.settle(0);
         }
     }
@@ -284,7 +385,14 @@ pub(crate) fn after_settle(snapshot: &Snapshot, resolved: &Resolved<'_>, alerts:
     #[cfg(feature = "redis")]
     let sync = match &resolved.account.shared {
         Some(shared) => {
-            sync.filter(|(_, ledger)| ledger.has_unsynced() && shared.state.is_available())
+            let unsynced = sync.filter(|(_, ledger)| ledger.has_unsynced());
+            match unsynced {
+                Some((_, ledger)) if !shared.state.is_available() => {
+                    shared.reconcile_later(&ledger, &sinks);
+                    None
+                }
+                unsynced => unsynced,
+            }
         }
         None => sync,
     };

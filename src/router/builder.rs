@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::Router;
 use crate::account::ProviderAccount;
-use crate::budget::AlertSink;
+use crate::budget::{AlertSink, CancelledCharge};
 use crate::error::ConfigError;
 use crate::limits::DEFAULT_RETRY_AFTER;
 use crate::model::LogicalModel;
@@ -46,6 +46,7 @@ pub struct RouterBuilder {
     pub(super) cool_down: Duration,
     pub(super) credentials_backoff: CredentialsBackoff,
     pub(super) parameter_policy: ParameterPolicy,
+    pub(super) cancelled_charge: CancelledCharge,
 }
 
 impl Default for RouterBuilder {
@@ -64,6 +65,7 @@ impl Default for RouterBuilder {
             cool_down: DEFAULT_RETRY_AFTER,
             credentials_backoff: CredentialsBackoff::default(),
             parameter_policy: ParameterPolicy::Adapt,
+            cancelled_charge: CancelledCharge::WorstCase,
         }
     }
 }
@@ -224,6 +226,14 @@ impl RouterBuilder {
     /// ```
     pub fn credentials_backoff(mut self, backoff: CredentialsBackoff) -> Self {
         self.credentials_backoff = backoff;
+        self
+    }
+
+    /// What an attempt is charged when it is cancelled after its call to the provider
+    /// started (default [`CancelledCharge::WorstCase`]): it keeps its rate-limit slot
+    /// either way, since the provider counted it.
+    pub fn cancelled_charge(mut self, charge: CancelledCharge) -> Self {
+        self.cancelled_charge = charge;
         self
     }
 

@@ -157,6 +157,7 @@ impl RouterBuilder {
             state_source: None,
             queue_time: self.queue_time,
             cool_down: self.cool_down,
+            cancelled_charge: self.cancelled_charge,
         })
     }
 }

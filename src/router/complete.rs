@@ -27,9 +27,10 @@ pub(crate) async fn complete(
     while let Some(candidate) = execution.next_candidate() {
         let mut retries = 0;
         loop {
-            let Some(admission) = execution.admit(candidate).await else {
+            let Some(mut admission) = execution.admit(candidate).await else {
                 break;
             };
+            admission.mark_sent();
             if let Some(delay) = execution.hedge_delay(candidate) {
                 match hedge::race(&mut execution, candidate, admission, delay, request).await? {
                     Some(response) => return Ok(response),

@@ -48,10 +48,11 @@ pub(crate) async fn race(
         Some(candidate) => execution.admit(candidate).await.map(|a| (candidate, a)),
         None => None,
     };
-    let Some((second, second_admission)) = second else {
+    let Some((second, mut second_admission)) = second else {
         let (result, time) = first_call.await;
         return finish_alone(execution, first, first_admission, result, time);
     };
+    second_admission.mark_sent();
     let hedged_at = Instant::now();
     let second_adapted = execution.adaptation(second);
     let second_call = call(

@@ -42,7 +42,7 @@ pub(crate) struct LeaseSlot {
 /// A block of capacity reserved in Redis. Counters are what this instance took from it;
 /// when the last request using it is done, it is settled to them (see [`Drop`]).
 pub(crate) struct Block {
-    id: u64,
+    id: u128,
     expires: Instant,
     requests: u64,
     /// `None`: the account has no TPM limit.
@@ -272,11 +272,15 @@ pub(crate) struct LeaseHeld {
 }
 
 impl LeaseHeld {
-    pub(crate) fn settle(mut self, usage: &Usage, cost: Option<Usd>) {
+    pub(crate) fn settle(self, usage: &Usage, cost: Option<Usd>) {
+        self.charge(usage.total_tokens(), cost);
+    }
+
+    /// Settles the request to `actual` tokens and `cost`.
+    pub(crate) fn charge(mut self, actual: u64, cost: Option<Usd>) {
         self.open = false;
         let block = &self.block;
         if block.tokens.is_some() {
-            let actual = usage.total_tokens();
             if actual >= self.need.tokens {
                 take(&block.taken_tokens, actual - self.need.tokens, u64::MAX);
             } else {

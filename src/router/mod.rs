@@ -7,6 +7,7 @@ mod compile;
 mod complete;
 mod cool_down;
 mod credentials;
+mod counting;
 mod execution;
 mod explain;
 mod gate;

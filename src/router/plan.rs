@@ -11,6 +11,7 @@ use tokio::time::Instant;
 
 use super::accounting::Tokens;
 use super::balance;
+use super::counting::PromptCounts;
 use super::execution::Execution;
 use super::matching;
 use super::skip::{SkipReason, SkippedTarget, no_candidate_error};
@@ -124,6 +125,7 @@ fn plan_with(
         skipped: Vec::new(),
         prompt_tokens: None,
         adaptations: Vec::new(),
+        counts: PromptCounts::default(),
     };
     let mut any_model_capable = false;
     for entry in route.iter() {
@@ -284,6 +286,8 @@ struct Planner<'a, 'r> {
     /// Estimated once, on the first target with a known window.
     prompt_tokens: Option<u32>,
     adaptations: Vec<PlannedAdaptation>,
+    /// Counted once per way of counting, for the metered targets.
+    counts: PromptCounts,
 }
 
 impl Planner<'_, '_> {
@@ -310,6 +314,7 @@ impl Planner<'_, '_> {
             skipped: Vec::new(),
             prompt_tokens: self.prompt_tokens,
             adaptations: Vec::new(),
+            counts: self.counts,
         };
         for entry in &self.policy.larger_context {
             planner.add_entry(*entry);
@@ -421,14 +426,14 @@ impl Planner<'_, '_> {
                 tokens: None,
             },
         );
-        let tokens = resolved.tokens(self.input.request);
-        if let Some(reason) = resolved.check(tokens, self.input.now) {
-            return Err(reason);
-        }
-        let Some(window) = target.window else {
-            return Ok(tokens);
-        };
         let request = self.input.request;
+        let Some(window) = target.window else {
+            let tokens = resolved.tokens(request, &mut self.counts, u32::MAX);
+            return match resolved.check(tokens, self.input.now) {
+                Some(reason) => Err(reason),
+                None => Ok(tokens),
+            };
+        };
         let prompt = *self.prompt_tokens.get_or_insert_with(|| {
             let account = &self.snapshot.accounts[target.account];
             let call = ProviderRequest::new(
@@ -444,6 +449,8 @@ impl Planner<'_, '_> {
             .max_tokens
             .or(model.defaults.max_tokens)
             .unwrap_or(0);
+        // The cheap estimate decides first: a prompt no window can hold is never
+        // tokenized, and the count of one that may fit stops past the window.
         if !window.fits(prompt, output) {
             return Err(SkipReason::ContextWindow {
                 needed: prompt.saturating_add(output),
@@ -451,7 +458,11 @@ impl Planner<'_, '_> {
                 max_output: window.max_output,
             });
         }
-        Ok(tokens)
+        let tokens = resolved.tokens(request, &mut self.counts, window.context);
+        match resolved.check(tokens, self.input.now) {
+            Some(reason) => Err(reason),
+            None => Ok(tokens),
+        }
     }
 }
 

@@ -3,13 +3,15 @@
 //! the fail mode while Redis is away.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
-use super::accounting::{Broken, Tokens};
+use super::accounting::{Broken, Charge, Tokens};
 use super::execution::Resolved;
 use super::lease::{LeaseHeld, LeaseSlot, Leased, Need};
 use super::skip::SkipReason;
@@ -20,7 +22,7 @@ use crate::resilience::CircuitBreaker;
 use crate::shared::{
     AccountKeys, Admitted, Ask, BreakerKey, BreakerVerdict, RedisState, Settle, WindowLimits,
 };
-use crate::state::StateStore;
+use crate::state::{StateStore, WriteId};
 use crate::types::Usage;
 use crate::types::millis;
 
@@ -39,6 +41,8 @@ pub(crate) struct SharedAccount {
     refused_until: AtomicU64,
     /// The current block, in lease mode.
     lease: Option<Arc<LeaseSlot>>,
+    /// Whether a write-back of spend settled here while Redis was away waits for Redis.
+    reconcile_waiting: AtomicBool,
 }
 
 fn window_limits(limits: &RateLimits) -> WindowLimits {
@@ -81,6 +85,38 @@ impl SharedAccount {
             lease: state
                 .lease()
                 .map(|lease| Arc::new(LeaseSlot::new(lease.clone()))),
+            reconcile_waiting: AtomicBool::new(false),
+        }
+    }
+
+    /// Writes spend settled here while Redis was away once Redis answers, even if no
+    /// request comes to trigger it; one such write-back waits per account at most.
+    pub(crate) fn reconcile_later(
+        self: &Arc<Self>,
+        ledger: &BudgetLedger,
+        sinks: &Arc<[Arc<dyn AlertSink>]>,
+    ) {
+        if self.reconcile_waiting.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let account = self.clone();
+        let ledger = ledger.clone();
+        let sinks = sinks.clone();
+        self.state.retry_later(Box::new(move || {
+            Box::pin(account.reconcile_now(ledger, sinks))
+        }));
+    }
+
+    async fn reconcile_now(
+        self: Arc<Self>,
+        ledger: BudgetLedger,
+        sinks: Arc<[Arc<dyn AlertSink>]>,
+    ) {
+        self.reconcile_waiting.store(false, Ordering::Release);
+        let alerts = reconcile(&self.state, &ledger).await;
+        deliver(&sinks, &alerts).await;
+        if ledger.has_unsynced() {
+            self.reconcile_later(&ledger, &sinks);
         }
     }
 
@@ -287,6 +323,28 @@ impl SharedHeld {
         }
     }
 
+    /// Settles an attempt cancelled after its call started: it keeps its request and is
+    /// charged `charge`.
+    pub(crate) fn cancelled(self, charge: Charge) {
+        match self {
+            SharedHeld::Reserved(mut held) => {
+                let verdict = match held.trial() {
+                    Some(generation) => BreakerVerdict::TrialReleased { generation },
+                    None => BreakerVerdict::None,
+                };
+                held.finish(Outcome {
+                    requests: 1,
+                    tokens: charge.tokens,
+                    cost: charge.cost.unwrap_or(Usd::ZERO),
+                    cooldown: None,
+                    verdict,
+                    health: None,
+                });
+            }
+            SharedHeld::Leased(held) => held.charge(charge.tokens, charge.cost),
+        }
+    }
+
     /// Settles a failed attempt; `cool_down` is the account-wide cool-down it started.
     pub(crate) fn fail(
         self,
@@ -332,7 +390,7 @@ struct Holding {
     account: Arc<SharedAccount>,
     model: Option<Arc<str>>,
     /// The reservation, 0 for none.
-    id: u64,
+    id: u128,
     budget: Option<(BudgetLedger, String)>,
     breaker: Option<SharedBreaker>,
     sinks: Arc<[Arc<dyn AlertSink>]>,
@@ -414,7 +472,7 @@ impl Reserved {
             // No runtime left to write it: the reservation expires on its own.
             return;
         };
-        runtime.spawn(SettleJob { holding, outcome }.run());
+        runtime.spawn(SettleJob::new(holding, outcome).run());
     }
 }
 
@@ -437,17 +495,31 @@ impl Drop for Reserved {
     }
 }
 
-/// One settle round trip, run off the request path.
+/// One settle round trip, run off the request path. If Redis does not answer, it is
+/// kept and sent again, under the same write id, once Redis answers: the script applies
+/// it once even if the first sending ran late.
 pub(crate) struct SettleJob {
     holding: Holding,
     outcome: Outcome,
+    write: WriteId,
+    /// Whether its spend is counted in the ledger as pending (it failed before).
+    pending: bool,
 }
 
 impl SettleJob {
+    fn new(holding: Holding, outcome: Outcome) -> Self {
+        Self {
+            holding,
+            outcome,
+            write: WriteId::fresh(),
+            pending: false,
+        }
+    }
+
     /// Pauses the account fleet-wide, as a provider's 429 asked.
     pub(super) fn cooldown(account: &Arc<SharedAccount>, cooldown: Duration) -> Self {
-        Self {
-            holding: Holding {
+        Self::new(
+            Holding {
                 account: account.clone(),
                 model: None,
                 id: 0,
@@ -455,7 +527,7 @@ impl SettleJob {
                 breaker: None,
                 sinks: Arc::new([]),
             },
-            outcome: Outcome {
+            Outcome {
                 requests: 0,
                 tokens: 0,
                 cost: Usd::ZERO,
@@ -463,21 +535,21 @@ impl SettleJob {
                 verdict: BreakerVerdict::None,
                 health: None,
             },
-        }
+        )
     }
 
     /// Settles a leased block to what this instance took from it.
     pub(super) fn block(
         account: &Arc<SharedAccount>,
-        id: u64,
+        id: u128,
         requests: u64,
         tokens: u64,
         budget: Option<(BudgetLedger, String)>,
         spent: Usd,
         sinks: Arc<[Arc<dyn AlertSink>]>,
     ) -> Self {
-        Self {
-            holding: Holding {
+        Self::new(
+            Holding {
                 account: account.clone(),
                 model: None,
                 id,
@@ -485,7 +557,7 @@ impl SettleJob {
                 breaker: None,
                 sinks,
             },
-            outcome: Outcome {
+            Outcome {
                 requests,
                 tokens,
                 cost: spent,
@@ -493,11 +565,21 @@ impl SettleJob {
                 verdict: BreakerVerdict::None,
                 health: None,
             },
-        }
+        )
+    }
+
+    /// [`run`](Self::run), boxed, for the write-backs that wait for Redis.
+    fn run_again(self) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(self.run())
     }
 
     pub(super) async fn run(self) {
-        let SettleJob { holding, outcome } = self;
+        let SettleJob {
+            holding,
+            outcome,
+            write,
+            pending,
+        } = self;
         let account = &holding.account;
         let thresholds = account.thresholds.as_str();
         let settle = Settle {
@@ -521,23 +603,38 @@ impl SettleJob {
                 .as_ref()
                 .map(|b| (b.key.as_str(), outcome.verdict, b.recovery)),
             health: outcome.health,
+            write,
+            revoke: false,
         };
         let now = SystemTime::now();
         let mut alerts = Vec::new();
         match account.state.settle(&settle).await {
             Ok(settled) => {
                 if let Some((ledger, _)) = &holding.budget {
+                    if pending {
+                        ledger.pending_written(outcome.cost, now);
+                    }
                     alerts = ledger.mirror_shared(settled.spend, settled.fired, now);
                     alerts.extend(reconcile(&account.state, ledger).await);
                 }
             }
             Err(error) => {
-                // The reservation expires in Redis; the spend waits in the ledger for
-                // the next sync once Redis answers.
-                if let Some((ledger, _)) = &holding.budget {
-                    ledger.record_unpushed(outcome.cost, now);
+                // Counted here meanwhile, and sent again under the same write id once
+                // Redis answers: a first sending that a stalled Redis runs late is not
+                // counted twice.
+                if let (Some((ledger, _)), false) = (&holding.budget, pending) {
+                    ledger.record_pending(outcome.cost, now);
                 }
-                tracing::debug!(%error, "settling in Redis failed; kept for reconciliation");
+                tracing::debug!(%error, "settling in Redis failed; kept to send again");
+                let state = account.state.clone();
+                let job = SettleJob {
+                    holding,
+                    outcome,
+                    write,
+                    pending: true,
+                };
+                state.retry_later(Box::new(move || job.run_again()));
+                return;
             }
         }
         deliver(&holding.sinks, &alerts).await;

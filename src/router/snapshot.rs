@@ -42,6 +42,7 @@ pub(crate) struct Snapshot {
     pub(crate) queue_time: Duration,
     /// How long a 429 without a retry-after cools its account down.
     pub(crate) cool_down: Duration,
+    pub(crate) cancelled_charge: crate::budget::CancelledCharge,
 }
 
 impl CompiledPolicy {

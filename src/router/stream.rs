@@ -178,9 +178,10 @@ impl Driver {
     /// (no retries on the same target: a stream is retried by falling back).
     async fn connect(&mut self) -> Result<(), Error> {
         while let Some(candidate) = self.execution.next_candidate() {
-            let Some(admission) = self.execution.admit(candidate).await else {
+            let Some(mut admission) = self.execution.admit(candidate).await else {
                 continue;
             };
+            admission.mark_sent();
             let (result, opened) = Self::open(&self.execution, candidate, &self.request).await;
             match result {
                 Ok(events) => {
@@ -435,9 +436,10 @@ impl Driver {
     /// if none does, the stream ends as interrupted by its latest break.
     async fn reconnect(&mut self) -> Result<(), Error> {
         while let Some(candidate) = self.execution.next_candidate() {
-            let Some(admission) = self.execution.admit(candidate).await else {
+            let Some(mut admission) = self.execution.admit(candidate).await else {
                 continue;
             };
+            admission.mark_sent();
             let resolved = Execution::resolve(self.execution.snapshot(), candidate);
             let prefill = resolved.account.provider.supports_assistant_prefill();
             let request = recovery::continuation(&self.request, &self.text, prefill);

@@ -2,11 +2,14 @@
 //! settle (to what the attempt actually used), as typed calls of the Lua scripts.
 
 use std::borrow::Cow;
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
+use super::clock::local_ms;
 use super::keys::AccountKeys;
-use super::state::RedisState;
-use crate::state::StateError;
+use super::state::{RedisState, may_have_run};
+use crate::state::{StateError, WriteId};
 use crate::types::millis;
 
 /// The rate limits an admission checks, 0 meaning none.
@@ -42,7 +45,9 @@ pub(crate) struct Ask<'a> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Admitted {
     Granted {
-        id: u64,
+        /// The reservation, chosen by the instance that asked (so that it can revoke it
+        /// without having seen the answer).
+        id: u128,
         /// The breaker generation, when this is one of its half-open trials.
         trial: Option<u64>,
         /// The budget window's spend, in nano-dollars.
@@ -81,7 +86,7 @@ pub(crate) struct Settle<'a> {
     pub(crate) keys: &'a AccountKeys,
     pub(crate) model: Option<&'a [String; 2]>,
     /// 0 when only a cool-down, a breaker verdict or health is recorded.
-    pub(crate) id: u64,
+    pub(crate) id: u128,
     pub(crate) requests: u64,
     pub(crate) tokens: u64,
     /// The budget window's label, limit and alert thresholds.
@@ -92,6 +97,11 @@ pub(crate) struct Settle<'a> {
     pub(crate) breaker: Option<(&'a str, BreakerVerdict, Duration)>,
     /// `Some(true)` for a success, `Some(false)` for a provider fault.
     pub(crate) health: Option<(bool, Duration)>,
+    /// Applied once, however often it is sent.
+    pub(crate) write: WriteId,
+    /// The reservation is revoked: its asker gave up before the answer, so it is
+    /// released if it was granted and refused if its admission arrives later.
+    pub(crate) revoke: bool,
 }
 
 /// Redis's answer to a [`Settle`].
@@ -108,9 +118,15 @@ pub(crate) struct Settled {
 const BREAKER_LINGER: Duration = Duration::from_secs(60);
 
 impl RedisState {
+    /// Asks Redis to admit `ask`. The reservation's id is chosen here, and the script
+    /// refuses the admission once the Redis clock has passed this call's timeout. If the
+    /// call fails in a way that may still let it run (a timeout: a stalled Redis runs
+    /// what it had read when it resumes), a revocation is kept and sent once Redis
+    /// answers, so a grant nobody waits for never holds capacity.
     pub(crate) async fn admit(&self, ask: &Ask<'_>) -> Result<Admitted, StateError> {
         let inner = &self.inner;
         let keys = ask.keys;
+        let id = WriteId::fresh().get();
         let (model_window, model_limits) = match ask.model {
             Some((window, limits)) => (window, limits),
             None => (&keys.unused, WindowLimits::default()),
@@ -123,10 +139,16 @@ impl RedisState {
             Some(breaker) => (breaker.key, breaker.trials),
             None => (keys.unused[0].as_str(), 0),
         };
+        let sent_ms = local_ms();
+        let timeout_ms = i64::try_from(millis::saturating(inner.timeout)).unwrap_or(i64::MAX);
+        let deadline = inner
+            .clock
+            .to_redis(sent_ms)
+            .map_or(0, |redis_ms| redis_ms.saturating_add(timeout_ms));
         let mut invocation = inner.scripts.admit.prepare_invoke();
         account_keys(&mut invocation, keys, model_window, &spend_key);
         invocation
-            .key(&keys.sequence)
+            .key(&keys.revoked)
             .key(breaker_key)
             .arg(ask.requests)
             .arg(ask.tokens)
@@ -139,16 +161,88 @@ impl RedisState {
             .arg(limit)
             .arg(millis::saturating(inner.reservation_ttl))
             .arg(trials)
-            .arg(millis::saturating(inner.reservation_ttl));
-        let reply: Vec<i64> = self
+            .arg(millis::saturating(inner.reservation_ttl))
+            .arg(id)
+            .arg(deadline);
+        let reply: Vec<i64> = match self
             .run("admit", |mut connection| async move {
                 invocation.invoke_async(&mut connection).await
             })
-            .await?;
-        parse_admitted(&reply).ok_or_else(|| StateError::Unavailable {
+            .await
+        {
+            Ok(reply) => reply,
+            Err(error) => {
+                if may_have_run(&error) {
+                    self.revoke_later(keys, ask.model.map(|(window, _)| window), id);
+                }
+                return Err(error);
+            }
+        };
+        if let Some(&redis_ms) = reply.get(1) {
+            inner.clock.learn(sent_ms, local_ms(), redis_ms);
+        }
+        let unexpected = || StateError::Unavailable {
             operation: "admit",
             reason: format!("unexpected script reply {reply:?}").into(),
-        })
+        };
+        match parse_admitted(&reply, id) {
+            Some(Some(admitted)) => Ok(admitted),
+            // Past its deadline by the Redis clock: this instance's clock estimate is
+            // off by more than the round trip, or Redis answered just after the timeout.
+            Some(None) => Err(StateError::Unavailable {
+                operation: "admit",
+                reason: "Redis ran the admission after its deadline and refused it".into(),
+            }),
+            None => Err(unexpected()),
+        }
+    }
+
+    /// Keeps a revocation of reservation `id` for when Redis answers again.
+    fn revoke_later(&self, keys: &AccountKeys, model: Option<&[String; 2]>, id: u128) {
+        let state = self.clone();
+        let keys = keys.clone();
+        let model = model.cloned();
+        let write = WriteId::fresh();
+        self.retry_later(Box::new(move || state.revoke(keys, model, id, write)));
+    }
+
+    /// Releases reservation `id` if it was granted, and refuses it if its admission
+    /// arrives later; kept for another try if Redis does not answer.
+    fn revoke(
+        self,
+        keys: AccountKeys,
+        model: Option<[String; 2]>,
+        id: u128,
+        write: WriteId,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(async move { self.send_revocation(keys, model, id, write).await })
+    }
+
+    async fn send_revocation(
+        self,
+        keys: AccountKeys,
+        model: Option<[String; 2]>,
+        id: u128,
+        write: WriteId,
+    ) {
+        let revocation = Settle {
+            keys: &keys,
+            model: model.as_ref(),
+            id,
+            requests: 0,
+            tokens: 0,
+            budget: None,
+            spend: 0,
+            cooldown: None,
+            breaker: None,
+            health: None,
+            write,
+            revoke: true,
+        };
+        if self.settle(&revocation).await.is_err() {
+            let state = self.clone();
+            self.retry_later(Box::new(move || state.revoke(keys, model, id, write)));
+        }
     }
 
     pub(crate) async fn settle(&self, settle: &Settle<'_>) -> Result<Settled, StateError> {
@@ -191,6 +285,8 @@ impl RedisState {
             .key(&*alerts_key)
             .key(breaker_key)
             .key(&keys.health)
+            .key(&keys.applied)
+            .key(&keys.revoked)
             .arg(settle.id)
             .arg(settle.requests)
             .arg(settle.tokens)
@@ -209,7 +305,12 @@ impl RedisState {
             .arg(health)
             .arg(latency_us)
             .arg(spend_ttl)
-            .arg(millis::saturating(recovery + BREAKER_LINGER));
+            .arg(millis::saturating(recovery + BREAKER_LINGER))
+            .arg(settle.write.get())
+            // Long enough for a write-back to be sent again after any stall it
+            // outlived, and for a late admission to find its revocation.
+            .arg(millis::saturating(inner.reservation_ttl))
+            .arg(u8::from(settle.revoke));
         let (spend, fired): (u64, u64) = self
             .run("settle", |mut connection| async move {
                 invocation.invoke_async(&mut connection).await
@@ -238,23 +339,26 @@ fn account_keys(
         .key(&keys.budget_held[1]);
 }
 
-fn parse_admitted(reply: &[i64]) -> Option<Admitted> {
+/// The script's reply `{code, redis ms, ...}` to the admission of reservation `id`;
+/// `Some(None)` when it was refused for arriving after its deadline or its revocation.
+fn parse_admitted(reply: &[i64], id: u128) -> Option<Option<Admitted>> {
     let at = |i: usize| reply.get(i).copied();
     let unsigned = |i: usize| at(i).and_then(|v| u64::try_from(v).ok());
     let wait = |i: usize| unsigned(i).map(Duration::from_millis);
-    Some(match at(0)? {
+    Some(Some(match at(0)? {
         0 => Admitted::Granted {
-            id: unsigned(1)?,
+            id,
             trial: (at(2)? == 1).then(|| unsigned(3)).flatten(),
             spend: unsigned(4)?,
         },
-        1 => Admitted::CoolingDown(wait(1)?),
-        2 => Admitted::RateLimited(wait(1)),
+        1 => Admitted::CoolingDown(wait(2)?),
+        2 => Admitted::RateLimited(wait(2)),
         3 => Admitted::OverBudget {
-            committed: unsigned(1)?,
-            limit: unsigned(2)?,
+            committed: unsigned(2)?,
+            limit: unsigned(3)?,
         },
-        4 => Admitted::BreakerOpen(wait(1)?),
+        4 => Admitted::BreakerOpen(wait(2)?),
+        5 => return Some(None),
         _ => return None,
-    })
+    }))
 }

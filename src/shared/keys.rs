@@ -19,6 +19,12 @@ pub(crate) fn reservation_keys(redis_key: &str) -> [String; 2] {
     [format!("{redis_key}:held"), format!("{redis_key}:amounts")]
 }
 
+/// Where the write ids already applied to a [`StateKey`]'s counter are remembered, in
+/// the same slot as the key.
+pub(crate) fn applied_key(redis_key: &str) -> String {
+    format!("{redis_key}:applied")
+}
+
 /// The hash tag and prefix every key of `account` starts with.
 fn account_base(prefix: &str, account: &str) -> String {
     format!("{prefix}:{{{account}}}")
@@ -78,9 +84,13 @@ fn unused(base: &str) -> String {
 }
 
 /// The fixed keys of one account.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct AccountKeys {
-    pub(crate) sequence: String,
+    /// Admissions revoked by the instance that asked (it gave up waiting): refused if
+    /// they arrive after the revocation.
+    pub(crate) revoked: String,
+    /// Settlements applied, by write id, so that one sent again is applied once.
+    pub(crate) applied: String,
     pub(crate) cooldown: String,
     pub(crate) window: [String; 2],
     pub(crate) budget_held: [String; 2],
@@ -97,7 +107,8 @@ impl AccountKeys {
     pub(crate) fn new(prefix: &str, account: &str) -> Self {
         let base = account_base(prefix, account);
         Self {
-            sequence: format!("{base}:seq"),
+            revoked: format!("{base}:revoked"),
+            applied: format!("{base}:applied"),
             cooldown: cooldown(&base),
             window: rate_window(&base),
             budget_held: budget_held(&base),
@@ -158,7 +169,8 @@ mod tests {
     fn every_key_of_an_account_shares_its_hash_tag() {
         let keys = AccountKeys::new("rw", "openai-main");
         let all = [
-            keys.sequence.clone(),
+            keys.revoked.clone(),
+            keys.applied.clone(),
             keys.cooldown.clone(),
             keys.health.clone(),
             keys.spend("2025-01"),

@@ -37,6 +37,7 @@
 //! when it answers again.
 
 mod admission;
+mod clock;
 mod health;
 mod keys;
 mod lease;
@@ -45,7 +46,9 @@ mod outage;
 mod scripts;
 mod state;
 mod store;
+mod url;
 mod usage;
+mod write_back;
 
 pub(crate) use admission::{Admitted, Ask, BreakerKey, BreakerVerdict, Settle, WindowLimits};
 pub use health::FleetHealth;

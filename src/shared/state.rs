@@ -8,9 +8,12 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::time::Instant;
 
+use super::clock::RedisClock;
 use super::lease::Lease;
 use super::outage::Outage;
 use super::scripts::Scripts;
+use super::url::RedactedUrl;
+use super::write_back::WriteBacks;
 use crate::state::StateError;
 
 /// What the router does while Redis does not answer.
@@ -67,6 +70,8 @@ pub struct RedisState {
 
 pub(crate) struct Inner {
     pub(crate) connection: ConnectionManager,
+    /// Kept for `Debug` only, shown through [`RedactedUrl`].
+    url: String,
     pub(crate) prefix: String,
     pub(crate) fail_mode: FailMode,
     pub(crate) timeout: Duration,
@@ -76,6 +81,30 @@ pub(crate) struct Inner {
     pub(crate) lease: Option<Lease>,
     pub(crate) scripts: Scripts,
     pub(crate) outage: Outage,
+    pub(crate) write_backs: WriteBacks,
+    pub(crate) clock: RedisClock,
+}
+
+/// The reason of a call not made because Redis is marked down after an earlier failure:
+/// unlike a timeout, it certainly did not run.
+#[derive(Debug)]
+pub(crate) struct MarkedDown;
+
+impl fmt::Display for MarkedDown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("marked down after an earlier failure")
+    }
+}
+
+impl std::error::Error for MarkedDown {}
+
+/// Whether a failed call may still have run in Redis (it timed out, or its connection
+/// broke after sending it), so that what it did must be undone or must not be done twice.
+pub(crate) fn may_have_run(error: &StateError) -> bool {
+    match error {
+        StateError::Unavailable { reason, .. } => !reason.is::<MarkedDown>(),
+        _ => true,
+    }
 }
 
 impl RedisState {
@@ -140,7 +169,7 @@ impl RedisState {
         if !inner.outage.is_up(Instant::now()) {
             return Err(StateError::Unavailable {
                 operation,
-                reason: "marked down after an earlier failure".into(),
+                reason: Box::new(MarkedDown),
             });
         }
         let result = tokio::time::timeout(inner.timeout, call(inner.connection.clone())).await;
@@ -172,6 +201,7 @@ impl RedisState {
 impl fmt::Debug for RedisState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisState")
+            .field("url", &RedactedUrl(&self.inner.url))
             .field("prefix", &self.inner.prefix)
             .field("fail_mode", &self.inner.fail_mode)
             .field("timeout", &self.inner.timeout)
@@ -180,8 +210,9 @@ impl fmt::Debug for RedisState {
     }
 }
 
-/// Settings for a [`RedisState`], from [`RedisState::builder`].
-#[derive(Clone, Debug)]
+/// Settings for a [`RedisState`], from [`RedisState::builder`]. Its `Debug` output shows
+/// the URL with its credentials redacted.
+#[derive(Clone)]
 #[must_use = "call .build() to connect"]
 pub struct RedisStateBuilder {
     url: String,
@@ -192,6 +223,21 @@ pub struct RedisStateBuilder {
     reservation_ttl: Duration,
     rate_window: Duration,
     lease: Option<Lease>,
+}
+
+impl fmt::Debug for RedisStateBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStateBuilder")
+            .field("url", &RedactedUrl(&self.url))
+            .field("prefix", &self.prefix)
+            .field("fail_mode", &self.fail_mode)
+            .field("timeout", &self.timeout)
+            .field("retry_interval", &self.retry_interval)
+            .field("reservation_ttl", &self.reservation_ttl)
+            .field("rate_window", &self.rate_window)
+            .field("lease", &self.lease)
+            .finish()
+    }
 }
 
 impl RedisStateBuilder {
@@ -273,8 +319,12 @@ impl RedisStateBuilder {
                 "the Redis connection runs on Tokio: build it inside a runtime".into(),
             ));
         }
-        let client = redis::Client::open(self.url.as_str())
-            .map_err(|error| invalid(format!("not a Redis URL: {error}")))?;
+        let client = redis::Client::open(self.url.as_str()).map_err(|error| {
+            invalid(format!(
+                "{} is not a Redis URL: {error}",
+                RedactedUrl(&self.url)
+            ))
+        })?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(self.timeout))
             .set_response_timeout(Some(self.timeout))
@@ -285,6 +335,7 @@ impl RedisStateBuilder {
         Ok(RedisState {
             inner: Arc::new(Inner {
                 connection,
+                url: self.url,
                 prefix: self.prefix,
                 fail_mode: self.fail_mode,
                 timeout: self.timeout,
@@ -294,6 +345,8 @@ impl RedisStateBuilder {
                 lease: self.lease,
                 scripts: Scripts::new(),
                 outage: Outage::new(),
+                write_backs: WriteBacks::default(),
+                clock: RedisClock::default(),
             }),
         })
     }
@@ -324,5 +377,20 @@ mod tests {
         assert!(problem(no_timeout.build()).contains("timeout"));
         let empty_lease = RedisState::builder("redis://127.0.0.1").lease(Lease::requests(0));
         assert!(problem(empty_lease.build()).contains("lease"));
+    }
+
+    #[tokio::test]
+    async fn a_redis_password_never_shows_in_debug_output_or_errors() {
+        let builder = RedisState::builder("redis://:hunter2@cache.internal:6379");
+        let shown = format!("{builder:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("cache.internal"), "{shown}");
+        let state = builder.build().unwrap();
+        assert!(!format!("{state:?}").contains("hunter2"));
+
+        let refused = RedisState::builder("http://admin:hunter2@example.com").build();
+        let problem = problem(refused);
+        assert!(!problem.contains("hunter2"), "{problem}");
+        assert!(problem.contains("example.com"), "{problem}");
     }
 }

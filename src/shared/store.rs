@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::keys::{reservation_keys, state_key};
+use super::keys::{applied_key, reservation_keys, state_key};
 use super::state::RedisState;
-use crate::state::{ReservationId, StateError, StateKey, StateStore};
+use crate::state::{ReservationId, StateError, StateKey, StateStore, WriteId};
 use crate::types::millis;
 
 impl RedisState {
@@ -15,12 +15,16 @@ impl RedisState {
         &self,
         key: &StateKey,
         operation: &str,
-        args: &[u64],
+        args: &[u128],
     ) -> Result<i64, StateError> {
         let redis_key = state_key(&self.inner.prefix, key);
         let [held, amounts] = reservation_keys(&redis_key);
         let mut invocation = self.inner.scripts.store.key(&redis_key);
-        invocation.key(&held).key(&amounts).arg(operation);
+        invocation
+            .key(&held)
+            .key(&amounts)
+            .key(applied_key(&redis_key))
+            .arg(operation);
         for arg in args {
             invocation.arg(arg);
         }
@@ -67,10 +71,22 @@ impl StateStore for RedisState {
         Ok(unsigned(value))
     }
 
+    async fn increment_once(
+        &self,
+        key: &StateKey,
+        delta: u64,
+        write: WriteId,
+    ) -> Result<u64, StateError> {
+        let remembered = millis::saturating(self.inner.reservation_ttl);
+        let args = [u128::from(delta), write.get(), u128::from(remembered)];
+        let value = self.store_script(key, "add_once", &args).await?;
+        Ok(unsigned(value))
+    }
+
     async fn fetch_or(&self, key: &StateKey, bits: u64) -> Result<u64, StateError> {
         // Lua's bit library works on 32 bits, which holds every alert threshold set.
         let bits = bits & u64::from(u32::MAX);
-        let value = self.store_script(key, "fetch_or", &[bits]).await?;
+        let value = self.store_script(key, "fetch_or", &[bits.into()]).await?;
         Ok(unsigned(value))
     }
 
@@ -82,7 +98,11 @@ impl StateStore for RedisState {
         ttl: Duration,
     ) -> Result<Option<ReservationId>, StateError> {
         let id = self
-            .store_script(key, "reserve", &[amount, limit, millis::saturating(ttl)])
+            .store_script(
+                key,
+                "reserve",
+                &[amount.into(), limit.into(), millis::saturating(ttl).into()],
+            )
             .await?;
         Ok(u64::try_from(id).ok().map(ReservationId))
     }
@@ -94,13 +114,14 @@ impl StateStore for RedisState {
         actual: u64,
     ) -> Result<u64, StateError> {
         let value = self
-            .store_script(key, "commit", &[reservation.0, actual])
+            .store_script(key, "commit", &[reservation.0.into(), actual.into()])
             .await?;
         Ok(unsigned(value))
     }
 
     async fn cancel(&self, key: &StateKey, reservation: ReservationId) -> Result<(), StateError> {
-        self.store_script(key, "cancel", &[reservation.0]).await?;
+        self.store_script(key, "cancel", &[reservation.0.into()])
+            .await?;
         Ok(())
     }
 

@@ -9,8 +9,10 @@ mod key;
 mod memory;
 mod store;
 mod table;
+mod write_id;
 
 pub use file::FileStore;
 pub use key::StateKey;
 pub use memory::MemoryStore;
 pub use store::{ReservationId, StateError, StateStore};
+pub use write_id::WriteId;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::StateKey;
+use super::{StateKey, WriteId};
 
 /// Durable counters, bit sets and expiring reservations, keyed by [`StateKey`].
 ///
@@ -42,6 +42,20 @@ pub trait StateStore: Send + Sync + 'static {
     /// Adds `delta` to the counter at `key` and returns the new value (saturating at
     /// `u64::MAX`). An increment of 0 reads the value.
     async fn increment(&self, key: &StateKey, delta: u64) -> Result<u64, StateError>;
+
+    /// [`increment`](Self::increment), applied once per `write`: sending the same write
+    /// again (because its answer never came) adds nothing and returns the counter. The
+    /// default forwards to `increment`, which is right for a store whose calls cannot
+    /// end without an answer (memory, file); a remote store remembers the ids.
+    async fn increment_once(
+        &self,
+        key: &StateKey,
+        delta: u64,
+        write: WriteId,
+    ) -> Result<u64, StateError> {
+        let _ = write;
+        self.increment(key, delta).await
+    }
 
     /// Sets the bits of `bits` in the bit set at `key` and returns the whole set after.
     async fn fetch_or(&self, key: &StateKey, bits: u64) -> Result<u64, StateError>;

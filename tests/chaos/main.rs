@@ -77,7 +77,7 @@ async fn clients_that_give_up_and_drop_streams_leave_nothing_reserved() {
     check_outcomes(&chaos, &tally, Clients::Impatient);
     check_attempts(&chaos, &tally, Clients::Impatient);
     check_nothing_held(&chaos);
-    check_spend(&chaos, &tally);
+    check_spend_with_cancellations(&chaos, &tally);
     shut_down_cleanly(chaos).await;
 }
 
@@ -207,6 +207,38 @@ fn check_spend(chaos: &Chaos, tally: &Tally) {
         assert_eq!(budget.spent, expected, "spend of {}", account.name);
         assert!(budget.spent <= budget.limit, "{budget:?}");
     }
+}
+
+/// With clients that walk away: spend is the priced usage of the answers plus, for each
+/// call dropped after it started, its worst case (`CancelledCharge::WorstCase`): at most
+/// one call per cancelled request (no hedging here), each of at most a 100-token prompt
+/// (the prompts are a few words) and the 64 output tokens the model caps. Some dropped
+/// calls are charged, and every budget holds.
+fn check_spend_with_cancellations(chaos: &Chaos, tally: &Tally) {
+    let mut charged_for_cancellations = Usd::ZERO;
+    for account in chaos.router.accounts() {
+        let budget = account.budget.unwrap();
+        let answered = tally.spend.get(&account.name).copied().unwrap_or(Usd::ZERO);
+        assert!(
+            budget.spent >= answered,
+            "spend of {}: {budget:?}",
+            account.name
+        );
+        let extra = budget.spent.saturating_sub(answered);
+        let per_call = chaos.prices[account.name.as_str()].worst_case(100, 64);
+        let bound = Usd::from_nanos(per_call.nanos() * tally.cancelled);
+        assert!(
+            extra <= bound,
+            "spend of {}: {extra} over the answers",
+            account.name
+        );
+        assert!(budget.spent <= budget.limit, "{budget:?}");
+        charged_for_cancellations = charged_for_cancellations.saturating_add(extra);
+    }
+    assert!(
+        charged_for_cancellations > Usd::ZERO,
+        "calls dropped mid-way were charged"
+    );
 }
 
 fn check_windows_hold_exactly_the_attempts(chaos: &Chaos, tally: &Tally) {

@@ -37,6 +37,8 @@ pub fn fresh_state(test: &str) -> RedisStateBuilder {
 pub struct ThrowawayRedis {
     pub port: u16,
     child: Option<Child>,
+    /// Where a durable server keeps its append-only file, across restarts.
+    durable: Option<tempfile::TempDir>,
 }
 
 impl ThrowawayRedis {
@@ -46,7 +48,30 @@ impl ThrowawayRedis {
             .local_addr()
             .unwrap()
             .port();
-        let mut redis = Self { port, child: None };
+        let mut redis = Self {
+            port,
+            child: None,
+            durable: None,
+        };
+        redis.restart();
+        redis
+    }
+
+    /// A server that writes every change to an append-only file and syncs it before it
+    /// answers (`appendfsync always`), so that a kill loses no write it acknowledged and
+    /// a restart reads back everything it had.
+    #[allow(dead_code)] // Not every test binary that includes this module needs one.
+    pub fn start_durable() -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut redis = Self {
+            port,
+            child: None,
+            durable: Some(tempfile::tempdir().unwrap()),
+        };
         redis.restart();
         redis
     }
@@ -57,9 +82,17 @@ impl ThrowawayRedis {
 
     /// Starts the server (again, on the same port) and waits until it answers.
     pub fn restart(&mut self) {
-        let child = Command::new("redis-server")
+        let mut command = Command::new("redis-server");
+        command
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
+            .args(["--save", ""]);
+        match &self.durable {
+            Some(dir) => command
+                .args(["--appendonly", "yes", "--appendfsync", "always", "--dir"])
+                .arg(dir.path()),
+            None => command.args(["--appendonly", "no"]),
+        };
+        let child = command
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -109,6 +142,30 @@ impl ThrowawayRedis {
             .output()
             .expect("redis-cli is installed with redis-server");
         assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "OK");
+    }
+
+    /// Stops the server's process (`SIGSTOP`): it reads nothing and answers nothing,
+    /// while connections stay open and what clients send waits in their sockets, to be
+    /// run once it resumes, as with a server stalled by swapping or a long fork.
+    #[allow(dead_code)] // Not every test binary that includes this module stalls one.
+    pub fn freeze(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Resumes a [`freeze`](Self::freeze)d server (`SIGCONT`).
+    #[allow(dead_code)]
+    pub fn thaw(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("the server runs").id();
+        let status = Command::new("kill")
+            .arg(signal)
+            .arg(pid.to_string())
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill {signal} {pid}");
     }
 
     /// Kills the server at once, as a crash would.

@@ -113,6 +113,13 @@ impl Reply {
         }
     }
 
+    /// Sends the body in pieces of `bytes` (chunked, without a content length).
+    #[allow(dead_code)] // Not every test binary that includes this module needs it.
+    pub fn in_pieces(mut self, bytes: usize) -> Self {
+        self.piece = Some(bytes);
+        self
+    }
+
     /// Adds a header.
     pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
         self.headers.push((name.into(), value.into()));

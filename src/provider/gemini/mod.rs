@@ -197,7 +197,7 @@ impl Provider for Gemini {
         let response = self
             .post(&request, &built.body, "generateContent", false)
             .await?;
-        let body = http::read_body(response, account).await?;
+        let body = http::read_body(response, account, self.timeouts.max_body_bytes).await?;
         let response = response::parse(&body, account)?;
         Ok(match &built.answer {
             Some(answer) => response::take_answer(response, answer),

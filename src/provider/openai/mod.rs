@@ -284,7 +284,7 @@ impl Provider for OpenAi {
     ) -> Result<ProviderResponse, ProviderError> {
         let account = request.account();
         let response = self.send(&request, false).await?;
-        let body = http::read_body(response, account).await?;
+        let body = http::read_body(response, account, self.timeouts.max_body_bytes).await?;
         response::parse(&body, account)
     }
 
@@ -294,7 +294,7 @@ impl Provider for OpenAi {
         if stream::is_json(&response) {
             // The server ignored `stream: true` (or reported an error with a 200) and sent
             // one JSON body: replay it as events.
-            let body = http::read_body(response, account).await?;
+            let body = http::read_body(response, account, self.timeouts.max_body_bytes).await?;
             let events = response::parse(&body, account)?.into_events();
             return Ok(Box::pin(futures::stream::iter(events.into_iter().map(Ok))));
         }

@@ -35,13 +35,22 @@ impl CallTime {
 }
 
 /// What an attempt holds while it runs: its breaker permit and its account's
-/// reservations. Dropping it (a cancelled call) hands everything back.
+/// reservations. Dropping it before its call starts hands everything back; after, the
+/// breaker permit goes back and the reservations are charged as the router's
+/// [`CancelledCharge`](crate::CancelledCharge) says.
 pub(crate) struct Admission {
     pub(super) permit: Option<BreakerPermit>,
     pub(super) held: Held,
     /// What the call probes: an account whose 429 cool-down just ended, or whose
     /// credentials were rejected.
     pub(super) probes: Probes,
+}
+
+impl Admission {
+    /// The call to the provider starts now.
+    pub(crate) fn mark_sent(&mut self) {
+        self.held.mark_sent();
+    }
 }
 
 impl Execution {

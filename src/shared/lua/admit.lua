@@ -3,15 +3,18 @@
 -- written unless every check passes.
 --
 -- KEYS: 1 cool-down mark, 2-3 account window, 4-5 model window, 6 window spend, 7-8
--- budget reservations (expiry set, amounts), as in settle.lua; 9 reservation-id
--- sequence, 10 breaker
+-- budget reservations (expiry set, amounts), as in settle.lua; 9 revoked reservation
+-- ids, 10 breaker
 -- ARGV: 1 requests, 2 tokens, 3 account rpm, 4 account tpm, 5 model rpm, 6 model tpm
 -- (0 = no limit), 7 window length ms, 8 worst-case cost in nano-dollars (0 = no budget),
 -- 9 budget limit, 10 reservation ttl ms, 11 half-open trials (0 = no shared breaker),
--- 12 trial ttl ms
+-- 12 trial ttl ms, 13 the reservation's id (chosen by the asker), 14 the deadline on
+-- this server's clock, ms (0 = none)
 --
--- Reply: {0, id, trial, breaker generation, spend} granted; {1, ms} cooling down after a
--- 429; {2, ms or -1} rate limited; {3, committed, limit} over budget; {4, ms} breaker open.
+-- Reply, after the code and this server's clock in ms: {0, now, trial, breaker
+-- generation, spend} granted; {1, now, ms} cooling down after a 429; {2, now, ms or -1}
+-- rate limited; {3, now, committed, limit} over budget; {4, now, ms} breaker open;
+-- {5, now} refused unseen: past its deadline, or revoked by its asker, who gave up.
 
 local requests, tokens = tonumber(ARGV[1]), tonumber(ARGV[2])
 local rpm, tpm, model_rpm, model_tpm =
@@ -19,6 +22,15 @@ local rpm, tpm, model_rpm, model_tpm =
 local span = tonumber(ARGV[7])
 local cost, limit = tonumber(ARGV[8]), tonumber(ARGV[9])
 local ttl, trials, trial_ttl = tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12])
+-- Kept a string: ids are 128-bit, past what a Lua number holds.
+local id, deadline = ARGV[13], tonumber(ARGV[14])
+local at = int(now)
+
+-- Its asker stopped waiting (a stalled server runs what it had read once it resumes):
+-- a grant now would hold capacity that nobody uses.
+if (deadline > 0 and now > deadline) or redis.call('ZSCORE', KEYS[9], id) then
+  return {5, at}
+end
 
 local trial, generation = 0, 0
 if trials > 0 and redis.call('EXISTS', KEYS[10]) == 1 then
@@ -27,17 +39,17 @@ if trials > 0 and redis.call('EXISTS', KEYS[10]) == 1 then
   local trial_until = num(breaker[3])
   generation = num(breaker[4])
   if now < open_until then
-    return {4, int(open_until - now)}
+    return {4, at, int(open_until - now)}
   end
   if taken >= trials and now < trial_until then
-    return {4, int(trial_until - now)}
+    return {4, at, int(trial_until - now)}
   end
   trial = 1
 end
 
 local cooling = redis.call('PTTL', KEYS[1])
 if cooling > 0 then
-  return {1, cooling}
+  return {1, at, cooling}
 end
 
 local limited = rpm > 0 or tpm > 0
@@ -53,7 +65,7 @@ if model_limited and wait >= 0 then
   wait = model_wait < 0 and -1 or math.max(wait, model_wait)
 end
 if wait ~= 0 then
-  return {2, int(wait)}
+  return {2, at, int(wait)}
 end
 
 local spend = redis.call('GET', KEYS[6]) or '0'
@@ -61,11 +73,10 @@ if cost > 0 then
   expire_budget(KEYS[7], KEYS[8])
   local committed = num(spend) + num(redis.call('HGET', KEYS[8], 'sum'))
   if committed + cost > limit then
-    return {3, int(committed), int(limit)}
+    return {3, at, int(committed), int(limit)}
   end
 end
 
-local id = redis.call('INCR', KEYS[9])
 if limited then
   grant(KEYS[2], KEYS[3], span, id, requests, tokens)
 end
@@ -88,4 +99,4 @@ if trial == 1 then
   end
   redis.call('HSET', KEYS[10], 'taken', int(taken + 1), 'trial_until', int(now + trial_ttl))
 end
-return {0, id, trial, int(generation), spend}
+return {0, at, trial, int(generation), spend}

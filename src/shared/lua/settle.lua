@@ -2,18 +2,38 @@
 -- the budget reservation to actual spend (firing each alert threshold once across every
 -- instance), a 429 cool-down, the breaker's verdict and the account's fleet health.
 --
+-- Each settlement carries a write id and is applied once: one sent again because its
+-- answer never came (a stalled server runs what it had read once it resumes) changes
+-- nothing the second time.
+--
 -- KEYS: 1 cool-down mark, 2-3 account window, 4-5 model window, 6 window spend,
--- 7-8 budget reservations, 9 alerts fired, 10 breaker, 11 fleet health
+-- 7-8 budget reservations, 9 alerts fired, 10 breaker, 11 fleet health, 12 write ids
+-- applied (id -> when it may be forgotten), 13 revoked reservation ids
 -- ARGV: 1 reservation id (0 = none), 2 requests used, 3 tokens used, 4 spend in
 -- nano-dollars, 5 budget limit, 6 alert thresholds in percent, comma-separated,
 -- 7 cool-down ms (0 = none), 8 breaker verdict (0 none, 1 trial succeeded, 2 trial
 -- failed, 3 trial released, 4 opened here), 9 breaker generation, 10 recovery ms,
 -- 11 health (0 none, 1 success, 2 fault), 12 latency µs, 13 spend key ttl ms,
--- 14 breaker key ttl ms
+-- 14 breaker key ttl ms, 15 write id, 16 how long write ids and revocations are
+-- remembered (ms), 17 revoke (1: the reservation's asker gave up before the answer;
+-- its admission is refused if it arrives later)
 --
 -- Reply: {spend after, alert bits that fired now}
 
+local remember = tonumber(ARGV[16])
+redis.call('ZREMRANGEBYSCORE', KEYS[12], '-inf', int(now))
+if redis.call('ZSCORE', KEYS[12], ARGV[15]) then
+  return {redis.call('GET', KEYS[6]) or '0', 0}
+end
+redis.call('ZADD', KEYS[12], int(now + remember), ARGV[15])
+redis.call('PEXPIRE', KEYS[12], int(remember + 1000))
+
 local id = ARGV[1]
+if ARGV[17] == '1' then
+  redis.call('ZREMRANGEBYSCORE', KEYS[13], '-inf', int(now))
+  redis.call('ZADD', KEYS[13], int(now + remember), id)
+  redis.call('PEXPIRE', KEYS[13], int(remember + 1000))
+end
 local spent = ARGV[4]
 local cool_ms = tonumber(ARGV[7])
 local verdict, generation = tonumber(ARGV[8]), tonumber(ARGV[9])

@@ -1,8 +1,20 @@
 -- The StateStore operations that need more than one command, each atomic.
--- KEYS: 1 counter, 2-3 its reservations (expiry set, amounts)
+-- KEYS: 1 counter, 2-3 its reservations (expiry set, amounts), 4 write ids applied to
+-- the counter (id -> when it may be forgotten)
 -- ARGV[1] names the operation; the rest are its arguments.
 
 local op = ARGV[1]
+if op == 'add_once' then
+  -- ARGV: amount, write id, how long the id is remembered (ms). Reply: the counter.
+  -- A write sent again because its answer never came adds nothing the second time.
+  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', int(now))
+  if redis.call('ZSCORE', KEYS[4], ARGV[3]) then
+    return num(redis.call('GET', KEYS[1]))
+  end
+  redis.call('ZADD', KEYS[4], int(now + tonumber(ARGV[4])), ARGV[3])
+  redis.call('PEXPIRE', KEYS[4], int(tonumber(ARGV[4]) + 1000))
+  return redis.call('INCRBY', KEYS[1], ARGV[2])
+end
 if op == 'fetch_or' then
   local merged = bit.bor(num(redis.call('GET', KEYS[1])), tonumber(ARGV[2]))
   redis.call('SET', KEYS[1], int(merged))

@@ -1,0 +1,119 @@
+//! Answers too large to be real: a non-streamed body is read up to
+//! `HttpTimeouts::max_body_bytes` and no further, and one that goes past it is a
+//! malformed response that falls back, whether the server declares its length or sends
+//! it in chunks.
+
+mod support;
+
+use routewise::provider::openai::OpenAi;
+use routewise::provider::{HttpTimeouts, ProviderRequest};
+use routewise::{
+    AttemptOutcome, ChatRequest, ErrorKind, Provider, ProviderAccount, Purpose, SamplingParams,
+    StepType,
+};
+use support::wire::fallback_router;
+use support::wire_server::{RecordingServer, Reply, fixture};
+
+const LIMIT: usize = 64 * 1024;
+
+/// A well-formed OpenAI answer whose text is `bytes` long.
+fn answer_of(bytes: usize) -> String {
+    let mut answer: serde_json::Value =
+        serde_json::from_str(&fixture("openai/chat_text.json")).unwrap();
+    answer["choices"][0]["message"]["content"] = "x".repeat(bytes).into();
+    answer.to_string()
+}
+
+fn capped(server: &RecordingServer, name: &str) -> ProviderAccount {
+    let http = HttpTimeouts::default().max_body_bytes(LIMIT);
+    ProviderAccount::new(name.to_owned(), OpenAi::new().timeouts(http))
+        .api_key("sk-cap-test-77a1")
+        .base_url(server.base("/v1"))
+}
+
+async fn complete_direct(server: &RecordingServer) -> routewise::ProviderError {
+    let account = capped(server, "a");
+    let request = ChatRequest::user("hi");
+    let defaults = SamplingParams::default();
+    OpenAi::new()
+        .timeouts(HttpTimeouts::default().max_body_bytes(LIMIT))
+        .complete(ProviderRequest::new(
+            "gpt-4o",
+            account.info(),
+            &request,
+            &defaults,
+        ))
+        .await
+        .unwrap_err()
+}
+
+#[tokio::test]
+async fn a_declared_body_past_the_limit_is_refused_before_it_is_read() {
+    let server =
+        RecordingServer::start([Reply::json(200, answer_of(1024 * 1024)).unchecked()]).await;
+    let error = complete_direct(&server).await;
+    assert_eq!(error.kind(), ErrorKind::MalformedResponse, "{error}");
+    assert!(error.message().contains("65536-byte limit"), "{error}");
+}
+
+#[tokio::test]
+async fn a_chunked_body_past_the_limit_stops_being_read_at_the_limit() {
+    let reply = Reply::json(200, answer_of(1024 * 1024))
+        .in_pieces(16 * 1024)
+        .unchecked();
+    let server = RecordingServer::start([reply]).await;
+    let error = complete_direct(&server).await;
+    assert_eq!(error.kind(), ErrorKind::MalformedResponse, "{error}");
+}
+
+#[tokio::test]
+async fn an_answer_within_the_limit_is_read_whole_in_one_piece_or_many() {
+    let text_bytes = LIMIT / 2;
+    let server = RecordingServer::start([
+        Reply::json(200, answer_of(text_bytes)),
+        Reply::json(200, answer_of(text_bytes)).in_pieces(4 * 1024),
+    ])
+    .await;
+    let account = capped(&server, "a");
+    let request = ChatRequest::user("hi");
+    let defaults = SamplingParams::default();
+    let openai = OpenAi::new().timeouts(HttpTimeouts::default().max_body_bytes(LIMIT));
+    for _ in 0..2 {
+        let answer = openai
+            .complete(ProviderRequest::new(
+                "gpt-4o",
+                account.info(),
+                &request,
+                &defaults,
+            ))
+            .await
+            .unwrap();
+        assert_eq!(answer.content.len(), text_bytes);
+    }
+}
+
+#[tokio::test]
+async fn an_oversized_answer_falls_back_to_the_next_target() {
+    let runaway = RecordingServer::start([Reply::json(200, answer_of(1024 * 1024))
+        .in_pieces(16 * 1024)
+        .unchecked()])
+    .await;
+    let healthy =
+        RecordingServer::start([Reply::json(200, fixture("openai/chat_text.json"))]).await;
+    let router = fallback_router(
+        (capped(&runaway, "runaway"), "gpt-4o"),
+        (capped(&healthy, "healthy"), "gpt-4o"),
+        SamplingParams::default(),
+    );
+    let response = router
+        .complete(StepType::Inference, Purpose::Chat, ChatRequest::user("hi"))
+        .await
+        .unwrap();
+    assert_eq!(response.served_by.account.as_ref(), "healthy");
+    match &response.attempts[0].outcome {
+        AttemptOutcome::Failed { error } => {
+            assert_eq!(error.kind(), ErrorKind::MalformedResponse, "{error}");
+        }
+        other => panic!("expected the first attempt to fail, got {other:?}"),
+    }
+}
