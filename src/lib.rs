@@ -142,7 +142,7 @@ pub use resilience::{
 };
 pub use router::{
     CONTINUE_PROMPT, ChatStream, Explanation, PassedOver, Router, RouterBuilder, SkipReason,
-    SkippedTarget,
+    SkippedTarget, WarmUpError,
 };
 pub use state::{FileStore, MemoryStore, StateStore};
 pub use stats::{AccountStatus, BreakerStats, PolicyStats, RouterStats, TargetStats};

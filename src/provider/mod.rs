@@ -40,6 +40,7 @@
 
 pub mod anthropic;
 mod body;
+mod client;
 mod error;
 mod event_stream;
 pub mod gemini;
@@ -99,6 +100,17 @@ pub trait Provider: Send + Sync + 'static {
     /// A cheap check that the account can be reached (for example listing models). The
     /// default reports healthy without calling anything.
     async fn health_check(&self, account: &AccountInfo) -> Result<(), ProviderError> {
+        let _ = account;
+        Ok(())
+    }
+
+    /// Prepares for the first call on `account`: opens a connection, fetches a token,
+    /// whatever would otherwise slow that call down.
+    /// [`Router::warm_up`](crate::Router::warm_up) calls it for every account. The HTTP
+    /// adapters open a connection to the account's endpoint (an unauthenticated `HEAD`,
+    /// whatever its status), so the first request finds it in the pool. The default does
+    /// nothing.
+    async fn warm_up(&self, account: &AccountInfo) -> Result<(), ProviderError> {
         let _ = account;
         Ok(())
     }

@@ -20,6 +20,7 @@ mod skip;
 mod snapshot;
 mod stream;
 mod telemetry;
+mod warm_up;
 
 use std::sync::{Arc, Mutex};
 
@@ -32,6 +33,7 @@ pub use explain::{Explanation, PassedOver};
 pub use recovery::CONTINUE_PROMPT;
 pub use skip::{SkipReason, SkippedTarget};
 pub use stream::ChatStream;
+pub use warm_up::WarmUpError;
 
 use crate::error::{ConfigError, Error};
 use crate::policy::{Purpose, StepType};

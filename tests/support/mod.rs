@@ -5,6 +5,7 @@ pub mod anthropic;
 pub mod conformance;
 pub mod gemini;
 pub mod openai_cases;
+pub mod proxy;
 pub mod recording;
 #[cfg(feature = "redis")]
 pub mod redis;

@@ -65,14 +65,13 @@ mod request;
 mod response;
 mod stream;
 
-use std::sync::{Arc, OnceLock};
-
 use async_trait::async_trait;
 use reqwest::Method;
 
 use self::endpoint::Endpoint;
 pub use self::max_tokens::MaxTokensField;
 use self::prepared::PreparedCalls;
+use super::client::AdapterClient;
 use super::event_stream;
 use super::http::{self, HttpTimeouts};
 use super::{Provider, ProviderError, ProviderRequest, ProviderResponse, ProviderStream};
@@ -80,8 +79,9 @@ use crate::account::AccountInfo;
 
 /// The OpenAI Chat Completions adapter (also for compatible endpoints and Azure OpenAI).
 ///
-/// Cheap to clone: clones share one HTTP client (and its connection pool), built on first
-/// use.
+/// Cheap to clone. Its HTTP client is built with the adapter (never on a request) and
+/// shared with every other `OpenAi` adapter with the same timeouts, connection pool
+/// included; [`http_client`](Self::http_client) supplies your own instead.
 ///
 /// ```
 /// use routewise::{LogicalModel, OpenAi, ProviderAccount, Target};
@@ -107,9 +107,7 @@ pub struct OpenAi {
     max_tokens_field: Option<MaxTokensField>,
     stream_usage: bool,
     timeouts: HttpTimeouts,
-    /// Built on first use: building one loads the system's root certificates, which takes
-    /// long enough to matter when many adapters are configured.
-    client: Arc<OnceLock<reqwest::Client>>,
+    client: AdapterClient,
     /// The URL and headers of the account called last.
     prepared: PreparedCalls,
 }
@@ -150,7 +148,7 @@ impl OpenAi {
             max_tokens_field: None,
             stream_usage: true,
             timeouts: HttpTimeouts::default(),
-            client: Arc::default(),
+            client: AdapterClient::shared(KIND, &HttpTimeouts::default()),
             prepared: PreparedCalls::default(),
         }
     }
@@ -211,12 +209,40 @@ impl OpenAi {
     /// ```
     pub fn timeouts(mut self, timeouts: HttpTimeouts) -> Self {
         self.timeouts = timeouts;
-        self.client = Arc::default();
+        if !self.client.is_supplied() {
+            self.client = AdapterClient::shared(KIND, &timeouts);
+        }
+        self
+    }
+
+    /// Sends every call through `client` instead of the one routewise builds: for a
+    /// corporate proxy or CA, mutual TLS, or one connection pool with the rest of your
+    /// application.
+    ///
+    /// The adapter's [`timeouts`](Self::timeouts) still apply: the total one to each
+    /// non-streaming call, and the read one to the wait for each answer. The connect
+    /// timeout, and the read timeout between the chunks of a stream, are the client's
+    /// own: set them on its builder.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use routewise::OpenAi;
+    ///
+    /// let client = reqwest::Client::builder()
+    ///     .proxy(reqwest::Proxy::https("http://proxy.internal:3128")?)
+    ///     .connect_timeout(Duration::from_secs(5))
+    ///     .build()?;
+    /// let openai = OpenAi::new().http_client(client);
+    /// # let _ = openai;
+    /// # Ok::<(), reqwest::Error>(())
+    /// ```
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.client = AdapterClient::supplied(client);
         self
     }
 
     fn client(&self) -> &reqwest::Client {
-        self.client.get_or_init(|| self.timeouts.client())
+        self.client.get()
     }
 
     fn body(&self, request: &ProviderRequest<'_>, stream: bool) -> Vec<u8> {
@@ -255,9 +281,13 @@ impl OpenAi {
         if !stream {
             call = self.timeouts.limit_total(call);
         }
-        http::send(call, account, error::from_response).await
+        let answer = http::send(call, account, error::from_response);
+        self.client.answer(&self.timeouts, answer).await
     }
 }
+
+/// The adapter kind whose adapters share a client.
+const KIND: &str = "openai";
 
 #[async_trait]
 impl Provider for OpenAi {
@@ -299,8 +329,16 @@ impl Provider for OpenAi {
                 .get(self.endpoint.models_url(account)?)
                 .headers(self.endpoint.headers(account)?),
         );
-        http::send(call, account, error::from_response)
+        let answer = http::send(call, account, error::from_response);
+        self.client.answer(&self.timeouts, answer).await.map(drop)
+    }
+
+    /// Opens a connection to the account's endpoint (`HEAD` on the model listing URL,
+    /// without the key).
+    async fn warm_up(&self, account: &AccountInfo) -> Result<(), ProviderError> {
+        let url = self.endpoint.models_url(account)?;
+        self.client
+            .open_connection(url, &self.timeouts, account)
             .await
-            .map(drop)
     }
 }
