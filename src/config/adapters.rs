@@ -157,7 +157,7 @@ impl OpenAiSettings {
             None => OpenAi::new(),
         };
         if let Some(name) = &self.system_name {
-            openai = openai.system_name(name.as_str());
+            openai = openai.with_provider_name(name.as_str());
         }
         if let Some(field) = self.max_tokens_field {
             openai = openai.max_tokens_field(match field {

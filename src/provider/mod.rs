@@ -4,9 +4,8 @@
 //! providers live beside this module; implement the trait for your own backend:
 //!
 //! ```
-//! use async_trait::async_trait;
 //! use routewise::{
-//!     ErrorKind, FinishReason, Provider, ProviderError, ProviderRequest, ProviderResponse, Usage,
+//!     async_trait, ErrorKind, FinishReason, Provider, ProviderError, ProviderRequest, ProviderResponse, Usage,
 //! };
 //!
 //! /// Answers every request by shouting the last message back.
@@ -14,7 +13,7 @@
 //!
 //! #[async_trait]
 //! impl Provider for Shouty {
-//!     fn system(&self) -> &str {
+//!     fn provider_name(&self) -> &str {
 //!         "shouty"
 //!     }
 //!
@@ -74,10 +73,37 @@ pub type ProviderStream = Pin<Box<dyn Stream<Item = Result<ProviderEvent, Provid
 /// [`ErrorKind`], because routing decisions depend on it.
 ///
 /// The trait is object safe; the router stores `Arc<dyn Provider>`.
+///
+/// # Implementing it
+///
+/// The trait is written with [`async_trait`](macro@crate::async_trait) (re-exported, so you
+/// need no dependency of your own), which is why the signatures below show boxed
+/// futures. Write the methods as plain `async fn`s under `#[routewise::async_trait]`;
+/// only `provider_name` and `complete` are required:
+///
+/// ```text
+/// #[routewise::async_trait]
+/// impl Provider for MyBackend {
+///     fn provider_name(&self) -> &str;
+///     async fn complete(&self, request: ProviderRequest<'_>) -> Result<ProviderResponse, ProviderError>;
+///
+///     // Optional, with defaults:
+///     async fn stream(&self, request: ProviderRequest<'_>) -> Result<ProviderStream, ProviderError>;
+///     async fn health_check(&self, account: &AccountInfo) -> Result<(), ProviderError>;
+///     async fn warm_up(&self, account: &AccountInfo) -> Result<(), ProviderError>;
+///     fn supports_assistant_prefill(&self) -> bool;
+///     fn estimate_input_tokens(&self, request: &ProviderRequest<'_>) -> u32;
+/// }
+/// ```
+///
+/// The [module docs](self) have a complete example, and `examples/custom_provider.rs`
+/// routes to one.
 #[async_trait]
 pub trait Provider: Send + Sync + 'static {
-    /// The provider's name for telemetry (`gen_ai.provider.name`), such as `openai`.
-    fn system(&self) -> &str;
+    /// The provider's name for telemetry (`gen_ai.provider.name`), such as `openai`,
+    /// `anthropic` or `groq`. (Formerly `system()`, after the attribute's old
+    /// name `gen_ai.system`.)
+    fn provider_name(&self) -> &str;
 
     /// Sends one request and waits for the whole answer.
     async fn complete(

@@ -269,6 +269,7 @@ impl Router {
     /// # Ok(()) }
     /// ```
     #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
     pub async fn fleet_accounts(
         &self,
     ) -> Result<Vec<crate::shared::FleetUsage>, crate::state::StateError> {

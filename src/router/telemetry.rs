@@ -43,7 +43,7 @@ pub(crate) fn attempt_span(resolved: &Resolved<'_>, request: &ChatRequest) -> Sp
         otel.name = %format_args!("{OPERATION} {model}"),
         otel.kind = "client",
         gen_ai.operation.name = OPERATION,
-        gen_ai.provider.name = resolved.account.provider.system(),
+        gen_ai.provider.name = resolved.account.provider.provider_name(),
         gen_ai.request.model = model,
         gen_ai.request.temperature = params.temperature().map(f64::from),
         gen_ai.request.top_p = params.top_p().map(f64::from),
@@ -174,7 +174,10 @@ pub(crate) fn outcome(error: &Error) -> &'static str {
 fn attempt_labels<'a>(policy: &'a str, resolved: &'a Resolved<'_>) -> Vec<(&'static str, &'a str)> {
     vec![
         ("gen_ai.operation.name", OPERATION),
-        ("gen_ai.provider.name", resolved.account.provider.system()),
+        (
+            "gen_ai.provider.name",
+            resolved.account.provider.provider_name(),
+        ),
         (
             "gen_ai.request.model",
             &resolved.target.target.provider_model,

@@ -316,7 +316,7 @@ impl Anthropic {
 
 #[async_trait]
 impl Provider for Anthropic {
-    fn system(&self) -> &str {
+    fn provider_name(&self) -> &str {
         "anthropic"
     }
 

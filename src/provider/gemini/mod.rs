@@ -204,7 +204,7 @@ impl Default for Gemini {
 
 #[async_trait]
 impl Provider for Gemini {
-    fn system(&self) -> &str {
+    fn provider_name(&self) -> &str {
         "gemini"
     }
 

@@ -24,7 +24,7 @@
 //! | OpenRouter | `https://openrouter.ai/api/v1` | model ids such as `openai/gpt-4o`; `HTTP-Referer` / `X-Title` as account headers |
 //!
 //! For a backend that names itself differently in telemetry, set
-//! [`system_name`](OpenAi::system_name) (for example `groq`).
+//! [`with_provider_name`](OpenAi::with_provider_name) (for example `groq`).
 //!
 //! # Azure OpenAI
 //!
@@ -87,7 +87,7 @@ use crate::account::AccountInfo;
 /// use routewise::{LogicalModel, OpenAi, ProviderAccount, Target};
 ///
 /// let openai = ProviderAccount::new("openai", OpenAi::new()).api_key("sk-...");
-/// let groq = ProviderAccount::new("groq", OpenAi::new().system_name("groq"))
+/// let groq = ProviderAccount::new("groq", OpenAi::new().with_provider_name("groq"))
 ///     .api_key("gsk-...")
 ///     .base_url("https://api.groq.com/openai/v1");
 /// let azure = ProviderAccount::new("azure-eu", OpenAi::azure("2024-10-21"))
@@ -103,7 +103,7 @@ use crate::account::AccountInfo;
 #[must_use]
 pub struct OpenAi {
     endpoint: Endpoint,
-    system_name: String,
+    provider_name: String,
     max_tokens_field: Option<MaxTokensField>,
     stream_usage: bool,
     timeouts: HttpTimeouts,
@@ -130,7 +130,7 @@ impl OpenAi {
     /// ```
     /// use routewise::{OpenAi, Provider};
     ///
-    /// assert_eq!(OpenAi::azure("2024-10-21").system(), "az.ai.openai");
+    /// assert_eq!(OpenAi::azure("2024-10-21").provider_name(), "az.ai.openai");
     /// ```
     pub fn azure(api_version: impl Into<String>) -> Self {
         Self::with_endpoint(
@@ -141,10 +141,10 @@ impl OpenAi {
         )
     }
 
-    fn with_endpoint(endpoint: Endpoint, system_name: &str) -> Self {
+    fn with_endpoint(endpoint: Endpoint, provider_name: &str) -> Self {
         Self {
             endpoint,
-            system_name: system_name.to_owned(),
+            provider_name: provider_name.to_owned(),
             max_tokens_field: None,
             stream_usage: true,
             timeouts: HttpTimeouts::default(),
@@ -153,16 +153,16 @@ impl OpenAi {
         }
     }
 
-    /// Sets the name reported as `gen_ai.system` (default `openai`, or `az.ai.openai` for
+    /// Sets the name reported as `gen_ai.provider.name` (default `openai`, or `az.ai.openai` for
     /// Azure).
     ///
     /// ```
     /// use routewise::{OpenAi, Provider};
     ///
-    /// assert_eq!(OpenAi::new().system_name("deepseek").system(), "deepseek");
+    /// assert_eq!(OpenAi::new().with_provider_name("deepseek").provider_name(), "deepseek");
     /// ```
-    pub fn system_name(mut self, name: impl Into<String>) -> Self {
-        self.system_name = name.into();
+    pub fn with_provider_name(mut self, name: impl Into<String>) -> Self {
+        self.provider_name = name.into();
         self
     }
 
@@ -189,7 +189,7 @@ impl OpenAi {
     /// ```
     /// use routewise::OpenAi;
     ///
-    /// let mistral = OpenAi::new().system_name("mistral_ai").stream_usage(false);
+    /// let mistral = OpenAi::new().with_provider_name("mistral_ai").stream_usage(false);
     /// # let _ = mistral;
     /// ```
     pub fn stream_usage(mut self, enabled: bool) -> Self {
@@ -291,8 +291,8 @@ const KIND: &str = "openai";
 
 #[async_trait]
 impl Provider for OpenAi {
-    fn system(&self) -> &str {
-        &self.system_name
+    fn provider_name(&self) -> &str {
+        &self.provider_name
     }
 
     async fn complete(
