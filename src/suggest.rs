@@ -19,6 +19,23 @@ pub(crate) fn unknown<'a>(what: &str, name: &str, known: impl Iterator<Item = &'
     }
 }
 
+/// Adds "did you mean" to serde's "unknown field `x`, expected one of `a`, `b`" (and the
+/// same for variants), so a typo names its fix.
+pub(crate) fn teach(message: &str) -> String {
+    let suggestion = ["unknown field `", "unknown variant `"]
+        .iter()
+        .find_map(|lead| message.strip_prefix(lead))
+        .and_then(|rest| {
+            let (typo, expected) = rest.split_once('`')?;
+            let known = expected.split('`').skip(1).step_by(2);
+            closest(typo, known)
+        });
+    match suggestion {
+        Some(name) => format!("{message}; did you mean `{name}`?"),
+        None => message.to_owned(),
+    }
+}
+
 /// Edits (insert, delete, substitute, swap two neighbours) between two names.
 fn edit_distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().collect();

@@ -5,6 +5,7 @@ use serde::de::DeserializeOwned;
 
 use super::path;
 use crate::error::ConfigProblem;
+use crate::suggest::teach;
 
 /// Where a problem that is not about any one value is reported: the text does not parse.
 const SYNTAX: &str = "(syntax)";
@@ -99,23 +100,6 @@ pub(crate) fn json<T: DeserializeOwned>(text: &str) -> Result<T, ConfigProblem> 
 fn strip_suffix(message: &mut String, suffix: &str) {
     if message.ends_with(suffix) {
         message.truncate(message.len() - suffix.len());
-    }
-}
-
-/// Adds "did you mean" to serde's "unknown field `x`, expected one of `a`, `b`" (and the
-/// same for variants), so a typo names its fix.
-fn teach(message: &str) -> String {
-    let suggestion = ["unknown field `", "unknown variant `"]
-        .iter()
-        .find_map(|lead| message.strip_prefix(lead))
-        .and_then(|rest| {
-            let (typo, expected) = rest.split_once('`')?;
-            let known = expected.split('`').skip(1).step_by(2);
-            crate::suggest::closest(typo, known)
-        });
-    match suggestion {
-        Some(name) => format!("{message}; did you mean `{name}`?"),
-        None => message.to_owned(),
     }
 }
 

@@ -3,20 +3,22 @@
 //!
 //! Building a `reqwest::Client` loads the TLS roots, which takes tens to hundreds of
 //! milliseconds. It happens when the adapter is made (so when a config-built router is
-//! built), never on a request, and at most once per adapter kind and timeouts in the
-//! process: accounts that share those also share one connection pool.
+//! built), never on a request, and once per adapter kind and timeouts among the adapters
+//! alive at the time: accounts that share those also share one connection pool. When the
+//! last adapter holding a client is dropped, so are the client and its connections.
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{LazyLock, Mutex, PoisonError};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError, Weak};
 
 use super::http::{self, HttpTimeouts};
 use super::{ErrorKind, ProviderError};
 use crate::account::AccountInfo;
 
-/// The clients routewise built, by adapter kind and timeouts. A client is a handle around
-/// its pool, so holding one costs a map entry; idle connections close on their own.
-static SHARED: LazyLock<Mutex<HashMap<ClientKey, reqwest::Client>>> = LazyLock::new(Mutex::default);
+/// The clients routewise built, by adapter kind and timeouts, held weakly: the adapters
+/// own them, so dropping a router closes its connections.
+static SHARED: LazyLock<Mutex<HashMap<ClientKey, Weak<reqwest::Client>>>> =
+    LazyLock::new(Mutex::default);
 
 /// What a shared client is built from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -28,7 +30,7 @@ struct ClientKey {
 /// An adapter's HTTP client, and whether routewise built it.
 #[derive(Clone, Debug)]
 pub(crate) struct AdapterClient {
-    client: reqwest::Client,
+    client: Arc<reqwest::Client>,
     /// The application supplied the client, so the adapter's connect and read timeouts
     /// are not in it: the read timeout is then applied to the wait for each answer here.
     supplied: bool,
@@ -43,10 +45,15 @@ impl AdapterClient {
             timeouts: *timeouts,
         };
         let mut clients = SHARED.lock().unwrap_or_else(PoisonError::into_inner);
-        let client = clients
-            .entry(key)
-            .or_insert_with(|| off_async_threads(|| build(timeouts)))
-            .clone();
+        let client = match clients.get(&key).and_then(Weak::upgrade) {
+            Some(client) => client,
+            None => {
+                clients.retain(|_, client| client.strong_count() > 0);
+                let client = Arc::new(off_async_threads(|| build(timeouts)));
+                clients.insert(key, Arc::downgrade(&client));
+                client
+            }
+        };
         Self {
             client,
             supplied: false,
@@ -56,7 +63,7 @@ impl AdapterClient {
     /// A client the application built (for its proxy, CA, mTLS or middleware).
     pub(crate) fn supplied(client: reqwest::Client) -> Self {
         Self {
-            client,
+            client: Arc::new(client),
             supplied: true,
         }
     }
@@ -112,8 +119,8 @@ impl AdapterClient {
         self.answer(timeouts, sent).await
     }
 
-    /// Whether routewise keeps a shared client for `kind` and `timeouts` (for tests of
-    /// when clients are built).
+    /// Whether a shared client for `kind` and `timeouts` is alive (for tests of when
+    /// clients are built and dropped).
     #[cfg(test)]
     pub(crate) fn is_built(kind: &'static str, timeouts: &HttpTimeouts) -> bool {
         let key = ClientKey {
@@ -123,7 +130,8 @@ impl AdapterClient {
         SHARED
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .contains_key(&key)
+            .get(&key)
+            .is_some_and(|client| client.strong_count() > 0)
     }
 }
 
@@ -162,11 +170,17 @@ mod tests {
     fn one_client_per_kind_and_timeouts() {
         let timeouts = HttpTimeouts::default().connect(Duration::from_millis(7_001));
         assert!(!AdapterClient::is_built("openai", &timeouts));
-        let _first = AdapterClient::shared("openai", &timeouts);
-        assert!(AdapterClient::is_built("openai", &timeouts));
+        let first = AdapterClient::shared("openai", &timeouts);
+        let second = AdapterClient::shared("openai", &timeouts);
+        assert!(Arc::ptr_eq(&first.client, &second.client));
         assert!(!AdapterClient::is_built("anthropic", &timeouts));
         let other = timeouts.connect(Duration::from_millis(7_002));
         assert!(!AdapterClient::is_built("openai", &other));
+        drop((first, second));
+        assert!(
+            !AdapterClient::is_built("openai", &timeouts),
+            "the last adapter took its client with it"
+        );
     }
 
     #[test]
@@ -182,8 +196,10 @@ mod tests {
         .unwrap();
         let timeouts = HttpTimeouts::default().connect(Duration::from_millis(7_004));
         assert!(!AdapterClient::is_built("anthropic", &timeouts));
-        let _router = crate::Router::from_config(&config).unwrap();
+        let router = crate::Router::from_config(&config).unwrap();
         assert!(AdapterClient::is_built("anthropic", &timeouts));
+        drop(router);
+        assert!(!AdapterClient::is_built("anthropic", &timeouts));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 1)]

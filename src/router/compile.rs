@@ -151,6 +151,9 @@ impl RouterBuilder {
             alert_sinks: self.alert_sinks.into(),
             state_store,
             state_source: None,
+            provider_kinds: previous
+                .map(|p| p.provider_kinds.clone())
+                .unwrap_or_default(),
             queue_time: self.queue_time,
         })
     }

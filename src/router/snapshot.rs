@@ -36,6 +36,8 @@ pub(crate) struct Snapshot {
     /// What the state store was opened from, when a config file opened it; a reload with
     /// the same settings keeps the store instead of opening it again.
     pub(crate) state_source: Option<String>,
+    /// The provider kinds registered for config files, kept for reloads.
+    pub(crate) provider_kinds: crate::config::ProviderKinds,
     pub(crate) queue_time: Duration,
 }
 

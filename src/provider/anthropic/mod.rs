@@ -168,7 +168,12 @@ impl Anthropic {
     /// An adapter with default timeouts, API version 2023-06-01 and a fallback
     /// `max_tokens` of [`DEFAULT_MAX_TOKENS`].
     pub fn new() -> Self {
-        let timeouts = HttpTimeouts::default();
+        Self::with_timeouts(HttpTimeouts::default())
+    }
+
+    /// An adapter with these timeouts from the start, so no client is built for the
+    /// default ones.
+    pub(crate) fn with_timeouts(timeouts: HttpTimeouts) -> Self {
         Self {
             client: AdapterClient::shared(KIND, &timeouts),
             timeouts,

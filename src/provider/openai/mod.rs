@@ -121,7 +121,22 @@ impl Default for OpenAi {
 impl OpenAi {
     /// The adapter for OpenAI and OpenAI-compatible endpoints.
     pub fn new() -> Self {
-        Self::with_endpoint(Endpoint::OpenAi, "openai")
+        Self::with_endpoint(Endpoint::OpenAi, "openai", HttpTimeouts::default())
+    }
+
+    /// The adapter a config file describes: Azure when it names an `api-version`, with
+    /// its timeouts from the start, so no client is built for the default ones.
+    pub(crate) fn configured(azure_api_version: Option<&str>, timeouts: HttpTimeouts) -> Self {
+        match azure_api_version {
+            Some(api_version) => Self::with_endpoint(
+                Endpoint::Azure {
+                    api_version: api_version.to_owned(),
+                },
+                "az.ai.openai",
+                timeouts,
+            ),
+            None => Self::with_endpoint(Endpoint::OpenAi, "openai", timeouts),
+        }
     }
 
     /// The adapter for Azure OpenAI with a data-plane `api-version` such as `2024-10-21`.
@@ -138,17 +153,18 @@ impl OpenAi {
                 api_version: api_version.into(),
             },
             "az.ai.openai",
+            HttpTimeouts::default(),
         )
     }
 
-    fn with_endpoint(endpoint: Endpoint, provider_name: &str) -> Self {
+    fn with_endpoint(endpoint: Endpoint, provider_name: &str, timeouts: HttpTimeouts) -> Self {
         Self {
             endpoint,
             provider_name: provider_name.to_owned(),
             max_tokens_field: None,
             stream_usage: true,
-            timeouts: HttpTimeouts::default(),
-            client: AdapterClient::shared(KIND, &HttpTimeouts::default()),
+            timeouts,
+            client: AdapterClient::shared(KIND, &timeouts),
             prepared: PreparedCalls::default(),
         }
     }
