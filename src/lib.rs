@@ -115,8 +115,8 @@
 //!
 //! | feature | default | what it adds |
 //! | --- | --- | --- |
-//! | `native-tls` | ✓ | TLS for the HTTP adapters through the system's OpenSSL |
-//! | `rustls` | | TLS through rustls instead |
+//! | `rustls` | ✓ | TLS for the HTTP adapters through rustls (`ring` provider, the platform's certificate verifier): no OpenSSL |
+//! | `native-tls` | | TLS through the system's OpenSSL instead; wins when both are on |
 //! | `system-proxy` | ✓ | proxies from the macOS and Windows system settings (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY` are always followed) |
 //! | `tiktoken` | ✓ | exact prompt token counts for OpenAI models (about 8 MB of tokenizer data) |
 //! | `toml` / `yaml` / `json` | | read [`RouterConfig`] files in that format |

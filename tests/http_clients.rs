@@ -199,7 +199,7 @@ async fn warm_up_names_each_account_it_cannot_reach() {
 #[tokio::test]
 async fn a_supplied_client_sends_every_adapter_through_its_proxy() {
     let proxy = ForwardProxy::start().await;
-    let client = reqwest::Client::builder()
+    let client = support::proxy::client_builder()
         .proxy(reqwest::Proxy::http(proxy.url()).unwrap())
         .build()
         .unwrap();
@@ -265,7 +265,7 @@ async fn a_supplied_client_keeps_the_adapters_read_timeout() {
         .without_total();
     let openai = OpenAi::new()
         .timeouts(timeouts)
-        .http_client(reqwest::Client::new());
+        .http_client(support::proxy::client_builder().build().unwrap());
     let error = call_that_never_answers(openai).await;
     assert_eq!(error.kind(), ErrorKind::Timeout);
 }
@@ -276,7 +276,7 @@ async fn a_supplied_client_keeps_the_adapters_total_timeout() {
         .without_read()
         .total(Duration::from_secs(3));
     let openai = OpenAi::new()
-        .http_client(reqwest::Client::new())
+        .http_client(support::proxy::client_builder().build().unwrap())
         .timeouts(timeouts);
     let error = call_that_never_answers(openai).await;
     assert_eq!(error.kind(), ErrorKind::Timeout);

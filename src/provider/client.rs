@@ -12,6 +12,7 @@ use std::future::Future;
 use std::sync::{Arc, LazyLock, Mutex, PoisonError, Weak};
 
 use super::http::{self, HttpTimeouts};
+use super::tls;
 use super::{ErrorKind, ProviderError};
 use crate::account::AccountInfo;
 
@@ -135,12 +136,18 @@ impl AdapterClient {
     }
 }
 
+/// A client of its own for something other than an adapter (a webhook), with the TLS
+/// the features choose and `timeouts`' connect and read timeouts.
+pub(crate) fn standalone(timeouts: &HttpTimeouts) -> reqwest::Client {
+    off_async_threads(|| build(timeouts))
+}
+
 /// A client with `timeouts`' connect and read timeouts (the total one is set per call,
 /// because streams must be allowed to outlive it). Proxies come from the environment
 /// (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`) and, with the `system-proxy`
 /// feature, from the macOS and Windows system settings.
 fn build(timeouts: &HttpTimeouts) -> reqwest::Client {
-    let mut builder = reqwest::Client::builder().connect_timeout(timeouts.connect);
+    let mut builder = tls::configure(reqwest::Client::builder()).connect_timeout(timeouts.connect);
     if let Some(read) = timeouts.read {
         builder = builder.read_timeout(read);
     }

@@ -39,13 +39,14 @@
 
 pub mod anthropic;
 mod body;
-mod client;
+pub(crate) mod client;
 mod error;
 mod event_stream;
 pub mod gemini;
 pub(crate) mod http;
 pub mod openai;
 pub mod sse;
+mod tls;
 
 use std::pin::Pin;
 

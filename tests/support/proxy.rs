@@ -24,7 +24,7 @@ impl ForwardProxy {
     /// Starts the proxy.
     pub async fn start() -> Self {
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let upstream = reqwest::Client::builder().no_proxy().build().unwrap();
+        let upstream = client_builder().no_proxy().build().unwrap();
         let app = axum::Router::new()
             .fallback(forward)
             .with_state((seen.clone(), upstream));
@@ -84,6 +84,14 @@ fn status(code: StatusCode, text: &'static str) -> Response {
         .status(code)
         .body(Body::from(text))
         .unwrap()
+}
+
+/// A builder for a client of the test's own. With only the `rustls` feature, reqwest has
+/// no crypto provider of its own (routewise configures its clients' TLS itself), so this
+/// installs `ring` as the process default first.
+pub fn client_builder() -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
 }
 
 /// A TCP relay on loopback to `target` (`http://127.0.0.1:<port>`): every connection made

@@ -240,7 +240,13 @@ impl OpenAi {
     /// timeout, and the read timeout between the chunks of a stream, are the client's
     /// own: set them on its builder.
     ///
-    /// ```
+    /// With routewise's default `rustls` feature alone, the reqwest in your build has no
+    /// TLS crypto provider of its own (routewise configures its clients' TLS itself):
+    /// enable reqwest's `rustls` or `native-tls` feature in your `Cargo.toml`, or install
+    /// a provider (`rustls::crypto::ring::default_provider().install_default()`) before
+    /// building your client.
+    ///
+    /// ```no_run
     /// use std::time::Duration;
     /// use routewise::OpenAi;
     ///
