@@ -41,7 +41,7 @@
 //!
 //! - Formats: features `toml`, `yaml` and `json` (none is on by default); the types are
 //!   plain serde, so a `RouterConfig` can also sit inside your own configuration.
-//! - Durations are strings: `"250ms"`, `"1.5s"`, `"2m"`, `"1h"`, `"7d"`.
+//! - Durations are strings: `"250ms"`, `"1.5s"`, `"2m"`, `"1h"`, `"7d"`, or sums such as `"1m30s"`.
 //! - Errors: every problem at once, under its document path (`policies[2].route[0]`,
 //!   `accounts[1].limits.rpm`) with a "did you mean" for near-miss names, and the line
 //!   and column where the format keeps them (always for syntax and shape errors; for
