@@ -218,7 +218,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_supplied_client_answers_within_the_read_timeout() {
-        let client = AdapterClient::supplied(reqwest::Client::new());
+        let client = AdapterClient::supplied(standalone(&HttpTimeouts::default()));
         let timeouts = HttpTimeouts::default().read(Duration::from_secs(3));
         let never = std::future::pending::<Result<(), ProviderError>>();
         let error = client.answer(&timeouts, never).await.unwrap_err();

@@ -142,6 +142,14 @@ pub trait Provider: Send + Sync + 'static {
         Ok(())
     }
 
+    /// Where calls go when the account sets no [base URL](crate::ProviderAccount::base_url),
+    /// such as `https://api.openai.com/v1`; traces report its host and port
+    /// (`server.address`, `server.port`). The default is `None`: an account without a
+    /// base URL then reports neither.
+    fn default_base_url(&self) -> Option<&str> {
+        None
+    }
+
     /// Whether the backend continues a conversation's trailing assistant message in place
     /// (assistant prefill), as Anthropic's Messages API does. A recovering stream
     /// ([`Policy::stream_recovery`](crate::Policy::stream_recovery)) then sends the
@@ -248,6 +256,11 @@ pub struct ProviderResponse {
     pub finish_reason: FinishReason,
     /// Token usage.
     pub usage: Usage,
+    /// The provider's id of this answer (`gen_ai.response.id`), when it gives one.
+    pub response_id: Option<String>,
+    /// The model that answered (`gen_ai.response.model`), when the provider says: often
+    /// a dated version of the requested one (`gpt-4o-2024-08-06`).
+    pub response_model: Option<String>,
 }
 
 impl ProviderResponse {
@@ -258,7 +271,18 @@ impl ProviderResponse {
             tool_calls: Vec::new(),
             finish_reason: FinishReason::Stop,
             usage,
+            response_id: None,
+            response_model: None,
         }
+    }
+
+    /// Records the provider's id of the answer and the model that gave it, each when
+    /// known.
+    #[must_use]
+    pub fn answered_as(mut self, id: Option<String>, model: Option<String>) -> Self {
+        self.response_id = id;
+        self.response_model = model;
+        self
     }
 
     /// Adds a tool call, setting the finish reason to `tool_calls`.

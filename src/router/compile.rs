@@ -226,6 +226,7 @@ fn compile_account(
     previous: Option<&Snapshot>,
 ) -> CompiledAccount {
     let name = account.info.name().to_owned();
+    let server = super::server::server_of(&account);
     let survivor = previous.and_then(|s| s.account(&name));
     let tracker = survivor
         .filter(|a| a.health.config() == health)
@@ -252,6 +253,7 @@ fn compile_account(
         (budget, ledger)
     });
     CompiledAccount {
+        server,
         info: account.info,
         provider: account.provider,
         health: tracker,

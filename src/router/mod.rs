@@ -14,6 +14,7 @@ mod matching;
 mod plan;
 mod probes;
 mod recovery;
+mod server;
 #[cfg(feature = "redis")]
 mod shared;
 mod skip;

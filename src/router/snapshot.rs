@@ -109,6 +109,8 @@ pub(crate) struct CompiledTarget {
 
 pub(crate) struct CompiledAccount {
     pub(crate) info: AccountInfo,
+    /// The host and port calls go to, for telemetry.
+    pub(crate) server: Option<(Arc<str>, u16)>,
     pub(crate) provider: Arc<dyn Provider>,
     pub(crate) health: Arc<HealthTracker>,
     pub(crate) limiter: Option<Limiter>,

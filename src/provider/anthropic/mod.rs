@@ -362,6 +362,11 @@ impl Provider for Anthropic {
         self.send(builder, account).await.map(drop)
     }
 
+    /// `https://api.anthropic.com`.
+    fn default_base_url(&self) -> Option<&str> {
+        Some(DEFAULT_BASE_URL)
+    }
+
     /// Opens a connection to the account's endpoint (`HEAD {base}/v1/models`, without
     /// the key).
     async fn warm_up(&self, account: &AccountInfo) -> Result<(), ProviderError> {

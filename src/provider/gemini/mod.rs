@@ -245,6 +245,11 @@ impl Provider for Gemini {
         self.client.answer(&self.timeouts, answer).await.map(drop)
     }
 
+    /// `https://generativelanguage.googleapis.com`.
+    fn default_base_url(&self) -> Option<&str> {
+        Some(DEFAULT_BASE_URL)
+    }
+
     /// Opens a connection to the account's endpoint (`HEAD {base}/v1beta/models`,
     /// without the key).
     async fn warm_up(&self, account: &AccountInfo) -> Result<(), ProviderError> {

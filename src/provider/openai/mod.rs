@@ -355,6 +355,11 @@ impl Provider for OpenAi {
         self.client.answer(&self.timeouts, answer).await.map(drop)
     }
 
+    /// `https://api.openai.com/v1`; Azure has no default (the account names its resource).
+    fn default_base_url(&self) -> Option<&str> {
+        self.endpoint.default_base_url()
+    }
+
     /// Opens a connection to the account's endpoint (`HEAD` on the model listing URL,
     /// without the key).
     async fn warm_up(&self, account: &AccountInfo) -> Result<(), ProviderError> {
