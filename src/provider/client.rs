@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, LazyLock, Mutex, PoisonError, Weak};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError, TryLockError, Weak};
 
 use super::http::{self, HttpTimeouts};
 use super::tls;
@@ -45,16 +45,16 @@ impl AdapterClient {
             kind,
             timeouts: *timeouts,
         };
-        let mut clients = SHARED.lock().unwrap_or_else(PoisonError::into_inner);
-        let client = match clients.get(&key).and_then(Weak::upgrade) {
-            Some(client) => client,
-            None => {
-                clients.retain(|_, client| client.strong_count() > 0);
-                let client = Arc::new(off_async_threads(|| build(timeouts)));
-                clients.insert(key, Arc::downgrade(&client));
-                client
+        // A client alive for these settings is taken at once; waiting for the lock (while
+        // another thread builds) and building happen off the async worker threads.
+        let cached = match SHARED.try_lock() {
+            Ok(clients) => clients.get(&key).and_then(Weak::upgrade),
+            Err(TryLockError::Poisoned(poisoned)) => {
+                poisoned.into_inner().get(&key).and_then(Weak::upgrade)
             }
+            Err(TryLockError::WouldBlock) => None,
         };
+        let client = cached.unwrap_or_else(|| off_async_threads(|| shared_or_built(key)));
         Self {
             client,
             supplied: false,
@@ -134,6 +134,18 @@ impl AdapterClient {
             .get(&key)
             .is_some_and(|client| client.strong_count() > 0)
     }
+}
+
+/// The client alive for `key`, else one built now and remembered.
+fn shared_or_built(key: ClientKey) -> Arc<reqwest::Client> {
+    let mut clients = SHARED.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(client) = clients.get(&key).and_then(Weak::upgrade) {
+        return client;
+    }
+    clients.retain(|_, client| client.strong_count() > 0);
+    let client = Arc::new(build(&key.timeouts));
+    clients.insert(key, Arc::downgrade(&client));
+    client
 }
 
 /// A client of its own for something other than an adapter (a webhook), with the TLS
