@@ -7,10 +7,10 @@
 
 use std::collections::HashMap;
 
-use async_trait::async_trait;
 use routewise::{
     ChatRequest, ErrorKind, LogicalModel, Message, Policy, Provider, ProviderAccount,
     ProviderError, ProviderRequest, ProviderResponse, Purpose, Router, StepType, Target, Usage,
+    async_trait,
 };
 
 /// Answers from a table of canned replies; anything else is "not found", which the policy
@@ -21,7 +21,7 @@ struct CannedAnswers {
 
 #[async_trait]
 impl Provider for CannedAnswers {
-    fn system(&self) -> &str {
+    fn provider_name(&self) -> &str {
         "canned"
     }
 
@@ -52,7 +52,7 @@ struct EchoModel;
 
 #[async_trait]
 impl Provider for EchoModel {
-    fn system(&self) -> &str {
+    fn provider_name(&self) -> &str {
         "echo"
     }
 

@@ -249,7 +249,7 @@ impl fmt::Debug for ProviderAccount {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ProviderAccount")
             .field("name", &self.info.name)
-            .field("provider", &self.provider.system())
+            .field("provider", &self.provider.provider_name())
             .field("base_url", &self.info.base_url)
             .field("api_key", &self.info.api_key)
             .field("headers", &self.info.headers)

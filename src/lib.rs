@@ -65,6 +65,67 @@
 //! # }).unwrap();
 //! ```
 //!
+//! ## A real provider
+//!
+//! The same router over real APIs: an account is a [`Provider`] (here [`OpenAi`], which
+//! also speaks to every OpenAI-compatible server) with its key and, when it is not the
+//! vendor's, a base URL. Nothing is called until a request is routed.
+//!
+//! ```
+//! use routewise::{Anthropic, LogicalModel, OpenAi, Policy, ProviderAccount, Router, Target};
+//!
+//! let key = |name: &str| std::env::var(name).unwrap_or_default();
+//! let router = Router::builder()
+//!     .account(ProviderAccount::new("openai", OpenAi::new()).api_key(key("OPENAI_API_KEY")))
+//!     .account(
+//!         ProviderAccount::new("groq", OpenAi::new().with_provider_name("groq"))
+//!             .api_key(key("GROQ_API_KEY"))
+//!             .base_url("https://api.groq.com/openai/v1"),
+//!     )
+//!     .account(ProviderAccount::new("claude", Anthropic::new()).api_key(key("ANTHROPIC_API_KEY")))
+//!     .model(
+//!         LogicalModel::new("primary-llm")
+//!             .target(Target::new("openai", "gpt-4o"))
+//!             .target(Target::new("claude", "claude-sonnet-4-6"))
+//!             .target(Target::new("groq", "llama-3.3-70b-versatile")),
+//!     )
+//!     .policy(Policy::new("default").route(["primary-llm"]))
+//!     .build()?;
+//! // In an async context: `router.warm_up().await` opens the three connections before
+//! // traffic arrives, and `router.complete(...)` routes a request.
+//! # let _ = router;
+//! # Ok::<(), routewise::ConfigError>(())
+//! ```
+//!
+//! ## The API by topic
+//!
+//! | topic | items |
+//! | --- | --- |
+//! | building and calling a router | [`Router`], [`RouterBuilder`], [`Router::complete`], [`Router::stream`] ([`ChatStream`], [`StreamEvent`]), [`Router::explain`] ([`Explanation`]), [`Router::warm_up`] |
+//! | requests and answers | [`ChatRequest`], [`Message`], [`ContentPart`], [`Image`], [`Tool`], [`ToolChoice`], [`ResponseFormat`], [`SamplingParams`], [`RouteOptions`]; [`ChatResponse`], [`Usage`], [`ToolCall`], [`FinishReason`], [`Attempt`], [`TargetRef`] |
+//! | routing vocabulary | [`LogicalModel`], [`Target`], [`Capabilities`], [`Balance`], [`Policy`], [`Match`], [`StepType`], [`Purpose`], [`FallbackRules`], [`StreamRecovery`] |
+//! | providers | [`ProviderAccount`], [`OpenAi`], [`Anthropic`], [`Gemini`], [`sim::SimProvider`]; your own: [`Provider`], [`macro@async_trait`], [`ProviderRequest`], [`ProviderResponse`], [`ProviderError`], [`ErrorKind`]; HTTP timeouts: [`provider::HttpTimeouts`] |
+//! | resilience | [`BreakerConfig`], [`RetryPolicy`], [`Timeouts`], [`HedgePolicy`], [`HealthConfig`] |
+//! | limits and money | [`RateLimits`], [`Budget`], [`Usd`], [`Price`], [`PricingTable`], [`AlertSink`], [`StateStore`] ([`MemoryStore`], [`FileStore`]) |
+//! | configuration files | [`config`], [`RouterConfig`], [`Router::from_config`], [`Router::watch_config`] |
+//! | what went wrong | [`Error`], [`ConfigError`], [`WarmUpError`] |
+//! | what is happening | [`Router::stats`] ([`RouterStats`]), [`Router::accounts`] ([`AccountStatus`]) |
+//!
+//! ## Cargo features
+//!
+//! | feature | default | what it adds |
+//! | --- | --- | --- |
+//! | `rustls` | ✓ | TLS for the HTTP adapters through rustls (`ring` provider, the platform's certificate verifier): no OpenSSL |
+//! | `native-tls` | | TLS through the system's OpenSSL instead; wins when both are on |
+//! | `system-proxy` | ✓ | proxies from the macOS and Windows system settings (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY` are always followed) |
+//! | `tiktoken` | | exact prompt token counts for OpenAI models (about 8 MB of tokenizer data); without it, the four-characters-per-token estimate |
+//! | `toml` / `yaml` / `json` | | read [`RouterConfig`] files in that format |
+//! | `schema` | | `RouterConfig::json_schema()` |
+//! | `redis` | | limits, spend, alerts, cool-downs, breakers and health shared by every instance through Redis (`shared`) |
+//! | `metrics` | | request, attempt, latency and token metrics through the `metrics` facade (`metrics`) |
+//!
+//! Items that need a feature say so on their page.
+//!
 //! ## Configuration files, reload and metrics
 //!
 //! Everything the builder expresses can also be declared in a TOML, YAML or JSON file
@@ -95,6 +156,8 @@
 //! mid-answer can be continued by the next candidate ([`Policy::stream_recovery`]).
 
 #![warn(missing_docs)]
+// docs.rs builds with `--cfg docsrs` on nightly: every feature-gated item gets its badge.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod account;
 pub mod budget;
@@ -103,6 +166,7 @@ mod context_window;
 mod error;
 pub mod limits;
 #[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod metrics;
 mod model;
 mod policy;
@@ -111,6 +175,7 @@ pub mod resilience;
 mod rng;
 mod router;
 #[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub mod shared;
 pub mod sim;
 pub mod state;
@@ -118,17 +183,29 @@ mod stats;
 mod suggest;
 mod types;
 
-pub use account::{AccountInfo, ProviderAccount, SecretString};
-pub use budget::{AlertSink, Budget, BudgetLedger, CancelledCharge, Price, PricingTable, Usd};
-pub use config::RouterConfig;
-pub use context_window::ContextWindow;
-pub use error::{ConfigError, ConfigProblem, Error, Location};
-pub use limits::{Limiter, RateLimits, TokenEstimate};
+// The router and what it returns.
+pub use router::{
+    AdaptedTarget, CONTINUE_PROMPT, ChatStream, Explanation, PassedOver, Router, RouterBuilder,
+    SkipReason, SkippedTarget, WarmUpError,
+};
+pub use types::{
+    Attempt, AttemptOutcome, ChatRequest, ChatResponse, ContentPart, EffectiveParams, FinishReason,
+    Image, ImageDetail, ImageSource, Message, Reasoning, ReasoningEffort, ResponseFormat,
+    RouteOptions, SamplingParams, StreamEvent, StreamRecovered, TargetRef, Tool, ToolCall, ToolCallDelta, ToolChoice, Usage,
+};
+
+// Routing vocabulary: logical models, targets and policies.
 pub use model::{Balance, Capabilities, Capability, LogicalModel, Target};
 pub use policy::{
     BreakerChoice, FallbackRules, Match, MatchMiss, Policy, Purpose, RouteStep, StepType,
     StreamRecovery,
 };
+
+// Providers: the built-in adapters, accounts, and what implementing your own takes.
+pub use account::{AccountInfo, ProviderAccount, SecretString};
+/// The attribute [`Provider`] implementations are written with, re-exported so they need
+/// no dependency of their own: `#[routewise::async_trait]`.
+pub use async_trait::async_trait;
 pub use provider::anthropic::Anthropic;
 pub use provider::gemini::Gemini;
 pub use provider::openai::OpenAi;
@@ -137,19 +214,20 @@ pub use provider::{
     ErrorKind, ErrorKindSet, Provider, ProviderError, ProviderEvent, ProviderRequest,
     ProviderResponse, ProviderStream,
 };
+
+// Resilience: breakers, retries, timeouts, hedging, health.
 pub use resilience::{
     BreakerConfig, BreakerState, CircuitBreaker, Deadline, HealthConfig, HealthStatus,
     HealthTracker, HedgePolicy, Jitter, ResilienceConfigError, RetryPolicy, TimedOut, Timeouts,
 };
-pub use router::{
-    AdaptedTarget, CONTINUE_PROMPT, ChatStream, Explanation, PassedOver, Router, RouterBuilder,
-    SkipReason, SkippedTarget,
-};
+
+// Limits, budgets, prices and where their state is kept.
+pub use budget::{AlertSink, Budget, BudgetLedger, CancelledCharge, Price, PricingTable, Usd};
+pub use context_window::ContextWindow;
+pub use limits::{Limiter, RateLimits, TokenEstimate};
 pub use state::{FileStore, MemoryStore, StateStore};
+
+// Configuration files, errors and statistics.
+pub use config::RouterConfig;
+pub use error::{ConfigError, ConfigProblem, Error, Location};
 pub use stats::{AccountStatus, BreakerStats, PolicyStats, RouterStats, TargetStats};
-pub use types::{
-    Attempt, AttemptOutcome, ChatRequest, ChatResponse, ContentPart, EffectiveParams, FinishReason,
-    Image, ImageDetail, ImageSource, Message, Reasoning, ReasoningEffort, ResponseFormat,
-    RouteOptions, SamplingParams, StreamEvent, StreamRecovered, TargetRef, Tool, ToolCall,
-    ToolCallDelta, ToolChoice, Usage,
-};

@@ -138,7 +138,7 @@ impl SimProvider {
 
     /// The name reported as `gen_ai.provider.name` (default `sim`).
     #[must_use]
-    pub fn system(mut self, name: impl Into<String>) -> Self {
+    pub fn with_provider_name(mut self, name: impl Into<String>) -> Self {
         self.config().system = name.into();
         self
     }
@@ -352,7 +352,7 @@ impl SimProvider {
 
 #[async_trait]
 impl Provider for SimProvider {
-    fn system(&self) -> &str {
+    fn provider_name(&self) -> &str {
         &self.config.system
     }
 

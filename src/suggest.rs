@@ -19,6 +19,44 @@ pub(crate) fn unknown<'a>(what: &str, name: &str, known: impl Iterator<Item = &'
     }
 }
 
+/// Adds "did you mean" to serde's "unknown field `x`, expected one of `a`, `b`" (and the
+/// same for variants), so a typo names its fix; drops the value a type error quotes.
+pub(crate) fn teach(message: &str) -> String {
+    let message = unquote_value(message);
+    let message = message.as_str();
+    let suggestion = ["unknown field `", "unknown variant `"]
+        .iter()
+        .find_map(|lead| message.strip_prefix(lead))
+        .and_then(|rest| {
+            let (typo, expected) = rest.split_once('`')?;
+            let known = expected.split('`').skip(1).step_by(2);
+            closest(typo, known)
+        });
+    match suggestion {
+        Some(name) => format!("{message}; did you mean `{name}`?"),
+        None => message.to_owned(),
+    }
+}
+
+/// serde's "invalid type: string \"sk-…\", expected u32" quotes the value it found, and a
+/// value typed into the wrong field may be a secret (an API key pasted as `rpm`): the
+/// message keeps what kind of value it was and what was expected, never the value.
+fn unquote_value(message: &str) -> String {
+    for lead in ["invalid type: ", "invalid value: "] {
+        let Some(found) = message.strip_prefix(lead) else {
+            continue;
+        };
+        let kind = ["string ", "character "]
+            .into_iter()
+            .find(|kind| found.starts_with(kind));
+        // The quoted value may itself hold ", expected ": the last one is serde's.
+        if let (Some(kind), Some(end)) = (kind, found.rfind(", expected ")) {
+            return format!("{lead}a {}{}", kind.trim_end(), &found[end..]);
+        }
+    }
+    message.to_owned()
+}
+
 /// Edits (insert, delete, substitute, swap two neighbours) between two names.
 fn edit_distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().collect();

@@ -215,12 +215,34 @@ fn unknown_keys_deep_inside_are_errors_too() {
 }
 
 #[test]
+fn unknown_provider_kinds_name_the_closest_kind_and_where_it_is() {
+    let problems = problems(
+        "[[accounts]]\nname = \"a\"\nprovider = { kind = \"simm\" }\n",
+        Format::Toml,
+    );
+    assert!(
+        problems.contains(
+            &"accounts[0].provider.kind: unknown provider kind `simm`; did you mean `sim`? (line 3, column 21)"
+                .to_owned()
+        ),
+        "{problems:?}"
+    );
+    let problems = problems_of("[[accounts]]\nname = \"a\"\nprovider = { kind = \"in-house\" }\n");
+    assert!(
+        problems[0].starts_with(
+            "accounts[0].provider.kind: unknown provider kind `in-house`; the kinds are `openai`, `anthropic`, `gemini`, `sim`, and kinds of your own are registered with `RouterConfig::with_provider_kinds`"
+        ),
+        "{problems:?}"
+    );
+}
+
+fn problems_of(text: &str) -> Vec<String> {
+    problems(text, Format::Toml)
+}
+
+#[test]
 fn wrong_values_name_what_was_expected() {
     let cases = [
-        (
-            "[[accounts]]\nname = \"a\"\nprovider = { kind = \"simm\" }\n",
-            "accounts[0].provider.kind: unknown variant `simm`, expected one of `openai`, `anthropic`, `gemini`, `sim`; did you mean `sim`? (line 3, column 21)",
-        ),
         (
             "[[accounts]]\nname = \"a\"\nprovider = { kind = \"sim\", latency = \"5\" }\n",
             "accounts[0].provider: `5` needs a unit: ms, s, m, h or d (as in \"250ms\") (line 3, column 12)",

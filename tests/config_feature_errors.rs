@@ -186,10 +186,6 @@ fn a_webhook_url_is_never_quoted_in_an_error() {
 fn shape_errors_name_the_path_and_the_closest_name() {
     let cases = [
         (
-            "[[accounts]]\nname = \"a\"\nprovider = { kind = \"opnai\" }\n",
-            "accounts[0].provider.kind: unknown variant `opnai`, expected one of `openai`, `anthropic`, `gemini`, `sim`; did you mean `openai`?",
-        ),
-        (
             "[[accounts]]\nname = \"a\"\nprovider = { kind = \"openai\", max_tokens_feild = \"max_tokens\" }\n",
             "did you mean `max_tokens_field`?",
         ),

@@ -187,7 +187,7 @@ fn built_in_code() -> RouterBuilder {
         .recovery(secs(5))
         .half_open_trials(2);
     let openai = OpenAi::new()
-        .system_name("gateway")
+        .with_provider_name("gateway")
         .max_tokens_field(MaxTokensField::MaxCompletionTokens)
         .stream_usage(false)
         .timeouts(

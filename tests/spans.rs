@@ -6,7 +6,11 @@ mod support;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+use routewise::{
+    ChatRequest, LogicalModel, OpenAi, Policy, ProviderAccount, Purpose, Router, StepType, Target,
+};
 use support::telemetry::{complete_then_stream, paused_runtime, router};
+use support::wire_server::{RecordingServer, Reply, fixture};
 
 #[derive(Debug)]
 struct RecordedSpan {
@@ -145,4 +149,43 @@ fn attempt_spans_carry_gen_ai_attributes_and_stay_inside_their_request() {
             );
         }
     }
+}
+
+#[test]
+fn attempt_spans_name_the_server_and_the_answer() {
+    let recorder = Arc::new(SpanRecorder::default());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let port = tracing::subscriber::with_default(recorder.clone(), || {
+        runtime.block_on(async {
+            let reply = Reply::json(200, fixture("openai/chat_text.json"));
+            let server = RecordingServer::start([reply]).await;
+            let router = Router::builder()
+                .account(ProviderAccount::new("openai", OpenAi::new()).base_url(server.base("/v1")))
+                .model(LogicalModel::new("m").target(Target::new("openai", "gpt-4o")))
+                .policy(Policy::new("default").route(["m"]))
+                .build()
+                .unwrap();
+            router
+                .complete(StepType::Inference, Purpose::Chat, ChatRequest::user("hi"))
+                .await
+                .unwrap();
+            server.url().rsplit(':').next().unwrap().to_owned()
+        })
+    });
+    let spans = recorder.spans.lock().unwrap();
+    let attempt = spans
+        .iter()
+        .find(|s| s.name == "routewise.attempt")
+        .expect("an attempt span");
+    let get = |name: &str| attempt.fields.get(name).map(String::as_str);
+    assert_eq!(get("server.address"), Some("127.0.0.1"));
+    assert_eq!(get("server.port"), Some(port.as_str()));
+    assert_eq!(
+        get("gen_ai.response.id"),
+        Some("chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT")
+    );
+    assert_eq!(get("gen_ai.response.model"), Some("gpt-4o-2024-08-06"));
 }

@@ -227,7 +227,7 @@ struct Recorder {
 
 #[async_trait]
 impl Provider for Recorder {
-    fn system(&self) -> &str {
+    fn provider_name(&self) -> &str {
         "recorder"
     }
 

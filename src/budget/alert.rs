@@ -270,7 +270,7 @@ impl WebhookSink {
             host,
             headers: Vec::new(),
             timeout: Duration::from_secs(10),
-            client: reqwest::Client::new(),
+            client: crate::provider::client::standalone(&crate::provider::HttpTimeouts::default()),
         })
     }
 

@@ -1,10 +1,12 @@
 //! [`AccountConfig`]: one provider account as written in a config file.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::Deserialize;
 
 use super::budget::BudgetConfig;
+use super::kinds::ProviderKinds;
 use super::limits::RateLimitsConfig;
 use super::path;
 use super::price::PriceConfig;
@@ -79,9 +81,15 @@ impl AccountConfig {
         &self,
         at: &str,
         env: &dyn Fn(&str) -> Option<String>,
+        kinds: &ProviderKinds,
         problems: &mut Problems,
     ) -> ProviderAccount {
-        let provider = self.provider.build(&format!("{at}.provider"), problems);
+        // A provider that could not be built is reported; a stand-in keeps the account,
+        // so the rest of the configuration is still checked, and the router is not built.
+        let provider = self
+            .provider
+            .build(&format!("{at}.provider"), kinds, problems)
+            .unwrap_or_else(|| Arc::new(crate::sim::SimProvider::new()));
         let mut account = ProviderAccount::with_shared_provider(self.name.as_str(), provider);
         if let Some(key) = &self.api_key {
             let key_path = format!("{at}.api_key");

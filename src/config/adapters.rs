@@ -144,20 +144,18 @@ pub enum TokenLimitField {
 impl OpenAiSettings {
     /// Builds the adapter, reporting bad settings under `path`.
     pub(crate) fn build(&self, path: &str, problems: &mut Problems) -> OpenAi {
-        let mut openai = match &self.azure_api_version {
-            Some(version) => {
-                if version.trim().is_empty() {
-                    problems.push(
-                        format!("{path}.azure_api_version"),
-                        "must not be empty; Azure needs an api-version such as \"2024-10-21\"",
-                    );
-                }
-                OpenAi::azure(version.as_str())
-            }
-            None => OpenAi::new(),
-        };
+        if let Some(version) = &self.azure_api_version
+            && version.trim().is_empty()
+        {
+            problems.push(
+                format!("{path}.azure_api_version"),
+                "must not be empty; Azure needs an api-version such as \"2024-10-21\"",
+            );
+        }
+        let timeouts = self.timeouts.build(&format!("{path}.timeouts"), problems);
+        let mut openai = OpenAi::configured(self.azure_api_version.as_deref(), timeouts);
         if let Some(name) = &self.system_name {
-            openai = openai.system_name(name.as_str());
+            openai = openai.with_provider_name(name.as_str());
         }
         if let Some(field) = self.max_tokens_field {
             openai = openai.max_tokens_field(match field {
@@ -167,9 +165,6 @@ impl OpenAiSettings {
         }
         if let Some(enabled) = self.stream_usage {
             openai = openai.stream_usage(enabled);
-        }
-        if self.timeouts != HttpTimeoutSettings::default() {
-            openai = openai.timeouts(self.timeouts.build(&format!("{path}.timeouts"), problems));
         }
         openai
     }
@@ -210,7 +205,8 @@ pub enum AnthropicVersion {
 impl AnthropicSettings {
     /// Builds the adapter, reporting bad settings under `path`.
     pub(crate) fn build(&self, path: &str, problems: &mut Problems) -> Anthropic {
-        let mut anthropic = Anthropic::new();
+        let timeouts = self.timeouts.build(&format!("{path}.timeouts"), problems);
+        let mut anthropic = Anthropic::with_timeouts(timeouts);
         if let Some(version) = self.api_version {
             anthropic = anthropic.api_version(match version {
                 AnthropicVersion::V2023_06_01 => ApiVersion::V2023_06_01,
@@ -222,10 +218,6 @@ impl AnthropicSettings {
                 problems.push(format!("{path}.default_max_tokens"), "must be at least 1");
             }
             anthropic = anthropic.default_max_tokens(max_tokens);
-        }
-        if self.timeouts != HttpTimeoutSettings::default() {
-            anthropic =
-                anthropic.timeouts(self.timeouts.build(&format!("{path}.timeouts"), problems));
         }
         anthropic
     }

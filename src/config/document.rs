@@ -10,6 +10,7 @@ use serde::Deserialize;
 use super::account::AccountConfig;
 use super::alerts::AlertSinkConfig;
 use super::duration;
+use super::kinds::ProviderKinds;
 use super::model::ModelConfig;
 use super::policy::PolicyConfig;
 use super::problems::Problems;
@@ -116,6 +117,10 @@ pub struct RouterConfig {
     #[serde(skip)]
     #[cfg_attr(feature = "schema", schemars(skip))]
     pub(crate) origin: Option<Arc<Origin>>,
+    /// Provider kinds registered in code, for accounts whose `kind` is not built in.
+    #[serde(skip)]
+    #[cfg_attr(feature = "schema", schemars(skip))]
+    pub(crate) provider_kinds: ProviderKinds,
 }
 
 fn yes() -> bool {
@@ -139,6 +144,7 @@ impl Default for RouterConfig {
             shared_state: None,
             alerts: Vec::new(),
             origin: None,
+            provider_kinds: ProviderKinds::default(),
         }
     }
 }
@@ -152,6 +158,17 @@ pub(crate) struct Origin {
 }
 
 impl RouterConfig {
+    /// This configuration, with `kinds` to build the accounts whose provider `kind` is not
+    /// built in. A router built from it keeps the kinds: later configs given to
+    /// [`Router::reload_config`] or read by [`Router::watch_config`] may use them without
+    /// registering them again.
+    ///
+    /// See [`ProviderKinds`] for an example.
+    pub fn with_provider_kinds(mut self, kinds: ProviderKinds) -> Self {
+        self.provider_kinds = kinds;
+        self
+    }
+
     /// A builder holding this configuration, with secrets read from the process
     /// environment. Add what a file cannot express (your own [`Provider`](crate::Provider)
     /// accounts, say) before building.
@@ -198,7 +215,7 @@ impl RouterConfig {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<RouterBuilder, ConfigError> {
         let mut problems = Problems::default();
-        let builder = self.builder(None, env, &mut problems);
+        let builder = self.builder(None, &self.provider_kinds, env, &mut problems);
         if problems.is_empty() {
             Ok(builder)
         } else {
@@ -211,12 +228,14 @@ impl RouterConfig {
     fn builder(
         &self,
         previous: Option<&Snapshot>,
+        kinds: &ProviderKinds,
         env: &dyn Fn(&str) -> Option<String>,
         problems: &mut Problems,
     ) -> RouterBuilder {
         let mut builder = self.router_settings(RouterBuilder::new(), problems);
         for (i, account) in self.accounts.iter().enumerate() {
-            builder = builder.account(account.to_account(&format!("accounts[{i}]"), env, problems));
+            let at = format!("accounts[{i}]");
+            builder = builder.account(account.to_account(&at, env, kinds, problems));
         }
         for (i, model) in self.models.iter().enumerate() {
             builder = builder.model(model.to_model(&format!("models[{i}]"), problems));
@@ -273,19 +292,26 @@ impl RouterConfig {
         builder
     }
 
-    /// Checks everything and compiles, carrying over the counters of `previous`.
+    /// Checks everything and compiles, carrying over the counters of `previous`. Accounts
+    /// of kinds that are not built in are built by this config's registered kinds, else by
+    /// those the running router keeps.
     pub(crate) fn compile(
         &self,
         previous: Option<&Snapshot>,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Snapshot, ConfigError> {
+        let kinds = match previous {
+            Some(previous) if self.provider_kinds.is_empty() => &previous.provider_kinds,
+            _ => &self.provider_kinds,
+        };
         let mut problems = Problems::default();
         let compiled = self
-            .builder(previous, env, &mut problems)
+            .builder(previous, kinds, env, &mut problems)
             .compile_with_paths(previous, PathStyle::Indices);
         let mut problems = problems.into_vec();
         match compiled {
             Ok(mut snapshot) if problems.is_empty() => {
+                snapshot.provider_kinds = kinds.clone();
                 snapshot.state_source = self.state_store.as_ref().map(ToString::to_string);
                 return Ok(snapshot);
             }

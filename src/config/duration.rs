@@ -1,38 +1,52 @@
-//! Durations in config files: `"250ms"`, `"1.5s"`, `"2m"`, `"1h"`, `"7d"`.
+//! Durations in config files: `"250ms"`, `"1.5s"`, `"2m"`, `"1h"`, `"7d"`, and sums such as
+//! `"1m30s"`.
 
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
-/// Parses a number followed by a unit: `ms`, `s`, `m`, `h` or `d`.
+/// Parses a number followed by a unit, `ms`, `s`, `m`, `h` or `d`, or several such parts
+/// added up (`"1m30s"`, `"1h 15m"`).
 pub(crate) fn parse(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let seconds_per_unit = match unit.trim() {
-        "ms" => 0.001,
-        "s" => 1.0,
-        "m" => 60.0,
-        "h" => 3600.0,
-        "d" => 86_400.0,
-        "" => {
-            return Err(format!(
-                "`{text}` needs a unit: ms, s, m, h or d (as in \"250ms\")"
-            ));
+    let mut rest = text;
+    let mut seconds = 0.0_f64;
+    loop {
+        let split = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let (number, after) = rest.split_at(split);
+        let unit_len = after
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(after.len());
+        let (unit, next) = after.split_at(unit_len);
+        let seconds_per_unit = match unit.trim() {
+            "ms" => 0.001,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            "d" => 86_400.0,
+            "" => {
+                return Err(format!(
+                    "`{text}` needs a unit: ms, s, m, h or d (as in \"250ms\" or \"1m30s\")"
+                ));
+            }
+            other => {
+                return Err(format!(
+                    "unknown duration unit `{other}`; use ms, s, m, h or d"
+                ));
+            }
+        };
+        let value: f64 = number.parse().map_err(|_| {
+            format!("`{text}` is not a duration such as \"250ms\", \"1.5s\" or \"1m30s\"")
+        })?;
+        seconds += value * seconds_per_unit;
+        rest = next.trim_start();
+        if rest.is_empty() {
+            break;
         }
-        other => {
-            return Err(format!(
-                "unknown duration unit `{other}`; use ms, s, m, h or d"
-            ));
-        }
-    };
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration such as \"250ms\" or \"1.5s\""))?;
-    Duration::try_from_secs_f64(value * seconds_per_unit)
-        .map_err(|_| format!("`{text}` is out of range"))
+    }
+    Duration::try_from_secs_f64(seconds).map_err(|_| format!("`{text}` is out of range"))
 }
 
 /// `deserialize_with` for `Option<Duration>` fields.
@@ -52,8 +66,8 @@ pub(crate) fn required<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::E
 pub(crate) fn schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({
         "type": "string",
-        "description": "A duration: a number and a unit, ms, s, m, h or d (\"250ms\", \"1.5s\", \"7d\").",
-        "pattern": "^\\s*[0-9]+(\\.[0-9]+)?\\s*(ms|s|m|h|d)\\s*$"
+        "description": "A duration: a number and a unit, ms, s, m, h or d, or several added up (\"250ms\", \"1.5s\", \"1m30s\", \"7d\").",
+        "pattern": "^\\s*([0-9]+(\\.[0-9]+)?\\s*(ms|s|m|h|d)\\s*)+$"
     })
 }
 
@@ -80,6 +94,20 @@ mod tests {
         assert_eq!(parse("1h"), Ok(Duration::from_secs(3600)));
         assert_eq!(parse("7d"), Ok(Duration::from_secs(7 * 86_400)));
         assert_eq!(parse(" 0s "), Ok(Duration::ZERO));
+    }
+
+    #[test]
+    fn compound_durations_add_up() {
+        assert_eq!(parse("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse("1h 15m"), Ok(Duration::from_secs(4500)));
+        assert_eq!(parse("2d12h"), Ok(Duration::from_secs(216_000)));
+        assert_eq!(parse("1s500ms"), Ok(Duration::from_millis(1500)));
+        assert!(parse("1m30").unwrap_err().contains("needs a unit"));
+        assert!(
+            parse("1m3x")
+                .unwrap_err()
+                .contains("unknown duration unit `x`")
+        );
     }
 
     #[test]

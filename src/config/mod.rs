@@ -3,7 +3,8 @@
 //!
 //! [`RouterConfig`] holds everything [`RouterBuilder`](crate::RouterBuilder) can express:
 //! - `accounts` ([`AccountConfig`]): the provider ([`ProviderConfig`]: `openai` with
-//!   Azure and compatible endpoints, `anthropic`, `gemini`, `sim`) and its settings, API
+//!   Azure and compatible endpoints, `anthropic`, `gemini`, `sim`, or a kind of your own
+//!   registered in [`ProviderKinds`]) and its settings, API
 //!   key, base URL, headers, rate `limits`, `budget` and `pricing`;
 //! - `models` ([`ModelConfig`]): capabilities, defaults, balance strategy, targets with
 //!   weight, tier, capabilities, context window and price;
@@ -40,7 +41,7 @@
 //!
 //! - Formats: features `toml`, `yaml` and `json` (none is on by default); the types are
 //!   plain serde, so a `RouterConfig` can also sit inside your own configuration.
-//! - Durations are strings: `"250ms"`, `"1.5s"`, `"2m"`, `"1h"`, `"7d"`.
+//! - Durations are strings: `"250ms"`, `"1.5s"`, `"2m"`, `"1h"`, `"7d"`, or sums such as `"1m30s"`.
 //! - Errors: every problem at once, under its document path (`policies[2].route[0]`,
 //!   `accounts[1].limits.rpm`) with a "did you mean" for near-miss names, and the line
 //!   and column where the format keeps them (always for syntax and shape errors; for
@@ -65,6 +66,7 @@ mod budget;
 mod document;
 mod duration;
 mod format;
+mod kinds;
 mod limits;
 mod load;
 #[cfg(feature = "toml")]
@@ -95,12 +97,13 @@ pub use alerts::{AlertSinkConfig, WebhookSettings};
 pub use budget::{BudgetConfig, BudgetWindowConfig};
 pub use document::RouterConfig;
 pub use format::Format;
+pub use kinds::ProviderKinds;
 pub use limits::{ModelRateLimits, RateLimitsConfig};
 pub use load::LoadError;
 pub use model::{ModelConfig, TargetConfig};
 pub use policy::PolicyConfig;
 pub use price::PriceConfig;
-pub use provider::ProviderConfig;
+pub use provider::{CustomProvider, ProviderConfig};
 pub use resilience::{
     BreakerSettings, FailureThreshold, HealthSettings, HedgeBounds, HedgeSettings, JitterSetting,
     PolicyBreaker, RetrySettings, TimeoutSettings,

@@ -3,8 +3,11 @@
 use std::sync::Arc;
 
 use serde::Deserialize;
+use serde::de::{self, Deserializer};
+use serde_json::{Map, Value};
 
 use super::adapters::{AnthropicSettings, GeminiSettings, OpenAiSettings};
+use super::kinds::ProviderKinds;
 use super::problems::Problems;
 use super::sim::SimSettings;
 use crate::provider::Provider;
@@ -17,18 +20,20 @@ use crate::provider::Provider;
 /// provider = { kind = "anthropic", default_max_tokens = 2048 }
 /// provider = { kind = "gemini" }
 /// provider = { kind = "sim", reply = "Hello!" }                 # offline, for demos and tests
+/// provider = { kind = "my-kind", region = "eu" }                # registered in code
 /// ```
 ///
-/// Each kind is one variant; its settings are a struct of their own, so a new provider
-/// kind is a new variant and a new arm in `build`.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+/// Each built-in kind is one variant with a settings struct of its own. Any other kind is
+/// [`Custom`](Self::Custom): its settings are kept as they were written and checked when
+/// the router is built, by the kind your code registered ([`ProviderKinds`]).
+#[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", serde(tag = "kind", rename_all = "snake_case"))]
 #[non_exhaustive]
 pub enum ProviderConfig {
     /// OpenAI Chat Completions ([`OpenAi`](crate::OpenAi)): OpenAI, compatible endpoints
     /// and Azure OpenAI.
-    #[serde(rename = "openai")]
+    #[cfg_attr(feature = "schema", serde(rename = "openai"))]
     OpenAi(OpenAiSettings),
     /// The Anthropic Messages API ([`Anthropic`](crate::Anthropic)).
     Anthropic(AnthropicSettings),
@@ -37,16 +42,83 @@ pub enum ProviderConfig {
     /// The simulated provider ([`SimProvider`](crate::sim::SimProvider)): offline,
     /// scriptable, for demos and tests.
     Sim(SimSettings),
+    /// A kind registered in code ([`ProviderKinds`]).
+    #[cfg_attr(feature = "schema", schemars(skip))]
+    Custom(CustomProvider),
+}
+
+/// The provider table of a kind registered in code: its `kind` and the rest of its
+/// settings as written.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct CustomProvider {
+    /// The registered kind's name.
+    pub kind: String,
+    /// Every other key of the table.
+    pub settings: Map<String, Value>,
+}
+
+impl CustomProvider {
+    /// A provider table of `kind` with `settings`.
+    pub fn new(kind: impl Into<String>, settings: Map<String, Value>) -> Self {
+        Self {
+            kind: kind.into(),
+            settings,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ProviderConfig {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut table = Map::<String, Value>::deserialize(deserializer)?;
+        let kind = match table.remove("kind") {
+            Some(Value::String(kind)) => kind,
+            Some(other) => {
+                return Err(de::Error::custom(format!(
+                    "`kind` must be a string such as \"openai\", not {other}"
+                )));
+            }
+            None => return Err(de::Error::missing_field("kind")),
+        };
+        let read = |error: serde_json::Error| de::Error::custom(error);
+        Ok(match kind.as_str() {
+            "openai" => ProviderConfig::OpenAi(
+                OpenAiSettings::deserialize(Value::Object(table)).map_err(read)?,
+            ),
+            "anthropic" => ProviderConfig::Anthropic(
+                AnthropicSettings::deserialize(Value::Object(table)).map_err(read)?,
+            ),
+            "gemini" => ProviderConfig::Gemini(
+                GeminiSettings::deserialize(Value::Object(table)).map_err(read)?,
+            ),
+            "sim" => {
+                ProviderConfig::Sim(SimSettings::deserialize(Value::Object(table)).map_err(read)?)
+            }
+            _ => ProviderConfig::Custom(CustomProvider {
+                kind,
+                settings: table,
+            }),
+        })
+    }
 }
 
 impl ProviderConfig {
-    /// Builds the provider, reporting bad settings under `path`.
-    pub(crate) fn build(&self, path: &str, problems: &mut Problems) -> Arc<dyn Provider> {
-        match self {
+    /// Builds the provider, reporting bad settings under `path`; `None` when a registered
+    /// kind's settings are refused or the kind is unknown.
+    pub(crate) fn build(
+        &self,
+        path: &str,
+        kinds: &ProviderKinds,
+        problems: &mut Problems,
+    ) -> Option<Arc<dyn Provider>> {
+        Some(match self {
             ProviderConfig::OpenAi(settings) => Arc::new(settings.build(path, problems)),
             ProviderConfig::Anthropic(settings) => Arc::new(settings.build(path, problems)),
             ProviderConfig::Gemini(settings) => Arc::new(settings.build(path, problems)),
             ProviderConfig::Sim(settings) => Arc::new(settings.build(path, problems)),
-        }
+            ProviderConfig::Custom(custom) => {
+                return kinds.build(&custom.kind, &custom.settings, path, problems);
+            }
+        })
     }
 }

@@ -19,6 +19,7 @@ impl RouterConfig {
     /// assert_eq!(schema["title"], "RouterConfig");
     /// assert!(schema["properties"]["policies"].is_object());
     /// ```
+    #[cfg_attr(docsrs, doc(cfg(feature = "schema")))]
     pub fn json_schema() -> serde_json::Value {
         schemars::schema_for!(RouterConfig).to_value()
     }

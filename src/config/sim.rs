@@ -78,7 +78,7 @@ impl SimSettings {
     pub(crate) fn build(&self, path: &str, problems: &mut Problems) -> SimProvider {
         let mut sim = SimProvider::new();
         if let Some(system) = &self.system {
-            sim = sim.system(system.as_str());
+            sim = sim.with_provider_name(system.as_str());
         }
         if let Some(reply) = &self.reply {
             sim = sim.reply(reply.as_str());

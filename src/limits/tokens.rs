@@ -1,7 +1,7 @@
 //! How many tokens a request may use, for rate limit and budget reservations.
 //!
 //! Prompts for OpenAI model families are counted with the model's own tokenizer (with the
-//! default-on `tiktoken` feature): `o200k_base` for GPT-4o, GPT-4.1, GPT-4.5, GPT-5 and the
+//! opt-in `tiktoken` feature): `o200k_base` for GPT-4o, GPT-4.1, GPT-4.5, GPT-5 and the
 //! o-series, `cl100k_base` for GPT-4 and GPT-3.5. On top of the text, each message costs
 //! 3 tokens of framing and every reply is primed with 3 more, as OpenAI documents for its
 //! chat format; an image costs 85 tokens at low detail and 765 otherwise (a 1024×1024

@@ -338,6 +338,28 @@ impl Serialize for ProviderError {
     }
 }
 
+/// Reads what [`Serialize`] writes (a cached or replayed [`ChatResponse`](crate::ChatResponse)'s
+/// attempts); the source error, which is not serialized, is absent.
+impl<'de> serde::Deserialize<'de> for ProviderError {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Written {
+            kind: ErrorKind,
+            message: String,
+            #[serde(default)]
+            status: Option<u16>,
+            #[serde(default)]
+            retry_after_ms: Option<u64>,
+        }
+        let written = Written::deserialize(d)?;
+        let mut error = ProviderError::new(written.kind, written.message);
+        error.inner.status = written.status;
+        error.inner.retry_after = written.retry_after_ms.map(Duration::from_millis);
+        Ok(error)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

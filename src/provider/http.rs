@@ -38,7 +38,7 @@ use crate::account::AccountInfo;
 ///     .timeouts(Timeouts::new().attempt(Duration::from_secs(30)));
 /// # let _ = (openai, policy);
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct HttpTimeouts {
     /// Establishing the connection (default 10 s). Always on: it runs only when a new
@@ -139,16 +139,6 @@ impl HttpTimeouts {
     pub fn max_body_bytes(mut self, bytes: usize) -> Self {
         self.max_body_bytes = bytes;
         self
-    }
-
-    /// A client with these connect and read timeouts (the total one is set per call,
-    /// because streams must be allowed to outlive it).
-    pub(crate) fn client(&self) -> reqwest::Client {
-        let mut builder = reqwest::Client::builder().connect_timeout(self.connect);
-        if let Some(read) = self.read {
-            builder = builder.read_timeout(read);
-        }
-        builder.build().unwrap_or_else(|_| reqwest::Client::new())
     }
 
     /// `request` limited to the total timeout, if there is one.

@@ -4,9 +4,8 @@
 //! providers live beside this module; implement the trait for your own backend:
 //!
 //! ```
-//! use async_trait::async_trait;
 //! use routewise::{
-//!     ErrorKind, FinishReason, Provider, ProviderError, ProviderRequest, ProviderResponse, Usage,
+//!     async_trait, ErrorKind, FinishReason, Provider, ProviderError, ProviderRequest, ProviderResponse, Usage,
 //! };
 //!
 //! /// Answers every request by shouting the last message back.
@@ -14,7 +13,7 @@
 //!
 //! #[async_trait]
 //! impl Provider for Shouty {
-//!     fn system(&self) -> &str {
+//!     fn provider_name(&self) -> &str {
 //!         "shouty"
 //!     }
 //!
@@ -40,6 +39,7 @@
 
 pub mod anthropic;
 mod body;
+pub(crate) mod client;
 mod error;
 mod event_stream;
 pub mod gemini;
@@ -47,6 +47,7 @@ pub(crate) mod http;
 pub mod openai;
 pub mod profile;
 pub mod sse;
+mod tls;
 
 use std::pin::Pin;
 use std::sync::{Arc, LazyLock};
@@ -76,10 +77,37 @@ pub type ProviderStream = Pin<Box<dyn Stream<Item = Result<ProviderEvent, Provid
 /// [`ErrorKind`], because routing decisions depend on it.
 ///
 /// The trait is object safe; the router stores `Arc<dyn Provider>`.
+///
+/// # Implementing it
+///
+/// The trait is written with [`async_trait`](macro@crate::async_trait) (re-exported, so you
+/// need no dependency of your own), which is why the signatures below show boxed
+/// futures. Write the methods as plain `async fn`s under `#[routewise::async_trait]`;
+/// only `provider_name` and `complete` are required:
+///
+/// ```text
+/// #[routewise::async_trait]
+/// impl Provider for MyBackend {
+///     fn provider_name(&self) -> &str;
+///     async fn complete(&self, request: ProviderRequest<'_>) -> Result<ProviderResponse, ProviderError>;
+///
+///     // Optional, with defaults:
+///     async fn stream(&self, request: ProviderRequest<'_>) -> Result<ProviderStream, ProviderError>;
+///     async fn health_check(&self, account: &AccountInfo) -> Result<(), ProviderError>;
+///     async fn warm_up(&self, account: &AccountInfo) -> Result<(), ProviderError>;
+///     fn supports_assistant_prefill(&self) -> bool;
+///     fn estimate_input_tokens(&self, request: &ProviderRequest<'_>) -> u32;
+/// }
+/// ```
+///
+/// The [module docs](self) have a complete example, and `examples/custom_provider.rs`
+/// routes to one.
 #[async_trait]
 pub trait Provider: Send + Sync + 'static {
-    /// The provider's name for telemetry (`gen_ai.provider.name`), such as `openai`.
-    fn system(&self) -> &str;
+    /// The provider's name for telemetry (`gen_ai.provider.name`), such as `openai`,
+    /// `anthropic` or `groq`. (Formerly `system()`, after the attribute's old
+    /// name `gen_ai.system`.)
+    fn provider_name(&self) -> &str;
 
     /// Sends one request and waits for the whole answer.
     async fn complete(
@@ -104,6 +132,25 @@ pub trait Provider: Send + Sync + 'static {
     async fn health_check(&self, account: &AccountInfo) -> Result<(), ProviderError> {
         let _ = account;
         Ok(())
+    }
+
+    /// Prepares for the first call on `account`: opens a connection, fetches a token,
+    /// whatever would otherwise slow that call down.
+    /// [`Router::warm_up`](crate::Router::warm_up) calls it for every account. The HTTP
+    /// adapters open a connection to the account's endpoint (an unauthenticated `HEAD`,
+    /// whatever its status), so the first request finds it in the pool. The default does
+    /// nothing.
+    async fn warm_up(&self, account: &AccountInfo) -> Result<(), ProviderError> {
+        let _ = account;
+        Ok(())
+    }
+
+    /// Where calls go when the account sets no [base URL](crate::ProviderAccount::base_url),
+    /// such as `https://api.openai.com/v1`; traces report its host and port
+    /// (`server.address`, `server.port`). The default is `None`: an account without a
+    /// base URL then reports neither.
+    fn default_base_url(&self) -> Option<&str> {
+        None
     }
 
     /// Whether the backend continues a conversation's trailing assistant message in place
@@ -281,6 +328,11 @@ pub struct ProviderResponse {
     pub finish_reason: FinishReason,
     /// Token usage.
     pub usage: Usage,
+    /// The provider's id of this answer (`gen_ai.response.id`), when it gives one.
+    pub response_id: Option<String>,
+    /// The model that answered (`gen_ai.response.model`), when the provider says: often
+    /// a dated version of the requested one (`gpt-4o-2024-08-06`).
+    pub response_model: Option<String>,
 }
 
 impl ProviderResponse {
@@ -291,7 +343,18 @@ impl ProviderResponse {
             tool_calls: Vec::new(),
             finish_reason: FinishReason::Stop,
             usage,
+            response_id: None,
+            response_model: None,
         }
+    }
+
+    /// Records the provider's id of the answer and the model that gave it, each when
+    /// known.
+    #[must_use]
+    pub fn answered_as(mut self, id: Option<String>, model: Option<String>) -> Self {
+        self.response_id = id;
+        self.response_model = model;
+        self
     }
 
     /// Adds a tool call, setting the finish reason to `tool_calls`.

@@ -99,7 +99,7 @@ mod tests {
 
     #[async_trait]
     impl Provider for Unresponsive {
-        fn system(&self) -> &str {
+        fn provider_name(&self) -> &str {
             "unresponsive"
         }
 

@@ -164,6 +164,7 @@ impl RouterBuilder {
     /// # Ok(()) }
     /// ```
     #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
     pub fn shared_state(mut self, state: crate::shared::RedisState) -> Self {
         self.shared = Some(state);
         self

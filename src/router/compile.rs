@@ -155,6 +155,9 @@ impl RouterBuilder {
             alert_sinks: self.alert_sinks.into(),
             state_store,
             state_source: None,
+            provider_kinds: previous
+                .map(|p| p.provider_kinds.clone())
+                .unwrap_or_default(),
             queue_time: self.queue_time,
             cool_down: self.cool_down,
             cancelled_charge: self.cancelled_charge,
@@ -230,6 +233,7 @@ fn compile_account(
     previous: Option<&Snapshot>,
 ) -> CompiledAccount {
     let name = account.info.name().to_owned();
+    let server = super::server::server_of(&account);
     let survivor = previous.and_then(|s| s.account(&name));
     let tracker = survivor
         .filter(|a| a.health.config() == health)
@@ -263,6 +267,7 @@ fn compile_account(
         .filter(|c| c.backoff() == credentials_backoff)
         .unwrap_or_else(|| Arc::new(Credentials::new(credentials_backoff)));
     CompiledAccount {
+        server,
         info: account.info,
         per_model_limits: account.provider.rate_limits_per_model(),
         provider: account.provider,

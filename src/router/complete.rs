@@ -91,7 +91,14 @@ pub(super) async fn call(
         .unwrap_or_else(|timed_out| Err(timed_out.into()));
     let time = CallTime::since(started);
     match &result {
-        Ok(response) => telemetry::record_answer(&span, &response.usage, &response.finish_reason),
+        Ok(response) => {
+            telemetry::record_answer(&span, &response.usage, &response.finish_reason);
+            telemetry::record_response(
+                &span,
+                response.response_id.as_deref(),
+                response.response_model.as_deref(),
+            );
+        }
         Err(error) => telemetry::record_failure(&span, error.kind()),
     }
     (result, time)

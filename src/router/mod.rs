@@ -18,12 +18,14 @@ mod matching;
 mod plan;
 mod probes;
 mod recovery;
+mod server;
 #[cfg(feature = "redis")]
 mod shared;
 mod skip;
 mod snapshot;
 mod stream;
 mod telemetry;
+mod warm_up;
 
 use std::borrow::Borrow;
 use std::sync::{Arc, Mutex};
@@ -37,6 +39,7 @@ pub use explain::{AdaptedTarget, Explanation, PassedOver};
 pub use recovery::CONTINUE_PROMPT;
 pub use skip::{SkipReason, SkippedTarget};
 pub use stream::ChatStream;
+pub use warm_up::WarmUpError;
 
 use crate::error::{ConfigError, Error};
 use crate::policy::{Purpose, StepType};
@@ -344,6 +347,7 @@ impl Router {
     /// # Ok(()) }
     /// ```
     #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
     pub async fn fleet_accounts(
         &self,
     ) -> Result<Vec<crate::shared::FleetUsage>, crate::state::StateError> {

@@ -39,6 +39,8 @@ pub(crate) struct Snapshot {
     /// What the state store was opened from, when a config file opened it; a reload with
     /// the same settings keeps the store instead of opening it again.
     pub(crate) state_source: Option<String>,
+    /// The provider kinds registered for config files, kept for reloads.
+    pub(crate) provider_kinds: crate::config::ProviderKinds,
     pub(crate) queue_time: Duration,
     /// How long a 429 without a retry-after cools its account down.
     pub(crate) cool_down: Duration,
@@ -116,6 +118,8 @@ pub(crate) struct CompiledTarget {
 
 pub(crate) struct CompiledAccount {
     pub(crate) info: AccountInfo,
+    /// The host and port calls go to, for telemetry.
+    pub(crate) server: Option<(Arc<str>, u16)>,
     pub(crate) provider: Arc<dyn Provider>,
     pub(crate) health: Arc<HealthTracker>,
     pub(crate) limiter: Option<Limiter>,

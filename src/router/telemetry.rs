@@ -44,13 +44,17 @@ pub(crate) fn attempt_span(resolved: &Resolved<'_>, request: &ChatRequest) -> Sp
         otel.name = %format_args!("{OPERATION} {model}"),
         otel.kind = "client",
         gen_ai.operation.name = OPERATION,
-        gen_ai.provider.name = resolved.account.provider.system(),
+        gen_ai.provider.name = resolved.account.provider.provider_name(),
         gen_ai.request.model = model,
         gen_ai.request.temperature = params.temperature().map(f64::from),
         gen_ai.request.top_p = params.top_p().map(f64::from),
         gen_ai.request.max_tokens = params.max_tokens(),
         routewise.logical_model = &*resolved.model.name,
         routewise.account = &*resolved.target.target.account,
+        server.address = resolved.account.server.as_ref().map(|(host, _)| &**host),
+        server.port = resolved.account.server.as_ref().map(|(_, port)| *port),
+        gen_ai.response.id = Empty,
+        gen_ai.response.model = Empty,
         gen_ai.usage.input_tokens = Empty,
         gen_ai.usage.output_tokens = Empty,
         gen_ai.response.finish_reasons = Empty,
@@ -85,6 +89,16 @@ pub(crate) fn record_answer(span: &Span, usage: &Usage, finish_reason: &FinishRe
         "gen_ai.response.finish_reasons",
         finish_reason_name(finish_reason),
     );
+}
+
+/// Records the provider's id of a non-streaming answer and the model that gave it.
+pub(crate) fn record_response(span: &Span, id: Option<&str>, model: Option<&str>) {
+    if let Some(id) = id {
+        span.record("gen_ai.response.id", id);
+    }
+    if let Some(model) = model {
+        span.record("gen_ai.response.model", model);
+    }
 }
 
 /// Records a failed call's error kind on its span.
@@ -194,7 +208,10 @@ pub(crate) fn outcome(error: &Error) -> &'static str {
 fn attempt_labels<'a>(policy: &'a str, resolved: &'a Resolved<'_>) -> Vec<(&'static str, &'a str)> {
     vec![
         ("gen_ai.operation.name", OPERATION),
-        ("gen_ai.provider.name", resolved.account.provider.system()),
+        (
+            "gen_ai.provider.name",
+            resolved.account.provider.provider_name(),
+        ),
         (
             "gen_ai.request.model",
             &resolved.target.target.provider_model,

@@ -9,7 +9,7 @@ use super::ToolCall;
 use crate::provider::ProviderError;
 
 /// The answer to a routed request, with where it came from and what it took.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ChatResponse {
     /// The generated text (empty when the model only called tools).
@@ -33,7 +33,7 @@ pub struct ChatResponse {
     /// How a stream recovered from targets that broke after content was sent, in order
     /// (empty for an answer that came in one piece). See
     /// [`Policy::stream_recovery`](crate::Policy::stream_recovery).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub recoveries: Vec<super::StreamRecovered>,
 }
 
@@ -109,7 +109,7 @@ impl Usage {
 /// One concrete target: a provider model on an account, serving a logical model.
 ///
 /// Cheap to clone (three shared strings). Displays as `logical/account/provider-model`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct TargetRef {
     /// The logical model the target serves.
     pub logical_model: Arc<str>,
@@ -130,7 +130,7 @@ impl fmt::Display for TargetRef {
 }
 
 /// One call to one target.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Attempt {
     /// Which target was called.
     pub target: TargetRef,
@@ -138,16 +138,20 @@ pub struct Attempt {
     #[serde(flatten)]
     pub outcome: AttemptOutcome,
     /// How long the call took.
-    #[serde(serialize_with = "serialize_micros", rename = "latency_us")]
+    #[serde(
+        serialize_with = "serialize_micros",
+        deserialize_with = "deserialize_micros",
+        rename = "latency_us"
+    )]
     pub latency: Duration,
     /// What was changed in the request for this target's model (see
     /// [`ParameterPolicy`](crate::ParameterPolicy)); empty when it was sent as it was.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub adaptations: Vec<Adaptation>,
 }
 
 /// How one attempt went.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum AttemptOutcome {
@@ -180,4 +184,8 @@ impl fmt::Display for Attempt {
 
 fn serialize_micros<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_u64(u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
+fn deserialize_micros<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    u64::deserialize(d).map(Duration::from_micros)
 }

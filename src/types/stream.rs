@@ -1,11 +1,11 @@
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{ChatResponse, TargetRef, Usage};
 
 /// One event of a routed stream ([`Router::stream`](crate::Router::stream)).
 ///
 /// A successful stream yields deltas and ends with exactly one [`StreamEvent::Done`].
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum StreamEvent {
@@ -23,7 +23,7 @@ pub enum StreamEvent {
 
 /// A fragment of a tool call in a stream. Fragments with the same `index` belong to one
 /// call: the first carries `id` and `name`, and `arguments` concatenate.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ToolCallDelta {
     /// Which tool call (in order of appearance) this fragment belongs to.
     pub index: u32,
@@ -38,7 +38,7 @@ pub struct ToolCallDelta {
 /// How a routed stream recovered from a target that broke after content was sent
 /// ([`StreamRecovery::Continue`](crate::StreamRecovery::Continue)), as listed in
 /// [`ChatResponse::recoveries`].
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct StreamRecovered {
     /// The target whose stream broke.

@@ -32,7 +32,7 @@ async fn azure_calls_the_deployment_with_api_version_and_an_api_key_header() {
         assert!(sent.headers.get("authorization").is_none());
         assert_eq!(sent.body["model"], "prod-gpt4o");
     }
-    assert_eq!(azure.system(), "az.ai.openai");
+    assert_eq!(azure.provider_name(), "az.ai.openai");
 }
 
 #[tokio::test]

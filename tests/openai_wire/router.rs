@@ -19,7 +19,7 @@ fn router(failing: &RecordingServer, healthy: &RecordingServer) -> Router {
         .api_key(KEY)
         .header("x-gateway-token", HEADER_SECRET)
         .base_url(failing.base("/v1"));
-    let groq = ProviderAccount::new("groq-backup", OpenAi::new().system_name("groq"))
+    let groq = ProviderAccount::new("groq-backup", OpenAi::new().with_provider_name("groq"))
         .api_key(BACKUP_KEY)
         .base_url(healthy.base("/openai/v1"));
     fallback_router(

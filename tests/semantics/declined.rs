@@ -21,7 +21,7 @@ struct ShortPromptsOnly {
 
 #[async_trait]
 impl Provider for ShortPromptsOnly {
-    fn system(&self) -> &str {
+    fn provider_name(&self) -> &str {
         "short-only"
     }
 

@@ -6,6 +6,7 @@ pub mod conformance;
 pub mod gemini;
 pub mod openai_cases;
 pub mod profiles;
+pub mod proxy;
 pub mod recording;
 #[cfg(feature = "redis")]
 pub mod redis;

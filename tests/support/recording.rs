@@ -30,7 +30,7 @@ impl RecordingProvider {
 
 #[async_trait]
 impl Provider for RecordingProvider {
-    fn system(&self) -> &str {
+    fn provider_name(&self) -> &str {
         "recording"
     }
 

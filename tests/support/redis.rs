@@ -1,6 +1,6 @@
-//! The tests' Redis: the server this machine runs (or `ROUTEWISE_TEST_REDIS`), each test
-//! under a key prefix of its own so tests run in parallel, and throwaway servers a test
-//! can kill.
+//! The tests' Redis: the server this machine runs (or `ROUTEWISE_TEST_REDIS`), started
+//! here when nothing answers on its loopback port, each test under a key prefix of its
+//! own so tests run in parallel, and throwaway servers a test can kill.
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -9,9 +9,49 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use routewise::shared::{RedisState, RedisStateBuilder};
 
-/// The URL of the shared test server.
+/// The URL of the shared test server. A server meant to be on this machine
+/// (`redis://127.0.0.1:<port>`) that does not answer is started, as a daemon that outlives
+/// the tests (as `.ci/run` starts one), so that `cargo test --all-features` needs only
+/// the `redis-server` binary.
 pub fn redis_url() -> String {
-    std::env::var("ROUTEWISE_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+    let url =
+        std::env::var("ROUTEWISE_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    if let Some(port) = url
+        .strip_prefix("redis://127.0.0.1:")
+        .and_then(|port| port.trim_end_matches('/').parse::<u16>().ok())
+    {
+        static STARTED: std::sync::Once = std::sync::Once::new();
+        STARTED.call_once(|| ensure_local_server(port));
+    }
+    url
+}
+
+/// Starts `redis-server` on `port` unless something answers there already. Test
+/// processes racing to start it are harmless: one binds the port, the others' servers
+/// exit, and every one of them then finds the survivor answering.
+fn ensure_local_server(port: u16) {
+    let answers = || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
+    if answers() {
+        return;
+    }
+    let status = Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no", "--daemonize", "yes"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("redis-server is installed (the redis tests start it when it is not running)");
+    assert!(
+        status.success(),
+        "redis-server did not start on port {port}"
+    );
+    for _ in 0..300 {
+        if answers() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("redis-server on port {port} does not answer");
 }
 
 /// A prefix no other test run uses.

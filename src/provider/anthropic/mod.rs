@@ -85,6 +85,7 @@ mod stream;
 use async_trait::async_trait;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
+use super::client::AdapterClient;
 use super::event_stream;
 use super::http::{self, HttpTimeouts};
 use super::{
@@ -94,6 +95,9 @@ use crate::account::AccountInfo;
 
 /// Where the Anthropic API lives, when the account does not say otherwise.
 pub const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
+
+/// The adapter kind whose adapters share a client.
+const KIND: &str = "anthropic";
 
 /// The `max_tokens` sent when neither the request nor the logical model sets one (the API
 /// requires it).
@@ -128,8 +132,9 @@ impl ApiVersion {
 
 /// The Anthropic Messages API as a [`Provider`]: complete, stream, health check.
 ///
-/// Building one sets up an HTTP client (loading the TLS roots takes a while), so build one
-/// and clone it: clones are cheap and share the client and its connection pool. See the
+/// Cheap to clone. Its HTTP client is built with the adapter (never on a request) and
+/// shared with every other `Anthropic` adapter with the same timeouts, connection pool
+/// included; [`http_client`](Self::http_client) supplies your own instead. See the
 /// [module docs](self) for how requests, responses, usage and errors map.
 ///
 /// ```
@@ -158,7 +163,7 @@ impl ApiVersion {
 /// ```
 #[derive(Clone, Debug)]
 pub struct Anthropic {
-    client: reqwest::Client,
+    client: AdapterClient,
     timeouts: HttpTimeouts,
     api_version: ApiVersion,
     default_max_tokens: u32,
@@ -174,9 +179,14 @@ impl Anthropic {
     /// An adapter with default timeouts, API version 2023-06-01 and a fallback
     /// `max_tokens` of [`DEFAULT_MAX_TOKENS`].
     pub fn new() -> Self {
-        let timeouts = HttpTimeouts::default();
+        Self::with_timeouts(HttpTimeouts::default())
+    }
+
+    /// An adapter with these timeouts from the start, so no client is built for the
+    /// default ones.
+    pub(crate) fn with_timeouts(timeouts: HttpTimeouts) -> Self {
         Self {
-            client: timeouts.client(),
+            client: AdapterClient::shared(KIND, &timeouts),
             timeouts,
             api_version: ApiVersion::default(),
             default_max_tokens: DEFAULT_MAX_TOKENS,
@@ -195,8 +205,41 @@ impl Anthropic {
     /// ```
     #[must_use]
     pub fn timeouts(mut self, timeouts: HttpTimeouts) -> Self {
-        self.client = timeouts.client();
+        if !self.client.is_supplied() {
+            self.client = AdapterClient::shared(KIND, &timeouts);
+        }
         self.timeouts = timeouts;
+        self
+    }
+
+    /// Sends every call through `client` instead of the one routewise builds: for a
+    /// corporate proxy or CA, mutual TLS, or one connection pool with the rest of your
+    /// application.
+    ///
+    /// The adapter's [`timeouts`](Self::timeouts) still apply: the total one to each
+    /// non-streaming call, and the read one to the wait for each answer. The connect
+    /// timeout, and the read timeout between the chunks of a stream, are the client's
+    /// own: set them on its builder.
+    ///
+    /// With routewise's default `rustls` feature alone, the reqwest in your build has no
+    /// TLS crypto provider of its own (routewise configures its clients' TLS itself):
+    /// enable reqwest's `rustls` or `native-tls` feature in your `Cargo.toml`, or install
+    /// a provider (`rustls::crypto::ring::default_provider().install_default()`) before
+    /// building your client.
+    ///
+    /// ```no_run
+    /// use routewise::Anthropic;
+    ///
+    /// let client = reqwest::Client::builder()
+    ///     .proxy(reqwest::Proxy::https("http://proxy.internal:3128")?)
+    ///     .build()?;
+    /// let anthropic = Anthropic::new().http_client(client);
+    /// # let _ = anthropic;
+    /// # Ok::<(), reqwest::Error>(())
+    /// ```
+    #[must_use]
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.client = AdapterClient::supplied(client);
         self
     }
 
@@ -266,7 +309,8 @@ impl Anthropic {
         account: &AccountInfo,
     ) -> Result<reqwest::Response, ProviderError> {
         let builder = builder.headers(self.headers(account)?);
-        http::send(builder, account, error::from_response).await
+        let answer = http::send(builder, account, error::from_response);
+        self.client.answer(&self.timeouts, answer).await
     }
 
     async fn post_messages(
@@ -277,7 +321,11 @@ impl Anthropic {
     ) -> Result<reqwest::Response, ProviderError> {
         let account = request.account();
         let bytes = http::json_body(body)?;
-        let builder = self.client.post(endpoint(account, "messages")?).body(bytes);
+        let builder = self
+            .client
+            .get()
+            .post(endpoint(account, "messages")?)
+            .body(bytes);
         // A stream may outlive the total timeout; its chunks are bounded by the read one.
         let builder = if streaming {
             builder
@@ -290,7 +338,7 @@ impl Anthropic {
 
 #[async_trait]
 impl Provider for Anthropic {
-    fn system(&self) -> &str {
+    fn provider_name(&self) -> &str {
         "anthropic"
     }
 
@@ -340,8 +388,22 @@ impl Provider for Anthropic {
     /// reachable API, and costs no tokens.
     async fn health_check(&self, account: &AccountInfo) -> Result<(), ProviderError> {
         let url = endpoint(account, "models?limit=1")?;
-        let builder = self.timeouts.limit_total(self.client.get(url));
+        let builder = self.timeouts.limit_total(self.client.get().get(url));
         self.send(builder, account).await.map(drop)
+    }
+
+    /// `https://api.anthropic.com`.
+    fn default_base_url(&self) -> Option<&str> {
+        Some(DEFAULT_BASE_URL)
+    }
+
+    /// Opens a connection to the account's endpoint (`HEAD {base}/v1/models`, without
+    /// the key).
+    async fn warm_up(&self, account: &AccountInfo) -> Result<(), ProviderError> {
+        let url = endpoint(account, "models")?;
+        self.client
+            .open_connection(url, &self.timeouts, account)
+            .await
     }
 }
 

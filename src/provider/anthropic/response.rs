@@ -10,6 +10,10 @@ use crate::types::{FinishReason, ToolCall, Usage};
 /// The parts of a `Message` the adapter reads.
 #[derive(Debug, Deserialize)]
 pub(super) struct WireMessage {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    model: Option<String>,
     content: Vec<WireBlock>,
     stop_reason: Option<String>,
     usage: WireUsage,
@@ -144,6 +148,8 @@ impl WireMessage {
             tool_calls,
             finish_reason: finish_reason(self.stop_reason.as_deref(), answered_only),
             usage: self.usage.to_usage(),
+            response_id: self.id,
+            response_model: self.model,
         }
     }
 }

@@ -80,6 +80,7 @@ mod stream;
 use async_trait::async_trait;
 use reqwest::header::CONTENT_TYPE;
 
+use super::client::AdapterClient;
 use super::event_stream;
 use super::http::{self, HttpTimeouts};
 use super::{
@@ -89,6 +90,9 @@ use crate::account::AccountInfo;
 
 /// Where the Gemini API lives unless an account says otherwise.
 pub const DEFAULT_BASE_URL: &str = "https://generativelanguage.googleapis.com";
+
+/// The adapter kind whose adapters share a client.
+const KIND: &str = "gemini";
 
 /// The Google Gemini API (`generativelanguage.googleapis.com`, REST `v1beta`).
 ///
@@ -110,7 +114,7 @@ pub const DEFAULT_BASE_URL: &str = "https://generativelanguage.googleapis.com";
 /// ```
 #[derive(Clone, Debug)]
 pub struct Gemini {
-    client: reqwest::Client,
+    client: AdapterClient,
     timeouts: HttpTimeouts,
 }
 
@@ -134,9 +138,40 @@ impl Gemini {
     /// ```
     pub fn with_timeouts(timeouts: HttpTimeouts) -> Self {
         Self {
-            client: timeouts.client(),
+            client: AdapterClient::shared(KIND, &timeouts),
             timeouts,
         }
+    }
+
+    /// Sends every call through `client` instead of the one routewise builds: for a
+    /// corporate proxy or CA, mutual TLS, or one connection pool with the rest of your
+    /// application.
+    ///
+    /// The adapter's timeouts still apply: the total one to each non-streaming call, and
+    /// the read one to the wait for each answer. The connect timeout, and the read
+    /// timeout between the chunks of a stream, are the client's own: set them on its
+    /// builder.
+    ///
+    /// With routewise's default `rustls` feature alone, the reqwest in your build has no
+    /// TLS crypto provider of its own (routewise configures its clients' TLS itself):
+    /// enable reqwest's `rustls` or `native-tls` feature in your `Cargo.toml`, or install
+    /// a provider (`rustls::crypto::ring::default_provider().install_default()`) before
+    /// building your client.
+    ///
+    /// ```no_run
+    /// use routewise::Gemini;
+    ///
+    /// let client = reqwest::Client::builder()
+    ///     .proxy(reqwest::Proxy::https("http://proxy.internal:3128")?)
+    ///     .build()?;
+    /// let gemini = Gemini::new().http_client(client);
+    /// # let _ = gemini;
+    /// # Ok::<(), reqwest::Error>(())
+    /// ```
+    #[must_use]
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.client = AdapterClient::supplied(client);
+        self
     }
 
     /// Sends `request` to the model's `method` and returns the successful response, or the
@@ -157,13 +192,15 @@ impl Gemini {
         );
         let mut builder = self
             .client
+            .get()
             .post(url)
             .header(CONTENT_TYPE, "application/json")
             .body(body);
         if !streaming {
             builder = self.timeouts.limit_total(builder);
         }
-        send(authorize(builder, account)?, account).await
+        let answer = send(authorize(builder, account)?, account);
+        self.client.answer(&self.timeouts, answer).await
     }
 }
 
@@ -179,7 +216,7 @@ impl Provider for Gemini {
         true
     }
 
-    fn system(&self) -> &str {
+    fn provider_name(&self) -> &str {
         "gemini"
     }
 
@@ -227,8 +264,32 @@ impl Provider for Gemini {
     /// endpoint answers and the key is accepted.
     async fn health_check(&self, account: &AccountInfo) -> Result<(), ProviderError> {
         let url = format!("{}/v1beta/models?pageSize=1", base_url(account));
-        let builder = self.timeouts.limit_total(self.client.get(url));
-        send(authorize(builder, account)?, account).await.map(drop)
+        let builder = self.timeouts.limit_total(self.client.get().get(url));
+        let answer = send(authorize(builder, account)?, account);
+        self.client.answer(&self.timeouts, answer).await.map(drop)
+    }
+
+    /// `https://generativelanguage.googleapis.com`.
+    fn default_base_url(&self) -> Option<&str> {
+        Some(DEFAULT_BASE_URL)
+    }
+
+    /// Opens a connection to the account's endpoint (`HEAD {base}/v1beta/models`,
+    /// without the key).
+    async fn warm_up(&self, account: &AccountInfo) -> Result<(), ProviderError> {
+        let base = base_url(account);
+        let url = reqwest::Url::parse(&format!("{base}/v1beta/models")).map_err(|e| {
+            ProviderError::new(
+                ErrorKind::InvalidRequest,
+                format!(
+                    "account `{}`: base URL `{base}` is not valid: {e}",
+                    account.name()
+                ),
+            )
+        })?;
+        self.client
+            .open_connection(url, &self.timeouts, account)
+            .await
     }
 }
 

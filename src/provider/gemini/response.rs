@@ -18,6 +18,8 @@ pub(super) struct GenerateContentResponse {
     pub(super) candidates: Vec<Candidate>,
     pub(super) prompt_feedback: Option<PromptFeedback>,
     pub(super) usage_metadata: Option<UsageMetadata>,
+    pub(super) response_id: Option<String>,
+    pub(super) model_version: Option<String>,
     /// Set instead of the rest when a stream fails part way.
     pub(super) error: Option<ErrorBody>,
 }
@@ -131,6 +133,7 @@ pub(super) fn parse(body: &[u8], account: &AccountInfo) -> Result<ProviderRespon
         .as_ref()
         .map(UsageMetadata::to_usage)
         .unwrap_or_default();
+    let (response_id, response_model) = (response.response_id, response.model_version);
     let candidate = response.candidates.into_iter().next().ok_or_else(|| {
         ProviderError::new(ErrorKind::MalformedResponse, "response has no candidates")
     })?;
@@ -149,6 +152,8 @@ pub(super) fn parse(body: &[u8], account: &AccountInfo) -> Result<ProviderRespon
         tool_calls,
         finish_reason,
         usage,
+        response_id,
+        response_model,
     })
 }
 

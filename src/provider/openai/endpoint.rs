@@ -38,6 +38,14 @@ impl Endpoint {
         }
     }
 
+    /// Where calls go when the account names no base URL.
+    pub(super) fn default_base_url(&self) -> Option<&'static str> {
+        match self {
+            Endpoint::OpenAi => Some(OPENAI_BASE_URL),
+            Endpoint::Azure { .. } => None,
+        }
+    }
+
     /// The model listing URL, the cheapest authenticated call, for health checks.
     pub(super) fn models_url(&self, account: &AccountInfo) -> Result<Url, ProviderError> {
         match self {

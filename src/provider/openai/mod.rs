@@ -24,7 +24,7 @@
 //! | OpenRouter | `https://openrouter.ai/api/v1` | model ids such as `openai/gpt-4o`; `HTTP-Referer` / `X-Title` as account headers |
 //!
 //! For a backend that names itself differently in telemetry, set
-//! [`system_name`](OpenAi::system_name) (for example `groq`).
+//! [`with_provider_name`](OpenAi::with_provider_name) (for example `groq`).
 //!
 //! # Azure OpenAI
 //!
@@ -70,14 +70,13 @@ mod request;
 mod response;
 mod stream;
 
-use std::sync::{Arc, OnceLock};
-
 use async_trait::async_trait;
 use reqwest::Method;
 
 use self::endpoint::Endpoint;
 pub use self::max_tokens::MaxTokensField;
 use self::prepared::PreparedCalls;
+use super::client::AdapterClient;
 use super::event_stream;
 use super::http::{self, HttpTimeouts};
 use super::{Provider, ProviderError, ProviderRequest, ProviderResponse, ProviderStream};
@@ -85,14 +84,15 @@ use crate::account::AccountInfo;
 
 /// The OpenAI Chat Completions adapter (also for compatible endpoints and Azure OpenAI).
 ///
-/// Cheap to clone: clones share one HTTP client (and its connection pool), built on first
-/// use.
+/// Cheap to clone. Its HTTP client is built with the adapter (never on a request) and
+/// shared with every other `OpenAi` adapter with the same timeouts, connection pool
+/// included; [`http_client`](Self::http_client) supplies your own instead.
 ///
 /// ```
 /// use routewise::{LogicalModel, OpenAi, ProviderAccount, Target};
 ///
 /// let openai = ProviderAccount::new("openai", OpenAi::new()).api_key("sk-...");
-/// let groq = ProviderAccount::new("groq", OpenAi::new().system_name("groq"))
+/// let groq = ProviderAccount::new("groq", OpenAi::new().with_provider_name("groq"))
 ///     .api_key("gsk-...")
 ///     .base_url("https://api.groq.com/openai/v1");
 /// let azure = ProviderAccount::new("azure-eu", OpenAi::azure("2024-10-21"))
@@ -108,13 +108,11 @@ use crate::account::AccountInfo;
 #[must_use]
 pub struct OpenAi {
     endpoint: Endpoint,
-    system_name: String,
+    provider_name: String,
     max_tokens_field: Option<MaxTokensField>,
     stream_usage: bool,
     timeouts: HttpTimeouts,
-    /// Built on first use: building one loads the system's root certificates, which takes
-    /// long enough to matter when many adapters are configured.
-    client: Arc<OnceLock<reqwest::Client>>,
+    client: AdapterClient,
     /// The URL and headers of the account called last.
     prepared: PreparedCalls,
 }
@@ -128,7 +126,22 @@ impl Default for OpenAi {
 impl OpenAi {
     /// The adapter for OpenAI and OpenAI-compatible endpoints.
     pub fn new() -> Self {
-        Self::with_endpoint(Endpoint::OpenAi, "openai")
+        Self::with_endpoint(Endpoint::OpenAi, "openai", HttpTimeouts::default())
+    }
+
+    /// The adapter a config file describes: Azure when it names an `api-version`, with
+    /// its timeouts from the start, so no client is built for the default ones.
+    pub(crate) fn configured(azure_api_version: Option<&str>, timeouts: HttpTimeouts) -> Self {
+        match azure_api_version {
+            Some(api_version) => Self::with_endpoint(
+                Endpoint::Azure {
+                    api_version: api_version.to_owned(),
+                },
+                "az.ai.openai",
+                timeouts,
+            ),
+            None => Self::with_endpoint(Endpoint::OpenAi, "openai", timeouts),
+        }
     }
 
     /// The adapter for Azure OpenAI with a data-plane `api-version` such as `2024-10-21`.
@@ -137,7 +150,7 @@ impl OpenAi {
     /// ```
     /// use routewise::{OpenAi, Provider};
     ///
-    /// assert_eq!(OpenAi::azure("2024-10-21").system(), "az.ai.openai");
+    /// assert_eq!(OpenAi::azure("2024-10-21").provider_name(), "az.ai.openai");
     /// ```
     pub fn azure(api_version: impl Into<String>) -> Self {
         Self::with_endpoint(
@@ -145,31 +158,32 @@ impl OpenAi {
                 api_version: api_version.into(),
             },
             "az.ai.openai",
+            HttpTimeouts::default(),
         )
     }
 
-    fn with_endpoint(endpoint: Endpoint, system_name: &str) -> Self {
+    fn with_endpoint(endpoint: Endpoint, provider_name: &str, timeouts: HttpTimeouts) -> Self {
         Self {
             endpoint,
-            system_name: system_name.to_owned(),
+            provider_name: provider_name.to_owned(),
             max_tokens_field: None,
             stream_usage: true,
-            timeouts: HttpTimeouts::default(),
-            client: Arc::default(),
+            timeouts,
+            client: AdapterClient::shared(KIND, &timeouts),
             prepared: PreparedCalls::default(),
         }
     }
 
-    /// Sets the name reported as `gen_ai.system` (default `openai`, or `az.ai.openai` for
+    /// Sets the name reported as `gen_ai.provider.name` (default `openai`, or `az.ai.openai` for
     /// Azure).
     ///
     /// ```
     /// use routewise::{OpenAi, Provider};
     ///
-    /// assert_eq!(OpenAi::new().system_name("deepseek").system(), "deepseek");
+    /// assert_eq!(OpenAi::new().with_provider_name("deepseek").provider_name(), "deepseek");
     /// ```
-    pub fn system_name(mut self, name: impl Into<String>) -> Self {
-        self.system_name = name.into();
+    pub fn with_provider_name(mut self, name: impl Into<String>) -> Self {
+        self.provider_name = name.into();
         self
     }
 
@@ -196,7 +210,7 @@ impl OpenAi {
     /// ```
     /// use routewise::OpenAi;
     ///
-    /// let mistral = OpenAi::new().system_name("mistral_ai").stream_usage(false);
+    /// let mistral = OpenAi::new().with_provider_name("mistral_ai").stream_usage(false);
     /// # let _ = mistral;
     /// ```
     pub fn stream_usage(mut self, enabled: bool) -> Self {
@@ -216,12 +230,46 @@ impl OpenAi {
     /// ```
     pub fn timeouts(mut self, timeouts: HttpTimeouts) -> Self {
         self.timeouts = timeouts;
-        self.client = Arc::default();
+        if !self.client.is_supplied() {
+            self.client = AdapterClient::shared(KIND, &timeouts);
+        }
+        self
+    }
+
+    /// Sends every call through `client` instead of the one routewise builds: for a
+    /// corporate proxy or CA, mutual TLS, or one connection pool with the rest of your
+    /// application.
+    ///
+    /// The adapter's [`timeouts`](Self::timeouts) still apply: the total one to each
+    /// non-streaming call, and the read one to the wait for each answer. The connect
+    /// timeout, and the read timeout between the chunks of a stream, are the client's
+    /// own: set them on its builder.
+    ///
+    /// With routewise's default `rustls` feature alone, the reqwest in your build has no
+    /// TLS crypto provider of its own (routewise configures its clients' TLS itself):
+    /// enable reqwest's `rustls` or `native-tls` feature in your `Cargo.toml`, or install
+    /// a provider (`rustls::crypto::ring::default_provider().install_default()`) before
+    /// building your client.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use routewise::OpenAi;
+    ///
+    /// let client = reqwest::Client::builder()
+    ///     .proxy(reqwest::Proxy::https("http://proxy.internal:3128")?)
+    ///     .connect_timeout(Duration::from_secs(5))
+    ///     .build()?;
+    /// let openai = OpenAi::new().http_client(client);
+    /// # let _ = openai;
+    /// # Ok::<(), reqwest::Error>(())
+    /// ```
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.client = AdapterClient::supplied(client);
         self
     }
 
     fn client(&self) -> &reqwest::Client {
-        self.client.get_or_init(|| self.timeouts.client())
+        self.client.get()
     }
 
     fn body(&self, request: &ProviderRequest<'_>, stream: bool) -> Vec<u8> {
@@ -264,9 +312,13 @@ impl OpenAi {
         if !stream {
             call = self.timeouts.limit_total(call);
         }
-        http::send(call, account, error::from_response).await
+        let answer = http::send(call, account, error::from_response);
+        self.client.answer(&self.timeouts, answer).await
     }
 }
+
+/// The adapter kind whose adapters share a client.
+const KIND: &str = "openai";
 
 #[async_trait]
 impl Provider for OpenAi {
@@ -274,8 +326,8 @@ impl Provider for OpenAi {
         true
     }
 
-    fn system(&self) -> &str {
-        &self.system_name
+    fn provider_name(&self) -> &str {
+        &self.provider_name
     }
 
     async fn complete(
@@ -312,8 +364,21 @@ impl Provider for OpenAi {
                 .get(self.endpoint.models_url(account)?)
                 .headers(self.endpoint.headers(account)?),
         );
-        http::send(call, account, error::from_response)
+        let answer = http::send(call, account, error::from_response);
+        self.client.answer(&self.timeouts, answer).await.map(drop)
+    }
+
+    /// `https://api.openai.com/v1`; Azure has no default (the account names its resource).
+    fn default_base_url(&self) -> Option<&str> {
+        self.endpoint.default_base_url()
+    }
+
+    /// Opens a connection to the account's endpoint (`HEAD` on the model listing URL,
+    /// without the key).
+    async fn warm_up(&self, account: &AccountInfo) -> Result<(), ProviderError> {
+        let url = self.endpoint.models_url(account)?;
+        self.client
+            .open_connection(url, &self.timeouts, account)
             .await
-            .map(drop)
     }
 }

@@ -14,6 +14,10 @@ use crate::types::{FinishReason, ToolCall, Usage};
 #[derive(Debug, Deserialize)]
 struct Completion {
     #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
     choices: Vec<Choice>,
     #[serde(default)]
     usage: Option<WireUsage>,
@@ -156,7 +160,8 @@ pub(super) fn parse(body: &[u8], account: &AccountInfo) -> Result<ProviderRespon
         message.content.or(message.refusal).unwrap_or_default(),
         completion.usage.map(Usage::from).unwrap_or_default(),
     )
-    .finish_reason(finish_reason);
+    .finish_reason(finish_reason)
+    .answered_as(completion.id, completion.model);
     response.tool_calls = tool_calls;
     Ok(response)
 }

@@ -36,7 +36,7 @@ pub enum ParameterPolicy {
 }
 
 /// What was done to a parameter.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum AdaptAction {
@@ -47,7 +47,7 @@ pub enum AdaptAction {
 }
 
 /// One change made to a request for the model it was sent to.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Adaptation {
     /// The parameter changed: `temperature`, `top_p`, `stop`, `reasoning`, `tool_choice`,
     /// `response_format`, `max_tokens`, or an extra parameter's key.

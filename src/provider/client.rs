@@ -1,0 +1,240 @@
+//! The HTTP client an adapter sends through: one built by routewise and shared by every
+//! adapter of the same kind and timeouts, or one the application supplies.
+//!
+//! Building a `reqwest::Client` loads the TLS roots, which takes tens to hundreds of
+//! milliseconds. It happens when the adapter is made (so when a config-built router is
+//! built), never on a request, and once per adapter kind and timeouts among the adapters
+//! alive at the time: accounts that share those also share one connection pool. When the
+//! last adapter holding a client is dropped, so are the client and its connections.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError, TryLockError, Weak};
+
+use super::http::{self, HttpTimeouts};
+use super::tls;
+use super::{ErrorKind, ProviderError};
+use crate::account::AccountInfo;
+
+/// The clients routewise built, by adapter kind and timeouts, held weakly: the adapters
+/// own them, so dropping a router closes its connections.
+static SHARED: LazyLock<Mutex<HashMap<ClientKey, Weak<reqwest::Client>>>> =
+    LazyLock::new(Mutex::default);
+
+/// What a shared client is built from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct ClientKey {
+    kind: &'static str,
+    timeouts: HttpTimeouts,
+}
+
+/// An adapter's HTTP client, and whether routewise built it.
+#[derive(Clone, Debug)]
+pub(crate) struct AdapterClient {
+    client: Arc<reqwest::Client>,
+    /// The application supplied the client, so the adapter's connect and read timeouts
+    /// are not in it: the read timeout is then applied to the wait for each answer here.
+    supplied: bool,
+}
+
+impl AdapterClient {
+    /// The client routewise keeps for adapters of `kind` (`openai`, `anthropic`, ...)
+    /// with `timeouts`, built now if this is the first such adapter.
+    pub(crate) fn shared(kind: &'static str, timeouts: &HttpTimeouts) -> Self {
+        let key = ClientKey {
+            kind,
+            timeouts: *timeouts,
+        };
+        // A client alive for these settings is taken at once; waiting for the lock (while
+        // another thread builds) and building happen off the async worker threads.
+        let cached = match SHARED.try_lock() {
+            Ok(clients) => clients.get(&key).and_then(Weak::upgrade),
+            Err(TryLockError::Poisoned(poisoned)) => {
+                poisoned.into_inner().get(&key).and_then(Weak::upgrade)
+            }
+            Err(TryLockError::WouldBlock) => None,
+        };
+        let client = cached.unwrap_or_else(|| off_async_threads(|| shared_or_built(key)));
+        Self {
+            client,
+            supplied: false,
+        }
+    }
+
+    /// A client the application built (for its proxy, CA, mTLS or middleware).
+    pub(crate) fn supplied(client: reqwest::Client) -> Self {
+        Self {
+            client: Arc::new(client),
+            supplied: true,
+        }
+    }
+
+    /// Whether the application supplied this client.
+    pub(crate) fn is_supplied(&self) -> bool {
+        self.supplied
+    }
+
+    /// The client.
+    pub(crate) fn get(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// Waits for `call` (sending a request and reading its status), bounded by the read
+    /// timeout of `timeouts` when the client is the application's: routewise's own
+    /// clients carry that timeout themselves.
+    pub(crate) async fn answer<T>(
+        &self,
+        timeouts: &HttpTimeouts,
+        call: impl Future<Output = Result<T, ProviderError>>,
+    ) -> Result<T, ProviderError> {
+        let Some(read) = timeouts.read.filter(|_| self.supplied) else {
+            return call.await;
+        };
+        tokio::time::timeout(read, call).await.unwrap_or_else(|_| {
+            Err(ProviderError::new(
+                ErrorKind::Timeout,
+                format!("no answer within the read timeout of {read:?}"),
+            ))
+        })
+    }
+
+    /// Opens a connection to `url`'s host, so the first call finds one in the pool: a
+    /// `HEAD` request without the account's credentials, whose status does not matter.
+    /// Only a transport failure (no connection, a TLS error, a timeout) is an error.
+    pub(crate) async fn open_connection(
+        &self,
+        url: reqwest::Url,
+        timeouts: &HttpTimeouts,
+        account: &AccountInfo,
+    ) -> Result<(), ProviderError> {
+        let request = timeouts.limit_total(self.client.head(url));
+        let sent = async {
+            let response = request
+                .send()
+                .await
+                .map_err(|e| http::transport_error(&e, account))?;
+            // Reading the (empty) body hands the connection back to the pool.
+            let _ = response.bytes().await;
+            Ok(())
+        };
+        self.answer(timeouts, sent).await
+    }
+
+    /// Whether a shared client for `kind` and `timeouts` is alive (for tests of when
+    /// clients are built and dropped).
+    #[cfg(test)]
+    pub(crate) fn is_built(kind: &'static str, timeouts: &HttpTimeouts) -> bool {
+        let key = ClientKey {
+            kind,
+            timeouts: *timeouts,
+        };
+        SHARED
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+            .is_some_and(|client| client.strong_count() > 0)
+    }
+}
+
+/// The client alive for `key`, else one built now and remembered.
+fn shared_or_built(key: ClientKey) -> Arc<reqwest::Client> {
+    let mut clients = SHARED.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(client) = clients.get(&key).and_then(Weak::upgrade) {
+        return client;
+    }
+    clients.retain(|_, client| client.strong_count() > 0);
+    let client = Arc::new(build(&key.timeouts));
+    clients.insert(key, Arc::downgrade(&client));
+    client
+}
+
+/// A client of its own for something other than an adapter (a webhook), with the TLS
+/// the features choose and `timeouts`' connect and read timeouts.
+pub(crate) fn standalone(timeouts: &HttpTimeouts) -> reqwest::Client {
+    off_async_threads(|| build(timeouts))
+}
+
+/// A client with `timeouts`' connect and read timeouts (the total one is set per call,
+/// because streams must be allowed to outlive it). Proxies come from the environment
+/// (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`) and, with the `system-proxy`
+/// feature, from the macOS and Windows system settings.
+fn build(timeouts: &HttpTimeouts) -> reqwest::Client {
+    let mut builder = tls::configure(reqwest::Client::builder()).connect_timeout(timeouts.connect);
+    if let Some(read) = timeouts.read {
+        builder = builder.read_timeout(read);
+    }
+    builder.build().unwrap_or_else(|_| reqwest::Client::new())
+}
+
+/// Runs `work`, which blocks on file reads, without stalling the other tasks of a
+/// multi-thread Tokio runtime when called from one of its workers; a current-thread
+/// runtime (or none) runs it in place.
+fn off_async_threads<T>(work: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(work)
+        }
+        _ => work(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn one_client_per_kind_and_timeouts() {
+        let timeouts = HttpTimeouts::default().connect(Duration::from_millis(7_001));
+        assert!(!AdapterClient::is_built("openai", &timeouts));
+        let first = AdapterClient::shared("openai", &timeouts);
+        let second = AdapterClient::shared("openai", &timeouts);
+        assert!(Arc::ptr_eq(&first.client, &second.client));
+        assert!(!AdapterClient::is_built("anthropic", &timeouts));
+        let other = timeouts.connect(Duration::from_millis(7_002));
+        assert!(!AdapterClient::is_built("openai", &other));
+        drop((first, second));
+        assert!(
+            !AdapterClient::is_built("openai", &timeouts),
+            "the last adapter took its client with it"
+        );
+    }
+
+    #[test]
+    fn a_config_built_router_builds_its_clients_when_it_is_built() {
+        let config: crate::RouterConfig = serde_json::from_value(serde_json::json!({
+            "accounts": [
+                { "name": "a", "provider": { "kind": "anthropic", "timeouts": { "connect": "7004ms" } } },
+                { "name": "b", "provider": { "kind": "anthropic", "timeouts": { "connect": "7004ms" } } },
+            ],
+            "models": [{ "name": "m", "targets": [{ "account": "a", "model": "x" }, { "account": "b", "model": "x" }] }],
+            "policies": [{ "name": "default", "route": ["m"] }],
+        }))
+        .unwrap();
+        let timeouts = HttpTimeouts::default().connect(Duration::from_millis(7_004));
+        assert!(!AdapterClient::is_built("anthropic", &timeouts));
+        let router = crate::Router::from_config(&config).unwrap();
+        assert!(AdapterClient::is_built("anthropic", &timeouts));
+        drop(router);
+        assert!(!AdapterClient::is_built("anthropic", &timeouts));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn building_on_a_worker_thread_does_not_panic() {
+        let timeouts = HttpTimeouts::default().connect(Duration::from_millis(7_003));
+        let client = AdapterClient::shared("gemini", &timeouts);
+        assert!(!client.is_supplied());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_supplied_client_answers_within_the_read_timeout() {
+        let client = AdapterClient::supplied(standalone(&HttpTimeouts::default()));
+        let timeouts = HttpTimeouts::default().read(Duration::from_secs(3));
+        let never = std::future::pending::<Result<(), ProviderError>>();
+        let error = client.answer(&timeouts, never).await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Timeout);
+        assert!(error.message().contains("3s"), "{}", error.message());
+    }
+}

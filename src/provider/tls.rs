@@ -1,0 +1,52 @@
+//! The TLS of the HTTP clients routewise builds: the system's OpenSSL with the
+//! `native-tls` feature, else rustls with the `ring` provider and the platform's
+//! certificate verifier (feature `rustls`, the default).
+//!
+//! The rustls configuration is given to reqwest whole, so routewise needs no process-wide
+//! crypto provider and installs none: an application's own choice stays its own.
+
+/// `builder` with the TLS backend the enabled features choose.
+pub(crate) fn configure(builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
+    #[cfg(feature = "native-tls")]
+    {
+        builder.tls_backend_native()
+    }
+    #[cfg(all(feature = "rustls", not(feature = "native-tls")))]
+    {
+        match rustls_config() {
+            Some(config) => builder.tls_backend_preconfigured(config),
+            None => builder,
+        }
+    }
+    #[cfg(not(any(feature = "native-tls", feature = "rustls")))]
+    {
+        builder
+    }
+}
+
+/// rustls with `ring`, TLS 1.2 and 1.3, the platform's verifier and HTTP/2 offered
+/// through ALPN. Should the platform's verifier fail to start, no root is trusted: every
+/// HTTPS call then fails with a certificate error that says so. Choosing the protocol
+/// versions fails only for a provider without cipher suites for them, which `ring` is
+/// not; reqwest's own error then reports it when the client is built.
+#[cfg(all(feature = "rustls", not(feature = "native-tls")))]
+fn rustls_config() -> Option<rustls::ClientConfig> {
+    use std::sync::Arc;
+
+    use rustls_platform_verifier::BuilderVerifierExt;
+
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let versions = || {
+        rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .ok()
+    };
+    let mut config = match versions()?.with_platform_verifier() {
+        Ok(verified) => verified.with_no_client_auth(),
+        Err(_) => versions()?
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth(),
+    };
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Some(config)
+}

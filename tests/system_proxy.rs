@@ -1,0 +1,40 @@
+//! routewise's own HTTP clients follow the proxy environment variables (`HTTP_PROXY` and
+//! friends). A test binary of its own: the variables are process-wide.
+
+mod support;
+
+use routewise::{ChatRequest, OpenAi, Provider, ProviderAccount, ProviderRequest, SamplingParams};
+use support::proxy::ForwardProxy;
+use support::wire_server::{RecordingServer, Reply, fixture};
+
+#[tokio::test]
+async fn the_adapters_own_client_follows_http_proxy() {
+    let proxy = ForwardProxy::start().await;
+    // SAFETY: the only test in this binary, on a current-thread runtime: no other thread
+    // reads the environment while it changes.
+    unsafe {
+        std::env::set_var("HTTP_PROXY", proxy.url());
+        std::env::remove_var("NO_PROXY");
+        std::env::remove_var("no_proxy");
+    }
+    let server = RecordingServer::start([Reply::json(200, fixture("openai/chat_text.json"))]).await;
+    let openai = OpenAi::new();
+    let account = ProviderAccount::new("proxied", OpenAi::new()).base_url(server.base("/v1"));
+    let request = ChatRequest::user("hi");
+    let defaults = SamplingParams::default();
+    openai
+        .complete(ProviderRequest::new(
+            "gpt-4o",
+            account.info(),
+            &request,
+            &defaults,
+        ))
+        .await
+        .unwrap();
+
+    assert_eq!(server.requests().len(), 1);
+    assert_eq!(
+        proxy.seen(),
+        [format!("POST {}/v1/chat/completions", server.url())]
+    );
+}
