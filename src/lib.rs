@@ -107,6 +107,7 @@ pub mod metrics;
 mod model;
 mod policy;
 pub mod provider;
+pub mod replay;
 pub mod resilience;
 mod rng;
 mod router;

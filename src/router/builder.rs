@@ -10,6 +10,7 @@ use crate::budget::AlertSink;
 use crate::error::ConfigError;
 use crate::model::LogicalModel;
 use crate::policy::Policy;
+use crate::replay::Recorder;
 use crate::resilience::{BreakerConfig, HealthConfig};
 use crate::state::StateStore;
 
@@ -41,6 +42,7 @@ pub struct RouterBuilder {
     #[cfg(feature = "redis")]
     pub(super) shared: Option<crate::shared::RedisState>,
     pub(super) queue_time: Duration,
+    pub(super) recorder: Option<Recorder>,
 }
 
 impl Default for RouterBuilder {
@@ -56,6 +58,7 @@ impl Default for RouterBuilder {
             #[cfg(feature = "redis")]
             shared: None,
             queue_time: Duration::ZERO,
+            recorder: None,
         }
     }
 }
@@ -72,6 +75,7 @@ impl std::fmt::Debug for RouterBuilder {
             .field("state_store", &self.state_store.is_some())
             .field("shared_state", &self.has_shared_state())
             .field("queue_time", &self.queue_time)
+            .field("recorder", &self.recorder)
             .finish()
     }
 }
@@ -189,6 +193,24 @@ impl RouterBuilder {
         self
     }
 
+    /// Records every request the router completes (see [`Recorder`]). Off by default;
+    /// without a recorder the request path does not touch one. The recorder stays with
+    /// the router across [`Router::reload`].
+    ///
+    /// ```no_run
+    /// use routewise::Router;
+    /// use routewise::replay::Recorder;
+    ///
+    /// let recorder = Recorder::builder("/var/log/app/traffic.jsonl").start()?;
+    /// let builder = Router::builder().recorder(recorder);
+    /// # let _ = builder;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn recorder(mut self, recorder: Recorder) -> Self {
+        self.recorder = Some(recorder);
+        self
+    }
+
     /// Checks the configuration and builds the router.
     ///
     /// # Errors
@@ -197,7 +219,8 @@ impl RouterBuilder {
     /// names, unknown accounts or models, empty routes, models lacking a capability their
     /// policy requires, out-of-range numbers.
     pub fn build(self) -> Result<Router, ConfigError> {
-        Router::from_snapshot(self.compile(None)?)
+        let recorder = self.recorder.clone();
+        Router::from_snapshot(self.compile(None)?, recorder)
     }
 }
 

@@ -28,6 +28,7 @@ use tracing::Instrument;
 
 pub use builder::RouterBuilder;
 pub(crate) use compile::PathStyle;
+pub(crate) use telemetry::outcome as error_code;
 pub use explain::{Explanation, PassedOver};
 pub use recovery::CONTINUE_PROMPT;
 pub use skip::{SkipReason, SkippedTarget};
@@ -35,6 +36,7 @@ pub use stream::ChatStream;
 
 use crate::error::{ConfigError, Error};
 use crate::policy::{Purpose, StepType};
+use crate::replay::Recorder;
 use crate::stats::{AccountStatus, RouterStats};
 use crate::types::{ChatRequest, ChatResponse};
 use probes::Probes;
@@ -79,6 +81,9 @@ pub struct Router {
 
 struct Inner {
     snapshot: ArcSwap<Snapshot>,
+    /// Where completed requests are recorded, if anywhere. It belongs to the router, not
+    /// to its configuration: a reload keeps it.
+    recorder: Option<Recorder>,
     /// The running health probes. Also serializes reloads, so each one carries over the
     /// state of the one before.
     probes: Mutex<Probes>,
@@ -90,11 +95,15 @@ impl Router {
         RouterBuilder::new()
     }
 
-    pub(crate) fn from_snapshot(snapshot: Snapshot) -> Result<Self, ConfigError> {
+    pub(crate) fn from_snapshot(
+        snapshot: Snapshot,
+        recorder: Option<Recorder>,
+    ) -> Result<Self, ConfigError> {
         let probes = Probes::start(&snapshot)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 snapshot: ArcSwap::from_pointee(snapshot),
+                recorder,
                 probes: Mutex::new(probes),
             }),
         })
@@ -125,9 +134,14 @@ impl Router {
     ) -> Result<ChatResponse, Error> {
         let span = telemetry::request_span(&step_type, &purpose, &request);
         let snapshot = self.inner.snapshot.load_full();
-        complete::complete(snapshot, &step_type, &purpose, &request)
-            .instrument(span)
-            .await
+        let routed = complete::complete(snapshot, &step_type, &purpose, &request).instrument(span);
+        let Some(recorder) = &self.inner.recorder else {
+            return routed.await;
+        };
+        let arrived = tokio::time::Instant::now();
+        let result = routed.await;
+        recorder.record(arrived, &step_type, &purpose, &request, &result);
+        result
     }
 
     /// Routes one request and streams the answer.
