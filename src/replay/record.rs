@@ -11,6 +11,7 @@ use crate::error::Error;
 use crate::model::Capabilities;
 use crate::policy::{Purpose, StepType};
 use crate::provider::ErrorKind;
+use crate::router::SkipReason;
 use crate::types::{
     Attempt, AttemptOutcome, ChatRequest, ChatResponse, Message, RouteOptions, TargetRef, Usage,
 };
@@ -74,6 +75,10 @@ pub struct TrafficRecord {
     /// Every provider call, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attempts: Vec<AttemptRecord>,
+    /// For a request that failed with every target passed over: the accounts passed over
+    /// because their budget was spent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub budget_refused: Vec<Arc<str>>,
     /// The conversation, when the recorder keeps text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub messages: Option<Vec<Message>>,
@@ -135,20 +140,7 @@ impl TrafficRecord {
         result: &Result<ChatResponse, Error>,
         with_text: bool,
     ) -> Self {
-        let (policy, outcome, attempts, answer) = match result {
-            Ok(response) => (
-                Some(response.policy.clone()),
-                Cow::Borrowed(OUTCOME_OK),
-                attempt_records(&response.attempts, Some(response)),
-                with_text.then(|| response.content.clone()),
-            ),
-            Err(error) => (
-                error.policy().map(Arc::from),
-                Cow::Borrowed(crate::router::error_code(error)),
-                attempt_records(error.attempts(), None),
-                None,
-            ),
-        };
+        let result_part = ResultPart::of(result, with_text);
         Self {
             unix_ms,
             step: step.clone(),
@@ -159,12 +151,35 @@ impl TrafficRecord {
             input_tokens: crate::limits::estimate_prompt_tokens(&request.messages, &request.tools),
             max_output_tokens: request.params.max_tokens,
             options: request.options.clone(),
-            policy,
-            outcome,
+            policy: result_part.policy,
+            outcome: result_part.outcome,
             latency_us: micros(latency),
-            attempts,
+            attempts: result_part.attempts,
+            budget_refused: result_part.budget_refused,
             messages: with_text.then(|| request.messages.clone()),
-            answer,
+            answer: result_part.answer,
+        }
+    }
+
+    /// This request as a replay routed it: the same request, a new outcome. Text is not
+    /// carried over.
+    #[cfg(feature = "replay")]
+    pub(crate) fn replayed(&self, latency: Duration, result: &Result<ChatResponse, Error>) -> Self {
+        let result_part = ResultPart::of(result, false);
+        Self {
+            policy: result_part.policy,
+            outcome: result_part.outcome,
+            latency_us: micros(latency),
+            attempts: result_part.attempts,
+            budget_refused: result_part.budget_refused,
+            messages: None,
+            answer: None,
+            step: self.step.clone(),
+            purpose: self.purpose.clone(),
+            model: self.model.clone(),
+            tags: self.tags.clone(),
+            options: self.options.clone(),
+            ..*self
         }
     }
 
@@ -214,6 +229,36 @@ impl AttemptRecord {
     }
 }
 
+/// What a request's result adds to its record.
+struct ResultPart {
+    policy: Option<Arc<str>>,
+    outcome: Cow<'static, str>,
+    attempts: Vec<AttemptRecord>,
+    budget_refused: Vec<Arc<str>>,
+    answer: Option<String>,
+}
+
+impl ResultPart {
+    fn of(result: &Result<ChatResponse, Error>, with_text: bool) -> Self {
+        match result {
+            Ok(response) => Self {
+                policy: Some(response.policy.clone()),
+                outcome: Cow::Borrowed(OUTCOME_OK),
+                attempts: attempt_records(&response.attempts, Some(response)),
+                budget_refused: Vec::new(),
+                answer: with_text.then(|| response.content.clone()),
+            },
+            Err(error) => Self {
+                policy: error.policy().map(Arc::from),
+                outcome: Cow::Borrowed(crate::router::error_code(error)),
+                attempts: attempt_records(error.attempts(), None),
+                budget_refused: budget_refused(error),
+                answer: None,
+            },
+        }
+    }
+}
+
 fn attempt_records(attempts: &[Attempt], response: Option<&ChatResponse>) -> Vec<AttemptRecord> {
     attempts
         .iter()
@@ -245,6 +290,22 @@ fn attempt_records(attempts: &[Attempt], response: Option<&ChatResponse>) -> Vec
                 cost_usd: answered.and_then(|r| r.cost_usd),
             }
         })
+        .collect()
+}
+
+fn budget_refused(error: &Error) -> Vec<Arc<str>> {
+    let skipped = match error {
+        Error::CircuitOpen { skipped, .. }
+        | Error::RateLimited { skipped, .. }
+        | Error::BudgetExhausted { skipped, .. }
+        | Error::SharedStateUnavailable { skipped, .. }
+        | Error::NoAvailableTarget { skipped, .. } => skipped,
+        _ => return Vec::new(),
+    };
+    skipped
+        .iter()
+        .filter(|s| matches!(s.reason, SkipReason::BudgetExhausted { .. }))
+        .map(|s| s.target.account.clone())
         .collect()
 }
 

@@ -206,10 +206,15 @@ impl Recorder {
         let stopped = || std::io::Error::other("the recorder's writer thread has stopped");
         let queue = self.shared.queue.as_ref().ok_or_else(stopped)?;
         let (ack, done) = mpsc::channel();
+        let wake = || {
+            if let Some(writer) = &self.shared.writer {
+                writer.thread().unpark();
+            }
+        };
+        // Woken before sending too: with a full queue the send waits for a drain.
+        wake();
         queue.send(Message::Flush(ack)).map_err(|_| stopped())?;
-        if let Some(writer) = &self.shared.writer {
-            writer.thread().unpark();
-        }
+        wake();
         done.recv().map_err(|_| stopped())?
     }
 

@@ -211,6 +211,27 @@ impl RouterBuilder {
         self
     }
 
+    /// The configuration with every account's provider replaced by `provider(account)`
+    /// and everything that reaches outside the process (state store, shared state, alert
+    /// sinks, recorder) left out: what a replay routes through.
+    #[cfg(feature = "replay")]
+    pub(crate) fn for_replay(
+        mut self,
+        provider: impl Fn(&str) -> Arc<dyn crate::provider::Provider>,
+    ) -> Self {
+        for account in &mut self.accounts {
+            account.provider = provider(account.info.name());
+        }
+        self.state_store = None;
+        #[cfg(feature = "redis")]
+        {
+            self.shared = None;
+        }
+        self.alert_sinks.clear();
+        self.recorder = None;
+        self
+    }
+
     /// Checks the configuration and builds the router.
     ///
     /// # Errors
