@@ -105,11 +105,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let current_run = replay.run(builder(CURRENT)?)?;
     let candidate_run = replay.run(builder(&candidate)?)?;
     let comparison = Comparison::new(&current_run, &candidate_run);
-    println!("classification on the small model (replayed in {:.2?}):\n", candidate_run.wall_time());
+    println!(
+        "classification on the small model (replayed in {:.2?}):\n",
+        candidate_run.wall_time()
+    );
     println!("{comparison}");
 
     let mut outage = behaviours;
-    outage.outage_after("primary", Duration::from_secs(20 * 60), Duration::from_secs(15 * 60));
+    outage.outage_after(
+        "primary",
+        Duration::from_secs(20 * 60),
+        Duration::from_secs(15 * 60),
+    );
     let outage_run = Replay::new(traffic, outage).run(builder(&candidate)?)?;
     println!("the same, with the primary down from minute 20 to minute 35:\n");
     println!("{}", Comparison::new(&candidate_run, &outage_run));

@@ -6,15 +6,18 @@ use std::time::Duration;
 use routewise::replay::{AttemptStatus, Recorder, Traffic, TrafficError};
 use routewise::sim::{SimProvider, SimStep};
 use routewise::{
-    Capabilities, ChatRequest, ErrorKind, LogicalModel, Policy, Price, ProviderAccount, Purpose, Router,
-    StepType, Target, Tool, Usage, Usd,
+    Capabilities, ChatRequest, ErrorKind, LogicalModel, Policy, Price, ProviderAccount, Purpose,
+    Router, StepType, Target, Tool, Usage, Usd,
 };
 
 fn router(recorder: Recorder, primary: SimProvider) -> Router {
     let price = Price::per_million(Usd::from_cents(100), Usd::from_cents(200));
     Router::builder()
         .account(ProviderAccount::new("primary", primary))
-        .account(ProviderAccount::new("backup", SimProvider::new().usage(Usage::new(30, 7))))
+        .account(ProviderAccount::new(
+            "backup",
+            SimProvider::new().usage(Usage::new(30, 7)),
+        ))
         .model(
             LogicalModel::new("main")
                 .capabilities(Capabilities::TOOLS)
@@ -38,7 +41,9 @@ fn request() -> ChatRequest {
 #[tokio::test(start_paused = true)]
 async fn a_record_holds_what_routing_needs_and_no_text() {
     let dir = tempfile::tempdir().unwrap();
-    let recorder = Recorder::builder(dir.path().join("t.jsonl")).start().unwrap();
+    let recorder = Recorder::builder(dir.path().join("t.jsonl"))
+        .start()
+        .unwrap();
     let primary = SimProvider::new().script([SimStep::RateLimited(Duration::from_secs(7))]);
     let router = router(recorder.clone(), primary);
     router
@@ -75,13 +80,18 @@ async fn a_record_holds_what_routing_needs_and_no_text() {
     assert_eq!(answered.outcome, AttemptStatus::Success);
     assert_eq!(answered.usage, Some(Usage::new(30, 7)));
     let cost = answered.cost_usd.unwrap();
-    assert!((cost - (30.0 * 1.0 + 7.0 * 2.0) / 1e6).abs() < 1e-9, "{cost}");
+    assert!(
+        (cost - (30.0 * 1.0 + 7.0 * 2.0) / 1e6).abs() < 1e-9,
+        "{cost}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_failed_request_is_recorded_with_its_error_code() {
     let dir = tempfile::tempdir().unwrap();
-    let recorder = Recorder::builder(dir.path().join("t.jsonl")).start().unwrap();
+    let recorder = Recorder::builder(dir.path().join("t.jsonl"))
+        .start()
+        .unwrap();
     let router = Router::builder()
         .account(ProviderAccount::new("a", SimProvider::new().always_fail()))
         .model(LogicalModel::new("m").target(Target::new("a", "x")))
@@ -90,14 +100,21 @@ async fn a_failed_request_is_recorded_with_its_error_code() {
         .build()
         .unwrap();
     let hi = || ChatRequest::user("hi");
-    let _ = router.complete(StepType::Inference, Purpose::Chat, hi()).await;
-    let _ = router.complete(StepType::Inference, Purpose::Summarization, hi()).await;
+    let _ = router
+        .complete(StepType::Inference, Purpose::Chat, hi())
+        .await;
+    let _ = router
+        .complete(StepType::Inference, Purpose::Summarization, hi())
+        .await;
     recorder.flush().unwrap();
 
     let traffic = Traffic::read(recorder.path()).unwrap();
     let outcomes: Vec<&str> = traffic.records().iter().map(|r| &*r.outcome).collect();
     assert_eq!(outcomes, ["all_targets_failed", "no_matching_policy"]);
-    assert_eq!(traffic.records()[0].attempts[0].error, Some(ErrorKind::ServerError));
+    assert_eq!(
+        traffic.records()[0].attempts[0].error,
+        Some(ErrorKind::ServerError)
+    );
     assert_eq!(traffic.records()[1].policy, None);
 }
 
@@ -186,7 +203,10 @@ async fn files_rotate_by_size_and_read_back_in_order() {
 fn a_bad_traffic_line_is_reported_with_its_file_and_line() {
     let text = "\n{\"unix_ms\":1,\"step\":\"inference\",\"purpose\":\"chat\",\"input_tokens\":1,\"outcome\":\"ok\",\"latency_us\":1}\n{\"unix_ms\":\"soon\"}\n";
     let error = Traffic::parse(text.as_bytes(), "traffic.jsonl").unwrap_err();
-    assert!(matches!(error, TrafficError::Parse { line: 3, .. }), "{error:?}");
+    assert!(
+        matches!(error, TrafficError::Parse { line: 3, .. }),
+        "{error:?}"
+    );
     assert_eq!(
         error.to_string(),
         "traffic file `traffic.jsonl`, line 3: not a traffic record; each line must be one JSON object as the recorder writes it"

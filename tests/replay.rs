@@ -9,8 +9,8 @@ use std::time::Duration;
 use routewise::replay::{Behaviours, Comparison, Recorder, Replay, Summary, Traffic};
 use routewise::sim::SimProvider;
 use routewise::{
-    BreakerConfig, ChatRequest, LogicalModel, Policy, Price, ProviderAccount, Purpose, Router, RouterBuilder,
-    StepType, Target, Usage, Usd,
+    BreakerConfig, ChatRequest, LogicalModel, Policy, Price, ProviderAccount, Purpose, Router,
+    RouterBuilder, StepType, Target, Usage, Usd,
 };
 
 const PRIMARY: &str = "main/primary/large-v1";
@@ -81,7 +81,11 @@ fn record_scripted_run(requests: u32) -> Traffic {
                 Purpose::Chat
             };
             let _ = router
-                .complete(StepType::Inference, purpose, ChatRequest::user("a question"))
+                .complete(
+                    StepType::Inference,
+                    purpose,
+                    ChatRequest::user("a question"),
+                )
                 .await;
             tokio::time::sleep_until(start + Duration::from_secs(u64::from(i) + 1)).await;
         }
@@ -118,11 +122,17 @@ fn replaying_a_recording_against_its_own_configuration_gives_its_figures_back() 
         (replayed.success_rate - recorded.success_rate).abs() <= 0.015,
         "{report}"
     );
-    assert!(within(replayed.cost_usd, recorded.cost_usd, 0.05), "{report}");
+    assert!(
+        within(replayed.cost_usd, recorded.cost_usd, 0.05),
+        "{report}"
+    );
     assert!(within(replayed.p50_ms, recorded.p50_ms, 0.10), "{report}");
     assert!(within(replayed.p95_ms, recorded.p95_ms, 0.10), "{report}");
     let share = |s: &Summary| s.targets[BACKUP].share;
-    assert!((share(&replayed) - share(&recorded)).abs() <= 0.02, "{report}");
+    assert!(
+        (share(&replayed) - share(&recorded)).abs() <= 0.02,
+        "{report}"
+    );
 }
 
 #[test]
@@ -135,14 +145,15 @@ fn a_candidate_sending_classification_to_a_cheaper_model_reports_the_lower_cost(
     let (before, after) = (&comparison.current, &comparison.candidate);
 
     let classify = |s: &Summary| s.policies["classify"].cost_usd;
-    assert!(
-        classify(after) < classify(before) / 5.0,
-        "{comparison}"
-    );
+    assert!(classify(after) < classify(before) / 5.0, "{comparison}");
     assert!(after.cost_usd < before.cost_usd, "{comparison}");
     // Chat traffic is routed as before.
     assert!(
-        within(after.policies["chat"].cost_usd, before.policies["chat"].cost_usd, 0.05),
+        within(
+            after.policies["chat"].cost_usd,
+            before.policies["chat"].cost_usd,
+            0.05
+        ),
         "{comparison}"
     );
     assert_eq!(after.targets["small/primary/small-v1"].answered, 200);
@@ -158,7 +169,11 @@ fn a_primary_outage_shows_up_as_the_fallbacks_share() {
     let traffic = record_scripted_run(3_600);
     let mut behaviours = Behaviours::fit(&traffic);
     let replay = Replay::new(traffic.clone(), behaviours.clone());
-    behaviours.outage_after("primary", Duration::from_secs(900), Duration::from_secs(1_800));
+    behaviours.outage_after(
+        "primary",
+        Duration::from_secs(900),
+        Duration::from_secs(1_800),
+    );
     let outage = Replay::new(traffic, behaviours);
 
     let current = replay.run(config("main")).unwrap();
@@ -222,7 +237,10 @@ fn a_replay_honours_the_candidates_budget_and_reports_when_it_ran_out() {
     );
     let exhausted_at = budget.exhausted_at.as_deref().unwrap();
     let refused_at = routewise_rfc3339(refused.unix_ms);
-    assert!(exhausted_at <= refused_at.as_str(), "{exhausted_at} {refused_at}");
+    assert!(
+        exhausted_at <= refused_at.as_str(),
+        "{exhausted_at} {refused_at}"
+    );
 }
 
 /// `unix_ms` as `2026-12-03T14:05:00Z`, the report's format (whole seconds sort as text).

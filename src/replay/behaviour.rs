@@ -130,7 +130,10 @@ impl Behaviours {
                 if attempt.outcome == AttemptStatus::Cancelled {
                     continue;
                 }
-                let key = (attempt.account.to_string(), attempt.provider_model.to_string());
+                let key = (
+                    attempt.account.to_string(),
+                    attempt.provider_model.to_string(),
+                );
                 let target = observed.entry(key).or_default();
                 target.calls += 1;
                 let latency_ms = attempt.latency_us as f64 / 1000.0;
@@ -214,10 +217,15 @@ impl Behaviours {
 
     /// Makes every call to `account` fail with a server error from `from` for `length`
     /// (wall-clock time, as recorded).
-    pub fn outage(&mut self, account: impl Into<String>, from: SystemTime, length: Duration) -> &mut Self {
+    pub fn outage(
+        &mut self,
+        account: impl Into<String>,
+        from: SystemTime,
+        length: Duration,
+    ) -> &mut Self {
         let from_unix_ms = from
             .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| millis(d));
+            .map_or(0, millis);
         self.add_outage(account, from_unix_ms, length, ErrorKind::ServerError)
     }
 
@@ -366,4 +374,114 @@ impl Observed {
 
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::replay::TrafficRecord;
+
+    fn record(unix_ms: u64, attempts: &str) -> TrafficRecord {
+        let line = format!(
+            r#"{{"unix_ms":{unix_ms},"step":"inference","purpose":"chat","input_tokens":10,"outcome":"ok","latency_us":1,"attempts":[{attempts}]}}"#
+        );
+        serde_json::from_str(&line).unwrap()
+    }
+
+    fn ok(latency_ms: u64, output: u32) -> String {
+        format!(
+            r#"{{"model":"m","account":"a","provider_model":"x","outcome":"success","latency_us":{},"usage":{{"output_tokens":{output}}}}}"#,
+            latency_ms * 1000
+        )
+    }
+
+    fn failed(kind: &str, retry_after_ms: Option<u64>) -> String {
+        let retry = retry_after_ms.map_or(String::new(), |ms| format!(r#","retry_after_ms":{ms}"#));
+        format!(
+            r#"{{"model":"m","account":"a","provider_model":"x","outcome":"failed","error":"{kind}","latency_us":5000{retry}}}"#
+        )
+    }
+
+    #[test]
+    fn fitting_separates_429_episodes_from_error_rates() {
+        let traffic = Traffic::from_records([
+            record(0, &ok(100, 10)),
+            record(
+                1_000,
+                &format!("{},{}", failed("server_error", None), ok(300, 30)),
+            ),
+            record(2_000, &failed("rate_limited", Some(4_000))),
+            // Inside the first episode's retry-after: merged into one.
+            record(3_000, &failed("rate_limited", Some(1_000))),
+            record(20_000, &failed("rate_limited", None)),
+            record(30_000, &ok(200, 20)),
+        ]);
+        let fitted = Behaviours::fit(&traffic);
+        let target = fitted.target("a", "x").unwrap();
+        assert_eq!(target.calls, 7);
+        // One server error among the four calls outside 429s.
+        assert_eq!(
+            target.error_rates,
+            [ErrorRate {
+                kind: ErrorKind::ServerError,
+                rate: 0.25
+            }]
+        );
+        let episodes: Vec<(u64, u64)> = target
+            .rate_limit_episodes
+            .iter()
+            .map(|w| (w.from_unix_ms, w.until_unix_ms))
+            .collect();
+        // A 429 without retry-after counts as one second.
+        assert_eq!(episodes, [(2_000, 6_005), (20_000, 21_005)]);
+        assert_eq!(target.latency_ms.quantile(0.0), 100.0);
+        assert_eq!(target.latency_ms.quantile(1.0), 300.0);
+        assert_eq!(target.output_tokens.quantile(0.5), 20.0);
+        assert!(target.rate_limited_at(4_000).is_some());
+        assert!(target.rate_limited_at(6_005).is_none());
+        assert!(fitted.target("a", "unknown").is_none());
+        assert_eq!(fitted.behaviour_of("a", "unknown").error_rates, []);
+        assert_eq!(
+            fitted.behaviour_of("a", "unknown").latency_ms.quantile(1.0),
+            300.0
+        );
+    }
+
+    #[test]
+    fn outages_and_rpm_caps_apply_to_their_account_only() {
+        let traffic = Traffic::from_records([record(10_000, &ok(100, 10))]);
+        let mut behaviours = Behaviours::fit(&traffic);
+        behaviours
+            .outage_after("a", Duration::from_secs(60), Duration::from_secs(30))
+            .provider_rpm("b", 5);
+        assert_eq!(behaviours.outage_at("a", 69_999), None);
+        assert_eq!(
+            behaviours.outage_at("a", 70_000),
+            Some(ErrorKind::ServerError)
+        );
+        assert_eq!(behaviours.outage_at("a", 100_000), None);
+        assert_eq!(behaviours.outage_at("b", 80_000), None);
+        assert_eq!(behaviours.rpm_of("b"), Some(5));
+        assert_eq!(behaviours.rpm_of("a"), None);
+    }
+
+    #[test]
+    fn error_draws_follow_the_rates_in_order() {
+        let behaviour = TargetBehaviour {
+            error_rates: vec![
+                ErrorRate {
+                    kind: ErrorKind::Timeout,
+                    rate: 0.1,
+                },
+                ErrorRate {
+                    kind: ErrorKind::ServerError,
+                    rate: 0.2,
+                },
+            ],
+            ..TargetBehaviour::default()
+        };
+        assert_eq!(behaviour.error_for(0.05), Some(ErrorKind::Timeout));
+        assert_eq!(behaviour.error_for(0.25), Some(ErrorKind::ServerError));
+        assert_eq!(behaviour.error_for(0.3), None);
+    }
 }

@@ -45,7 +45,7 @@ use crate::types::{ChatRequest, ContentPart, Message, ResponseFormat, Tool};
 /// assert_eq!(run.summary().answered, 1);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Replay {
     traffic: Arc<Traffic>,
     behaviours: Arc<Behaviours>,
@@ -53,7 +53,6 @@ pub struct Replay {
 
 /// The outcome of one replay: a record per request (the recorder's format) and the
 /// router that served them.
-#[derive(Debug)]
 pub struct ReplayRun {
     records: Vec<TrafficRecord>,
     router: Router,
@@ -130,8 +129,11 @@ async fn drive(
     };
     let router = config
         .for_replay(|account| {
-            Arc::new(ModelledProvider::new(account.into(), behaviours.clone(), clock))
-                as Arc<dyn Provider>
+            Arc::new(ModelledProvider::new(
+                account.into(),
+                behaviours.clone(),
+                clock,
+            )) as Arc<dyn Provider>
         })
         .build()?;
     let mut running = Vec::with_capacity(traffic.len());
@@ -205,12 +207,33 @@ pub(crate) fn replay_request(record: &TrafficRecord) -> ChatRequest {
     let mut hint = serde_json::Map::new();
     hint.insert(
         "input_tokens".into(),
-        served.map_or(record.input_tokens, |u| u.input_tokens).into(),
+        served
+            .map_or(record.input_tokens, |u| u.input_tokens)
+            .into(),
     );
     if let Some(usage) = served {
         hint.insert("output_tokens".into(), usage.output_tokens.into());
     }
     request.metadata(HINT_KEY, hint)
+}
+
+impl std::fmt::Debug for Replay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replay")
+            .field("requests", &self.traffic.len())
+            .field("targets", &self.behaviours.targets().count())
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for ReplayRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReplayRun")
+            .field("requests", &self.records.len())
+            .field("router", &self.router)
+            .field("wall_time", &self.wall_time)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ReplayRun {

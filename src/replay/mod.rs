@@ -7,7 +7,7 @@
 //!   purpose, requested model, tags, needed capabilities, estimated prompt tokens,
 //!   `max_tokens`, and per attempt the target, outcome, error kind, retry-after, latency,
 //!   usage and cost. No prompt or answer text unless asked for. Writing happens on a
-//!   thread of its own; a full queue drops records and counts them; files rotate by size.
+//!   thread of its own; a full buffer drops records and counts them; files rotate by size.
 //! - [`Traffic`]: reads those files back (or takes synthetic records).
 //! - [`Behaviours`] (feature `replay`): per target, the latency distribution, error rates
 //!   by kind, 429 episodes and output-token distribution fitted from the traffic, with
@@ -49,8 +49,10 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod batches;
 #[cfg(feature = "replay")]
 mod behaviour;
+mod capture;
 #[cfg(feature = "replay")]
 mod driver;
 #[cfg(feature = "replay")]
@@ -74,7 +76,7 @@ pub use report::{Comparison, Unrouted};
 #[cfg(feature = "replay")]
 pub use summary::{BudgetSummary, PolicySummary, Summary, TargetSummary};
 
-pub use record::{AttemptRecord, AttemptStatus, OUTCOME_OK, TrafficRecord};
 pub use quantiles::Quantiles;
+pub use record::{AttemptRecord, AttemptStatus, OUTCOME_OK, TrafficRecord};
 pub use recorder::{Recorder, RecorderBuilder};
 pub use traffic::{Traffic, TrafficError};

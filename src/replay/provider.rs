@@ -90,7 +90,10 @@ impl ModelledProvider {
         None
     }
 
-    async fn answer(&self, request: &ProviderRequest<'_>) -> Result<ProviderResponse, ProviderError> {
+    async fn answer(
+        &self,
+        request: &ProviderRequest<'_>,
+    ) -> Result<ProviderResponse, ProviderError> {
         let behaviour = self.behaviours.behaviour_of(&self.account, request.model());
         let now_ms = self.clock.unix_ms();
         let failure = if let Some(kind) = self.behaviours.outage_at(&self.account, now_ms) {
@@ -113,13 +116,19 @@ impl ModelledProvider {
         }
         pause(behaviour.latency_ms.draw(self.uniform())).await;
         let hint = request.metadata().get(HINT_KEY);
-        let input = hint_tokens(hint, "input_tokens").unwrap_or_else(|| request.estimate_input_tokens());
+        let input =
+            hint_tokens(hint, "input_tokens").unwrap_or_else(|| request.estimate_input_tokens());
         let drawn = behaviour.output_tokens.draw(self.uniform()).round();
-        let mut output = hint_tokens(hint, "output_tokens").unwrap_or(drawn as u32).max(1);
+        let mut output = hint_tokens(hint, "output_tokens")
+            .unwrap_or(drawn as u32)
+            .max(1);
         if let Some(max) = request.params().max_tokens() {
             output = output.min(max);
         }
-        Ok(ProviderResponse::text("replayed", Usage::new(input, output)))
+        Ok(ProviderResponse::text(
+            "replayed",
+            Usage::new(input, output),
+        ))
     }
 }
 
@@ -129,7 +138,10 @@ impl Provider for ModelledProvider {
         "replay"
     }
 
-    async fn complete(&self, request: ProviderRequest<'_>) -> Result<ProviderResponse, ProviderError> {
+    async fn complete(
+        &self,
+        request: ProviderRequest<'_>,
+    ) -> Result<ProviderResponse, ProviderError> {
         self.answer(&request).await
     }
 
@@ -139,15 +151,24 @@ impl Provider for ModelledProvider {
     }
 
     async fn health_check(&self, _account: &AccountInfo) -> Result<(), ProviderError> {
-        match self.behaviours.outage_at(&self.account, self.clock.unix_ms()) {
-            Some(_) => Err(ProviderError::new(ErrorKind::Connection, "simulated outage")),
+        match self
+            .behaviours
+            .outage_at(&self.account, self.clock.unix_ms())
+        {
+            Some(_) => Err(ProviderError::new(
+                ErrorKind::Connection,
+                "simulated outage",
+            )),
             None => Ok(()),
         }
     }
 }
 
 fn hint_tokens(hint: Option<&Value>, field: &str) -> Option<u32> {
-    hint?.get(field)?.as_u64().and_then(|n| u32::try_from(n).ok())
+    hint?
+        .get(field)?
+        .as_u64()
+        .and_then(|n| u32::try_from(n).ok())
 }
 
 async fn pause(ms: f64) {

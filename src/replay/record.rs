@@ -13,7 +13,7 @@ use crate::policy::{Purpose, StepType};
 use crate::provider::ErrorKind;
 use crate::router::SkipReason;
 use crate::types::{
-    Attempt, AttemptOutcome, ChatRequest, ChatResponse, Message, RouteOptions, TargetRef, Usage,
+    Attempt, AttemptOutcome, ChatResponse, Message, RouteOptions, TargetRef, Usage,
 };
 
 /// The `outcome` of a request that was answered.
@@ -129,43 +129,11 @@ pub enum AttemptStatus {
 }
 
 impl TrafficRecord {
-    /// Records a finished request. `unix_ms` is its arrival and `latency` its duration;
-    /// `with_text` keeps the conversation and the answer.
-    pub(crate) fn of(
-        unix_ms: u64,
-        latency: Duration,
-        step: &StepType,
-        purpose: &Purpose,
-        request: &ChatRequest,
-        result: &Result<ChatResponse, Error>,
-        with_text: bool,
-    ) -> Self {
-        let result_part = ResultPart::of(result, with_text);
-        Self {
-            unix_ms,
-            step: step.clone(),
-            purpose: purpose.clone(),
-            model: request.model.clone(),
-            tags: request.tags.clone(),
-            needs: request.required_capabilities(),
-            input_tokens: crate::limits::estimate_prompt_tokens(&request.messages, &request.tools),
-            max_output_tokens: request.params.max_tokens,
-            options: request.options.clone(),
-            policy: result_part.policy,
-            outcome: result_part.outcome,
-            latency_us: micros(latency),
-            attempts: result_part.attempts,
-            budget_refused: result_part.budget_refused,
-            messages: with_text.then(|| request.messages.clone()),
-            answer: result_part.answer,
-        }
-    }
-
     /// This request as a replay routed it: the same request, a new outcome. Text is not
     /// carried over.
     #[cfg(feature = "replay")]
     pub(crate) fn replayed(&self, latency: Duration, result: &Result<ChatResponse, Error>) -> Self {
-        let result_part = ResultPart::of(result, false);
+        let result_part = ResultPart::of(result);
         Self {
             policy: result_part.policy,
             outcome: result_part.outcome,
@@ -230,70 +198,74 @@ impl AttemptRecord {
 }
 
 /// What a request's result adds to its record.
+#[cfg(feature = "replay")]
 struct ResultPart {
     policy: Option<Arc<str>>,
     outcome: Cow<'static, str>,
     attempts: Vec<AttemptRecord>,
     budget_refused: Vec<Arc<str>>,
-    answer: Option<String>,
 }
 
+#[cfg(feature = "replay")]
 impl ResultPart {
-    fn of(result: &Result<ChatResponse, Error>, with_text: bool) -> Self {
+    fn of(result: &Result<ChatResponse, Error>) -> Self {
         match result {
             Ok(response) => Self {
                 policy: Some(response.policy.clone()),
                 outcome: Cow::Borrowed(OUTCOME_OK),
                 attempts: attempt_records(&response.attempts, Some(response)),
                 budget_refused: Vec::new(),
-                answer: with_text.then(|| response.content.clone()),
             },
             Err(error) => Self {
                 policy: error.policy().map(Arc::from),
                 outcome: Cow::Borrowed(crate::router::error_code(error)),
                 attempts: attempt_records(error.attempts(), None),
                 budget_refused: budget_refused(error),
-                answer: None,
             },
         }
     }
 }
 
+#[cfg(feature = "replay")]
 fn attempt_records(attempts: &[Attempt], response: Option<&ChatResponse>) -> Vec<AttemptRecord> {
     attempts
         .iter()
-        .map(|attempt| {
-            let TargetRef {
-                logical_model,
-                account,
-                provider_model,
-            } = &attempt.target;
-            let (outcome, error, retry_after) = match &attempt.outcome {
-                AttemptOutcome::Success => (AttemptStatus::Success, None, None),
-                AttemptOutcome::Failed { error } => (
-                    AttemptStatus::Failed,
-                    Some(error.kind()),
-                    error.retry_after().map(millis),
-                ),
-                AttemptOutcome::Cancelled => (AttemptStatus::Cancelled, None, None),
-            };
-            let answered = response.filter(|_| outcome == AttemptStatus::Success);
-            AttemptRecord {
-                model: logical_model.clone(),
-                account: account.clone(),
-                provider_model: provider_model.clone(),
-                outcome,
-                error,
-                retry_after_ms: retry_after,
-                latency_us: micros(attempt.latency),
-                usage: answered.map(|r| r.usage),
-                cost_usd: answered.and_then(|r| r.cost_usd),
-            }
-        })
+        .map(|attempt| attempt_record(attempt, response))
         .collect()
 }
 
-fn budget_refused(error: &Error) -> Vec<Arc<str>> {
+/// One call of a request, with the response's usage and cost when it is the call that
+/// answered.
+pub(crate) fn attempt_record(attempt: &Attempt, response: Option<&ChatResponse>) -> AttemptRecord {
+    let TargetRef {
+        logical_model,
+        account,
+        provider_model,
+    } = &attempt.target;
+    let (outcome, error, retry_after) = match &attempt.outcome {
+        AttemptOutcome::Success => (AttemptStatus::Success, None, None),
+        AttemptOutcome::Failed { error } => (
+            AttemptStatus::Failed,
+            Some(error.kind()),
+            error.retry_after().map(millis),
+        ),
+        AttemptOutcome::Cancelled => (AttemptStatus::Cancelled, None, None),
+    };
+    let answered = response.filter(|_| outcome == AttemptStatus::Success);
+    AttemptRecord {
+        model: logical_model.clone(),
+        account: account.clone(),
+        provider_model: provider_model.clone(),
+        outcome,
+        error,
+        retry_after_ms: retry_after,
+        latency_us: micros(attempt.latency),
+        usage: answered.map(|r| r.usage),
+        cost_usd: answered.and_then(|r| r.cost_usd),
+    }
+}
+
+pub(crate) fn budget_refused(error: &Error) -> Vec<Arc<str>> {
     let skipped = match error {
         Error::CircuitOpen { skipped, .. }
         | Error::RateLimited { skipped, .. }
@@ -309,7 +281,7 @@ fn budget_refused(error: &Error) -> Vec<Arc<str>> {
         .collect()
 }
 
-fn micros(d: Duration) -> u64 {
+pub(crate) fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 

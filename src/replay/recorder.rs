@@ -1,20 +1,22 @@
 //! [`Recorder`]: writes one [`TrafficRecord`] per routed request to a JSON-lines file,
 //! off the request path.
 //!
-//! A request hands its record to a bounded queue and moves on; a writer thread wakes on a
-//! timer, drains the queue, serializes and writes. The request never waits for the disk
-//! and never wakes the writer: when the queue is full the record is dropped and counted.
+//! A request adds its record to its own thread's bounded batch and moves on; a writer
+//! thread wakes on a timer, takes every batch, serializes and writes. The request never
+//! waits for the disk and never wakes the writer: when its batch is full the record is
+//! dropped and counted.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
-use super::record::TrafficRecord;
+use super::batches::Batches;
+use super::capture::Captured;
 use super::rotating::RotatingFile;
 use crate::error::Error;
 use crate::policy::{Purpose, StepType};
@@ -58,8 +60,7 @@ pub struct Recorder {
 }
 
 struct Shared {
-    /// `None` once dropping, so the writer sees the queue close.
-    queue: Option<SyncSender<Message>>,
+    batches: Arc<Batches>,
     writer: Option<JoinHandle<()>>,
     counters: Arc<Counters>,
     path: PathBuf,
@@ -73,14 +74,10 @@ struct Shared {
 #[derive(Default)]
 struct Counters {
     written: AtomicU64,
-    dropped: AtomicU64,
     write_errors: AtomicU64,
     last_error: Mutex<Option<String>>,
-}
-
-enum Message {
-    Record(Box<TrafficRecord>),
-    Flush(mpsc::Sender<std::io::Result<()>>),
+    /// Callers of `flush` waiting for the next drain.
+    flushes: Mutex<Vec<mpsc::Sender<std::io::Result<()>>>>,
 }
 
 /// Settings of a [`Recorder`]; [`start`](Self::start) opens the file and starts the
@@ -97,8 +94,9 @@ pub struct RecorderBuilder {
 }
 
 impl RecorderBuilder {
-    /// How many records may wait for the writer (default 16,384); more are dropped and
-    /// counted ([`Recorder::dropped`]). Memory is bounded by this many records.
+    /// How many records each routing thread may hold for the writer (default 8,192);
+    /// more are dropped and counted ([`Recorder::dropped`]). Memory is bounded by this
+    /// many records per thread that routes.
     pub fn capacity(mut self, records: usize) -> Self {
         self.capacity = records.max(1);
         self
@@ -117,8 +115,8 @@ impl RecorderBuilder {
         self
     }
 
-    /// How often the writer wakes to drain the queue (default 100 ms). The queue must
-    /// hold what arrives in this time.
+    /// How often the writer wakes to take what was recorded (default 50 ms). A thread's
+    /// batch must hold what it records in this time.
     pub fn flush_every(mut self, interval: Duration) -> Self {
         self.flush_every = interval.max(Duration::from_millis(1));
         self
@@ -138,19 +136,19 @@ impl RecorderBuilder {
     /// The file or its folder cannot be created or opened, or the thread cannot start.
     pub fn start(self) -> std::io::Result<Recorder> {
         let file = RotatingFile::open(self.path.clone(), self.max_file_bytes, self.keep_files)?;
-        let (queue, receiver) = mpsc::sync_channel(self.capacity);
+        let batches = Arc::new(Batches::new(self.capacity));
         let counters = Arc::new(Counters::default());
-        let writer_counters = counters.clone();
+        let (writer_batches, writer_counters) = (batches.clone(), counters.clone());
         let interval = self.flush_every;
         let writer = std::thread::Builder::new()
             .name("routewise-recorder".into())
-            .spawn(move || write_until_closed(&receiver, file, &writer_counters, interval))?;
+            .spawn(move || write_until_closed(&writer_batches, file, &writer_counters, interval))?;
         let epoch_unix_ms = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
         Ok(Recorder {
             shared: Arc::new(Shared {
-                queue: Some(queue),
+                batches,
                 writer: Some(writer),
                 counters,
                 path: self.path,
@@ -167,10 +165,10 @@ impl Recorder {
     pub fn builder(path: impl Into<PathBuf>) -> RecorderBuilder {
         RecorderBuilder {
             path: path.into(),
-            capacity: 16_384,
+            capacity: 8_192,
             max_file_bytes: 64 << 20,
             keep_files: 4,
-            flush_every: Duration::from_millis(100),
+            flush_every: Duration::from_millis(50),
             with_text: false,
         }
     }
@@ -185,9 +183,9 @@ impl Recorder {
         self.shared.counters.written.load(Relaxed)
     }
 
-    /// Records dropped because the queue was full.
+    /// Records dropped because a thread's batch was full.
     pub fn dropped(&self) -> u64 {
-        self.shared.counters.dropped.load(Relaxed)
+        self.shared.batches.dropped.load(Relaxed)
     }
 
     /// Records lost to write errors (a full disk, a removed folder).
@@ -203,37 +201,28 @@ impl Recorder {
     ///
     /// The last write error since the previous flush, or the writer having stopped.
     pub fn flush(&self) -> std::io::Result<()> {
-        let stopped = || std::io::Error::other("the recorder's writer thread has stopped");
-        let queue = self.shared.queue.as_ref().ok_or_else(stopped)?;
         let (ack, done) = mpsc::channel();
-        let wake = || {
-            if let Some(writer) = &self.shared.writer {
-                writer.thread().unpark();
-            }
-        };
-        // Woken before sending too: with a full queue the send waits for a drain.
-        wake();
-        queue.send(Message::Flush(ack)).map_err(|_| stopped())?;
-        wake();
-        done.recv().map_err(|_| stopped())?
+        self.shared.counters.lock_flushes().push(ack);
+        if let Some(writer) = &self.shared.writer {
+            writer.thread().unpark();
+        }
+        done.recv()
+            .map_err(|_| std::io::Error::other("the recorder's writer thread has stopped"))?
     }
 
-    /// Queues the record of a finished request; never blocks.
+    /// Keeps the record of a finished request for the writer; never blocks.
     pub(crate) fn record(
         &self,
         arrived: Instant,
-        step: &StepType,
-        purpose: &Purpose,
-        request: &ChatRequest,
+        step: StepType,
+        purpose: Purpose,
+        request: ChatRequest,
         result: &Result<ChatResponse, Error>,
     ) {
-        let Some(queue) = &self.shared.queue else {
-            return;
-        };
         let since_epoch = arrived.saturating_duration_since(self.shared.epoch);
-        let unix_ms = self.shared.epoch_unix_ms
-            + u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX);
-        let record = TrafficRecord::of(
+        let unix_ms =
+            self.shared.epoch_unix_ms + u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX);
+        let record = Captured::new(
             unix_ms,
             arrived.elapsed(),
             step,
@@ -242,12 +231,7 @@ impl Recorder {
             result,
             self.shared.with_text,
         );
-        match queue.try_send(Message::Record(Box::new(record))) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                self.shared.counters.dropped.fetch_add(1, Relaxed);
-            }
-        }
+        self.shared.batches.push(record);
     }
 }
 
@@ -264,8 +248,8 @@ impl std::fmt::Debug for Recorder {
 
 impl Drop for Shared {
     fn drop(&mut self) {
-        // Closing the queue tells the writer to write what is left and stop.
-        self.queue = None;
+        // The writer writes what is left and stops.
+        self.batches.closed.store(true, Relaxed);
         if let Some(writer) = self.writer.take() {
             writer.thread().unpark();
             let _ = writer.join();
@@ -273,49 +257,46 @@ impl Drop for Shared {
     }
 }
 
-/// The writer thread: drain, write, sleep, until every sender is gone.
+/// The writer thread: drain, write, answer flushes, sleep, until the recorder is gone.
 fn write_until_closed(
-    queue: &Receiver<Message>,
+    batches: &Batches,
     mut file: RotatingFile,
     counters: &Counters,
     interval: Duration,
 ) {
     let mut line = Vec::with_capacity(512);
+    let mut spare = Vec::new();
     loop {
-        let closed = loop {
-            match queue.try_recv() {
-                Ok(Message::Record(record)) => {
-                    line.clear();
-                    let written = serde_json::to_writer(&mut line, &record)
-                        .map_err(std::io::Error::from)
-                        .and_then(|()| file.write_line(&line));
-                    match written {
-                        Ok(()) => counters.written.fetch_add(1, Relaxed),
-                        Err(error) => counters.failed(&error),
-                    };
-                }
-                Ok(Message::Flush(ack)) => {
-                    if let Err(error) = file.flush() {
-                        counters.failed(&error);
-                    }
-                    let result = match counters.take_error() {
-                        Some(message) => Err(std::io::Error::other(message)),
-                        None => Ok(()),
-                    };
-                    let _ = ack.send(result);
-                }
-                Err(TryRecvError::Empty) => break false,
-                Err(TryRecvError::Disconnected) => break true,
-            }
-        };
+        let closing = batches.closed.load(Relaxed);
+        let flushes = std::mem::take(&mut *counters.lock_flushes());
+        batches.drain(&mut spare, |captured| {
+            line.clear();
+            let record = captured.into_record();
+            let written = serde_json::to_writer(&mut line, &record)
+                .map_err(std::io::Error::from)
+                .and_then(|()| file.write_line(&line));
+            match written {
+                Ok(()) => counters.written.fetch_add(1, Relaxed),
+                Err(error) => counters.failed(&error),
+            };
+        });
         if let Err(error) = file.flush() {
             counters.failed(&error);
         }
-        if closed {
+        if !flushes.is_empty() {
+            let error = counters.take_error();
+            for ack in flushes {
+                let result = match &error {
+                    Some(message) => Err(std::io::Error::other(message.clone())),
+                    None => Ok(()),
+                };
+                let _ = ack.send(result);
+            }
+        }
+        if closing {
             return;
         }
-        // Parked, not blocked on the queue: a sender never has to wake the writer, so
-        // queueing a record stays a few atomic operations.
+        // Parked, not waiting on a queue: a request never has to wake the writer.
         std::thread::park_timeout(interval);
     }
 }
@@ -328,6 +309,10 @@ impl Counters {
         }
         *last = Some(error.to_string());
         self.write_errors.fetch_add(1, Relaxed)
+    }
+
+    fn lock_flushes(&self) -> std::sync::MutexGuard<'_, Vec<mpsc::Sender<std::io::Result<()>>>> {
+        self.flushes.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn take_error(&self) -> Option<String> {

@@ -77,11 +77,10 @@ impl Comparison {
             no_longer_routed += 1;
             if samples.len() < Self::SAMPLES {
                 let request = replay_request(after);
-                let explanation = candidate.router().explain(
-                    after.step.clone(),
-                    after.purpose.clone(),
-                    &request,
-                );
+                let explanation =
+                    candidate
+                        .router()
+                        .explain(after.step.clone(), after.purpose.clone(), &request);
                 samples.push(Unrouted {
                     unix_ms: after.unix_ms,
                     step: after.step.to_string(),
@@ -113,14 +112,42 @@ impl Comparison {
 impl fmt::Display for Comparison {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (a, b) = (&self.current, &self.candidate);
-        writeln!(f, "{:<28} {:>14} {:>14} {:>10}", "", "current", "candidate", "change")?;
-        row(f, "requests", a.requests as f64, b.requests as f64, Unit::Count)?;
-        row(f, "success rate", a.success_rate, b.success_rate, Unit::Share)?;
-        row(f, "fallbacks", a.fallbacks as f64, b.fallbacks as f64, Unit::Count)?;
+        writeln!(
+            f,
+            "{:<28} {:>14} {:>14} {:>10}",
+            "", "current", "candidate", "change"
+        )?;
+        row(
+            f,
+            "requests",
+            a.requests as f64,
+            b.requests as f64,
+            Unit::Count,
+        )?;
+        row(
+            f,
+            "success rate",
+            a.success_rate,
+            b.success_rate,
+            Unit::Share,
+        )?;
+        row(
+            f,
+            "fallbacks",
+            a.fallbacks as f64,
+            b.fallbacks as f64,
+            Unit::Count,
+        )?;
         row(f, "p50 latency", a.p50_ms, b.p50_ms, Unit::Millis)?;
         row(f, "p95 latency", a.p95_ms, b.p95_ms, Unit::Millis)?;
         row(f, "cost", a.cost_usd, b.cost_usd, Unit::Dollars)?;
-        row(f, "not routed", a.unrouted as f64, b.unrouted as f64, Unit::Count)?;
+        row(
+            f,
+            "not routed",
+            a.unrouted as f64,
+            b.unrouted as f64,
+            Unit::Count,
+        )?;
         for name in keys(&a.policies, &b.policies) {
             let (p, q) = (part(&a.policies, &name), part(&b.policies, &name));
             writeln!(f, "\npolicy `{name}`")?;
@@ -133,7 +160,11 @@ impl fmt::Display for Comparison {
         }
         for name in keys(&a.budgets, &b.budgets) {
             let (p, q) = (part(&a.budgets, &name), part(&b.budgets, &name));
-            writeln!(f, "\nbudget of `{name}` (${:.2})", q.limit_usd.max(p.limit_usd))?;
+            writeln!(
+                f,
+                "\nbudget of `{name}` (${:.2})",
+                q.limit_usd.max(p.limit_usd)
+            )?;
             row(f, "  spent", p.spent_usd, q.spent_usd, Unit::Dollars)?;
             let never = || "never".to_owned();
             writeln!(
@@ -151,7 +182,11 @@ impl fmt::Display for Comparison {
                 self.no_longer_routed
             )?;
             for sample in &self.samples {
-                writeln!(f, "- {} {}: {}", sample.step, sample.purpose, sample.outcome)?;
+                writeln!(
+                    f,
+                    "- {} {}: {}",
+                    sample.step, sample.purpose, sample.outcome
+                )?;
                 for line in sample.explanation.lines() {
                     writeln!(f, "    {line}")?;
                 }
@@ -162,9 +197,27 @@ impl fmt::Display for Comparison {
 }
 
 fn policy_rows(f: &mut fmt::Formatter<'_>, p: &PolicySummary, q: &PolicySummary) -> fmt::Result {
-    row(f, "  matches", p.matches as f64, q.matches as f64, Unit::Count)?;
-    row(f, "  success rate", p.success_rate, q.success_rate, Unit::Share)?;
-    row(f, "  fallbacks", p.fallbacks as f64, q.fallbacks as f64, Unit::Count)?;
+    row(
+        f,
+        "  matches",
+        p.matches as f64,
+        q.matches as f64,
+        Unit::Count,
+    )?;
+    row(
+        f,
+        "  success rate",
+        p.success_rate,
+        q.success_rate,
+        Unit::Share,
+    )?;
+    row(
+        f,
+        "  fallbacks",
+        p.fallbacks as f64,
+        q.fallbacks as f64,
+        Unit::Count,
+    )?;
     row(f, "  p50 latency", p.p50_ms, q.p50_ms, Unit::Millis)?;
     row(f, "  p95 latency", p.p95_ms, q.p95_ms, Unit::Millis)?;
     row(f, "  cost", p.cost_usd, q.cost_usd, Unit::Dollars)
@@ -198,7 +251,12 @@ fn row(f: &mut fmt::Formatter<'_>, label: &str, a: f64, b: f64, unit: Unit) -> f
         _ if a == 0.0 => "new".to_owned(),
         _ => format!("{:+.1}%", (b - a) / a * 100.0),
     };
-    writeln!(f, "{label:<28} {:>14} {:>14} {change:>10}", show(a), show(b))
+    writeln!(
+        f,
+        "{label:<28} {:>14} {:>14} {change:>10}",
+        show(a),
+        show(b)
+    )
 }
 
 fn keys<V>(

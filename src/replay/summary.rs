@@ -110,7 +110,10 @@ impl Summary {
             summary.fallbacks += u64::from(fell_back);
             summary.cost_usd += cost;
             summary.unrouted += u64::from(!answered && record.attempts.is_empty());
-            *summary.outcomes.entry(record.outcome.to_string()).or_default() += 1;
+            *summary
+                .outcomes
+                .entry(record.outcome.to_string())
+                .or_default() += 1;
             latencies.push(latency_ms);
             let name = record.policy.as_deref().unwrap_or(NO_POLICY).to_owned();
             let policy = summary.policies.entry(name.clone()).or_default();

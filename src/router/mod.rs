@@ -28,11 +28,11 @@ use tracing::Instrument;
 
 pub use builder::RouterBuilder;
 pub(crate) use compile::PathStyle;
-pub(crate) use telemetry::outcome as error_code;
 pub use explain::{Explanation, PassedOver};
 pub use recovery::CONTINUE_PROMPT;
 pub use skip::{SkipReason, SkippedTarget};
 pub use stream::ChatStream;
+pub(crate) use telemetry::outcome as error_code;
 
 use crate::error::{ConfigError, Error};
 use crate::policy::{Purpose, StepType};
@@ -140,7 +140,7 @@ impl Router {
         };
         let arrived = tokio::time::Instant::now();
         let result = routed.await;
-        recorder.record(arrived, &step_type, &purpose, &request, &result);
+        recorder.record(arrived, step_type, purpose, request, &result);
         result
     }
 
