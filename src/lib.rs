@@ -154,6 +154,14 @@
 //! open on one 429, tolerate four 500s). A request too long for the route reaches the
 //! policy's larger-context models ([`Policy::larger_context`]), and a stream that breaks
 //! mid-answer can be continued by the next candidate ([`Policy::stream_recovery`]).
+//!
+//! ## Recording and replay
+//!
+//! [`RouterBuilder::recorder`] records every completed request as a line of JSON
+//! ([`replay::Recorder`]); with the `replay` feature, [`replay::Replay`] sends that
+//! traffic through a candidate configuration's real router on a paused clock, with
+//! simulated providers fitted to the recording, and [`replay::Comparison`] shows what
+//! would change: cost, success rate, fallbacks, latency, budgets, per policy and target.
 
 #![warn(missing_docs)]
 // docs.rs builds with `--cfg docsrs` on nightly: every feature-gated item gets its badge.
@@ -171,6 +179,7 @@ pub mod metrics;
 mod model;
 mod policy;
 pub mod provider;
+pub mod replay;
 pub mod resilience;
 mod rng;
 mod router;

@@ -14,7 +14,7 @@ mod config;
 mod ledger;
 mod money;
 mod pricing;
-mod window;
+pub(crate) mod window;
 
 pub use alert::{Alert, AlertError, AlertSink, CallbackSink, TracingSink, WebhookSink};
 pub use cancelled::CancelledCharge;

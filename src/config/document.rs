@@ -382,7 +382,7 @@ impl Router {
         config: &RouterConfig,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Router, ConfigError> {
-        Router::from_snapshot(config.compile(None, env)?)
+        Router::from_snapshot(config.compile(None, env)?, None)
             .map_err(|error| config.error(error.problems().to_vec()))
     }
 

@@ -12,6 +12,7 @@ use crate::limits::DEFAULT_RETRY_AFTER;
 use crate::model::LogicalModel;
 use crate::policy::Policy;
 use crate::provider::profile::ParameterPolicy;
+use crate::replay::Recorder;
 use crate::resilience::{BreakerConfig, CredentialsBackoff, HealthConfig};
 use crate::state::StateStore;
 
@@ -47,6 +48,7 @@ pub struct RouterBuilder {
     pub(super) credentials_backoff: CredentialsBackoff,
     pub(super) parameter_policy: ParameterPolicy,
     pub(super) cancelled_charge: CancelledCharge,
+    pub(super) recorder: Option<Recorder>,
 }
 
 impl Default for RouterBuilder {
@@ -66,6 +68,7 @@ impl Default for RouterBuilder {
             credentials_backoff: CredentialsBackoff::default(),
             parameter_policy: ParameterPolicy::Adapt,
             cancelled_charge: CancelledCharge::WorstCase,
+            recorder: None,
         }
     }
 }
@@ -85,6 +88,7 @@ impl std::fmt::Debug for RouterBuilder {
             .field("cool_down", &self.cool_down)
             .field("credentials_backoff", &self.credentials_backoff)
             .field("parameter_policy", &self.parameter_policy)
+            .field("recorder", &self.recorder)
             .finish()
     }
 }
@@ -263,6 +267,45 @@ impl RouterBuilder {
         self
     }
 
+    /// Records every request the router completes (see [`Recorder`]). Off by default;
+    /// without a recorder the request path does not touch one. The recorder stays with
+    /// the router across [`Router::reload`].
+    ///
+    /// ```no_run
+    /// use routewise::Router;
+    /// use routewise::replay::Recorder;
+    ///
+    /// let recorder = Recorder::builder("/var/log/app/traffic.jsonl").start()?;
+    /// let builder = Router::builder().recorder(recorder);
+    /// # let _ = builder;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn recorder(mut self, recorder: Recorder) -> Self {
+        self.recorder = Some(recorder);
+        self
+    }
+
+    /// The configuration with every account's provider replaced by `provider(account)`
+    /// and everything that reaches outside the process (state store, shared state, alert
+    /// sinks, recorder) left out: what a replay routes through.
+    #[cfg(feature = "replay")]
+    pub(crate) fn for_replay(
+        mut self,
+        provider: impl Fn(&str) -> Arc<dyn crate::provider::Provider>,
+    ) -> Self {
+        for account in &mut self.accounts {
+            account.provider = provider(account.info.name());
+        }
+        self.state_store = None;
+        #[cfg(feature = "redis")]
+        {
+            self.shared = None;
+        }
+        self.alert_sinks.clear();
+        self.recorder = None;
+        self
+    }
+
     /// Checks the configuration and builds the router.
     ///
     /// # Errors
@@ -271,7 +314,8 @@ impl RouterBuilder {
     /// names, unknown accounts or models, empty routes, models lacking a capability their
     /// policy requires, out-of-range numbers.
     pub fn build(self) -> Result<Router, ConfigError> {
-        Router::from_snapshot(self.compile(None)?)
+        let recorder = self.recorder.clone();
+        Router::from_snapshot(self.compile(None)?, recorder)
     }
 }
 

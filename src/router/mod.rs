@@ -40,9 +40,11 @@ pub use recovery::CONTINUE_PROMPT;
 pub use skip::{SkipReason, SkippedTarget};
 pub use stream::ChatStream;
 pub use warm_up::WarmUpError;
+pub(crate) use telemetry::outcome as error_code;
 
 use crate::error::{ConfigError, Error};
 use crate::policy::{Purpose, StepType};
+use crate::replay::Recorder;
 use crate::stats::{AccountStatus, RouterStats};
 use crate::types::{ChatRequest, ChatResponse};
 use probes::Probes;
@@ -87,6 +89,9 @@ pub struct Router {
 
 struct Inner {
     snapshot: ArcSwap<Snapshot>,
+    /// Where completed requests are recorded, if anywhere. It belongs to the router, not
+    /// to its configuration: a reload keeps it.
+    recorder: Option<Recorder>,
     /// The running health probes. Also serializes reloads, so each one carries over the
     /// state of the one before.
     probes: Mutex<Probes>,
@@ -98,11 +103,15 @@ impl Router {
         RouterBuilder::new()
     }
 
-    pub(crate) fn from_snapshot(snapshot: Snapshot) -> Result<Self, ConfigError> {
+    pub(crate) fn from_snapshot(
+        snapshot: Snapshot,
+        recorder: Option<Recorder>,
+    ) -> Result<Self, ConfigError> {
         let probes = Probes::start(&snapshot)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 snapshot: ArcSwap::from_pointee(snapshot),
+                recorder,
                 probes: Mutex::new(probes),
             }),
         })
@@ -161,9 +170,14 @@ impl Router {
         let (step_type, purpose) = (step_type.borrow(), purpose.borrow());
         let span = telemetry::request_span(step_type, purpose, &request);
         let snapshot = self.inner.snapshot.load_full();
-        complete::complete(snapshot, step_type, purpose, &request)
-            .instrument(span)
-            .await
+        let routed = complete::complete(snapshot, step_type, purpose, &request).instrument(span);
+        let Some(recorder) = &self.inner.recorder else {
+            return routed.await;
+        };
+        let arrived = tokio::time::Instant::now();
+        let result = routed.await;
+        recorder.record(arrived, step_type.clone(), purpose.clone(), request, &result);
+        result
     }
 
     /// Routes one request as an [`Inference`](StepType::Inference) step for
