@@ -245,7 +245,7 @@ fn wrong_values_name_what_was_expected() {
     let cases = [
         (
             "[[accounts]]\nname = \"a\"\nprovider = { kind = \"sim\", latency = \"5\" }\n",
-            "accounts[0].provider: `5` needs a unit: ms, s, m, h or d (as in \"250ms\") (line 3, column 12)",
+            "accounts[0].provider: `5` needs a unit: ms, s, m, h or d (as in \"250ms\" or \"1m30s\") (line 3, column 12)",
         ),
         (
             "[[policies]]\nname = \"p\"\nroute = [3]\n",
