@@ -5,13 +5,11 @@
 
 mod support;
 
-use routewise::provider::anthropic::Anthropic;
-use routewise::provider::gemini::Gemini;
 use routewise::provider::profile::AdaptAction;
 use routewise::{
-    AttemptOutcome, Capabilities, ChatRequest, ChatResponse, Error, ErrorKind, LogicalModel,
-    OpenAi, ParameterPolicy, Policy, Provider, ProviderAccount, Purpose, ReasoningEffort,
-    ResponseFormat, Router, SamplingParams, SkipReason, StepType, Target, Tool, ToolChoice,
+    AttemptOutcome, ChatRequest, ChatResponse, Error, ErrorKind, LogicalModel, OpenAi,
+    ParameterPolicy, Policy, Provider, Purpose, ReasoningEffort, ResponseFormat, Router,
+    SamplingParams, SkipReason, StepType, Target, Tool, ToolChoice,
 };
 use serde_json::{Value, json};
 
