@@ -493,7 +493,7 @@ pub(crate) fn mentions_unsupported_parameter(message: &str) -> bool {
         "is unsupported",
         "does not support",
         "only the default (1) value is supported",
-        "unknown name",
+        "not supported for this model",
     ]
     .iter()
     .any(|needle| lower.contains(needle))

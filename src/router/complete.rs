@@ -78,7 +78,7 @@ pub(super) async fn call(
 ) -> (Result<ProviderResponse, ProviderError>, CallTime) {
     let resolved = Execution::resolve(snapshot, candidate);
     let _in_flight = resolved.target.load.begin();
-    let span = telemetry::attempt_span(&resolved, request);
+    let span = telemetry::attempt_span(&resolved, request, adapted);
     telemetry::adapted(&span, &resolved, adapted);
     let started = Instant::now();
     let call = resolved

@@ -1,6 +1,7 @@
 //! The [`Router`]: policy matching, planning, the attempt loop and explanations.
 
 mod accounting;
+mod adaptation;
 mod balance;
 mod builder;
 mod compile;

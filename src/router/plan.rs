@@ -6,10 +6,10 @@
 //! side effect, advancing a round-robin position, happens only for real requests.)
 
 use std::borrow::Cow;
-use std::sync::Arc;
 use tokio::time::Instant;
 
 use super::accounting::Tokens;
+use super::adaptation::{self, PlannedAdaptation};
 use super::balance;
 use super::counting::PromptCounts;
 use super::execution::Execution;
@@ -20,7 +20,6 @@ use crate::error::Error;
 use crate::model::Capabilities;
 use crate::policy::{MatchMiss, Purpose, RouteStep, StepType};
 use crate::provider::ProviderRequest;
-use crate::provider::profile::{self, Adapted, ParameterPolicy};
 use crate::types::millis;
 use crate::types::{ChatRequest, RouteOptions};
 
@@ -62,14 +61,6 @@ pub(crate) struct Plan {
     /// How the request is adapted to each candidate (larger-context ones included) whose
     /// model cannot take it as it is.
     pub(crate) adaptations: Vec<PlannedAdaptation>,
-}
-
-/// The adaptation of the request to one target: model and target indices.
-#[derive(Debug)]
-pub(crate) struct PlannedAdaptation {
-    pub(crate) model: usize,
-    pub(crate) target: usize,
-    pub(crate) adapted: Arc<Adapted>,
 }
 
 /// Why planning failed, and which policy had matched, if any (its stats count the failure).
@@ -367,38 +358,6 @@ impl Planner<'_, '_> {
         model_missing.is_none()
     }
 
-    /// Adapts the request to target `t` of model `m`, if its model cannot take it as it
-    /// is: the adaptation is kept for the attempt, or under a strict parameter policy the
-    /// target is skipped for the first change it would need.
-    fn adapt(&mut self, m: usize, t: usize) -> Result<(), SkipReason> {
-        let model = &self.snapshot.models[m];
-        let target = &model.targets[t];
-        let account = &self.snapshot.accounts[target.account];
-        let call = ProviderRequest::new(
-            &target.target.provider_model,
-            &account.info,
-            self.input.request,
-            &model.defaults,
-        );
-        let Some(adapted) = profile::adapt(&target.profile, &call) else {
-            return Ok(());
-        };
-        if model.parameter_policy == ParameterPolicy::Strict {
-            let first = &adapted.changes()[0];
-            return Err(SkipReason::ParameterUnsupported {
-                parameter: first.parameter.clone(),
-                model: target.target.provider_model.to_string(),
-                detail: first.to_string(),
-            });
-        }
-        self.adaptations.push(PlannedAdaptation {
-            model: m,
-            target: t,
-            adapted: Arc::new(adapted),
-        });
-        Ok(())
-    }
-
     /// Whether target `t` of model `m` can take the request: its tokens when its account
     /// is metered, or why not.
     fn check_target(&mut self, m: usize, t: usize) -> Result<Option<Tokens>, SkipReason> {
@@ -407,7 +366,9 @@ impl Planner<'_, '_> {
         if let Some(capability) = target.capabilities.missing(self.input.needs).first() {
             return Err(SkipReason::TargetLacks { capability });
         }
-        self.adapt(m, t)?;
+        if let Some(adapted) = adaptation::for_target(self.snapshot, m, t, self.input.request)? {
+            self.adaptations.push(adapted);
+        }
         if let Some(until) = self
             .policy
             .breaker(target)

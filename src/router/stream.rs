@@ -222,8 +222,8 @@ impl Driver {
         let started = Instant::now();
         let resolved = Execution::resolve(execution.snapshot(), candidate);
         let in_flight = resolved.target.load.begin();
-        let span = telemetry::attempt_span(&resolved, request);
         let adapted = execution.adaptation(candidate);
+        let span = telemetry::attempt_span(&resolved, request, adapted.as_deref());
         telemetry::adapted(&span, &resolved, adapted.as_deref());
         let call = resolved
             .account

@@ -35,10 +35,21 @@ pub(crate) fn request_span(step: &StepType, purpose: &Purpose, request: &ChatReq
     )
 }
 
-/// The span of one provider call: an OpenTelemetry GenAI client span ("chat {model}").
-pub(crate) fn attempt_span(resolved: &Resolved<'_>, request: &ChatRequest) -> Span {
+/// The span of one provider call: an OpenTelemetry GenAI client span ("chat {model}"),
+/// with the parameters as sent (adapted to the model, when they were).
+pub(crate) fn attempt_span(
+    resolved: &Resolved<'_>,
+    request: &ChatRequest,
+    adapted: Option<&Adapted>,
+) -> Span {
     let model = &*resolved.target.target.provider_model;
-    let params = EffectiveParams::new(&request.params, &resolved.model.defaults);
+    let params = match adapted {
+        Some(adapted) => resolved
+            .request(request)
+            .with_adaptation(Some(adapted))
+            .params(),
+        None => EffectiveParams::new(&request.params, &resolved.model.defaults),
+    };
     tracing::info_span!(
         "routewise.attempt",
         otel.name = %format_args!("{OPERATION} {model}"),

@@ -131,7 +131,7 @@ async fn request_errors_are_classified_by_code_and_message() {
         ),
         expect(
             error_reply(400, "unsupported_max_tokens"),
-            ErrorKind::InvalidRequest,
+            ErrorKind::UnsupportedParameter,
             400,
             "param max_tokens",
         ),

@@ -187,7 +187,7 @@ mod tests {
     fn an_invalid_argument_naming_a_refused_field_is_an_unsupported_parameter() {
         for message in [
             "Function calling with a response mime type: 'application/json' is unsupported",
-            "Invalid JSON payload received. Unknown name \"thinkingConfig\" at 'generation_config': Cannot find field.",
+            "Thinking level is not supported for this model.",
         ] {
             let err = classify_json(400, error(400, "INVALID_ARGUMENT", message));
             assert_eq!(err.kind(), ErrorKind::UnsupportedParameter, "{message}");

@@ -17,7 +17,8 @@ use tokio::time::Instant;
 use outcome::OutcomeGuard;
 
 use super::accounting::after_settle;
-use super::plan::{Candidate, PlanError, PlanRequest, PlannedAdaptation, plan};
+use super::adaptation::PlannedAdaptation;
+use super::plan::{Candidate, PlanError, PlanRequest, plan};
 use super::skip::{SkipReason, SkippedTarget};
 use super::snapshot::{CompiledAccount, CompiledModel, CompiledPolicy, CompiledTarget, Snapshot};
 use super::telemetry;
