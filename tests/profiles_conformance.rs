@@ -78,6 +78,10 @@ fn reasoning(effort: ReasoningEffort) -> SamplingParams {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(feature = "conformance"),
+    ignore = "needs the `conformance` feature: the official SDKs from PyPI"
+)]
 async fn adapted_openai_bodies_conform() {
     let server = RecordingServer::start(replies("openai/chat_text.json", 3)).await;
     let router = router(
@@ -106,6 +110,10 @@ async fn adapted_openai_bodies_conform() {
 
 /// Case 5's old body: `"parameters": null` is not a `FunctionParameters` object.
 #[test]
+#[cfg_attr(
+    not(feature = "conformance"),
+    ignore = "needs the `conformance` feature: the official SDKs from PyPI"
+)]
 fn a_null_tool_schema_is_rejected_by_the_openai_types() {
     assert_rejected(&[item(
         "openai",
@@ -116,6 +124,10 @@ fn a_null_tool_schema_is_rejected_by_the_openai_types() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(feature = "conformance"),
+    ignore = "needs the `conformance` feature: the official SDKs from PyPI"
+)]
 async fn adapted_anthropic_bodies_conform() {
     let server = RecordingServer::start(replies("anthropic/message_text.json", 4)).await;
     let router = router(
@@ -151,6 +163,10 @@ async fn adapted_anthropic_bodies_conform() {
 /// Case 7's old body (an array schema as `input_schema`), and case 3's thinking without
 /// its required budget: both rejected.
 #[test]
+#[cfg_attr(
+    not(feature = "conformance"),
+    ignore = "needs the `conformance` feature: the official SDKs from PyPI"
+)]
 fn an_array_input_schema_and_thinking_without_a_budget_are_rejected() {
     let base = || {
         json!({"model": "claude-sonnet-4-5", "max_tokens": 100,
@@ -168,6 +184,10 @@ fn an_array_input_schema_and_thinking_without_a_budget_are_rejected() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(feature = "conformance"),
+    ignore = "needs the `conformance` feature: the official SDKs from PyPI"
+)]
 async fn adapted_gemini_bodies_conform() {
     let server = RecordingServer::start(replies("gemini/text.json", 3)).await;
     let router = router(
@@ -200,6 +220,10 @@ async fn adapted_gemini_bodies_conform() {
 /// The checks that make the Gemini bodies above a real test: an unknown calling mode
 /// and a thinking budget that is not a number are rejected.
 #[test]
+#[cfg_attr(
+    not(feature = "conformance"),
+    ignore = "needs the `conformance` feature: the official SDKs from PyPI"
+)]
 fn a_bad_calling_mode_and_thinking_budget_are_rejected_by_the_gemini_types() {
     let base = || json!({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]});
     let mut mode = base();
