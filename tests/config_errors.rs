@@ -253,7 +253,7 @@ fn wrong_values_name_what_was_expected() {
         ),
         (
             "[[policies]]\nname = \"p\"\nfallback = { on = [\"rate_limitd\"] }\n",
-            "policies[0].fallback.on[0]: unknown variant `rate_limitd`, expected one of `timeout`, `connection`, `rate_limited`, `server_error`, `overloaded`, `auth`, `invalid_request`, `not_found`, `content_filtered`, `context_length_exceeded`, `malformed_response`, `unsupported_parameter`; did you mean `rate_limited`? (line 3, column 20)",
+            "policies[0].fallback.on[0]: unknown variant `rate_limitd`, expected one of `timeout`, `connection`, `rate_limited`, `server_error`, `overloaded`, `auth`, `invalid_request`, `not_found`, `content_filtered`, `context_length_exceeded`, `malformed_response`, `declined`, `unsupported_parameter`; did you mean `rate_limited`? (line 3, column 20)",
         ),
         (
             "[[models]]\nname = \"m\"\nbalance = \"round-robin\"\n",
