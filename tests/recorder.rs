@@ -212,3 +212,56 @@ fn a_bad_traffic_line_is_reported_with_its_file_and_line() {
         "traffic file `traffic.jsonl`, line 3: not a traffic record; each line must be one JSON object as the recorder writes it"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_routed_on_many_threads_are_all_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let recorder = Recorder::builder(dir.path().join("t.jsonl"))
+        .start()
+        .unwrap();
+    let router = router(recorder.clone(), SimProvider::new());
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let router = router.clone();
+            tokio::spawn(async move {
+                for _ in 0..50 {
+                    router
+                        .complete(StepType::Inference, Purpose::Chat, request())
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let flushing = recorder.clone();
+    tokio::task::spawn_blocking(move || flushing.flush())
+        .await
+        .unwrap()
+        .unwrap();
+
+    assert_eq!(recorder.written(), 400);
+    assert_eq!(recorder.dropped(), 0);
+    assert_eq!(Traffic::read(recorder.path()).unwrap().len(), 400);
+}
+
+#[tokio::test(start_paused = true)]
+async fn dropping_the_last_handle_writes_what_is_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.jsonl");
+    let recorder = Recorder::builder(&path)
+        .flush_every(Duration::from_secs(3_600))
+        .start()
+        .unwrap();
+    let router = router(recorder, SimProvider::new());
+    for _ in 0..3 {
+        router
+            .complete(StepType::Inference, Purpose::Chat, request())
+            .await
+            .unwrap();
+    }
+    drop(router);
+    assert_eq!(Traffic::read(&path).unwrap().len(), 3);
+}

@@ -482,6 +482,6 @@ mod tests {
         };
         assert_eq!(behaviour.error_for(0.05), Some(ErrorKind::Timeout));
         assert_eq!(behaviour.error_for(0.25), Some(ErrorKind::ServerError));
-        assert_eq!(behaviour.error_for(0.3), None);
+        assert_eq!(behaviour.error_for(0.31), None);
     }
 }

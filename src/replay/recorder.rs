@@ -25,9 +25,9 @@ use crate::types::{ChatRequest, ChatResponse};
 /// Records every request a router completes, for [`Replay`](super::Replay) and for reading.
 ///
 /// Attach it with [`RouterBuilder::recorder`](crate::RouterBuilder::recorder). A
-/// `Recorder` is a cheap handle: clones share the queue, the file and the counters. The
+/// `Recorder` is a cheap handle: clones share the batches, the file and the counters. The
 /// writer thread stops once the last handle (and every router holding one) is dropped,
-/// after writing what is queued; [`flush`](Self::flush) waits for that without stopping.
+/// after writing what is recorded; [`flush`](Self::flush) waits for that without stopping.
 ///
 /// Streamed requests ([`Router::stream`](crate::Router::stream)) are not recorded.
 ///
@@ -193,7 +193,7 @@ impl Recorder {
         self.shared.counters.write_errors.load(Relaxed)
     }
 
-    /// Waits until every record queued before this call is written and flushed to the
+    /// Waits until every record kept before this call is written and flushed to the
     /// file. Blocks the calling thread for up to one writer interval; in async code, call
     /// it from `spawn_blocking`.
     ///
