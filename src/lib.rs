@@ -200,7 +200,8 @@ pub use router::{
 pub use types::{
     Attempt, AttemptOutcome, ChatRequest, ChatResponse, ContentPart, EffectiveParams, FinishReason,
     Image, ImageDetail, ImageSource, Message, Reasoning, ReasoningEffort, ResponseFormat,
-    RouteOptions, SamplingParams, StreamEvent, StreamRecovered, TargetRef, Tool, ToolCall, ToolCallDelta, ToolChoice, Usage,
+    RouteOptions, SamplingParams, StreamEvent, StreamRecovered, TargetRef, Tool, ToolCall,
+    ToolCallDelta, ToolChoice, Usage,
 };
 
 // Routing vocabulary: logical models, targets and policies.

@@ -7,8 +7,8 @@ mod builder;
 mod compile;
 mod complete;
 mod cool_down;
-mod credentials;
 mod counting;
+mod credentials;
 mod execution;
 mod explain;
 mod gate;
@@ -40,8 +40,8 @@ pub use explain::{AdaptedTarget, Explanation, PassedOver};
 pub use recovery::CONTINUE_PROMPT;
 pub use skip::{SkipReason, SkippedTarget};
 pub use stream::ChatStream;
-pub use warm_up::WarmUpError;
 pub(crate) use telemetry::outcome as error_code;
+pub use warm_up::WarmUpError;
 
 use crate::error::{ConfigError, Error};
 use crate::policy::{Purpose, StepType};
@@ -177,7 +177,13 @@ impl Router {
         };
         let arrived = tokio::time::Instant::now();
         let result = routed.await;
-        recorder.record(arrived, step_type.clone(), purpose.clone(), request, &result);
+        recorder.record(
+            arrived,
+            step_type.clone(),
+            purpose.clone(),
+            request,
+            &result,
+        );
         result
     }
 

@@ -362,7 +362,8 @@ impl Provider for Anthropic {
         };
         let prepared = request::build(&request, &self.body_options(false))?;
         let response = self.post_messages(&request, &prepared.body, false).await?;
-        let bytes = http::read_body(response, request.account(), self.timeouts.max_body_bytes).await?;
+        let bytes =
+            http::read_body(response, request.account(), self.timeouts.max_body_bytes).await?;
         let mut response =
             response::parse(&bytes, prepared.answer_tool.as_deref(), request.account())?;
         if prepared.wrapped_answer {
