@@ -231,7 +231,7 @@ fn wrong_values_name_what_was_expected() {
         ),
         (
             "[[policies]]\nname = \"p\"\nfallback = { on = [\"rate_limitd\"] }\n",
-            "policies[0].fallback.on[0]: unknown variant `rate_limitd`, expected one of `timeout`, `connection`, `rate_limited`, `server_error`, `overloaded`, `auth`, `invalid_request`, `not_found`, `content_filtered`, `context_length_exceeded`, `malformed_response`; did you mean `rate_limited`? (line 3, column 20)",
+            "policies[0].fallback.on[0]: unknown variant `rate_limitd`, expected one of `timeout`, `connection`, `rate_limited`, `server_error`, `overloaded`, `auth`, `invalid_request`, `not_found`, `content_filtered`, `context_length_exceeded`, `malformed_response`, `declined`; did you mean `rate_limited`? (line 3, column 20)",
         ),
         (
             "[[models]]\nname = \"m\"\nbalance = \"round-robin\"\n",
@@ -240,6 +240,10 @@ fn wrong_values_name_what_was_expected() {
         (
             "[[accounts]]\nname = \"a\"\n",
             "accounts[0]: missing field `provider` (line 1, column 1)",
+        ),
+        (
+            "[[policies]]\nname = \"p\"\ntimeouts = { request = 500 }\n",
+            "policies[0].timeouts.request: invalid type: integer `500`, expected a duration such as \"500ms\" (units ms, s, m, h, d) (line 3, column 24)",
         ),
     ];
     for (text, expected) in cases {

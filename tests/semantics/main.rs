@@ -10,4 +10,5 @@ mod attempts;
 mod cool_down;
 mod credentials;
 mod declined;
+mod messages;
 mod taxonomy;
