@@ -5,6 +5,7 @@ use serde::Deserialize;
 
 use super::price::PriceConfig;
 use super::problems::Problems;
+use super::resilience::BreakerSettings;
 use crate::context_window::ContextWindow;
 use crate::model::{Balance, Capabilities, LogicalModel, Target};
 use crate::types::SamplingParams;
@@ -69,6 +70,10 @@ pub struct TargetConfig {
     /// What this target charges, over its account's pricing.
     #[serde(default)]
     pub price: Option<PriceConfig>,
+    /// Circuit-breaker settings of its own, over its policies' (as a policy's `breaker`
+    /// table: `breaker = { failure_threshold = 2, recovery = "5s" }`).
+    #[serde(default)]
+    pub breaker: Option<BreakerSettings>,
 }
 
 impl ModelConfig {
@@ -96,6 +101,9 @@ impl TargetConfig {
         }
         if let Some(window) = self.context_window {
             target = target.context_window(window);
+        }
+        if let Some(breaker) = &self.breaker {
+            target = target.breaker(breaker.to_config());
         }
         if let Some(price) = self
             .price

@@ -19,7 +19,7 @@ use crate::model::{Balance, Capabilities};
 use crate::policy::{FallbackRules, Match, StreamRecovery};
 use crate::provider::{ErrorKind, Provider};
 use crate::resilience::{
-    CircuitBreaker, Credentials, HealthTracker, HedgePolicy, RetryPolicy, Timeouts,
+    BreakerConfig, CircuitBreaker, Credentials, HealthTracker, HedgePolicy, RetryPolicy, Timeouts,
 };
 use crate::state::StateStore;
 use crate::stats::{AccountStatus, BreakerStats, PolicyCounters, RouterStats, TargetCounters};
@@ -105,6 +105,8 @@ pub(crate) struct CompiledTarget {
     pub(crate) window: Option<ContextWindow>,
     /// Its override, or its account's price for its provider model, if known.
     pub(crate) price: Option<Price>,
+    /// Its own breaker settings, over its policies'.
+    pub(crate) breaker: Option<BreakerConfig>,
     pub(crate) counters: Arc<TargetCounters>,
     pub(crate) load: Arc<TargetLoad>,
 }

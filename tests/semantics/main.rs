@@ -7,6 +7,7 @@ mod support;
 mod upstream;
 
 mod attempts;
+mod breakers;
 mod cool_down;
 mod credentials;
 mod declined;
