@@ -31,7 +31,9 @@ pub enum Error {
     },
 
     /// No policy matches the request and no default policy is declared.
-    #[error("no routing policy matches step type `{step_type}` and purpose `{purpose}`")]
+    #[error(
+        "no routing policy matches step type `{step_type}` and purpose `{purpose}`; add a catch-all policy (no step type, purpose, model or tag criteria, such as `Policy::new(\"default\").route([...])`) at the lowest priority"
+    )]
     NoMatchingPolicy {
         /// The request's step type.
         step_type: StepType,
@@ -42,7 +44,8 @@ pub enum Error {
     /// No model on the matched policy's route can do what the request needs; no provider
     /// was called.
     #[error(
-        "policy `{policy}`: logical model `{model}` does not support {capability}, which the request needs"
+        "policy `{policy}`: logical model `{model}` does not support {capability}, which the request needs; if it does, declare it: {}",
+        declare_capability(model, *capability)
     )]
     MissingCapability {
         /// The matched policy.
@@ -125,8 +128,9 @@ pub enum Error {
 
     /// The request's deadline passed before a target answered.
     #[error(
-        "policy `{policy}`: the request deadline of {deadline:?} passed after {} attempt(s)",
-        attempts.len()
+        "policy `{policy}`: the request deadline of {deadline:?} passed after {} attempt(s){}",
+        attempts.len(),
+        in_flight(attempts)
     )]
     DeadlineExceeded {
         /// The matched policy.
@@ -180,7 +184,10 @@ pub enum Error {
     },
 
     /// A stream failed after content had reached the caller, so it could not fall back.
-    #[error("policy `{policy}`: stream from {target} broke after content was sent")]
+    #[error(
+        "policy `{policy}`: stream from {target} broke after content was sent ({}); `Policy::stream_recovery(StreamRecovery::Continue)` continues such a stream on the next candidate",
+        error.kind()
+    )]
     StreamInterrupted {
         /// The matched policy.
         policy: Arc<str>,
@@ -255,6 +262,31 @@ impl Error {
             Error::Rejected { error, .. } => !error.is_provider_fault(),
             _ => false,
         }
+    }
+}
+
+/// How to declare `capability` on `model`, in code and in a config file.
+fn declare_capability(model: &str, capability: Capability) -> String {
+    let (constant, name) = match capability {
+        Capability::Streaming => ("STREAMING", "streaming"),
+        Capability::Tools => ("TOOLS", "tools"),
+        Capability::Vision => ("VISION", "vision"),
+        Capability::JsonMode => ("JSON_MODE", "json_mode"),
+    };
+    format!(
+        "`LogicalModel::new(\"{model}\").capabilities(Capabilities::{constant})` in code, or `capabilities = [\"{name}\"]` on model `{model}` in a config file"
+    )
+}
+
+/// The target whose call the deadline cut short, if it cut one short.
+fn in_flight(attempts: &[Attempt]) -> String {
+    match attempts.last().map(|a| (&a.target, &a.outcome)) {
+        Some((target, crate::types::AttemptOutcome::Failed { error }))
+            if error.kind() == crate::provider::ErrorKind::Timeout =>
+        {
+            format!("; target {target} was still answering")
+        }
+        _ => String::new(),
     }
 }
 

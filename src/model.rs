@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::budget::Price;
 use crate::context_window::ContextWindow;
 use crate::provider::profile::{ModelRules, ParameterPolicy};
+use crate::resilience::BreakerConfig;
 use crate::types::SamplingParams;
 
 /// One thing a model can do that a request may need.
@@ -317,6 +318,9 @@ pub struct Target {
     /// Rules over the model's profile, when the account's profile table does not know the
     /// model or is wrong for this deployment.
     pub profile: Option<ModelRules>,
+    /// Circuit-breaker settings for this target, in place of its policy's (or the
+    /// router's defaults), wherever the policy keeps breakers.
+    pub breaker: Option<BreakerConfig>,
 }
 
 impl Target {
@@ -331,6 +335,7 @@ impl Target {
             context_window: None,
             price: None,
             profile: None,
+            breaker: None,
         }
     }
 
@@ -347,6 +352,25 @@ impl Target {
     /// ```
     pub fn profile(mut self, rules: ModelRules) -> Self {
         self.profile = Some(rules);
+        self
+    }
+
+    /// Gives the target breaker settings of its own (threshold, window, recovery,
+    /// per-error-kind thresholds), overriding the policy's and the router's defaults. A
+    /// policy [`without_breaker`](crate::Policy::without_breaker) keeps none, this
+    /// target's included.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use routewise::{BreakerConfig, ErrorKind, Target};
+    ///
+    /// // A flaky self-hosted deployment: trip fast, recover quickly.
+    /// let target = Target::new("local-vllm", "llama-3")
+    ///     .breaker(BreakerConfig::default().failure_threshold(2).recovery(Duration::from_secs(5)));
+    /// assert_eq!(target.breaker.unwrap().recovery, Duration::from_secs(5));
+    /// ```
+    pub fn breaker(mut self, config: BreakerConfig) -> Self {
+        self.breaker = Some(config);
         self
     }
 

@@ -251,7 +251,7 @@ async fn an_exhausted_account_is_skipped_like_a_limited_one() {
     assert!(
         explanation
             .to_string()
-            .contains("budget exhausted ($0.20 of $0.30 spent this window)"),
+            .contains("budget exhausted ($0.201 of $0.30 spent this window)"),
         "{explanation}"
     );
 }

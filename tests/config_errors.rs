@@ -263,6 +263,10 @@ fn wrong_values_name_what_was_expected() {
             "[[accounts]]\nname = \"a\"\n",
             "accounts[0]: missing field `provider` (line 1, column 1)",
         ),
+        (
+            "[[policies]]\nname = \"p\"\ntimeouts = { request = 500 }\n",
+            "policies[0].timeouts.request: invalid type: integer `500`, expected a duration such as \"500ms\" (units ms, s, m, h, d) (line 3, column 24)",
+        ),
     ];
     for (text, expected) in cases {
         assert_eq!(problems(text, Format::Toml), [expected], "{text}");

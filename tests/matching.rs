@@ -173,7 +173,7 @@ async fn a_request_no_policy_matches_gets_a_typed_error_and_no_call() {
     assert!(matches!(err, Error::NoMatchingPolicy { .. }), "{err:?}");
     assert_eq!(
         err.to_string(),
-        "no routing policy matches step type `extraction` and purpose `summarization`"
+        "no routing policy matches step type `extraction` and purpose `summarization`; add a catch-all policy (no step type, purpose, model or tag criteria, such as `Policy::new(\"default\").route([...])`) at the lowest priority"
     );
     assert_eq!(sim.calls(), 0);
     assert_eq!(router.stats().policy("chat-only").unwrap().matched, 0);
@@ -263,6 +263,8 @@ async fn explain_reports_the_error_complete_would_give() {
     assert!(explanation.candidates.is_empty());
     assert_eq!(
         explanation.error.as_deref(),
-        Some("no routing policy matches step type `inference` and purpose `classification`")
+        Some(
+            "no routing policy matches step type `inference` and purpose `classification`; add a catch-all policy (no step type, purpose, model or tag criteria, such as `Policy::new(\"default\").route([...])`) at the lowest priority"
+        )
     );
 }

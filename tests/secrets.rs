@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use routewise::provider::anthropic::Anthropic;
+use routewise::resilience::CredentialsBackoff;
 use routewise::{
     AttemptOutcome, Capabilities, ChatRequest, Error, ErrorKind, Gemini, LogicalModel, OpenAi,
     Policy, ProviderAccount, Purpose, RetryPolicy, RouteOptions, Router, StepType, Target,
@@ -85,6 +86,10 @@ fn router(bases: &[String]) -> Router {
         model = model.target(Target::new(*name, *provider_model));
     }
     builder
+        .credentials_backoff(CredentialsBackoff::new(
+            Duration::from_millis(20),
+            Duration::from_millis(20),
+        ))
         .model(model)
         .policy(
             Policy::new("default")
@@ -204,6 +209,11 @@ async fn every_error_path_of_every_adapter_keeps_the_secrets_out() {
             if kind == ErrorKind::Auth {
                 // The provider's message is kept, with the secrets cut out of it.
                 assert!(format!("{error:?}").contains("[REDACTED]"), "{error:?}");
+            }
+            if kind == ErrorKind::Auth {
+                // The rejected key takes the account out of rotation until a probe after
+                // the backoff (20 ms here): wait it out, so the next step reaches the server.
+                tokio::time::sleep(Duration::from_millis(40)).await;
             }
             if kind == ErrorKind::RateLimited {
                 // The 429 cools the target down for its retry-after (1 s): wait it out,

@@ -49,16 +49,39 @@ pub(crate) fn parse(text: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(seconds).map_err(|_| format!("`{text}` is out of range"))
 }
 
+/// The text of a duration. Anything else, such as a bare number, is refused with what a
+/// duration looks like: "invalid type: integer `500`, expected a duration such as
+/// \"500ms\"".
+struct DurationText(String);
+
+impl<'de> Deserialize<'de> for DurationText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Text;
+        impl serde::de::Visitor<'_> for Text {
+            type Value = DurationText;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a duration such as \"500ms\" (units ms, s, m, h, d)")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<DurationText, E> {
+                Ok(DurationText(text.to_owned()))
+            }
+        }
+        d.deserialize_str(Text)
+    }
+}
+
 /// `deserialize_with` for `Option<Duration>` fields.
 pub(crate) fn optional<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-    Option::<String>::deserialize(d)?
-        .map(|text| parse(&text).map_err(serde::de::Error::custom))
+    Option::<DurationText>::deserialize(d)?
+        .map(|text| parse(&text.0).map_err(serde::de::Error::custom))
         .transpose()
 }
 
 /// `deserialize_with` for `Duration` fields.
 pub(crate) fn required<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    parse(&String::deserialize(d)?).map_err(serde::de::Error::custom)
+    parse(&DurationText::deserialize(d)?.0).map_err(serde::de::Error::custom)
 }
 
 /// The schema of a duration string.
@@ -94,6 +117,24 @@ mod tests {
         assert_eq!(parse("1h"), Ok(Duration::from_secs(3600)));
         assert_eq!(parse("7d"), Ok(Duration::from_secs(7 * 86_400)));
         assert_eq!(parse(" 0s "), Ok(Duration::ZERO));
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Timeout {
+        #[serde(default, deserialize_with = "optional")]
+        timeout: Option<Duration>,
+    }
+
+    #[test]
+    fn a_bare_number_is_refused_with_an_example_of_a_duration() {
+        let error = serde_json::from_str::<Timeout>(r#"{"timeout": 500}"#).unwrap_err();
+        let message = error.to_string();
+        assert!(
+            message.contains("a duration such as \"500ms\""),
+            "{message}"
+        );
+        let parsed = serde_json::from_str::<Timeout>(r#"{"timeout": "500ms"}"#).unwrap();
+        assert_eq!(parsed.timeout, Some(Duration::from_millis(500)));
     }
 
     #[test]

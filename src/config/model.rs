@@ -5,6 +5,7 @@ use serde::Deserialize;
 
 use super::price::PriceConfig;
 use super::problems::Problems;
+use super::resilience::BreakerSettings;
 use crate::context_window::ContextWindow;
 use crate::model::{Balance, Capabilities, LogicalModel, Target};
 use crate::provider::profile::{ModelRules, ParameterPolicy};
@@ -80,6 +81,10 @@ pub struct TargetConfig {
     /// are wrong for this deployment (for example `{ unsupported = ["temperature"] }`).
     #[serde(default)]
     pub profile: Option<ModelRules>,
+    /// Circuit-breaker settings of its own, over its policies' (as a policy's `breaker`
+    /// table: `breaker = { failure_threshold = 2, recovery = "5s" }`).
+    #[serde(default)]
+    pub breaker: Option<BreakerSettings>,
 }
 
 impl ModelConfig {
@@ -113,6 +118,9 @@ impl TargetConfig {
         }
         if let Some(rules) = &self.profile {
             target = target.profile(rules.clone());
+        }
+        if let Some(breaker) = &self.breaker {
+            target = target.breaker(breaker.to_config());
         }
         if let Some(price) = self
             .price

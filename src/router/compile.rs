@@ -374,8 +374,12 @@ fn compile_model(
                 ),
             );
         }
+        if let Some(config) = &target.breaker {
+            problems.resilience(&format!("{target_path}.breaker"), config.validate());
+        }
         targets.push(CompiledTarget {
             price,
+            breaker: target.breaker.clone(),
             id: *next_id,
             account,
             capabilities: target.capabilities.unwrap_or(model.capabilities),
@@ -473,13 +477,19 @@ fn compile_policy(
     let larger_context = compile_larger_context(policy, &route, cx, path, problems);
     let survivor = cx.previous.and_then(|s| s.policy(&policy.name));
     let mut breakers = Vec::new();
-    if let Some(config) = breaker.filter(|c| c.validate().is_ok()) {
+    if let Some(policy_config) = breaker.filter(|c| c.validate().is_ok()) {
         for entry in route.iter().chain(&larger_context) {
             let model = &cx.compiled_models[entry.model];
             for (t, target) in model.targets.iter().enumerate() {
                 if entry.only_target.is_some_and(|only| only != t) {
                     continue;
                 }
+                // A target's own settings win over the policy's.
+                let config = match &target.breaker {
+                    Some(own) if own.validate().is_ok() => own,
+                    Some(_) => continue,
+                    None => policy_config,
+                };
                 let kept = survivor
                     .and_then(|p| {
                         cx.previous?

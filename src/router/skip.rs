@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::budget::Usd;
 use crate::error::Error;
 use crate::model::Capability;
 use crate::types::TargetRef;
@@ -173,7 +174,9 @@ impl fmt::Display for SkipReason {
                 limit_usd,
             } => write!(
                 f,
-                "budget exhausted (${spent_usd:.2} of ${limit_usd:.2} spent this window)"
+                "budget exhausted ({} of {} spent this window)",
+                exact_dollars(*spent_usd),
+                exact_dollars(*limit_usd)
             ),
             SkipReason::SharedStateUnavailable => {
                 f.write_str("shared state (Redis) unavailable, failing closed")
@@ -188,6 +191,13 @@ impl fmt::Display for SkipReason {
             ),
         }
     }
+}
+
+/// A dollar amount with every significant digit (to the nano-dollar): `$0.015`, never a
+/// rounded `$0.01` that would misstate what was spent.
+fn exact_dollars(dollars: f64) -> Usd {
+    // Amounts come from nano-dollar counts, so rounding to the nano-dollar is exact.
+    Usd::from_nanos((dollars * 1e9).round() as u64)
 }
 
 /// The error for a request whose every candidate was skipped: the specific one when all
@@ -242,4 +252,21 @@ pub(crate) fn no_candidate_error(policy: Arc<str>, skipped: Vec<SkippedTarget>) 
         };
     }
     Error::NoAvailableTarget { policy, skipped }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budget_amounts_print_with_every_significant_digit() {
+        let reason = SkipReason::BudgetExhausted {
+            spent_usd: Usd::from_nanos(15_000_000).dollars(),
+            limit_usd: 0.02,
+        };
+        assert_eq!(
+            reason.to_string(),
+            "budget exhausted ($0.015 of $0.02 spent this window)"
+        );
+    }
 }

@@ -20,7 +20,7 @@ use crate::policy::{FallbackRules, Match, StreamRecovery};
 use crate::provider::profile::{ModelProfile, ParameterPolicy};
 use crate::provider::{ErrorKind, Provider};
 use crate::resilience::{
-    CircuitBreaker, Credentials, HealthTracker, HedgePolicy, RetryPolicy, Timeouts,
+    BreakerConfig, CircuitBreaker, Credentials, HealthTracker, HedgePolicy, RetryPolicy, Timeouts,
 };
 use crate::state::StateStore;
 use crate::stats::{AccountStatus, BreakerStats, PolicyCounters, RouterStats, TargetCounters};
@@ -112,6 +112,8 @@ pub(crate) struct CompiledTarget {
     pub(crate) price: Option<Price>,
     /// What its provider model accepts: its account's profile under its own rules.
     pub(crate) profile: Arc<ModelProfile>,
+    /// Its own breaker settings, over its policies'.
+    pub(crate) breaker: Option<BreakerConfig>,
     pub(crate) counters: Arc<TargetCounters>,
     pub(crate) load: Arc<TargetLoad>,
 }

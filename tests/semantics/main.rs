@@ -7,7 +7,9 @@ mod support;
 mod upstream;
 
 mod attempts;
+mod breakers;
 mod cool_down;
 mod credentials;
 mod declined;
+mod messages;
 mod taxonomy;
