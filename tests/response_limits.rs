@@ -1,15 +1,22 @@
-//! Answers too large to be real: a non-streamed body is read up to
+//! Answers and prompts too large to be real: a non-streamed body is read up to
 //! `HttpTimeouts::max_body_bytes` and no further, and one that goes past it is a
 //! malformed response that falls back, whether the server declares its length or sends
-//! it in chunks.
+//! it in chunks; a large prompt is planned (and its tokens counted) off the async
+//! worker threads.
 
 mod support;
+
+use std::sync::{Arc, Mutex};
+use std::thread::ThreadId;
+
+use async_trait::async_trait;
 
 use routewise::provider::openai::OpenAi;
 use routewise::provider::{HttpTimeouts, ProviderRequest};
 use routewise::{
-    AttemptOutcome, ChatRequest, ErrorKind, Provider, ProviderAccount, Purpose, SamplingParams,
-    StepType,
+    AttemptOutcome, ChatRequest, ContextWindow, ErrorKind, LogicalModel, Policy, Provider,
+    ProviderAccount, ProviderError, ProviderResponse, Purpose, Router, SamplingParams, StepType,
+    Target, Usage,
 };
 use support::wire::fallback_router;
 use support::wire_server::{RecordingServer, Reply, fixture};
@@ -116,4 +123,66 @@ async fn an_oversized_answer_falls_back_to_the_next_target() {
         }
         other => panic!("expected the first attempt to fail, got {other:?}"),
     }
+}
+
+/// Answers at once, and notes the thread the planner asks it for a token estimate on.
+#[derive(Clone, Default)]
+struct ThreadSpy {
+    estimated_on: Arc<Mutex<Vec<ThreadId>>>,
+}
+
+#[async_trait]
+impl Provider for ThreadSpy {
+    fn provider_name(&self) -> &str {
+        "spy"
+    }
+
+    async fn complete(
+        &self,
+        _request: ProviderRequest<'_>,
+    ) -> Result<ProviderResponse, ProviderError> {
+        Ok(ProviderResponse::text("ok", Usage::new(1, 1)))
+    }
+
+    fn estimate_input_tokens(&self, request: &ProviderRequest<'_>) -> u32 {
+        self.estimated_on
+            .lock()
+            .unwrap()
+            .push(std::thread::current().id());
+        request.estimate_input_tokens()
+    }
+}
+
+/// The thread the request's plan ran on.
+async fn planned_on(prompt: String) -> ThreadId {
+    let spy = ThreadSpy::default();
+    let router = Router::builder()
+        .account(ProviderAccount::new("a", spy.clone()))
+        .model(
+            LogicalModel::new("m")
+                .target(Target::new("a", "m").context_window(ContextWindow::new(2_000_000, 1_000))),
+        )
+        .policy(Policy::new("default").route(["m"]))
+        .build()
+        .unwrap();
+    router
+        .complete(
+            StepType::Inference,
+            Purpose::Chat,
+            ChatRequest::user(prompt),
+        )
+        .await
+        .unwrap();
+    let threads = spy.estimated_on.lock().unwrap();
+    assert_eq!(threads.len(), 1);
+    threads[0]
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_large_prompt_is_planned_off_the_async_worker_and_a_small_one_on_it() {
+    let worker = std::thread::current().id();
+    assert_eq!(planned_on("hi".to_owned()).await, worker);
+    // About 75,000 tokens by the estimate: tokenizing it would hold the worker.
+    let large = "word ".repeat(60 * 1024);
+    assert_ne!(planned_on(large).await, worker);
 }

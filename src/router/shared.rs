@@ -3,8 +3,6 @@
 //! the fail mode while Redis is away.
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
@@ -15,16 +13,21 @@ use super::accounting::{Broken, Charge, Tokens};
 use super::execution::Resolved;
 use super::lease::{LeaseHeld, LeaseSlot, Leased, Need};
 use super::skip::SkipReason;
-use crate::budget::{Alert, AlertSink, Budget, BudgetLedger, Usd};
+use crate::budget::{AlertSink, Budget, BudgetLedger, Usd};
 use crate::limits::RateLimits;
 use crate::provider::ProviderError;
 use crate::resilience::CircuitBreaker;
 use crate::shared::{
-    AccountKeys, Admitted, Ask, BreakerKey, BreakerVerdict, RedisState, Settle, WindowLimits,
+    AccountKeys, Admitted, Ask, BreakerKey, BreakerVerdict, RedisState, WindowLimits,
 };
-use crate::state::{StateStore, WriteId};
+
 use crate::types::Usage;
 use crate::types::millis;
+
+mod settle_job;
+
+pub(crate) use settle_job::SettleJob;
+use settle_job::{deliver, reconcile};
 
 /// One account's view of the shared state, compiled with the router.
 pub(crate) struct SharedAccount {
@@ -491,177 +494,6 @@ impl Drop for Reserved {
                 verdict,
                 health: None,
             });
-        }
-    }
-}
-
-/// One settle round trip, run off the request path. If Redis does not answer, it is
-/// kept and sent again, under the same write id, once Redis answers: the script applies
-/// it once even if the first sending ran late.
-pub(crate) struct SettleJob {
-    holding: Holding,
-    outcome: Outcome,
-    write: WriteId,
-    /// Whether its spend is counted in the ledger as pending (it failed before).
-    pending: bool,
-}
-
-impl SettleJob {
-    fn new(holding: Holding, outcome: Outcome) -> Self {
-        Self {
-            holding,
-            outcome,
-            write: WriteId::fresh(),
-            pending: false,
-        }
-    }
-
-    /// Pauses the account fleet-wide, as a provider's 429 asked.
-    pub(super) fn cooldown(account: &Arc<SharedAccount>, cooldown: Duration) -> Self {
-        Self::new(
-            Holding {
-                account: account.clone(),
-                model: None,
-                id: 0,
-                budget: None,
-                breaker: None,
-                sinks: Arc::new([]),
-            },
-            Outcome {
-                requests: 0,
-                tokens: 0,
-                cost: Usd::ZERO,
-                cooldown: Some(cooldown),
-                verdict: BreakerVerdict::None,
-                health: None,
-            },
-        )
-    }
-
-    /// Settles a leased block to what this instance took from it.
-    pub(super) fn block(
-        account: &Arc<SharedAccount>,
-        id: u128,
-        requests: u64,
-        tokens: u64,
-        budget: Option<(BudgetLedger, String)>,
-        spent: Usd,
-        sinks: Arc<[Arc<dyn AlertSink>]>,
-    ) -> Self {
-        Self::new(
-            Holding {
-                account: account.clone(),
-                model: None,
-                id,
-                budget,
-                breaker: None,
-                sinks,
-            },
-            Outcome {
-                requests,
-                tokens,
-                cost: spent,
-                cooldown: None,
-                verdict: BreakerVerdict::None,
-                health: None,
-            },
-        )
-    }
-
-    /// [`run`](Self::run), boxed, for the write-backs that wait for Redis.
-    fn run_again(self) -> Pin<Box<dyn Future<Output = ()> + Send>> {
-        Box::pin(self.run())
-    }
-
-    pub(super) async fn run(self) {
-        let SettleJob {
-            holding,
-            outcome,
-            write,
-            pending,
-        } = self;
-        let account = &holding.account;
-        let thresholds = account.thresholds.as_str();
-        let settle = Settle {
-            keys: &account.keys,
-            model: holding
-                .model
-                .as_ref()
-                .and_then(|m| account.models.get(m))
-                .map(|(window, _)| window),
-            id: holding.id,
-            requests: outcome.requests,
-            tokens: outcome.tokens,
-            budget: holding
-                .budget
-                .as_ref()
-                .map(|(ledger, label)| (label.as_str(), ledger.limit().nanos(), thresholds)),
-            spend: outcome.cost.nanos(),
-            cooldown: outcome.cooldown,
-            breaker: holding
-                .breaker
-                .as_ref()
-                .map(|b| (b.key.as_str(), outcome.verdict, b.recovery)),
-            health: outcome.health,
-            write,
-            revoke: false,
-        };
-        let now = SystemTime::now();
-        let mut alerts = Vec::new();
-        match account.state.settle(&settle).await {
-            Ok(settled) => {
-                if let Some((ledger, _)) = &holding.budget {
-                    if pending {
-                        ledger.pending_written(outcome.cost, now);
-                    }
-                    alerts = ledger.mirror_shared(settled.spend, settled.fired, now);
-                    alerts.extend(reconcile(&account.state, ledger).await);
-                }
-            }
-            Err(error) => {
-                // Counted here meanwhile, and sent again under the same write id once
-                // Redis answers: a first sending that a stalled Redis runs late is not
-                // counted twice.
-                if let (Some((ledger, _)), false) = (&holding.budget, pending) {
-                    ledger.record_pending(outcome.cost, now);
-                }
-                tracing::debug!(%error, "settling in Redis failed; kept to send again");
-                let state = account.state.clone();
-                let job = SettleJob {
-                    holding,
-                    outcome,
-                    write,
-                    pending: true,
-                };
-                state.retry_later(Box::new(move || job.run_again()));
-                return;
-            }
-        }
-        deliver(&holding.sinks, &alerts).await;
-    }
-}
-
-/// Writes spend settled on this instance while Redis was away, once it answers.
-pub(crate) async fn reconcile(state: &RedisState, ledger: &BudgetLedger) -> Vec<Alert> {
-    if !ledger.has_unsynced() || !state.is_available() {
-        return Vec::new();
-    }
-    let store: &dyn StateStore = state;
-    match ledger.sync(store, SystemTime::now()).await {
-        Ok(alerts) => alerts,
-        Err(error) => {
-            tracing::debug!(%error, "reconciling spend with Redis failed; kept for later");
-            Vec::new()
-        }
-    }
-}
-
-async fn deliver(sinks: &[Arc<dyn AlertSink>], alerts: &[Alert]) {
-    for alert in alerts {
-        for sink in sinks {
-            if let Err(error) = sink.send(alert).await {
-                tracing::warn!(%error, "a budget alert could not be delivered");
-            }
         }
     }
 }

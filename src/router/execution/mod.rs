@@ -18,7 +18,7 @@ use outcome::OutcomeGuard;
 
 use super::accounting::after_settle;
 use super::adaptation::PlannedAdaptation;
-use super::plan::{Candidate, PlanError, PlanRequest, plan};
+use super::plan::{Candidate, Plan, PlanError, PlanRequest, plan};
 use super::skip::{SkipReason, SkippedTarget};
 use super::snapshot::{CompiledAccount, CompiledModel, CompiledPolicy, CompiledTarget, Snapshot};
 use super::telemetry;
@@ -88,6 +88,46 @@ impl<'s> Resolved<'s> {
     }
 }
 
+/// Prompts estimated at this many tokens or more (about 256 KiB of text) are planned on
+/// a blocking thread: counting their tokens would hold an async worker for milliseconds
+/// to seconds.
+const LARGE_PROMPT_TOKENS: u32 = 64 * 1024;
+
+/// Plans the request, on a blocking thread when its prompt is large.
+async fn plan_request(
+    snapshot: &Arc<Snapshot>,
+    input: &PlanRequest<'_>,
+) -> Result<Plan, PlanError> {
+    let request = input.request;
+    if crate::limits::estimate_prompt_tokens(&request.messages, &request.tools)
+        < LARGE_PROMPT_TOKENS
+    {
+        return plan(snapshot, input);
+    }
+    let owned = (
+        snapshot.clone(),
+        input.step.clone(),
+        input.purpose.clone(),
+        request.clone(),
+    );
+    let (needs, for_real, now) = (input.needs, input.for_real, input.now);
+    let planned = tokio::task::spawn_blocking(move || {
+        let (snapshot, step, purpose, request) = owned;
+        let input = PlanRequest {
+            step: &step,
+            purpose: &purpose,
+            request: &request,
+            needs,
+            for_real,
+            now,
+        };
+        plan(&snapshot, &input)
+    })
+    .await;
+    // The blocking pool refuses work only while the runtime shuts down: plan here then.
+    planned.unwrap_or_else(|_| plan(snapshot, input))
+}
+
 impl Execution {
     /// Validates and plans the request, waiting up to the router's queue time when every
     /// candidate is rate limited. A matched policy counts the request from here on.
@@ -127,7 +167,7 @@ impl Execution {
                 for_real: true,
                 now,
             };
-            let planned = plan(&snapshot, &input);
+            let planned = plan_request(&snapshot, &input).await;
             if let Err(PlanError {
                 error:
                     Error::RateLimited {
