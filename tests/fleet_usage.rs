@@ -285,7 +285,8 @@ async fn a_429_cool_down_shows_with_the_time_it_has_left() {
         .await
         .unwrap_err();
 
-    let usage = usage_once(&router, |u| u.cooldown_ms.is_some()).await;
+    // The cool-down mark and the attempt's settlement are separate writes: wait for both.
+    let usage = usage_once(&router, |u| u.cooldown_ms.is_some() && u.tokens == 0).await;
     // The sim gives no retry-after: the default of one second applies.
     let left = usage.cooldown().expect("a cool-down in force");
     assert!(left <= Duration::from_secs(1), "{left:?}");

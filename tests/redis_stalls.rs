@@ -173,6 +173,18 @@ impl Fleet {
 
     /// How many of three times the limit, sent at once over every instance, get through.
     async fn next_window_admits(&self) -> usize {
+        // Each instance reconnects on its own schedule after a restart: wait until every
+        // one reaches Redis again and its outage mark has lapsed, or the burst would be
+        // refused as unavailable (Closed) by an instance that has not reconnected yet.
+        for router in &self.routers {
+            for _ in 0..50 {
+                if router.fleet_accounts().await.is_ok() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        tokio::time::sleep(RETRY_INTERVAL * 2).await;
         let sends = self.routers.iter().flat_map(|router| {
             (0..LIMIT).map(move |_| router.complete(StepType::Inference, Purpose::Chat, request()))
         });
