@@ -173,6 +173,9 @@ pub fn count_prompt_tokens_within(
     cap: u32,
 ) -> (u32, TokenCounting) {
     let counting = TokenCounting::for_model(model);
+    // Only the exact tokenizers stop at the cap; the estimate is cheap at any length.
+    #[cfg(not(feature = "tiktoken"))]
+    let _ = cap;
     let tokens = match counting {
         #[cfg(feature = "tiktoken")]
         TokenCounting::O200kBase => {

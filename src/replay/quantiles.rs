@@ -38,6 +38,7 @@ impl Quantiles {
     }
 
     /// Every one of `values`, sorted, for exact percentiles of any number of values.
+    #[cfg(feature = "replay")]
     pub(crate) fn exact(mut values: Vec<f64>) -> Self {
         values.retain(|v| v.is_finite());
         values.sort_by(f64::total_cmp);

@@ -230,6 +230,7 @@ impl Credentials {
 
     /// Takes over a rejection another instance saw, with `left` until its probe is due.
     /// Returns whether the account was in rotation here until now.
+    #[cfg(feature = "redis")]
     pub(crate) fn adopt(&self, now: Instant, left: Duration) -> bool {
         let mut state = self.lock();
         let fresh = state.is_none();
