@@ -195,7 +195,7 @@ mod types;
 // The router and what it returns.
 pub use router::{
     AdaptedTarget, CONTINUE_PROMPT, ChatStream, Explanation, PassedOver, Router, RouterBuilder,
-    SkipReason, SkippedTarget, WarmUpError,
+    SkipReason, SkippedTarget, TargetHeadroom, WarmUpError,
 };
 pub use types::{
     Attempt, AttemptOutcome, ChatRequest, ChatResponse, ContentPart, EffectiveParams, FinishReason,

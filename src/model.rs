@@ -231,6 +231,18 @@ pub enum Balance {
     /// Power of two choices over a peak-EWMA latency estimate (weighted by requests in
     /// flight): two random targets, the cheaper goes first. Slow targets lose share.
     PeakEwma,
+    /// Most rate-limit headroom first: the target whose account one more request would
+    /// leave the largest share of its tightest requests- or tokens-per-minute limit
+    /// (the account's, and its provider model's own where it has any; see
+    /// [`Headroom`](crate::limits::Headroom)). For keys with different limits: each
+    /// takes traffic in proportion to what it has left, so none is drained while
+    /// another idles. Accounts without limits count as unlimited and go first; equal
+    /// headrooms keep declaration order. With [shared state](crate::shared), the figure
+    /// is the fleet's window as Redis reported it at this instance's last admission on
+    /// the account (no extra round trip; a report older than the rate window counts as
+    /// an empty window). [`Router::explain`](crate::Router::explain) shows each
+    /// candidate's figure.
+    Headroom,
 }
 
 impl LogicalModel {

@@ -9,6 +9,7 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use super::config::{LimitsConfigError, RateLimits};
+use super::headroom::Headroom;
 use super::window::{Blocked, SlidingWindow};
 use crate::provider::{ErrorKind, ProviderError};
 use crate::types::millis;
@@ -162,6 +163,37 @@ impl Limiter {
         let now = state.clock(now);
         state.expire(now);
         self.admits(&state, model_slot, tokens, now)
+    }
+
+    /// Whether a request for `tokens` tokens on `model` would be granted now, as
+    /// [`check`](Self::check) says, and if so the [`Headroom`] it would leave: the
+    /// tightest of the account's limits and the model's own. Reserves nothing.
+    ///
+    /// ```
+    /// use routewise::limits::{Limiter, RateLimits, TightestLimit};
+    /// use tokio::time::Instant;
+    ///
+    /// let limiter = Limiter::new(RateLimits::new().rpm(100).tpm(1_000))?;
+    /// let now = Instant::now();
+    /// let _held = limiter.try_reserve("gpt-4o", 400, now)?;
+    /// // 400 of 1,000 tokens held; 500 more would leave 10%, 98 of 100 requests 98%.
+    /// let headroom = limiter.headroom("gpt-4o", 500, now)?;
+    /// assert_eq!(headroom.remaining_ppm(), Some(100_000));
+    /// assert_eq!(headroom.tightest(), Some(TightestLimit::TokensPerMinute));
+    /// assert!(limiter.headroom("gpt-4o", 700, now).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn headroom(&self, model: &str, tokens: u64, now: Instant) -> Result<Headroom, Limited> {
+        let model_slot = self.inner.model_index.get(model).copied();
+        let mut state = self.inner.lock();
+        let now = state.clock(now);
+        state.expire(now);
+        self.admits(&state, model_slot, tokens, now)?;
+        let account = state.account.headroom(tokens);
+        Ok(match model_slot {
+            Some(slot) => account.min(state.models[slot].headroom(tokens)),
+            None => account,
+        })
     }
 
     /// The earliest instant at which a request for `tokens` tokens on `model` fits, if

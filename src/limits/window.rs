@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::headroom::Headroom;
+
 /// The length of every rate limit window.
 pub(super) const WINDOW: Duration = Duration::from_secs(60);
 
@@ -67,6 +69,18 @@ impl SlidingWindow {
     /// Tokens in the window (after [`expire`](Self::expire)).
     pub(super) fn tokens(&self) -> u64 {
         self.tokens
+    }
+
+    /// What one more request holding `need` tokens would leave (after
+    /// [`expire`](Self::expire)).
+    pub(super) fn headroom(&self, need: u64) -> Headroom {
+        Headroom::of_window(
+            self.rpm.map(u64::from),
+            self.tpm,
+            self.entries.len() as u64,
+            self.tokens,
+            need,
+        )
     }
 
     /// Drops entries older than the window ending at `now`, `(now - 60 s, now]`: an entry

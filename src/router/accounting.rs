@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use super::counting::PromptCounts;
 use crate::budget::{Alert, AlertSink, BudgetReservation, CancelledCharge, Exhausted, Usd};
-use crate::limits::{Cooling, DEFAULT_MAX_OUTPUT_TOKENS, LimitReservation, Limited};
+use crate::limits::{Cooling, DEFAULT_MAX_OUTPUT_TOKENS, Headroom, LimitReservation, Limited};
 use crate::provider::ProviderError;
 use crate::resilience::CircuitBreaker;
 use crate::types::millis;
@@ -66,47 +66,70 @@ impl Resolved<'_> {
         Some(price.worst_case(tokens.prompt, tokens.max_output))
     }
 
-    /// Why the account cannot take the request now, without reserving anything.
-    pub(crate) fn check(&self, tokens: Option<Tokens>, now: Instant) -> Option<SkipReason> {
+    /// Why the account cannot take the request now, without reserving anything; when it
+    /// can and `measure` is set, the [`Headroom`] the request would leave (unlimited for
+    /// an account that meters nothing).
+    pub(crate) fn check(
+        &self,
+        tokens: Option<Tokens>,
+        now: Instant,
+        measure: bool,
+    ) -> Result<Option<Headroom>, SkipReason> {
         if let Some(cooling) = self
             .account
             .cool_downs
             .check(&self.target.target.provider_model, now)
         {
-            return Some(cooling_down(cooling));
+            return Err(cooling_down(cooling));
         }
         if let Some(wait) = self.account.credentials.check(now) {
-            return Some(SkipReason::CredentialsRejected {
+            return Err(SkipReason::CredentialsRejected {
                 probe_in_ms: millis::saturating(wait).max(1),
             });
         }
-        let tokens = tokens?;
+        let unlimited = measure.then_some(Headroom::UNLIMITED);
+        let Some(tokens) = tokens else {
+            return Ok(unlimited);
+        };
+        let model = &self.target.target.provider_model;
         // A shared account's local limiter only counts while Redis is away; with Redis
-        // up, what Redis refused last is the planner's guide.
+        // up, what Redis refused last is the planner's guide, and what it reported last
+        // the headroom's.
         #[cfg(feature = "redis")]
-        let limiter = match &self.account.shared {
+        let (limiter, headroom) = match &self.account.shared {
             Some(shared) if shared.state.is_available() => {
                 if let Some(reason) = shared.check(now) {
-                    return Some(reason);
+                    return Err(reason);
                 }
-                None
+                (
+                    None,
+                    measure.then(|| shared.headroom(model, tokens.total(), now)),
+                )
             }
-            _ => self.account.limiter.as_ref(),
+            _ => (self.account.limiter.as_ref(), unlimited),
         };
         #[cfg(not(feature = "redis"))]
-        let limiter = self.account.limiter.as_ref();
-        if let Some(limiter) = limiter
-            && let Err(limited) =
-                limiter.check(&self.target.target.provider_model, tokens.total(), now)
-        {
-            return Some(rate_limited(&limited, now));
-        }
+        let (limiter, headroom) = (self.account.limiter.as_ref(), unlimited);
+        let headroom = match limiter {
+            Some(limiter) if measure => Some(
+                limiter
+                    .headroom(model, tokens.total(), now)
+                    .map_err(|limited| rate_limited(&limited, now))?,
+            ),
+            Some(limiter) => {
+                limiter
+                    .check(model, tokens.total(), now)
+                    .map_err(|limited| rate_limited(&limited, now))?;
+                None
+            }
+            None => headroom,
+        };
         if let (Some((_, ledger)), Some(worst)) = (&self.account.budget, self.worst_case(tokens))
             && let Err(exhausted) = ledger.check(worst, SystemTime::now())
         {
-            return Some(budget_exhausted(&exhausted));
+            return Err(budget_exhausted(&exhausted));
         }
-        None
+        Ok(headroom)
     }
 
     /// Reserves one request, the tokens and the worst-case cost for an attempt: in Redis

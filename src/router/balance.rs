@@ -129,6 +129,8 @@ pub(crate) fn order(
             usable.swap(0, winner);
             usable[1..].sort_by_key(|c| targets[c.target].load.cost());
         }
+        // Stable: equal headrooms keep declaration order.
+        Balance::Headroom => usable.sort_by(|a, b| b.headroom.cmp(&a.headroom)),
     }
 }
 

@@ -8,6 +8,7 @@ use serde::Serialize;
 use super::plan::{PlanRequest, plan_explained};
 use super::skip::SkippedTarget;
 use super::snapshot::Snapshot;
+use crate::limits::Headroom;
 use crate::model::Capabilities;
 use crate::policy::{MatchMiss, Purpose, StepType};
 use crate::provider::profile::Adaptation;
@@ -49,8 +50,20 @@ pub struct Explanation {
     /// How the request would be adapted to the candidates whose models cannot take it as
     /// it is (see [`ParameterPolicy`](crate::ParameterPolicy)).
     pub adapted: Vec<AdaptedTarget>,
+    /// The headroom that ordered each candidate of a model balanced by
+    /// [`Balance::Headroom`](crate::Balance::Headroom), in candidate order.
+    pub headroom: Vec<TargetHeadroom>,
     /// The error the request would end with before any provider is called, if it would.
     pub error: Option<String>,
+}
+
+/// The rate-limit headroom one candidate had when the plan was made.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TargetHeadroom {
+    /// The target.
+    pub target: TargetRef,
+    /// What the request would leave of its account's limits.
+    pub headroom: Headroom,
 }
 
 /// The changes a request would need for one target's model.
@@ -91,6 +104,7 @@ pub(crate) fn explain(
         context_fallback: false,
         larger_context: Vec::new(),
         adapted: Vec::new(),
+        headroom: Vec::new(),
         error: None,
     };
     let problems = request.problems();
@@ -121,6 +135,16 @@ pub(crate) fn explain(
                 .candidates
                 .iter()
                 .map(|c| snapshot.models[c.model].targets[c.target].target.clone())
+                .collect();
+            explanation.headroom = plan
+                .candidates
+                .iter()
+                .filter_map(|c| {
+                    c.headroom.map(|headroom| TargetHeadroom {
+                        target: snapshot.models[c.model].targets[c.target].target.clone(),
+                        headroom,
+                    })
+                })
                 .collect();
             explanation.skipped = plan.skipped;
             let healthy = explanation.candidates.len() - plan.demoted;
@@ -200,7 +224,16 @@ impl fmt::Display for Explanation {
             } else {
                 ""
             };
-            writeln!(f, "  {}. {target} ({role}{health})", i + 1)?;
+            let headroom = self.headroom.iter().find(|h| &h.target == target);
+            match headroom {
+                Some(h) => writeln!(
+                    f,
+                    "  {}. {target} ({role}, headroom {}{health})",
+                    i + 1,
+                    h.headroom
+                )?,
+                None => writeln!(f, "  {}. {target} ({role}{health})", i + 1)?,
+            }
             self.write_adaptations(f, target)?;
         }
         for (i, target) in self.larger_context.iter().enumerate() {

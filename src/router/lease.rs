@@ -225,7 +225,12 @@ impl Refill {
             breaker: None,
         };
         let (id, spend) = match account.state.admit(&ask).await {
-            Ok(Admitted::Granted { id, spend, .. }) => (id, spend),
+            Ok(Admitted::Granted {
+                id, spend, windows, ..
+            }) => {
+                account.observe(None, windows);
+                (id, spend)
+            }
             Ok(_) => return Leased::Alone,
             Err(_) => return Leased::Unavailable,
         };

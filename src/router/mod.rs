@@ -36,7 +36,7 @@ use tracing::Instrument;
 
 pub use builder::RouterBuilder;
 pub(crate) use compile::PathStyle;
-pub use explain::{AdaptedTarget, Explanation, PassedOver};
+pub use explain::{AdaptedTarget, Explanation, PassedOver, TargetHeadroom};
 pub use recovery::CONTINUE_PROMPT;
 pub use skip::{SkipReason, SkippedTarget};
 pub use stream::ChatStream;

@@ -17,7 +17,8 @@ use super::matching;
 use super::skip::{SkipReason, SkippedTarget, no_candidate_error};
 use super::snapshot::{CompiledPolicy, RouteEntry, Snapshot};
 use crate::error::Error;
-use crate::model::Capabilities;
+use crate::limits::Headroom;
+use crate::model::{Balance, Capabilities};
 use crate::policy::{MatchMiss, Purpose, RouteStep, StepType};
 use crate::provider::ProviderRequest;
 use crate::types::millis;
@@ -30,6 +31,9 @@ pub(crate) struct Candidate {
     pub(crate) model: usize,
     pub(crate) target: usize,
     pub(crate) tokens: Option<Tokens>,
+    /// What the request would leave of the account's rate limits; measured only for
+    /// models balanced by [`Balance::Headroom`].
+    pub(crate) headroom: Option<Headroom>,
 }
 
 /// What the planner is asked.
@@ -268,6 +272,9 @@ fn resolve(
     Some(RouteEntry { model, only_target })
 }
 
+/// A usable target's tokens (when its account is metered) and headroom (when measured).
+type Checked = (Option<Tokens>, Option<Headroom>);
+
 struct Planner<'a, 'r> {
     snapshot: &'a Snapshot,
     policy: &'a CompiledPolicy,
@@ -336,10 +343,11 @@ impl Planner<'_, '_> {
                     None => self.check_target(entry.model, t),
                 };
                 match checked {
-                    Ok(tokens) => self.candidates.push(Candidate {
+                    Ok((tokens, headroom)) => self.candidates.push(Candidate {
                         model: entry.model,
                         target: t,
                         tokens,
+                        headroom,
                     }),
                     Err(reason) => self.skipped.push(SkippedTarget {
                         target: model.targets[t].target.clone(),
@@ -359,9 +367,10 @@ impl Planner<'_, '_> {
     }
 
     /// Whether target `t` of model `m` can take the request: its tokens when its account
-    /// is metered, or why not.
-    fn check_target(&mut self, m: usize, t: usize) -> Result<Option<Tokens>, SkipReason> {
+    /// is metered and its headroom when its model balances by it, or why not.
+    fn check_target(&mut self, m: usize, t: usize) -> Result<Checked, SkipReason> {
         let model = &self.snapshot.models[m];
+        let measure = model.balance == Balance::Headroom;
         let target = &model.targets[t];
         if let Some(capability) = target.capabilities.missing(self.input.needs).first() {
             return Err(SkipReason::TargetLacks { capability });
@@ -385,15 +394,14 @@ impl Planner<'_, '_> {
                 model: m,
                 target: t,
                 tokens: None,
+                headroom: None,
             },
         );
         let request = self.input.request;
         let Some(window) = target.window else {
             let tokens = resolved.tokens(request, &mut self.counts, u32::MAX);
-            return match resolved.check(tokens, self.input.now) {
-                Some(reason) => Err(reason),
-                None => Ok(tokens),
-            };
+            let headroom = resolved.check(tokens, self.input.now, measure)?;
+            return Ok((tokens, headroom));
         };
         let prompt = *self.prompt_tokens.get_or_insert_with(|| {
             let account = &self.snapshot.accounts[target.account];
@@ -420,10 +428,8 @@ impl Planner<'_, '_> {
             });
         }
         let tokens = resolved.tokens(request, &mut self.counts, window.context);
-        match resolved.check(tokens, self.input.now) {
-            Some(reason) => Err(reason),
-            None => Ok(tokens),
-        }
+        let headroom = resolved.check(tokens, self.input.now, measure)?;
+        Ok((tokens, headroom))
     }
 }
 

@@ -14,18 +14,20 @@ use super::execution::Resolved;
 use super::lease::{LeaseHeld, LeaseSlot, Leased, Need};
 use super::skip::SkipReason;
 use crate::budget::{AlertSink, Budget, BudgetLedger, Usd};
-use crate::limits::RateLimits;
+use crate::limits::{Headroom, RateLimits};
 use crate::provider::ProviderError;
 use crate::resilience::CircuitBreaker;
 use crate::shared::{
-    AccountKeys, Admitted, Ask, BreakerKey, BreakerVerdict, RedisState, WindowLimits,
+    AccountKeys, Admitted, Ask, BreakerKey, BreakerVerdict, RedisState, WindowLimits, WindowsSeen,
 };
 
 use crate::types::Usage;
 use crate::types::millis;
 
+mod seen;
 mod settle_job;
 
+use seen::Seen;
 pub(crate) use settle_job::SettleJob;
 use settle_job::{deliver, reconcile};
 
@@ -34,8 +36,11 @@ pub(crate) struct SharedAccount {
     pub(crate) state: RedisState,
     pub(super) keys: AccountKeys,
     pub(super) limits: WindowLimits,
-    /// Provider models with limits of their own: their window keys and limits.
-    models: HashMap<Arc<str>, ([String; 2], WindowLimits)>,
+    /// Provider models with limits of their own: their window keys and limits, and what
+    /// Redis last reported of their windows.
+    models: HashMap<Arc<str>, ([String; 2], WindowLimits, Seen)>,
+    /// What Redis last reported of the account's window.
+    seen: Seen,
     /// The budget's alert thresholds, comma-separated for the settle script.
     thresholds: String,
     origin: Instant,
@@ -69,7 +74,11 @@ impl SharedAccount {
             .map(|(model, limits)| {
                 (
                     Arc::from(model),
-                    (keys.model_window(model), window_limits(limits)),
+                    (
+                        keys.model_window(model),
+                        window_limits(limits),
+                        Seen::default(),
+                    ),
                 )
             })
             .collect();
@@ -81,6 +90,7 @@ impl SharedAccount {
             state: state.clone(),
             limits: limits.map(window_limits).unwrap_or_default(),
             models,
+            seen: Seen::default(),
             thresholds,
             keys,
             origin: Instant::now(),
@@ -139,6 +149,34 @@ impl SharedAccount {
         (now < until).then(|| SkipReason::RateLimited {
             retry_in_ms: Some(millis::saturating(Duration::from_nanos(until - now)).max(1)),
         })
+    }
+
+    /// What one more request of `tokens` tokens on `model` would leave of the fleet's
+    /// windows, as Redis reported them at this instance's last admission on the account
+    /// (a report older than the rate window counts as an empty window).
+    pub(crate) fn headroom(&self, model: &str, tokens: u64, now: Instant) -> Headroom {
+        let now = self.nanos(now);
+        let window = u64::try_from(self.state.inner.rate_window.as_nanos()).unwrap_or(u64::MAX);
+        let of = |limits: WindowLimits, seen: &Seen| {
+            let (requests, used) = seen.read(now, window);
+            let limit = |value: u64| (value > 0).then_some(value);
+            Headroom::of_window(limit(limits.rpm), limit(limits.tpm), requests, used, tokens)
+        };
+        let account = of(self.limits, &self.seen);
+        match self.models.get(model) {
+            Some((_, limits, seen)) => account.min(of(*limits, seen)),
+            None => account,
+        }
+    }
+
+    /// Keeps what an admission on `model` reported of the windows, for
+    /// [`headroom`](Self::headroom).
+    pub(crate) fn observe(&self, model: Option<&str>, windows: WindowsSeen) {
+        let at = self.nanos(Instant::now());
+        self.seen.record(windows.account, at);
+        if let Some((_, _, seen)) = model.and_then(|model| self.models.get(model)) {
+            seen.record(windows.model, at);
+        }
     }
 
     fn refuse_for(&self, wait: Duration) {
@@ -246,7 +284,7 @@ impl Pending {
             .and_then(|model| account.models.get(model));
         let ask = Ask {
             keys: &account.keys,
-            model: model_window.map(|(window, limits)| (window, *limits)),
+            model: model_window.map(|(window, limits, _)| (window, *limits)),
             account: account.limits,
             requests: self.requests,
             tokens: self.tokens,
@@ -263,7 +301,13 @@ impl Pending {
             Err(_) => return SharedAdmission::Unavailable,
         };
         let reason = match admitted {
-            Admitted::Granted { id, trial, spend } => {
+            Admitted::Granted {
+                id,
+                trial,
+                spend,
+                windows,
+            } => {
+                account.observe(self.model.as_deref(), windows);
                 if let Some((ledger, _, _)) = &self.budget {
                     ledger.mirror_shared(spend, 0, self.now);
                 }

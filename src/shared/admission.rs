@@ -41,6 +41,14 @@ pub(crate) struct Ask<'a> {
     pub(crate) breaker: Option<BreakerKey<'a>>,
 }
 
+/// Requests and tokens in an account's rate window and its model's, as an admission
+/// left them (0 for a window without limits).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct WindowsSeen {
+    pub(crate) account: (u64, u64),
+    pub(crate) model: (u64, u64),
+}
+
 /// Redis's answer to an [`Ask`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Admitted {
@@ -52,6 +60,8 @@ pub(crate) enum Admitted {
         trial: Option<u64>,
         /// The budget window's spend, in nano-dollars.
         spend: u64,
+        /// The rate windows with this grant in them.
+        windows: WindowsSeen,
     },
     CoolingDown(Duration),
     /// `None`: the ask alone exceeds a limit.
@@ -350,6 +360,10 @@ fn parse_admitted(reply: &[i64], id: u128) -> Option<Option<Admitted>> {
             id,
             trial: (at(2)? == 1).then(|| unsigned(3)).flatten(),
             spend: unsigned(4)?,
+            windows: WindowsSeen {
+                account: (unsigned(5)?, unsigned(6)?),
+                model: (unsigned(7)?, unsigned(8)?),
+            },
         },
         1 => Admitted::CoolingDown(wait(2)?),
         2 => Admitted::RateLimited(wait(2)),

@@ -50,7 +50,9 @@ mod url;
 mod usage;
 mod write_back;
 
-pub(crate) use admission::{Admitted, Ask, BreakerKey, BreakerVerdict, Settle, WindowLimits};
+pub(crate) use admission::{
+    Admitted, Ask, BreakerKey, BreakerVerdict, Settle, WindowLimits, WindowsSeen,
+};
 pub use health::FleetHealth;
 pub(crate) use keys::AccountKeys;
 pub use lease::Lease;

@@ -447,7 +447,7 @@ impl Execution {
                 .policy()
                 .breaker(resolved.target)
                 .is_some_and(|b| b.state(now).is_open());
-            !breaker_open && resolved.check(candidate.tokens, now).is_none()
+            !breaker_open && resolved.check(candidate.tokens, now, false).is_ok()
         })
     }
 

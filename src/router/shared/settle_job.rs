@@ -104,7 +104,7 @@ impl SettleJob {
                 .model
                 .as_ref()
                 .and_then(|m| account.models.get(m))
-                .map(|(window, _)| window),
+                .map(|(window, _, _)| window),
             id: holding.id,
             requests: outcome.requests,
             tokens: outcome.tokens,

@@ -12,7 +12,8 @@
 -- this server's clock, ms (0 = none)
 --
 -- Reply, after the code and this server's clock in ms: {0, now, trial, breaker
--- generation, spend} granted; {1, now, ms} cooling down after a 429; {2, now, ms or -1}
+-- generation, spend, account window requests, tokens, model window requests, tokens}
+-- granted (the windows with this grant in them, 0 where not limited); {1, now, ms} cooling down after a 429; {2, now, ms or -1}
 -- rate limited; {3, now, committed, limit} over budget; {4, now, ms} breaker open;
 -- {5, now} refused unseen: past its deadline, or revoked by its asker, who gave up.
 
@@ -99,4 +100,13 @@ if trial == 1 then
   end
   redis.call('HSET', KEYS[10], 'taken', int(taken + 1), 'trial_until', int(now + trial_ttl))
 end
-return {0, at, trial, int(generation), spend}
+-- The windows as this grant leaves them: what the asker balances by headroom with.
+local used = {0, 0, 0, 0}
+if limited then
+  used[1], used[2] = redis.call('HGET', KEYS[3], 'reqs'), redis.call('HGET', KEYS[3], 'toks')
+end
+if model_limited then
+  used[3], used[4] = redis.call('HGET', KEYS[5], 'reqs'), redis.call('HGET', KEYS[5], 'toks')
+end
+return {0, at, trial, int(generation), spend, num(used[1]), num(used[2]), num(used[3]),
+  num(used[4])}
