@@ -11,5 +11,6 @@ mod breakers;
 mod cool_down;
 mod credentials;
 mod declined;
+mod headroom;
 mod messages;
 mod taxonomy;

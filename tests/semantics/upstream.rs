@@ -23,6 +23,8 @@ use tokio::net::TcpListener;
 pub enum Answer {
     /// A 200 answer with the text "ok from <model>".
     Ok,
+    /// A 200 answer, as `Ok`, reporting this many tokens used in all (5 of them prompt).
+    Using(u64),
     /// A 200 answer after a delay.
     Slow(Duration),
     /// An error status with an OpenAI error body.
@@ -131,10 +133,11 @@ async fn handle(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byt
         .unwrap_or(Answer::Ok);
     let streaming = body["stream"].as_bool().unwrap_or(false);
     match answer {
-        Answer::Ok => ok(&model, streaming),
+        Answer::Ok => ok(&model, streaming, 8),
+        Answer::Using(total) => ok(&model, streaming, total),
         Answer::Slow(delay) => {
             tokio::time::sleep(delay).await;
-            ok(&model, streaming)
+            ok(&model, streaming, 8)
         }
         Answer::Status(status) => error(status, None),
         Answer::RateLimited(retry_after) => error(429, retry_after),
@@ -142,11 +145,15 @@ async fn handle(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byt
     }
 }
 
-fn ok(model: &str, streaming: bool) -> Response {
+/// A successful answer whose usage reports `total` tokens, 5 of them the prompt's.
+fn ok(model: &str, streaming: bool, total: u64) -> Response {
     let text = format!("ok from {model}");
+    let usage = json!({
+        "prompt_tokens": 5, "completion_tokens": total.saturating_sub(5), "total_tokens": total
+    });
     if streaming {
         let chunk = chunk(model, json!({"content": text}), Value::Null);
-        let end = chunk_with_usage(model);
+        let end = chunk_with_usage(model, usage);
         let body = format!("data: {chunk}\n\ndata: {end}\n\ndata: [DONE]\n\n");
         return response(200, "text/event-stream", Body::from(body), None);
     }
@@ -154,7 +161,7 @@ fn ok(model: &str, streaming: bool) -> Response {
         "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": model,
         "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
                      "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}
+        "usage": usage
     });
     response(200, "application/json", Body::from(body.to_string()), None)
 }
@@ -166,9 +173,9 @@ fn chunk(model: &str, delta: Value, finish: Value) -> Value {
     })
 }
 
-fn chunk_with_usage(model: &str) -> Value {
+fn chunk_with_usage(model: &str, usage: Value) -> Value {
     let mut end = chunk(model, json!({}), json!("stop"));
-    end["usage"] = json!({"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8});
+    end["usage"] = usage;
     end
 }
 
