@@ -257,7 +257,7 @@ fn wrong_values_name_what_was_expected() {
         ),
         (
             "[[models]]\nname = \"m\"\nbalance = \"round-robin\"\n",
-            "models[0].balance: unknown variant `round-robin`, expected one of `ordered`, `round_robin`, `weighted_random`, `least_in_flight`, `peak_ewma`; did you mean `round_robin`? (line 3, column 11)",
+            "models[0].balance: unknown variant `round-robin`, expected one of `ordered`, `round_robin`, `weighted_random`, `least_in_flight`, `peak_ewma`, `headroom`; did you mean `round_robin`? (line 3, column 11)",
         ),
         (
             "[[accounts]]\nname = \"a\"\n",

@@ -206,3 +206,46 @@ mod shared {
         assert_eq!((small.calls(), large.calls()), (4, 25));
     }
 }
+
+#[cfg(feature = "toml")]
+#[test]
+fn a_config_file_balances_by_headroom_with_balance_headroom() {
+    use routewise::config::{Format, RouterConfig};
+
+    let text = r#"
+[[accounts]]
+name = "small"
+provider = { kind = "sim" }
+limits = { rpm = 10 }
+
+[[accounts]]
+name = "large"
+provider = { kind = "sim" }
+limits = { rpm = 30 }
+
+[[models]]
+name = "m"
+balance = "headroom"
+targets = [{ account = "small", model = "x" }, { account = "large", model = "x" }]
+
+[[policies]]
+name = "p"
+route = ["m"]
+"#;
+    let config = RouterConfig::from_str_format(text, Format::Toml).unwrap();
+    assert_eq!(config.models[0].balance, Balance::Headroom);
+    let router = Router::from_config(&config).unwrap();
+    let explained = router.explain(StepType::Inference, Purpose::Chat, &ChatRequest::user("hi"));
+    let order: Vec<_> = explained
+        .headroom
+        .iter()
+        .map(|h| (h.target.account.to_string(), h.headroom.remaining_ppm()))
+        .collect();
+    assert_eq!(
+        order,
+        [
+            ("large".to_owned(), Some(966_666)),
+            ("small".to_owned(), Some(900_000))
+        ]
+    );
+}
