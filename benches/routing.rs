@@ -8,6 +8,9 @@
 //!   last of P (every higher one is checked and passed over) and its model has T targets
 //!   (all of them candidates; the first one answers).
 //! - `explain/P-policies/T-targets`: `Router::explain` on the same routers: planning alone.
+//! - `balance/{complete,explain}/S`: one policy over a model of 4 targets in one tier,
+//!   each on an account with RPM and TPM limits (too high to refuse anything here),
+//!   balanced by strategy S; `ordered` is the baseline the others are read against.
 //! - `contention/shared-router/N`: N tasks sharing one router on a two-worker runtime,
 //!   each completing one request per iteration; throughput should grow from 1 to 2 tasks
 //!   and hold at 8. `contention/router-per-task/N` is the control: the same work with
@@ -18,14 +21,23 @@
 use std::time::Duration;
 
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use routewise::limits::RateLimits;
 use routewise::sim::SimProvider;
 use routewise::{
-    ChatRequest, LogicalModel, Policy, ProviderAccount, Purpose, Router, StepType, Target,
+    Balance, ChatRequest, LogicalModel, Policy, ProviderAccount, Purpose, Router, StepType, Target,
 };
 
 const POLICY_COUNTS: [usize; 4] = [1, 10, 100, 1_000];
 const TARGET_COUNTS: [usize; 3] = [1, 10, 100];
 const TASK_COUNTS: [usize; 3] = [1, 2, 8];
+const STRATEGIES: [(&str, Balance); 6] = [
+    ("ordered", Balance::Ordered),
+    ("round_robin", Balance::RoundRobin),
+    ("weighted_random", Balance::WeightedRandom),
+    ("least_in_flight", Balance::LeastInFlight),
+    ("peak_ewma", Balance::PeakEwma),
+    ("headroom", Balance::Headroom),
+];
 
 /// A router whose only `chat` policy is the lowest of `policies`, routing to a model with
 /// `targets` targets, each on an account of its own.
@@ -50,6 +62,48 @@ fn router(policies: usize, targets: usize) -> Router {
         .policy(Policy::new("chat").purposes([Purpose::Chat]).route(["m"]))
         .build()
         .expect("the benchmark configuration is valid")
+}
+
+/// One policy routing to a model of `targets` targets in one tier balanced by `balance`,
+/// each on an account with limits no benchmark run reaches, so every strategy plans
+/// over metered accounts and none is ever refused.
+fn balanced_router(balance: Balance, targets: usize) -> Router {
+    let mut model = LogicalModel::new("m").balance(balance);
+    let mut builder = Router::builder();
+    for t in 0..targets {
+        let account = format!("account-{t}");
+        let limits = RateLimits::new().rpm(u32::MAX).tpm(u64::MAX);
+        builder = builder
+            .account(ProviderAccount::new(account.as_str(), SimProvider::new()).limits(limits));
+        model = model.target(Target::new(account, "model"));
+    }
+    builder
+        .model(model)
+        .policy(Policy::new("chat").route(["m"]))
+        .build()
+        .expect("the benchmark configuration is valid")
+}
+
+fn balance(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a runtime");
+    let request = ChatRequest::user("hello");
+    let mut group = c.benchmark_group("balance");
+    for (name, strategy) in STRATEGIES {
+        let router = balanced_router(strategy, 4);
+        group.bench_function(BenchmarkId::new("complete", name), |b| {
+            b.to_async(&runtime).iter_batched(
+                || request.clone(),
+                |request| router.complete(StepType::Inference, Purpose::Chat, request),
+                BatchSize::SmallInput,
+            );
+        });
+        group.bench_function(BenchmarkId::new("explain", name), |b| {
+            b.iter(|| router.explain(StepType::Inference, Purpose::Chat, &request));
+        });
+    }
+    group.finish();
 }
 
 fn decision(c: &mut Criterion) {
@@ -146,6 +200,6 @@ criterion_group! {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2))
         .sample_size(50);
-    targets = decision, explain, contention
+    targets = decision, explain, balance, contention
 }
 criterion_main!(benches);
