@@ -344,3 +344,25 @@ async fn the_signature_check_fails_for_a_body_other_than_the_signed_one() {
     request.raw_body = b"{\"messages\":[]}".to_vec().into();
     assert_signed(&request);
 }
+
+#[tokio::test]
+async fn claude_on_bedrock_takes_its_profile_thinking_and_refusals_from_the_anthropic_family() {
+    let request = routewise::ChatRequest::user("Think first.").params(
+        routewise::SamplingParams::new()
+            .reasoning_budget(2048)
+            .temperature(0.3)
+            .top_p(0.9),
+    );
+    let server = RecordingServer::start([Reply::json(200, fixture("converse_reasoning.json"))]).await;
+    let response = aws::complete(&bedrock(), &aws::account(server.url()), &request)
+        .await
+        .unwrap();
+    assert_eq!(response.content, "One, two, three.");
+    let body = server.single_request().body;
+    assert_eq!(
+        body["additionalModelRequestFields"],
+        json!({"thinking": {"type": "enabled", "budget_tokens": 2048}})
+    );
+    // Extended thinking refuses sampling parameters; the budget leaves room to answer.
+    assert_eq!(body["inferenceConfig"], json!({"maxTokens": 2048 + 4096}));
+}
