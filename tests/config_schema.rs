@@ -3,7 +3,7 @@
 //! Regenerate it after changing a config type:
 //!
 //! ```text
-//! ROUTEWISE_UPDATE_SCHEMA=1 cargo test --features schema --test config_schema
+//! ROUTEWISE_UPDATE_SCHEMA=1 cargo test --all-features --test config_schema
 //! ```
 #![cfg(feature = "schema")]
 
@@ -23,7 +23,7 @@ fn the_committed_schema_is_current() {
     assert!(
         committed == generated,
         "routewise.schema.json is out of date; regenerate it with\n  \
-         ROUTEWISE_UPDATE_SCHEMA=1 cargo test --features schema --test config_schema"
+         ROUTEWISE_UPDATE_SCHEMA=1 cargo test --all-features --test config_schema"
     );
 }
 

@@ -134,6 +134,14 @@ impl ProviderKinds {
     ) -> Option<Arc<dyn Provider>> {
         match self.kinds.get(kind) {
             Some(build) => build(settings, path, problems),
+            None if kind == "bedrock" && !cfg!(feature = "bedrock") => {
+                problems.push(
+                    format!("{path}.kind"),
+                    "the `bedrock` kind needs routewise's `bedrock` feature \
+                     (`routewise = { features = [\"bedrock\"] }` in Cargo.toml)",
+                );
+                None
+            }
             None => {
                 let known = || BUILT_IN.into_iter().chain(self.names());
                 let message = match crate::suggest::closest(kind, known()) {

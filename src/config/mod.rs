@@ -61,6 +61,8 @@
 
 mod account;
 mod adapters;
+#[cfg(feature = "bedrock")]
+mod bedrock;
 mod alerts;
 mod budget;
 mod document;
@@ -111,5 +113,8 @@ pub use resilience::{
 pub use secret::SecretValue;
 pub use shared::{FailModeConfig, LeaseConfig, SharedStateConfig};
 pub use sim::{SimOutage, SimSettings, SimUsage};
+#[cfg(feature = "bedrock")]
+#[cfg_attr(docsrs, doc(cfg(feature = "bedrock")))]
+pub use bedrock::{BedrockCredentials, BedrockSettings};
 pub use state::StateStoreConfig;
 pub use watch::{ConfigWatcher, ReloadEvent};

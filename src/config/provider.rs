@@ -7,6 +7,8 @@ use serde::de::{self, Deserializer};
 use serde_json::{Map, Value};
 
 use super::adapters::{AnthropicSettings, GeminiSettings, OpenAiSettings};
+#[cfg(feature = "bedrock")]
+use super::bedrock::BedrockSettings;
 use super::kinds::ProviderKinds;
 use super::problems::Problems;
 use super::sim::SimSettings;
@@ -19,6 +21,7 @@ use crate::provider::Provider;
 /// provider = { kind = "openai", azure_api_version = "2024-10-21" } # Azure OpenAI
 /// provider = { kind = "anthropic", default_max_tokens = 2048 }
 /// provider = { kind = "gemini" }
+/// provider = { kind = "bedrock", region = "us-east-1" }         # feature `bedrock`
 /// provider = { kind = "sim", reply = "Hello!" }                 # offline, for demos and tests
 /// provider = { kind = "my-kind", region = "eu" }                # registered in code
 /// ```
@@ -39,6 +42,10 @@ pub enum ProviderConfig {
     Anthropic(AnthropicSettings),
     /// The Google Gemini API ([`Gemini`](crate::Gemini)).
     Gemini(GeminiSettings),
+    /// AWS Bedrock's Converse API ([`Bedrock`](crate::provider::bedrock::Bedrock)).
+    #[cfg(feature = "bedrock")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "bedrock")))]
+    Bedrock(BedrockSettings),
     /// The simulated provider ([`SimProvider`](crate::sim::SimProvider)): offline,
     /// scriptable, for demos and tests.
     Sim(SimSettings),
@@ -91,6 +98,10 @@ impl<'de> Deserialize<'de> for ProviderConfig {
             "gemini" => ProviderConfig::Gemini(
                 GeminiSettings::deserialize(Value::Object(table)).map_err(read)?,
             ),
+            #[cfg(feature = "bedrock")]
+            "bedrock" => ProviderConfig::Bedrock(
+                BedrockSettings::deserialize(Value::Object(table)).map_err(read)?,
+            ),
             "sim" => {
                 ProviderConfig::Sim(SimSettings::deserialize(Value::Object(table)).map_err(read)?)
             }
@@ -115,6 +126,8 @@ impl ProviderConfig {
             ProviderConfig::OpenAi(settings) => Arc::new(settings.build(path, problems)),
             ProviderConfig::Anthropic(settings) => Arc::new(settings.build(path, problems)),
             ProviderConfig::Gemini(settings) => Arc::new(settings.build(path, problems)),
+            #[cfg(feature = "bedrock")]
+            ProviderConfig::Bedrock(settings) => Arc::new(settings.build(path, problems)),
             ProviderConfig::Sim(settings) => Arc::new(settings.build(path, problems)),
             ProviderConfig::Custom(custom) => {
                 return kinds.build(&custom.kind, &custom.settings, path, problems);

@@ -38,6 +38,9 @@
 //! ```
 
 pub mod anthropic;
+#[cfg(feature = "bedrock")]
+#[cfg_attr(docsrs, doc(cfg(feature = "bedrock")))]
+pub mod bedrock;
 mod body;
 pub(crate) mod client;
 mod error;

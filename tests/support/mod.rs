@@ -2,6 +2,8 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod anthropic;
+#[cfg(feature = "bedrock")]
+pub mod bedrock;
 pub mod conformance;
 pub mod gemini;
 pub mod openai_cases;

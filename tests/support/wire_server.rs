@@ -31,6 +31,8 @@ pub struct Recorded {
     pub headers: HeaderMap,
     /// The body as JSON, `Value::Null` when empty or not JSON.
     pub body: Value,
+    /// The body's bytes as received (what a signature covers).
+    pub raw_body: Bytes,
     /// The scripted reply, `None` when none was left.
     pub reply: Option<Reply>,
 }
@@ -273,6 +275,7 @@ async fn handle(
         query: uri.query().map(str::to_owned),
         headers,
         body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+        raw_body: body,
         reply: reply.clone(),
     });
     let Some(reply) = reply else {

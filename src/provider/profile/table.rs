@@ -151,6 +151,8 @@ impl ProfileTable {
     /// rules alone; `None` when neither is known.
     pub fn lookup(&self, model: &str) -> Option<Arc<ModelProfile>> {
         let base = model.rsplit('/').next().unwrap_or(model);
+        // A Bedrock id (`us.anthropic.claude-...-v1:0`) names the vendor's model inside.
+        let base = bedrock_model(base).unwrap_or(base);
         let keys = [Some(model), Some(base), without_version(base)];
         if model.contains('/') && !model.starts_with("models/") {
             // Behind a gateway path the gateway translates parameters: data only.
@@ -208,6 +210,32 @@ fn profile_of(data: Option<&ModelData>, rules: Option<&ModelRules>) -> ModelProf
 }
 
 /// `model` without a trailing `-latest`, `-YYYY-MM-DD`, `-YYYYMMDD` or `-NNN`.
+/// The vendor's model id inside an AWS Bedrock model id: without the cross-region
+/// inference profile's geography (`us.`, `eu.`, `apac.`, `global.`, ...), the vendor
+/// (`anthropic.`, `meta.`, ...) and the Bedrock version (`-v1:0`, `-v2`), so
+/// `us.anthropic.claude-sonnet-4-5-20250929-v1:0` is `claude-sonnet-4-5-20250929`.
+/// `None` for ids that do not start with a known vendor.
+fn bedrock_model(model: &str) -> Option<&str> {
+    const GEOGRAPHIES: [&str; 9] = ["us", "eu", "apac", "global", "us-gov", "jp", "au", "ca", "de"];
+    const VENDORS: [&str; 12] = [
+        "anthropic", "meta", "mistral", "amazon", "cohere", "ai21", "deepseek", "openai",
+        "qwen", "writer", "google", "moonshot",
+    ];
+    let (first, rest) = model.split_once('.')?;
+    let rest = if GEOGRAPHIES.contains(&first) {
+        let (vendor, rest) = rest.split_once('.')?;
+        VENDORS.contains(&vendor).then_some(rest)?
+    } else {
+        VENDORS.contains(&first).then_some(rest)?
+    };
+    let unversioned = rest.rsplit_once("-v").and_then(|(head, version)| {
+        let (major, minor) = version.split_once(':').unwrap_or((version, "0"));
+        let number = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        (number(major) && number(minor)).then_some(head)
+    });
+    Some(unversioned.unwrap_or(rest))
+}
+
 pub(crate) fn without_version(model: &str) -> Option<&str> {
     let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
     let (head, tail) = model.rsplit_once('-')?;

@@ -120,6 +120,24 @@ fn dated_snapshots_aliases_and_paths_find_their_model() {
 }
 
 #[test]
+fn bedrock_model_ids_and_inference_profiles_find_the_vendors_model() {
+    for id in [
+        "anthropic.claude-sonnet-4-5-20250929-v1:0",
+        "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+        "global.anthropic.claude-sonnet-4-5-20250929-v1:0",
+    ] {
+        let bedrock = profile(id);
+        assert_eq!(bedrock.provider, Some(ProviderFamily::Anthropic), "{id}");
+        assert_eq!(bedrock.exclusive.len(), 1, "{id}");
+        assert_eq!(bedrock.reasoning, ReasoningStyle::BudgetTokens, "{id}");
+        assert_eq!(bedrock.window, profile("claude-sonnet-4-5-20250929").window, "{id}");
+    }
+    // Neither a geography nor a vendor: not taken apart.
+    assert!(ProfileTable::builtin().lookup("eu.claude-sonnet-4-5").is_none());
+    assert!(ProfileTable::builtin().lookup("meta.llama3-3-70b-instruct-v1:0").is_none());
+}
+
+#[test]
 fn the_longest_family_pattern_decides() {
     assert!(profile("claude-sonnet-4").exclusive.is_empty());
     assert!(!profile("claude-sonnet-4-5").exclusive.is_empty());

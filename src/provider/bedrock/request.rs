@@ -1,0 +1,625 @@
+//! A canonical request as a Converse / ConverseStream request body.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use crate::provider::profile::ProviderFamily;
+use crate::provider::{ErrorKind, ProviderError, ProviderRequest, body};
+use crate::types::{ContentPart, ImageSource, Message, ResponseFormat, Tool, ToolCall, ToolChoice};
+
+/// Top-level Converse members an extra parameter may set as given; every other extra
+/// parameter goes into `additionalModelRequestFields`, the model's own request fields.
+const CONVERSE_MEMBERS: [&str; 7] = [
+    "guardrailConfig",
+    "performanceConfig",
+    "requestMetadata",
+    "promptVariables",
+    "serviceTier",
+    "additionalModelResponseFieldPaths",
+    "outputConfig",
+];
+
+/// Members the adapter sets itself; extra parameters cannot replace them.
+const OWN_MEMBERS: [&str; 5] = [
+    "modelId",
+    "messages",
+    "system",
+    "inferenceConfig",
+    "toolConfig",
+];
+
+/// The extra parameter whose object is merged into `additionalModelRequestFields`.
+const ADDITIONAL_FIELDS: &str = "additionalModelRequestFields";
+
+/// The answer tool's name for `json_object` mode.
+const JSON_OBJECT_TOOL: &str = "json_object";
+
+/// The room left for the answer above a thinking budget when `max_tokens` is unset.
+const ANSWER_ROOM: u32 = 4096;
+
+/// A body ready to send, and the answer tool's name when the request asks for JSON.
+pub(super) struct Prepared<'a> {
+    pub(super) body: Body<'a>,
+    pub(super) answer_tool: Option<String>,
+    /// Whether the answer tool's input wraps the answer in `value` (a schema whose root
+    /// is not an object; `inputSchema.json` must be one).
+    pub(super) wrapped_answer: bool,
+}
+
+/// The body of `POST /model/{modelId}/converse` (and `/converse-stream`, the same). The
+/// model id is in the path, not here.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct Body<'a> {
+    messages: Vec<Turn<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    system: Vec<SystemBlock<'a>>,
+    #[serde(skip_serializing_if = "InferenceConfig::is_empty")]
+    inference_config: InferenceConfig<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_config: Option<ToolConfig<'a>>,
+    #[serde(skip_serializing_if = "Map::is_empty")]
+    additional_model_request_fields: Map<String, Value>,
+    #[serde(flatten)]
+    extra: BTreeMap<&'a str, &'a Value>,
+}
+
+#[derive(Debug, Serialize)]
+struct SystemBlock<'a> {
+    text: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+struct Turn<'a> {
+    role: Role,
+    content: Vec<Block<'a>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Role {
+    User,
+    Assistant,
+}
+
+/// A content block: a union, written as an object with one member.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+enum Block<'a> {
+    Text(&'a str),
+    Image(ImageBlock<'a>),
+    ToolUse(ToolUse<'a>),
+    ToolResult(ToolResult<'a>),
+}
+
+#[derive(Debug, Serialize)]
+struct ImageBlock<'a> {
+    format: &'static str,
+    source: ImageData<'a>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+enum ImageData<'a> {
+    /// Base64, as JSON carries a blob.
+    Bytes(&'a str),
+    S3Location { uri: &'a str },
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ToolUse<'a> {
+    tool_use_id: &'a str,
+    name: &'a str,
+    input: Value,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ToolResult<'a> {
+    tool_use_id: &'a str,
+    content: [ResultText<'a>; 1],
+}
+
+#[derive(Debug, Serialize)]
+struct ResultText<'a> {
+    text: &'a str,
+}
+
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct InferenceConfig<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_p: Option<f64>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    stop_sequences: &'a [String],
+}
+
+impl InferenceConfig<'_> {
+    fn is_empty(&self) -> bool {
+        self.max_tokens.is_none()
+            && self.temperature.is_none()
+            && self.top_p.is_none()
+            && self.stop_sequences.is_empty()
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ToolConfig<'a> {
+    tools: Vec<ToolEntry<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_choice: Option<Choice<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ToolEntry<'a> {
+    tool_spec: ToolSpec<'a>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ToolSpec<'a> {
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a str>,
+    input_schema: SchemaJson<'a>,
+}
+
+#[derive(Debug, Serialize)]
+struct SchemaJson<'a> {
+    json: Cow<'a, Value>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+enum Choice<'a> {
+    Auto(Empty),
+    Any(Empty),
+    Tool { name: &'a str },
+}
+
+/// `{}`: the `auto` and `any` choices carry nothing.
+#[derive(Debug, Serialize)]
+struct Empty {}
+
+/// Builds the body for `request`.
+///
+/// # Errors
+///
+/// [`ErrorKind::InvalidRequest`] for tool-call arguments that are not a JSON object, tool
+/// parameters that are not a JSON Schema object, an image Converse cannot take (an
+/// `https:` URL, a format other than PNG, JPEG, GIF or WebP), or a JSON-mode answer tool
+/// named like one of the request's tools; [`ErrorKind::UnsupportedParameter`] for a
+/// reasoning control on a model whose family's reasoning field the adapter does not know.
+pub(super) fn build<'a>(request: &ProviderRequest<'a>) -> Result<Prepared<'a>, ProviderError> {
+    let params = request.params();
+    let (system, messages) = conversation(request.messages())?;
+    let mut tools = request
+        .tools()
+        .iter()
+        .map(tool_spec)
+        .collect::<Result<Vec<_>, _>>()?;
+    let answer = request.response_format().and_then(answer_tool);
+    if let Some((answer, _)) = &answer
+        && request.tools().iter().any(|t| t.name == answer.name)
+    {
+        return Err(invalid(format!(
+            "the JSON-mode answer tool `{}` has the name of one of the request's tools",
+            answer.name
+        )));
+    }
+    let may_force = request.adapted().is_none_or(|a| a.may_force_tools);
+    let tool_choice = choice(
+        request.tool_choice(),
+        answer.as_ref().map(|(a, _)| a.name),
+        !tools.is_empty(),
+        may_force,
+    );
+    let wrapped_answer = answer.as_ref().is_some_and(|(_, wrapped)| *wrapped);
+    let answer_tool = answer.map(|(a, _)| {
+        let name = a.name.to_owned();
+        tools.push(a);
+        name
+    });
+    // Converse has no `none` choice, and refuses tool blocks without a tool config: the
+    // tools stay (choice left to the model) only when the conversation needs them.
+    let refused_tools = matches!(request.tool_choice(), Some(ToolChoice::None))
+        && answer_tool.is_none()
+        && !has_tool_blocks(&messages);
+    let tool_config = (!tools.is_empty() && !refused_tools).then(|| ToolConfig {
+        tools: tools
+            .into_iter()
+            .map(|tool_spec| ToolEntry { tool_spec })
+            .collect(),
+        tool_choice,
+    });
+    let mut additional = Map::new();
+    let budget = thinking(request, &mut additional)?;
+    let max_tokens = params
+        .max_tokens()
+        .or_else(|| budget.map(|b| b.saturating_add(ANSWER_ROOM)));
+    let mut extra = BTreeMap::new();
+    for (key, value) in params.extra() {
+        let key = key.as_str();
+        if OWN_MEMBERS.contains(&key) {
+            continue;
+        }
+        if CONVERSE_MEMBERS.contains(&key) {
+            extra.insert(key, value);
+        } else if key == ADDITIONAL_FIELDS {
+            for (field, inner) in value.as_object().into_iter().flatten() {
+                additional
+                    .entry(field.clone())
+                    .or_insert_with(|| inner.clone());
+            }
+        } else {
+            additional
+                .entry(key.to_owned())
+                .or_insert_with(|| value.clone());
+        }
+    }
+    let body = Body {
+        messages,
+        system: system.into_iter().map(|text| SystemBlock { text }).collect(),
+        inference_config: InferenceConfig {
+            max_tokens,
+            temperature: params.temperature().map(body::decimal),
+            top_p: params.top_p().map(body::decimal),
+            stop_sequences: params.stop(),
+        },
+        tool_config,
+        additional_model_request_fields: additional,
+        extra,
+    };
+    Ok(Prepared {
+        body,
+        answer_tool,
+        wrapped_answer,
+    })
+}
+
+/// Adds the thinking control to `additional` for a model of the Anthropic family
+/// (Claude on Bedrock takes Anthropic's own `thinking` field), returning its budget.
+fn thinking(
+    request: &ProviderRequest<'_>,
+    additional: &mut Map<String, Value>,
+) -> Result<Option<u32>, ProviderError> {
+    let Some(reasoning) = request.params().reasoning() else {
+        return Ok(None);
+    };
+    if request.profile().provider != Some(ProviderFamily::Anthropic) {
+        return Err(ProviderError::new(
+            ErrorKind::UnsupportedParameter,
+            format!(
+                "routewise sends a reasoning control to Bedrock for Claude models only; for \
+                 `{}`, pass the model's own reasoning field as an extra parameter (it goes \
+                 into additionalModelRequestFields)",
+                request.model()
+            ),
+        ));
+    }
+    let budget = reasoning.budget_or_equivalent();
+    additional.insert(
+        "thinking".into(),
+        json!({"type": "enabled", "budget_tokens": budget}),
+    );
+    Ok(Some(budget))
+}
+
+/// The system prompts and the turns: system messages lifted out, same-role turns merged.
+fn conversation(messages: &[Message]) -> Result<(Vec<&str>, Vec<Turn<'_>>), ProviderError> {
+    let mut system: Vec<&str> = Vec::new();
+    let mut turns: Vec<Turn<'_>> = Vec::new();
+    for message in messages {
+        let (role, blocks) = match message {
+            Message::System { content } => {
+                if !content.is_empty() {
+                    system.push(content);
+                }
+                continue;
+            }
+            Message::User { content } => (
+                Role::User,
+                content
+                    .iter()
+                    .filter_map(user_block)
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+            Message::Assistant {
+                content,
+                tool_calls,
+            } => (
+                Role::Assistant,
+                assistant_blocks(content.as_deref(), tool_calls)?,
+            ),
+            Message::Tool {
+                tool_call_id,
+                content,
+            } => (
+                Role::User,
+                vec![Block::ToolResult(ToolResult {
+                    tool_use_id: tool_call_id,
+                    content: [ResultText { text: content }],
+                })],
+            ),
+        };
+        match turns.last_mut() {
+            _ if blocks.is_empty() => {}
+            Some(last) if last.role == role => last.content.extend(blocks),
+            _ => turns.push(Turn {
+                role,
+                content: blocks,
+            }),
+        }
+    }
+    Ok((system, turns))
+}
+
+fn has_tool_blocks(turns: &[Turn<'_>]) -> bool {
+    turns
+        .iter()
+        .flat_map(|t| &t.content)
+        .any(|b| matches!(b, Block::ToolUse(_) | Block::ToolResult(_)))
+}
+
+fn user_block(part: &ContentPart) -> Option<Result<Block<'_>, ProviderError>> {
+    let image = match part {
+        ContentPart::Text(text) if text.is_empty() => return None,
+        ContentPart::Text(text) => return Some(Ok(Block::Text(text))),
+        ContentPart::Image(image) => match &image.source {
+            ImageSource::Base64 { media_type, data } => {
+                format_of(media_type).map(|format| ImageBlock {
+                    format,
+                    source: ImageData::Bytes(data),
+                })
+            }
+            ImageSource::Url(url) if url.starts_with("data:") => body::base64_data_url(url)
+                .ok_or_else(|| {
+                    invalid("an image `data:` URL must be base64 (`data:<type>;base64,...`)")
+                })
+                .and_then(|(media_type, data)| {
+                    format_of(media_type).map(|format| ImageBlock {
+                        format,
+                        source: ImageData::Bytes(data),
+                    })
+                }),
+            ImageSource::Url(url) if url.starts_with("s3://") => {
+                s3_format(url).map(|format| ImageBlock {
+                    format,
+                    source: ImageData::S3Location { uri: url },
+                })
+            }
+            ImageSource::Url(_) => Err(invalid(
+                "Bedrock Converse takes images as bytes or `s3://` locations, not web URLs: \
+                 fetch the image and send it as base64",
+            )),
+        },
+    };
+    Some(image.map(Block::Image))
+}
+
+/// Converse's image format for a media type.
+fn format_of(media_type: &str) -> Result<&'static str, ProviderError> {
+    match media_type.trim().to_ascii_lowercase().as_str() {
+        "image/png" => Ok("png"),
+        "image/jpeg" | "image/jpg" => Ok("jpeg"),
+        "image/gif" => Ok("gif"),
+        "image/webp" => Ok("webp"),
+        other => Err(invalid(format!(
+            "Bedrock Converse takes PNG, JPEG, GIF and WebP images, not `{other}`"
+        ))),
+    }
+}
+
+/// The image format of an `s3://` object, from its extension.
+fn s3_format(url: &str) -> Result<&'static str, ProviderError> {
+    let extension = url
+        .rsplit_once('.')
+        .map(|(_, ext)| ext.to_ascii_lowercase())
+        .unwrap_or_default();
+    match extension.as_str() {
+        "png" => Ok("png"),
+        "jpg" | "jpeg" => Ok("jpeg"),
+        "gif" => Ok("gif"),
+        "webp" => Ok("webp"),
+        _ => Err(invalid(format!(
+            "the image `{url}` needs a .png, .jpg, .jpeg, .gif or .webp name: Converse must \
+             be told the format"
+        ))),
+    }
+}
+
+fn assistant_blocks<'a>(
+    text: Option<&'a str>,
+    tool_calls: &'a [ToolCall],
+) -> Result<Vec<Block<'a>>, ProviderError> {
+    let mut blocks = Vec::with_capacity(tool_calls.len() + 1);
+    if let Some(text) = text.filter(|t| !t.is_empty()) {
+        blocks.push(Block::Text(text));
+    }
+    for call in tool_calls {
+        blocks.push(Block::ToolUse(ToolUse {
+            tool_use_id: &call.id,
+            name: &call.name,
+            input: tool_input(call)?,
+        }));
+    }
+    Ok(blocks)
+}
+
+fn tool_input(call: &ToolCall) -> Result<Value, ProviderError> {
+    if call.arguments.trim().is_empty() {
+        return Ok(Value::Object(Map::new()));
+    }
+    match serde_json::from_str::<Value>(&call.arguments) {
+        Ok(value @ Value::Object(_)) => Ok(value),
+        Ok(_) => Err(invalid(format!(
+            "arguments of tool call `{}` (`{}`) are not a JSON object",
+            call.id, call.name
+        ))),
+        Err(e) => Err(invalid(format!(
+            "arguments of tool call `{}` (`{}`) are not valid JSON: {e}",
+            call.id, call.name
+        ))),
+    }
+}
+
+fn tool_spec(tool: &Tool) -> Result<ToolSpec<'_>, ProviderError> {
+    let json = if tool.parameters.is_null() {
+        body::parameters_schema(&tool.parameters)
+    } else {
+        object_schema(&tool.parameters).ok_or_else(|| {
+            invalid(format!(
+                "parameters of tool `{}` are not a JSON Schema object",
+                tool.name
+            ))
+        })?
+    };
+    Ok(ToolSpec {
+        name: &tool.name,
+        description: tool.description.as_deref(),
+        input_schema: SchemaJson { json },
+    })
+}
+
+fn object_schema(schema: &Value) -> Option<Cow<'_, Value>> {
+    let fields = schema.as_object()?;
+    if fields.contains_key("type") {
+        return Some(Cow::Borrowed(schema));
+    }
+    let mut owned = fields.clone();
+    owned.insert("type".into(), Value::from("object"));
+    Some(Cow::Owned(Value::Object(owned)))
+}
+
+fn answer_tool(format: &ResponseFormat) -> Option<(ToolSpec<'_>, bool)> {
+    match format {
+        ResponseFormat::Text => None,
+        ResponseFormat::JsonObject => Some((
+            ToolSpec {
+                name: JSON_OBJECT_TOOL,
+                description: Some("Give your final answer as this tool's input: a JSON object."),
+                input_schema: SchemaJson {
+                    json: Cow::Owned(json!({"type": "object"})),
+                },
+            },
+            false,
+        )),
+        ResponseFormat::JsonSchema { name, schema, .. } => {
+            let root = body::has_object_root(schema)
+                .then(|| object_schema(schema))
+                .flatten();
+            let wrapped = root.is_none();
+            let json = root.unwrap_or_else(|| Cow::Owned(body::wrapped_schema(schema)));
+            let description = if wrapped {
+                "Give your final answer as this tool's input, under `value`."
+            } else {
+                "Give your final answer as this tool's input."
+            };
+            Some((
+                ToolSpec {
+                    name,
+                    description: Some(description),
+                    input_schema: SchemaJson { json },
+                },
+                wrapped,
+            ))
+        }
+    }
+}
+
+/// The tool choice: the request's, or the one that makes the model answer through the
+/// JSON-mode answer tool (`any` when the request has tools of its own, so the model may
+/// call one of them instead).
+fn choice<'a>(
+    requested: Option<&'a ToolChoice>,
+    answer_tool: Option<&'a str>,
+    has_tools: bool,
+    may_force: bool,
+) -> Option<Choice<'a>> {
+    let forced = |choice: Choice<'a>| if may_force { choice } else { Choice::Auto(Empty {}) };
+    let Some(answer_tool) = answer_tool else {
+        return requested.filter(|_| has_tools).and_then(|choice| match choice {
+            ToolChoice::Auto => Some(Choice::Auto(Empty {})),
+            ToolChoice::None => None,
+            ToolChoice::Required => Some(forced(Choice::Any(Empty {}))),
+            ToolChoice::Function(name) => Some(forced(Choice::Tool { name })),
+        });
+    };
+    if !may_force {
+        return Some(Choice::Auto(Empty {}));
+    }
+    Some(match requested {
+        Some(ToolChoice::Function(name)) => Choice::Tool { name },
+        Some(ToolChoice::Required) => Choice::Any(Empty {}),
+        Some(ToolChoice::Auto) | None if has_tools => Choice::Any(Empty {}),
+        _ => Choice::Tool { name: answer_tool },
+    })
+}
+
+fn invalid(message: impl Into<String>) -> ProviderError {
+    ProviderError::new(ErrorKind::InvalidRequest, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{AccountInfo, ChatRequest, SamplingParams};
+
+    fn body(request: &ChatRequest) -> Result<Value, ProviderError> {
+        let account = AccountInfo::new("a");
+        let defaults = SamplingParams::default();
+        let provider_request = ProviderRequest::new("meta.llama3", &account, request, &defaults);
+        let prepared = build(&provider_request)?;
+        Ok(serde_json::to_value(&prepared.body).unwrap())
+    }
+
+    #[test]
+    fn extra_parameters_go_to_the_model_unless_they_are_converse_members() {
+        let request = ChatRequest::user("hi").params(
+            SamplingParams::new()
+                .extra("top_k", 40)
+                .extra("guardrailConfig", json!({"guardrailIdentifier": "g", "guardrailVersion": "1"}))
+                .extra(ADDITIONAL_FIELDS, json!({"anthropic_beta": ["x"]}))
+                .extra("messages", json!([])),
+        );
+        let body = body(&request).unwrap();
+        assert_eq!(body["additionalModelRequestFields"], json!({"top_k": 40, "anthropic_beta": ["x"]}));
+        assert_eq!(body["guardrailConfig"]["guardrailIdentifier"], "g");
+        assert_eq!(body["messages"][0]["content"][0]["text"], "hi");
+    }
+
+    #[test]
+    fn web_image_urls_and_unknown_formats_are_invalid_requests_that_say_what_converse_takes() {
+        let image = |part: ContentPart| ChatRequest::new().message(Message::user_parts([part]));
+        let request = image(ContentPart::image_url("https://example.com/cat.png"));
+        let error = body(&request).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::InvalidRequest);
+        assert!(error.message().contains("bytes or `s3://`"), "{error}");
+        let request = image(ContentPart::image_base64("image/bmp", "Qk0="));
+        assert!(body(&request).unwrap_err().message().contains("image/bmp"));
+        let request = image(ContentPart::image_url("s3://bucket/cat.JPG"));
+        let body = body(&request).unwrap();
+        assert_eq!(
+            body["messages"][0]["content"][0]["image"],
+            json!({"format": "jpeg", "source": {"s3Location": {"uri": "s3://bucket/cat.JPG"}}})
+        );
+    }
+
+    #[test]
+    fn reasoning_on_a_model_outside_the_claude_family_is_an_unsupported_parameter() {
+        let request = ChatRequest::user("hi").params(SamplingParams::new().reasoning_budget(2048));
+        let error = body(&request).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::UnsupportedParameter);
+        assert!(error.message().contains("meta.llama3"), "{error}");
+    }
+}
