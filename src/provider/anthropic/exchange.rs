@@ -5,10 +5,10 @@
 use reqwest::header::HeaderMap;
 
 #[cfg(feature = "vertex")]
+use super::error;
+#[cfg(feature = "vertex")]
 use super::request::Dialect;
 use super::request::{self, Options};
-#[cfg(feature = "vertex")]
-use super::error;
 use super::{response, stream};
 use crate::account::AccountInfo;
 use crate::provider::{ProviderError, ProviderRequest, ProviderResponse, ProviderStream};

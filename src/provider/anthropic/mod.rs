@@ -86,9 +86,9 @@ mod stream;
 use async_trait::async_trait;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
+pub(crate) use self::exchange::Exchange;
 #[cfg(feature = "vertex")]
 pub(crate) use self::exchange::error_body;
-pub(crate) use self::exchange::Exchange;
 use super::client::AdapterClient;
 use super::http::{self, HttpTimeouts};
 use super::{

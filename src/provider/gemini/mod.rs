@@ -234,9 +234,7 @@ impl Provider for Gemini {
         };
         let mut exchange = Exchange::build(&request)?;
         let body = std::mem::take(&mut exchange.body);
-        let response = self
-            .post(&request, body, "generateContent", false)
-            .await?;
+        let response = self.post(&request, body, "generateContent", false).await?;
         let body = http::read_body(response, account, self.timeouts.max_body_bytes).await?;
         exchange.parse(&body, account)
     }

@@ -171,7 +171,15 @@ mod tests {
 
     #[test]
     fn other_publishers_and_ids_that_would_reshape_the_url_are_refused() {
-        for bad in ["meta/llama-4", "", "google/", "a b", "x?alt=1", "m:rawPredict", "a/b/c"] {
+        for bad in [
+            "meta/llama-4",
+            "",
+            "google/",
+            "a b",
+            "x?alt=1",
+            "m:rawPredict",
+            "a/b/c",
+        ] {
             let error = publisher_model(bad).unwrap_err();
             assert_eq!(error.kind(), ErrorKind::NotFound, "{bad}");
         }
@@ -182,9 +190,14 @@ mod tests {
         let account = AccountInfo::new("v");
         let east = Location::new("proj-1".into(), "us-east5".into());
         assert_eq!(
-            east.method_url(&account, Publisher::Anthropic, "claude-haiku-4-5", "rawPredict")
-                .unwrap()
-                .as_str(),
+            east.method_url(
+                &account,
+                Publisher::Anthropic,
+                "claude-haiku-4-5",
+                "rawPredict"
+            )
+            .unwrap()
+            .as_str(),
             "https://us-east5-aiplatform.googleapis.com/v1/projects/proj-1/locations/us-east5/publishers/anthropic/models/claude-haiku-4-5:rawPredict"
         );
         let global = Location::new("proj-1".into(), "global".into());
@@ -194,9 +207,14 @@ mod tests {
         );
         let local = ProviderAccount::new("v", SimProvider::new()).base_url("http://127.0.0.1:9/");
         assert_eq!(
-            east.method_url(local.info(), Publisher::Google, "gemini-2.5-pro", "generateContent")
-                .unwrap()
-                .as_str(),
+            east.method_url(
+                local.info(),
+                Publisher::Google,
+                "gemini-2.5-pro",
+                "generateContent"
+            )
+            .unwrap()
+            .as_str(),
             "http://127.0.0.1:9/v1/projects/proj-1/locations/us-east5/publishers/google/models/gemini-2.5-pro:generateContent"
         );
     }

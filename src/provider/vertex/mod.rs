@@ -373,12 +373,7 @@ fn headers(
 
 /// A Claude model's own error body as the Anthropic adapter reads it; anything else
 /// (Vertex AI's `google.rpc.Status`, a proxy's page) as the Gemini adapter does.
-fn classify(
-    status: u16,
-    headers: &HeaderMap,
-    body: &[u8],
-    account: &AccountInfo,
-) -> ProviderError {
+fn classify(status: u16, headers: &HeaderMap, body: &[u8], account: &AccountInfo) -> ProviderError {
     anthropic::error_body(status, headers, body, account)
         .unwrap_or_else(|| gemini::error_from_http(status, headers, body, account))
 }

@@ -81,9 +81,15 @@ mod tests {
 
     #[test]
     fn a_named_file_that_cannot_be_read_is_an_error_naming_it() {
-        let error = find(env(&[("GOOGLE_APPLICATION_CREDENTIALS", "/nonexistent/key.json")]))
-            .unwrap_err();
-        assert!(error.to_string().contains("/nonexistent/key.json"), "{error}");
+        let error = find(env(&[(
+            "GOOGLE_APPLICATION_CREDENTIALS",
+            "/nonexistent/key.json",
+        )]))
+        .unwrap_err();
+        assert!(
+            error.to_string().contains("/nonexistent/key.json"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -118,14 +118,23 @@ mod tests {
         let cache = TokenCache::default();
         let count = AtomicUsize::new(0);
         let hour = Duration::from_secs(3600);
-        let first = cache.bearer(|| async { issue(&count, hour) }).await.unwrap();
+        let first = cache
+            .bearer(|| async { issue(&count, hour) })
+            .await
+            .unwrap();
         assert_eq!(first, "Bearer tok-1");
         assert!(first.is_sensitive());
         tokio::time::advance(hour - REFRESH_MARGIN - Duration::from_secs(1)).await;
-        let again = cache.bearer(|| async { issue(&count, hour) }).await.unwrap();
+        let again = cache
+            .bearer(|| async { issue(&count, hour) })
+            .await
+            .unwrap();
         assert_eq!(again, "Bearer tok-1");
         tokio::time::advance(Duration::from_secs(2)).await;
-        let next = cache.bearer(|| async { issue(&count, hour) }).await.unwrap();
+        let next = cache
+            .bearer(|| async { issue(&count, hour) })
+            .await
+            .unwrap();
         assert_eq!(next, "Bearer tok-2");
         assert_eq!(count.load(Ordering::SeqCst), 2);
     }
@@ -151,12 +160,21 @@ mod tests {
         let cache = TokenCache::default();
         let count = AtomicUsize::new(0);
         let hour = Duration::from_secs(3600);
-        let first = cache.bearer(|| async { issue(&count, hour) }).await.unwrap();
+        let first = cache
+            .bearer(|| async { issue(&count, hour) })
+            .await
+            .unwrap();
         cache.forget(&first);
-        let second = cache.bearer(|| async { issue(&count, hour) }).await.unwrap();
+        let second = cache
+            .bearer(|| async { issue(&count, hour) })
+            .await
+            .unwrap();
         assert_eq!(second, "Bearer tok-2");
         cache.forget(&first);
-        let still = cache.bearer(|| async { issue(&count, hour) }).await.unwrap();
+        let still = cache
+            .bearer(|| async { issue(&count, hour) })
+            .await
+            .unwrap();
         assert_eq!(still, "Bearer tok-2");
     }
 

@@ -56,13 +56,19 @@ pub(super) async fn fetch(
                 issued_at,
             };
             let assertion = jwt::assertion(&claims, &key.key).ok_or_else(|| {
-                refused(account, "the service-account key could not sign a token request")
+                refused(
+                    account,
+                    "the service-account key could not sign a token request",
+                )
             })?;
             let form = form_urlencoded::Serializer::new(String::new())
                 .append_pair("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer")
                 .append_pair("assertion", &assertion)
                 .finish();
-            (form_post(client, &key.token_url, form), key.token_url.as_str())
+            (
+                form_post(client, &key.token_url, form),
+                key.token_url.as_str(),
+            )
         }
         Source::AuthorizedUser(user) => {
             let form = form_urlencoded::Serializer::new(String::new())
@@ -71,11 +77,17 @@ pub(super) async fn fetch(
                 .append_pair("client_secret", user.client_secret.expose())
                 .append_pair("refresh_token", user.refresh_token.expose())
                 .finish();
-            (form_post(client, &user.token_url, form), user.token_url.as_str())
+            (
+                form_post(client, &user.token_url, form),
+                user.token_url.as_str(),
+            )
         }
         Source::Metadata { url } => {
             let request = client
-                .get(format!("{}{METADATA_TOKEN_PATH}", url.trim_end_matches('/')))
+                .get(format!(
+                    "{}{METADATA_TOKEN_PATH}",
+                    url.trim_end_matches('/')
+                ))
                 .header("metadata-flavor", "Google");
             (request, url.as_str())
         }

@@ -112,8 +112,14 @@ impl Source {
             .unwrap_or_else(|| GOOGLE_TOKEN_URL.to_owned());
         match file.kind.as_str() {
             "service_account" => {
-                let client_email = file.client_email.clone().ok_or_else(|| missing("client_email"))?;
-                let pem = file.private_key.as_ref().ok_or_else(|| missing("private_key"))?;
+                let client_email = file
+                    .client_email
+                    .clone()
+                    .ok_or_else(|| missing("client_email"))?;
+                let pem = file
+                    .private_key
+                    .as_ref()
+                    .ok_or_else(|| missing("private_key"))?;
                 let key = signing_key(pem).map_err(|reason| {
                     CredentialsError::invalid(
                         origin,
