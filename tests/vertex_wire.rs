@@ -8,6 +8,8 @@ mod support;
 
 #[path = "vertex_wire/auth.rs"]
 mod auth;
+#[path = "vertex_wire/config.rs"]
+mod config;
 #[path = "vertex_wire/errors.rs"]
 mod errors;
 

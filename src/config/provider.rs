@@ -10,6 +10,7 @@ use super::adapters::{AnthropicSettings, GeminiSettings, OpenAiSettings};
 use super::kinds::ProviderKinds;
 use super::problems::Problems;
 use super::sim::SimSettings;
+use super::vertex::VertexSettings;
 use crate::provider::Provider;
 
 /// The backend of an account: a `kind` and that kind's settings, in one table.
@@ -19,6 +20,7 @@ use crate::provider::Provider;
 /// provider = { kind = "openai", azure_api_version = "2024-10-21" } # Azure OpenAI
 /// provider = { kind = "anthropic", default_max_tokens = 2048 }
 /// provider = { kind = "gemini" }
+/// provider = { kind = "vertex", project = "acme-prod", location = "us-east5" } # feature `vertex`
 /// provider = { kind = "sim", reply = "Hello!" }                 # offline, for demos and tests
 /// provider = { kind = "my-kind", region = "eu" }                # registered in code
 /// ```
@@ -39,6 +41,8 @@ pub enum ProviderConfig {
     Anthropic(AnthropicSettings),
     /// The Google Gemini API ([`Gemini`](crate::Gemini)).
     Gemini(GeminiSettings),
+    /// Google Vertex AI ([`Vertex`](crate::provider::vertex::Vertex), feature `vertex`).
+    Vertex(VertexSettings),
     /// The simulated provider ([`SimProvider`](crate::sim::SimProvider)): offline,
     /// scriptable, for demos and tests.
     Sim(SimSettings),
@@ -91,6 +95,9 @@ impl<'de> Deserialize<'de> for ProviderConfig {
             "gemini" => ProviderConfig::Gemini(
                 GeminiSettings::deserialize(Value::Object(table)).map_err(read)?,
             ),
+            "vertex" => ProviderConfig::Vertex(
+                VertexSettings::deserialize(Value::Object(table)).map_err(read)?,
+            ),
             "sim" => {
                 ProviderConfig::Sim(SimSettings::deserialize(Value::Object(table)).map_err(read)?)
             }
@@ -115,6 +122,7 @@ impl ProviderConfig {
             ProviderConfig::OpenAi(settings) => Arc::new(settings.build(path, problems)),
             ProviderConfig::Anthropic(settings) => Arc::new(settings.build(path, problems)),
             ProviderConfig::Gemini(settings) => Arc::new(settings.build(path, problems)),
+            ProviderConfig::Vertex(settings) => return settings.build(path, problems),
             ProviderConfig::Sim(settings) => Arc::new(settings.build(path, problems)),
             ProviderConfig::Custom(custom) => {
                 return kinds.build(&custom.kind, &custom.settings, path, problems);
