@@ -220,6 +220,9 @@ pub use provider::anthropic::Anthropic;
 pub use provider::gemini::Gemini;
 pub use provider::openai::OpenAi;
 pub use provider::profile::{ModelProfile, ParameterPolicy, ProfileTable};
+#[cfg(feature = "vertex")]
+#[cfg_attr(docsrs, doc(cfg(feature = "vertex")))]
+pub use provider::vertex::Vertex;
 pub use provider::{
     ErrorKind, ErrorKindSet, Provider, ProviderError, ProviderEvent, ProviderRequest,
     ProviderResponse, ProviderStream,

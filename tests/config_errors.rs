@@ -230,7 +230,7 @@ fn unknown_provider_kinds_name_the_closest_kind_and_where_it_is() {
     let problems = problems_of("[[accounts]]\nname = \"a\"\nprovider = { kind = \"in-house\" }\n");
     assert!(
         problems[0].starts_with(
-            "accounts[0].provider.kind: unknown provider kind `in-house`; the kinds are `openai`, `anthropic`, `gemini`, `sim`, and kinds of your own are registered with `RouterConfig::with_provider_kinds`"
+            "accounts[0].provider.kind: unknown provider kind `in-house`; the kinds are `openai`, `anthropic`, `gemini`, `vertex`, `sim`, and kinds of your own are registered with `RouterConfig::with_provider_kinds`"
         ),
         "{problems:?}"
     );

@@ -12,7 +12,7 @@ use super::problems::Problems;
 use crate::provider::Provider;
 
 /// The built-in kinds, which a registered kind may not replace.
-pub(crate) const BUILT_IN: [&str; 4] = ["openai", "anthropic", "gemini", "sim"];
+pub(crate) const BUILT_IN: [&str; 5] = ["openai", "anthropic", "gemini", "vertex", "sim"];
 
 /// Builds one registered kind's provider from its settings table (without `kind`),
 /// reporting problems under the path it is given.
@@ -85,7 +85,7 @@ impl ProviderKinds {
     /// Registers `kind`: an account's provider table `{ kind = "<kind>", ... }` is read as
     /// `S` (without `kind`) and made into a provider by `build`, whose `Err` names what is
     /// wrong. Registering a kind again replaces it; the built-in kinds (`openai`,
-    /// `anthropic`, `gemini`, `sim`) cannot be replaced, and a config that names one gets
+    /// `anthropic`, `gemini`, `vertex`, `sim`) cannot be replaced, and a config that names one gets
     /// the built-in.
     pub fn register<S, P, F>(mut self, kind: impl Into<String>, build: F) -> Self
     where

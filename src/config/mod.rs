@@ -3,7 +3,7 @@
 //!
 //! [`RouterConfig`] holds everything [`RouterBuilder`](crate::RouterBuilder) can express:
 //! - `accounts` ([`AccountConfig`]): the provider ([`ProviderConfig`]: `openai` with
-//!   Azure and compatible endpoints, `anthropic`, `gemini`, `sim`, or a kind of your own
+//!   Azure and compatible endpoints, `anthropic`, `gemini`, `vertex`, `sim`, or a kind of your own
 //!   registered in [`ProviderKinds`]) and its settings, API
 //!   key, base URL, headers, rate `limits`, `budget` and `pricing`;
 //! - `models` ([`ModelConfig`]): capabilities, defaults, balance strategy, targets with
@@ -88,6 +88,7 @@ mod secret;
 mod shared;
 mod sim;
 mod state;
+mod vertex;
 mod watch;
 
 pub use account::AccountConfig;
@@ -117,4 +118,5 @@ pub use sim::{SimOutage, SimSettings, SimUsage};
 #[cfg_attr(docsrs, doc(cfg(feature = "bedrock")))]
 pub use bedrock::{BedrockCredentials, BedrockSettings};
 pub use state::StateStoreConfig;
+pub use vertex::VertexSettings;
 pub use watch::{ConfigWatcher, ReloadEvent};

@@ -12,6 +12,7 @@ use super::bedrock::BedrockSettings;
 use super::kinds::ProviderKinds;
 use super::problems::Problems;
 use super::sim::SimSettings;
+use super::vertex::VertexSettings;
 use crate::provider::Provider;
 
 /// The backend of an account: a `kind` and that kind's settings, in one table.
@@ -22,6 +23,7 @@ use crate::provider::Provider;
 /// provider = { kind = "anthropic", default_max_tokens = 2048 }
 /// provider = { kind = "gemini" }
 /// provider = { kind = "bedrock", region = "us-east-1" }         # feature `bedrock`
+/// provider = { kind = "vertex", project = "acme-prod", location = "us-east5" } # feature `vertex`
 /// provider = { kind = "sim", reply = "Hello!" }                 # offline, for demos and tests
 /// provider = { kind = "my-kind", region = "eu" }                # registered in code
 /// ```
@@ -46,6 +48,8 @@ pub enum ProviderConfig {
     #[cfg(feature = "bedrock")]
     #[cfg_attr(docsrs, doc(cfg(feature = "bedrock")))]
     Bedrock(BedrockSettings),
+    /// Google Vertex AI ([`Vertex`](crate::provider::vertex::Vertex), feature `vertex`).
+    Vertex(VertexSettings),
     /// The simulated provider ([`SimProvider`](crate::sim::SimProvider)): offline,
     /// scriptable, for demos and tests.
     Sim(SimSettings),
@@ -102,6 +106,9 @@ impl<'de> Deserialize<'de> for ProviderConfig {
             "bedrock" => ProviderConfig::Bedrock(
                 BedrockSettings::deserialize(Value::Object(table)).map_err(read)?,
             ),
+            "vertex" => ProviderConfig::Vertex(
+                VertexSettings::deserialize(Value::Object(table)).map_err(read)?,
+            ),
             "sim" => {
                 ProviderConfig::Sim(SimSettings::deserialize(Value::Object(table)).map_err(read)?)
             }
@@ -128,6 +135,7 @@ impl ProviderConfig {
             ProviderConfig::Gemini(settings) => Arc::new(settings.build(path, problems)),
             #[cfg(feature = "bedrock")]
             ProviderConfig::Bedrock(settings) => Arc::new(settings.build(path, problems)),
+            ProviderConfig::Vertex(settings) => return settings.build(path, problems),
             ProviderConfig::Sim(settings) => Arc::new(settings.build(path, problems)),
             ProviderConfig::Custom(custom) => {
                 return kinds.build(&custom.kind, &custom.settings, path, problems);

@@ -51,6 +51,9 @@ pub mod openai;
 pub mod profile;
 pub mod sse;
 mod tls;
+#[cfg(feature = "vertex")]
+#[cfg_attr(docsrs, doc(cfg(feature = "vertex")))]
+pub mod vertex;
 
 use std::pin::Pin;
 use std::sync::{Arc, LazyLock};

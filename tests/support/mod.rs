@@ -13,6 +13,8 @@ pub mod recording;
 #[cfg(feature = "redis")]
 pub mod redis;
 pub mod telemetry;
+#[cfg(feature = "vertex")]
+pub mod vertex;
 pub mod wire;
 pub mod wire_server;
 

@@ -55,6 +55,12 @@ pub(super) fn from_response(
     error
 }
 
+#[cfg(feature = "vertex")]
+/// Whether `body` is an Anthropic error body (`{"type": "error", "error": {"type", ...}}`).
+pub(super) fn is_error_body(body: &[u8]) -> bool {
+    serde_json::from_slice::<ErrorBody>(body).is_ok()
+}
+
 /// The error for an `error` event in the middle of a stream (already answered 200).
 pub(super) fn from_event(error: &WireError, account: &AccountInfo) -> ProviderError {
     let kind = kind_of(error).unwrap_or(ErrorKind::ServerError);

@@ -75,6 +75,7 @@
 //! `message_stop` fails with `MalformedResponse`.
 
 mod error;
+mod exchange;
 #[cfg(any(fuzzing, test))]
 #[doc(hidden)]
 pub mod fuzzing;
@@ -85,8 +86,10 @@ mod stream;
 use async_trait::async_trait;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
+pub(crate) use self::exchange::Exchange;
+#[cfg(feature = "vertex")]
+pub(crate) use self::exchange::error_body;
 use super::client::AdapterClient;
-use super::event_stream;
 use super::http::{self, HttpTimeouts};
 use super::{
     ErrorKind, Provider, ProviderError, ProviderRequest, ProviderResponse, ProviderStream,
@@ -277,6 +280,7 @@ impl Anthropic {
             default_max_tokens: self.default_max_tokens,
             sampling_params: self.api_version.accepts_sampling_params(),
             stream,
+            dialect: request::Dialect::Messages,
         }
     }
 
@@ -316,16 +320,15 @@ impl Anthropic {
     async fn post_messages(
         &self,
         request: &ProviderRequest<'_>,
-        body: &request::Body<'_>,
+        body: Vec<u8>,
         streaming: bool,
     ) -> Result<reqwest::Response, ProviderError> {
         let account = request.account();
-        let bytes = http::json_body(body)?;
         let builder = self
             .client
             .get()
             .post(endpoint(account, "messages")?)
-            .body(bytes);
+            .body(body);
         // A stream may outlive the total timeout; its chunks are bounded by the read one.
         let builder = if streaming {
             builder
@@ -360,16 +363,12 @@ impl Provider for Anthropic {
             Some(adapted) => request.with_adaptation(Some(adapted)),
             None => request,
         };
-        let prepared = request::build(&request, &self.body_options(false))?;
-        let response = self.post_messages(&request, &prepared.body, false).await?;
+        let mut exchange = Exchange::build(&request, &self.body_options(false))?;
+        let body = std::mem::take(&mut exchange.body);
+        let response = self.post_messages(&request, body, false).await?;
         let bytes =
             http::read_body(response, request.account(), self.timeouts.max_body_bytes).await?;
-        let mut response =
-            response::parse(&bytes, prepared.answer_tool.as_deref(), request.account())?;
-        if prepared.wrapped_answer {
-            response.content = crate::provider::body::unwrap_answer(&response.content);
-        }
-        Ok(response)
+        exchange.parse(&bytes, request.account())
     }
 
     async fn stream(&self, request: ProviderRequest<'_>) -> Result<ProviderStream, ProviderError> {
@@ -378,11 +377,10 @@ impl Provider for Anthropic {
             Some(adapted) => request.with_adaptation(Some(adapted)),
             None => request,
         };
-        let prepared = request::build(&request, &self.body_options(true))?;
-        let response = self.post_messages(&request, &prepared.body, true).await?;
-        let decoder = stream::Decoder::new(prepared.answer_tool).wrapped(prepared.wrapped_answer);
-        let account = request.account().clone();
-        Ok(event_stream::decode_events(response, account, decoder))
+        let mut exchange = Exchange::build(&request, &self.body_options(true))?;
+        let body = std::mem::take(&mut exchange.body);
+        let response = self.post_messages(&request, body, true).await?;
+        Ok(exchange.into_stream(response, request.account().clone()))
     }
 
     /// Lists one model (`GET {base}/v1/models?limit=1`): it needs a valid key and a

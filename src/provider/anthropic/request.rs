@@ -10,8 +10,9 @@ use crate::provider::{ErrorKind, ProviderError, ProviderRequest, body};
 use crate::types::{ContentPart, ImageSource, Message, ResponseFormat, Tool, ToolCall, ToolChoice};
 
 /// Body fields the adapter sets itself; extra parameters cannot replace them.
-const OWN_FIELDS: [&str; 10] = [
+const OWN_FIELDS: [&str; 11] = [
     "model",
+    "anthropic_version",
     "max_tokens",
     "system",
     "messages",
@@ -32,6 +33,18 @@ pub(super) struct Options {
     /// Whether the API version accepts `temperature` and `top_p`.
     pub(super) sampling_params: bool,
     pub(super) stream: bool,
+    /// Where the body goes: the model and the API version travel differently on Vertex AI.
+    pub(super) dialect: Dialect,
+}
+
+/// Where a Messages body is sent, which decides where the model and version go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Dialect {
+    /// Anthropic's own API: the model in the body, the version in a header.
+    Messages,
+    /// Vertex AI's `rawPredict`: the model in the URL, the version in the body as this.
+    #[cfg(feature = "vertex")]
+    Vertex(&'static str),
 }
 
 /// A body ready to send, and the answer tool's name when the request asks for JSON.
@@ -47,7 +60,10 @@ pub(super) struct Prepared<'a> {
 /// building it copies nothing large.
 #[derive(Debug, Serialize)]
 pub(super) struct Body<'a> {
-    model: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    model: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    anthropic_version: Option<&'static str>,
     max_tokens: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     system: Option<String>,
@@ -183,8 +199,14 @@ pub(super) fn build<'a>(
         _ => options.default_max_tokens,
     };
     let sampling = options.sampling_params;
+    let (model, anthropic_version) = match options.dialect {
+        Dialect::Messages => (Some(request.model()), None),
+        #[cfg(feature = "vertex")]
+        Dialect::Vertex(version) => (None, Some(version)),
+    };
     let body = Body {
-        model: request.model(),
+        model,
+        anthropic_version,
         max_tokens: params.max_tokens().unwrap_or(default_max_tokens),
         system,
         messages,
@@ -455,6 +477,7 @@ mod tests {
             default_max_tokens: 7,
             sampling_params,
             stream: false,
+            dialect: Dialect::Messages,
         };
         let prepared = build(&provider_request, &options)?;
         Ok(serde_json::to_value(&prepared.body).unwrap())

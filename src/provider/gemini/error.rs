@@ -31,7 +31,7 @@ pub(super) struct ErrorBody {
 }
 
 /// The error an HTTP answer with a non-success `status` means.
-pub(super) fn from_http(
+pub(crate) fn from_http(
     status: u16,
     headers: &HeaderMap,
     body: &[u8],

@@ -70,6 +70,7 @@
 //! Messages keep Gemini's words with the account's secrets replaced by `[REDACTED]`.
 
 mod error;
+mod exchange;
 #[cfg(any(fuzzing, test))]
 #[doc(hidden)]
 pub mod fuzzing;
@@ -80,8 +81,10 @@ mod stream;
 use async_trait::async_trait;
 use reqwest::header::CONTENT_TYPE;
 
+#[cfg(feature = "vertex")]
+pub(crate) use self::error::from_http as error_from_http;
+pub(crate) use self::exchange::Exchange;
 use super::client::AdapterClient;
-use super::event_stream;
 use super::http::{self, HttpTimeouts};
 use super::{
     ErrorKind, Provider, ProviderError, ProviderRequest, ProviderResponse, ProviderStream,
@@ -179,12 +182,11 @@ impl Gemini {
     async fn post(
         &self,
         request: &ProviderRequest<'_>,
-        body: &serde_json::Value,
+        body: Vec<u8>,
         method: &str,
         streaming: bool,
     ) -> Result<reqwest::Response, ProviderError> {
         let account = request.account();
-        let body = http::json_body(body)?;
         let url = format!(
             "{}/v1beta/{}:{method}",
             base_url(account),
@@ -230,16 +232,11 @@ impl Provider for Gemini {
             Some(adapted) => request.with_adaptation(Some(adapted)),
             None => request,
         };
-        let built = request::build(&request)?;
-        let response = self
-            .post(&request, &built.body, "generateContent", false)
-            .await?;
+        let mut exchange = Exchange::build(&request)?;
+        let body = std::mem::take(&mut exchange.body);
+        let response = self.post(&request, body, "generateContent", false).await?;
         let body = http::read_body(response, account, self.timeouts.max_body_bytes).await?;
-        let response = response::parse(&body, account)?;
-        Ok(match &built.answer {
-            Some(answer) => response::take_answer(response, answer),
-            None => response,
-        })
+        exchange.parse(&body, account)
     }
 
     async fn stream(&self, request: ProviderRequest<'_>) -> Result<ProviderStream, ProviderError> {
@@ -248,16 +245,12 @@ impl Provider for Gemini {
             Some(adapted) => request.with_adaptation(Some(adapted)),
             None => request,
         };
-        let built = request::build(&request)?;
+        let mut exchange = Exchange::build(&request)?;
+        let body = std::mem::take(&mut exchange.body);
         let response = self
-            .post(&request, &built.body, "streamGenerateContent?alt=sse", true)
+            .post(&request, body, "streamGenerateContent?alt=sse", true)
             .await?;
-        let account = request.account().clone();
-        Ok(event_stream::decode_events(
-            response,
-            account,
-            stream::Progress::answering(built.answer),
-        ))
+        Ok(exchange.into_stream(response, request.account().clone()))
     }
 
     /// Lists one model (`GET {base}/v1beta/models?pageSize=1`): cheap, and it proves the
