@@ -125,7 +125,13 @@ pub(crate) async fn accounts(State(gateway): State<Gateway>) -> Response {
         .into_iter()
         .map(|status| Account {
             budget_exhausted_at: status.budget.as_ref().and_then(|b| {
-                projected_exhaustion(b.window_start, b.window_end, b.spent.dollars(), b.limit.dollars(), now)
+                projected_exhaustion(
+                    b.window_start,
+                    b.window_end,
+                    b.spent.dollars(),
+                    b.limit.dollars(),
+                    now,
+                )
             }),
             status,
         })
@@ -146,7 +152,11 @@ fn projected_exhaustion(
         return None;
     }
     let at = start + Duration::from_secs_f64(limit / (spent / elapsed));
-    (at < end).then(|| at.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0))
+    (at < end).then(|| {
+        at.duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+    })
 }
 
 /// `GET /health`: 200 while any account is healthy, 503 when none is.
@@ -223,7 +233,10 @@ mod tests {
         let end = start + Duration::from_secs(1_000);
         // A quarter spent after a tenth of the window: gone after 40% of it.
         let now = start + Duration::from_secs(100);
-        assert_eq!(projected_exhaustion(start, end, 25.0, 100.0, now), Some(1_400));
+        assert_eq!(
+            projected_exhaustion(start, end, 25.0, 100.0, now),
+            Some(1_400)
+        );
         // A slow pace runs past the window's end: no exhaustion.
         assert_eq!(projected_exhaustion(start, end, 1.0, 100.0, now), None);
         assert_eq!(projected_exhaustion(start, end, 0.0, 100.0, now), None);

@@ -174,7 +174,9 @@ fn failures(out: &mut String, failures: &[Failure]) {
         out.push_str("<div class=muted id=failures>none</div>");
         return;
     }
-    out.push_str("<table id=failures><tr><th>when</th><th>status</th><th>policy</th><th>message</th></tr>");
+    out.push_str(
+        "<table id=failures><tr><th>when</th><th>status</th><th>policy</th><th>message</th></tr>",
+    );
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())

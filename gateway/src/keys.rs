@@ -72,7 +72,10 @@ impl KeyTable {
                     "`sha256` must be 64 hex digits: the key's SHA-256 (`routewise-gateway hash-key KEY` prints it)".into(),
                 )
             })?;
-            if entries.iter().any(|e: &Arc<KeyEntry>| *e.name == *config.name) {
+            if entries
+                .iter()
+                .any(|e: &Arc<KeyEntry>| *e.name == *config.name)
+            {
                 return Err(problem("another key has this name".into()));
             }
             let kept = previous.and_then(|p| {

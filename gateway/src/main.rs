@@ -62,7 +62,9 @@ async fn run(args: Vec<String>) -> Result<(), String> {
     let config = match &config_path {
         Some(path) => GatewayConfig::from_path(path).map_err(|e| chain(&e))?,
         None => {
-            tracing::info!("no --config: serving the embedded demo on simulated providers; gateway key `sk-routewise-demo`");
+            tracing::info!(
+                "no --config: serving the embedded demo on simulated providers; gateway key `sk-routewise-demo`"
+            );
             GatewayConfig::embedded_default()
         }
     };

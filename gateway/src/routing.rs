@@ -93,7 +93,10 @@ pub(crate) fn authenticate(live: &Live, headers: &HeaderMap) -> Result<Arc<KeyEn
     let bearer = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        });
     let presented = bearer
         .or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()))
         .map(str::trim)
@@ -202,7 +205,11 @@ impl KeyCharge {
                     Class::RateLimited,
                     format!("gateway key `{}` is over its requests per minute", key.name),
                 )
-                .retry_after(limited.retry_at().map(|at| at.saturating_duration_since(now)))
+                .retry_after(
+                    limited
+                        .retry_at()
+                        .map(|at| at.saturating_duration_since(now)),
+                )
             })?),
             None => None,
         };
@@ -217,9 +224,7 @@ impl KeyCharge {
                     .code("insufficient_quota")
                 };
                 // Refused once nothing is left; the call's real cost is settled after.
-                ledger
-                    .check(Usd::from_nanos(1), wall)
-                    .map_err(exhausted)?;
+                ledger.check(Usd::from_nanos(1), wall).map_err(exhausted)?;
                 Some(ledger.reserve(Usd::ZERO, wall).map_err(exhausted)?)
             }
             None => None,

@@ -288,13 +288,13 @@ impl Gateway {
             Wire::Anthropic => "msg_",
         });
         let mut headers = HeaderMap::new();
-        routing::served_headers(&mut headers, stream.policy(), stream.target(), stream.calls());
-        let body = Body::from_stream(events(
-            stream,
-            first,
-            frames(id, unix_now()),
-            key,
-        ));
+        routing::served_headers(
+            &mut headers,
+            stream.policy(),
+            stream.target(),
+            stream.calls(),
+        );
+        let body = Body::from_stream(events(stream, first, frames(id, unix_now()), key));
         crate::admin::count_request(endpoint, 200);
         let mut out = (headers, body).into_response();
         out.headers_mut().insert(

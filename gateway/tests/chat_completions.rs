@@ -8,8 +8,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use routewise::sim::SimProvider;
 use routewise::{
-    BreakerConfig, Capabilities, LogicalModel, Policy, ProviderAccount, RateLimits, Router,
-    Target,
+    BreakerConfig, Capabilities, LogicalModel, Policy, ProviderAccount, RateLimits, Router, Target,
 };
 use routewise_gateway::KeyConfig;
 use serde_json::{Value, json};
@@ -56,7 +55,10 @@ async fn a_completion_falls_back_transparently_and_headers_say_who_served() {
     let body = json_of(response).await;
     assert_eq!(body["object"], "chat.completion");
     assert_eq!(body["model"], "primary-llm");
-    assert_eq!(body["choices"][0]["message"]["content"], "Hello from the backup");
+    assert_eq!(
+        body["choices"][0]["message"]["content"],
+        "Hello from the backup"
+    );
     assert_eq!(body["choices"][0]["finish_reason"], "stop");
     assert_eq!(body["usage"]["total_tokens"], 13);
     assert_eq!((down.calls(), up.calls()), (1, 1));
@@ -80,7 +82,10 @@ async fn a_stream_is_chunks_ending_with_done_after_a_silent_fallback() {
     let frames: Vec<&str> = text
         .split("\n\n")
         .filter(|f| !f.is_empty())
-        .map(|f| f.strip_prefix("data: ").expect("every frame is a data line"))
+        .map(|f| {
+            f.strip_prefix("data: ")
+                .expect("every frame is a data line")
+        })
         .collect();
     assert_eq!(frames.last(), Some(&"[DONE]"));
     let chunks: Vec<Value> = frames[..frames.len() - 1]
@@ -117,14 +122,20 @@ fn sim_router(provider: SimProvider, capabilities: Capabilities) -> Router {
 
 #[tokio::test]
 async fn models_lists_the_logical_models_with_their_capabilities() {
-    let router = sim_router(SimProvider::new(), Capabilities::STREAMING | Capabilities::TOOLS);
+    let router = sim_router(
+        SimProvider::new(),
+        Capabilities::STREAMING | Capabilities::TOOLS,
+    );
     let gateway = Running::start(router, settings()).await;
 
     let models = gateway.get_json("/v1/models").await;
 
     assert_eq!(models["object"], "list");
     assert_eq!(models["data"][0]["id"], "primary-llm");
-    assert_eq!(models["data"][0]["capabilities"], json!(["streaming", "tools"]));
+    assert_eq!(
+        models["data"][0]["capabilities"],
+        json!(["streaming", "tools"])
+    );
     assert_eq!(models["data"][1]["id"], "other-llm");
 }
 
@@ -133,10 +144,15 @@ async fn a_logical_model_no_policy_names_is_served_by_that_model() {
     let provider = SimProvider::new().echo();
     let gateway = Running::start(sim_router(provider, Capabilities::ALL), settings()).await;
 
-    let response = gateway.post("/v1/chat/completions", &chat("other-llm")).await;
+    let response = gateway
+        .post("/v1/chat/completions", &chat("other-llm"))
+        .await;
 
     assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()["x-routewise-target"], "other-llm/sim/small");
+    assert_eq!(
+        response.headers()["x-routewise-target"],
+        "other-llm/sim/small"
+    );
 }
 
 #[tokio::test]
@@ -151,7 +167,10 @@ async fn an_unknown_model_gets_404_model_not_found_naming_the_models() {
     assert_eq!(body["error"]["code"], "model_not_found");
     assert_eq!(body["error"]["type"], "invalid_request_error");
     let message = body["error"]["message"].as_str().unwrap();
-    assert!(message.contains("gpt-9") && message.contains("primary-llm"), "{message}");
+    assert!(
+        message.contains("gpt-9") && message.contains("primary-llm"),
+        "{message}"
+    );
     assert_eq!(provider.calls(), 0);
 }
 
@@ -164,7 +183,10 @@ async fn a_missing_or_wrong_key_gets_401_and_no_call_is_made() {
         .post_with("/v1/chat/completions", &chat("primary-llm"), &[])
         .await;
     assert_eq!(missing.status(), 401);
-    assert_eq!(json_of(missing).await["error"]["type"], "authentication_error");
+    assert_eq!(
+        json_of(missing).await["error"]["type"],
+        "authentication_error"
+    );
 
     let wrong = gateway
         .post_with(
@@ -177,7 +199,11 @@ async fn a_missing_or_wrong_key_gets_401_and_no_call_is_made() {
     assert_eq!(json_of(wrong).await["error"]["code"], "invalid_api_key");
 
     let anthropic_style = gateway
-        .post_with("/v1/chat/completions", &chat("primary-llm"), &[("x-api-key", KEY)])
+        .post_with(
+            "/v1/chat/completions",
+            &chat("primary-llm"),
+            &[("x-api-key", KEY)],
+        )
         .await;
     assert_eq!(anthropic_style.status(), 200);
     assert_eq!(provider.calls(), 1);
@@ -185,7 +211,11 @@ async fn a_missing_or_wrong_key_gets_401_and_no_call_is_made() {
 
 #[tokio::test]
 async fn malformed_json_gets_400_in_the_openai_shape() {
-    let gateway = Running::start(sim_router(SimProvider::new(), Capabilities::ALL), settings()).await;
+    let gateway = Running::start(
+        sim_router(SimProvider::new(), Capabilities::ALL),
+        settings(),
+    )
+    .await;
 
     let response = support::client()
         .post(format!("{}/v1/chat/completions", gateway.url))
@@ -199,7 +229,12 @@ async fn malformed_json_gets_400_in_the_openai_shape() {
     assert_eq!(response.status(), 400);
     let body = json_of(response).await;
     assert_eq!(body["error"]["type"], "invalid_request_error");
-    assert!(body["error"]["message"].as_str().unwrap().starts_with("invalid JSON body"));
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid JSON body")
+    );
 }
 
 #[tokio::test]
@@ -215,16 +250,25 @@ async fn an_oversized_body_gets_413() {
 
     assert_eq!(response.status(), 413);
     let body = json_of(response).await;
-    assert!(body["error"]["message"].as_str().unwrap().contains("1024 bytes"));
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("1024 bytes")
+    );
 }
 
 #[tokio::test]
 async fn a_request_no_model_on_the_route_can_serve_gets_400_with_the_explanation() {
     let provider = SimProvider::new();
-    let gateway =
-        Running::start(sim_router(provider.clone(), Capabilities::STREAMING), settings()).await;
+    let gateway = Running::start(
+        sim_router(provider.clone(), Capabilities::STREAMING),
+        settings(),
+    )
+    .await;
     let mut body = chat("primary-llm");
-    body["tools"] = json!([{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]);
+    body["tools"] =
+        json!([{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]);
 
     let response = gateway.post("/v1/chat/completions", &body).await;
 
@@ -239,21 +283,28 @@ async fn a_request_no_model_on_the_route_can_serve_gets_400_with_the_explanation
 #[tokio::test]
 async fn every_candidate_rate_limited_gets_429_with_retry_after() {
     let router = Router::builder()
-        .account(
-            ProviderAccount::new("sim", SimProvider::new())
-                .limits(RateLimits::new().rpm(1)),
-        )
+        .account(ProviderAccount::new("sim", SimProvider::new()).limits(RateLimits::new().rpm(1)))
         .model(LogicalModel::new("m").target(Target::new("sim", "x")))
         .policy(Policy::new("default").route(["m"]))
         .build()
         .unwrap();
     let gateway = Running::start(router, settings()).await;
 
-    assert_eq!(gateway.post("/v1/chat/completions", &chat("m")).await.status(), 200);
+    assert_eq!(
+        gateway
+            .post("/v1/chat/completions", &chat("m"))
+            .await
+            .status(),
+        200
+    );
     let limited = gateway.post("/v1/chat/completions", &chat("m")).await;
 
     assert_eq!(limited.status(), 429);
-    let wait: u64 = limited.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let wait: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=60).contains(&wait), "retry-after {wait}");
     assert_eq!(json_of(limited).await["error"]["type"], "rate_limit_error");
 }
@@ -265,9 +316,11 @@ async fn every_breaker_open_gets_503_with_retry_after() {
         .account(down.account("down"))
         .model(LogicalModel::new("m").target(Target::new("down", "gpt-4o")))
         .policy(
-            Policy::new("default")
-                .route(["m"])
-                .breaker(BreakerConfig::default().failure_threshold(1).recovery(Duration::from_secs(30))),
+            Policy::new("default").route(["m"]).breaker(
+                BreakerConfig::default()
+                    .failure_threshold(1)
+                    .recovery(Duration::from_secs(30)),
+            ),
         )
         .build()
         .unwrap();
@@ -278,7 +331,11 @@ async fn every_breaker_open_gets_503_with_retry_after() {
     let open = gateway.post("/v1/chat/completions", &chat("m")).await;
 
     assert_eq!(open.status(), 503);
-    let wait: u64 = open.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let wait: u64 = open.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=30).contains(&wait), "retry-after {wait}");
     let body = json_of(open).await;
     assert_eq!(body["error"]["code"], "circuit_open");
@@ -288,11 +345,13 @@ async fn every_breaker_open_gets_503_with_retry_after() {
 #[tokio::test]
 async fn a_key_limited_to_some_models_gets_403_for_others() {
     let settings = routewise_gateway::GatewaySettings::with_keys([
-        KeyConfig::new("narrow", KEY).models(["other-llm"]),
+        KeyConfig::new("narrow", KEY).models(["other-llm"])
     ]);
     let gateway = Running::start(sim_router(SimProvider::new(), Capabilities::ALL), settings).await;
 
-    let refused = gateway.post("/v1/chat/completions", &chat("primary-llm")).await;
+    let refused = gateway
+        .post("/v1/chat/completions", &chat("primary-llm"))
+        .await;
     assert_eq!(refused.status(), 403);
     assert_eq!(json_of(refused).await["error"]["code"], "model_not_allowed");
     let models = gateway.get_json("/v1/models").await;
@@ -307,8 +366,16 @@ async fn a_key_over_its_own_rpm_gets_429() {
     let provider = SimProvider::new();
     let gateway = Running::start(sim_router(provider.clone(), Capabilities::ALL), settings).await;
 
-    assert_eq!(gateway.post("/v1/chat/completions", &chat("primary-llm")).await.status(), 200);
-    let limited = gateway.post("/v1/chat/completions", &chat("primary-llm")).await;
+    assert_eq!(
+        gateway
+            .post("/v1/chat/completions", &chat("primary-llm"))
+            .await
+            .status(),
+        200
+    );
+    let limited = gateway
+        .post("/v1/chat/completions", &chat("primary-llm"))
+        .await;
 
     assert_eq!(limited.status(), 429);
     assert!(limited.headers().contains_key("retry-after"));
@@ -347,7 +414,8 @@ async fn step_and_purpose_come_from_headers_and_choose_the_policy() {
     assert_eq!(routed.headers()["x-routewise-policy"], "extraction");
 
     let mut by_metadata = chat("m");
-    by_metadata["metadata"] = json!({"routewise_step": "extraction", "routewise_purpose": "invoices"});
+    by_metadata["metadata"] =
+        json!({"routewise_step": "extraction", "routewise_purpose": "invoices"});
     let routed = gateway.post("/v1/chat/completions", &by_metadata).await;
     assert_eq!(routed.headers()["x-routewise-policy"], "extraction");
 
@@ -386,7 +454,11 @@ async fn a_client_that_disconnects_mid_stream_leaves_no_reservation_behind() {
     let first = bytes.next().await.unwrap().unwrap();
     assert!(String::from_utf8_lossy(&first).starts_with("data: "));
     let account = &router.accounts()[0];
-    assert_eq!(account.limits.as_ref().unwrap().in_flight, 1, "the stream holds its slot");
+    assert_eq!(
+        account.limits.as_ref().unwrap().in_flight,
+        1,
+        "the stream holds its slot"
+    );
     drop(bytes);
 
     // The gateway notices the disconnect at its next write, then the router settles.
@@ -398,5 +470,8 @@ async fn a_client_that_disconnects_mid_stream_leaves_no_reservation_behind() {
     }
     let account = &router.accounts()[0];
     assert_eq!(account.limits.as_ref().unwrap().in_flight, 0);
-    assert_eq!(account.budget.as_ref().unwrap().reserved, routewise::Usd::ZERO);
+    assert_eq!(
+        account.budget.as_ref().unwrap().reserved,
+        routewise::Usd::ZERO
+    );
 }

@@ -46,7 +46,10 @@ async fn a_message_is_answered_in_the_anthropic_format_after_a_fallback() {
     let body = json_of(response).await;
     assert_eq!(body["type"], "message");
     assert_eq!(body["role"], "assistant");
-    assert_eq!(body["content"], json!([{"type": "text", "text": "Hello from an OpenAI upstream"}]));
+    assert_eq!(
+        body["content"],
+        json!([{"type": "text", "text": "Hello from an OpenAI upstream"}])
+    );
     assert_eq!(body["stop_reason"], "end_turn");
     assert_eq!(body["usage"]["input_tokens"], 9);
     assert_eq!((down.calls(), up.calls()), (1, 1));
@@ -79,7 +82,12 @@ async fn a_tool_call_comes_back_as_a_tool_use_block() {
     let body = json_of(anthropic_post(&gateway, &body).await).await;
 
     assert_eq!(body["stop_reason"], "tool_use");
-    let block = body["content"].as_array().unwrap().iter().find(|b| b["type"] == "tool_use").unwrap();
+    let block = body["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["type"] == "tool_use")
+        .unwrap();
     assert_eq!(block["name"], "get_weather");
     assert_eq!(block["input"], json!({"city": "Paris"}));
 }
@@ -87,7 +95,10 @@ async fn a_tool_call_comes_back_as_a_tool_use_block() {
 #[tokio::test]
 async fn a_streamed_message_runs_from_message_start_to_message_stop() {
     let router = Router::builder()
-        .account(ProviderAccount::new("sim", SimProvider::new().reply("one two three")))
+        .account(ProviderAccount::new(
+            "sim",
+            SimProvider::new().reply("one two three"),
+        ))
         .model(
             LogicalModel::new("m")
                 .capabilities(Capabilities::STREAMING)
@@ -111,21 +122,31 @@ async fn a_streamed_message_runs_from_message_start_to_message_stop() {
             let (event, data) = frame.split_once('\n').unwrap();
             let event = event.strip_prefix("event: ").unwrap().to_owned();
             let data: Value = serde_json::from_str(data.strip_prefix("data: ").unwrap()).unwrap();
-            assert_eq!(data["type"], event.as_str(), "the event name is the data's type");
+            assert_eq!(
+                data["type"],
+                event.as_str(),
+                "the event name is the data's type"
+            );
             (event, data)
         })
         .collect();
     let names: Vec<&str> = events.iter().map(|(e, _)| e.as_str()).collect();
     assert_eq!(names.first(), Some(&"message_start"));
     assert_eq!(names[1], "content_block_start");
-    assert_eq!(&names[names.len() - 3..], ["content_block_stop", "message_delta", "message_stop"]);
+    assert_eq!(
+        &names[names.len() - 3..],
+        ["content_block_stop", "message_delta", "message_stop"]
+    );
     let text: String = events
         .iter()
         .filter(|(e, _)| e == "content_block_delta")
         .map(|(_, d)| d["delta"]["text"].as_str().unwrap())
         .collect();
     assert_eq!(text, "one two three");
-    assert_eq!(events[events.len() - 2].1["delta"]["stop_reason"], "end_turn");
+    assert_eq!(
+        events[events.len() - 2].1["delta"]["stop_reason"],
+        "end_turn"
+    );
 }
 
 #[tokio::test]
@@ -140,7 +161,10 @@ async fn errors_come_in_the_anthropic_shape() {
 
     let no_key = gateway.post_with("/v1/messages", &message("m"), &[]).await;
     assert_eq!(no_key.status(), 401);
-    assert_eq!(json_of(no_key).await["error"]["type"], "authentication_error");
+    assert_eq!(
+        json_of(no_key).await["error"]["type"],
+        "authentication_error"
+    );
 
     let mut no_max_tokens = message("m");
     no_max_tokens.as_object_mut().unwrap().remove("max_tokens");
@@ -148,5 +172,10 @@ async fn errors_come_in_the_anthropic_shape() {
     assert_eq!(invalid.status(), 400);
     let body = json_of(invalid).await;
     assert_eq!(body["error"]["type"], "invalid_request_error");
-    assert!(body["error"]["message"].as_str().unwrap().contains("max_tokens"));
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("max_tokens")
+    );
 }

@@ -31,7 +31,10 @@ fn chat() -> Value {
 async fn stats_accounts_and_health_report_what_the_router_counts() {
     let gateway = Running::start(router(SimProvider::new()), settings()).await;
     for _ in 0..3 {
-        assert_eq!(gateway.post("/v1/chat/completions", &chat()).await.status(), 200);
+        assert_eq!(
+            gateway.post("/v1/chat/completions", &chat()).await.status(),
+            200
+        );
     }
 
     let stats = gateway.get_json("/stats").await;
@@ -52,16 +55,27 @@ async fn stats_accounts_and_health_report_what_the_router_counts() {
 #[tokio::test]
 async fn metrics_are_prometheus_text_with_the_routers_and_the_gateways_counters() {
     let gateway = Running::start(router(SimProvider::new()), settings()).await;
-    assert_eq!(gateway.post("/v1/chat/completions", &chat()).await.status(), 200);
+    assert_eq!(
+        gateway.post("/v1/chat/completions", &chat()).await.status(),
+        200
+    );
 
     let response = client()
         .get(format!("{}/metrics", gateway.url))
         .send()
         .await
         .unwrap();
-    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
     let text = response.text().await.unwrap();
-    assert!(text.contains("routewise_gateway_requests{endpoint=\"chat_completions\",status=\"200\"}"), "{text}");
+    assert!(
+        text.contains("routewise_gateway_requests{endpoint=\"chat_completions\",status=\"200\"}"),
+        "{text}"
+    );
     assert!(text.contains("routewise_requests"), "{text}");
 }
 
@@ -95,7 +109,10 @@ route = ["m"]
 "#;
 
 fn config_text(extra: &str) -> String {
-    format!("{}{extra}", CONFIG.replace("SHA", &routewise_gateway::hash_key(KEY)))
+    format!(
+        "{}{extra}",
+        CONFIG.replace("SHA", &routewise_gateway::hash_key(KEY))
+    )
 }
 
 #[tokio::test]
@@ -109,20 +126,30 @@ async fn a_changed_config_file_is_applied_and_a_broken_one_is_rejected() {
 
     std::fs::write(
         &path,
-        config_text("\n[[models]]\nname = \"added\"\ntargets = [{ account = \"sim\", model = \"y\" }]\n"),
+        config_text(
+            "\n[[models]]\nname = \"added\"\ntargets = [{ account = \"sim\", model = \"y\" }]\n",
+        ),
     )
     .unwrap();
     assert!(matches!(watcher.changed().await, Some(Reloaded::Applied)));
     let models = running.get_json("/v1/models").await;
     assert_eq!(models["data"][1]["id"], "added");
 
-    std::fs::write(&path, config_text("\n[[policies]]\nname = \"broken\"\nroute = [\"nope\"]\n")).unwrap();
+    std::fs::write(
+        &path,
+        config_text("\n[[policies]]\nname = \"broken\"\nroute = [\"nope\"]\n"),
+    )
+    .unwrap();
     let Some(Reloaded::Rejected(error)) = watcher.changed().await else {
         panic!("a broken file must be rejected");
     };
     assert!(format!("{:?}", error).contains("nope"), "{error:?}");
     let models = running.get_json("/v1/models").await;
-    assert_eq!(models["data"].as_array().unwrap().len(), 2, "the running config stays");
+    assert_eq!(
+        models["data"].as_array().unwrap().len(),
+        2,
+        "the running config stays"
+    );
 }
 
 #[tokio::test]
@@ -139,7 +166,10 @@ async fn the_embedded_default_config_serves_the_demo_key_offline() {
         .await;
 
     assert_eq!(response.status(), 200);
-    assert_eq!(json_of(response).await["choices"][0]["message"]["content"], "ping");
+    assert_eq!(
+        json_of(response).await["choices"][0]["message"]["content"],
+        "ping"
+    );
 }
 
 #[tokio::test]
@@ -157,7 +187,10 @@ async fn a_shutdown_lets_a_stream_in_flight_finish_and_settle() {
     let server = running.shut_down();
     let text = response.text().await.unwrap();
 
-    assert!(text.ends_with("data: [DONE]\n\n"), "the stream finished: {text}");
+    assert!(
+        text.ends_with("data: [DONE]\n\n"),
+        "the stream finished: {text}"
+    );
     server.await.unwrap().unwrap();
     let stats = router.stats();
     assert_eq!(stats.policy("default").unwrap().succeeded, 1);

@@ -25,7 +25,9 @@ pub(crate) async fn handle(
     let routed = gateway.admit(&headers, body, |wire: CompletionRequest| {
         streaming = Some((
             wire.stream,
-            wire.stream_options.as_ref().is_some_and(|o| o.include_usage),
+            wire.stream_options
+                .as_ref()
+                .is_some_and(|o| o.include_usage),
         ));
         let model = wire.model.clone();
         Ok((model, wire.into_chat()?))

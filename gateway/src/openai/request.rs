@@ -63,16 +63,25 @@ enum Stop {
 #[derive(Deserialize)]
 #[serde(tag = "role", rename_all = "snake_case")]
 enum WireMessage {
-    System { content: Content },
-    Developer { content: Content },
-    User { content: Content },
+    System {
+        content: Content,
+    },
+    Developer {
+        content: Content,
+    },
+    User {
+        content: Content,
+    },
     Assistant {
         #[serde(default)]
         content: Option<Content>,
         #[serde(default)]
         tool_calls: Vec<WireToolCall>,
     },
-    Tool { tool_call_id: String, content: Content },
+    Tool {
+        tool_call_id: String,
+        content: Content,
+    },
 }
 
 #[derive(Deserialize)]
@@ -164,7 +173,9 @@ impl Content {
             Content::Parts(parts) => parts
                 .into_iter()
                 .map(|part| match part {
-                    Part::Text { text } | Part::Refusal { refusal: text } => ContentPart::Text(text),
+                    Part::Text { text } | Part::Refusal { refusal: text } => {
+                        ContentPart::Text(text)
+                    }
                     Part::ImageUrl { image_url } => ContentPart::Image(Image {
                         source: image_source(image_url.url),
                         detail: image_url.detail,
@@ -200,9 +211,7 @@ impl CompletionRequest {
         for message in self.messages {
             request = request.message(match message {
                 WireMessage::System { content } => Message::system(content.text("system")?),
-                WireMessage::Developer { content } => {
-                    Message::system(content.text("developer")?)
-                }
+                WireMessage::Developer { content } => Message::system(content.text("developer")?),
                 WireMessage::User { content } => Message::user_parts(content.parts()),
                 WireMessage::Assistant {
                     content,

@@ -103,7 +103,8 @@ impl Chunks {
         match event {
             StreamEvent::TextDelta { text } => frame(&self.chunk(json!({"content": text}), None)),
             StreamEvent::ToolCallDelta(delta) => {
-                let mut call = json!({"index": delta.index, "function": {"arguments": delta.arguments}});
+                let mut call =
+                    json!({"index": delta.index, "function": {"arguments": delta.arguments}});
                 if let Some(id) = &delta.id {
                     call["id"] = json!(id);
                     call["type"] = json!("function");
@@ -114,10 +115,8 @@ impl Chunks {
                 frame(&self.chunk(json!({"tool_calls": [call]}), None))
             }
             StreamEvent::Done(response) => {
-                let mut out = frame(&self.chunk(
-                    json!({}),
-                    Some(finish_reason(&response.finish_reason)),
-                ));
+                let mut out =
+                    frame(&self.chunk(json!({}), Some(finish_reason(&response.finish_reason))));
                 if self.include_usage {
                     out.push_str(&frame(&json!({
                         "id": self.id,
