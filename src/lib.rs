@@ -194,8 +194,8 @@ mod types;
 
 // The router and what it returns.
 pub use router::{
-    AdaptedTarget, CONTINUE_PROMPT, ChatStream, Explanation, PassedOver, Router, RouterBuilder,
-    SkipReason, SkippedTarget, TargetHeadroom, WarmUpError,
+    AdaptedTarget, CONTINUE_PROMPT, ChatStream, Explanation, ModelInfo, PassedOver, PolicyInfo,
+    Router, RouterBuilder, SkipReason, SkippedTarget, TargetHeadroom, WarmUpError,
 };
 pub use types::{
     Attempt, AttemptOutcome, ChatRequest, ChatResponse, ContentPart, EffectiveParams, FinishReason,

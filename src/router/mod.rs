@@ -4,6 +4,7 @@ mod accounting;
 mod adaptation;
 mod balance;
 mod builder;
+mod catalog;
 mod compile;
 mod complete;
 mod cool_down;
@@ -35,6 +36,7 @@ use arc_swap::ArcSwap;
 use tracing::Instrument;
 
 pub use builder::RouterBuilder;
+pub use catalog::{ModelInfo, PolicyInfo};
 pub(crate) use compile::PathStyle;
 pub use explain::{AdaptedTarget, Explanation, PassedOver, TargetHeadroom};
 pub use recovery::CONTINUE_PROMPT;

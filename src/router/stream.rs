@@ -20,7 +20,9 @@ use crate::budget::Usd;
 use crate::error::Error;
 use crate::policy::{Purpose, StepType, StreamRecovery};
 use crate::provider::{ErrorKind, ProviderError, ProviderEvent, ProviderStream};
-use crate::types::{ChatRequest, FinishReason, StreamEvent, ToolCall, ToolCallDelta, Usage};
+use crate::types::{
+    ChatRequest, FinishReason, StreamEvent, TargetRef, ToolCall, ToolCallDelta, Usage,
+};
 
 /// The events of a routed stream, from [`Router::stream`](crate::Router::stream).
 ///
@@ -31,6 +33,8 @@ use crate::types::{ChatRequest, FinishReason, StreamEvent, ToolCall, ToolCallDel
 /// continues the answer. Dropping the stream cancels the provider call.
 pub struct ChatStream {
     state: State,
+    /// Where the stream opened: the policy, the target and the calls made to get there.
+    opened: OpenedOn,
     /// The request's span: later events are polled in the caller's context.
     span: tracing::Span,
 }
@@ -100,6 +104,58 @@ impl Stream for ChatStream {
     }
 }
 
+/// Where a [`ChatStream`] opened, kept for [`ChatStream::policy`] and friends.
+struct OpenedOn {
+    policy: Arc<str>,
+    target: TargetRef,
+    calls: usize,
+}
+
+impl ChatStream {
+    /// The policy that matched the request.
+    pub fn policy(&self) -> &str {
+        &self.opened.policy
+    }
+
+    /// The target the stream opened on: the one serving when [`Router::stream`]
+    /// (crate::Router::stream) returned. A failure before the first content event still
+    /// falls back, so the target that finishes the answer is the
+    /// [`served_by`](crate::ChatResponse::served_by) of the final
+    /// [`StreamEvent::Done`].
+    ///
+    /// ```
+    /// use routewise::{Capabilities, ChatRequest, LogicalModel, Policy, ProviderAccount, Router, Target};
+    /// use routewise::sim::SimProvider;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let router = Router::builder()
+    ///     .account(ProviderAccount::new("down", SimProvider::new().always_fail()))
+    ///     .account(ProviderAccount::new("up", SimProvider::new()))
+    ///     .model(
+    ///         LogicalModel::new("m")
+    ///             .capabilities(Capabilities::STREAMING)
+    ///             .target(Target::new("down", "x"))
+    ///             .target(Target::new("up", "x")),
+    ///     )
+    ///     .policy(Policy::new("default").route(["m"]))
+    ///     .build()?;
+    /// let stream = router.stream_default(ChatRequest::user("hi")).await?;
+    /// assert_eq!(stream.policy(), "default");
+    /// assert_eq!(&*stream.target().account, "up");
+    /// assert_eq!(stream.calls(), 2); // the failed open on `down`, then `up`
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn target(&self) -> &TargetRef {
+        &self.opened.target
+    }
+
+    /// The provider calls made to open the stream, the one that opened it included.
+    pub fn calls(&self) -> usize {
+        self.opened.calls
+    }
+}
+
 impl std::fmt::Debug for ChatStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ChatStream").finish_non_exhaustive()
@@ -124,8 +180,17 @@ pub(crate) async fn stream(
         queued: None,
         recovery: Recovering::default(),
     };
-    driver.connect().await?;
+    let candidate = driver.connect().await?;
+    let opened = OpenedOn {
+        policy: driver.execution.policy_name().into(),
+        target: Execution::resolve(driver.execution.snapshot(), candidate)
+            .target
+            .target
+            .clone(),
+        calls: driver.execution.calls(),
+    };
     Ok(ChatStream {
+        opened,
         state: State::Reading(Box::new(driver)),
         span: tracing::Span::current(),
     })
@@ -175,8 +240,9 @@ struct Opened {
 
 impl Driver {
     /// Opens a stream on the next candidate that accepts, falling back as the policy allows
-    /// (no retries on the same target: a stream is retried by falling back).
-    async fn connect(&mut self) -> Result<(), Error> {
+    /// (no retries on the same target: a stream is retried by falling back); returns the
+    /// candidate that opened.
+    async fn connect(&mut self) -> Result<Candidate, Error> {
         while let Some(candidate) = self.execution.next_candidate() {
             let Some(mut admission) = self.execution.admit(candidate).await else {
                 continue;
@@ -186,7 +252,7 @@ impl Driver {
             match result {
                 Ok(events) => {
                     self.activate(candidate, admission, events, opened, None);
-                    return Ok(());
+                    return Ok(candidate);
                 }
                 Err(error) => {
                     let latency = self.failed_to_open(candidate, admission, &opened, &error);
@@ -334,7 +400,7 @@ impl Driver {
             .execution
             .fail_attempt(active.candidate, failure, latency)
         {
-            Ok(()) => self.connect().await,
+            Ok(()) => self.connect().await.map(|_| ()),
             Err(error) => Err(error),
         };
         next.err()

@@ -32,7 +32,7 @@ pub fn check(items: &[Item]) -> Vec<Result<(), String>> {
         .iter()
         .map(|i| json!({"provider": i.provider, "kind": i.kind, "body": i.body}))
         .collect();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = root();
     let mut child = Command::new(&python)
         .arg(root.join("conformance/check.py"))
         .stdin(Stdio::piped())
@@ -104,9 +104,20 @@ pub fn assert_rejected(items: &[Item]) {
     }
 }
 
-/// The virtualenv's Python, creating the virtualenv first if needed.
-fn python() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+/// The repository's root: the first directory up from this crate's that holds
+/// `conformance/` (the library's own, or the workspace root for the gateway's tests).
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .find(|dir| dir.join("conformance/requirements.txt").is_file())
+        .expect("conformance/requirements.txt in this crate's directory or above")
+        .to_owned()
+}
+
+/// The virtualenv's Python (with the pinned official SDKs), creating the virtualenv
+/// first if needed.
+pub fn python() -> PathBuf {
+    let root = root();
     let venv = root.join("target/conformance-venv");
     let python = venv.join("bin/python");
     let requirements = root.join("conformance/requirements.txt");

@@ -243,6 +243,11 @@ impl Execution {
         &self.snapshot
     }
 
+    /// Provider calls admitted so far.
+    pub(crate) fn calls(&self) -> usize {
+        self.calls
+    }
+
     pub(crate) fn policy_name(&self) -> &str {
         &self.outcome.policy
     }
