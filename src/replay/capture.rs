@@ -50,6 +50,12 @@ pub(crate) struct RequestView<'a> {
 }
 
 impl<'a> RequestView<'a> {
+    /// A stream's request needs streaming besides what [`of`](Self::of) finds.
+    pub(crate) fn streamed(mut self) -> Self {
+        self.needs |= Capabilities::STREAMING;
+        self
+    }
+
     pub(crate) fn of(step: &'a StepType, purpose: &'a Purpose, request: &'a ChatRequest) -> Self {
         Self {
             step,

@@ -275,7 +275,7 @@ impl Router {
                 .instrument(span)
                 .await;
         };
-        let held = recorder.hold(&RequestView::of(step_type, purpose, &request));
+        let held = recorder.hold(&RequestView::of(step_type, purpose, &request).streamed());
         let recording = stream::Recording::new(recorder.clone(), received, held);
         stream::stream(
             snapshot,

@@ -85,15 +85,15 @@ impl Stream for ChatStream {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let item = ready!(self.poll_events(cx));
-        if self.recording.is_some() {
-            let ending = match &item {
-                Some(Ok(StreamEvent::Done(response))) => Some(Ending::Answered(response)),
-                Some(Err(error)) => Some(Ending::Failed(error)),
-                _ => None,
-            };
-            if let (Some(ending), Some(recording)) = (ending, self.recording.take()) {
-                recording.record(&ending);
-            }
+        let ending = match &item {
+            Some(Ok(StreamEvent::Done(response))) => Some(Ending::Answered(response)),
+            Some(Err(error)) => Some(Ending::Failed(error)),
+            _ => None,
+        };
+        if let Some(ending) = ending
+            && let Some(recording) = self.recording.take()
+        {
+            recording.record(&ending);
         }
         Poll::Ready(item)
     }
