@@ -1,6 +1,6 @@
-//! Where recorded requests wait for the writer: one batch per routing thread, so
+//! Where recorded requests wait for the writer: one [`Batch`] per routing thread, so
 //! recording a request touches only memory its own thread owns (an uncontended lock and a
-//! push), and the writer takes whole batches at a time.
+//! few appends), and the writer takes whole batches at a time.
 //!
 //! Handing every record across threads one by one cost about a quarter of a request's
 //! routing time in cache-line transfers; per-thread batches move once per drain.
@@ -9,9 +9,10 @@ use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::capture::Captured;
+use super::capture::{Batch, Ending, RequestView};
+use super::record::TrafficRecord;
 
-type Batch = Mutex<Vec<Captured>>;
+type Shared = Mutex<Batch>;
 
 /// Every thread's batch of one recorder, and what the writer needs to know.
 pub(crate) struct Batches {
@@ -19,14 +20,14 @@ pub(crate) struct Batches {
     id: u64,
     /// Records one thread may hold before more are dropped.
     capacity: usize,
-    threads: Mutex<Vec<Arc<Batch>>>,
+    threads: Mutex<Vec<Arc<Shared>>>,
     pub(crate) dropped: AtomicU64,
     pub(crate) closed: AtomicBool,
 }
 
 thread_local! {
     /// This thread's batch of each recorder it recorded for.
-    static LOCAL: RefCell<Vec<(u64, Arc<Batch>)>> = const { RefCell::new(Vec::new()) };
+    static LOCAL: RefCell<Vec<(u64, Arc<Shared>)>> = const { RefCell::new(Vec::new()) };
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
@@ -42,9 +43,16 @@ impl Batches {
         }
     }
 
-    /// Adds a record to this thread's batch, or drops and counts it when the batch is
-    /// full (the writer is behind).
-    pub(crate) fn push(&self, record: Captured) {
+    /// Adds a finished request to this thread's batch, or drops and counts it when the
+    /// batch is full (the writer is behind).
+    pub(crate) fn push(
+        &self,
+        arrived_us: u64,
+        latency: std::time::Duration,
+        request: &RequestView<'_>,
+        ending: &Ending<'_>,
+        with_text: bool,
+    ) {
         LOCAL.with(|local| {
             let mut local = local.borrow_mut();
             let batch = match local.iter().position(|(id, _)| *id == self.id) {
@@ -53,30 +61,35 @@ impl Batches {
                     // Entries of recorders that are gone (only this thread still holds
                     // their batch) are let go here, on the slow path.
                     local.retain(|(_, batch)| Arc::strong_count(batch) > 1);
-                    let batch = Arc::new(Mutex::new(Vec::new()));
+                    let batch = Arc::new(Mutex::new(Batch::default()));
                     lock(&self.threads).push(batch.clone());
                     local.push((self.id, batch));
                     &local[local.len() - 1].1
                 }
             };
-            let mut records = lock(batch);
-            if records.len() < self.capacity {
-                records.push(record);
+            let mut batch = lock(batch);
+            if batch.len() < self.capacity {
+                batch.push(arrived_us, latency, request, ending, with_text);
             } else {
-                drop(records);
+                drop(batch);
                 self.dropped.fetch_add(1, Relaxed);
             }
         });
     }
 
     /// Takes every thread's records, in thread order (each thread's in arrival order),
-    /// swapping in `spare`'s storage so that neither side allocates in the steady state.
+    /// swapping in `spare`'s buffers so that neither side allocates in the steady state.
     /// Batches of threads that have ended are forgotten once empty.
-    pub(crate) fn drain(&self, spare: &mut Vec<Captured>, mut each: impl FnMut(Captured)) {
-        let threads: Vec<Arc<Batch>> = lock(&self.threads).clone();
+    pub(crate) fn drain(
+        &self,
+        spare: &mut Batch,
+        epoch_unix_ms: u64,
+        mut each: impl FnMut(TrafficRecord),
+    ) {
+        let threads: Vec<Arc<Shared>> = lock(&self.threads).clone();
         for batch in &threads {
             std::mem::swap(&mut *lock(batch), spare);
-            spare.drain(..).for_each(&mut each);
+            spare.drain(epoch_unix_ms, &mut each);
         }
         drop(threads);
         lock(&self.threads).retain(|batch| Arc::strong_count(batch) > 1 || !lock(batch).is_empty());

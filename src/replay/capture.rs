@@ -1,19 +1,79 @@
-//! [`Captured`]: what the request path hands the recorder. It takes over the parts of the
-//! request it needs instead of copying them and allocates nothing for a request answered
-//! in one call; the writer thread turns it into a [`TrafficRecord`] and serializes it.
+//! [`Batch`]: what the request path hands the recorder, kept as plain values in buffers
+//! that one routing thread owns and reuses. The writer thread turns it into
+//! [`TrafficRecord`]s and serializes them.
+//!
+//! Recording a request copies a few numbers, its model and tag text into the batch's
+//! byte buffer, and refers to target and policy names by index into a table of the
+//! router's own `Arc<str>`s: a name is cloned once per batch (once per writer interval),
+//! not once per request. In the steady state nothing is allocated, no reference count
+//! moves between threads and nothing the request owns is freed elsewhere.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::record::{AttemptRecord, TrafficRecord, attempt_record, budget_refused, micros};
+use super::record::{AttemptRecord, AttemptStatus, TrafficRecord, budget_refused, micros};
 use crate::error::Error;
 use crate::model::Capabilities;
 use crate::policy::{Purpose, StepType};
-use crate::types::{ChatRequest, ChatResponse, Message, RouteOptions};
+use crate::provider::ErrorKind;
+use crate::types::{
+    Attempt, AttemptOutcome, ChatRequest, ChatResponse, Message, RouteOptions, Usage,
+};
 
-pub(crate) struct Captured {
-    unix_ms: u64,
-    latency: Duration,
+/// The outcome code of a stream dropped before it ended.
+pub(crate) const OUTCOME_ABANDONED: &str = "cancelled";
+
+/// How a recorded request ended.
+pub(crate) enum Ending<'a> {
+    /// It was answered.
+    Answered(&'a ChatResponse),
+    /// It failed with this error.
+    Failed(&'a Error),
+    /// Its caller dropped it (a stream) after these calls, under this policy.
+    Abandoned {
+        policy: &'a Arc<str>,
+        attempts: &'a [Attempt],
+    },
+}
+
+/// The parts of a request a record keeps, borrowed.
+pub(crate) struct RequestView<'a> {
+    pub(crate) step: &'a StepType,
+    pub(crate) purpose: &'a Purpose,
+    pub(crate) model: Option<&'a str>,
+    pub(crate) tags: &'a [String],
+    pub(crate) needs: Capabilities,
+    pub(crate) input_tokens: u32,
+    pub(crate) max_output_tokens: Option<u32>,
+    pub(crate) options: &'a RouteOptions,
+    pub(crate) messages: &'a [Message],
+}
+
+impl<'a> RequestView<'a> {
+    /// A stream's request needs streaming besides what [`of`](Self::of) finds.
+    pub(crate) fn streamed(mut self) -> Self {
+        self.needs |= Capabilities::STREAMING;
+        self
+    }
+
+    pub(crate) fn of(step: &'a StepType, purpose: &'a Purpose, request: &'a ChatRequest) -> Self {
+        Self {
+            step,
+            purpose,
+            model: request.model.as_deref(),
+            tags: &request.tags,
+            needs: request.required_capabilities(),
+            input_tokens: crate::limits::estimate_prompt_tokens(&request.messages, &request.tools),
+            max_output_tokens: request.params.max_tokens,
+            options: &request.options,
+            messages: &request.messages,
+        }
+    }
+}
+
+/// The same parts, owned: a stream keeps them until it ends, since its request moves
+/// into the stream's driver.
+pub(crate) struct OwnedRequest {
     step: StepType,
     purpose: Purpose,
     model: Option<String>,
@@ -22,89 +82,301 @@ pub(crate) struct Captured {
     input_tokens: u32,
     max_output_tokens: Option<u32>,
     options: RouteOptions,
-    policy: Option<Arc<str>>,
+    messages: Vec<Message>,
+}
+
+impl OwnedRequest {
+    /// Copies what a record needs; the messages only when they are recorded.
+    pub(crate) fn of(view: &RequestView<'_>, with_text: bool) -> Self {
+        Self {
+            step: view.step.clone(),
+            purpose: view.purpose.clone(),
+            model: view.model.map(str::to_owned),
+            tags: view.tags.to_vec(),
+            needs: view.needs,
+            input_tokens: view.input_tokens,
+            max_output_tokens: view.max_output_tokens,
+            options: view.options.clone(),
+            messages: if with_text {
+                view.messages.to_vec()
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    pub(crate) fn view(&self) -> RequestView<'_> {
+        RequestView {
+            step: &self.step,
+            purpose: &self.purpose,
+            model: self.model.as_deref(),
+            tags: &self.tags,
+            needs: self.needs,
+            input_tokens: self.input_tokens,
+            max_output_tokens: self.max_output_tokens,
+            options: &self.options,
+            messages: &self.messages,
+        }
+    }
+}
+
+/// Index of a name in [`Batch::names`]; `NONE` for no name.
+type Name = u32;
+const NONE: Name = u32::MAX;
+
+/// A byte range of [`Batch::text`].
+#[derive(Clone, Copy)]
+struct Span {
+    start: u32,
+    len: u32,
+}
+
+/// One request of a batch; its calls, tags and extras follow its predecessors' in the
+/// batch's other buffers.
+struct Head {
+    arrived_us: u64,
+    latency_us: u64,
+    step: StepType,
+    purpose: Purpose,
+    model: Option<Span>,
+    tags: u32,
+    needs: Capabilities,
+    input_tokens: u32,
+    max_output_tokens: Option<u32>,
+    policy: Name,
     outcome: &'static str,
-    /// The first call kept inline, so a request answered at once needs no vector.
-    first: Option<AttemptRecord>,
-    more: Vec<AttemptRecord>,
+    calls: u32,
+    /// Whether an [`Extra`] of this request follows in [`Batch::extras`].
+    extra: bool,
+}
+
+/// One provider call, its target as three names.
+struct Call {
+    model: Name,
+    account: Name,
+    provider_model: Name,
+    outcome: AttemptStatus,
+    error: Option<ErrorKind>,
+    retry_after_ms: Option<u64>,
+    latency_us: u64,
+    usage: Option<Usage>,
+    cost_usd: Option<f64>,
+}
+
+/// What few requests have and must be owned: overrides, budget refusals, text.
+#[derive(Default)]
+struct Extra {
+    options: RouteOptions,
     budget_refused: Vec<Arc<str>>,
     messages: Option<Vec<Message>>,
     answer: Option<String>,
 }
 
-impl Captured {
-    /// Captures a finished request; `with_text` keeps its messages and the answer.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn new(
-        unix_ms: u64,
+/// The requests one routing thread recorded since the writer last took them.
+#[derive(Default)]
+pub(crate) struct Batch {
+    heads: Vec<Head>,
+    calls: Vec<Call>,
+    tags: Vec<Span>,
+    text: String,
+    names: Vec<Arc<str>>,
+    extras: Vec<Extra>,
+}
+
+impl Batch {
+    pub(crate) fn len(&self) -> usize {
+        self.heads.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.heads.is_empty()
+    }
+
+    /// Adds one finished request. `arrived_us` is its arrival in microseconds since the
+    /// recorder's epoch.
+    pub(crate) fn push(
+        &mut self,
+        arrived_us: u64,
         latency: Duration,
-        step: StepType,
-        purpose: Purpose,
-        mut request: ChatRequest,
-        result: &Result<ChatResponse, Error>,
+        request: &RequestView<'_>,
+        ending: &Ending<'_>,
         with_text: bool,
-    ) -> Self {
-        let (policy, outcome, attempts, response, refused) = match result {
-            Ok(response) => (
-                Some(response.policy.clone()),
+    ) {
+        let (policy, outcome, attempts, response) = match ending {
+            Ending::Answered(response) => (
+                self.intern(&response.policy),
                 super::OUTCOME_OK,
                 &response.attempts[..],
-                Some(response),
-                Vec::new(),
+                Some(*response),
             ),
-            Err(error) => (
-                error.policy().map(Arc::from),
+            Ending::Failed(error) => (
+                error.policy().map_or(NONE, |p| self.intern_str(p)),
                 crate::router::error_code(error),
                 error.attempts(),
                 None,
-                budget_refused(error),
             ),
+            Ending::Abandoned { policy, attempts } => {
+                (self.intern(policy), OUTCOME_ABANDONED, *attempts, None)
+            }
         };
-        let mut calls = attempts.iter().map(|a| attempt_record(a, response));
-        let first = calls.next();
-        let more = calls.collect();
-        Self {
-            unix_ms,
-            latency,
-            step,
-            purpose,
-            needs: request.required_capabilities(),
-            input_tokens: crate::limits::estimate_prompt_tokens(&request.messages, &request.tools),
-            max_output_tokens: request.params.max_tokens,
-            model: request.model.take(),
-            tags: std::mem::take(&mut request.tags),
-            options: std::mem::take(&mut request.options),
+        for attempt in attempts {
+            self.push_call(attempt, response);
+        }
+        let model = request.model.map(|m| self.push_text(m));
+        for tag in request.tags {
+            let span = self.push_text(tag);
+            self.tags.push(span);
+        }
+        let refused = match ending {
+            Ending::Failed(error) => budget_refused(error),
+            _ => Vec::new(),
+        };
+        let extra = !request.options.is_empty() || !refused.is_empty() || with_text;
+        if extra {
+            self.extras.push(Extra {
+                options: request.options.clone(),
+                budget_refused: refused,
+                messages: with_text.then(|| request.messages.to_vec()),
+                answer: response.filter(|_| with_text).map(|r| r.content.clone()),
+            });
+        }
+        self.heads.push(Head {
+            arrived_us,
+            latency_us: micros(latency),
+            step: request.step.clone(),
+            purpose: request.purpose.clone(),
+            model,
+            tags: u32::try_from(request.tags.len()).unwrap_or(u32::MAX),
+            needs: request.needs,
+            input_tokens: request.input_tokens,
+            max_output_tokens: request.max_output_tokens,
             policy,
             outcome,
-            first,
-            more,
-            budget_refused: refused,
-            messages: with_text.then(|| std::mem::take(&mut request.messages)),
-            answer: response.filter(|_| with_text).map(|r| r.content.clone()),
+            calls: u32::try_from(attempts.len()).unwrap_or(u32::MAX),
+            extra,
+        });
+    }
+
+    fn push_call(&mut self, attempt: &Attempt, response: Option<&ChatResponse>) {
+        let (outcome, error, retry_after) = match &attempt.outcome {
+            AttemptOutcome::Success => (AttemptStatus::Success, None, None),
+            AttemptOutcome::Failed { error } => (
+                AttemptStatus::Failed,
+                Some(error.kind()),
+                error
+                    .retry_after()
+                    .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            ),
+            AttemptOutcome::Cancelled => (AttemptStatus::Cancelled, None, None),
+        };
+        let answered = response.filter(|_| outcome == AttemptStatus::Success);
+        let target = &attempt.target;
+        let call = Call {
+            model: self.intern(&target.logical_model),
+            account: self.intern(&target.account),
+            provider_model: self.intern(&target.provider_model),
+            outcome,
+            error,
+            retry_after_ms: retry_after,
+            latency_us: micros(attempt.latency),
+            usage: answered.map(|r| r.usage),
+            cost_usd: answered.and_then(|r| r.cost_usd),
+        };
+        self.calls.push(call);
+    }
+
+    /// The index of `name` in the name table, adding it (one reference count) when this
+    /// batch has not seen it yet. Names are compared by address: the router hands out
+    /// the same `Arc` for the same target on every request.
+    fn intern(&mut self, name: &Arc<str>) -> Name {
+        let found = self.names.iter().rposition(|n| Arc::ptr_eq(n, name));
+        let index = found.unwrap_or_else(|| {
+            self.names.push(name.clone());
+            self.names.len() - 1
+        });
+        u32::try_from(index).unwrap_or(NONE)
+    }
+
+    /// As [`intern`](Self::intern), for a name known only as text (an error's policy).
+    fn intern_str(&mut self, name: &str) -> Name {
+        let found = self.names.iter().rposition(|n| **n == *name);
+        let index = found.unwrap_or_else(|| {
+            self.names.push(Arc::from(name));
+            self.names.len() - 1
+        });
+        u32::try_from(index).unwrap_or(NONE)
+    }
+
+    fn push_text(&mut self, text: &str) -> Span {
+        let start = u32::try_from(self.text.len()).unwrap_or(u32::MAX);
+        self.text.push_str(text);
+        Span {
+            start,
+            len: u32::try_from(text.len()).unwrap_or(0),
         }
     }
 
-    pub(crate) fn into_record(self) -> TrafficRecord {
-        let mut attempts = Vec::with_capacity(1 + self.more.len());
-        attempts.extend(self.first);
-        attempts.extend(self.more);
-        TrafficRecord {
-            unix_ms: self.unix_ms,
-            step: self.step,
-            purpose: self.purpose,
-            model: self.model,
-            tags: self.tags,
-            needs: self.needs,
-            input_tokens: self.input_tokens,
-            max_output_tokens: self.max_output_tokens,
-            options: self.options,
-            policy: self.policy,
-            outcome: self.outcome.into(),
-            latency_us: micros(self.latency),
-            attempts,
-            budget_refused: self.budget_refused,
-            messages: self.messages,
-            answer: self.answer,
+    /// Hands every request to `each` as a [`TrafficRecord`] (times made absolute with
+    /// `epoch_unix_ms`), in the order recorded, and empties the batch keeping its
+    /// buffers.
+    pub(crate) fn drain(&mut self, epoch_unix_ms: u64, mut each: impl FnMut(TrafficRecord)) {
+        let mut calls = self.calls.drain(..);
+        let mut tags = self.tags.drain(..);
+        let mut extras = self.extras.drain(..);
+        let names = &self.names;
+        let text = &self.text;
+        let name = |index: Name| names.get(index as usize).cloned();
+        let slice = |span: Span| {
+            let start = span.start as usize;
+            text.get(start..start + span.len as usize)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        for head in self.heads.drain(..) {
+            let attempts = calls
+                .by_ref()
+                .take(head.calls as usize)
+                .filter_map(|call| {
+                    Some(AttemptRecord {
+                        model: name(call.model)?,
+                        account: name(call.account)?,
+                        provider_model: name(call.provider_model)?,
+                        outcome: call.outcome,
+                        error: call.error,
+                        retry_after_ms: call.retry_after_ms,
+                        latency_us: call.latency_us,
+                        usage: call.usage,
+                        cost_usd: call.cost_usd,
+                    })
+                })
+                .collect();
+            let tags = tags.by_ref().take(head.tags as usize).map(slice).collect();
+            let extra = if head.extra {
+                extras.next().unwrap_or_default()
+            } else {
+                Extra::default()
+            };
+            each(TrafficRecord {
+                unix_ms: epoch_unix_ms + head.arrived_us / 1_000,
+                step: head.step,
+                purpose: head.purpose,
+                model: head.model.map(slice),
+                tags,
+                needs: head.needs,
+                input_tokens: head.input_tokens,
+                max_output_tokens: head.max_output_tokens,
+                options: extra.options,
+                policy: name(head.policy),
+                outcome: head.outcome.into(),
+                latency_us: head.latency_us,
+                attempts,
+                budget_refused: extra.budget_refused,
+                messages: extra.messages,
+                answer: extra.answer,
+            });
         }
+        drop((calls, tags, extras));
+        self.text.clear();
+        self.names.clear();
     }
 }

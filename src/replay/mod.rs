@@ -76,6 +76,7 @@ pub use report::{Comparison, Unrouted};
 #[cfg(feature = "replay")]
 pub use summary::{BudgetSummary, PolicySummary, Summary, TargetSummary};
 
+pub(crate) use capture::{Ending, OwnedRequest, RequestView};
 pub use quantiles::Quantiles;
 pub use record::{AttemptRecord, AttemptStatus, OUTCOME_OK, TrafficRecord};
 pub use recorder::{Recorder, RecorderBuilder};

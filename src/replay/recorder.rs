@@ -16,11 +16,8 @@ use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
 use super::batches::Batches;
-use super::capture::Captured;
+use super::capture::{Batch, Ending, OwnedRequest, RequestView};
 use super::rotating::RotatingFile;
-use crate::error::Error;
-use crate::policy::{Purpose, StepType};
-use crate::types::{ChatRequest, ChatResponse};
 
 /// Records every request a router completes, for [`Replay`](super::Replay) and for reading.
 ///
@@ -29,7 +26,9 @@ use crate::types::{ChatRequest, ChatResponse};
 /// writer thread stops once the last handle (and every router holding one) is dropped,
 /// after writing what is recorded; [`flush`](Self::flush) waits for that without stopping.
 ///
-/// Streamed requests ([`Router::stream`](crate::Router::stream)) are not recorded.
+/// Streamed requests ([`Router::stream`](crate::Router::stream)) are recorded when their
+/// stream ends: with the answer, with the error it ended on, or, when the caller drops
+/// it first, with the outcome `cancelled` and the calls made until then.
 ///
 /// ```
 /// use routewise::{ChatRequest, LogicalModel, Policy, ProviderAccount, Purpose, Router, StepType, Target};
@@ -65,10 +64,9 @@ struct Shared {
     counters: Arc<Counters>,
     path: PathBuf,
     with_text: bool,
-    /// The clock the router runs on and the wall time it stood for at the start, so that
-    /// record times follow a paused test clock too.
+    /// The clock the router runs on at the start (the writer knows the wall time it
+    /// stood for), so that record times follow a paused test clock too.
     epoch: Instant,
-    epoch_unix_ms: u64,
 }
 
 #[derive(Default)]
@@ -140,12 +138,21 @@ impl RecorderBuilder {
         let counters = Arc::new(Counters::default());
         let (writer_batches, writer_counters) = (batches.clone(), counters.clone());
         let interval = self.flush_every;
-        let writer = std::thread::Builder::new()
-            .name("routewise-recorder".into())
-            .spawn(move || write_until_closed(&writer_batches, file, &writer_counters, interval))?;
+        let epoch = Instant::now();
         let epoch_unix_ms = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let writer = std::thread::Builder::new()
+            .name("routewise-recorder".into())
+            .spawn(move || {
+                let writer = Writer {
+                    batches: &writer_batches,
+                    counters: &writer_counters,
+                    epoch_unix_ms,
+                    interval,
+                };
+                writer.run(file);
+            })?;
         Ok(Recorder {
             shared: Arc::new(Shared {
                 batches,
@@ -153,8 +160,7 @@ impl RecorderBuilder {
                 counters,
                 path: self.path,
                 with_text: self.with_text,
-                epoch: Instant::now(),
-                epoch_unix_ms,
+                epoch,
             }),
         })
     }
@@ -210,28 +216,20 @@ impl Recorder {
             .map_err(|_| std::io::Error::other("the recorder's writer thread has stopped"))?
     }
 
-    /// Keeps the record of a finished request for the writer; never blocks.
-    pub(crate) fn record(
-        &self,
-        arrived: Instant,
-        step: StepType,
-        purpose: Purpose,
-        request: ChatRequest,
-        result: &Result<ChatResponse, Error>,
-    ) {
-        let since_epoch = arrived.saturating_duration_since(self.shared.epoch);
-        let unix_ms =
-            self.shared.epoch_unix_ms + u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX);
-        let record = Captured::new(
-            unix_ms,
-            arrived.elapsed(),
-            step,
-            purpose,
-            request,
-            result,
-            self.shared.with_text,
-        );
-        self.shared.batches.push(record);
+    /// Keeps the record of a finished request for the writer; never blocks, allocates
+    /// nothing in the steady state.
+    pub(crate) fn record(&self, arrived: Instant, request: &RequestView<'_>, ending: &Ending<'_>) {
+        let latency = arrived.elapsed();
+        let arrived_us =
+            super::record::micros(arrived.saturating_duration_since(self.shared.epoch));
+        self.shared
+            .batches
+            .push(arrived_us, latency, request, ending, self.shared.with_text);
+    }
+
+    /// What a stream's record needs of its request, kept until the stream ends.
+    pub(crate) fn hold(&self, request: &RequestView<'_>) -> OwnedRequest {
+        OwnedRequest::of(request, self.shared.with_text)
     }
 }
 
@@ -257,47 +255,54 @@ impl Drop for Shared {
     }
 }
 
-/// The writer thread: drain, write, answer flushes, sleep, until the recorder is gone.
-fn write_until_closed(
-    batches: &Batches,
-    mut file: RotatingFile,
-    counters: &Counters,
+/// The writer thread's side of a recorder.
+struct Writer<'a> {
+    batches: &'a Batches,
+    counters: &'a Counters,
+    /// The wall time the recorder's epoch stood for.
+    epoch_unix_ms: u64,
     interval: Duration,
-) {
-    let mut line = Vec::with_capacity(512);
-    let mut spare = Vec::new();
-    loop {
-        let closing = batches.closed.load(Relaxed);
-        let flushes = std::mem::take(&mut *counters.lock_flushes());
-        batches.drain(&mut spare, |captured| {
-            line.clear();
-            let record = captured.into_record();
-            let written = serde_json::to_writer(&mut line, &record)
-                .map_err(std::io::Error::from)
-                .and_then(|()| file.write_line(&line));
-            match written {
-                Ok(()) => counters.written.fetch_add(1, Relaxed),
-                Err(error) => counters.failed(&error),
-            };
-        });
-        if let Err(error) = file.flush() {
-            counters.failed(&error);
-        }
-        if !flushes.is_empty() {
-            let error = counters.take_error();
-            for ack in flushes {
-                let result = match &error {
-                    Some(message) => Err(std::io::Error::other(message.clone())),
-                    None => Ok(()),
-                };
-                let _ = ack.send(result);
+}
+
+impl Writer<'_> {
+    /// Drain, serialize, write, answer flushes, sleep, until the recorder is gone.
+    fn run(&self, mut file: RotatingFile) {
+        let counters = self.counters;
+        let mut line = Vec::with_capacity(512);
+        let mut spare = Batch::default();
+        loop {
+            let closing = self.batches.closed.load(Relaxed);
+            let flushes = std::mem::take(&mut *counters.lock_flushes());
+            self.batches
+                .drain(&mut spare, self.epoch_unix_ms, |record| {
+                    line.clear();
+                    let written = serde_json::to_writer(&mut line, &record)
+                        .map_err(std::io::Error::from)
+                        .and_then(|()| file.write_line(&line));
+                    match written {
+                        Ok(()) => counters.written.fetch_add(1, Relaxed),
+                        Err(error) => counters.failed(&error),
+                    };
+                });
+            if let Err(error) = file.flush() {
+                counters.failed(&error);
             }
+            if !flushes.is_empty() {
+                let error = counters.take_error();
+                for ack in flushes {
+                    let result = match &error {
+                        Some(message) => Err(std::io::Error::other(message.clone())),
+                        None => Ok(()),
+                    };
+                    let _ = ack.send(result);
+                }
+            }
+            if closing {
+                return;
+            }
+            // Parked, not waiting on a queue: a request never has to wake the writer.
+            std::thread::park_timeout(self.interval);
         }
-        if closing {
-            return;
-        }
-        // Parked, not waiting on a queue: a request never has to wake the writer.
-        std::thread::park_timeout(interval);
     }
 }
 

@@ -19,11 +19,12 @@ use crate::types::{ChatRequest, ChatResponse};
 
 pub(crate) async fn complete(
     snapshot: Arc<Snapshot>,
+    received: Instant,
     step: &StepType,
     purpose: &Purpose,
     request: &ChatRequest,
 ) -> Result<ChatResponse, Error> {
-    let mut execution = Execution::start(snapshot, step, purpose, request, false).await?;
+    let mut execution = Execution::start(snapshot, received, step, purpose, request, false).await?;
     while let Some(candidate) = execution.next_candidate() {
         let mut retries = 0;
         loop {

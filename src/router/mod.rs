@@ -47,7 +47,7 @@ pub use warm_up::WarmUpError;
 
 use crate::error::{ConfigError, Error};
 use crate::policy::{Purpose, StepType};
-use crate::replay::Recorder;
+use crate::replay::{Ending, Recorder, RequestView};
 use crate::stats::{AccountStatus, RouterStats};
 use crate::types::{ChatRequest, ChatResponse};
 use probes::Probes;
@@ -173,19 +173,19 @@ impl Router {
         let (step_type, purpose) = (step_type.borrow(), purpose.borrow());
         let span = telemetry::request_span(step_type, purpose, &request);
         let snapshot = self.inner.snapshot.load_full();
-        let routed = complete::complete(snapshot, step_type, purpose, &request).instrument(span);
+        let received = tokio::time::Instant::now();
+        let routed =
+            complete::complete(snapshot, received, step_type, purpose, &request).instrument(span);
         let Some(recorder) = &self.inner.recorder else {
             return routed.await;
         };
-        let arrived = tokio::time::Instant::now();
         let result = routed.await;
-        recorder.record(
-            arrived,
-            step_type.clone(),
-            purpose.clone(),
-            request,
-            &result,
-        );
+        let ending = match &result {
+            Ok(response) => Ending::Answered(response),
+            Err(error) => Ending::Failed(error),
+        };
+        let view = RequestView::of(step_type, purpose, &request);
+        recorder.record(received, &view, &ending);
         result
     }
 
@@ -271,9 +271,24 @@ impl Router {
         let (step_type, purpose) = (step_type.borrow(), purpose.borrow());
         let span = telemetry::request_span(step_type, purpose, &request);
         let snapshot = self.inner.snapshot.load_full();
-        stream::stream(snapshot, step_type, purpose, request)
-            .instrument(span)
-            .await
+        let received = tokio::time::Instant::now();
+        let Some(recorder) = &self.inner.recorder else {
+            return stream::stream(snapshot, received, step_type, purpose, request, None)
+                .instrument(span)
+                .await;
+        };
+        let held = recorder.hold(&RequestView::of(step_type, purpose, &request).streamed());
+        let recording = stream::Recording::new(recorder.clone(), received, held);
+        stream::stream(
+            snapshot,
+            received,
+            step_type,
+            purpose,
+            request,
+            Some(recording),
+        )
+        .instrument(span)
+        .await
     }
 
     /// Streams one request with the defaults of

@@ -20,8 +20,10 @@ use crate::budget::Usd;
 use crate::error::Error;
 use crate::policy::{Purpose, StepType, StreamRecovery};
 use crate::provider::{ErrorKind, ProviderError, ProviderEvent, ProviderStream};
+use crate::replay::{Ending, OwnedRequest, Recorder};
 use crate::types::{
-    ChatRequest, FinishReason, StreamEvent, TargetRef, ToolCall, ToolCallDelta, Usage,
+    Attempt, AttemptOutcome, ChatRequest, FinishReason, StreamEvent, TargetRef, ToolCall,
+    ToolCallDelta, Usage,
 };
 
 /// The events of a routed stream, from [`Router::stream`](crate::Router::stream).
@@ -37,6 +39,34 @@ pub struct ChatStream {
     opened: OpenedOn,
     /// The request's span: later events are polled in the caller's context.
     span: tracing::Span,
+    /// Where the stream is recorded when it ends, if anywhere.
+    recording: Option<Box<Recording>>,
+}
+
+/// A stream's record in the making: kept from its start until it ends, is dropped, or
+/// fails to open.
+pub(crate) struct Recording {
+    recorder: Recorder,
+    received: Instant,
+    request: OwnedRequest,
+    /// The matched policy, once the stream is open.
+    policy: Arc<str>,
+}
+
+impl Recording {
+    pub(crate) fn new(recorder: Recorder, received: Instant, request: OwnedRequest) -> Box<Self> {
+        Box::new(Self {
+            recorder,
+            received,
+            request,
+            policy: Arc::from(""),
+        })
+    }
+
+    fn record(self: Box<Self>, ending: &Ending<'_>) {
+        self.recorder
+            .record(self.received, &self.request.view(), ending);
+    }
 }
 
 /// The driver's way through a failure: it comes back with the error that ends the stream, if
@@ -57,7 +87,42 @@ impl Stream for ChatStream {
     type Item = Result<StreamEvent, Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = &mut *self;
+        let item = ready!(self.poll_events(cx));
+        let ending = match &item {
+            Some(Ok(StreamEvent::Done(response))) => Some(Ending::Answered(response)),
+            Some(Err(error)) => Some(Ending::Failed(error)),
+            _ => None,
+        };
+        if let Some(ending) = ending
+            && let Some(recording) = self.recording.take()
+        {
+            recording.record(&ending);
+        }
+        Poll::Ready(item)
+    }
+}
+
+impl Drop for ChatStream {
+    /// Records a stream dropped before it ended, with the calls made so far (those of a
+    /// failure being settled when it was dropped are not known here).
+    fn drop(&mut self) {
+        let Some(recording) = self.recording.take() else {
+            return;
+        };
+        let (policy, attempts) = match &self.state {
+            State::Reading(driver) => (driver.execution.policy_name().clone(), driver.abandoned()),
+            State::Failing(_) | State::Ended => (recording.policy.clone(), Vec::new()),
+        };
+        recording.record(&Ending::Abandoned {
+            policy: &policy,
+            attempts: &attempts,
+        });
+    }
+}
+
+impl ChatStream {
+    fn poll_events(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<StreamEvent, Error>>> {
+        let this = self;
         loop {
             // Taken out and put back: the driver moves into a future on a failure.
             match std::mem::replace(&mut this.state, State::Ended) {
@@ -162,13 +227,46 @@ impl std::fmt::Debug for ChatStream {
     }
 }
 
+/// Opens a routed stream of `request`, which arrived at `received`; `recording` records it
+/// when it ends (or here, when it cannot be opened).
 pub(crate) async fn stream(
     snapshot: Arc<Snapshot>,
+    received: Instant,
     step: &StepType,
     purpose: &Purpose,
     request: ChatRequest,
+    mut recording: Option<Box<Recording>>,
 ) -> Result<ChatStream, Error> {
-    let execution = Execution::start(snapshot, step, purpose, &request, true).await?;
+    let opened = open_stream(snapshot, received, step, purpose, request).await;
+    match opened {
+        Ok((state, opened)) => {
+            if let Some(recording) = &mut recording {
+                recording.policy = opened.policy.clone();
+            }
+            Ok(ChatStream {
+                state,
+                opened,
+                span: tracing::Span::current(),
+                recording,
+            })
+        }
+        Err(error) => {
+            if let Some(recording) = recording {
+                recording.record(&Ending::Failed(&error));
+            }
+            Err(error)
+        }
+    }
+}
+
+async fn open_stream(
+    snapshot: Arc<Snapshot>,
+    received: Instant,
+    step: &StepType,
+    purpose: &Purpose,
+    request: ChatRequest,
+) -> Result<(State, OpenedOn), Error> {
+    let execution = Execution::start(snapshot, received, step, purpose, &request, true).await?;
     let mut driver = Driver {
         execution,
         request,
@@ -182,18 +280,14 @@ pub(crate) async fn stream(
     };
     let candidate = driver.connect().await?;
     let opened = OpenedOn {
-        policy: driver.execution.policy_name().into(),
+        policy: driver.execution.policy_name().clone(),
         target: Execution::resolve(driver.execution.snapshot(), candidate)
             .target
             .target
             .clone(),
         calls: driver.execution.calls(),
     };
-    Ok(ChatStream {
-        opened,
-        state: State::Reading(Box::new(driver)),
-        span: tracing::Span::current(),
-    })
+    Ok((State::Reading(Box::new(driver)), opened))
 }
 
 /// What reading the active attempt gave.
@@ -442,6 +536,24 @@ impl Driver {
             }
             None => done,
         })
+    }
+}
+
+impl Driver {
+    /// The calls of a stream dropped before it ended: those settled, and the active one
+    /// as cancelled.
+    fn abandoned(&self) -> Vec<Attempt> {
+        let mut attempts = self.execution.attempts().to_vec();
+        if let Some(active) = &self.active {
+            let resolved = Execution::resolve(self.execution.snapshot(), active.candidate);
+            attempts.push(Attempt {
+                target: resolved.target.target.clone(),
+                outcome: AttemptOutcome::Cancelled,
+                latency: active.started.elapsed(),
+                adaptations: Vec::new(),
+            });
+        }
+        attempts
     }
 }
 

@@ -131,14 +131,15 @@ async fn plan_request(
 impl Execution {
     /// Validates and plans the request, waiting up to the router's queue time when every
     /// candidate is rate limited. A matched policy counts the request from here on.
+    /// `received` is when the request arrived.
     pub(crate) async fn start(
         snapshot: Arc<Snapshot>,
+        received: Instant,
         step: &StepType,
         purpose: &Purpose,
         request: &ChatRequest,
         streaming: bool,
     ) -> Result<Self, Error> {
-        let received = Instant::now();
         let problems = request.problems();
         if !problems.is_empty() {
             let error = Error::InvalidRequest { problems };
@@ -239,6 +240,11 @@ impl Execution {
         })
     }
 
+    /// The calls made so far that are settled (failed or retried).
+    pub(crate) fn attempts(&self) -> &[Attempt] {
+        &self.attempts
+    }
+
     pub(crate) fn snapshot(&self) -> &Arc<Snapshot> {
         &self.snapshot
     }
@@ -248,7 +254,7 @@ impl Execution {
         self.calls
     }
 
-    pub(crate) fn policy_name(&self) -> &str {
+    pub(crate) fn policy_name(&self) -> &Arc<str> {
         &self.outcome.policy
     }
 
