@@ -133,7 +133,9 @@
 //! problem of a file at once, with its path, line and column, and
 //! [`Router::watch_config`] reloads the router when the file changes. With the `metrics`
 //! feature the router reports request, attempt, latency and token metrics through the
-//! `metrics` facade (see the `metrics` module).
+//! `metrics` facade (see the `metrics` module). Spans and metrics reach any OpenTelemetry
+//! backend over OTLP through `tracing-opentelemetry` and `metrics-exporter-otel`: the
+//! `otel` example shows the whole setup.
 //!
 //! ## Providers
 //!

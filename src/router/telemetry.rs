@@ -36,7 +36,9 @@ pub(crate) fn request_span(step: &StepType, purpose: &Purpose, request: &ChatReq
 }
 
 /// The span of one provider call: an OpenTelemetry GenAI client span ("chat {model}"),
-/// with the parameters as sent (adapted to the model, when they were).
+/// with the parameters as sent (adapted to the model, when they were). Whole numbers are
+/// recorded as `i64`: OpenTelemetry attributes have no unsigned type, and bridges such as
+/// `tracing-opentelemetry` turn a `u64` into a string.
 pub(crate) fn attempt_span(
     resolved: &Resolved<'_>,
     request: &ChatRequest,
@@ -59,11 +61,11 @@ pub(crate) fn attempt_span(
         gen_ai.request.model = model,
         gen_ai.request.temperature = params.temperature().map(f64::from),
         gen_ai.request.top_p = params.top_p().map(f64::from),
-        gen_ai.request.max_tokens = params.max_tokens(),
+        gen_ai.request.max_tokens = params.max_tokens().map(i64::from),
         routewise.logical_model = &*resolved.model.name,
         routewise.account = &*resolved.target.target.account,
         server.address = resolved.account.server.as_ref().map(|(host, _)| &**host),
-        server.port = resolved.account.server.as_ref().map(|(_, port)| *port),
+        server.port = resolved.account.server.as_ref().map(|(_, port)| i64::from(*port)),
         gen_ai.response.id = Empty,
         gen_ai.response.model = Empty,
         gen_ai.usage.input_tokens = Empty,
@@ -94,8 +96,8 @@ pub(crate) fn adapted(span: &Span, resolved: &Resolved<'_>, adapted: Option<&Ada
 
 /// Records a successful call's usage and finish reason on its span.
 pub(crate) fn record_answer(span: &Span, usage: &Usage, finish_reason: &FinishReason) {
-    span.record("gen_ai.usage.input_tokens", usage.input_tokens);
-    span.record("gen_ai.usage.output_tokens", usage.output_tokens);
+    span.record("gen_ai.usage.input_tokens", i64::from(usage.input_tokens));
+    span.record("gen_ai.usage.output_tokens", i64::from(usage.output_tokens));
     span.record(
         "gen_ai.response.finish_reasons",
         finish_reason_name(finish_reason),
