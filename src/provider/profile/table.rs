@@ -207,9 +207,13 @@ fn profile_of(data: Option<&ModelData>, rules: Option<&ModelRules>) -> ModelProf
     profile
 }
 
-/// `model` without a trailing `-latest`, `-YYYY-MM-DD`, `-YYYYMMDD` or `-NNN`.
+/// `model` without a trailing `-latest`, `-YYYY-MM-DD`, `-YYYYMMDD` or `-NNN`, or
+/// Vertex AI's `@YYYYMMDD` / `@NNN` / `@latest` (`claude-sonnet-4-5@20250929`).
 pub(crate) fn without_version(model: &str) -> Option<&str> {
     let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
+    if let Some((head, tail)) = model.rsplit_once('@') {
+        return (tail == "latest" || digits(tail, 8) || digits(tail, 3)).then_some(head);
+    }
     let (head, tail) = model.rsplit_once('-')?;
     if tail == "latest" || digits(tail, 8) || digits(tail, 3) {
         return Some(head);
