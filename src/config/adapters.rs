@@ -11,7 +11,7 @@ use super::problems::Problems;
 use crate::provider::HttpTimeouts;
 use crate::provider::anthropic::{Anthropic, ApiVersion};
 use crate::provider::gemini::Gemini;
-use crate::provider::openai::{MaxTokensField, OpenAi};
+use crate::provider::openai::{MaxTokensField, OpenAi, Preset};
 
 /// Timeouts of an HTTP adapter (see [`HttpTimeouts`]); each one left out keeps its
 /// default (connect 10 s, read 60 s, total 10 min). `read` and `total` can be `"off"`
@@ -105,10 +105,16 @@ fn check_nonzero(limit: Duration, path: &str, problems: &mut Problems) {
 /// `azure_api_version`; the account's `base_url` is then the resource endpoint and target
 /// models are deployment names). Every field is optional.
 ///
+/// A `preset` names a known OpenAI-compatible host ([`Preset`]): its base URL (the
+/// account's `base_url` still wins), telemetry name, refused parameters and stream usage
+/// setting; the other fields still override it.
+///
 /// ```toml
 /// provider = { kind = "openai", max_tokens_field = "max_completion_tokens", timeouts = { read = "30s" } }
 /// provider = { kind = "openai", azure_api_version = "2024-10-21" }
-/// provider = { kind = "openai", system_name = "groq", stream_usage = false }
+/// provider = { kind = "openai", preset = "groq" }
+/// provider = { kind = "openai", preset = "vllm" }   # with base_url = "http://gpu-box:9000/v1"
+/// provider = { kind = "openai", system_name = "in-house", stream_usage = false }
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -117,6 +123,9 @@ fn check_nonzero(limit: Duration, path: &str, problems: &mut Problems) {
 pub struct OpenAiSettings {
     /// Speak Azure OpenAI with this data-plane `api-version`, such as `2024-10-21`.
     pub azure_api_version: Option<String>,
+    /// A known OpenAI-compatible host: `mistral`, `groq`, `deepseek`, `together`,
+    /// `fireworks`, `openrouter`, `xai`, `ollama`, `vllm` or `lm_studio`.
+    pub preset: Option<Preset>,
     /// The name reported as `gen_ai.provider.name` (default `openai`, or `az.ai.openai`
     /// for Azure).
     pub system_name: Option<String>,
@@ -153,7 +162,19 @@ impl OpenAiSettings {
             );
         }
         let timeouts = self.timeouts.build(&format!("{path}.timeouts"), problems);
-        let mut openai = OpenAi::configured(self.azure_api_version.as_deref(), timeouts);
+        let mut openai = match self.preset {
+            Some(preset) => {
+                if self.azure_api_version.is_some() {
+                    problems.push(
+                        format!("{path}.preset"),
+                        "cannot be combined with `azure_api_version`; a preset names an \
+                         OpenAI-compatible host, not an Azure resource",
+                    );
+                }
+                OpenAi::preset_with_timeouts(preset, timeouts)
+            }
+            None => OpenAi::configured(self.azure_api_version.as_deref(), timeouts),
+        };
         if let Some(name) = &self.system_name {
             openai = openai.with_provider_name(name.as_str());
         }

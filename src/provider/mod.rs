@@ -178,6 +178,15 @@ pub trait Provider: Send + Sync + 'static {
         false
     }
 
+    /// Request parameters the backend refuses for every model, by their
+    /// [profile](profile::ModelProfile::unsupported) names (`seed`, `logit_bias`, ...): the
+    /// router adds them to the profile of every target on an account it serves, so they
+    /// are left out (and the adaptation recorded) before the call. The default is none;
+    /// [`OpenAi::preset`](crate::OpenAi::preset) adapters return their host's.
+    fn refused_parameters(&self) -> &[&str] {
+        &[]
+    }
+
     /// Estimates the prompt tokens of a request, for limits and context windows. The
     /// default counts about four characters per token, which is close for English text on
     /// most tokenizers and errs high for code.

@@ -416,13 +416,24 @@ fn compile_model(
     }
 }
 
-/// The profile of a target's model in its account's table, under the target's own rules.
+/// The profile of a target's model in its account's table, under the target's own rules,
+/// with the parameters the account's backend refuses for every model added.
 fn target_profile(account: &ProviderAccount, target: &Target) -> Arc<ModelProfile> {
     let profile = account.profiles.lookup(&target.model).unwrap_or_default();
-    match &target.profile {
+    let mut profile = match &target.profile {
         Some(rules) => Arc::new((*profile).clone().with_rules(rules)),
         None => profile,
+    };
+    let refused = account.provider.refused_parameters();
+    if refused.iter().any(|p| !profile.refuses(p)) {
+        let owned = Arc::make_mut(&mut profile);
+        for parameter in refused {
+            if !owned.refuses(parameter) {
+                owned.unsupported.push((*parameter).to_owned());
+            }
+        }
     }
+    profile
 }
 
 /// What compiling a policy needs to know about the rest of the configuration.

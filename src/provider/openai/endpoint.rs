@@ -3,6 +3,7 @@
 use reqwest::Url;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 
+use super::preset::Preset;
 use crate::account::AccountInfo;
 use crate::provider::{ErrorKind, ProviderError, http};
 
@@ -14,6 +15,8 @@ const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
 pub(super) enum Endpoint {
     /// `{base}/chat/completions`, `Authorization: Bearer <key>`.
     OpenAi,
+    /// The same, for a known compatible host: its base URL when the account names none.
+    Preset(Preset),
     /// `{base}/openai/deployments/{deployment}/chat/completions?api-version=...`,
     /// `api-key: <key>`.
     Azure {
@@ -30,7 +33,7 @@ impl Endpoint {
         model: &str,
     ) -> Result<Url, ProviderError> {
         match self {
-            Endpoint::OpenAi => self.url(account, &["chat", "completions"]),
+            Endpoint::OpenAi | Endpoint::Preset(_) => self.url(account, &["chat", "completions"]),
             Endpoint::Azure { .. } => self.url(
                 account,
                 &["openai", "deployments", model, "chat", "completions"],
@@ -42,6 +45,7 @@ impl Endpoint {
     pub(super) fn default_base_url(&self) -> Option<&'static str> {
         match self {
             Endpoint::OpenAi => Some(OPENAI_BASE_URL),
+            Endpoint::Preset(preset) => Some(preset.base_url()),
             Endpoint::Azure { .. } => None,
         }
     }
@@ -49,7 +53,7 @@ impl Endpoint {
     /// The model listing URL, the cheapest authenticated call, for health checks.
     pub(super) fn models_url(&self, account: &AccountInfo) -> Result<Url, ProviderError> {
         match self {
-            Endpoint::OpenAi => self.url(account, &["models"]),
+            Endpoint::OpenAi | Endpoint::Preset(_) => self.url(account, &["models"]),
             Endpoint::Azure { .. } => self.url(account, &["openai", "models"]),
         }
     }
@@ -58,6 +62,7 @@ impl Endpoint {
         let base = match (self, account.base_url()) {
             (_, Some(base)) => base,
             (Endpoint::OpenAi, None) => OPENAI_BASE_URL,
+            (Endpoint::Preset(preset), None) => preset.base_url(),
             (Endpoint::Azure { .. }, None) => {
                 return Err(misconfigured(
                     account,
@@ -85,7 +90,9 @@ impl Endpoint {
         let mut headers = HeaderMap::new();
         if let Some(key) = account.api_key() {
             let (name, value) = match self {
-                Endpoint::OpenAi => (AUTHORIZATION, format!("Bearer {}", key.expose())),
+                Endpoint::OpenAi | Endpoint::Preset(_) => {
+                    (AUTHORIZATION, format!("Bearer {}", key.expose()))
+                }
                 Endpoint::Azure { .. } => {
                     (HeaderName::from_static("api-key"), key.expose().to_owned())
                 }

@@ -66,6 +66,7 @@ mod error;
 pub mod fuzzing;
 mod max_tokens;
 mod prepared;
+mod preset;
 mod request;
 mod response;
 mod stream;
@@ -76,6 +77,7 @@ use reqwest::Method;
 use self::endpoint::Endpoint;
 pub use self::max_tokens::MaxTokensField;
 use self::prepared::PreparedCalls;
+pub use self::preset::{Preset, UnknownPreset};
 use super::client::AdapterClient;
 use super::event_stream;
 use super::http::{self, HttpTimeouts};
@@ -127,6 +129,29 @@ impl OpenAi {
     /// The adapter for OpenAI and OpenAI-compatible endpoints.
     pub fn new() -> Self {
         Self::with_endpoint(Endpoint::OpenAi, "openai", HttpTimeouts::default())
+    }
+
+    /// The adapter for an OpenAI-compatible host known by name: its base URL (which an
+    /// account's `base_url` still replaces), its telemetry name, the parameters it refuses
+    /// (left out of every request, see [`Preset`]) and whether it takes `stream_options`.
+    ///
+    /// ```
+    /// use routewise::provider::openai::Preset;
+    /// use routewise::{OpenAi, Provider, ProviderAccount};
+    ///
+    /// let groq = ProviderAccount::new("groq", OpenAi::preset(Preset::Groq)).api_key("gsk-...");
+    /// let local = ProviderAccount::new("vllm", OpenAi::preset(Preset::Vllm))
+    ///     .base_url("http://gpu-box:9000/v1");
+    /// assert_eq!(OpenAi::preset(Preset::Mistral).provider_name(), "mistral_ai");
+    /// # let _ = (groq, local);
+    /// ```
+    pub fn preset(preset: Preset) -> Self {
+        Self::preset_with_timeouts(preset, HttpTimeouts::default())
+    }
+
+    pub(crate) fn preset_with_timeouts(preset: Preset, timeouts: HttpTimeouts) -> Self {
+        Self::with_endpoint(Endpoint::Preset(preset), preset.provider_name(), timeouts)
+            .stream_usage(preset.takes_stream_options())
     }
 
     /// The adapter a config file describes: Azure when it names an `api-version`, with
@@ -330,6 +355,14 @@ impl Provider for OpenAi {
         &self.provider_name
     }
 
+    /// The preset host's refusals (see [`Preset::refused_parameters`]); none otherwise.
+    fn refused_parameters(&self) -> &[&str] {
+        match self.endpoint {
+            Endpoint::Preset(preset) => preset.refused_parameters(),
+            _ => &[],
+        }
+    }
+
     async fn complete(
         &self,
         request: ProviderRequest<'_>,
@@ -368,7 +401,8 @@ impl Provider for OpenAi {
         self.client.answer(&self.timeouts, answer).await.map(drop)
     }
 
-    /// `https://api.openai.com/v1`; Azure has no default (the account names its resource).
+    /// `https://api.openai.com/v1`, a preset's base URL; Azure has no default (the
+    /// account names its resource).
     fn default_base_url(&self) -> Option<&str> {
         self.endpoint.default_base_url()
     }

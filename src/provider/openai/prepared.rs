@@ -57,7 +57,7 @@ impl PreparedCalls {
         headers.append(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         self.0.store(Some(Arc::new(Prepared {
             account: account.clone(),
-            url: matches!(endpoint, Endpoint::OpenAi).then(|| url.clone()),
+            url: matches!(endpoint, Endpoint::OpenAi | Endpoint::Preset(_)).then(|| url.clone()),
             headers: headers.clone(),
         })));
         Ok((url, headers))

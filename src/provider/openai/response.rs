@@ -66,6 +66,10 @@ pub(super) struct WireUsage {
     prompt_tokens_details: Option<PromptDetails>,
     #[serde(default)]
     completion_tokens_details: Option<CompletionDetails>,
+    /// DeepSeek's count of prompt tokens served from its context cache, where OpenAI
+    /// says `prompt_tokens_details.cached_tokens`.
+    #[serde(default)]
+    prompt_cache_hit_tokens: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -90,7 +94,7 @@ impl From<WireUsage> for Usage {
         Usage {
             input_tokens: count(Some(wire.prompt_tokens)),
             output_tokens: count(Some(wire.completion_tokens)),
-            cached_input_tokens: count(prompt.cached_tokens),
+            cached_input_tokens: count(prompt.cached_tokens.or(wire.prompt_cache_hit_tokens)),
             cache_write_tokens: count(prompt.cache_write_tokens),
             reasoning_tokens: count(completion.reasoning_tokens),
         }
@@ -172,6 +176,16 @@ mod tests {
 
     fn parse_json(json: serde_json::Value) -> Result<ProviderResponse, ProviderError> {
         parse(json.to_string().as_bytes(), &AccountInfo::new("a"))
+    }
+
+    #[test]
+    fn deepseek_cache_hits_count_as_cached_input() {
+        let usage: WireUsage = serde_json::from_value(serde_json::json!({
+            "prompt_tokens": 1000, "completion_tokens": 20, "total_tokens": 1020,
+            "prompt_cache_hit_tokens": 768, "prompt_cache_miss_tokens": 232
+        }))
+        .unwrap();
+        assert_eq!(Usage::from(usage).cached_input_tokens, 768);
     }
 
     #[test]

@@ -19,8 +19,17 @@ struct Chunk {
     choices: Vec<ChunkChoice>,
     #[serde(default)]
     usage: Option<WireUsage>,
+    /// Groq's extension, whose `usage` the last chunk of a stream carries.
+    #[serde(default)]
+    x_groq: Option<GroqExtension>,
     #[serde(default)]
     error: Option<ErrorField>,
+}
+
+#[derive(Debug, Deserialize)]
+struct GroqExtension {
+    #[serde(default)]
+    usage: Option<WireUsage>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -88,7 +97,7 @@ impl EventDecoder for Decoder {
         if let Some(field) = chunk.error {
             return Err(error::classify(field, None, account));
         }
-        if let Some(usage) = chunk.usage {
+        if let Some(usage) = chunk.usage.or(chunk.x_groq.and_then(|x| x.usage)) {
             self.usage = usage.into();
         }
         for choice in chunk.choices.into_iter().filter(|c| c.index == 0) {
@@ -188,6 +197,23 @@ mod tests {
                     usage: Usage::new(5, 7),
                 },
             ]
+        );
+    }
+
+    #[test]
+    fn groqs_usage_in_its_extension_is_the_streams_usage() {
+        let (events, result) = decode_all(&[
+            r#"{"choices":[{"index":0,"delta":{"content":"Hi"}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"x_groq":{"id":"req_01","usage":{"prompt_tokens":9,"completion_tokens":3,"total_tokens":12}}}"#,
+            "[DONE]",
+        ]);
+        result.unwrap();
+        assert_eq!(
+            events.last(),
+            Some(&ProviderEvent::Finished {
+                finish_reason: FinishReason::Stop,
+                usage: Usage::new(9, 3),
+            })
         );
     }
 

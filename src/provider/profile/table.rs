@@ -209,7 +209,6 @@ fn profile_of(data: Option<&ModelData>, rules: Option<&ModelRules>) -> ModelProf
     profile
 }
 
-/// `model` without a trailing `-latest`, `-YYYY-MM-DD`, `-YYYYMMDD` or `-NNN`.
 /// The vendor's model id inside an AWS Bedrock model id: without the cross-region
 /// inference profile's geography (`us.`, `eu.`, `apac.`, `global.`, ...), the vendor
 /// (`anthropic.`, `meta.`, ...) and the Bedrock version (`-v1:0`, `-v2`), so
@@ -236,8 +235,13 @@ fn bedrock_model(model: &str) -> Option<&str> {
     Some(unversioned.unwrap_or(rest))
 }
 
+/// `model` without a trailing `-latest`, `-YYYY-MM-DD`, `-YYYYMMDD` or `-NNN`, or
+/// Vertex AI's `@YYYYMMDD` / `@NNN` / `@latest` (`claude-sonnet-4-5@20250929`).
 pub(crate) fn without_version(model: &str) -> Option<&str> {
     let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
+    if let Some((head, tail)) = model.rsplit_once('@') {
+        return (tail == "latest" || digits(tail, 8) || digits(tail, 3)).then_some(head);
+    }
     let (head, tail) = model.rsplit_once('-')?;
     if tail == "latest" || digits(tail, 8) || digits(tail, 3) {
         return Some(head);
