@@ -11,6 +11,7 @@ pub mod recording;
 #[cfg(feature = "redis")]
 pub mod redis;
 pub mod telemetry;
+pub mod venv;
 pub mod wire;
 pub mod wire_server;
 
