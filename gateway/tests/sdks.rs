@@ -7,9 +7,8 @@
 
 mod support;
 
-#[allow(dead_code)] // the gateway's tests need only its virtualenv
-#[path = "../../tests/support/conformance.rs"]
-mod conformance;
+#[path = "../../tests/support/venv.rs"]
+mod venv;
 
 use std::path::Path;
 use std::process::Command;
@@ -74,7 +73,7 @@ async fn fixture() -> (Upstream, Upstream, Router) {
 
 /// Runs one of `tests/sdk/*.py` against the gateway and returns what it printed.
 async fn run_script(script: &str, gateway: &Running) -> Value {
-    let python = conformance::python();
+    let python = venv::python();
     let script = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/sdk")
         .join(script);

@@ -1,9 +1,9 @@
 //! Runs `conformance/check.py` (the official SDKs' own types) over wire-format bodies.
 //!
-//! The Python environment is created on first use in `target/conformance-venv` from the
-//! pinned `conformance/requirements.txt` (PyPI), guarded by a lock so parallel test
-//! binaries build it once. A test that needs it fails when it cannot be built: a
-//! conformance check that silently skips proves nothing.
+//! The Python environment ([`super::venv`]) is created on first use in
+//! `target/conformance-venv` from the pinned `conformance/requirements.txt` (PyPI). A
+//! test that needs it fails when it cannot be built: a conformance check that silently
+//! skips proves nothing.
 //!
 //! The checks run with the `conformance` feature (so with `--all-features`). Without it
 //! (`cargo test` on a machine with no network) the tests that exist only for them are
@@ -11,9 +11,9 @@
 //! own assertions only.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+
+use super::venv::{python, root};
 
 use serde_json::{Value, json};
 
@@ -101,74 +101,5 @@ pub fn assert_rejected(items: &[Item]) {
             item.kind,
             item.body
         );
-    }
-}
-
-/// The repository's root: the first directory up from this crate's that holds
-/// `conformance/` (the library's own, or the workspace root for the gateway's tests).
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .find(|dir| dir.join("conformance/requirements.txt").is_file())
-        .expect("conformance/requirements.txt in this crate's directory or above")
-        .to_owned()
-}
-
-/// The virtualenv's Python (with the pinned official SDKs), creating the virtualenv
-/// first if needed.
-pub fn python() -> PathBuf {
-    let root = root();
-    let venv = root.join("target/conformance-venv");
-    let python = venv.join("bin/python");
-    let requirements = root.join("conformance/requirements.txt");
-    let stamp = venv.join("requirements.stamp");
-    let wanted = std::fs::read_to_string(&requirements).expect("conformance/requirements.txt");
-    if std::fs::read_to_string(&stamp).is_ok_and(|s| s == wanted) {
-        return python;
-    }
-    let lock = root.join("target/conformance-venv.lock");
-    std::fs::create_dir_all(root.join("target")).unwrap();
-    let started = Instant::now();
-    while std::fs::create_dir(&lock).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(600),
-            "waited 10 minutes for {} (remove it if no test is running)",
-            lock.display()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-        if std::fs::read_to_string(&stamp).is_ok_and(|s| s == wanted) {
-            return python;
-        }
-    }
-    let result = (|| {
-        run(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
-        run(Command::new(&python)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "-r",
-            ])
-            .arg(&requirements))?;
-        std::fs::write(&stamp, &wanted).map_err(|e| e.to_string())
-    })();
-    let _ = std::fs::remove_dir(&lock);
-    if let Err(e) = result {
-        panic!("could not build the conformance environment from PyPI: {e}");
-    }
-    python
-}
-
-fn run(command: &mut Command) -> Result<(), String> {
-    let output = command.output().map_err(|e| format!("{command:?}: {e}"))?;
-    if output.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{command:?} failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        ))
     }
 }

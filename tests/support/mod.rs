@@ -15,6 +15,7 @@ pub mod redis;
 pub mod telemetry;
 #[cfg(feature = "vertex")]
 pub mod vertex;
+pub mod venv;
 pub mod wire;
 pub mod wire_server;
 
