@@ -355,11 +355,8 @@ impl Provider for Anthropic {
         &self,
         request: ProviderRequest<'_>,
     ) -> Result<ProviderResponse, ProviderError> {
-        let adaptation = request.adaptation();
-        let request = match &adaptation {
-            Some(adapted) => request.with_adaptation(Some(adapted)),
-            None => request,
-        };
+        let mut adaptation = None;
+        let request = request.adapt_into(&mut adaptation);
         let prepared = request::build(&request, &self.body_options(false))?;
         let response = self.post_messages(&request, &prepared.body, false).await?;
         let bytes =
@@ -373,11 +370,8 @@ impl Provider for Anthropic {
     }
 
     async fn stream(&self, request: ProviderRequest<'_>) -> Result<ProviderStream, ProviderError> {
-        let adaptation = request.adaptation();
-        let request = match &adaptation {
-            Some(adapted) => request.with_adaptation(Some(adapted)),
-            None => request,
-        };
+        let mut adaptation = None;
+        let request = request.adapt_into(&mut adaptation);
         let prepared = request::build(&request, &self.body_options(true))?;
         let response = self.post_messages(&request, &prepared.body, true).await?;
         let decoder = stream::Decoder::new(prepared.answer_tool).wrapped(prepared.wrapped_answer);

@@ -225,11 +225,8 @@ impl Provider for Gemini {
         request: ProviderRequest<'_>,
     ) -> Result<ProviderResponse, ProviderError> {
         let account = request.account();
-        let adaptation = request.adaptation();
-        let request = match &adaptation {
-            Some(adapted) => request.with_adaptation(Some(adapted)),
-            None => request,
-        };
+        let mut adaptation = None;
+        let request = request.adapt_into(&mut adaptation);
         let built = request::build(&request)?;
         let response = self
             .post(&request, &built.body, "generateContent", false)
@@ -243,11 +240,8 @@ impl Provider for Gemini {
     }
 
     async fn stream(&self, request: ProviderRequest<'_>) -> Result<ProviderStream, ProviderError> {
-        let adaptation = request.adaptation();
-        let request = match &adaptation {
-            Some(adapted) => request.with_adaptation(Some(adapted)),
-            None => request,
-        };
+        let mut adaptation = None;
+        let request = request.adapt_into(&mut adaptation);
         let built = request::build(&request)?;
         let response = self
             .post(&request, &built.body, "streamGenerateContent?alt=sse", true)
