@@ -237,7 +237,7 @@ pub enum Balance {
     /// [`Headroom`](crate::limits::Headroom)). For keys with different limits: each
     /// takes traffic in proportion to what it has left, so none is drained while
     /// another idles. Accounts without limits count as unlimited and go first; equal
-    /// headrooms keep declaration order. With [shared state](crate::shared), the figure
+    /// headrooms keep declaration order. With shared state (feature `redis`), the figure
     /// is the fleet's window as Redis reported it at this instance's last admission on
     /// the account (no extra round trip; a report older than the rate window counts as
     /// an empty window). [`Router::explain`](crate::Router::explain) shows each

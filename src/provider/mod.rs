@@ -267,6 +267,39 @@ impl<'a> ProviderRequest<'a> {
         }
     }
 
+    /// The request as an adapter sends it: adapted to its model, the adaptation kept in
+    /// `slot`, when nobody has adapted it yet (an adapter called directly, without the
+    /// router); else this request as it is. The one call an adapter makes before
+    /// building its body.
+    ///
+    /// ```
+    /// use routewise::{AccountInfo, ChatRequest, ProviderRequest, SamplingParams};
+    ///
+    /// let account = AccountInfo::new("main");
+    /// let chat = ChatRequest::user("hi").temperature(0.2);
+    /// let defaults = SamplingParams::new();
+    /// // o3-mini refuses `temperature`: the request sent leaves it out, and says so.
+    /// let request = ProviderRequest::new("o3-mini", &account, &chat, &defaults);
+    /// let mut slot = None;
+    /// let sent = request.adapt_into(&mut slot);
+    /// assert_eq!(sent.params().temperature(), None);
+    /// assert!(sent.adapted().is_some());
+    /// // Adapted once: asking again changes nothing more.
+    /// let mut again = None;
+    /// assert!(sent.adapt_into(&mut again).adapted().is_some() && again.is_none());
+    /// ```
+    pub fn adapt_into<'s>(&self, slot: &'s mut Option<Adapted>) -> ProviderRequest<'s>
+    where
+        'a: 's,
+    {
+        *slot = self.adaptation();
+        let request: ProviderRequest<'s> = *self;
+        match slot {
+            Some(adapted) => request.with_adaptation(Some(adapted)),
+            None => request,
+        }
+    }
+
     /// The adaptation applied, if any.
     pub fn adapted(&self) -> Option<&'a Adapted> {
         self.adapted.flatten()

@@ -130,7 +130,7 @@ pub(crate) fn order(
             usable[1..].sort_by_key(|c| targets[c.target].load.cost());
         }
         // Stable: equal headrooms keep declaration order.
-        Balance::Headroom => usable.sort_by(|a, b| b.headroom.cmp(&a.headroom)),
+        Balance::Headroom => usable.sort_by_key(|c| std::cmp::Reverse(c.headroom)),
     }
 }
 

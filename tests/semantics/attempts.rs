@@ -9,7 +9,7 @@ use routewise::{
     RetryPolicy, RouteOptions, Router, StepType, StreamRecovery, Target,
 };
 
-use crate::upstream::{Answer, Upstream};
+use crate::support::upstream::{Answer, Upstream};
 
 /// Retries with no real wait, so the tests count calls, not sleep.
 fn quick_retries(retries: u32) -> RetryPolicy {

@@ -5,7 +5,7 @@ use std::time::Duration;
 use routewise::config::{Format, RouterConfig};
 use routewise::{BreakerConfig, BreakerState, ChatRequest, LogicalModel, Policy, Router, Target};
 
-use crate::upstream::{Answer, Upstream};
+use crate::support::upstream::{Answer, Upstream};
 
 #[tokio::test]
 async fn a_target_trips_on_its_own_threshold_while_its_sibling_keeps_the_policys() {

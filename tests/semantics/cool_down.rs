@@ -10,7 +10,7 @@ use routewise::{
     SkipReason, StepType, Target,
 };
 
-use crate::upstream::{Answer, Upstream};
+use crate::support::upstream::{Answer, Upstream};
 
 /// Retries that wait what a 429 asks (up to `max_retry_after`) and nothing otherwise.
 fn retries(max_retry_after: Duration) -> RetryPolicy {

@@ -13,7 +13,7 @@ use routewise::{
     SkipReason, StepType, Target,
 };
 
-use crate::upstream::{Answer, Upstream};
+use crate::support::upstream::{Answer, Upstream};
 
 /// Keeps every credentials alert.
 #[derive(Default)]

@@ -11,7 +11,7 @@ use routewise::{
     Router, StepType, Target, Usage,
 };
 
-use crate::upstream::{Answer, Upstream};
+use crate::support::upstream::{Answer, Upstream};
 
 /// A local model that only takes prompts of up to 20 characters and declines the rest.
 #[derive(Default)]

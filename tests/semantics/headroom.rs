@@ -7,7 +7,7 @@ use routewise::{
     Balance, ChatRequest, LogicalModel, Policy, Purpose, Router, StepType, Target, TargetRef,
 };
 
-use crate::upstream::{Answer, Upstream};
+use crate::support::upstream::{Answer, Upstream};
 
 /// Model `m` over account `small` (at `small`) then account `large` (at `large`), one
 /// tier, balanced by `balance`.

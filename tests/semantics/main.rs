@@ -4,7 +4,6 @@
 
 #[path = "../support/mod.rs"]
 mod support;
-mod upstream;
 
 mod attempts;
 mod breakers;

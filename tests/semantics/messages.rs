@@ -8,7 +8,7 @@ use routewise::{
     StepType, Target,
 };
 
-use crate::upstream::{Answer, Upstream};
+use crate::support::upstream::{Answer, Upstream};
 
 fn router(upstream: &Upstream, capabilities: Capabilities, policy: Policy) -> Router {
     Router::builder()

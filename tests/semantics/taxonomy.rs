@@ -6,7 +6,7 @@ use routewise::{
     Capabilities, ChatRequest, LogicalModel, Policy, Purpose, Router, StepType, StreamEvent, Target,
 };
 
-use crate::upstream::{Answer, Upstream};
+use crate::support::upstream::{Answer, Upstream};
 
 /// Model `chat-m` on account `chat`, `rerank-m` on account `rerank`; policy `rerank` for
 /// the custom step type, `chat` for inference/chat, `other` for everything else.

@@ -16,11 +16,13 @@ pub mod telemetry;
 #[cfg(feature = "vertex")]
 pub mod vertex;
 pub mod venv;
+pub mod upstream;
 pub mod wire;
 pub mod wire_server;
 
 use routewise::sim::SimProvider;
 use routewise::{Capabilities, LogicalModel, Policy, ProviderAccount, RouterBuilder, Target};
+use tokio::net::TcpListener;
 
 /// A builder with one logical model `m` whose targets are the given accounts, in order,
 /// each served by its sim, and one catch-all policy `default` routing to `m`.
@@ -34,4 +36,13 @@ pub fn one_model(accounts: &[(&str, &SimProvider)]) -> RouterBuilder {
     builder
         .model(model)
         .policy(Policy::new("default").route(["m"]))
+}
+
+/// Serves `app` on a free loopback port for as long as the test's runtime lives;
+/// returns its `http://127.0.0.1:<port>`.
+pub async fn serve_loopback(app: axum::Router) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
 }

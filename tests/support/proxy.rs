@@ -28,9 +28,7 @@ impl ForwardProxy {
         let app = axum::Router::new()
             .fallback(forward)
             .with_state((seen.clone(), upstream));
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let url = super::serve_loopback(app).await;
         Self { url, seen }
     }
 

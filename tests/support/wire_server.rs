@@ -226,9 +226,7 @@ impl RecordingServer {
         let app = axum::Router::new()
             .fallback(handle)
             .with_state(shared.clone());
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let url = super::serve_loopback(app).await;
         Self { url, shared }
     }
 

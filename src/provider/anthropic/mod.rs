@@ -358,11 +358,8 @@ impl Provider for Anthropic {
         &self,
         request: ProviderRequest<'_>,
     ) -> Result<ProviderResponse, ProviderError> {
-        let adaptation = request.adaptation();
-        let request = match &adaptation {
-            Some(adapted) => request.with_adaptation(Some(adapted)),
-            None => request,
-        };
+        let mut adaptation = None;
+        let request = request.adapt_into(&mut adaptation);
         let mut exchange = Exchange::build(&request, &self.body_options(false))?;
         let body = std::mem::take(&mut exchange.body);
         let response = self.post_messages(&request, body, false).await?;
@@ -372,11 +369,8 @@ impl Provider for Anthropic {
     }
 
     async fn stream(&self, request: ProviderRequest<'_>) -> Result<ProviderStream, ProviderError> {
-        let adaptation = request.adaptation();
-        let request = match &adaptation {
-            Some(adapted) => request.with_adaptation(Some(adapted)),
-            None => request,
-        };
+        let mut adaptation = None;
+        let request = request.adapt_into(&mut adaptation);
         let mut exchange = Exchange::build(&request, &self.body_options(true))?;
         let body = std::mem::take(&mut exchange.body);
         let response = self.post_messages(&request, body, true).await?;

@@ -227,11 +227,8 @@ impl Provider for Gemini {
         request: ProviderRequest<'_>,
     ) -> Result<ProviderResponse, ProviderError> {
         let account = request.account();
-        let adaptation = request.adaptation();
-        let request = match &adaptation {
-            Some(adapted) => request.with_adaptation(Some(adapted)),
-            None => request,
-        };
+        let mut adaptation = None;
+        let request = request.adapt_into(&mut adaptation);
         let mut exchange = Exchange::build(&request)?;
         let body = std::mem::take(&mut exchange.body);
         let response = self.post(&request, body, "generateContent", false).await?;
@@ -240,11 +237,8 @@ impl Provider for Gemini {
     }
 
     async fn stream(&self, request: ProviderRequest<'_>) -> Result<ProviderStream, ProviderError> {
-        let adaptation = request.adaptation();
-        let request = match &adaptation {
-            Some(adapted) => request.with_adaptation(Some(adapted)),
-            None => request,
-        };
+        let mut adaptation = None;
+        let request = request.adapt_into(&mut adaptation);
         let mut exchange = Exchange::build(&request)?;
         let body = std::mem::take(&mut exchange.body);
         let response = self

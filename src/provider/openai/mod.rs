@@ -318,11 +318,8 @@ impl OpenAi {
         let (url, headers) = self
             .prepared
             .chat(&self.endpoint, account, request.model())?;
-        let adaptation = request.adaptation();
-        let body = match &adaptation {
-            Some(adapted) => self.body(&request.with_adaptation(Some(adapted)), stream),
-            None => self.body(request, stream),
-        };
+        let mut adaptation = None;
+        let body = self.body(&request.adapt_into(&mut adaptation), stream);
         let mut call = if url.has_host() {
             // What `post(url).headers(headers).body(body)` builds, without merging the
             // headers one by one into an empty map.

@@ -16,7 +16,6 @@ use futures::StreamExt;
 use routewise::ProviderAccount;
 use routewise::provider::openai::OpenAi;
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
 
 /// How the upstream answers a chat request.
 #[derive(Clone, Debug)]
@@ -61,9 +60,7 @@ impl Upstream {
         let app = axum::Router::new()
             .fallback(handle)
             .with_state(shared.clone());
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let url = super::serve_loopback(app).await;
         Self { url, shared }
     }
 
