@@ -6,8 +6,10 @@ mod support;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+use futures::StreamExt;
 use routewise::{
-    ChatRequest, LogicalModel, OpenAi, Policy, ProviderAccount, Purpose, Router, StepType, Target,
+    Capabilities, ChatRequest, LogicalModel, Policy, ProviderAccount, Purpose, Router, StepType,
+    StreamEvent, Target,
 };
 use support::telemetry::{complete_then_stream, paused_runtime, router};
 use support::wire_server::{RecordingServer, Reply, fixture};
@@ -151,8 +153,15 @@ fn attempt_spans_carry_gen_ai_attributes_and_stay_inside_their_request() {
     }
 }
 
-#[test]
-fn attempt_spans_name_the_server_and_the_answer() {
+/// The fields of the one attempt span of a request (streamed when `stream`) served by
+/// the account `account` makes for a loopback server answering `reply`, with the
+/// server's port.
+fn served_attempt(
+    account: fn(&RecordingServer) -> ProviderAccount,
+    provider_model: &str,
+    reply: Reply,
+    stream: bool,
+) -> (BTreeMap<String, String>, String) {
     let recorder = Arc::new(SpanRecorder::default());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -160,18 +169,35 @@ fn attempt_spans_name_the_server_and_the_answer() {
         .unwrap();
     let port = tracing::subscriber::with_default(recorder.clone(), || {
         runtime.block_on(async {
-            let reply = Reply::json(200, fixture("openai/chat_text.json"));
             let server = RecordingServer::start([reply]).await;
             let router = Router::builder()
-                .account(ProviderAccount::new("openai", OpenAi::new()).base_url(server.base("/v1")))
-                .model(LogicalModel::new("m").target(Target::new("openai", "gpt-4o")))
+                .account(account(&server))
+                .model(
+                    LogicalModel::new("m")
+                        .capabilities(Capabilities::STREAMING)
+                        .target(Target::new(
+                            account(&server).name().to_owned(),
+                            provider_model,
+                        )),
+                )
                 .policy(Policy::new("default").route(["m"]))
                 .build()
                 .unwrap();
-            router
-                .complete(StepType::Inference, Purpose::Chat, ChatRequest::user("hi"))
-                .await
-                .unwrap();
+            let request = ChatRequest::user("hi");
+            if stream {
+                let answer = router
+                    .stream(StepType::Inference, Purpose::Chat, request)
+                    .await
+                    .unwrap();
+                let events: Vec<_> = answer.collect().await;
+                assert!(matches!(events.last(), Some(Ok(StreamEvent::Done(_)))));
+            } else {
+                router
+                    .complete(StepType::Inference, Purpose::Chat, request)
+                    .await
+                    .unwrap();
+            }
+            assert_eq!(server.requests().len(), 1);
             server.url().rsplit(':').next().unwrap().to_owned()
         })
     });
@@ -180,7 +206,14 @@ fn attempt_spans_name_the_server_and_the_answer() {
         .iter()
         .find(|s| s.name == "routewise.attempt")
         .expect("an attempt span");
-    let get = |name: &str| attempt.fields.get(name).map(String::as_str);
+    (attempt.fields.clone(), port)
+}
+
+#[test]
+fn attempt_spans_name_the_server_and_the_answer() {
+    let reply = Reply::json(200, fixture("openai/chat_text.json"));
+    let (fields, port) = served_attempt(support::profiles::openai, "gpt-4o", reply, false);
+    let get = |name: &str| fields.get(name).map(String::as_str);
     assert_eq!(get("server.address"), Some("127.0.0.1"));
     assert_eq!(get("server.port"), Some(port.as_str()));
     assert_eq!(
@@ -188,4 +221,45 @@ fn attempt_spans_name_the_server_and_the_answer() {
         Some("chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT")
     );
     assert_eq!(get("gen_ai.response.model"), Some("gpt-4o-2024-08-06"));
+}
+
+#[test]
+fn streamed_attempt_spans_name_the_answer_for_every_adapter() {
+    let cases: [(
+        fn(&RecordingServer) -> ProviderAccount,
+        &str,
+        &str,
+        &str,
+        &str,
+    ); 3] = [
+        (
+            support::profiles::openai,
+            "gpt-4o",
+            "openai/stream_text.sse",
+            "chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG",
+            "gpt-4o-2024-08-06",
+        ),
+        (
+            support::profiles::anthropic,
+            "claude-sonnet-4-6",
+            "anthropic/stream_text.sse",
+            "msg_01StreamText9aK",
+            "claude-sonnet-4-6",
+        ),
+        (
+            support::profiles::gemini,
+            "gemini-2.5-flash",
+            "gemini/stream_text.sse",
+            "sXQdaIu0DrKbmNAPl7m5mQc",
+            "gemini-2.5-flash",
+        ),
+    ];
+    for (account, model, sse, id, answered_by) in cases {
+        let (fields, port) = served_attempt(account, model, Reply::sse(fixture(sse)), true);
+        let get = |name: &str| fields.get(name).map(String::as_str);
+        assert_eq!(get("gen_ai.response.id"), Some(id), "{sse}: {fields:#?}");
+        assert_eq!(get("gen_ai.response.model"), Some(answered_by), "{sse}");
+        assert_eq!(get("server.port"), Some(port.as_str()), "{sse}");
+        assert!(get("gen_ai.usage.output_tokens").is_some(), "{sse}");
+    }
 }

@@ -422,7 +422,13 @@ impl ProviderResponse {
 
     /// The response as the events a stream would have carried.
     pub fn into_events(self) -> Vec<ProviderEvent> {
-        let mut events = Vec::with_capacity(self.tool_calls.len() + 2);
+        let mut events = Vec::with_capacity(self.tool_calls.len() + 3);
+        if self.response_id.is_some() || self.response_model.is_some() {
+            events.push(ProviderEvent::ResponseInfo {
+                response_id: self.response_id,
+                response_model: self.response_model,
+            });
+        }
         if !self.content.is_empty() {
             events.push(ProviderEvent::TextDelta(self.content));
         }
@@ -450,6 +456,18 @@ pub enum ProviderEvent {
     TextDelta(String),
     /// A fragment of a tool call.
     ToolCallDelta(ToolCallDelta),
+    /// Which answer this is, once the stream says (OpenAI and Gemini on their first chunk,
+    /// Anthropic in `message_start`): recorded on the attempt's span as
+    /// `gen_ai.response.id` and `gen_ai.response.model`, as
+    /// [`ProviderResponse::response_id`] and [`ProviderResponse::response_model`] are for
+    /// a whole answer. At most once, before [`ProviderEvent::Finished`]; a stream without
+    /// it is complete all the same.
+    ResponseInfo {
+        /// The provider's id of this answer, when it gives one.
+        response_id: Option<String>,
+        /// The model that answers, when the provider says.
+        response_model: Option<String>,
+    },
     /// The end of a successful stream.
     Finished {
         /// Why generation ended.
@@ -457,6 +475,19 @@ pub enum ProviderEvent {
         /// Token usage of the whole stream.
         usage: Usage,
     },
+}
+
+impl ProviderEvent {
+    /// The [`ProviderEvent::ResponseInfo`] of an id and a model as a stream gives them,
+    /// with empty strings read as absent; `None` when neither is there.
+    pub(crate) fn response_info(id: Option<String>, model: Option<String>) -> Option<Self> {
+        let id = id.filter(|id| !id.is_empty());
+        let model = model.filter(|model| !model.is_empty());
+        (id.is_some() || model.is_some()).then_some(Self::ResponseInfo {
+            response_id: id,
+            response_model: model,
+        })
+    }
 }
 
 #[cfg(test)]

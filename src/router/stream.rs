@@ -450,6 +450,17 @@ impl Driver {
                         None => continue,
                     }
                 }
+                Some(Ok(ProviderEvent::ResponseInfo {
+                    response_id,
+                    response_model,
+                })) => {
+                    telemetry::record_response(
+                        &active.span,
+                        response_id.as_deref(),
+                        response_model.as_deref(),
+                    );
+                    continue;
+                }
                 Some(Ok(ProviderEvent::ToolCallDelta(delta))) => {
                     let held = self.flush_overlap();
                     self.first_content();

@@ -7,8 +7,9 @@ use routewise::{
     ProviderEvent, ProviderStream, Purpose, Router, SamplingParams, StreamEvent, Target,
 };
 
-/// Every event of a provider stream, and the error that ended it, if any (also an error
-/// opening it). A stream must end after its error.
+/// Every event of a provider stream but its `ResponseInfo`, and the error that ended it,
+/// if any (also an error opening it). A stream must end after its error, and name its
+/// answer (if it does) once, before anything else.
 pub async fn collect_events(
     opened: Result<ProviderStream, ProviderError>,
 ) -> (Vec<ProviderEvent>, Option<ProviderError>) {
@@ -17,8 +18,16 @@ pub async fn collect_events(
         Err(error) => return (Vec::new(), Some(error)),
     };
     let mut events = Vec::new();
+    let mut named = false;
     while let Some(item) = stream.next().await {
         match item {
+            Ok(ProviderEvent::ResponseInfo { .. }) => {
+                assert!(
+                    !named && events.is_empty(),
+                    "a stream names its answer once, first: {events:?}"
+                );
+                named = true;
+            }
             Ok(event) => events.push(event),
             Err(error) => {
                 assert!(

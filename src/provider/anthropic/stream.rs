@@ -47,6 +47,10 @@ enum WireEvent {
 #[derive(Debug, Deserialize)]
 struct StartedMessage {
     #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
     usage: WireUsage,
 }
 
@@ -247,7 +251,10 @@ impl EventDecoder for Decoder {
             )
         })?;
         match event {
-            WireEvent::MessageStart { message } => self.usage.update(message.usage),
+            WireEvent::MessageStart { message } => {
+                self.usage.update(message.usage);
+                out.extend(ProviderEvent::response_info(message.id, message.model));
+            }
             WireEvent::ContentBlockStart {
                 index,
                 content_block,

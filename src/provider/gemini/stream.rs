@@ -19,6 +19,8 @@ pub(super) struct Progress {
     tool_calls: usize,
     finish_reason: Option<String>,
     usage: Usage,
+    /// Whether the answer's id and model version were passed on.
+    identified: bool,
 }
 
 impl Progress {
@@ -34,7 +36,7 @@ impl Progress {
     /// kept for the end, because a later chunk may still update them.
     fn chunk(
         &mut self,
-        chunk: GenerateContentResponse,
+        mut chunk: GenerateContentResponse,
         account: &AccountInfo,
         out: &mut VecDeque<ProviderEvent>,
     ) -> Result<(), ProviderError> {
@@ -43,6 +45,13 @@ impl Progress {
         }
         if let Some(usage) = &chunk.usage_metadata {
             self.usage = usage.to_usage();
+        }
+        if !self.identified
+            && let Some(info) =
+                ProviderEvent::response_info(chunk.response_id.take(), chunk.model_version.take())
+        {
+            self.identified = true;
+            out.push_back(info);
         }
         let Some(candidate) = chunk.candidates.into_iter().next() else {
             return Ok(());

@@ -16,6 +16,10 @@ use crate::types::{FinishReason, ToolCallDelta, Usage};
 #[derive(Debug, Deserialize)]
 struct Chunk {
     #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
     choices: Vec<ChunkChoice>,
     #[serde(default)]
     usage: Option<WireUsage>,
@@ -76,6 +80,9 @@ struct DeltaFunction {
 pub(super) struct Decoder {
     finish_reason: Option<FinishReason>,
     usage: Usage,
+    /// Whether the answer's id and model were passed on (from the first chunk that had
+    /// them: Azure's first chunk may carry only prompt filter results, with empty ones).
+    identified: bool,
 }
 
 impl EventDecoder for Decoder {
@@ -96,6 +103,12 @@ impl EventDecoder for Decoder {
             .map_err(|e| response::malformed("unreadable stream chunk", &e, account))?;
         if let Some(field) = chunk.error {
             return Err(error::classify(field, None, account));
+        }
+        if !self.identified
+            && let Some(info) = ProviderEvent::response_info(chunk.id, chunk.model)
+        {
+            self.identified = true;
+            out.push_back(info);
         }
         if let Some(usage) = chunk.usage.or(chunk.x_groq.and_then(|x| x.usage)) {
             self.usage = usage.into();
@@ -215,6 +228,28 @@ mod tests {
                 usage: Usage::new(9, 3),
             })
         );
+    }
+
+    #[test]
+    fn the_first_chunk_with_an_id_names_the_answer_once() {
+        let (events, result) = decode_all(&[
+            r#"{"id":"","model":"","choices":[],"prompt_filter_results":[]}"#,
+            r#"{"id":"chatcmpl-1","model":"gpt-4o-2024-08-06","choices":[{"index":0,"delta":{"content":"Hi"}}]}"#,
+            r#"{"id":"chatcmpl-1","model":"gpt-4o-2024-08-06","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#,
+            "[DONE]",
+        ]);
+        result.unwrap();
+        assert_eq!(
+            events[..2],
+            [
+                ProviderEvent::ResponseInfo {
+                    response_id: Some("chatcmpl-1".into()),
+                    response_model: Some("gpt-4o-2024-08-06".into()),
+                },
+                ProviderEvent::TextDelta("Hi".into()),
+            ]
+        );
+        assert_eq!(events.len(), 3);
     }
 
     #[test]
