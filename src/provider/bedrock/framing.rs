@@ -70,7 +70,9 @@ impl Framing {
         loop {
             let had_bytes = !self.buffer.is_empty();
             let frame = self.frames.decode_frame(&mut self.buffer).map_err(|e| {
-                malformed(format!("the event stream is not valid AWS event-stream framing: {e}"))
+                malformed(format!(
+                    "the event stream is not valid AWS event-stream framing: {e}"
+                ))
             })?;
             let DecodedFrame::Complete(message) = frame else {
                 self.partial |= had_bytes;
@@ -84,7 +86,10 @@ impl Framing {
         }
     }
 
-    fn step(&mut self, chunk: Option<Result<Bytes, reqwest::Error>>) -> Result<Flow, ProviderError> {
+    fn step(
+        &mut self,
+        chunk: Option<Result<Bytes, reqwest::Error>>,
+    ) -> Result<Flow, ProviderError> {
         match chunk {
             Some(Ok(bytes)) => {
                 self.buffer.extend_from_slice(&bytes);
@@ -195,16 +200,25 @@ mod tests {
     async fn run(chunks: Vec<Vec<u8>>) -> Vec<Result<ProviderEvent, ErrorKind>> {
         let chunks = futures::stream::iter(chunks.into_iter().map(|c| Ok(Bytes::from(c))));
         let stream = decode_chunks(chunks, AccountInfo::new("a"), Decoder::new(None, false));
-        stream.map(|item| item.map_err(|e| e.kind())).collect().await
+        stream
+            .map(|item| item.map_err(|e| e.kind()))
+            .collect()
+            .await
     }
 
     fn body() -> Vec<u8> {
         [
             event("messageStart", json!({"role": "assistant"})),
-            event("contentBlockDelta", json!({"contentBlockIndex": 0, "delta": {"text": "Hé"}})),
+            event(
+                "contentBlockDelta",
+                json!({"contentBlockIndex": 0, "delta": {"text": "Hé"}}),
+            ),
             event("contentBlockStop", json!({"contentBlockIndex": 0})),
             event("messageStop", json!({"stopReason": "end_turn"})),
-            event("metadata", json!({"usage": {"inputTokens": 1, "outputTokens": 2, "totalTokens": 3}})),
+            event(
+                "metadata",
+                json!({"usage": {"inputTokens": 1, "outputTokens": 2, "totalTokens": 3}}),
+            ),
         ]
         .concat()
     }
@@ -238,12 +252,22 @@ mod tests {
         // final `metadata` frame leaves a partial message. (Ending right after
         // `messageStop` finishes without usage: the decoder's own test.)
         let after_stop = body.len()
-            - event("metadata", json!({"usage": {"inputTokens": 1, "outputTokens": 2, "totalTokens": 3}})).len();
+            - event(
+                "metadata",
+                json!({"usage": {"inputTokens": 1, "outputTokens": 2, "totalTokens": 3}}),
+            )
+            .len();
         for len in (0..body.len()).filter(|len| *len != after_stop) {
             let items = run(vec![body[..len].to_vec()]).await;
-            let finished = items.iter().any(|i| matches!(i, Ok(ProviderEvent::Finished { .. })));
+            let finished = items
+                .iter()
+                .any(|i| matches!(i, Ok(ProviderEvent::Finished { .. })));
             assert!(!finished, "a body of {len} bytes finished");
-            assert_eq!(items.last(), Some(&Err(ErrorKind::MalformedResponse)), "{len}");
+            assert_eq!(
+                items.last(),
+                Some(&Err(ErrorKind::MalformedResponse)),
+                "{len}"
+            );
         }
     }
 
