@@ -6,7 +6,10 @@ Run it again after adding fixtures: `python3 fuzz/make_corpus.py`. Files are nam
 fixture, so reruns are stable and a fuzz run's own finds (named by hash) sit beside them.
 """
 
+import json
 import pathlib
+import struct
+import zlib
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -66,6 +69,50 @@ def stream_inputs(provider, streams):
         write("sse", f"{provider}-{path.stem}", bytes([17]) + read(path))
 
 
+def event_stream_message(headers, payload):
+    """One AWS event-stream message: prelude (lengths and their CRC32), string headers,
+    payload, and the CRC32 of everything before it."""
+    encoded = b"".join(
+        bytes([len(name)]) + name.encode() + bytes([7]) + struct.pack(">H", len(value.encode())) + value.encode()
+        for name, value in headers
+    )
+    total = 12 + len(encoded) + len(payload) + 4
+    prelude = struct.pack(">II", total, len(encoded))
+    prelude += struct.pack(">I", zlib.crc32(prelude))
+    message = prelude + encoded + payload
+    return message + struct.pack(">I", zlib.crc32(message))
+
+
+def bedrock_inputs():
+    folder = FIXTURES / "bedrock"
+    bodies = sorted(folder.glob("converse_*.json"))
+    errors = []
+    for name, status, body in [
+        ("error_throttling", 429, {"__type": "ThrottlingException", "message": "Too many requests"}),
+        ("error_validation_too_long", 400, {"__type": "com.amazon.coral.validate#ValidationException", "message": "Input is too long for requested model."}),
+        ("error_access_denied", 403, {"__type": "AccessDeniedException", "Message": f"key {KEY} denied"}),
+        ("error_unavailable", 503, {"message": "Service unavailable"}),
+    ]:
+        write("bedrock_response", name, bytes([1, STATUSES.index(status)]) + json.dumps(body).encode())
+    response_inputs("bedrock", bodies, errors)
+    for path in sorted(folder.glob("stream_*.json")):
+        events = json.loads(path.read_text())
+        body = b"".join(
+            event_stream_message(
+                [(":message-type", "event"), (":event-type", kind), (":content-type", "application/json")],
+                json.dumps(payload).encode(),
+            )
+            for kind, payload in events
+        )
+        for mode in (0, 7, 0x80 | 63, 0x80 | 0x40 | 5):
+            write("bedrock_stream", f"{path.stem}-{mode}", bytes([mode]) + body)
+    exception = event_stream_message(
+        [(":message-type", "exception"), (":exception-type", "throttlingException"), (":content-type", "application/json")],
+        json.dumps({"message": f"slow down {KEY}"}).encode(),
+    )
+    write("bedrock_stream", "exception", bytes([3]) + exception)
+
+
 def main():
     for provider in ("openai", "anthropic", "gemini"):
         folder = FIXTURES / provider
@@ -74,6 +121,7 @@ def main():
         bodies = [p for p in jsons if p not in errors and not p.stem.startswith("models")]
         response_inputs(provider, bodies, errors)
         stream_inputs(provider, sorted(folder.glob("*.sse")))
+    bedrock_inputs()
     for target in sorted(CORPUS.iterdir()):
         print(f"{target.name}: {len(list(target.iterdir()))} seeds")
 

@@ -36,17 +36,30 @@ fn env(name: &str) -> Option<String> {
 #[tokio::test]
 async fn a_bedrock_account_from_a_file_calls_converse_with_its_api_key() {
     let server = RecordingServer::start([Reply::json(200, fixture("converse_text.json"))]).await;
-    let text = config_text(server.url(), r#"{ kind = "bedrock", region = "eu-central-1", timeouts = { read = "30s" } }"#);
+    let text = config_text(
+        server.url(),
+        r#"{ kind = "bedrock", region = "eu-central-1", timeouts = { read = "30s" } }"#,
+    );
     let config = RouterConfig::from_str_format(&text, Format::Toml).unwrap();
     let router = Router::from_config_with_env(&config, &env).unwrap();
     let response = router
-        .complete(StepType::Inference, Purpose::Chat, routewise::ChatRequest::user("Hi"))
+        .complete(
+            StepType::Inference,
+            Purpose::Chat,
+            routewise::ChatRequest::user("Hi"),
+        )
         .await
         .unwrap();
     assert_eq!(response.content, "Hello! How can I help you today?");
     let request = server.single_request();
-    assert_eq!(request.path, "/model/us.anthropic.claude-haiku-4-5-20251001-v1%3A0/converse");
-    assert_eq!(request.header("authorization"), Some("Bearer bedrock-api-key-from-env"));
+    assert_eq!(
+        request.path,
+        "/model/us.anthropic.claude-haiku-4-5-20251001-v1%3A0/converse"
+    );
+    assert_eq!(
+        request.header("authorization"),
+        Some("Bearer bedrock-api-key-from-env")
+    );
 }
 
 #[test]
@@ -65,12 +78,27 @@ fn bad_bedrock_settings_are_reported_where_they_are_written() {
     };
     let region = problems(r#"{ kind = "bedrock", region = "us east 1" }"#);
     assert_eq!(region.len(), 1, "{region:?}");
-    assert!(region[0].starts_with("accounts[0].provider.region: `us east 1` is not an AWS region name"), "{region:?}");
-    let contradiction = problems(r#"{ kind = "bedrock", profile = "prod", credentials = "environment" }"#);
-    assert!(contradiction[0].starts_with("accounts[0].provider.credentials: `environment` and a `profile` contradict"), "{contradiction:?}");
+    assert!(
+        region[0].starts_with("accounts[0].provider.region: `us east 1` is not an AWS region name"),
+        "{region:?}"
+    );
+    let contradiction =
+        problems(r#"{ kind = "bedrock", profile = "prod", credentials = "environment" }"#);
+    assert!(
+        contradiction[0].starts_with(
+            "accounts[0].provider.credentials: `environment` and a `profile` contradict"
+        ),
+        "{contradiction:?}"
+    );
     let misspelled = problems(r#"{ kind = "bedrock", regoin = "us-east-1" }"#);
-    assert!(misspelled[0].contains("unknown field `regoin`"), "{misspelled:?}");
-    assert!(misspelled[0].contains("did you mean `region`"), "{misspelled:?}");
+    assert!(
+        misspelled[0].contains("unknown field `regoin`"),
+        "{misspelled:?}"
+    );
+    assert!(
+        misspelled[0].contains("did you mean `region`"),
+        "{misspelled:?}"
+    );
 }
 
 #[test]
@@ -81,7 +109,14 @@ fn profiles_and_credential_sources_are_accepted() {
         r#"{ kind = "bedrock", region = "ap-southeast-2", credentials = "standard" }"#,
         r#"{ kind = "bedrock", credentials = "environment" }"#,
     ] {
-        let config = RouterConfig::from_str_format(&config_text("http://127.0.0.1:9", provider), Format::Toml).unwrap();
-        assert!(Router::from_config_with_env(&config, &env).is_ok(), "{provider}");
+        let config = RouterConfig::from_str_format(
+            &config_text("http://127.0.0.1:9", provider),
+            Format::Toml,
+        )
+        .unwrap();
+        assert!(
+            Router::from_config_with_env(&config, &env).is_ok(),
+            "{provider}"
+        );
     }
 }

@@ -41,7 +41,10 @@ async fn every_request_body_conforms_to_the_service_model() {
     }
     let requests = server.requests();
     assert_eq!(requests.len(), shapes().len() * 2);
-    let items: Vec<Item> = requests.into_iter().map(|r| item("request", r.body)).collect();
+    let items: Vec<Item> = requests
+        .into_iter()
+        .map(|r| item("request", r.body))
+        .collect();
     assert_conforms(&items);
 }
 
@@ -54,20 +57,49 @@ fn every_response_and_stream_event_fixture_conforms_to_the_service_model() {
     let mut items = Vec::new();
     for name in fixture_names() {
         if name.starts_with("converse_") {
-            items.push(item("response", serde_json::from_str(&fixture(&name)).unwrap()));
+            items.push(item(
+                "response",
+                serde_json::from_str(&fixture(&name)).unwrap(),
+            ));
         } else if name.starts_with("stream_") {
             for (kind, payload) in aws::stream_events(&name) {
                 items.push(item("event", json!({"type": kind, "payload": payload})));
             }
         }
     }
-    for exception in ["throttlingException", "validationException", "modelStreamErrorException", "serviceUnavailableException", "internalServerException"] {
-        items.push(item("event", json!({"type": exception, "payload": {"message": "m"}})));
+    for exception in [
+        "throttlingException",
+        "validationException",
+        "modelStreamErrorException",
+        "serviceUnavailableException",
+        "internalServerException",
+    ] {
+        items.push(item(
+            "event",
+            json!({"type": exception, "payload": {"message": "m"}}),
+        ));
     }
-    for error in ["ThrottlingException", "ServiceUnavailableException", "ModelNotReadyException", "ModelTimeoutException", "ValidationException", "AccessDeniedException", "ResourceNotFoundException", "InternalServerException", "ModelErrorException"] {
-        items.push(item("error", json!({"type": error, "body": {"message": "m"}})));
+    for error in [
+        "ThrottlingException",
+        "ServiceUnavailableException",
+        "ModelNotReadyException",
+        "ModelTimeoutException",
+        "ValidationException",
+        "AccessDeniedException",
+        "ResourceNotFoundException",
+        "InternalServerException",
+        "ModelErrorException",
+    ] {
+        items.push(item(
+            "error",
+            json!({"type": error, "body": {"message": "m"}}),
+        ));
     }
-    assert!(items.len() > 40, "every fixture and event is checked: {}", items.len());
+    assert!(
+        items.len() > 40,
+        "every fixture and event is checked: {}",
+        items.len()
+    );
     assert_conforms(&items);
 }
 
@@ -100,11 +132,20 @@ fn the_checker_rejects_bodies_bedrock_would_refuse() {
         json!({"messages": ok_messages, "toolConfig": {"toolChoice": {"auto": {}}}}),
         json!({"messages": ok_messages, "toolConfig": {"tools": [{"toolSpec": {"name": "t", "input_schema": {"json": {}}}}]}}),
     ];
-    let mut items: Vec<Item> = requests.into_iter().map(|body| item("request", body)).collect();
+    let mut items: Vec<Item> = requests
+        .into_iter()
+        .map(|body| item("request", body))
+        .collect();
     items.push(item("response", json!({"output": {"message": {"role": "assistant", "content": []}}, "stopReason": "finished", "usage": {"inputTokens": 1, "outputTokens": 1, "totalTokens": 2}, "metrics": {"latencyMs": 1}})));
     items.push(item("response", json!({"output": {"message": {"role": "assistant", "content": []}}, "stopReason": "end_turn", "metrics": {"latencyMs": 1}})));
-    items.push(item("event", json!({"type": "contentBlockDelta", "payload": {"delta": {"text": "x"}}})));
+    items.push(item(
+        "event",
+        json!({"type": "contentBlockDelta", "payload": {"delta": {"text": "x"}}}),
+    ));
     items.push(item("event", json!({"type": "textDelta", "payload": {}})));
-    items.push(item("error", json!({"type": "OverloadedException", "body": {"message": "m"}})));
+    items.push(item(
+        "error",
+        json!({"type": "OverloadedException", "body": {"message": "m"}}),
+    ));
     assert_rejected(&items);
 }

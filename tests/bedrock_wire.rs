@@ -129,7 +129,10 @@ async fn tools_and_every_tool_choice_map_to_the_tool_config() {
             "toolChoice": {"any": {}}
         })
     );
-    assert_eq!(sent_body("tools_auto").await["toolConfig"]["toolChoice"], json!({"auto": {}}));
+    assert_eq!(
+        sent_body("tools_auto").await["toolConfig"]["toolChoice"],
+        json!({"auto": {}})
+    );
     assert_eq!(
         sent_body("tools_function").await["toolConfig"]["toolChoice"],
         json!({"tool": {"name": "get_weather"}})
@@ -166,11 +169,18 @@ async fn tool_calls_and_results_round_trip_and_keep_the_tool_config_converse_req
 async fn json_mode_forces_an_answer_tool_and_returns_its_input_as_the_text() {
     let server =
         RecordingServer::start([Reply::json(200, fixture("converse_json_answer.json"))]).await;
-    let response = aws::complete(&bedrock(), &aws::account(server.url()), &shape("json_schema"))
-        .await
-        .unwrap();
+    let response = aws::complete(
+        &bedrock(),
+        &aws::account(server.url()),
+        &shape("json_schema"),
+    )
+    .await
+    .unwrap();
     let body = server.single_request().body;
-    assert_eq!(body["toolConfig"]["toolChoice"], json!({"tool": {"name": "weather_report"}}));
+    assert_eq!(
+        body["toolConfig"]["toolChoice"],
+        json!({"tool": {"name": "weather_report"}})
+    );
     assert_eq!(
         body["toolConfig"]["tools"][0]["toolSpec"]["inputSchema"]["json"],
         aws::weather_report_schema()
@@ -195,7 +205,9 @@ async fn tool_use_answers_become_tool_calls_and_stop_reasons_map() {
     ])
     .await;
     let account = aws::account(server.url());
-    let response = aws::complete(&bedrock(), &account, &shape("tools_auto")).await.unwrap();
+    let response = aws::complete(&bedrock(), &account, &shape("tools_auto"))
+        .await
+        .unwrap();
     assert_eq!(response.content, "I'll check the weather.");
     assert_eq!(
         response.tool_calls,
@@ -205,29 +217,45 @@ async fn tool_use_answers_become_tool_calls_and_stop_reasons_map() {
                 name: "get_weather".into(),
                 arguments: r#"{"city":"Oslo","unit":"celsius"}"#.into(),
             },
-            ToolCall { id: "tooluse_2".into(), name: "get_time".into(), arguments: "{}".into() }
+            ToolCall {
+                id: "tooluse_2".into(),
+                name: "get_time".into(),
+                arguments: "{}".into()
+            }
         ]
     );
     assert_eq!(response.finish_reason, FinishReason::ToolCalls);
-    let reasoning = aws::complete(&bedrock(), &account, &shape("plain")).await.unwrap();
+    let reasoning = aws::complete(&bedrock(), &account, &shape("plain"))
+        .await
+        .unwrap();
     assert_eq!(reasoning.content, "One, two, three.");
     assert_eq!(reasoning.finish_reason, FinishReason::Length);
-    let filtered = aws::complete(&bedrock(), &account, &shape("plain")).await.unwrap();
+    let filtered = aws::complete(&bedrock(), &account, &shape("plain"))
+        .await
+        .unwrap();
     assert_eq!(filtered.finish_reason, FinishReason::ContentFilter);
 }
 
 #[tokio::test]
 async fn a_stream_posts_to_converse_stream_and_decodes_event_stream_frames_sent_byte_by_byte() {
-    let server = RecordingServer::start([eventstream(stream_body("stream_text.json")).in_pieces(1)]).await;
-    let (events, error) = aws::stream(&bedrock(), &aws::account(server.url()), &shape("plain")).await;
+    let server =
+        RecordingServer::start([eventstream(stream_body("stream_text.json")).in_pieces(1)]).await;
+    let (events, error) =
+        aws::stream(&bedrock(), &aws::account(server.url()), &shape("plain")).await;
     assert!(error.is_none(), "{error:?}");
     let request = server.single_request();
-    assert_eq!(request.path, format!("/model/{MODEL_IN_PATH}/converse-stream"));
+    assert_eq!(
+        request.path,
+        format!("/model/{MODEL_IN_PATH}/converse-stream")
+    );
     assert_signed(&request);
     assert_eq!(text_of(&events), "Hello, wörld ✓");
     assert_eq!(
         events.last(),
-        Some(&ProviderEvent::Finished { finish_reason: FinishReason::Stop, usage: Usage::new(12, 6) })
+        Some(&ProviderEvent::Finished {
+            finish_reason: FinishReason::Stop,
+            usage: Usage::new(12, 6)
+        })
     );
     assert_eq!(finish_count(&events), 1);
 }
@@ -267,22 +295,33 @@ async fn streams_decode_the_same_in_pieces_of_every_size() {
             delta(0, None, None, "\"Oslo\"}"),
             delta(1, Some("tooluse_B"), Some("get_time"), ""),
             delta(1, None, None, "{}"),
-            ProviderEvent::Finished { finish_reason: FinishReason::ToolCalls, usage: Usage::new(300, 40) },
+            ProviderEvent::Finished {
+                finish_reason: FinishReason::ToolCalls,
+                usage: Usage::new(300, 40)
+            },
         ]
     );
 }
 
 #[tokio::test]
 async fn a_json_mode_stream_sends_the_answer_tools_input_as_text() {
-    let server = RecordingServer::start([eventstream(stream_body("stream_json_answer.json"))]).await;
-    let (events, error) =
-        aws::stream(&bedrock(), &aws::account(server.url()), &shape("json_schema")).await;
+    let server =
+        RecordingServer::start([eventstream(stream_body("stream_json_answer.json"))]).await;
+    let (events, error) = aws::stream(
+        &bedrock(),
+        &aws::account(server.url()),
+        &shape("json_schema"),
+    )
+    .await;
     assert!(error.is_none(), "{error:?}");
     let answer: Value = serde_json::from_str(&text_of(&events)).unwrap();
     assert_eq!(answer, json!({"city": "Oslo", "temperature_c": 4}));
     assert!(matches!(
         events.last(),
-        Some(ProviderEvent::Finished { finish_reason: FinishReason::Stop, .. })
+        Some(ProviderEvent::Finished {
+            finish_reason: FinishReason::Stop,
+            ..
+        })
     ));
 }
 
@@ -290,11 +329,21 @@ async fn a_json_mode_stream_sends_the_answer_tools_input_as_text() {
 async fn an_exception_mid_stream_ends_it_with_its_kind_after_the_text_before_it() {
     let mut body = Vec::new();
     body.extend(event("messageStart", &json!({"role": "assistant"})));
-    body.extend(event("contentBlockDelta", &json!({"contentBlockIndex": 0, "delta": {"text": "Hel"}})));
-    body.extend(aws::exception("throttlingException", "Too many tokens, please wait."));
-    body.extend(event("contentBlockDelta", &json!({"contentBlockIndex": 0, "delta": {"text": "never"}})));
+    body.extend(event(
+        "contentBlockDelta",
+        &json!({"contentBlockIndex": 0, "delta": {"text": "Hel"}}),
+    ));
+    body.extend(aws::exception(
+        "throttlingException",
+        "Too many tokens, please wait.",
+    ));
+    body.extend(event(
+        "contentBlockDelta",
+        &json!({"contentBlockIndex": 0, "delta": {"text": "never"}}),
+    ));
     let server = RecordingServer::start([eventstream(body).in_pieces(5)]).await;
-    let (events, error) = aws::stream(&bedrock(), &aws::account(server.url()), &shape("plain")).await;
+    let (events, error) =
+        aws::stream(&bedrock(), &aws::account(server.url()), &shape("plain")).await;
     assert_eq!(text_of(&events), "Hel");
     assert_eq!(finish_count(&events), 0);
     let error = error.unwrap();
@@ -316,7 +365,10 @@ async fn a_stream_cut_before_message_stop_or_mid_frame_is_malformed() {
     for _ in 0..2 {
         let (events, error) = aws::stream(&bedrock(), &account, &shape("plain")).await;
         assert_eq!(finish_count(&events), 0);
-        assert_eq!(error.unwrap().kind(), routewise::ErrorKind::MalformedResponse);
+        assert_eq!(
+            error.unwrap().kind(),
+            routewise::ErrorKind::MalformedResponse
+        );
     }
 }
 
@@ -326,7 +378,8 @@ async fn a_corrupted_frame_fails_its_checksum_instead_of_being_read() {
     // Flip a byte inside the first message's payload.
     body[40] ^= 0x20;
     let server = RecordingServer::start([eventstream(body)]).await;
-    let (events, error) = aws::stream(&bedrock(), &aws::account(server.url()), &shape("plain")).await;
+    let (events, error) =
+        aws::stream(&bedrock(), &aws::account(server.url()), &shape("plain")).await;
     assert!(events.is_empty());
     let error = error.unwrap();
     assert_eq!(error.kind(), routewise::ErrorKind::MalformedResponse);
@@ -353,7 +406,8 @@ async fn claude_on_bedrock_takes_its_profile_thinking_and_refusals_from_the_anth
             .temperature(0.3)
             .top_p(0.9),
     );
-    let server = RecordingServer::start([Reply::json(200, fixture("converse_reasoning.json"))]).await;
+    let server =
+        RecordingServer::start([Reply::json(200, fixture("converse_reasoning.json"))]).await;
     let response = aws::complete(&bedrock(), &aws::account(server.url()), &request)
         .await
         .unwrap();

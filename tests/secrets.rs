@@ -503,3 +503,35 @@ impl log::Log for Capture {
 
     fn flush(&self) {}
 }
+
+/// The SigV4 signer traces the canonical request, which holds the session token: those
+/// events must never reach the application's subscriber, and no error may show a key.
+#[cfg(feature = "bedrock")]
+#[tokio::test]
+async fn bedrock_signing_and_its_errors_keep_the_aws_credentials_out_of_traces() {
+    use support::bedrock as aws;
+    let logs = capture();
+    let server = RecordingServer::start([Reply::json(
+        403,
+        format!("{{\"message\":\"token {} rejected\"}}", aws::SESSION_TOKEN),
+    )
+    .header("x-amzn-errortype", "UnrecognizedClientException")])
+    .await;
+    let error = aws::complete(
+        &aws::bedrock(),
+        &aws::account(server.url()),
+        &aws::shape("plain"),
+    )
+    .await
+    .unwrap_err();
+    let shown = format!("{error} {error:?}");
+    let logs = logs.lock().unwrap().clone();
+    for secret in aws::SECRETS {
+        assert!(!shown.contains(secret), "error: {shown}");
+        assert!(!logs.contains(secret), "a credential reached the traces");
+    }
+    assert!(
+        !logs.contains("canonical_request"),
+        "the signer's own traces were emitted"
+    );
+}

@@ -55,7 +55,11 @@ impl BedrockSettings {
         let timeouts = self.timeouts.build(&format!("{path}.timeouts"), problems);
         let mut bedrock = Bedrock::with_timeouts(timeouts);
         if let Some(region) = &self.region {
-            if region.is_empty() || !region.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            if region.is_empty()
+                || !region
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            {
                 problems.push(
                     format!("{path}.region"),
                     format!("`{region}` is not an AWS region name (such as \"us-east-1\")"),

@@ -61,9 +61,9 @@
 
 mod account;
 mod adapters;
+mod alerts;
 #[cfg(feature = "bedrock")]
 mod bedrock;
-mod alerts;
 mod budget;
 mod document;
 mod duration;
@@ -97,6 +97,9 @@ pub use adapters::{
     OpenAiSettings, TokenLimitField,
 };
 pub use alerts::{AlertSinkConfig, WebhookSettings};
+#[cfg(feature = "bedrock")]
+#[cfg_attr(docsrs, doc(cfg(feature = "bedrock")))]
+pub use bedrock::{BedrockCredentials, BedrockSettings};
 pub use budget::{BudgetConfig, BudgetWindowConfig};
 pub use document::RouterConfig;
 pub use format::Format;
@@ -114,9 +117,6 @@ pub use resilience::{
 pub use secret::SecretValue;
 pub use shared::{FailModeConfig, LeaseConfig, SharedStateConfig};
 pub use sim::{SimOutage, SimSettings, SimUsage};
-#[cfg(feature = "bedrock")]
-#[cfg_attr(docsrs, doc(cfg(feature = "bedrock")))]
-pub use bedrock::{BedrockCredentials, BedrockSettings};
 pub use state::StateStoreConfig;
 pub use vertex::VertexSettings;
 pub use watch::{ConfigWatcher, ReloadEvent};

@@ -87,7 +87,12 @@ pub async fn stream(
 fn frame(headers: &[(&str, &str)], payload: &[u8]) -> Vec<u8> {
     let headers = headers
         .iter()
-        .map(|(name, value)| Header::new(name.to_string(), HeaderValue::String(value.to_string().into())))
+        .map(|(name, value)| {
+            Header::new(
+                name.to_string(),
+                HeaderValue::String(value.to_string().into()),
+            )
+        })
         .collect();
     let message = EventMessage::new_from_parts(headers, payload.to_vec());
     let mut bytes = Vec::new();
@@ -139,7 +144,9 @@ pub fn assert_signed(recorded: &Recorded) {
     use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
     use aws_smithy_runtime_api::client::identity::Identity;
 
-    let authorization = recorded.header("authorization").expect("an authorization header");
+    let authorization = recorded
+        .header("authorization")
+        .expect("an authorization header");
     let signed_headers = authorization
         .split("SignedHeaders=")
         .nth(1)
@@ -153,14 +160,21 @@ pub fn assert_signed(recorded: &Recorded) {
         "{authorization}"
     );
     for required in ["host", "x-amz-date", "x-amz-security-token", "content-type"] {
-        assert!(signed_headers.split(';').any(|h| h == required), "{required} unsigned: {signed_headers}");
+        assert!(
+            signed_headers.split(';').any(|h| h == required),
+            "{required} unsigned: {signed_headers}"
+        );
     }
     let headers: Vec<(&str, &str)> = signed_headers
         .split(';')
         .filter(|h| *h != "x-amz-date" && *h != "x-amz-security-token")
         .map(|h| (h, recorded.header(h).unwrap()))
         .collect();
-    let url = format!("http://{}{}", recorded.header("host").unwrap(), recorded.path_and_query());
+    let url = format!(
+        "http://{}{}",
+        recorded.header("host").unwrap(),
+        recorded.path_and_query()
+    );
     let time = parse_amz_date(recorded.header("x-amz-date").unwrap());
     let identity: Identity = aws_credential_types::Credentials::new(
         ACCESS_KEY_ID,
@@ -192,7 +206,10 @@ pub fn assert_signed(recorded: &Recorded) {
         .find(|(name, _)| *name == "authorization")
         .map(|(_, value)| value.to_owned())
         .unwrap();
-    assert_eq!(authorization, expected, "the signature does not cover the request as received");
+    assert_eq!(
+        authorization, expected,
+        "the signature does not cover the request as received"
+    );
     assert_eq!(recorded.header("x-amz-security-token"), Some(SESSION_TOKEN));
 }
 
@@ -279,7 +296,10 @@ pub fn shapes() -> Vec<(&'static str, ChatRequest)> {
                 .message(Message::assistant("Hello."))
                 .message(Message::system("Answer in English."))
                 .message(Message::user("Bonjour ?"))
-                .message(Message::user_parts([ContentPart::text(""), ContentPart::text("Still there?")])),
+                .message(Message::user_parts([
+                    ContentPart::text(""),
+                    ContentPart::text("Still there?"),
+                ])),
         ),
         (
             "inference_config",
@@ -302,8 +322,20 @@ pub fn shapes() -> Vec<(&'static str, ChatRequest)> {
                 ContentPart::image_url("s3://my-bucket/photos/cat.webp"),
             ])),
         ),
-        ("tools_auto", with_tools(ChatRequest::user("Weather in Oslo?"), Some(ToolChoice::Auto))),
-        ("tools_required", with_tools(ChatRequest::user("Weather in Oslo?"), Some(ToolChoice::Required))),
+        (
+            "tools_auto",
+            with_tools(
+                ChatRequest::user("Weather in Oslo?"),
+                Some(ToolChoice::Auto),
+            ),
+        ),
+        (
+            "tools_required",
+            with_tools(
+                ChatRequest::user("Weather in Oslo?"),
+                Some(ToolChoice::Required),
+            ),
+        ),
         (
             "tools_function",
             with_tools(
@@ -311,7 +343,13 @@ pub fn shapes() -> Vec<(&'static str, ChatRequest)> {
                 Some(ToolChoice::Function("get_weather".into())),
             ),
         ),
-        ("tools_none", with_tools(ChatRequest::user("Weather in Oslo?"), Some(ToolChoice::None))),
+        (
+            "tools_none",
+            with_tools(
+                ChatRequest::user("Weather in Oslo?"),
+                Some(ToolChoice::None),
+            ),
+        ),
         (
             "tool_round_trip",
             with_tools(
@@ -340,7 +378,8 @@ pub fn shapes() -> Vec<(&'static str, ChatRequest)> {
         ),
         (
             "json_schema",
-            ChatRequest::user("Weather report for Oslo as JSON.").response_format(weather_report.clone()),
+            ChatRequest::user("Weather report for Oslo as JSON.")
+                .response_format(weather_report.clone()),
         ),
         (
             "json_object",

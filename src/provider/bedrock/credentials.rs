@@ -142,7 +142,10 @@ pub(super) fn resolve(
         env.var("AWS_REGION")
             .or_else(|| env.var("AWS_DEFAULT_REGION"))
     };
-    let profile_name = || env.var("AWS_PROFILE").unwrap_or_else(|| "default".to_owned());
+    let profile_name = || {
+        env.var("AWS_PROFILE")
+            .unwrap_or_else(|| "default".to_owned())
+    };
     let (credentials, profile) = match source {
         CredentialSource::Static(keys) => (keys.clone(), None),
         CredentialSource::Environment => (
@@ -271,9 +274,9 @@ fn profile_credentials(
                  does not resolve; give it keys, or export them into the environment \
                  (`aws configure export-credentials --profile {name} --format env`)"
             ),
-            None => format!(
-                "AWS profile `{name}` has no aws_access_key_id and aws_secret_access_key"
-            ),
+            None => {
+                format!("AWS profile `{name}` has no aws_access_key_id and aws_secret_access_key")
+            }
         })),
     }
 }
@@ -322,7 +325,10 @@ mod tests {
 
     #[test]
     fn the_environment_wins_over_the_files_in_the_standard_order() {
-        let (_dir, paths) = files("[default]\naws_access_key_id = FILEKEY\naws_secret_access_key = FILESECRET\n", "[default]\nregion = eu-west-1\n");
+        let (_dir, paths) = files(
+            "[default]\naws_access_key_id = FILEKEY\naws_secret_access_key = FILESECRET\n",
+            "[default]\nregion = eu-west-1\n",
+        );
         let env = with(
             &paths,
             &[
@@ -349,8 +355,12 @@ mod tests {
         assert_eq!(resolved.credentials.access_key_id(), "W");
         assert_eq!(resolved.credentials.token(), Some("WT"));
         assert_eq!(resolved.region, "ap-southeast-2");
-        let named = resolve(&CredentialSource::Profile("default".into()), Some("us-east-1"), &env)
-            .unwrap();
+        let named = resolve(
+            &CredentialSource::Profile("default".into()),
+            Some("us-east-1"),
+            &env,
+        )
+        .unwrap();
         assert_eq!(named.credentials.access_key_id(), "D");
         assert_eq!(named.region, "us-east-1");
     }
@@ -358,8 +368,14 @@ mod tests {
     #[test]
     fn the_adapters_region_wins_then_aws_region_then_aws_default_region() {
         let keys = CredentialSource::Static(AwsCredentials::new("K", "S"));
-        let env = vars(&[("AWS_REGION", "eu-central-1"), ("AWS_DEFAULT_REGION", "us-west-2")]);
-        assert_eq!(resolve(&keys, Some("us-east-2"), &env).unwrap().region, "us-east-2");
+        let env = vars(&[
+            ("AWS_REGION", "eu-central-1"),
+            ("AWS_DEFAULT_REGION", "us-west-2"),
+        ]);
+        assert_eq!(
+            resolve(&keys, Some("us-east-2"), &env).unwrap().region,
+            "us-east-2"
+        );
         assert_eq!(resolve(&keys, None, &env).unwrap().region, "eu-central-1");
         let env = vars(&[("AWS_DEFAULT_REGION", "us-west-2")]);
         assert_eq!(resolve(&keys, None, &env).unwrap().region, "us-west-2");
@@ -377,24 +393,39 @@ mod tests {
         assert!(error.message().contains("AWS_ACCESS_KEY_ID"), "{error}");
         let error = resolve(&CredentialSource::Profile("nope".into()), None, &env).unwrap_err();
         assert_eq!(error.kind(), ErrorKind::Auth);
-        assert!(error.message().contains("profile `nope` is in neither"), "{error}");
+        assert!(
+            error.message().contains("profile `nope` is in neither"),
+            "{error}"
+        );
         let error = resolve(&CredentialSource::Standard, None, &env).unwrap_err();
-        assert!(error.message().contains("no aws_access_key_id and aws_secret_access_key"), "{error}");
+        assert!(
+            error
+                .message()
+                .contains("no aws_access_key_id and aws_secret_access_key"),
+            "{error}"
+        );
     }
 
     #[test]
     fn profiles_that_need_sso_or_a_role_say_so_and_how_to_export_keys() {
-        let (_dir, paths) = files("", "[profile sso]\nsso_session = corp\nregion = us-east-1\n");
+        let (_dir, paths) = files(
+            "",
+            "[profile sso]\nsso_session = corp\nregion = us-east-1\n",
+        );
         let env = with(&paths, &[]);
         let error = resolve(&CredentialSource::Profile("sso".into()), None, &env).unwrap_err();
         assert_eq!(error.kind(), ErrorKind::Auth);
         assert!(error.message().contains("through `sso_session`"), "{error}");
-        assert!(error.message().contains("export-credentials --profile sso"), "{error}");
+        assert!(
+            error.message().contains("export-credentials --profile sso"),
+            "{error}"
+        );
     }
 
     #[test]
     fn debug_shows_no_secret_and_only_the_key_ids_prefix() {
-        let keys = AwsCredentials::new("AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG").session_token("TOKENVALUE");
+        let keys = AwsCredentials::new("AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG")
+            .session_token("TOKENVALUE");
         let shown = format!("{keys:?} {:?}", CredentialSource::Static(keys.clone()));
         assert!(shown.contains("AKIA…"), "{shown}");
         for secret in ["IOSFODNN7", "wJalr", "TOKENVALUE"] {

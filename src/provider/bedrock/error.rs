@@ -40,8 +40,18 @@ pub(super) fn from_response(
         .or_else(|| wire.as_ref().and_then(|w| w.kind.clone()))
         .map(|t| t.rsplit('#').next().unwrap_or(&t).to_owned());
     let message = match (&wire, &error_type) {
-        (Some(WireError { message: Some(m), .. }), Some(t)) => format!("{t}: {m}"),
-        (Some(WireError { message: Some(m), .. }), None) => m.clone(),
+        (
+            Some(WireError {
+                message: Some(m), ..
+            }),
+            Some(t),
+        ) => format!("{t}: {m}"),
+        (
+            Some(WireError {
+                message: Some(m), ..
+            }),
+            None,
+        ) => m.clone(),
         (_, Some(t)) => t.clone(),
         (_, None) => body_snippet(&http::redact(&String::from_utf8_lossy(body), account)),
     };
@@ -101,9 +111,13 @@ fn kind_of(error_type: &str, message: &str) -> Option<ErrorKind> {
 fn mentions_context_overflow(message: &str) -> bool {
     let lower = message.to_ascii_lowercase();
     http::mentions_context_overflow(message)
-        || ["input is too long", "too many input tokens", "too long for the model"]
-            .iter()
-            .any(|needle| lower.contains(needle))
+        || [
+            "input is too long",
+            "too many input tokens",
+            "too long for the model",
+        ]
+        .iter()
+        .any(|needle| lower.contains(needle))
 }
 
 fn body_snippet(body: &str) -> String {
@@ -155,17 +169,28 @@ mod tests {
 
     #[test]
     fn the_type_comes_from_the_header_else_from_the_bodys_type_field() {
-        let error = classify(400, Some("ThrottlingException:http://internal.amazon.com/coral/com.amazon.bedrock/"), r#"{"message":"Too many requests"}"#);
+        let error = classify(
+            400,
+            Some("ThrottlingException:http://internal.amazon.com/coral/com.amazon.bedrock/"),
+            r#"{"message":"Too many requests"}"#,
+        );
         assert_eq!(error.kind(), ErrorKind::RateLimited);
         assert_eq!(error.message(), "ThrottlingException: Too many requests");
-        let error = classify(400, None, r#"{"__type":"com.amazon.coral.service#AccessDeniedException","Message":"no"}"#);
+        let error = classify(
+            400,
+            None,
+            r#"{"__type":"com.amazon.coral.service#AccessDeniedException","Message":"no"}"#,
+        );
         assert_eq!(error.kind(), ErrorKind::Auth);
         assert_eq!(error.message(), "AccessDeniedException: no");
     }
 
     #[test]
     fn an_unknown_type_or_a_foreign_body_falls_back_to_the_status() {
-        assert_eq!(classify(503, Some("SomethingNew"), "{}").kind(), ErrorKind::Overloaded);
+        assert_eq!(
+            classify(503, Some("SomethingNew"), "{}").kind(),
+            ErrorKind::Overloaded
+        );
         let error = classify(502, None, "<html>bad gateway</html>");
         assert_eq!(error.kind(), ErrorKind::ServerError);
         assert!(error.message().contains("not a Bedrock error"), "{error}");
@@ -176,15 +201,26 @@ mod tests {
         let error = from_exception("throttlingException", br#"{"message":"slow down"}"#);
         assert_eq!(error.kind(), ErrorKind::RateLimited);
         assert_eq!(error.message(), "throttlingException: slow down");
-        let error = from_exception("validationException", br#"{"message":"Input is too long for requested model."}"#);
+        let error = from_exception(
+            "validationException",
+            br#"{"message":"Input is too long for requested model."}"#,
+        );
         assert_eq!(error.kind(), ErrorKind::ContextLengthExceeded);
-        assert_eq!(from_exception("brandNewException", b"").kind(), ErrorKind::ServerError);
+        assert_eq!(
+            from_exception("brandNewException", b"").kind(),
+            ErrorKind::ServerError
+        );
     }
 
     #[test]
     fn credentials_echoed_in_a_message_are_redacted() {
-        let keys = AwsCredentials::new("AKIAEXAMPLEKEYID", "secret-access-key-value").session_token("session-token-value");
-        let error = ProviderError::new(ErrorKind::Auth, "key AKIAEXAMPLEKEYID token session-token-value").with_status(403);
+        let keys = AwsCredentials::new("AKIAEXAMPLEKEYID", "secret-access-key-value")
+            .session_token("session-token-value");
+        let error = ProviderError::new(
+            ErrorKind::Auth,
+            "key AKIAEXAMPLEKEYID token session-token-value",
+        )
+        .with_status(403);
         let clean = redact(error, &keys);
         assert_eq!(clean.message(), "key [REDACTED] token [REDACTED]");
         assert_eq!(clean.status(), Some(403));

@@ -35,7 +35,11 @@ pub fn stream(
     wrapped: bool,
     account: AccountInfo,
 ) -> ProviderStream {
-    super::framing::decode(response, account, super::stream::Decoder::new(answer_tool, wrapped))
+    super::framing::decode(
+        response,
+        account,
+        super::stream::Decoder::new(answer_tool, wrapped),
+    )
 }
 
 #[cfg(test)]
@@ -46,7 +50,10 @@ mod tests {
     fn the_entry_points_reach_the_real_parsers() {
         let body = br#"{"output":{"message":{"role":"assistant","content":[{"text":"hi"}]}},"stopReason":"end_turn","usage":{"inputTokens":3,"outputTokens":14,"totalTokens":17},"metrics":{"latencyMs":1}}"#;
         let account = AccountInfo::new("fuzz");
-        assert_eq!(response(body, None, &account).unwrap().usage.output_tokens, 14);
+        assert_eq!(
+            response(body, None, &account).unwrap().usage.output_tokens,
+            14
+        );
         let mut headers = HeaderMap::new();
         headers.insert("x-amzn-errortype", "ModelTimeoutException".parse().unwrap());
         let error = error(408, &headers, br#"{"message":"slow"}"#, &account);

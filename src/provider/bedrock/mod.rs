@@ -297,7 +297,8 @@ impl Bedrock {
         operation: &str,
     ) -> Result<(reqwest::Response, Option<AwsCredentials>), ProviderError> {
         let account = request.account();
-        let (url, headers, credentials) = self.signed(account, request.model(), operation, &body)?;
+        let (url, headers, credentials) =
+            self.signed(account, request.model(), operation, &body)?;
         let builder = self.client.get().post(url).headers(headers).body(body);
         // A stream may outlive the total timeout; its chunks are bounded by the read one.
         let builder = if operation == "converse" {
@@ -335,7 +336,10 @@ impl Bedrock {
             let region = self.bearer_region();
             let url = self.url(account, region.as_deref(), model, operation)?;
             let bearer = format!("Bearer {}", key.expose());
-            headers.insert("authorization", secret_value(&bearer, "authorization", account)?);
+            headers.insert(
+                "authorization",
+                secret_value(&bearer, "authorization", account)?,
+            );
             return Ok((url, headers, None));
         }
         let cached = self.resolve()?;
@@ -353,18 +357,24 @@ impl Bedrock {
         };
         // The signer traces the canonical request (with the session token) and the key
         // id: its events go nowhere.
-        let signed = tracing::subscriber::with_default(tracing::subscriber::NoSubscriber::default(), || {
-            signing::sign_request(
-                &unsigned,
-                &resolved.credentials,
-                &resolved.region,
-                signing::SERVICE,
-                SystemTime::now(),
-            )
-        })?;
+        let signed = tracing::subscriber::with_default(
+            tracing::subscriber::NoSubscriber::default(),
+            || {
+                signing::sign_request(
+                    &unsigned,
+                    &resolved.credentials,
+                    &resolved.region,
+                    signing::SERVICE,
+                    SystemTime::now(),
+                )
+            },
+        )?;
         for header in signed {
             let mut value = HeaderValue::from_str(&header.value).map_err(|_| {
-                invalid_account(account, format!("the signed `{}` header is not valid", header.name))
+                invalid_account(
+                    account,
+                    format!("the signed `{}` header is not valid", header.name),
+                )
             })?;
             value.set_sensitive(header.sensitive);
             headers.insert(header.name, value);
@@ -452,8 +462,9 @@ impl Provider for Bedrock {
             None => Some(self.resolve()?.resolved.region.clone()),
         };
         let base = base_url(account, region.as_deref())?;
-        let url = reqwest::Url::parse(&format!("{base}/"))
-            .map_err(|e| invalid_account(account, format!("base URL `{base}` is not valid: {e}")))?;
+        let url = reqwest::Url::parse(&format!("{base}/")).map_err(|e| {
+            invalid_account(account, format!("base URL `{base}` is not valid: {e}"))
+        })?;
         self.client
             .open_connection(url, &self.timeouts, account)
             .await
@@ -540,7 +551,9 @@ mod tests {
             "us.anthropic.claude-sonnet-4-5-20250929-v1%3A0"
         );
         assert_eq!(
-            encode_path_segment("arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc"),
+            encode_path_segment(
+                "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc"
+            ),
             "arn%3Aaws%3Abedrock%3Aus-east-1%3A123456789012%3Aapplication-inference-profile%2Fabc"
         );
     }
@@ -549,7 +562,12 @@ mod tests {
     fn the_endpoint_is_regional_unless_the_account_sets_a_base_url() {
         let account = ProviderAccount::new("b", Bedrock::new());
         let url = Bedrock::new()
-            .url(account.info(), Some("eu-west-3"), "meta.llama3-3-70b-instruct-v1:0", "converse")
+            .url(
+                account.info(),
+                Some("eu-west-3"),
+                "meta.llama3-3-70b-instruct-v1:0",
+                "converse",
+            )
             .unwrap();
         assert_eq!(
             url.as_str(),
@@ -581,16 +599,29 @@ mod tests {
 
     #[test]
     fn signed_headers_mark_the_signature_and_token_sensitive() {
-        let keys = AwsCredentials::new("AKIDEXAMPLE", "secret-key-value").session_token("session-token");
+        let keys =
+            AwsCredentials::new("AKIDEXAMPLE", "secret-key-value").session_token("session-token");
         let bedrock = Bedrock::new()
             .region("us-east-1")
             .credentials(CredentialSource::Static(keys));
-        let account = ProviderAccount::new("b", Bedrock::new()).header("x-amzn-bedrock-trace", "ENABLED");
-        let (url, headers, _) = bedrock.signed(account.info(), "m", "converse", b"{}").unwrap();
-        assert_eq!(url.host_str(), Some("bedrock-runtime.us-east-1.amazonaws.com"));
+        let account =
+            ProviderAccount::new("b", Bedrock::new()).header("x-amzn-bedrock-trace", "ENABLED");
+        let (url, headers, _) = bedrock
+            .signed(account.info(), "m", "converse", b"{}")
+            .unwrap();
+        assert_eq!(
+            url.host_str(),
+            Some("bedrock-runtime.us-east-1.amazonaws.com")
+        );
         let authorization = headers["authorization"].to_str().unwrap();
-        assert!(authorization.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/"), "{authorization}");
-        assert!(authorization.contains("/us-east-1/bedrock/aws4_request"), "{authorization}");
+        assert!(
+            authorization.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/"),
+            "{authorization}"
+        );
+        assert!(
+            authorization.contains("/us-east-1/bedrock/aws4_request"),
+            "{authorization}"
+        );
         assert!(authorization.contains("SignedHeaders=content-type;host;x-amz-date;x-amz-security-token;x-amzn-bedrock-trace"), "{authorization}");
         assert!(headers["authorization"].is_sensitive());
         assert!(headers["x-amz-security-token"].is_sensitive());

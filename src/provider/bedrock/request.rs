@@ -106,7 +106,9 @@ struct ImageBlock<'a> {
 enum ImageData<'a> {
     /// Base64, as JSON carries a blob.
     Bytes(&'a str),
-    S3Location { uri: &'a str },
+    S3Location {
+        uri: &'a str,
+    },
 }
 
 #[derive(Debug, Serialize)]
@@ -269,7 +271,10 @@ pub(super) fn build<'a>(request: &ProviderRequest<'a>) -> Result<Prepared<'a>, P
     }
     let body = Body {
         messages,
-        system: system.into_iter().map(|text| SystemBlock { text }).collect(),
+        system: system
+            .into_iter()
+            .map(|text| SystemBlock { text })
+            .collect(),
         inference_config: InferenceConfig {
             max_tokens,
             temperature: params.temperature().map(body::decimal),
@@ -546,14 +551,22 @@ fn choice<'a>(
     has_tools: bool,
     may_force: bool,
 ) -> Option<Choice<'a>> {
-    let forced = |choice: Choice<'a>| if may_force { choice } else { Choice::Auto(Empty {}) };
+    let forced = |choice: Choice<'a>| {
+        if may_force {
+            choice
+        } else {
+            Choice::Auto(Empty {})
+        }
+    };
     let Some(answer_tool) = answer_tool else {
-        return requested.filter(|_| has_tools).and_then(|choice| match choice {
-            ToolChoice::Auto => Some(Choice::Auto(Empty {})),
-            ToolChoice::None => None,
-            ToolChoice::Required => Some(forced(Choice::Any(Empty {}))),
-            ToolChoice::Function(name) => Some(forced(Choice::Tool { name })),
-        });
+        return requested
+            .filter(|_| has_tools)
+            .and_then(|choice| match choice {
+                ToolChoice::Auto => Some(Choice::Auto(Empty {})),
+                ToolChoice::None => None,
+                ToolChoice::Required => Some(forced(Choice::Any(Empty {}))),
+                ToolChoice::Function(name) => Some(forced(Choice::Tool { name })),
+            });
     };
     if !may_force {
         return Some(Choice::Auto(Empty {}));
@@ -588,12 +601,18 @@ mod tests {
         let request = ChatRequest::user("hi").params(
             SamplingParams::new()
                 .extra("top_k", 40)
-                .extra("guardrailConfig", json!({"guardrailIdentifier": "g", "guardrailVersion": "1"}))
+                .extra(
+                    "guardrailConfig",
+                    json!({"guardrailIdentifier": "g", "guardrailVersion": "1"}),
+                )
                 .extra(ADDITIONAL_FIELDS, json!({"anthropic_beta": ["x"]}))
                 .extra("messages", json!([])),
         );
         let body = body(&request).unwrap();
-        assert_eq!(body["additionalModelRequestFields"], json!({"top_k": 40, "anthropic_beta": ["x"]}));
+        assert_eq!(
+            body["additionalModelRequestFields"],
+            json!({"top_k": 40, "anthropic_beta": ["x"]})
+        );
         assert_eq!(body["guardrailConfig"]["guardrailIdentifier"], "g");
         assert_eq!(body["messages"][0]["content"][0]["text"], "hi");
     }

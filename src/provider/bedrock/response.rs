@@ -143,7 +143,12 @@ mod tests {
     use super::*;
 
     fn parse_json(body: Value, answer_tool: Option<&str>) -> ProviderResponse {
-        parse(body.to_string().as_bytes(), answer_tool, &AccountInfo::new("a")).unwrap()
+        parse(
+            body.to_string().as_bytes(),
+            answer_tool,
+            &AccountInfo::new("a"),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -195,8 +200,14 @@ mod tests {
             ("model_context_window_exceeded", FinishReason::Length),
             ("guardrail_intervened", FinishReason::ContentFilter),
             ("content_filtered", FinishReason::ContentFilter),
-            ("malformed_model_output", FinishReason::Other("malformed_model_output".into())),
-            ("malformed_tool_use", FinishReason::Other("malformed_tool_use".into())),
+            (
+                "malformed_model_output",
+                FinishReason::Other("malformed_model_output".into()),
+            ),
+            (
+                "malformed_tool_use",
+                FinishReason::Other("malformed_tool_use".into()),
+            ),
         ];
         for (wire, reason) in cases {
             assert_eq!(finish_reason(Some(wire), false), reason, "{wire}");

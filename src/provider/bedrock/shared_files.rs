@@ -147,7 +147,10 @@ source_profile = default
     #[test]
     fn values_keep_their_equals_signs_and_the_default_profile_needs_no_prefix() {
         let default = profile("default", Some(CREDENTIALS), Some(CONFIG)).unwrap();
-        assert_eq!(default.secret_access_key.as_deref(), Some("secret/with=equals"));
+        assert_eq!(
+            default.secret_access_key.as_deref(),
+            Some("secret/with=equals")
+        );
         assert_eq!(default.region.as_deref(), Some("us-east-1"));
     }
 
@@ -157,7 +160,10 @@ source_profile = default
         let text = "[work]\nregion = us-west-1\n";
         assert_eq!(profile("work", None, Some(text)), None);
         assert!(profile("work", None, Some("[profile   work]\nregion = x\n")).is_some());
-        assert_eq!(profile("profilework", None, Some("[profilework]\nregion = x\n")), None);
+        assert_eq!(
+            profile("profilework", None, Some("[profilework]\nregion = x\n")),
+            None
+        );
     }
 
     #[test]

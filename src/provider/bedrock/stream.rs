@@ -128,7 +128,9 @@ impl Decoder {
             Frame::Error { code, message } => {
                 return Err(error::from_exception(
                     code,
-                    serde_json::json!({ "message": message }).to_string().as_bytes(),
+                    serde_json::json!({ "message": message })
+                        .to_string()
+                        .as_bytes(),
                 ));
             }
         };
@@ -205,10 +207,13 @@ impl Decoder {
         match (block, delta.delta) {
             // Text blocks have no start event. In JSON mode the answer tool's input is
             // the whole answer, so text is left out.
-            (None, DeltaKind { text: Some(text), .. }) => {
-                if self.answer_tool.is_none() && !text.is_empty() {
-                    out.push_back(ProviderEvent::TextDelta(text));
-                }
+            (
+                None,
+                DeltaKind {
+                    text: Some(text), ..
+                },
+            ) if self.answer_tool.is_none() && !text.is_empty() => {
+                out.push_back(ProviderEvent::TextDelta(text));
             }
             (
                 Some(OpenBlock::Tool { ordinal, sent }),
@@ -257,7 +262,11 @@ impl Decoder {
                 arguments: "{}".to_owned(),
             })),
             Some(OpenBlock::Answer { held, sent: false }) => {
-                let input = if held.is_empty() { "{}".to_owned() } else { held };
+                let input = if held.is_empty() {
+                    "{}".to_owned()
+                } else {
+                    held
+                };
                 let text = if self.wrapped {
                     crate::provider::body::unwrap_answer(&input)
                 } else {
@@ -345,13 +354,22 @@ mod tests {
     fn a_wrapped_answer_is_held_and_sent_unwrapped_when_its_block_stops() {
         let mut decoder = Decoder::new(Some("answer".into()), true);
         let mut events = vec![
-            ("contentBlockDelta", json!({"contentBlockIndex": 0, "delta": {"text": "ignored in JSON mode"}})),
+            (
+                "contentBlockDelta",
+                json!({"contentBlockIndex": 0, "delta": {"text": "ignored in JSON mode"}}),
+            ),
             (
                 "contentBlockStart",
                 json!({"contentBlockIndex": 1, "start": {"toolUse": {"toolUseId": "t", "name": "answer"}}}),
             ),
-            ("contentBlockDelta", json!({"contentBlockIndex": 1, "delta": {"toolUse": {"input": "{\"value\": [1,"}}})),
-            ("contentBlockDelta", json!({"contentBlockIndex": 1, "delta": {"toolUse": {"input": " 2]}"}}})),
+            (
+                "contentBlockDelta",
+                json!({"contentBlockIndex": 1, "delta": {"toolUse": {"input": "{\"value\": [1,"}}}),
+            ),
+            (
+                "contentBlockDelta",
+                json!({"contentBlockIndex": 1, "delta": {"toolUse": {"input": " 2]}"}}}),
+            ),
             ("contentBlockStop", json!({"contentBlockIndex": 1})),
         ];
         events.extend(finish("tool_use"));
@@ -359,7 +377,10 @@ mod tests {
         assert_eq!(out[0], ProviderEvent::TextDelta("[1,2]".into()));
         assert!(matches!(
             &out[1],
-            ProviderEvent::Finished { finish_reason: FinishReason::Stop, .. }
+            ProviderEvent::Finished {
+                finish_reason: FinishReason::Stop,
+                ..
+            }
         ));
     }
 
@@ -393,11 +414,20 @@ mod tests {
     #[test]
     fn the_body_may_end_after_message_stop_but_not_before() {
         let mut decoder = Decoder::new(None, false);
-        assert_eq!(decoder.end().unwrap_err().kind(), ErrorKind::MalformedResponse);
-        run(&mut decoder, &[("messageStop", json!({"stopReason": "max_tokens"}))]);
+        assert_eq!(
+            decoder.end().unwrap_err().kind(),
+            ErrorKind::MalformedResponse
+        );
+        run(
+            &mut decoder,
+            &[("messageStop", json!({"stopReason": "max_tokens"}))],
+        );
         assert!(matches!(
             decoder.end().unwrap(),
-            ProviderEvent::Finished { finish_reason: FinishReason::Length, .. }
+            ProviderEvent::Finished {
+                finish_reason: FinishReason::Length,
+                ..
+            }
         ));
     }
 }

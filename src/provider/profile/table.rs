@@ -215,10 +215,22 @@ fn profile_of(data: Option<&ModelData>, rules: Option<&ModelRules>) -> ModelProf
 /// `us.anthropic.claude-sonnet-4-5-20250929-v1:0` is `claude-sonnet-4-5-20250929`.
 /// `None` for ids that do not start with a known vendor.
 fn bedrock_model(model: &str) -> Option<&str> {
-    const GEOGRAPHIES: [&str; 9] = ["us", "eu", "apac", "global", "us-gov", "jp", "au", "ca", "de"];
+    const GEOGRAPHIES: [&str; 9] = [
+        "us", "eu", "apac", "global", "us-gov", "jp", "au", "ca", "de",
+    ];
     const VENDORS: [&str; 12] = [
-        "anthropic", "meta", "mistral", "amazon", "cohere", "ai21", "deepseek", "openai",
-        "qwen", "writer", "google", "moonshot",
+        "anthropic",
+        "meta",
+        "mistral",
+        "amazon",
+        "cohere",
+        "ai21",
+        "deepseek",
+        "openai",
+        "qwen",
+        "writer",
+        "google",
+        "moonshot",
     ];
     let (first, rest) = model.split_once('.')?;
     let rest = if GEOGRAPHIES.contains(&first) {

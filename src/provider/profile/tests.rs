@@ -130,11 +130,23 @@ fn bedrock_model_ids_and_inference_profiles_find_the_vendors_model() {
         assert_eq!(bedrock.provider, Some(ProviderFamily::Anthropic), "{id}");
         assert_eq!(bedrock.exclusive.len(), 1, "{id}");
         assert_eq!(bedrock.reasoning, ReasoningStyle::BudgetTokens, "{id}");
-        assert_eq!(bedrock.window, profile("claude-sonnet-4-5-20250929").window, "{id}");
+        assert_eq!(
+            bedrock.window,
+            profile("claude-sonnet-4-5-20250929").window,
+            "{id}"
+        );
     }
     // Neither a geography nor a vendor: not taken apart.
-    assert!(ProfileTable::builtin().lookup("eu.claude-sonnet-4-5").is_none());
-    assert!(ProfileTable::builtin().lookup("meta.llama3-3-70b-instruct-v1:0").is_none());
+    assert!(
+        ProfileTable::builtin()
+            .lookup("eu.claude-sonnet-4-5")
+            .is_none()
+    );
+    assert!(
+        ProfileTable::builtin()
+            .lookup("meta.llama3-3-70b-instruct-v1:0")
+            .is_none()
+    );
 }
 
 #[test]
