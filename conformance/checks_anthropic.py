@@ -10,6 +10,11 @@ The pinned SDK describes API version 2026-10-21 (the version it sends). Kinds:
   `temperature`, `top_p` and `top_k` (version 2026-10-21 removed them, so the SDK's
   types no longer declare them). The first two must be numbers in 0..=1, `top_k` a
   non-negative integer; the rest is checked as "request".
+- "vertex_request": a Vertex AI `rawPredict` / `streamRawPredict` body, which the SDK's
+  Vertex client makes from a Messages request by taking `model` out (it goes in the
+  URL) and setting `anthropic_version`: so no `model`, an `anthropic_version` string, and
+  the rest, with the model put back, as "request_2023_06_01" (Vertex takes `temperature`
+  and `top_p`).
 - "response": a non-streaming response body, strictly against `anthropic.types.Message`.
 - "event": the data of one stream event: `{"type": "ping"}` exactly (the SDK skips it
   by name), an `error` event strictly against `ErrorResponse`, anything else strictly
@@ -62,6 +67,19 @@ def request_2023_06_01(body):
     request(rest)
 
 
+def vertex_request(body):
+    if not isinstance(body, dict):
+        raise strict.Invalid("a request body is a JSON object")
+    if "model" in body:
+        raise strict.Invalid("$.model: Vertex AI takes the model in the URL, not the body")
+    rest = dict(body)
+    version = rest.pop("anthropic_version", None)
+    if not isinstance(version, str) or not version:
+        raise strict.Invalid("$.anthropic_version: required, a version string")
+    rest["model"] = "claude-sonnet-4-5@20250929"
+    request_2023_06_01(rest)
+
+
 def response(body):
     strict.validate_model(Message, body)
 
@@ -90,6 +108,7 @@ def models(body):
 KINDS = {
     "request": request,
     "request_2023_06_01": request_2023_06_01,
+    "vertex_request": vertex_request,
     "response": response,
     "event": event,
     "error": error,

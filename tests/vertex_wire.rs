@@ -10,6 +10,8 @@ mod support;
 mod auth;
 #[path = "vertex_wire/config.rs"]
 mod config;
+#[path = "vertex_wire/conformance.rs"]
+mod conformance;
 #[path = "vertex_wire/errors.rs"]
 mod errors;
 

@@ -10,7 +10,9 @@
 //!
 //! Servers that speak the Chat Completions wire format need no adapter of their own: give
 //! their account the base URL below (the adapter appends `/chat/completions`) and use their
-//! model ids in targets.
+//! model ids in targets. [`OpenAi::preset`] knows the common hosts by name ([`Preset`]:
+//! Mistral, Groq, DeepSeek, Together, Fireworks, OpenRouter, xAI, Ollama, vLLM, LM Studio)
+//! with their base URL, telemetry name and the parameters they refuse.
 //!
 //! | endpoint | base URL | notes |
 //! | --- | --- | --- |
@@ -19,7 +21,7 @@
 //! | vLLM | `http://localhost:8000/v1` | key only if the server was started with `--api-key` |
 //! | Groq | `https://api.groq.com/openai/v1` | |
 //! | Together AI | `https://api.together.xyz/v1` | |
-//! | Mistral | `https://api.mistral.ai/v1` | turn off [`stream_usage`](OpenAi::stream_usage) if `stream_options` is refused |
+//! | Mistral | `https://api.mistral.ai/v1` | refuses `stream_options` ([`Preset::Mistral`] turns [`stream_usage`](OpenAi::stream_usage) off) |
 //! | DeepSeek | `https://api.deepseek.com/v1` | |
 //! | OpenRouter | `https://openrouter.ai/api/v1` | model ids such as `openai/gpt-4o`; `HTTP-Referer` / `X-Title` as account headers |
 //!
