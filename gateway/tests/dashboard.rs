@@ -51,7 +51,10 @@ fn busy_router() -> Router {
             "flaky-cheap",
             SimProvider::new().failure_rate(0.5).seed(7),
         ))
-        .account(ProviderAccount::new("legacy", SimProvider::new().always_fail()))
+        .account(ProviderAccount::new(
+            "legacy",
+            SimProvider::new().always_fail(),
+        ))
         .model(
             LogicalModel::new("primary-llm")
                 .capabilities(Capabilities::ALL)
@@ -75,7 +78,11 @@ fn busy_router() -> Router {
                 .priority(15)
                 .for_models(["legacy-llm"])
                 .route(["legacy-llm"])
-                .breaker(BreakerConfig::default().failure_threshold(2).recovery(Duration::from_secs(600))),
+                .breaker(
+                    BreakerConfig::default()
+                        .failure_threshold(2)
+                        .recovery(Duration::from_secs(600)),
+                ),
         )
         .policy(Policy::new("chat").priority(10).route(["primary-llm"]))
         .build()
@@ -84,19 +91,33 @@ fn busy_router() -> Router {
 
 /// The text of `field` in the table row carrying `row` (`data-policy="chat"`).
 fn figure(dom: &str, row: &str, field: &str) -> String {
-    let start = dom.find(row).unwrap_or_else(|| panic!("no row {row} on the page"));
+    let start = dom
+        .find(row)
+        .unwrap_or_else(|| panic!("no row {row} on the page"));
     let rest = &dom[start..];
     let end = rest.find("</tr>").unwrap();
     let cells = &rest[..end];
     let marker = format!("data-field=\"{field}\">");
-    let at = cells.find(&marker).unwrap_or_else(|| panic!("no {field} in {row}")) + marker.len();
+    let at = cells
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {field} in {row}"))
+        + marker.len();
     cells[at..].split('<').next().unwrap().to_owned()
 }
 
 fn run_chromium(chromium: &Path, args: &[String]) -> Vec<u8> {
     let output = Command::new(chromium)
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"])
-        .args(["--disable-dev-shm-usage", "--no-first-run", "--window-size=1280,1100"])
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+        ])
+        .args([
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--window-size=1280,1100",
+        ])
         .args(args)
         .output()
         .expect("run chromium");
@@ -155,8 +176,14 @@ async fn the_dashboard_in_headless_chromium_shows_the_figures_of_stats() {
         let shot = shot.clone();
         tokio::task::spawn_blocking(move || {
             let dom = run_chromium(&chromium, &["--dump-dom".into(), url.clone()]);
-            run_chromium(&chromium, &[format!("--screenshot={}", shot.display()), url]);
-            (String::from_utf8(dom).unwrap(), std::fs::read(&shot).unwrap())
+            run_chromium(
+                &chromium,
+                &[format!("--screenshot={}", shot.display()), url],
+            );
+            (
+                String::from_utf8(dom).unwrap(),
+                std::fs::read(&shot).unwrap(),
+            )
         })
         .await
         .unwrap()
@@ -172,15 +199,23 @@ async fn the_dashboard_in_headless_chromium_shows_the_figures_of_stats() {
             );
         }
     }
-    assert_eq!(stats["policies"][0]["matched"], 9, "the traffic reached the page's policies");
+    assert_eq!(
+        stats["policies"][0]["matched"], 9,
+        "the traffic reached the page's policies"
+    );
     for account in accounts.as_array().unwrap() {
         let row = format!("data-account=\"{}\"", account["name"].as_str().unwrap());
-        assert_eq!(figure(&dom, &row, "calls"), account["health"]["calls"].to_string());
+        assert_eq!(
+            figure(&dom, &row, "calls"),
+            account["health"]["calls"].to_string()
+        );
     }
     let breakers = stats["breakers"].as_array().unwrap();
     let open = breakers.iter().filter(|b| b["state"] == "open").count();
     assert!(
-        breakers.iter().any(|b| b["policy"] == "legacy" && b["state"] == "open"),
+        breakers
+            .iter()
+            .any(|b| b["policy"] == "legacy" && b["state"] == "open"),
         "legacy's breaker opened"
     );
     assert_eq!(dom.matches("data-field=\"state\">open<").count(), open);
