@@ -182,8 +182,8 @@ impl ChatStream {
         &self.opened.policy
     }
 
-    /// The target the stream opened on: the one serving when [`Router::stream`]
-    /// (crate::Router::stream) returned. A failure before the first content event still
+    /// The target the stream opened on: the one serving when
+    /// [`Router::stream`](crate::Router::stream) returned. A failure before the first content event still
     /// falls back, so the target that finishes the answer is the
     /// [`served_by`](crate::ChatResponse::served_by) of the final
     /// [`StreamEvent::Done`].
