@@ -62,7 +62,7 @@ impl Recording {
 
     fn record(self: Box<Self>, ending: &Ending<'_>) {
         self.recorder
-            .record(self.received, &self.request.view(), ending);
+            .record(self.received, Instant::now(), &self.request.view(), ending);
     }
 }
 
