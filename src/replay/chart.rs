@@ -140,7 +140,13 @@ impl Comparison {
         vec![
             Panel {
                 title: "cost (USD)",
-                unit: |v| format!("${v:.2}"),
+                unit: |v| {
+                    if v < 1.0 {
+                        format!("${v:.4}")
+                    } else {
+                        format!("${v:.2}")
+                    }
+                },
                 pairs: cost,
             },
             Panel {
