@@ -8,6 +8,9 @@
 //!   thread that routes (Linux), so neither the machine's other load nor the recorder's
 //!   writer thread (which serializes and writes off the request path) counts; the
 //!   writer's own CPU time per record is printed after it.
+//! - `recorder-tasks/off` and `recorder-tasks/on`: the same request on a two-worker
+//!   multi-thread runtime, one spawned task per request (256 at a time), wall time per
+//!   request.
 //! - `replay 100k`: one replay of 100,000 synthetic requests spread over a day (a mix of
 //!   chat and classification, 5% primary failures, a 429 episode) through a two-target
 //!   route with breakers, timed once with the wall clock.
@@ -76,6 +79,66 @@ fn recorder(c: &mut Criterion) {
         });
     }
     group.finish();
+}
+
+/// A multi-thread runtime (two workers, as many as this machine's cores) with one task per
+/// request, spawned in rounds of 256: each worker's thread records into its own batch.
+fn recorder_tasks(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_time()
+        .build()
+        .expect("a runtime");
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let request = ChatRequest::user("hello").tag("tenant-a");
+    let off = config().build().expect("valid");
+    let recorder = runtime.block_on(async {
+        Recorder::builder(dir.path().join("bench-tasks.jsonl"))
+            .capacity(1 << 16)
+            .flush_every(Duration::from_millis(10))
+            .start()
+            .expect("a traffic file")
+    });
+    let on = config().recorder(recorder.clone()).build().expect("valid");
+    let mut group = c.benchmark_group("recorder-tasks");
+    group
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4));
+    for (name, router) in [("off", off), ("on", on)] {
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let started = Instant::now();
+                runtime.block_on(async {
+                    let mut left = iters;
+                    while left > 0 {
+                        let round = left.min(256);
+                        let tasks: Vec<_> = (0..round)
+                            .map(|_| {
+                                let (router, request) = (router.clone(), request.clone());
+                                tokio::spawn(async move {
+                                    router
+                                        .complete(StepType::Inference, Purpose::Chat, request)
+                                        .await
+                                })
+                            })
+                            .collect();
+                        for task in tasks {
+                            let _ = task.await;
+                        }
+                        left -= round;
+                    }
+                });
+                started.elapsed()
+            });
+        });
+    }
+    group.finish();
+    recorder.flush().expect("the traffic file is written");
+    println!(
+        "recorder-tasks: {} records written, {} dropped",
+        recorder.written(),
+        recorder.dropped()
+    );
 }
 
 /// CPU time of the calling thread.
@@ -217,6 +280,7 @@ fn main() {
     recorder(&mut criterion);
     #[cfg(target_os = "linux")]
     recorder_cpu(&mut criterion);
+    recorder_tasks(&mut criterion);
     criterion.final_summary();
     let filter: Vec<String> = std::env::args()
         .skip(1)

@@ -47,7 +47,7 @@ impl Batches {
     /// batch is full (the writer is behind).
     pub(crate) fn push(
         &self,
-        arrived_us: u64,
+        arrived: tokio::time::Instant,
         latency: std::time::Duration,
         request: &RequestView<'_>,
         ending: &Ending<'_>,
@@ -69,7 +69,7 @@ impl Batches {
             };
             let mut batch = lock(batch);
             if batch.len() < self.capacity {
-                batch.push(arrived_us, latency, request, ending, with_text);
+                batch.push(arrived, latency, request, ending, with_text);
             } else {
                 drop(batch);
                 self.dropped.fetch_add(1, Relaxed);
@@ -83,13 +83,13 @@ impl Batches {
     pub(crate) fn drain(
         &self,
         spare: &mut Batch,
-        epoch_unix_ms: u64,
+        epoch: (tokio::time::Instant, u64),
         mut each: impl FnMut(TrafficRecord),
     ) {
         let threads: Vec<Arc<Shared>> = lock(&self.threads).clone();
         for batch in &threads {
             std::mem::swap(&mut *lock(batch), spare);
-            spare.drain(epoch_unix_ms, &mut each);
+            spare.drain(epoch, &mut each);
         }
         drop(threads);
         lock(&self.threads).retain(|batch| Arc::strong_count(batch) > 1 || !lock(batch).is_empty());

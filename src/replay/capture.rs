@@ -11,6 +11,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use super::record::{AttemptRecord, AttemptStatus, TrafficRecord, budget_refused, micros};
 use crate::error::Error;
 use crate::model::Capabilities;
@@ -134,7 +136,7 @@ struct Span {
 /// One request of a batch; its calls, tags and extras follow its predecessors' in the
 /// batch's other buffers.
 struct Head {
-    arrived_us: u64,
+    arrived: Instant,
     latency_us: u64,
     step: StepType,
     purpose: Purpose,
@@ -192,11 +194,10 @@ impl Batch {
         self.heads.is_empty()
     }
 
-    /// Adds one finished request. `arrived_us` is its arrival in microseconds since the
-    /// recorder's epoch.
+    /// Adds one finished request.
     pub(crate) fn push(
         &mut self,
-        arrived_us: u64,
+        arrived: Instant,
         latency: Duration,
         request: &RequestView<'_>,
         ending: &Ending<'_>,
@@ -241,7 +242,7 @@ impl Batch {
             });
         }
         self.heads.push(Head {
-            arrived_us,
+            arrived,
             latency_us: micros(latency),
             step: request.step.clone(),
             purpose: request.purpose.clone(),
@@ -316,10 +317,14 @@ impl Batch {
         }
     }
 
-    /// Hands every request to `each` as a [`TrafficRecord`] (times made absolute with
-    /// `epoch_unix_ms`), in the order recorded, and empties the batch keeping its
-    /// buffers.
-    pub(crate) fn drain(&mut self, epoch_unix_ms: u64, mut each: impl FnMut(TrafficRecord)) {
+    /// Hands every request to `each` as a [`TrafficRecord`], in the order recorded, and
+    /// empties the batch keeping its buffers. `epoch` is an instant of the router's clock
+    /// and the wall time (Unix milliseconds) it stood for.
+    pub(crate) fn drain(
+        &mut self,
+        (epoch, epoch_unix_ms): (Instant, u64),
+        mut each: impl FnMut(TrafficRecord),
+    ) {
         let mut calls = self.calls.drain(..);
         let mut tags = self.tags.drain(..);
         let mut extras = self.extras.drain(..);
@@ -357,7 +362,9 @@ impl Batch {
                 Extra::default()
             };
             each(TrafficRecord {
-                unix_ms: epoch_unix_ms + head.arrived_us / 1_000,
+                unix_ms: epoch_unix_ms
+                    + u64::try_from(head.arrived.saturating_duration_since(epoch).as_millis())
+                        .unwrap_or(u64::MAX),
                 step: head.step,
                 purpose: head.purpose,
                 model: head.model.map(slice),

@@ -53,6 +53,8 @@ mod batches;
 #[cfg(feature = "replay")]
 mod behaviour;
 mod capture;
+#[cfg(feature = "chart")]
+mod chart;
 #[cfg(feature = "replay")]
 mod driver;
 #[cfg(feature = "replay")]
@@ -69,6 +71,9 @@ mod traffic;
 
 #[cfg(feature = "replay")]
 pub use behaviour::{Behaviours, ErrorRate, Outage, TargetBehaviour, Window};
+#[cfg(feature = "chart")]
+#[cfg_attr(docsrs, doc(cfg(feature = "chart")))]
+pub use chart::ChartError;
 #[cfg(feature = "replay")]
 pub use driver::{Replay, ReplayError, ReplayRun};
 #[cfg(feature = "replay")]

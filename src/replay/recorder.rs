@@ -64,9 +64,6 @@ struct Shared {
     counters: Arc<Counters>,
     path: PathBuf,
     with_text: bool,
-    /// The clock the router runs on at the start (the writer knows the wall time it
-    /// stood for), so that record times follow a paused test clock too.
-    epoch: Instant,
 }
 
 #[derive(Default)]
@@ -148,6 +145,7 @@ impl RecorderBuilder {
                 let writer = Writer {
                     batches: &writer_batches,
                     counters: &writer_counters,
+                    epoch,
                     epoch_unix_ms,
                     interval,
                 };
@@ -160,7 +158,6 @@ impl RecorderBuilder {
                 counters,
                 path: self.path,
                 with_text: self.with_text,
-                epoch,
             }),
         })
     }
@@ -218,13 +215,17 @@ impl Recorder {
 
     /// Keeps the record of a finished request for the writer; never blocks, allocates
     /// nothing in the steady state.
-    pub(crate) fn record(&self, arrived: Instant, request: &RequestView<'_>, ending: &Ending<'_>) {
-        let latency = arrived.elapsed();
-        let arrived_us =
-            super::record::micros(arrived.saturating_duration_since(self.shared.epoch));
+    pub(crate) fn record(
+        &self,
+        arrived: Instant,
+        ended: Instant,
+        request: &RequestView<'_>,
+        ending: &Ending<'_>,
+    ) {
+        let latency = ended.saturating_duration_since(arrived);
         self.shared
             .batches
-            .push(arrived_us, latency, request, ending, self.shared.with_text);
+            .push(arrived, latency, request, ending, self.shared.with_text);
     }
 
     /// What a stream's record needs of its request, kept until the stream ends.
@@ -259,7 +260,9 @@ impl Drop for Shared {
 struct Writer<'a> {
     batches: &'a Batches,
     counters: &'a Counters,
-    /// The wall time the recorder's epoch stood for.
+    /// The router's clock when the recorder started, and the wall time it stood for:
+    /// record times follow a paused test clock too.
+    epoch: Instant,
     epoch_unix_ms: u64,
     interval: Duration,
 }
@@ -274,7 +277,7 @@ impl Writer<'_> {
             let closing = self.batches.closed.load(Relaxed);
             let flushes = std::mem::take(&mut *counters.lock_flushes());
             self.batches
-                .drain(&mut spare, self.epoch_unix_ms, |record| {
+                .drain(&mut spare, (self.epoch, self.epoch_unix_ms), |record| {
                     line.clear();
                     let written = serde_json::to_writer(&mut line, &record)
                         .map_err(std::io::Error::from)

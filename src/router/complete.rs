@@ -17,12 +17,16 @@ use crate::provider::{ProviderError, ProviderResponse};
 use crate::resilience::Deadline;
 use crate::types::{ChatRequest, ChatResponse};
 
+/// `received` is when the request arrived; `answered` is set to when the answering call
+/// ended, if the request was answered in a single call's time (not in a hedged race), so
+/// that a recorder need not read the clock again.
 pub(crate) async fn complete(
     snapshot: Arc<Snapshot>,
     received: Instant,
     step: &StepType,
     purpose: &Purpose,
     request: &ChatRequest,
+    answered: &mut Option<Instant>,
 ) -> Result<ChatResponse, Error> {
     let mut execution = Execution::start(snapshot, received, step, purpose, request, false).await?;
     while let Some(candidate) = execution.next_candidate() {
@@ -46,6 +50,7 @@ pub(crate) async fn complete(
             let error = match result {
                 Ok(response) => {
                     let answer = response.into();
+                    *answered = Some(time.ended);
                     return Ok(execution.succeed(candidate, admission, answer, time));
                 }
                 Err(error) => error,

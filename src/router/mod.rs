@@ -174,8 +174,16 @@ impl Router {
         let span = telemetry::request_span(step_type, purpose, &request);
         let snapshot = self.inner.snapshot.load_full();
         let received = tokio::time::Instant::now();
-        let routed =
-            complete::complete(snapshot, received, step_type, purpose, &request).instrument(span);
+        let mut answered = None;
+        let routed = complete::complete(
+            snapshot,
+            received,
+            step_type,
+            purpose,
+            &request,
+            &mut answered,
+        )
+        .instrument(span);
         let Some(recorder) = &self.inner.recorder else {
             return routed.await;
         };
@@ -185,7 +193,8 @@ impl Router {
             Err(error) => Ending::Failed(error),
         };
         let view = RequestView::of(step_type, purpose, &request);
-        recorder.record(received, &view, &ending);
+        let ended = answered.unwrap_or_else(tokio::time::Instant::now);
+        recorder.record(received, ended, &view, &ending);
         result
     }
 

@@ -65,7 +65,7 @@ impl Recording {
 
     fn record(self: Box<Self>, ending: &Ending<'_>) {
         self.recorder
-            .record(self.received, &self.request.view(), ending);
+            .record(self.received, Instant::now(), &self.request.view(), ending);
     }
 }
 

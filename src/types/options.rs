@@ -95,7 +95,18 @@ impl RouteOptions {
 
     /// Whether any override is set.
     pub fn is_empty(&self) -> bool {
-        self == &Self::default()
+        let Self {
+            no_fallback,
+            max_attempts,
+            deadline,
+            pin,
+            extra_fallbacks,
+        } = self;
+        !no_fallback
+            && max_attempts.is_none()
+            && deadline.is_none()
+            && pin.is_none()
+            && extra_fallbacks.is_empty()
     }
 
     /// Each override that is set, described for [`Explanation`](crate::Explanation).
