@@ -153,11 +153,14 @@ fn attempt_spans_carry_gen_ai_attributes_and_stay_inside_their_request() {
     }
 }
 
+/// An account of a provider at a loopback server.
+type AccountAt = fn(&RecordingServer) -> ProviderAccount;
+
 /// The fields of the one attempt span of a request (streamed when `stream`) served by
 /// the account `account` makes for a loopback server answering `reply`, with the
 /// server's port.
 fn served_attempt(
-    account: fn(&RecordingServer) -> ProviderAccount,
+    account: AccountAt,
     provider_model: &str,
     reply: Reply,
     stream: bool,
@@ -225,13 +228,7 @@ fn attempt_spans_name_the_server_and_the_answer() {
 
 #[test]
 fn streamed_attempt_spans_name_the_answer_for_every_adapter() {
-    let cases: [(
-        fn(&RecordingServer) -> ProviderAccount,
-        &str,
-        &str,
-        &str,
-        &str,
-    ); 3] = [
+    let cases: [(AccountAt, &str, &str, &str, &str); 3] = [
         (
             support::profiles::openai,
             "gpt-4o",
