@@ -47,6 +47,7 @@ pub(crate) mod http;
 pub mod openai;
 pub mod profile;
 pub mod sse;
+mod timeouts;
 mod tls;
 
 use std::pin::Pin;
@@ -57,7 +58,7 @@ use futures::Stream;
 use serde_json::{Map, Value};
 
 pub use error::{ErrorKind, ErrorKindSet, ProviderError};
-pub use http::{DEFAULT_MAX_BODY_BYTES, HttpTimeouts};
+pub use timeouts::{DEFAULT_MAX_BODY_BYTES, HttpTimeouts};
 
 use crate::account::AccountInfo;
 use crate::provider::profile::{Adapted, ModelProfile, ProfileTable};

@@ -87,7 +87,8 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use super::client::AdapterClient;
 use super::event_stream;
-use super::http::{self, HttpTimeouts};
+use super::http;
+use super::timeouts::{CallTimer, HttpTimeouts};
 use super::{
     ErrorKind, Provider, ProviderError, ProviderRequest, ProviderResponse, ProviderStream,
 };
@@ -307,17 +308,18 @@ impl Anthropic {
         &self,
         builder: reqwest::RequestBuilder,
         account: &AccountInfo,
+        timer: &mut CallTimer,
     ) -> Result<reqwest::Response, ProviderError> {
         let builder = builder.headers(self.headers(account)?);
         let answer = http::send(builder, account, error::from_response);
-        self.client.answer(&self.timeouts, answer).await
+        timer.limit(answer).await
     }
 
     async fn post_messages(
         &self,
         request: &ProviderRequest<'_>,
         body: &request::Body<'_>,
-        streaming: bool,
+        timer: &mut CallTimer,
     ) -> Result<reqwest::Response, ProviderError> {
         let account = request.account();
         let bytes = http::json_body(body)?;
@@ -326,13 +328,7 @@ impl Anthropic {
             .get()
             .post(endpoint(account, "messages")?)
             .body(bytes);
-        // A stream may outlive the total timeout; its chunks are bounded by the read one.
-        let builder = if streaming {
-            builder
-        } else {
-            self.timeouts.limit_total(builder)
-        };
-        self.send(builder, account).await
+        self.send(builder, account, timer).await
     }
 }
 
@@ -361,9 +357,12 @@ impl Provider for Anthropic {
             None => request,
         };
         let prepared = request::build(&request, &self.body_options(false))?;
-        let response = self.post_messages(&request, &prepared.body, false).await?;
-        let bytes =
-            http::read_body(response, request.account(), self.timeouts.max_body_bytes).await?;
+        let mut timer = CallTimer::call(&self.timeouts);
+        let response = self
+            .post_messages(&request, &prepared.body, &mut timer)
+            .await?;
+        let max = self.timeouts.max_body_bytes;
+        let bytes = http::read_body(response, request.account(), max, &mut timer).await?;
         let mut response =
             response::parse(&bytes, prepared.answer_tool.as_deref(), request.account())?;
         if prepared.wrapped_answer {
@@ -379,18 +378,23 @@ impl Provider for Anthropic {
             None => request,
         };
         let prepared = request::build(&request, &self.body_options(true))?;
-        let response = self.post_messages(&request, &prepared.body, true).await?;
+        // A stream may outlive the total timeout; its chunks are bounded by the read one.
+        let mut timer = CallTimer::stream(&self.timeouts);
+        let response = self
+            .post_messages(&request, &prepared.body, &mut timer)
+            .await?;
         let decoder = stream::Decoder::new(prepared.answer_tool).wrapped(prepared.wrapped_answer);
         let account = request.account().clone();
-        Ok(event_stream::decode_events(response, account, decoder))
+        Ok(event_stream::decode_events(response, account, decoder, timer))
     }
 
     /// Lists one model (`GET {base}/v1/models?limit=1`): it needs a valid key and a
     /// reachable API, and costs no tokens.
     async fn health_check(&self, account: &AccountInfo) -> Result<(), ProviderError> {
         let url = endpoint(account, "models?limit=1")?;
-        let builder = self.timeouts.limit_total(self.client.get().get(url));
-        self.send(builder, account).await.map(drop)
+        let builder = self.client.get().get(url);
+        let mut timer = CallTimer::call(&self.timeouts);
+        self.send(builder, account, &mut timer).await.map(drop)
     }
 
     /// `https://api.anthropic.com`.

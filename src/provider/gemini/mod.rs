@@ -82,7 +82,8 @@ use reqwest::header::CONTENT_TYPE;
 
 use super::client::AdapterClient;
 use super::event_stream;
-use super::http::{self, HttpTimeouts};
+use super::http;
+use super::timeouts::{CallTimer, HttpTimeouts};
 use super::{
     ErrorKind, Provider, ProviderError, ProviderRequest, ProviderResponse, ProviderStream,
 };
@@ -181,7 +182,7 @@ impl Gemini {
         request: &ProviderRequest<'_>,
         body: &serde_json::Value,
         method: &str,
-        streaming: bool,
+        timer: &mut CallTimer,
     ) -> Result<reqwest::Response, ProviderError> {
         let account = request.account();
         let body = http::json_body(body)?;
@@ -190,17 +191,13 @@ impl Gemini {
             base_url(account),
             model_resource(request.model())?
         );
-        let mut builder = self
+        let builder = self
             .client
             .get()
             .post(url)
             .header(CONTENT_TYPE, "application/json")
             .body(body);
-        if !streaming {
-            builder = self.timeouts.limit_total(builder);
-        }
-        let answer = send(authorize(builder, account)?, account);
-        self.client.answer(&self.timeouts, answer).await
+        timer.limit(send(authorize(builder, account)?, account)).await
     }
 }
 
@@ -231,10 +228,12 @@ impl Provider for Gemini {
             None => request,
         };
         let built = request::build(&request)?;
+        let mut timer = CallTimer::call(&self.timeouts);
         let response = self
-            .post(&request, &built.body, "generateContent", false)
+            .post(&request, &built.body, "generateContent", &mut timer)
             .await?;
-        let body = http::read_body(response, account, self.timeouts.max_body_bytes).await?;
+        let max = self.timeouts.max_body_bytes;
+        let body = http::read_body(response, account, max, &mut timer).await?;
         let response = response::parse(&body, account)?;
         Ok(match &built.answer {
             Some(answer) => response::take_answer(response, answer),
@@ -249,14 +248,17 @@ impl Provider for Gemini {
             None => request,
         };
         let built = request::build(&request)?;
+        // A stream may outlive the total timeout; its chunks are bounded by the read one.
+        let mut timer = CallTimer::stream(&self.timeouts);
         let response = self
-            .post(&request, &built.body, "streamGenerateContent?alt=sse", true)
+            .post(&request, &built.body, "streamGenerateContent?alt=sse", &mut timer)
             .await?;
         let account = request.account().clone();
         Ok(event_stream::decode_events(
             response,
             account,
             stream::Progress::answering(built.answer),
+            timer,
         ))
     }
 
@@ -264,9 +266,12 @@ impl Provider for Gemini {
     /// endpoint answers and the key is accepted.
     async fn health_check(&self, account: &AccountInfo) -> Result<(), ProviderError> {
         let url = format!("{}/v1beta/models?pageSize=1", base_url(account));
-        let builder = self.timeouts.limit_total(self.client.get().get(url));
+        let builder = self.client.get().get(url);
         let answer = send(authorize(builder, account)?, account);
-        self.client.answer(&self.timeouts, answer).await.map(drop)
+        CallTimer::call(&self.timeouts)
+            .limit(answer)
+            .await
+            .map(drop)
     }
 
     /// `https://generativelanguage.googleapis.com`.
