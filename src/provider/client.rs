@@ -1,9 +1,9 @@
 //! The HTTP client an adapter sends through: one built by routewise and shared by every
-//! adapter of the same kind and timeouts, or one the application supplies.
+//! adapter of the same kind and connect timeout, or one the application supplies.
 //!
 //! Building a `reqwest::Client` loads the TLS roots, which takes tens to hundreds of
 //! milliseconds. It happens when the adapter is made (so when a config-built router is
-//! built), never on a request, and once per adapter kind and timeouts among the adapters
+//! built), never on a request, and once per adapter kind and connect timeout among the adapters
 //! alive at the time: accounts that share those also share one connection pool. When the
 //! last adapter holding a client is dropped, so are the client and its connections.
 
@@ -11,10 +11,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex, PoisonError, TryLockError, Weak};
 use std::time::Duration;
 
+use super::ProviderError;
 use super::http;
 use super::timeouts::{CallTimer, HttpTimeouts};
 use super::tls;
-use super::ProviderError;
 use crate::account::AccountInfo;
 
 /// The clients routewise built, by adapter kind and connect timeout, held weakly: the

@@ -278,7 +278,9 @@ pub(crate) async fn read_body(
     }
     let read = |e: reqwest::Error| transport_error(&e, account);
     let mut chunk = async || {
-        let chunk = timer.limit(async { response.chunk().await.map_err(read) }).await;
+        let chunk = timer
+            .limit(async { response.chunk().await.map_err(read) })
+            .await;
         if matches!(chunk, Ok(Some(_))) {
             timer.read();
         }

@@ -154,7 +154,6 @@ impl HttpTimeouts {
     }
 }
 
-
 /// The read and total timeouts of one call on one Tokio timer.
 ///
 /// The timer is armed when the call first waits ([`limit`](Self::limit) finds its future
@@ -198,7 +197,9 @@ impl CallTimer {
         Self {
             read,
             total,
-            total_at: started.zip(total).and_then(|(at, total)| at.checked_add(total)),
+            total_at: started
+                .zip(total)
+                .and_then(|(at, total)| at.checked_add(total)),
             last_read: started,
             sleep: None,
         }
@@ -270,9 +271,9 @@ impl CallTimer {
             (Some((total_at, total)), _) if total_at <= deadline => format!(
                 "the call took longer than its total timeout of {total:?} (HttpTimeouts::total)"
             ),
-            (_, Some(read)) => format!(
-                "no bytes came within the read timeout of {read:?} (HttpTimeouts::read)"
-            ),
+            (_, Some(read)) => {
+                format!("no bytes came within the read timeout of {read:?} (HttpTimeouts::read)")
+            }
             _ => "the call timed out".to_owned(),
         };
         ProviderError::new(ErrorKind::Timeout, message)
@@ -313,7 +314,11 @@ mod tests {
         let error = chunks(&mut timer, &[9, 9, 11]).await.unwrap_err();
         assert_eq!(error.kind(), ErrorKind::Timeout);
         assert!(error.message().contains("read timeout of 10s"), "{error}");
-        assert_eq!(started.elapsed(), Duration::from_secs(28), "9 + 9 + the 10 s allowed");
+        assert_eq!(
+            started.elapsed(),
+            Duration::from_secs(28),
+            "9 + 9 + the 10 s allowed"
+        );
     }
 
     #[tokio::test(start_paused = true)]

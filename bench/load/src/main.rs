@@ -107,6 +107,8 @@ fn options() -> Result<Options, String> {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let options = options()?;
+    // Fails only when a provider is installed already (the `reqwest-defaults` build's).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = match options.runtime {
         Runtime::Current => tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -34,7 +34,12 @@ pub fn stream(
     answer_tool: Option<String>,
     account: AccountInfo,
 ) -> ProviderStream {
-    event_stream::decode_events(response, account, super::stream::Decoder::new(answer_tool), CallTimer::off())
+    event_stream::decode_events(
+        response,
+        account,
+        super::stream::Decoder::new(answer_tool),
+        CallTimer::off(),
+    )
 }
 
 #[cfg(test)]

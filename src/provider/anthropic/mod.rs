@@ -134,7 +134,7 @@ impl ApiVersion {
 /// The Anthropic Messages API as a [`Provider`]: complete, stream, health check.
 ///
 /// Cheap to clone. Its HTTP client is built with the adapter (never on a request) and
-/// shared with every other `Anthropic` adapter with the same timeouts, connection pool
+/// shared with every other `Anthropic` adapter with the same connect timeout, connection pool
 /// included; [`http_client`](Self::http_client) supplies your own instead. See the
 /// [module docs](self) for how requests, responses, usage and errors map.
 ///
@@ -385,7 +385,9 @@ impl Provider for Anthropic {
             .await?;
         let decoder = stream::Decoder::new(prepared.answer_tool).wrapped(prepared.wrapped_answer);
         let account = request.account().clone();
-        Ok(event_stream::decode_events(response, account, decoder, timer))
+        Ok(event_stream::decode_events(
+            response, account, decoder, timer,
+        ))
     }
 
     /// Lists one model (`GET {base}/v1/models?limit=1`): it needs a valid key and a

@@ -197,7 +197,9 @@ impl Gemini {
             .post(url)
             .header(CONTENT_TYPE, "application/json")
             .body(body);
-        timer.limit(send(authorize(builder, account)?, account)).await
+        timer
+            .limit(send(authorize(builder, account)?, account))
+            .await
     }
 }
 
@@ -251,7 +253,12 @@ impl Provider for Gemini {
         // A stream may outlive the total timeout; its chunks are bounded by the read one.
         let mut timer = CallTimer::stream(&self.timeouts);
         let response = self
-            .post(&request, &built.body, "streamGenerateContent?alt=sse", &mut timer)
+            .post(
+                &request,
+                &built.body,
+                "streamGenerateContent?alt=sse",
+                &mut timer,
+            )
             .await?;
         let account = request.account().clone();
         Ok(event_stream::decode_events(

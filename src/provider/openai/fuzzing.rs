@@ -25,7 +25,12 @@ pub fn error(
 
 /// The events of a streaming answer.
 pub fn stream(response: reqwest::Response, account: AccountInfo) -> ProviderStream {
-    event_stream::decode_events(response, account, super::stream::Decoder::default(), CallTimer::off())
+    event_stream::decode_events(
+        response,
+        account,
+        super::stream::Decoder::default(),
+        CallTimer::off(),
+    )
 }
 
 #[cfg(test)]

@@ -86,7 +86,7 @@ use crate::account::AccountInfo;
 /// The OpenAI Chat Completions adapter (also for compatible endpoints and Azure OpenAI).
 ///
 /// Cheap to clone. Its HTTP client is built with the adapter (never on a request) and
-/// shared with every other `OpenAi` adapter with the same timeouts, connection pool
+/// shared with every other `OpenAi` adapter with the same connect timeout, connection pool
 /// included; [`http_client`](Self::http_client) supplies your own instead.
 ///
 /// ```
