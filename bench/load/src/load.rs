@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::Either;
-use futures::{FutureExt, StreamExt};
 use futures::stream::FuturesUnordered;
+use futures::{FutureExt, StreamExt};
 use tokio::time::Instant;
 
 use crate::Runtime;
@@ -34,7 +34,8 @@ pub async fn run(
         match runtime {
             Runtime::Current => Either::Left(call),
             Runtime::Multi => Either::Right(
-                tokio::spawn(call).map(|done| done.unwrap_or_else(|e| Outcome::failed(e.to_string()))),
+                tokio::spawn(call)
+                    .map(|done| done.unwrap_or_else(|e| Outcome::failed(e.to_string()))),
             ),
         }
     };
