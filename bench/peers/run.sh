@@ -29,12 +29,13 @@
 #
 # Knobs (environment): REQUESTS (default 5000 per run), ROUNDS (3), CONCURRENCIES
 # ("1 4 16 64"), MODES ("current multi"), WORKERS (2), PORT (18080), CONTENT_BYTES (256),
-# LATENCY_MS (0), PIN (0), LITELLM (1; 0 leaves it out), BEFORE_LOAD (unset).
+# LATENCY_MS (0), PIN (0), LITELLM (1; 0 leaves it out), BEFORE_LOAD (unset), RESULTS
+# (bench/results: where the results, tables and chart go).
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 peers="$root/bench/peers"
-results="$root/bench/results"
+results="${RESULTS:-$root/bench/results}"
 requests="${REQUESTS:-5000}"
 rounds="${ROUNDS:-3}"
 concurrencies="${CONCURRENCIES:-1 4 16 64}"
