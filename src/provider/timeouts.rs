@@ -288,7 +288,12 @@ mod tests {
     async fn chunks(timer: &mut CallTimer, delays: &[u64]) -> Result<(), ProviderError> {
         for &delay in delays {
             let wait = tokio::time::sleep(Duration::from_secs(delay));
-            timer.limit(async { Ok(wait.await) }).await?;
+            timer
+                .limit(async {
+                    wait.await;
+                    Ok(())
+                })
+                .await?;
             timer.read();
         }
         Ok(())
