@@ -10,6 +10,9 @@
 //! - `complete-c64`: 64 requests in flight, time per request (criterion's throughput).
 //! - `stream-first-event` / `stream-last-event`: one stream at a time, time to the first
 //!   text and to the end.
+//! - `multi-complete-c1` / `multi-complete-c64`: the same calls the way applications built
+//!   on `#[tokio::main]` make them: a 2-worker multi-thread runtime, a task spawned per
+//!   request.
 //!
 //! Each group ends with the upstream's own ceiling (requests per CPU second of its thread)
 //! so it can be seen not to be the bottleneck. The `genai` crate and LiteLLM are compared
@@ -18,6 +21,7 @@
 //! `cargo bench --bench http`
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -179,12 +183,62 @@ fn stream(c: &mut Criterion) {
     report_ceiling(&setup, before, "stream");
 }
 
+/// A 2-worker multi-thread runtime with a task spawned per request.
+fn multi(c: &mut Criterion) {
+    let setup = setup();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let raw = Arc::new(setup.raw.clone());
+    let router = setup.router.clone();
+    let raw_call = move || {
+        let raw = raw.clone();
+        async move {
+            tokio::spawn(async move { raw.complete(PROMPT).await.expect("upstream answers") })
+                .await
+                .expect("the task completes");
+        }
+    };
+    let routed_call = move || {
+        let router = router.clone();
+        async move {
+            tokio::spawn(async move {
+                routed_client::complete(&router, PROMPT)
+                    .await
+                    .expect("upstream answers")
+            })
+            .await
+            .expect("the task completes");
+        }
+    };
+    let before = setup.upstream.stats();
+    let mut group = c.benchmark_group("multi-complete-c1");
+    group.bench_function("raw-reqwest", |b| b.to_async(&rt).iter(&raw_call));
+    group.bench_function("routewise", |b| b.to_async(&rt).iter(&routed_call));
+    group.finish();
+
+    let mut group = c.benchmark_group("multi-complete-c64");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("raw-reqwest", |b| {
+        b.to_async(&rt)
+            .iter_custom(|iters| concurrently(iters, 64, &raw_call));
+    });
+    group.bench_function("routewise", |b| {
+        b.to_async(&rt)
+            .iter_custom(|iters| concurrently(iters, 64, &routed_call));
+    });
+    group.finish();
+    report_ceiling(&setup, before, "multi-complete");
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
         .sample_size(30);
-    targets = complete, stream
+    targets = complete, stream, multi
 }
 criterion_main!(benches);

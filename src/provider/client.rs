@@ -1,23 +1,24 @@
 //! The HTTP client an adapter sends through: one built by routewise and shared by every
-//! adapter of the same kind and timeouts, or one the application supplies.
+//! adapter of the same kind and connect timeout, or one the application supplies.
 //!
 //! Building a `reqwest::Client` loads the TLS roots, which takes tens to hundreds of
 //! milliseconds. It happens when the adapter is made (so when a config-built router is
-//! built), never on a request, and once per adapter kind and timeouts among the adapters
+//! built), never on a request, and once per adapter kind and connect timeout among the adapters
 //! alive at the time: accounts that share those also share one connection pool. When the
 //! last adapter holding a client is dropped, so are the client and its connections.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::{Arc, LazyLock, Mutex, PoisonError, TryLockError, Weak};
+use std::time::Duration;
 
-use super::http::{self, HttpTimeouts};
+use super::ProviderError;
+use super::http;
+use super::timeouts::{CallTimer, HttpTimeouts};
 use super::tls;
-use super::{ErrorKind, ProviderError};
 use crate::account::AccountInfo;
 
-/// The clients routewise built, by adapter kind and timeouts, held weakly: the adapters
-/// own them, so dropping a router closes its connections.
+/// The clients routewise built, by adapter kind and connect timeout, held weakly: the
+/// adapters own them, so dropping a router closes its connections.
 static SHARED: LazyLock<Mutex<HashMap<ClientKey, Weak<reqwest::Client>>>> =
     LazyLock::new(Mutex::default);
 
@@ -25,25 +26,27 @@ static SHARED: LazyLock<Mutex<HashMap<ClientKey, Weak<reqwest::Client>>>> =
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct ClientKey {
     kind: &'static str,
-    timeouts: HttpTimeouts,
+    /// The only timeout in the client: the read and total ones are kept per call
+    /// ([`CallTimer`]), so adapters that differ in those alone share a pool.
+    connect: Duration,
 }
 
 /// An adapter's HTTP client, and whether routewise built it.
 #[derive(Clone, Debug)]
 pub(crate) struct AdapterClient {
     client: Arc<reqwest::Client>,
-    /// The application supplied the client, so the adapter's connect and read timeouts
-    /// are not in it: the read timeout is then applied to the wait for each answer here.
+    /// The application supplied the client (so the adapter's connect timeout is not in
+    /// it).
     supplied: bool,
 }
 
 impl AdapterClient {
     /// The client routewise keeps for adapters of `kind` (`openai`, `anthropic`, ...)
-    /// with `timeouts`, built now if this is the first such adapter.
+    /// with `timeouts`' connect timeout, built now if this is the first such adapter.
     pub(crate) fn shared(kind: &'static str, timeouts: &HttpTimeouts) -> Self {
         let key = ClientKey {
             kind,
-            timeouts: *timeouts,
+            connect: timeouts.connect,
         };
         // A client alive for these settings is taken at once; waiting for the lock (while
         // another thread builds) and building happen off the async worker threads.
@@ -79,25 +82,6 @@ impl AdapterClient {
         &self.client
     }
 
-    /// Waits for `call` (sending a request and reading its status), bounded by the read
-    /// timeout of `timeouts` when the client is the application's: routewise's own
-    /// clients carry that timeout themselves.
-    pub(crate) async fn answer<T>(
-        &self,
-        timeouts: &HttpTimeouts,
-        call: impl Future<Output = Result<T, ProviderError>>,
-    ) -> Result<T, ProviderError> {
-        let Some(read) = timeouts.read.filter(|_| self.supplied) else {
-            return call.await;
-        };
-        tokio::time::timeout(read, call).await.unwrap_or_else(|_| {
-            Err(ProviderError::new(
-                ErrorKind::Timeout,
-                format!("no answer within the read timeout of {read:?}"),
-            ))
-        })
-    }
-
     /// Opens a connection to `url`'s host, so the first call finds one in the pool: a
     /// `HEAD` request without the account's credentials, whose status does not matter.
     /// Only a transport failure (no connection, a TLS error, a timeout) is an error.
@@ -107,7 +91,7 @@ impl AdapterClient {
         timeouts: &HttpTimeouts,
         account: &AccountInfo,
     ) -> Result<(), ProviderError> {
-        let request = timeouts.limit_total(self.client.head(url));
+        let request = self.client.head(url);
         let sent = async {
             let response = request
                 .send()
@@ -117,7 +101,7 @@ impl AdapterClient {
             let _ = response.bytes().await;
             Ok(())
         };
-        self.answer(timeouts, sent).await
+        CallTimer::call(timeouts).limit(sent).await
     }
 
     /// Whether a shared client for `kind` and `timeouts` is alive (for tests of when
@@ -126,7 +110,7 @@ impl AdapterClient {
     pub(crate) fn is_built(kind: &'static str, timeouts: &HttpTimeouts) -> bool {
         let key = ClientKey {
             kind,
-            timeouts: *timeouts,
+            connect: timeouts.connect,
         };
         SHARED
             .lock()
@@ -143,27 +127,39 @@ fn shared_or_built(key: ClientKey) -> Arc<reqwest::Client> {
         return client;
     }
     clients.retain(|_, client| client.strong_count() > 0);
-    let client = Arc::new(build(&key.timeouts));
+    let client = Arc::new(build(key.connect));
     clients.insert(key, Arc::downgrade(&client));
     client
 }
 
 /// A client of its own for something other than an adapter (a webhook), with the TLS
-/// the features choose and `timeouts`' connect and read timeouts.
+/// the features choose, `timeouts`' connect timeout and reqwest's read timeout.
 pub(crate) fn standalone(timeouts: &HttpTimeouts) -> reqwest::Client {
-    off_async_threads(|| build(timeouts))
+    off_async_threads(|| {
+        let builder = configured(timeouts.connect);
+        match timeouts.read {
+            Some(read) => builder.read_timeout(read),
+            None => builder,
+        }
+        .build()
+        .unwrap_or_else(|_| reqwest::Client::new())
+    })
 }
 
-/// A client with `timeouts`' connect and read timeouts (the total one is set per call,
-/// because streams must be allowed to outlive it). Proxies come from the environment
-/// (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`) and, with the `system-proxy`
-/// feature, from the macOS and Windows system settings.
-fn build(timeouts: &HttpTimeouts) -> reqwest::Client {
-    let mut builder = tls::configure(reqwest::Client::builder()).connect_timeout(timeouts.connect);
-    if let Some(read) = timeouts.read {
-        builder = builder.read_timeout(read);
-    }
-    builder.build().unwrap_or_else(|_| reqwest::Client::new())
+/// An adapter's client: the TLS the features choose and the `connect` timeout, and no
+/// other timer (the adapter keeps its read and total timeouts on one [`CallTimer`] per
+/// call).
+fn build(connect: Duration) -> reqwest::Client {
+    configured(connect)
+        .build()
+        .unwrap_or_else(|_| reqwest::Client::new())
+}
+
+/// A builder with the TLS the features choose and the `connect` timeout. Proxies come
+/// from the environment (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`) and, with
+/// the `system-proxy` feature, from the macOS and Windows system settings.
+fn configured(connect: Duration) -> reqwest::ClientBuilder {
+    tls::configure(reqwest::Client::builder()).connect_timeout(connect)
 }
 
 /// Runs `work`, which blocks on file reads, without stalling the other tasks of a
@@ -226,15 +222,5 @@ mod tests {
         let timeouts = HttpTimeouts::default().connect(Duration::from_millis(7_003));
         let client = AdapterClient::shared("gemini", &timeouts);
         assert!(!client.is_supplied());
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_supplied_client_answers_within_the_read_timeout() {
-        let client = AdapterClient::supplied(standalone(&HttpTimeouts::default()));
-        let timeouts = HttpTimeouts::default().read(Duration::from_secs(3));
-        let never = std::future::pending::<Result<(), ProviderError>>();
-        let error = client.answer(&timeouts, never).await.unwrap_err();
-        assert_eq!(error.kind(), ErrorKind::Timeout);
-        assert!(error.message().contains("3s"), "{}", error.message());
     }
 }

@@ -7,6 +7,7 @@ use std::task::{Context, Poll, ready};
 
 use futures::{Stream, StreamExt};
 
+use super::timeouts::CallTimer;
 use super::{ProviderError, ProviderEvent, ProviderStream, http, sse};
 use crate::account::AccountInfo;
 
@@ -39,14 +40,16 @@ pub(crate) trait EventDecoder: Send + Unpin + 'static {
 
 /// The provider events of a streaming response on `account`. The stream ends after the
 /// final event, or after its first error (a transport failure, an unreadable event, an
-/// error the provider reports), which comes after every event decoded before it.
+/// error the provider reports, `timer` expiring between chunks), which comes after every
+/// event decoded before it.
 pub(crate) fn decode_events(
     response: reqwest::Response,
     account: AccountInfo,
     decoder: impl EventDecoder,
+    timer: CallTimer,
 ) -> ProviderStream {
     Box::pin(Decoding {
-        events: sse::events(response),
+        events: sse::timed_events(response, timer),
         account,
         decoder,
         ready: VecDeque::new(),
@@ -137,7 +140,7 @@ mod tests {
 
     async fn run(body: &'static str) -> Vec<Result<String, ErrorKind>> {
         let response = reqwest::Response::from(axum::http::Response::new(body));
-        decode_events(response, AccountInfo::new("a"), Words)
+        decode_events(response, AccountInfo::new("a"), Words, CallTimer::off())
             .map(|item| match item {
                 Ok(ProviderEvent::TextDelta(text)) => Ok(text),
                 Ok(other) => panic!("unexpected {other:?}"),

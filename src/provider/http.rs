@@ -1,4 +1,4 @@
-//! What every HTTP adapter shares: timeouts, sending requests and reading answers, turning
+//! What every HTTP adapter shares: sending requests and reading answers, turning
 //! statuses, headers and transport failures into classified [`ProviderError`]s, and
 //! keeping secrets out of messages and `Debug` output.
 
@@ -6,149 +6,9 @@ use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderValue};
 
+use super::timeouts::CallTimer;
 use super::{ErrorKind, ProviderError};
 use crate::account::AccountInfo;
-
-/// Timeouts of an HTTP adapter.
-///
-/// ```
-/// use std::time::Duration;
-/// use routewise::provider::HttpTimeouts;
-///
-/// let timeouts = HttpTimeouts::default().connect(Duration::from_secs(2));
-/// assert_eq!(timeouts.connect, Duration::from_secs(2));
-/// assert_eq!(timeouts.read, Some(Duration::from_secs(60)));
-/// ```
-///
-/// The read and total timeouts can be turned off. Each is a Tokio timer set on every call
-/// it applies to, which costs a few microseconds of CPU per call on a multi-thread
-/// runtime. When a policy's [`Timeouts`](crate::Timeouts) already bound every attempt,
-/// the adapter's own timers only repeat that limit, and turning them off saves one timer
-/// per call each:
-///
-/// ```
-/// use std::time::Duration;
-/// use routewise::provider::HttpTimeouts;
-/// use routewise::{OpenAi, Policy, Timeouts};
-///
-/// let openai = OpenAi::new().timeouts(HttpTimeouts::default().without_read().without_total());
-/// // Every attempt is bounded here instead.
-/// let policy = Policy::new("chat")
-///     .route(["gpt"])
-///     .timeouts(Timeouts::new().attempt(Duration::from_secs(30)));
-/// # let _ = (openai, policy);
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub struct HttpTimeouts {
-    /// Establishing the connection (default 10 s). Always on: it runs only when a new
-    /// connection is opened, never on a call over a pooled one, so it costs nothing per
-    /// call.
-    pub connect: Duration,
-    /// Waiting for the next bytes: the first byte of the answer, and each later chunk of a
-    /// stream (default 60 s); `None` for no such timeout.
-    pub read: Option<Duration>,
-    /// The whole non-streaming call, and a health check (default 10 min); `None` for no
-    /// such timeout.
-    pub total: Option<Duration>,
-    /// The largest body of a non-streamed answer that is read (default
-    /// [`DEFAULT_MAX_BODY_BYTES`], 64 MiB, far above any real answer). Reading stops
-    /// there and the call fails with [`ErrorKind::MalformedResponse`], which falls back:
-    /// a runaway body costs at most this much memory and parsing. Streams are bounded per
-    /// event instead (16 MiB a line).
-    pub max_body_bytes: usize,
-}
-
-/// The default [`HttpTimeouts::max_body_bytes`]: 64 MiB.
-pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
-
-impl Default for HttpTimeouts {
-    fn default() -> Self {
-        Self {
-            connect: Duration::from_secs(10),
-            read: Some(Duration::from_secs(60)),
-            total: Some(Duration::from_secs(600)),
-            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-        }
-    }
-}
-
-impl HttpTimeouts {
-    /// Sets the connect timeout.
-    #[must_use]
-    pub fn connect(mut self, timeout: Duration) -> Self {
-        self.connect = timeout;
-        self
-    }
-
-    /// Sets the read (first byte / between chunks) timeout.
-    #[must_use]
-    pub fn read(mut self, timeout: Duration) -> Self {
-        self.read = Some(timeout);
-        self
-    }
-
-    /// Turns the read timeout off, saving a Tokio timer on every call. A policy's attempt
-    /// timeout bounds a whole non-streaming call and the wait for a stream to begin, but
-    /// nothing in the router bounds the gap between two chunks of a stream once it has
-    /// begun: keep this timeout if you stream and do not limit that wait yourself.
-    ///
-    /// ```
-    /// use routewise::provider::HttpTimeouts;
-    ///
-    /// assert_eq!(HttpTimeouts::default().without_read().read, None);
-    /// ```
-    #[must_use]
-    pub fn without_read(mut self) -> Self {
-        self.read = None;
-        self
-    }
-
-    /// Sets the total timeout of a non-streaming call.
-    #[must_use]
-    pub fn total(mut self, timeout: Duration) -> Self {
-        self.total = Some(timeout);
-        self
-    }
-
-    /// Turns the total timeout off, saving a Tokio timer on every non-streaming call. A
-    /// policy's attempt timeout or request deadline then bounds a call through the router,
-    /// and the router's health probes have their own `probe_timeout`; a health check
-    /// called directly is then bounded only by the read timeout, if that is on.
-    ///
-    /// ```
-    /// use routewise::provider::HttpTimeouts;
-    ///
-    /// assert_eq!(HttpTimeouts::default().without_total().total, None);
-    /// ```
-    #[must_use]
-    pub fn without_total(mut self) -> Self {
-        self.total = None;
-        self
-    }
-
-    /// Sets the largest non-streamed answer body that is read.
-    ///
-    /// ```
-    /// use routewise::provider::HttpTimeouts;
-    ///
-    /// let http = HttpTimeouts::default().max_body_bytes(8 * 1024 * 1024);
-    /// assert_eq!(http.max_body_bytes, 8 * 1024 * 1024);
-    /// ```
-    #[must_use]
-    pub fn max_body_bytes(mut self, bytes: usize) -> Self {
-        self.max_body_bytes = bytes;
-        self
-    }
-
-    /// `request` limited to the total timeout, if there is one.
-    pub(crate) fn limit_total(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        match self.total {
-            Some(total) => request.timeout(total),
-            None => request,
-        }
-    }
-}
 
 /// The error kind an HTTP status means on its own; adapters refine it with the body (a
 /// 400 that says the prompt is too long is [`ErrorKind::ContextLengthExceeded`]).
@@ -395,13 +255,14 @@ pub(crate) async fn send(
     Err(classify(status, &headers, &body, account))
 }
 
-/// The whole body of a successful response, of at most `limit` bytes; a failure to read
-/// it is a transport error, a larger body a malformed response (nothing past the limit
-/// is read or kept).
+/// The whole body of a successful response, of at most `limit` bytes, each chunk awaited
+/// within `timer`'s deadlines; a failure to read it is a transport error, a larger body
+/// a malformed response (nothing past the limit is read or kept).
 pub(crate) async fn read_body(
     mut response: reqwest::Response,
     account: &AccountInfo,
     limit: usize,
+    timer: &mut CallTimer,
 ) -> Result<impl std::ops::Deref<Target = [u8]>, ProviderError> {
     let oversized = || {
         ProviderError::new(
@@ -416,14 +277,23 @@ pub(crate) async fn read_body(
         return Err(oversized());
     }
     let read = |e: reqwest::Error| transport_error(&e, account);
+    let mut chunk = async || {
+        let chunk = timer
+            .limit(async { response.chunk().await.map_err(read) })
+            .await;
+        if matches!(chunk, Ok(Some(_))) {
+            timer.read();
+        }
+        chunk
+    };
     // Most answers arrive in one chunk: kept as it is, without a copy.
-    let Some(first) = response.chunk().await.map_err(read)? else {
+    let Some(first) = chunk().await? else {
         return Ok(Body::One(Default::default()));
     };
     if first.len() > limit {
         return Err(oversized());
     }
-    let Some(second) = response.chunk().await.map_err(read)? else {
+    let Some(second) = chunk().await? else {
         return Ok(Body::One(first));
     };
     let mut body = Vec::with_capacity(
@@ -438,7 +308,7 @@ pub(crate) async fn read_body(
         if body.len() > limit {
             return Err(oversized());
         }
-        match response.chunk().await.map_err(read)? {
+        match chunk().await? {
             Some(chunk) => body.extend_from_slice(&chunk),
             None => return Ok(Body::Many(body)),
         }

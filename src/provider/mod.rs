@@ -50,6 +50,7 @@ pub(crate) mod http;
 pub mod openai;
 pub mod profile;
 pub mod sse;
+mod timeouts;
 mod tls;
 #[cfg(feature = "vertex")]
 #[cfg_attr(docsrs, doc(cfg(feature = "vertex")))]
@@ -63,7 +64,7 @@ use futures::Stream;
 use serde_json::{Map, Value};
 
 pub use error::{ErrorKind, ErrorKindSet, ProviderError};
-pub use http::{DEFAULT_MAX_BODY_BYTES, HttpTimeouts};
+pub use timeouts::{DEFAULT_MAX_BODY_BYTES, HttpTimeouts};
 
 use crate::account::AccountInfo;
 use crate::provider::profile::{Adapted, ModelProfile, ProfileTable};

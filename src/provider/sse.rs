@@ -23,6 +23,7 @@ use std::task::{Context, Poll, ready};
 
 use futures::{Stream, StreamExt};
 
+use super::timeouts::CallTimer;
 use super::{ErrorKind, ProviderError};
 
 /// Lines longer than this are refused, so a hostile stream cannot grow memory unbounded.
@@ -151,8 +152,18 @@ fn malformed(message: &str) -> ProviderError {
 pub fn events(
     response: reqwest::Response,
 ) -> impl Stream<Item = Result<SseEvent, ProviderError>> + Send + Unpin + 'static {
+    timed_events(response, CallTimer::off())
+}
+
+/// [`events`], each wait for the next chunk bounded by `timer` (an adapter's read
+/// timeout): when it expires, the stream ends with its timeout error.
+pub(crate) fn timed_events(
+    response: reqwest::Response,
+    timer: CallTimer,
+) -> impl Stream<Item = Result<SseEvent, ProviderError>> + Send + Unpin + 'static {
     Events {
         body: response.bytes_stream(),
+        timer,
         parser: SseParser::new(),
         ready: Vec::new(),
         next: 0,
@@ -164,6 +175,8 @@ pub fn events(
 /// next, and the events of a chunk wait in a buffer kept from chunk to chunk.
 struct Events<B> {
     body: B,
+    /// Noted on every chunk; polled only while the body has none ready.
+    timer: CallTimer,
     parser: SseParser,
     /// The events of the latest chunk; those before `next` were taken.
     ready: Vec<SseEvent>,
@@ -190,8 +203,17 @@ where
             if this.finished {
                 return Poll::Ready(None);
             }
-            match ready!(this.body.poll_next_unpin(cx)) {
+            let chunk = match this.body.poll_next_unpin(cx) {
+                Poll::Ready(chunk) => chunk,
+                Poll::Pending => {
+                    let timeout = ready!(this.timer.poll_expired(cx));
+                    this.finished = true;
+                    return Poll::Ready(Some(Err(timeout)));
+                }
+            };
+            match chunk {
                 Some(Ok(bytes)) => {
+                    this.timer.read();
                     if let Err(error) = this.parser.push(bytes.as_ref(), &mut this.ready) {
                         // As if the chunk never came: none of its events are delivered.
                         this.ready.clear();

@@ -1,11 +1,14 @@
 //! The closed loop: a fixed number of calls, a fixed number in flight, each timed.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::future::Either;
 use futures::stream::FuturesUnordered;
+use futures::{FutureExt, StreamExt};
 use tokio::time::Instant;
 
+use crate::Runtime;
 use crate::clients::Client;
 
 /// One call's outcome.
@@ -16,14 +19,58 @@ pub struct Outcome {
     pub error: Option<String>,
 }
 
-/// Makes `count` calls with `concurrency` in flight; every outcome and the wall time.
+/// Makes `count` calls with `concurrency` in flight; every outcome and the wall time. On
+/// [`Runtime::Multi`] each call is a task of its own, as a server spawns one per request.
 pub async fn run(
-    client: &Client,
+    client: Arc<Client>,
+    runtime: Runtime,
     stream: bool,
     concurrency: usize,
     count: usize,
 ) -> (Vec<Outcome>, Duration) {
-    let call = || async move {
+    let call = move || {
+        let client = client.clone();
+        let call = async move { timed_call(&client, stream).await };
+        match runtime {
+            Runtime::Current => Either::Left(call),
+            Runtime::Multi => Either::Right(
+                tokio::spawn(call)
+                    .map(|done| done.unwrap_or_else(|e| Outcome::failed(e.to_string()))),
+            ),
+        }
+    };
+    let started = Instant::now();
+    let mut outcomes = Vec::with_capacity(count);
+    let mut in_flight = FuturesUnordered::new();
+    let mut issued = 0;
+    while issued < count.min(concurrency) {
+        in_flight.push(call());
+        issued += 1;
+    }
+    while let Some(outcome) = in_flight.next().await {
+        outcomes.push(outcome);
+        if issued < count {
+            in_flight.push(call());
+            issued += 1;
+        }
+    }
+    (outcomes, started.elapsed())
+}
+
+impl Outcome {
+    fn failed(error: String) -> Self {
+        Outcome {
+            ok: false,
+            latency: Duration::ZERO,
+            first_text: None,
+            error: Some(error),
+        }
+    }
+}
+
+/// One call, timed.
+async fn timed_call(client: &Client, stream: bool) -> Outcome {
+    {
         let started = Instant::now();
         let result = if stream {
             client.stream(started).await.map(Some)
@@ -45,23 +92,7 @@ pub async fn run(
                 error: Some(error),
             },
         }
-    };
-    let started = Instant::now();
-    let mut outcomes = Vec::with_capacity(count);
-    let mut in_flight = FuturesUnordered::new();
-    let mut issued = 0;
-    while issued < count.min(concurrency) {
-        in_flight.push(call());
-        issued += 1;
     }
-    while let Some(outcome) = in_flight.next().await {
-        outcomes.push(outcome);
-        if issued < count {
-            in_flight.push(call());
-            issued += 1;
-        }
-    }
-    (outcomes, started.elapsed())
 }
 
 /// The 50th and 99th percentiles.
@@ -87,7 +118,7 @@ pub fn percentiles(samples: impl Iterator<Item = Duration>) -> Percentiles {
 }
 
 /// CPU time this process's threads have used (`/proc/self/task/*/schedstat`, in
-/// nanoseconds). The driver runs on one thread, which lives as long as the process.
+/// nanoseconds). The driver's threads (one, or the workers) live as long as the process.
 pub fn process_cpu() -> Duration {
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
         return Duration::ZERO;

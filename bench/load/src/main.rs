@@ -5,8 +5,14 @@
 //! ```text
 //! routewise-load --client routewise|raw|genai --base-url http://127.0.0.1:18080/v1 \
 //!     [--fallback-base-url URL] --concurrency 64 --requests 20000 [--warmup 500] [--stream] \
-//!     [--scenario NAME]
+//!     [--scenario NAME] [--runtime current|multi] [--workers 2] [--label NAME]
 //! ```
+//!
+//! `--label` reports the client under another name (a build of an older routewise, say).
+//!
+//! `--runtime current` (the default) drives every call from one task on a current-thread
+//! runtime; `--runtime multi` is how applications built on `#[tokio::main]` run: a
+//! multi-thread runtime of `--workers` threads and a task spawned for each request.
 //!
 //! `--base-url` is the first target; for routewise, `--fallback-base-url` (default: the
 //! same) is the second, so a failing primary (`.../fail/v1`) shows the fallback's cost.
@@ -14,6 +20,7 @@
 mod clients;
 mod load;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
@@ -30,6 +37,27 @@ struct Options {
     warmup: usize,
     stream: bool,
     scenario: String,
+    runtime: Runtime,
+    workers: usize,
+    label: Option<String>,
+}
+
+/// How the calls are driven.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Runtime {
+    /// One task on a current-thread runtime polls every call in flight.
+    Current,
+    /// A multi-thread runtime with a task spawned per request.
+    Multi,
+}
+
+impl Runtime {
+    fn name(self) -> &'static str {
+        match self {
+            Runtime::Current => "current",
+            Runtime::Multi => "multi",
+        }
+    }
 }
 
 fn options() -> Result<Options, String> {
@@ -42,6 +70,9 @@ fn options() -> Result<Options, String> {
         warmup: 100,
         stream: false,
         scenario: "healthy".into(),
+        runtime: Runtime::Current,
+        workers: 2,
+        label: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -59,6 +90,15 @@ fn options() -> Result<Options, String> {
             "--requests" => options.requests = number()?,
             "--warmup" => options.warmup = number()?,
             "--scenario" => options.scenario = value.clone(),
+            "--runtime" => {
+                options.runtime = match value.as_str() {
+                    "current" => Runtime::Current,
+                    "multi" => Runtime::Multi,
+                    other => return Err(format!("--runtime: `{other}` is not current or multi")),
+                }
+            }
+            "--workers" => options.workers = number()?.max(1),
+            "--label" => options.label = Some(value.clone()),
             other => return Err(format!("unknown flag `{other}`")),
         }
     }
@@ -67,9 +107,17 @@ fn options() -> Result<Options, String> {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let options = options()?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    // Fails only when a provider is installed already (the `reqwest-defaults` build's).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = match options.runtime {
+        Runtime::Current => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?,
+        Runtime::Multi => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(options.workers)
+            .enable_all()
+            .build()?,
+    };
     runtime.block_on(run(options))
 }
 
@@ -78,19 +126,22 @@ async fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
         .fallback_base_url
         .clone()
         .unwrap_or_else(|| options.base_url.clone());
-    let client = Client::new(&options.client, &options.base_url, &fallback)?;
+    let client = Arc::new(Client::new(&options.client, &options.base_url, &fallback)?);
     let stats_url = stats_url(&options.base_url);
-    load::run(&client, options.stream, options.concurrency, options.warmup).await;
+    let drive = |count| {
+        load::run(
+            client.clone(),
+            options.runtime,
+            options.stream,
+            options.concurrency,
+            count,
+        )
+    };
+    drive(options.warmup).await;
 
     let upstream_before = upstream_stats(&stats_url).await?;
     let cpu_before = load::process_cpu();
-    let (outcomes, wall) = load::run(
-        &client,
-        options.stream,
-        options.concurrency,
-        options.requests,
-    )
-    .await;
+    let (outcomes, wall) = drive(options.requests).await;
     let client_cpu = load::process_cpu().saturating_sub(cpu_before);
     let upstream_after = upstream_stats(&stats_url).await?;
 
@@ -101,8 +152,10 @@ async fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
     let first = load::percentiles(ok.iter().filter_map(|o| o.first_text));
     let requests = outcomes.len() as f64;
     let result = json!({
-        "client": options.client,
+        "client": options.label.as_deref().unwrap_or(client.name()),
         "scenario": options.scenario,
+        "runtime": options.runtime.name(),
+        "workers": (options.runtime == Runtime::Multi).then_some(options.workers),
         "stream": options.stream,
         "concurrency": options.concurrency,
         "requests": outcomes.len(),

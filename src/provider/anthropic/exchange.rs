@@ -12,6 +12,7 @@ use super::request::{self, Options};
 use super::{response, stream};
 use crate::account::AccountInfo;
 use crate::provider::{ProviderError, ProviderRequest, ProviderResponse, ProviderStream};
+use crate::provider::timeouts::CallTimer;
 use crate::provider::{body, event_stream, http};
 
 /// A request body ready to send, and what reading its answer needs to know.
@@ -77,9 +78,10 @@ impl Exchange {
         self,
         response: reqwest::Response,
         account: AccountInfo,
+        timer: CallTimer,
     ) -> ProviderStream {
         let decoder = stream::Decoder::new(self.answer_tool).wrapped(self.wrapped_answer);
-        event_stream::decode_events(response, account, decoder)
+        event_stream::decode_events(response, account, decoder, timer)
     }
 }
 

@@ -5,6 +5,7 @@
 use reqwest::header::HeaderMap;
 
 use crate::account::AccountInfo;
+use crate::provider::timeouts::CallTimer;
 use crate::provider::{ProviderError, ProviderResponse, ProviderStream, event_stream};
 
 /// Parses a Messages API response body; `answer_tool` is the JSON-mode answer tool, if
@@ -33,7 +34,12 @@ pub fn stream(
     answer_tool: Option<String>,
     account: AccountInfo,
 ) -> ProviderStream {
-    event_stream::decode_events(response, account, super::stream::Decoder::new(answer_tool))
+    event_stream::decode_events(
+        response,
+        account,
+        super::stream::Decoder::new(answer_tool),
+        CallTimer::off(),
+    )
 }
 
 #[cfg(test)]

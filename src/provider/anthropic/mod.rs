@@ -90,7 +90,8 @@ pub(crate) use self::exchange::Exchange;
 #[cfg(feature = "vertex")]
 pub(crate) use self::exchange::error_body;
 use super::client::AdapterClient;
-use super::http::{self, HttpTimeouts};
+use super::http;
+use super::timeouts::{CallTimer, HttpTimeouts};
 use super::{
     ErrorKind, Provider, ProviderError, ProviderRequest, ProviderResponse, ProviderStream,
 };
@@ -136,7 +137,7 @@ impl ApiVersion {
 /// The Anthropic Messages API as a [`Provider`]: complete, stream, health check.
 ///
 /// Cheap to clone. Its HTTP client is built with the adapter (never on a request) and
-/// shared with every other `Anthropic` adapter with the same timeouts, connection pool
+/// shared with every other `Anthropic` adapter with the same connect timeout, connection pool
 /// included; [`http_client`](Self::http_client) supplies your own instead. See the
 /// [module docs](self) for how requests, responses, usage and errors map.
 ///
@@ -311,17 +312,18 @@ impl Anthropic {
         &self,
         builder: reqwest::RequestBuilder,
         account: &AccountInfo,
+        timer: &mut CallTimer,
     ) -> Result<reqwest::Response, ProviderError> {
         let builder = builder.headers(self.headers(account)?);
         let answer = http::send(builder, account, error::from_response);
-        self.client.answer(&self.timeouts, answer).await
+        timer.limit(answer).await
     }
 
     async fn post_messages(
         &self,
         request: &ProviderRequest<'_>,
         body: Vec<u8>,
-        streaming: bool,
+        timer: &mut CallTimer,
     ) -> Result<reqwest::Response, ProviderError> {
         let account = request.account();
         let builder = self
@@ -329,13 +331,7 @@ impl Anthropic {
             .get()
             .post(endpoint(account, "messages")?)
             .body(body);
-        // A stream may outlive the total timeout; its chunks are bounded by the read one.
-        let builder = if streaming {
-            builder
-        } else {
-            self.timeouts.limit_total(builder)
-        };
-        self.send(builder, account).await
+        self.send(builder, account, timer).await
     }
 }
 
@@ -362,9 +358,10 @@ impl Provider for Anthropic {
         let request = request.adapt_into(&mut adaptation);
         let mut exchange = Exchange::build(&request, &self.body_options(false))?;
         let body = std::mem::take(&mut exchange.body);
-        let response = self.post_messages(&request, body, false).await?;
-        let bytes =
-            http::read_body(response, request.account(), self.timeouts.max_body_bytes).await?;
+        let mut timer = CallTimer::call(&self.timeouts);
+        let response = self.post_messages(&request, body, &mut timer).await?;
+        let max = self.timeouts.max_body_bytes;
+        let bytes = http::read_body(response, request.account(), max, &mut timer).await?;
         exchange.parse(&bytes, request.account())
     }
 
@@ -373,16 +370,19 @@ impl Provider for Anthropic {
         let request = request.adapt_into(&mut adaptation);
         let mut exchange = Exchange::build(&request, &self.body_options(true))?;
         let body = std::mem::take(&mut exchange.body);
-        let response = self.post_messages(&request, body, true).await?;
-        Ok(exchange.into_stream(response, request.account().clone()))
+        // A stream may outlive the total timeout; its chunks are bounded by the read one.
+        let mut timer = CallTimer::stream(&self.timeouts);
+        let response = self.post_messages(&request, body, &mut timer).await?;
+        Ok(exchange.into_stream(response, request.account().clone(), timer))
     }
 
     /// Lists one model (`GET {base}/v1/models?limit=1`): it needs a valid key and a
     /// reachable API, and costs no tokens.
     async fn health_check(&self, account: &AccountInfo) -> Result<(), ProviderError> {
         let url = endpoint(account, "models?limit=1")?;
-        let builder = self.timeouts.limit_total(self.client.get().get(url));
-        self.send(builder, account).await.map(drop)
+        let builder = self.client.get().get(url);
+        let mut timer = CallTimer::call(&self.timeouts);
+        self.send(builder, account, &mut timer).await.map(drop)
     }
 
     /// `https://api.anthropic.com`.

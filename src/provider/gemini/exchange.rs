@@ -5,6 +5,7 @@ use super::request::{self, AnswerFunction};
 use super::{response, stream};
 use crate::account::AccountInfo;
 use crate::provider::{ProviderError, ProviderRequest, ProviderResponse, ProviderStream};
+use crate::provider::timeouts::CallTimer;
 use crate::provider::{event_stream, http};
 
 /// A request body ready to send, and what reading its answer needs to know.
@@ -44,7 +45,9 @@ impl Exchange {
         self,
         response: reqwest::Response,
         account: AccountInfo,
+        timer: CallTimer,
     ) -> ProviderStream {
-        event_stream::decode_events(response, account, stream::Progress::answering(self.answer))
+        let progress = stream::Progress::answering(self.answer);
+        event_stream::decode_events(response, account, progress, timer)
     }
 }

@@ -85,7 +85,8 @@ use reqwest::header::CONTENT_TYPE;
 pub(crate) use self::error::from_http as error_from_http;
 pub(crate) use self::exchange::Exchange;
 use super::client::AdapterClient;
-use super::http::{self, HttpTimeouts};
+use super::http;
+use super::timeouts::{CallTimer, HttpTimeouts};
 use super::{
     ErrorKind, Provider, ProviderError, ProviderRequest, ProviderResponse, ProviderStream,
 };
@@ -184,7 +185,7 @@ impl Gemini {
         request: &ProviderRequest<'_>,
         body: Vec<u8>,
         method: &str,
-        streaming: bool,
+        timer: &mut CallTimer,
     ) -> Result<reqwest::Response, ProviderError> {
         let account = request.account();
         let url = format!(
@@ -192,17 +193,15 @@ impl Gemini {
             base_url(account),
             model_resource(request.model())?
         );
-        let mut builder = self
+        let builder = self
             .client
             .get()
             .post(url)
             .header(CONTENT_TYPE, "application/json")
             .body(body);
-        if !streaming {
-            builder = self.timeouts.limit_total(builder);
-        }
-        let answer = send(authorize(builder, account)?, account);
-        self.client.answer(&self.timeouts, answer).await
+        timer
+            .limit(send(authorize(builder, account)?, account))
+            .await
     }
 }
 
@@ -231,8 +230,12 @@ impl Provider for Gemini {
         let request = request.adapt_into(&mut adaptation);
         let mut exchange = Exchange::build(&request)?;
         let body = std::mem::take(&mut exchange.body);
-        let response = self.post(&request, body, "generateContent", false).await?;
-        let body = http::read_body(response, account, self.timeouts.max_body_bytes).await?;
+        let mut timer = CallTimer::call(&self.timeouts);
+        let response = self
+            .post(&request, body, "generateContent", &mut timer)
+            .await?;
+        let max = self.timeouts.max_body_bytes;
+        let body = http::read_body(response, account, max, &mut timer).await?;
         exchange.parse(&body, account)
     }
 
@@ -241,19 +244,24 @@ impl Provider for Gemini {
         let request = request.adapt_into(&mut adaptation);
         let mut exchange = Exchange::build(&request)?;
         let body = std::mem::take(&mut exchange.body);
+        // A stream may outlive the total timeout; its chunks are bounded by the read one.
+        let mut timer = CallTimer::stream(&self.timeouts);
         let response = self
-            .post(&request, body, "streamGenerateContent?alt=sse", true)
+            .post(&request, body, "streamGenerateContent?alt=sse", &mut timer)
             .await?;
-        Ok(exchange.into_stream(response, request.account().clone()))
+        Ok(exchange.into_stream(response, request.account().clone(), timer))
     }
 
     /// Lists one model (`GET {base}/v1beta/models?pageSize=1`): cheap, and it proves the
     /// endpoint answers and the key is accepted.
     async fn health_check(&self, account: &AccountInfo) -> Result<(), ProviderError> {
         let url = format!("{}/v1beta/models?pageSize=1", base_url(account));
-        let builder = self.timeouts.limit_total(self.client.get().get(url));
+        let builder = self.client.get().get(url);
         let answer = send(authorize(builder, account)?, account);
-        self.client.answer(&self.timeouts, answer).await.map(drop)
+        CallTimer::call(&self.timeouts)
+            .limit(answer)
+            .await
+            .map(drop)
     }
 
     /// `https://generativelanguage.googleapis.com`.

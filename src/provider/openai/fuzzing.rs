@@ -5,6 +5,7 @@
 use reqwest::header::HeaderMap;
 
 use crate::account::AccountInfo;
+use crate::provider::timeouts::CallTimer;
 use crate::provider::{ProviderError, ProviderResponse, ProviderStream, event_stream};
 
 /// Parses a chat completion body.
@@ -24,7 +25,12 @@ pub fn error(
 
 /// The events of a streaming answer.
 pub fn stream(response: reqwest::Response, account: AccountInfo) -> ProviderStream {
-    event_stream::decode_events(response, account, super::stream::Decoder::default())
+    event_stream::decode_events(
+        response,
+        account,
+        super::stream::Decoder::default(),
+        CallTimer::off(),
+    )
 }
 
 #[cfg(test)]

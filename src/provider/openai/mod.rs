@@ -82,14 +82,15 @@ use self::prepared::PreparedCalls;
 pub use self::preset::{Preset, UnknownPreset};
 use super::client::AdapterClient;
 use super::event_stream;
-use super::http::{self, HttpTimeouts};
+use super::http;
+use super::timeouts::{CallTimer, HttpTimeouts};
 use super::{Provider, ProviderError, ProviderRequest, ProviderResponse, ProviderStream};
 use crate::account::AccountInfo;
 
 /// The OpenAI Chat Completions adapter (also for compatible endpoints and Azure OpenAI).
 ///
 /// Cheap to clone. Its HTTP client is built with the adapter (never on a request) and
-/// shared with every other `OpenAi` adapter with the same timeouts, connection pool
+/// shared with every other `OpenAi` adapter with the same connect timeout, connection pool
 /// included; [`http_client`](Self::http_client) supplies your own instead.
 ///
 /// ```
@@ -315,6 +316,7 @@ impl OpenAi {
         &self,
         request: &ProviderRequest<'_>,
         stream: bool,
+        timer: &mut CallTimer,
     ) -> Result<reqwest::Response, ProviderError> {
         let account = request.account();
         let (url, headers) = self
@@ -322,7 +324,7 @@ impl OpenAi {
             .chat(&self.endpoint, account, request.model())?;
         let mut adaptation = None;
         let body = self.body(&request.adapt_into(&mut adaptation), stream);
-        let mut call = if url.has_host() {
+        let call = if url.has_host() {
             // What `post(url).headers(headers).body(body)` builds, without merging the
             // headers one by one into an empty map.
             let mut built = reqwest::Request::new(Method::POST, url);
@@ -333,11 +335,9 @@ impl OpenAi {
             // reqwest refuses a URL without a host when the call is sent; let it say so.
             self.client().post(url).headers(headers).body(body)
         };
-        if !stream {
-            call = self.timeouts.limit_total(call);
-        }
-        let answer = http::send(call, account, error::from_response);
-        self.client.answer(&self.timeouts, answer).await
+        timer
+            .limit(http::send(call, account, error::from_response))
+            .await
     }
 }
 
@@ -367,18 +367,22 @@ impl Provider for OpenAi {
         request: ProviderRequest<'_>,
     ) -> Result<ProviderResponse, ProviderError> {
         let account = request.account();
-        let response = self.send(&request, false).await?;
-        let body = http::read_body(response, account, self.timeouts.max_body_bytes).await?;
+        let mut timer = CallTimer::call(&self.timeouts);
+        let response = self.send(&request, false, &mut timer).await?;
+        let max = self.timeouts.max_body_bytes;
+        let body = http::read_body(response, account, max, &mut timer).await?;
         response::parse(&body, account)
     }
 
     async fn stream(&self, request: ProviderRequest<'_>) -> Result<ProviderStream, ProviderError> {
         let account = request.account();
-        let response = self.send(&request, true).await?;
+        let mut timer = CallTimer::stream(&self.timeouts);
+        let response = self.send(&request, true, &mut timer).await?;
         if stream::is_json(&response) {
             // The server ignored `stream: true` (or reported an error with a 200) and sent
             // one JSON body: replay it as events.
-            let body = http::read_body(response, account, self.timeouts.max_body_bytes).await?;
+            let max = self.timeouts.max_body_bytes;
+            let body = http::read_body(response, account, max, &mut timer).await?;
             let events = response::parse(&body, account)?.into_events();
             return Ok(Box::pin(futures::stream::iter(events.into_iter().map(Ok))));
         }
@@ -387,17 +391,20 @@ impl Provider for OpenAi {
             response,
             account.clone(),
             decoder,
+            timer,
         ))
     }
 
     async fn health_check(&self, account: &AccountInfo) -> Result<(), ProviderError> {
-        let call = self.timeouts.limit_total(
-            self.client()
-                .get(self.endpoint.models_url(account)?)
-                .headers(self.endpoint.headers(account)?),
-        );
+        let call = self
+            .client()
+            .get(self.endpoint.models_url(account)?)
+            .headers(self.endpoint.headers(account)?);
         let answer = http::send(call, account, error::from_response);
-        self.client.answer(&self.timeouts, answer).await.map(drop)
+        CallTimer::call(&self.timeouts)
+            .limit(answer)
+            .await
+            .map(drop)
     }
 
     /// `https://api.openai.com/v1`, a preset's base URL; Azure has no default (the
