@@ -152,7 +152,7 @@ impl Vertex {
 
     /// Sets the `max_tokens` sent to Claude models when neither the request nor the
     /// logical model sets one (default
-    /// [`anthropic::DEFAULT_MAX_TOKENS`](crate::provider::anthropic::DEFAULT_MAX_TOKENS)).
+    /// [`anthropic::DEFAULT_MAX_TOKENS`]).
     ///
     /// ```
     /// use routewise::provider::vertex::{GoogleCredentials, Vertex};
