@@ -25,6 +25,7 @@ use crate::provider::{ErrorKind, ProviderError};
 /// assert!(!shown.contains("wJalr") && !shown.contains("FwoG") && !shown.contains("DEXAMPLE"));
 /// ```
 #[derive(Clone, PartialEq, Eq)]
+#[cfg_attr(docsrs, doc(cfg(feature = "bedrock")))]
 pub struct AwsCredentials {
     access_key_id: SecretString,
     secret_access_key: SecretString,
@@ -86,6 +87,7 @@ impl fmt::Debug for AwsCredentials {
 
 /// Where a [`Bedrock`](super::Bedrock) adapter finds its AWS credentials.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(docsrs, doc(cfg(feature = "bedrock")))]
 #[non_exhaustive]
 pub enum CredentialSource {
     /// The standard order of the AWS SDKs and CLI: the environment
