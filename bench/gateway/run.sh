@@ -42,7 +42,7 @@ keys = [{ name = "bench", sha256 = "$key_hash" }]
 
 [[accounts]]
 name = "upstream"
-api_key = "sk-upstream"
+api_key = "\${BENCH_UPSTREAM_KEY}"
 base_url = "http://127.0.0.1:18090/v1"
 provider = { kind = "openai" }
 
@@ -54,7 +54,7 @@ targets = [{ account = "upstream", model = "gpt-4o-mini" }]
 name = "default"
 route = ["bench-llm"]
 TOML
-"$target/release/routewise-gateway" --config "$work/gateway.toml" --listen 127.0.0.1:18091 \
+BENCH_UPSTREAM_KEY=sk-upstream "$target/release/routewise-gateway" --config "$work/gateway.toml" --listen 127.0.0.1:18091 \
     > "$work/gateway.log" 2>&1 &
 pids+=($!)
 wait_for http://127.0.0.1:18091/health

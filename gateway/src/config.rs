@@ -196,9 +196,10 @@ pub enum ConfigFileError {
     /// The router part of the file has an unknown key or a wrong type.
     #[error("invalid router configuration")]
     RouterShape(#[source] toml::de::Error),
-    /// The router part of the file is well-formed but describes an invalid router.
-    #[error("invalid router configuration")]
-    Router(#[source] routewise::ConfigError),
+    /// The router part of the file is well-formed but describes an invalid router (every
+    /// problem listed, each with its path).
+    #[error(transparent)]
+    Router(routewise::ConfigError),
     /// A gateway key is invalid.
     #[error("gateway key `{name}`: {problem}")]
     Key {

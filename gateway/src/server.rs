@@ -200,7 +200,12 @@ impl Gateway {
         error.into_wire(wire)
     }
 
-    fn next_id(&self, prefix: &str) -> String {
+    /// A fresh response id, prefixed as the wire format's ids are.
+    fn next_id(&self, wire: Wire) -> String {
+        let prefix = match wire {
+            Wire::OpenAi => "chatcmpl-",
+            Wire::Anthropic => "msg_",
+        };
         let n = self.shared.ids.fetch_add(1, Ordering::Relaxed);
         format!("{prefix}{:x}{n:06x}", unix_now())
     }
@@ -236,10 +241,7 @@ impl Gateway {
         match self.shared.router.complete(step, purpose, request).await {
             Ok(response) => {
                 key.settle(response.usage.total_tokens(), response.cost_usd);
-                let id = self.next_id(match wire {
-                    Wire::OpenAi => "chatcmpl-",
-                    Wire::Anthropic => "msg_",
-                });
+                let id = self.next_id(wire);
                 let body = render(&id, unix_now(), &response);
                 let mut out = axum::Json(body).into_response();
                 routing::served_headers(
@@ -283,10 +285,7 @@ impl Gateway {
             Some(Err(error)) => return self.fail(ApiError::from(&error), wire, endpoint),
             first => first,
         };
-        let id = self.next_id(match wire {
-            Wire::OpenAi => "chatcmpl-",
-            Wire::Anthropic => "msg_",
-        });
+        let id = self.next_id(wire);
         let mut headers = HeaderMap::new();
         routing::served_headers(
             &mut headers,
