@@ -13,10 +13,10 @@ pub mod recording;
 #[cfg(feature = "redis")]
 pub mod redis;
 pub mod telemetry;
+pub mod upstream;
+pub mod venv;
 #[cfg(feature = "vertex")]
 pub mod vertex;
-pub mod venv;
-pub mod upstream;
 pub mod wire;
 pub mod wire_server;
 

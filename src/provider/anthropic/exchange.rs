@@ -11,8 +11,8 @@ use super::request::Dialect;
 use super::request::{self, Options};
 use super::{response, stream};
 use crate::account::AccountInfo;
-use crate::provider::{ProviderError, ProviderRequest, ProviderResponse, ProviderStream};
 use crate::provider::timeouts::CallTimer;
+use crate::provider::{ProviderError, ProviderRequest, ProviderResponse, ProviderStream};
 use crate::provider::{body, event_stream, http};
 
 /// A request body ready to send, and what reading its answer needs to know.

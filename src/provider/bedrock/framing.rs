@@ -14,6 +14,7 @@ use futures::{Stream, StreamExt};
 use super::stream::{Decoder, Frame};
 use crate::account::AccountInfo;
 use crate::provider::event_stream::Flow;
+use crate::provider::timeouts::CallTimer;
 use crate::provider::{ErrorKind, ProviderError, ProviderEvent, ProviderStream, http};
 
 /// The largest message the event-stream format allows (16 MiB); a body that buffers more
@@ -22,21 +23,29 @@ const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 
 /// The provider events of a ConverseStream answer on `account`: every event decoded
 /// before a failure comes first, and nothing follows the failure or the final event.
+/// Each wait for the next chunk is bounded by `timer` (the adapter's read timeout).
 pub(super) fn decode(
     response: reqwest::Response,
     account: AccountInfo,
     decoder: Decoder,
+    timer: CallTimer,
 ) -> ProviderStream {
-    decode_chunks(response.bytes_stream(), account, decoder)
+    decode_chunks(response.bytes_stream(), account, decoder, timer)
 }
 
 /// [`decode`] over any stream of body chunks.
-pub(super) fn decode_chunks<S>(chunks: S, account: AccountInfo, decoder: Decoder) -> ProviderStream
+pub(super) fn decode_chunks<S>(
+    chunks: S,
+    account: AccountInfo,
+    decoder: Decoder,
+    timer: CallTimer,
+) -> ProviderStream
 where
     S: Stream<Item = Result<Bytes, reqwest::Error>> + Send + 'static,
 {
     Box::pin(Framing {
         chunks: Box::pin(chunks),
+        timer,
         account,
         decoder,
         frames: MessageFrameDecoder::new(),
@@ -52,6 +61,8 @@ type Chunks = Pin<Box<dyn Stream<Item = Result<Bytes, reqwest::Error>> + Send>>;
 
 struct Framing {
     chunks: Chunks,
+    /// Noted on every chunk; polled only while the body has none ready.
+    timer: CallTimer,
     account: AccountInfo,
     decoder: Decoder,
     frames: MessageFrameDecoder,
@@ -131,7 +142,17 @@ impl Stream for Framing {
             if this.ended {
                 return Poll::Ready(None);
             }
-            let chunk = ready!(this.chunks.poll_next_unpin(cx));
+            let chunk = match this.chunks.poll_next_unpin(cx) {
+                Poll::Ready(chunk) => chunk,
+                Poll::Pending => {
+                    let timeout = ready!(this.timer.poll_expired(cx));
+                    this.ended = true;
+                    return Poll::Ready(Some(Err(timeout)));
+                }
+            };
+            if matches!(chunk, Some(Ok(_))) {
+                this.timer.read();
+            }
             match this.step(chunk) {
                 Ok(flow) => this.ended = flow == Flow::Finished,
                 Err(failure) => this.failure = Some(failure),
@@ -199,7 +220,8 @@ mod tests {
 
     async fn run(chunks: Vec<Vec<u8>>) -> Vec<Result<ProviderEvent, ErrorKind>> {
         let chunks = futures::stream::iter(chunks.into_iter().map(|c| Ok(Bytes::from(c))));
-        let stream = decode_chunks(chunks, AccountInfo::new("a"), Decoder::new(None, false));
+        let decoder = Decoder::new(None, false);
+        let stream = decode_chunks(chunks, AccountInfo::new("a"), decoder, CallTimer::off());
         stream
             .map(|item| item.map_err(|e| e.kind()))
             .collect()

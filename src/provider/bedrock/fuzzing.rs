@@ -39,6 +39,7 @@ pub fn stream(
         response,
         account,
         super::stream::Decoder::new(answer_tool, wrapped),
+        crate::provider::timeouts::CallTimer::off(),
     )
 }
 

@@ -108,7 +108,8 @@ pub use credentials::{AwsCredentials, CredentialSource};
 
 use self::credentials::{ProcessEnvironment, Resolved};
 use super::client::AdapterClient;
-use super::http::{self, HttpTimeouts};
+use super::http;
+use super::timeouts::{CallTimer, HttpTimeouts};
 use super::{
     ErrorKind, Provider, ProviderError, ProviderRequest, ProviderResponse, ProviderStream,
 };
@@ -295,21 +296,15 @@ impl Bedrock {
         request: &ProviderRequest<'_>,
         body: Vec<u8>,
         operation: &str,
+        timer: &mut CallTimer,
     ) -> Result<(reqwest::Response, Option<AwsCredentials>), ProviderError> {
         let account = request.account();
         let (url, headers, credentials) =
             self.signed(account, request.model(), operation, &body)?;
         let builder = self.client.get().post(url).headers(headers).body(body);
-        // A stream may outlive the total timeout; its chunks are bounded by the read one.
-        let builder = if operation == "converse" {
-            self.timeouts.limit_total(builder)
-        } else {
-            builder
-        };
         let answer = http::send(builder, account, error::from_response);
-        let response = self
-            .client
-            .answer(&self.timeouts, answer)
+        let response = timer
+            .limit(answer)
             .await
             .map_err(|e| redact(e, credentials.as_ref()))?;
         Ok((response, credentials))
@@ -399,16 +394,15 @@ impl Provider for Bedrock {
         &self,
         request: ProviderRequest<'_>,
     ) -> Result<ProviderResponse, ProviderError> {
-        let adaptation = request.adaptation();
-        let request = match &adaptation {
-            Some(adapted) => request.with_adaptation(Some(adapted)),
-            None => request,
-        };
+        let mut adaptation = None;
+        let request = request.adapt_into(&mut adaptation);
         let prepared = request::build(&request)?;
         let body = http::json_body(&prepared.body)?;
-        let (response, credentials) = self.post(&request, body, "converse").await?;
+        let mut timer = CallTimer::call(&self.timeouts);
+        let (response, credentials) = self.post(&request, body, "converse", &mut timer).await?;
         let account = request.account();
-        let bytes = http::read_body(response, account, self.timeouts.max_body_bytes)
+        let max = self.timeouts.max_body_bytes;
+        let bytes = http::read_body(response, account, max, &mut timer)
             .await
             .map_err(|e| redact(e, credentials.as_ref()))?;
         let mut response = response::parse(&bytes, prepared.answer_tool.as_deref(), account)
@@ -420,16 +414,18 @@ impl Provider for Bedrock {
     }
 
     async fn stream(&self, request: ProviderRequest<'_>) -> Result<ProviderStream, ProviderError> {
-        let adaptation = request.adaptation();
-        let request = match &adaptation {
-            Some(adapted) => request.with_adaptation(Some(adapted)),
-            None => request,
-        };
+        let mut adaptation = None;
+        let request = request.adapt_into(&mut adaptation);
         let prepared = request::build(&request)?;
         let body = http::json_body(&prepared.body)?;
-        let (response, credentials) = self.post(&request, body, "converse-stream").await?;
+        // A stream may outlive the total timeout; its chunks are bounded by the read one.
+        let mut timer = CallTimer::stream(&self.timeouts);
+        let (response, credentials) = self
+            .post(&request, body, "converse-stream", &mut timer)
+            .await?;
         let decoder = stream::Decoder::new(prepared.answer_tool, prepared.wrapped_answer);
-        let events = framing::decode(response, request.account().clone(), decoder);
+        let account = request.account().clone();
+        let events = framing::decode(response, account, decoder, timer);
         Ok(match credentials {
             Some(credentials) => Box::pin(futures::StreamExt::map(events, move |item| {
                 item.map_err(|e| error::redact(e, &credentials))

@@ -4,8 +4,8 @@
 use super::request::{self, AnswerFunction};
 use super::{response, stream};
 use crate::account::AccountInfo;
-use crate::provider::{ProviderError, ProviderRequest, ProviderResponse, ProviderStream};
 use crate::provider::timeouts::CallTimer;
+use crate::provider::{ProviderError, ProviderRequest, ProviderResponse, ProviderStream};
 use crate::provider::{event_stream, http};
 
 /// A request body ready to send, and what reading its answer needs to know.

@@ -46,7 +46,8 @@ use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName};
 pub use self::credentials::{CredentialsError, GoogleCredentials};
 use self::endpoint::{Location, Publisher};
 use super::client::AdapterClient;
-use super::http::{self, HttpTimeouts};
+use super::http;
+use super::timeouts::{CallTimer, HttpTimeouts};
 use super::{
     ErrorKind, Provider, ProviderError, ProviderRequest, ProviderResponse, ProviderStream,
     anthropic, gemini,
@@ -179,7 +180,7 @@ impl Vertex {
         url: reqwest::Url,
         body: Vec<u8>,
         account: &AccountInfo,
-        streaming: bool,
+        timer: &mut CallTimer,
     ) -> Result<reqwest::Response, ProviderError> {
         let builder = self
             .client
@@ -187,18 +188,14 @@ impl Vertex {
             .post(url)
             .header(CONTENT_TYPE, "application/json")
             .body(body);
-        let builder = if streaming {
-            builder
-        } else {
-            self.timeouts.limit_total(builder)
-        };
-        self.send(builder, account).await
+        self.send(builder, account, timer).await
     }
 
     async fn send(
         &self,
         builder: reqwest::RequestBuilder,
         account: &AccountInfo,
+        timer: &mut CallTimer,
     ) -> Result<reqwest::Response, ProviderError> {
         let bearer = self
             .credentials
@@ -206,7 +203,7 @@ impl Vertex {
             .await?;
         let builder = builder.headers(headers(bearer.clone(), account)?);
         let answer = http::send(builder, account, classify);
-        let result = self.client.answer(&self.timeouts, answer).await;
+        let result = timer.limit(answer).await;
         if let Err(error) = &result
             && error.status() == Some(401)
         {
@@ -231,8 +228,10 @@ impl Vertex {
             .location
             .method_url(account, Publisher::Anthropic, model, "rawPredict")?;
         let body = std::mem::take(&mut exchange.body);
-        let response = self.post(url, body, account, false).await?;
-        let bytes = http::read_body(response, account, self.timeouts.max_body_bytes).await?;
+        let mut timer = CallTimer::call(&self.timeouts);
+        let response = self.post(url, body, account, &mut timer).await?;
+        let max = self.timeouts.max_body_bytes;
+        let bytes = http::read_body(response, account, max, &mut timer).await?;
         exchange.parse(&bytes, account)
     }
 
@@ -247,8 +246,10 @@ impl Vertex {
             .location
             .method_url(account, Publisher::Google, model, "generateContent")?;
         let body = std::mem::take(&mut exchange.body);
-        let response = self.post(url, body, account, false).await?;
-        let bytes = http::read_body(response, account, self.timeouts.max_body_bytes).await?;
+        let mut timer = CallTimer::call(&self.timeouts);
+        let response = self.post(url, body, account, &mut timer).await?;
+        let max = self.timeouts.max_body_bytes;
+        let bytes = http::read_body(response, account, max, &mut timer).await?;
         exchange.parse(&bytes, account)
     }
 }
@@ -269,11 +270,8 @@ impl Provider for Vertex {
         &self,
         request: ProviderRequest<'_>,
     ) -> Result<ProviderResponse, ProviderError> {
-        let adaptation = request.adaptation();
-        let request = match &adaptation {
-            Some(adapted) => request.with_adaptation(Some(adapted)),
-            None => request,
-        };
+        let mut adaptation = None;
+        let request = request.adapt_into(&mut adaptation);
         match endpoint::publisher_model(request.model())? {
             (Publisher::Anthropic, model) => self.complete_claude(&request, model).await,
             (Publisher::Google, model) => self.complete_gemini(&request, model).await,
@@ -281,11 +279,8 @@ impl Provider for Vertex {
     }
 
     async fn stream(&self, request: ProviderRequest<'_>) -> Result<ProviderStream, ProviderError> {
-        let adaptation = request.adaptation();
-        let request = match &adaptation {
-            Some(adapted) => request.with_adaptation(Some(adapted)),
-            None => request,
-        };
+        let mut adaptation = None;
+        let request = request.adapt_into(&mut adaptation);
         let account = request.account();
         match endpoint::publisher_model(request.model())? {
             (Publisher::Anthropic, model) => {
@@ -302,8 +297,11 @@ impl Provider for Vertex {
                     "streamRawPredict",
                 )?;
                 let body = std::mem::take(&mut exchange.body);
-                let response = self.post(url, body, account, true).await?;
-                Ok(exchange.into_stream(response, account.clone()))
+                // A stream may outlive the total timeout; its chunks are bounded by the
+                // read one.
+                let mut timer = CallTimer::stream(&self.timeouts);
+                let response = self.post(url, body, account, &mut timer).await?;
+                Ok(exchange.into_stream(response, account.clone(), timer))
             }
             (Publisher::Google, model) => {
                 let mut exchange = gemini::Exchange::build(&request)?;
@@ -315,8 +313,11 @@ impl Provider for Vertex {
                 )?;
                 url.set_query(Some("alt=sse"));
                 let body = std::mem::take(&mut exchange.body);
-                let response = self.post(url, body, account, true).await?;
-                Ok(exchange.into_stream(response, account.clone()))
+                // A stream may outlive the total timeout; its chunks are bounded by the
+                // read one.
+                let mut timer = CallTimer::stream(&self.timeouts);
+                let response = self.post(url, body, account, &mut timer).await?;
+                Ok(exchange.into_stream(response, account.clone(), timer))
             }
         }
     }
@@ -326,8 +327,10 @@ impl Provider for Vertex {
     /// project and the endpoint, and costs no tokens.
     async fn health_check(&self, account: &AccountInfo) -> Result<(), ProviderError> {
         let url = endpoint::parse(&self.location.resource(account)?, account)?;
-        let builder = self.timeouts.limit_total(self.client.get().get(url));
-        self.send(builder, account).await.map(drop)
+        let mut timer = CallTimer::call(&self.timeouts);
+        self.send(self.client.get().get(url), account, &mut timer)
+            .await
+            .map(drop)
     }
 
     /// The regional endpoint, such as `https://us-east5-aiplatform.googleapis.com`.

@@ -9,7 +9,8 @@ use serde::Deserialize;
 use super::jwt::{self, Claims};
 use super::source::{METADATA_TOKEN_PATH, Source};
 use crate::account::AccountInfo;
-use crate::provider::http::{self, HttpTimeouts};
+use crate::provider::HttpTimeouts;
+use crate::provider::http;
 use crate::provider::{ErrorKind, ProviderError};
 
 /// How much of a token endpoint's error body goes into a message.
@@ -92,8 +93,12 @@ pub(super) async fn fetch(
             (request, url.as_str())
         }
     };
-    let response = timeouts
-        .limit_total(request)
+    // A token request is small and not streamed: the total timeout bounds all of it.
+    let request = match timeouts.total {
+        Some(total) => request.timeout(total),
+        None => request,
+    };
+    let response = request
         .send()
         .await
         .map_err(|e| unreachable_endpoint(endpoint, &http::transport_error(&e, account)))?;

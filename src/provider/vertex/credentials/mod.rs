@@ -16,8 +16,8 @@ use reqwest::header::HeaderValue;
 use self::cache::TokenCache;
 use self::source::Source;
 use crate::account::AccountInfo;
+use crate::provider::HttpTimeouts;
 use crate::provider::ProviderError;
-use crate::provider::http::HttpTimeouts;
 
 /// Where [`Vertex`](super::Vertex) gets its OAuth access tokens (scope `cloud-platform`).
 ///
