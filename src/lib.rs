@@ -219,6 +219,9 @@ pub use account::{AccountInfo, ProviderAccount, SecretString};
 /// no dependency of their own: `#[routewise::async_trait]`.
 pub use async_trait::async_trait;
 pub use provider::anthropic::Anthropic;
+#[cfg(feature = "bedrock")]
+#[cfg_attr(docsrs, doc(cfg(feature = "bedrock")))]
+pub use provider::bedrock::Bedrock;
 pub use provider::gemini::Gemini;
 pub use provider::openai::OpenAi;
 pub use provider::profile::{ModelProfile, ParameterPolicy, ProfileTable};

@@ -12,9 +12,9 @@ use crate::model::Capabilities;
 use crate::policy::{Purpose, StepType};
 use crate::provider::ErrorKind;
 use crate::router::SkipReason;
-use crate::types::{
-    Attempt, AttemptOutcome, ChatResponse, Message, RouteOptions, TargetRef, Usage,
-};
+#[cfg(feature = "replay")]
+use crate::types::{Attempt, AttemptOutcome, ChatResponse, TargetRef};
+use crate::types::{Message, RouteOptions, Usage};
 
 /// The `outcome` of a request that was answered.
 pub const OUTCOME_OK: &str = "ok";
@@ -236,7 +236,8 @@ fn attempt_records(attempts: &[Attempt], response: Option<&ChatResponse>) -> Vec
 
 /// One call of a request, with the response's usage and cost when it is the call that
 /// answered.
-pub(crate) fn attempt_record(attempt: &Attempt, response: Option<&ChatResponse>) -> AttemptRecord {
+#[cfg(feature = "replay")]
+fn attempt_record(attempt: &Attempt, response: Option<&ChatResponse>) -> AttemptRecord {
     let TargetRef {
         logical_model,
         account,
@@ -285,6 +286,7 @@ pub(crate) fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
+#[cfg(feature = "replay")]
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
