@@ -6,7 +6,10 @@
 
 mod support;
 
-use routewise::{FinishReason, ProviderEvent, ToolCall, ToolCallDelta, Usage};
+use routewise::{
+    FinishReason, Provider, ProviderEvent, ProviderRequest, SamplingParams, ToolCall,
+    ToolCallDelta, Usage,
+};
 use serde_json::{Value, json};
 use support::bedrock::{
     self as aws, MODEL_IN_PATH, assert_signed, bedrock, event, fixture, shape, stream_body,
@@ -75,8 +78,22 @@ async fn system_messages_become_system_blocks_and_same_role_turns_merge() {
 
 #[tokio::test]
 async fn parameters_go_to_inference_config_and_extras_to_the_model_or_the_converse_members() {
+    // Llama takes `temperature` and `top_p` together (Claude 4.5 does not: see below).
+    let server = RecordingServer::start([Reply::json(200, fixture("converse_text.json"))]).await;
+    let account = aws::account(server.url());
+    let request = shape("inference_config");
+    let defaults = SamplingParams::default();
+    let llama = ProviderRequest::new(
+        "meta.llama3-3-70b-instruct-v1:0",
+        &account,
+        &request,
+        &defaults,
+    );
+    bedrock().complete(llama).await.unwrap();
+    let sent = server.single_request();
+    assert_signed(&sent);
     assert_eq!(
-        sent_body("inference_config").await,
+        sent.body,
         json!({
             "messages": [{"role": "user", "content": [{"text": "Count to three."}]}],
             "inferenceConfig": {
@@ -88,6 +105,17 @@ async fn parameters_go_to_inference_config_and_extras_to_the_model_or_the_conver
             "additionalModelRequestFields": {"top_k": 40},
             "performanceConfig": {"latency": "optimized"}
         })
+    );
+}
+
+#[tokio::test]
+async fn claude_4_5_on_bedrock_gets_temperature_or_top_p_never_both() {
+    // Its profile (found from the inference-profile id) makes the pair exclusive, as on
+    // Anthropic's own API: the request's `top_p` is left out, its `temperature` kept.
+    let body = sent_body("inference_config").await;
+    assert_eq!(
+        body["inferenceConfig"],
+        json!({"maxTokens": 300, "temperature": 0.25, "stopSequences": ["\n\nHuman:", "END"]})
     );
 }
 

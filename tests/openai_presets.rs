@@ -197,7 +197,7 @@ async fn config_files_name_presets_and_can_still_move_their_base_url() {
         [[accounts]]
         name = "groq"
         provider = {{ kind = "openai", preset = "groq" }}
-        api_key = "gsk-config-key"
+        api_key = "${{GROQ_API_KEY}}"
         base_url = "{}"
 
         [[models]]
@@ -210,8 +210,9 @@ async fn config_files_name_presets_and_can_still_move_their_base_url() {
         "#,
         server.base("/openai/v1")
     );
+    let env = |name: &str| (name == "GROQ_API_KEY").then(|| "gsk-config-key".to_owned());
     let config = RouterConfig::from_str_format(&text, Format::Toml).unwrap();
-    let router = Router::from_config(&config).unwrap();
+    let router = Router::from_config_with_env(&config, &env).unwrap();
     router
         .complete(StepType::Inference, Purpose::Chat, loaded_request())
         .await
@@ -229,7 +230,7 @@ async fn config_files_name_presets_and_can_still_move_their_base_url() {
         "preset = \"groq\", azure_api_version = \"2024-10-21\"",
     );
     let config = RouterConfig::from_str_format(&clash, Format::Toml).unwrap();
-    let error = Router::from_config(&config).unwrap_err();
+    let error = Router::from_config_with_env(&config, &env).unwrap_err();
     assert!(
         error.to_string().contains("accounts[0].provider.preset"),
         "{error}"
