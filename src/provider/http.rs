@@ -234,6 +234,29 @@ pub(crate) fn sensitive_value(value: &str) -> Option<HeaderValue> {
     Some(value)
 }
 
+/// `value` as the value of the sensitive header `name` on `account`, or the
+/// [`ErrorKind::InvalidRequest`] that names the header and never the value.
+pub(crate) fn secret_value(
+    value: &str,
+    name: &str,
+    account: &AccountInfo,
+) -> Result<HeaderValue, ProviderError> {
+    sensitive_value(value).ok_or_else(|| {
+        invalid_account(
+            account,
+            format!("value of header `{name}` is not a valid header value"),
+        )
+    })
+}
+
+/// An [`ErrorKind::InvalidRequest`] for something wrong in `account`'s settings.
+pub(crate) fn invalid_account(account: &AccountInfo, problem: String) -> ProviderError {
+    ProviderError::new(
+        ErrorKind::InvalidRequest,
+        format!("account `{}`: {problem}", account.name()),
+    )
+}
+
 /// Sends a request and returns the response when its status is a success, else the error
 /// `classify` makes of the status, headers and body. A body that cannot be read counts as
 /// empty: the status is the verdict, the body only adds details.

@@ -13,7 +13,7 @@
 //! - **Turns**: user text and images (base64, `https:` URLs, and base64 `data:` URLs sent as
 //!   base64) become content blocks; assistant tool calls become `tool_use` blocks, their
 //!   argument text parsed into `input` (empty arguments mean `{}`; text that is not a JSON
-//!   object is an [`ErrorKind::InvalidRequest`]); tool results become `tool_result` blocks
+//!   object is an [`ErrorKind::InvalidRequest`](crate::ErrorKind::InvalidRequest)); tool results become `tool_result` blocks
 //!   of a user turn. Consecutive turns of one role are merged into one, as the API
 //!   requires; empty text is left out.
 //! - **Tools** keep their name and description; their parameters become `input_schema`
@@ -62,7 +62,7 @@
 //!
 //! ## Errors
 //!
-//! The error body's `type` decides the [`ErrorKind`], the HTTP status when the type is
+//! The error body's `type` decides the [`ErrorKind`](crate::ErrorKind), the HTTP status when the type is
 //! unknown: `invalid_request_error` is `InvalidRequest` (`ContextLengthExceeded` when the
 //! message says the prompt is too long), `authentication_error`,
 //! `permission_error` and `billing_error` are `Auth`, `not_found_error` is `NotFound`,
@@ -92,9 +92,7 @@ pub(crate) use self::exchange::error_body;
 use super::client::AdapterClient;
 use super::http;
 use super::timeouts::{CallTimer, HttpTimeouts};
-use super::{
-    ErrorKind, Provider, ProviderError, ProviderRequest, ProviderResponse, ProviderStream,
-};
+use super::{Provider, ProviderError, ProviderRequest, ProviderResponse, ProviderStream};
 use crate::account::AccountInfo;
 
 /// Where the Anthropic API lives, when the account does not say otherwise.
@@ -296,14 +294,14 @@ impl Anthropic {
         if let Some(key) = account.api_key() {
             headers.insert(
                 "x-api-key",
-                secret_value(key.expose(), "x-api-key", account)?,
+                http::secret_value(key.expose(), "x-api-key", account)?,
             );
         }
         for (name, value) in account.headers() {
             let header = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-                invalid_account(account, format!("header name `{name}` is not valid"))
+                http::invalid_account(account, format!("header name `{name}` is not valid"))
             })?;
-            headers.insert(header, secret_value(value.expose(), name, account)?);
+            headers.insert(header, http::secret_value(value.expose(), name, account)?);
         }
         Ok(headers)
     }
@@ -407,33 +405,14 @@ fn endpoint(account: &AccountInfo, path: &str) -> Result<reqwest::Url, ProviderE
         .unwrap_or(DEFAULT_BASE_URL)
         .trim_end_matches('/');
     reqwest::Url::parse(&format!("{base}/v1/{path}"))
-        .map_err(|e| invalid_account(account, format!("base URL `{base}` is not valid: {e}")))
-}
-
-fn secret_value(
-    value: &str,
-    name: &str,
-    account: &AccountInfo,
-) -> Result<HeaderValue, ProviderError> {
-    http::sensitive_value(value).ok_or_else(|| {
-        invalid_account(
-            account,
-            format!("value of header `{name}` is not a valid header value"),
-        )
-    })
-}
-
-fn invalid_account(account: &AccountInfo, problem: String) -> ProviderError {
-    ProviderError::new(
-        ErrorKind::InvalidRequest,
-        format!("account `{}`: {problem}", account.name()),
-    )
+        .map_err(|e| http::invalid_account(account, format!("base URL `{base}` is not valid: {e}")))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ProviderAccount;
+    use crate::provider::ErrorKind;
 
     #[test]
     fn bad_account_headers_and_base_urls_are_invalid_requests_that_hide_the_value() {

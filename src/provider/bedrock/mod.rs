@@ -287,8 +287,9 @@ impl Bedrock {
     ) -> Result<reqwest::Url, ProviderError> {
         let base = base_url(account, region)?;
         let url = format!("{base}/model/{}/{operation}", encode_path_segment(model));
-        reqwest::Url::parse(&url)
-            .map_err(|e| invalid_account(account, format!("base URL `{base}` is not valid: {e}")))
+        reqwest::Url::parse(&url).map_err(|e| {
+            http::invalid_account(account, format!("base URL `{base}` is not valid: {e}"))
+        })
     }
 
     async fn post(
@@ -323,9 +324,9 @@ impl Bedrock {
         headers.insert("content-type", HeaderValue::from_static("application/json"));
         for (name, value) in account.headers() {
             let header = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-                invalid_account(account, format!("header name `{name}` is not valid"))
+                http::invalid_account(account, format!("header name `{name}` is not valid"))
             })?;
-            headers.insert(header, secret_value(value.expose(), name, account)?);
+            headers.insert(header, http::secret_value(value.expose(), name, account)?);
         }
         if let Some(key) = account.api_key() {
             let region = self.bearer_region();
@@ -333,7 +334,7 @@ impl Bedrock {
             let bearer = format!("Bearer {}", key.expose());
             headers.insert(
                 "authorization",
-                secret_value(&bearer, "authorization", account)?,
+                http::secret_value(&bearer, "authorization", account)?,
             );
             return Ok((url, headers, None));
         }
@@ -366,7 +367,7 @@ impl Bedrock {
         )?;
         for header in signed {
             let mut value = HeaderValue::from_str(&header.value).map_err(|_| {
-                invalid_account(
+                http::invalid_account(
                     account,
                     format!("the signed `{}` header is not valid", header.name),
                 )
@@ -459,7 +460,7 @@ impl Provider for Bedrock {
         };
         let base = base_url(account, region.as_deref())?;
         let url = reqwest::Url::parse(&format!("{base}/")).map_err(|e| {
-            invalid_account(account, format!("base URL `{base}` is not valid: {e}"))
+            http::invalid_account(account, format!("base URL `{base}` is not valid: {e}"))
         })?;
         self.client
             .open_connection(url, &self.timeouts, account)
@@ -486,7 +487,7 @@ fn base_url(account: &AccountInfo, region: Option<&str>) -> Result<String, Provi
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-')
     {
-        return Err(invalid_account(
+        return Err(http::invalid_account(
             account,
             format!("`{region}` is not an AWS region name (such as `us-east-1`)"),
         ));
@@ -513,26 +514,6 @@ fn redact(error: ProviderError, credentials: Option<&AwsCredentials>) -> Provide
         Some(credentials) => error::redact(error, credentials),
         None => error,
     }
-}
-
-fn secret_value(
-    value: &str,
-    name: &str,
-    account: &AccountInfo,
-) -> Result<HeaderValue, ProviderError> {
-    http::sensitive_value(value).ok_or_else(|| {
-        invalid_account(
-            account,
-            format!("value of header `{name}` is not a valid header value"),
-        )
-    })
-}
-
-fn invalid_account(account: &AccountInfo, problem: String) -> ProviderError {
-    ProviderError::new(
-        ErrorKind::InvalidRequest,
-        format!("account `{}`: {problem}", account.name()),
-    )
 }
 
 #[cfg(test)]
