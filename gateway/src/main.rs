@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use routewise_gateway::{Gateway, GatewayConfig};
+use routewise_gateway::{Gateway, GatewayConfig, error_chain};
 
 const USAGE: &str = "usage:
   routewise-gateway [--config FILE.toml] [--listen ADDR]   serve (without --config: the embedded demo on simulated providers)
@@ -60,7 +60,7 @@ async fn run(args: Vec<String>) -> Result<(), String> {
         }
     }
     let config = match &config_path {
-        Some(path) => GatewayConfig::from_path(path).map_err(|e| chain(&e))?,
+        Some(path) => GatewayConfig::from_path(path).map_err(|e| error_chain(&e))?,
         None => {
             tracing::info!(
                 "no --config: serving the embedded demo on simulated providers; gateway key `sk-routewise-demo`"
@@ -68,7 +68,7 @@ async fn run(args: Vec<String>) -> Result<(), String> {
             GatewayConfig::embedded_default()
         }
     };
-    let gateway = Gateway::from_config(&config).map_err(|e| chain(&e))?;
+    let gateway = Gateway::from_config(&config).map_err(|e| error_chain(&e))?;
     if let Err(error) = gateway.router().sync_state().await {
         tracing::warn!(%error, "could not restore budget spend from the state store");
     }
@@ -109,15 +109,4 @@ async fn shutdown_signal() {
         () = terminate => {}
     }
     tracing::info!("shutting down: finishing requests in flight");
-}
-
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

@@ -105,8 +105,8 @@ fn fingerprint(content: &[u8]) -> u64 {
     hasher.finish()
 }
 
-/// An error and its sources, one line.
-pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+/// An error and its sources on one line, each after a `: ` (for logs and exit messages).
+pub fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
