@@ -140,6 +140,12 @@ impl ApiError {
         if let Some(policy) = self.policy.and_then(|p| HeaderValue::try_from(p).ok()) {
             headers.insert(crate::routing::POLICY_HEADER, policy);
         }
+        if self.class == Class::TooLarge {
+            // The body was refused unread, so the server closes this connection after the
+            // response; saying so keeps a pooling client from sending its next request
+            // down a socket that is about to close.
+            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         response
     }
 }

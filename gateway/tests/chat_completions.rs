@@ -238,7 +238,7 @@ async fn malformed_json_gets_400_in_the_openai_shape() {
 }
 
 #[tokio::test]
-async fn an_oversized_body_gets_413() {
+async fn an_oversized_body_gets_413_and_closes_the_connection() {
     let gateway = Running::start(
         sim_router(SimProvider::new(), Capabilities::ALL),
         settings().max_body_bytes(1024),
@@ -249,6 +249,8 @@ async fn an_oversized_body_gets_413() {
     let response = gateway.post("/v1/chat/completions", &body).await;
 
     assert_eq!(response.status(), 413);
+    // The unread body leaves the connection unusable: a pooling client must not reuse it.
+    assert_eq!(response.headers()["connection"], "close");
     let body = json_of(response).await;
     assert!(
         body["error"]["message"]
