@@ -52,6 +52,7 @@ pub mod profile;
 pub mod sse;
 mod timeouts;
 mod tls;
+mod tool_use;
 #[cfg(feature = "vertex")]
 #[cfg_attr(docsrs, doc(cfg(feature = "vertex")))]
 pub mod vertex;

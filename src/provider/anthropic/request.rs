@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::provider::{ErrorKind, ProviderError, ProviderRequest, body};
-use crate::types::{ContentPart, ImageSource, Message, ResponseFormat, Tool, ToolCall, ToolChoice};
+use crate::provider::{ErrorKind, ProviderError, ProviderRequest, body, tool_use};
+use crate::types::{ContentPart, ImageSource, Message, ToolCall};
 
 /// Body fields the adapter sets itself; extra parameters cannot replace them.
 const OWN_FIELDS: [&str; 11] = [
@@ -23,9 +23,6 @@ const OWN_FIELDS: [&str; 11] = [
     "tool_choice",
     "stream",
 ];
-
-/// The answer tool's name for `json_object` mode.
-const JSON_OBJECT_TOOL: &str = "json_object";
 
 /// What the adapter decides about a body beyond the request itself.
 pub(super) struct Options {
@@ -145,6 +142,28 @@ enum Choice<'a> {
     Tool { name: &'a str },
 }
 
+impl<'a> From<tool_use::ToolSpec<'a>> for ToolDefinition<'a> {
+    fn from(tool: tool_use::ToolSpec<'a>) -> Self {
+        Self {
+            name: tool.name,
+            description: tool.description,
+            input_schema: tool.input_schema,
+            strict: tool.strict,
+        }
+    }
+}
+
+impl<'a> From<tool_use::Choice<'a>> for Choice<'a> {
+    fn from(choice: tool_use::Choice<'a>) -> Self {
+        match choice {
+            tool_use::Choice::Auto => Choice::Auto,
+            tool_use::Choice::Any => Choice::Any,
+            tool_use::Choice::None => Choice::None,
+            tool_use::Choice::Tool(name) => Choice::Tool { name },
+        }
+    }
+}
+
 /// Builds the body for `request`.
 ///
 /// # Errors
@@ -158,34 +177,7 @@ pub(super) fn build<'a>(
 ) -> Result<Prepared<'a>, ProviderError> {
     let params = request.params();
     let (system, messages) = conversation(request.messages())?;
-    let mut tools = request
-        .tools()
-        .iter()
-        .map(tool_definition)
-        .collect::<Result<Vec<_>, _>>()?;
-    let answer = request.response_format().and_then(answer_tool);
-    if let Some((answer, _)) = &answer
-        && request.tools().iter().any(|t| t.name == answer.name)
-    {
-        return Err(invalid(format!(
-            "the JSON-mode answer tool `{}` has the name of one of the request's tools",
-            answer.name
-        )));
-    }
-    // Under extended thinking the API refuses a forced tool choice.
-    let may_force = request.adapted().is_none_or(|a| a.may_force_tools);
-    let tool_choice = choice(
-        request.tool_choice(),
-        answer.as_ref().map(|(a, _)| a.name),
-        !tools.is_empty(),
-        may_force,
-    );
-    let wrapped_answer = answer.as_ref().is_some_and(|(_, wrapped)| *wrapped);
-    let answer_tool = answer.map(|(a, _)| {
-        let name = a.name.to_owned();
-        tools.push(a);
-        name
-    });
+    let tool_use = tool_use::plan(request)?;
     let thinking = params
         .reasoning()
         .map(|r| serde_json::json!({"type": "enabled", "budget_tokens": r.budget_or_equivalent()}));
@@ -220,14 +212,18 @@ pub(super) fn build<'a>(
             .map(|(key, value)| (key.as_str(), value))
             .collect(),
         thinking,
-        tools,
-        tool_choice,
+        tools: tool_use
+            .tools
+            .into_iter()
+            .map(ToolDefinition::from)
+            .collect(),
+        tool_choice: tool_use.choice.map(Choice::from),
         stream: options.stream,
     };
     Ok(Prepared {
         body,
-        answer_tool,
-        wrapped_answer,
+        answer_tool: tool_use.answer_tool,
+        wrapped_answer: tool_use.wrapped_answer,
     })
 }
 
@@ -341,123 +337,6 @@ fn tool_input(call: &ToolCall) -> Result<Value, ProviderError> {
     }
 }
 
-fn tool_definition(tool: &Tool) -> Result<ToolDefinition<'_>, ProviderError> {
-    if tool.parameters.is_null() {
-        return Ok(ToolDefinition {
-            name: &tool.name,
-            description: tool.description.as_deref(),
-            input_schema: body::parameters_schema(&tool.parameters),
-            strict: false,
-        });
-    }
-    Ok(ToolDefinition {
-        name: &tool.name,
-        description: tool.description.as_deref(),
-        input_schema: object_schema(&tool.parameters).ok_or_else(|| {
-            invalid(format!(
-                "parameters of tool `{}` are not a JSON Schema object",
-                tool.name
-            ))
-        })?,
-        strict: false,
-    })
-}
-
-/// The schema as an `input_schema`, which must be an object schema: `"type": "object"` is
-/// added when the schema names no type. `None` when the schema is not a JSON object.
-fn object_schema(schema: &Value) -> Option<Cow<'_, Value>> {
-    let fields = schema.as_object()?;
-    if fields.contains_key("type") {
-        return Some(Cow::Borrowed(schema));
-    }
-    let mut owned = fields.clone();
-    owned.insert("type".into(), Value::from("object"));
-    Some(Cow::Owned(Value::Object(owned)))
-}
-
-/// The tool that carries a JSON-mode answer, and whether it wraps the answer in
-/// `value`; `None` when the request wants text.
-fn answer_tool(format: &ResponseFormat) -> Option<(ToolDefinition<'_>, bool)> {
-    match format {
-        ResponseFormat::Text => None,
-        ResponseFormat::JsonObject => Some((
-            ToolDefinition {
-                name: JSON_OBJECT_TOOL,
-                description: Some("Give your final answer as this tool's input: a JSON object."),
-                input_schema: Cow::Owned(serde_json::json!({"type": "object"})),
-                strict: false,
-            },
-            false,
-        )),
-        ResponseFormat::JsonSchema {
-            name,
-            schema,
-            strict,
-        } => {
-            let (input_schema, wrapped) = match object_root(schema) {
-                Some(schema) => (schema, false),
-                None => (Cow::Owned(body::wrapped_schema(schema)), true),
-            };
-            let description = if wrapped {
-                "Give your final answer as this tool's input, under `value`."
-            } else {
-                "Give your final answer as this tool's input."
-            };
-            Some((
-                ToolDefinition {
-                    name,
-                    description: Some(description),
-                    input_schema,
-                    strict: *strict,
-                },
-                wrapped,
-            ))
-        }
-    }
-}
-
-/// The schema as an `input_schema` when its root describes an object (or names no
-/// type); `None` when it must be wrapped.
-fn object_root(schema: &Value) -> Option<Cow<'_, Value>> {
-    if body::has_object_root(schema) {
-        object_schema(schema)
-    } else {
-        None
-    }
-}
-
-/// The tool choice to send: the request's own, adjusted in JSON mode so the model either
-/// answers through the answer tool or (when the request lets it choose among tools of its
-/// own) calls one of them.
-///
-/// A tool choice without tools is not sent (the API refuses it), and where a forced
-/// choice is not allowed (`may_force` false, under extended thinking) `auto` is sent.
-fn choice<'a>(
-    requested: Option<&'a ToolChoice>,
-    answer_tool: Option<&'a str>,
-    has_tools: bool,
-    may_force: bool,
-) -> Option<Choice<'a>> {
-    let forced = |choice: Choice<'a>| if may_force { choice } else { Choice::Auto };
-    let Some(answer_tool) = answer_tool else {
-        return requested.filter(|_| has_tools).map(|choice| match choice {
-            ToolChoice::Auto => Choice::Auto,
-            ToolChoice::None => Choice::None,
-            ToolChoice::Required => forced(Choice::Any),
-            ToolChoice::Function(name) => forced(Choice::Tool { name }),
-        });
-    };
-    if !may_force {
-        return Some(Choice::Auto);
-    }
-    Some(match requested {
-        Some(ToolChoice::Function(name)) => Choice::Tool { name },
-        Some(ToolChoice::Required) => Choice::Any,
-        Some(ToolChoice::Auto) | None if has_tools => Choice::Any,
-        _ => Choice::Tool { name: answer_tool },
-    })
-}
-
 fn invalid(message: impl Into<String>) -> ProviderError {
     ProviderError::new(ErrorKind::InvalidRequest, message)
 }
@@ -531,42 +410,6 @@ mod tests {
         let not_object = tool_input(&call("[1]")).unwrap_err();
         assert_eq!(not_object.kind(), ErrorKind::InvalidRequest);
         assert!(not_object.message().contains("`c`"), "{not_object}");
-    }
-
-    #[test]
-    fn schemas_without_a_type_become_object_schemas() {
-        assert_eq!(
-            *object_schema(&json!({})).unwrap(),
-            json!({"type": "object"})
-        );
-        let typed = json!({"type": "object", "properties": {}});
-        assert!(matches!(object_schema(&typed), Some(Cow::Borrowed(_))));
-        assert!(object_schema(&json!(null)).is_none());
-    }
-
-    #[test]
-    fn json_mode_forces_the_answer_tool_unless_the_model_may_choose_own_tools() {
-        let own = ToolChoice::Function("lookup".into());
-        let forced = |requested, has_tools| {
-            serde_json::to_value(choice(requested, Some("answer"), has_tools, true)).unwrap()
-        };
-        assert_eq!(
-            forced(None, false),
-            json!({"type": "tool", "name": "answer"})
-        );
-        assert_eq!(
-            forced(Some(&ToolChoice::Auto), true),
-            json!({"type": "any"})
-        );
-        assert_eq!(forced(None, true), json!({"type": "any"}));
-        assert_eq!(
-            forced(Some(&ToolChoice::None), true),
-            json!({"type": "tool", "name": "answer"})
-        );
-        assert_eq!(
-            forced(Some(&own), true),
-            json!({"type": "tool", "name": "lookup"})
-        );
     }
 
     #[test]

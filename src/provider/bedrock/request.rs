@@ -7,8 +7,8 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use crate::provider::profile::ProviderFamily;
-use crate::provider::{ErrorKind, ProviderError, ProviderRequest, body};
-use crate::types::{ContentPart, ImageSource, Message, ResponseFormat, Tool, ToolCall, ToolChoice};
+use crate::provider::{ErrorKind, ProviderError, ProviderRequest, body, tool_use};
+use crate::types::{ContentPart, ImageSource, Message, ToolCall};
 
 /// Top-level Converse members an extra parameter may set as given; every other extra
 /// parameter goes into `additionalModelRequestFields`, the model's own request fields.
@@ -33,9 +33,6 @@ const OWN_MEMBERS: [&str; 5] = [
 
 /// The extra parameter whose object is merged into `additionalModelRequestFields`.
 const ADDITIONAL_FIELDS: &str = "additionalModelRequestFields";
-
-/// The answer tool's name for `json_object` mode.
-const JSON_OBJECT_TOOL: &str = "json_object";
 
 /// The room left for the answer above a thinking budget when `max_tokens` is unset.
 const ANSWER_ROOM: u32 = 4096;
@@ -193,6 +190,30 @@ enum Choice<'a> {
 #[derive(Debug, Serialize)]
 struct Empty {}
 
+impl<'a> From<tool_use::ToolSpec<'a>> for ToolSpec<'a> {
+    fn from(tool: tool_use::ToolSpec<'a>) -> Self {
+        Self {
+            name: tool.name,
+            description: tool.description,
+            input_schema: SchemaJson {
+                json: tool.input_schema,
+            },
+        }
+    }
+}
+
+impl<'a> Choice<'a> {
+    /// Converse's spelling of `choice`; it has no `none` (no choice is sent then).
+    fn of(choice: tool_use::Choice<'a>) -> Option<Self> {
+        match choice {
+            tool_use::Choice::Auto => Some(Choice::Auto(Empty {})),
+            tool_use::Choice::Any => Some(Choice::Any(Empty {})),
+            tool_use::Choice::None => None,
+            tool_use::Choice::Tool(name) => Some(Choice::Tool { name }),
+        }
+    }
+}
+
 /// Builds the body for `request`.
 ///
 /// # Errors
@@ -205,44 +226,20 @@ struct Empty {}
 pub(super) fn build<'a>(request: &ProviderRequest<'a>) -> Result<Prepared<'a>, ProviderError> {
     let params = request.params();
     let (system, messages) = conversation(request.messages())?;
-    let mut tools = request
-        .tools()
-        .iter()
-        .map(tool_spec)
-        .collect::<Result<Vec<_>, _>>()?;
-    let answer = request.response_format().and_then(answer_tool);
-    if let Some((answer, _)) = &answer
-        && request.tools().iter().any(|t| t.name == answer.name)
-    {
-        return Err(invalid(format!(
-            "the JSON-mode answer tool `{}` has the name of one of the request's tools",
-            answer.name
-        )));
-    }
-    let may_force = request.adapted().is_none_or(|a| a.may_force_tools);
-    let tool_choice = choice(
-        request.tool_choice(),
-        answer.as_ref().map(|(a, _)| a.name),
-        !tools.is_empty(),
-        may_force,
-    );
-    let wrapped_answer = answer.as_ref().is_some_and(|(_, wrapped)| *wrapped);
-    let answer_tool = answer.map(|(a, _)| {
-        let name = a.name.to_owned();
-        tools.push(a);
-        name
-    });
+    let tool_use = tool_use::plan(request)?;
     // Converse has no `none` choice, and refuses tool blocks without a tool config: the
     // tools stay (choice left to the model) only when the conversation needs them.
-    let refused_tools = matches!(request.tool_choice(), Some(ToolChoice::None))
-        && answer_tool.is_none()
-        && !has_tool_blocks(&messages);
-    let tool_config = (!tools.is_empty() && !refused_tools).then(|| ToolConfig {
-        tools: tools
+    let refused_tools =
+        tool_use.choice == Some(tool_use::Choice::None) && !has_tool_blocks(&messages);
+    let tool_config = (!tool_use.tools.is_empty() && !refused_tools).then(|| ToolConfig {
+        tools: tool_use
+            .tools
             .into_iter()
-            .map(|tool_spec| ToolEntry { tool_spec })
+            .map(|tool| ToolEntry {
+                tool_spec: ToolSpec::from(tool),
+            })
             .collect(),
-        tool_choice,
+        tool_choice: tool_use.choice.and_then(Choice::of),
     });
     let mut additional = Map::new();
     let budget = thinking(request, &mut additional)?;
@@ -287,8 +284,8 @@ pub(super) fn build<'a>(request: &ProviderRequest<'a>) -> Result<Prepared<'a>, P
     };
     Ok(Prepared {
         body,
-        answer_tool,
-        wrapped_answer,
+        answer_tool: tool_use.answer_tool,
+        wrapped_answer: tool_use.wrapped_answer,
     })
 }
 
@@ -476,107 +473,6 @@ fn tool_input(call: &ToolCall) -> Result<Value, ProviderError> {
             call.id, call.name
         ))),
     }
-}
-
-fn tool_spec(tool: &Tool) -> Result<ToolSpec<'_>, ProviderError> {
-    let json = if tool.parameters.is_null() {
-        body::parameters_schema(&tool.parameters)
-    } else {
-        object_schema(&tool.parameters).ok_or_else(|| {
-            invalid(format!(
-                "parameters of tool `{}` are not a JSON Schema object",
-                tool.name
-            ))
-        })?
-    };
-    Ok(ToolSpec {
-        name: &tool.name,
-        description: tool.description.as_deref(),
-        input_schema: SchemaJson { json },
-    })
-}
-
-fn object_schema(schema: &Value) -> Option<Cow<'_, Value>> {
-    let fields = schema.as_object()?;
-    if fields.contains_key("type") {
-        return Some(Cow::Borrowed(schema));
-    }
-    let mut owned = fields.clone();
-    owned.insert("type".into(), Value::from("object"));
-    Some(Cow::Owned(Value::Object(owned)))
-}
-
-fn answer_tool(format: &ResponseFormat) -> Option<(ToolSpec<'_>, bool)> {
-    match format {
-        ResponseFormat::Text => None,
-        ResponseFormat::JsonObject => Some((
-            ToolSpec {
-                name: JSON_OBJECT_TOOL,
-                description: Some("Give your final answer as this tool's input: a JSON object."),
-                input_schema: SchemaJson {
-                    json: Cow::Owned(json!({"type": "object"})),
-                },
-            },
-            false,
-        )),
-        ResponseFormat::JsonSchema { name, schema, .. } => {
-            let root = body::has_object_root(schema)
-                .then(|| object_schema(schema))
-                .flatten();
-            let wrapped = root.is_none();
-            let json = root.unwrap_or_else(|| Cow::Owned(body::wrapped_schema(schema)));
-            let description = if wrapped {
-                "Give your final answer as this tool's input, under `value`."
-            } else {
-                "Give your final answer as this tool's input."
-            };
-            Some((
-                ToolSpec {
-                    name,
-                    description: Some(description),
-                    input_schema: SchemaJson { json },
-                },
-                wrapped,
-            ))
-        }
-    }
-}
-
-/// The tool choice: the request's, or the one that makes the model answer through the
-/// JSON-mode answer tool (`any` when the request has tools of its own, so the model may
-/// call one of them instead).
-fn choice<'a>(
-    requested: Option<&'a ToolChoice>,
-    answer_tool: Option<&'a str>,
-    has_tools: bool,
-    may_force: bool,
-) -> Option<Choice<'a>> {
-    let forced = |choice: Choice<'a>| {
-        if may_force {
-            choice
-        } else {
-            Choice::Auto(Empty {})
-        }
-    };
-    let Some(answer_tool) = answer_tool else {
-        return requested
-            .filter(|_| has_tools)
-            .and_then(|choice| match choice {
-                ToolChoice::Auto => Some(Choice::Auto(Empty {})),
-                ToolChoice::None => None,
-                ToolChoice::Required => Some(forced(Choice::Any(Empty {}))),
-                ToolChoice::Function(name) => Some(forced(Choice::Tool { name })),
-            });
-    };
-    if !may_force {
-        return Some(Choice::Auto(Empty {}));
-    }
-    Some(match requested {
-        Some(ToolChoice::Function(name)) => Choice::Tool { name },
-        Some(ToolChoice::Required) => Choice::Any(Empty {}),
-        Some(ToolChoice::Auto) | None if has_tools => Choice::Any(Empty {}),
-        _ => Choice::Tool { name: answer_tool },
-    })
 }
 
 fn invalid(message: impl Into<String>) -> ProviderError {
