@@ -1,13 +1,13 @@
 //! What the tool-use APIs (Anthropic Messages, Bedrock Converse) are asked for a request's
 //! tools, in wire-neutral form: each tool's input schema, the tool that carries a JSON-mode
-//! answer, and the tool choice. Each adapter spells the result in its own wire types.
+//! answer, the tool choice, and tool calls' arguments as objects. Each adapter spells the result in its own wire types.
 
 use std::borrow::Cow;
 
 use serde_json::Value;
 
 use crate::provider::{ErrorKind, ProviderError, ProviderRequest, body};
-use crate::types::{ResponseFormat, Tool, ToolChoice};
+use crate::types::{ResponseFormat, Tool, ToolCall, ToolChoice};
 
 /// The answer tool's name for `json_object` mode.
 const JSON_OBJECT_TOOL: &str = "json_object";
@@ -191,6 +191,28 @@ fn choice<'a>(
         Some(ToolChoice::Auto) | None if has_tools => Choice::Any,
         _ => Choice::Tool(answer_tool),
     })
+}
+
+/// A tool call's argument text as the JSON object these APIs want; empty text means `{}`.
+///
+/// # Errors
+///
+/// [`ErrorKind::InvalidRequest`] for arguments that are not JSON or not a JSON object.
+pub(crate) fn tool_input(call: &ToolCall) -> Result<Value, ProviderError> {
+    if call.arguments.trim().is_empty() {
+        return Ok(Value::Object(serde_json::Map::new()));
+    }
+    match serde_json::from_str::<Value>(&call.arguments) {
+        Ok(value @ Value::Object(_)) => Ok(value),
+        Ok(_) => Err(invalid(format!(
+            "arguments of tool call `{}` (`{}`) are not a JSON object",
+            call.id, call.name
+        ))),
+        Err(e) => Err(invalid(format!(
+            "arguments of tool call `{}` (`{}`) are not valid JSON: {e}",
+            call.id, call.name
+        ))),
+    }
 }
 
 fn invalid(message: impl Into<String>) -> ProviderError {

@@ -4,9 +4,10 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use crate::provider::{ErrorKind, ProviderError, ProviderRequest, body, tool_use};
+use crate::provider::tool_use::{self, tool_input};
+use crate::provider::{ErrorKind, ProviderError, ProviderRequest, body};
 use crate::types::{ContentPart, ImageSource, Message, ToolCall};
 
 /// Body fields the adapter sets itself; extra parameters cannot replace them.
@@ -317,24 +318,6 @@ fn assistant_blocks<'a>(
         });
     }
     Ok(blocks)
-}
-
-/// A tool call's argument text as the JSON object the API wants; empty text means `{}`.
-fn tool_input(call: &ToolCall) -> Result<Value, ProviderError> {
-    if call.arguments.trim().is_empty() {
-        return Ok(Value::Object(Map::new()));
-    }
-    match serde_json::from_str::<Value>(&call.arguments) {
-        Ok(value @ Value::Object(_)) => Ok(value),
-        Ok(_) => Err(invalid(format!(
-            "arguments of tool call `{}` (`{}`) are not a JSON object",
-            call.id, call.name
-        ))),
-        Err(e) => Err(invalid(format!(
-            "arguments of tool call `{}` (`{}`) are not valid JSON: {e}",
-            call.id, call.name
-        ))),
-    }
 }
 
 fn invalid(message: impl Into<String>) -> ProviderError {

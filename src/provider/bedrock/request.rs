@@ -7,7 +7,8 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use crate::provider::profile::ProviderFamily;
-use crate::provider::{ErrorKind, ProviderError, ProviderRequest, body, tool_use};
+use crate::provider::tool_use::{self, tool_input};
+use crate::provider::{ErrorKind, ProviderError, ProviderRequest, body};
 use crate::types::{ContentPart, ImageSource, Message, ToolCall};
 
 /// Top-level Converse members an extra parameter may set as given; every other extra
@@ -456,23 +457,6 @@ fn assistant_blocks<'a>(
         }));
     }
     Ok(blocks)
-}
-
-fn tool_input(call: &ToolCall) -> Result<Value, ProviderError> {
-    if call.arguments.trim().is_empty() {
-        return Ok(Value::Object(Map::new()));
-    }
-    match serde_json::from_str::<Value>(&call.arguments) {
-        Ok(value @ Value::Object(_)) => Ok(value),
-        Ok(_) => Err(invalid(format!(
-            "arguments of tool call `{}` (`{}`) are not a JSON object",
-            call.id, call.name
-        ))),
-        Err(e) => Err(invalid(format!(
-            "arguments of tool call `{}` (`{}`) are not valid JSON: {e}",
-            call.id, call.name
-        ))),
-    }
 }
 
 fn invalid(message: impl Into<String>) -> ProviderError {
