@@ -9,6 +9,7 @@ use std::sync::atomic::AtomicUsize;
 
 use super::balance::TargetLoad;
 use super::matching::PolicyIndex;
+use super::telemetry::PolicyTelemetry;
 use std::time::Duration;
 
 use crate::account::AccountInfo;
@@ -75,6 +76,8 @@ pub(crate) struct CompiledPolicy {
     /// does not hold policies × targets of them.
     pub(crate) breakers: Box<[(usize, Arc<CircuitBreaker>)]>,
     pub(crate) counters: Arc<PolicyCounters>,
+    /// Its name again, with the metric keys built for it.
+    pub(crate) telemetry: Arc<PolicyTelemetry>,
 }
 
 /// One resolved route step: a model, and optionally one of its targets.
