@@ -55,6 +55,25 @@ impl CompiledPolicy {
             .binary_search_by_key(&target.id, |(id, _)| *id);
         found.ok().map(|i| &self.breakers[i].1)
     }
+
+    /// [`Self::breaker`], looked for first at `*next`, which is then moved past the one
+    /// found: a planner asking for a model's targets in order finds each at once instead
+    /// of searching the route's breakers each time.
+    pub(crate) fn breaker_from(
+        &self,
+        target: &CompiledTarget,
+        next: &mut usize,
+    ) -> Option<&Arc<CircuitBreaker>> {
+        let found = match self.breakers.get(*next) {
+            Some((id, _)) if *id == target.id => Ok(*next),
+            _ => self
+                .breakers
+                .binary_search_by_key(&target.id, |(id, _)| *id),
+        };
+        let i = found.ok()?;
+        *next = i + 1;
+        Some(&self.breakers[i].1)
+    }
 }
 
 pub(crate) struct CompiledPolicy {
