@@ -171,3 +171,65 @@ fn requests_attempts_latencies_and_tokens_are_reported() {
         "{units:?}"
     );
 }
+
+/// The router keeps metric keys, not a recorder's handles: a recorder installed after the
+/// router was built and had reported into none receives what follows, and a second one
+/// receives only what happened while it was current.
+#[test]
+fn a_recorder_installed_late_receives_what_follows() {
+    let runtime = paused_runtime();
+    let router = router();
+    // No recorder yet: both failures of the primary and two answers of the backup.
+    runtime.block_on(complete_then_stream(&router));
+    let chat = || async {
+        router
+            .complete(StepType::Inference, Purpose::Chat, ChatRequest::user("x"))
+            .await
+            .unwrap()
+    };
+    let first = DebuggingRecorder::new();
+    let first_snapshots = first.snapshotter();
+    metrics::with_local_recorder(&first, || runtime.block_on(chat()));
+    let second = DebuggingRecorder::new();
+    let second_snapshots = second.snapshotter();
+    metrics::with_local_recorder(&second, || {
+        runtime.block_on(async {
+            chat().await;
+            chat().await;
+        })
+    });
+
+    let success = [
+        ("routewise.policy", "chat"),
+        ("routewise.outcome", "success"),
+    ];
+    // The primary's script is spent: it answers now, after its 10 ms.
+    let answered = attempt("down", "down-model", Some(("routewise.outcome", "success")));
+    let answered: Vec<(&str, &str)> = answered.iter().map(|(k, v)| (&k[..], &v[..])).collect();
+    let duration = attempt("down", "down-model", None);
+    let duration: Vec<(&str, &str)> = duration.iter().map(|(k, v)| (&k[..], &v[..])).collect();
+    for (snapshot, requests) in [
+        (first_snapshots.snapshot().into_vec(), 1),
+        (second_snapshots.snapshot().into_vec(), 2),
+    ] {
+        assert_eq!(
+            value(&snapshot, m::REQUESTS, &success),
+            &DebugValue::Counter(requests)
+        );
+        assert_eq!(
+            value(&snapshot, m::ATTEMPTS, &answered),
+            &DebugValue::Counter(requests)
+        );
+        assert_eq!(
+            value(&snapshot, m::OPERATION_DURATION, &duration),
+            &histogram(&vec![0.01; requests as usize])
+        );
+        assert!(
+            snapshot.iter().all(|(key, ..)| key
+                .key()
+                .labels()
+                .all(|l| l.value() != "up" && l.value() != "server_error")),
+            "only what followed the recorder's installation: {snapshot:#?}"
+        );
+    }
+}

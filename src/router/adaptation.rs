@@ -27,6 +27,9 @@ pub(crate) fn for_target(
 ) -> Result<Option<PlannedAdaptation>, SkipReason> {
     let model = &snapshot.models[m];
     let target = &model.targets[t];
+    if profile::changes_nothing(&target.profile) {
+        return Ok(None);
+    }
     let account = &snapshot.accounts[target.account];
     let call = ProviderRequest::new(
         &target.target.provider_model,

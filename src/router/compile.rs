@@ -12,7 +12,7 @@ use super::matching::PolicyIndex;
 use super::snapshot::{
     CompiledAccount, CompiledModel, CompiledPolicy, CompiledTarget, RouteEntry, Snapshot,
 };
-use super::telemetry::kind_name;
+use super::telemetry::{PolicyTelemetry, kind_name};
 use std::time::SystemTime;
 
 use crate::account::ProviderAccount;
@@ -103,6 +103,7 @@ impl RouterBuilder {
             models: &models,
             accounts: &accounts,
             compiled_models: &compiled_models,
+            targets: next_id,
             breaker_defaults: self.breaker_defaults.as_ref(),
             previous,
         };
@@ -442,6 +443,8 @@ struct PolicyContext<'a> {
     models: &'a HashMap<&'a str, usize>,
     accounts: &'a HashMap<&'a str, usize>,
     compiled_models: &'a [CompiledModel],
+    /// Targets of all models.
+    targets: usize,
     breaker_defaults: Option<&'a BreakerConfig>,
     previous: Option<&'a Snapshot>,
 }
@@ -520,8 +523,10 @@ fn compile_policy(
             }
         }
     }
+    let name: Arc<str> = policy.name.as_str().into();
     CompiledPolicy {
-        name: policy.name.as_str().into(),
+        telemetry: Arc::new(PolicyTelemetry::new(name.clone(), cx.targets)),
+        name,
         priority: policy.priority,
         matcher: policy.matcher.clone(),
         route,

@@ -17,6 +17,8 @@ mod hedge;
 #[cfg(feature = "redis")]
 mod lease;
 mod matching;
+#[cfg(feature = "metrics")]
+mod metric_keys;
 mod plan;
 mod probes;
 mod recovery;

@@ -9,6 +9,7 @@ use std::sync::atomic::AtomicUsize;
 
 use super::balance::TargetLoad;
 use super::matching::PolicyIndex;
+use super::telemetry::PolicyTelemetry;
 use std::time::Duration;
 
 use crate::account::AccountInfo;
@@ -54,6 +55,25 @@ impl CompiledPolicy {
             .binary_search_by_key(&target.id, |(id, _)| *id);
         found.ok().map(|i| &self.breakers[i].1)
     }
+
+    /// [`Self::breaker`], looked for first at `*next`, which is then moved past the one
+    /// found: a planner asking for a model's targets in order finds each at once instead
+    /// of searching the route's breakers each time.
+    pub(crate) fn breaker_from(
+        &self,
+        target: &CompiledTarget,
+        next: &mut usize,
+    ) -> Option<&Arc<CircuitBreaker>> {
+        let found = match self.breakers.get(*next) {
+            Some((id, _)) if *id == target.id => Ok(*next),
+            _ => self
+                .breakers
+                .binary_search_by_key(&target.id, |(id, _)| *id),
+        };
+        let i = found.ok()?;
+        *next = i + 1;
+        Some(&self.breakers[i].1)
+    }
 }
 
 pub(crate) struct CompiledPolicy {
@@ -75,6 +95,8 @@ pub(crate) struct CompiledPolicy {
     /// does not hold policies × targets of them.
     pub(crate) breakers: Box<[(usize, Arc<CircuitBreaker>)]>,
     pub(crate) counters: Arc<PolicyCounters>,
+    /// Its name again, with the metric keys built for it.
+    pub(crate) telemetry: Arc<PolicyTelemetry>,
 }
 
 /// One resolved route step: a model, and optionally one of its targets.

@@ -712,7 +712,7 @@ impl Driver {
         self.sent_content = true;
         if let Some(active) = &self.active {
             let resolved = Execution::resolve(self.execution.snapshot(), active.candidate);
-            let policy = self.execution.policy_name();
+            let policy = &self.execution.policy().telemetry;
             telemetry::first_chunk(policy, &resolved, active.started.elapsed());
         }
     }

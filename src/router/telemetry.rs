@@ -3,6 +3,7 @@
 //! The request path calls these where requests and attempts start and end; without the
 //! feature the metric hooks are empty.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tracing::Span;
@@ -16,7 +17,7 @@ use crate::provider::profile::Adapted;
 use crate::types::{ChatRequest, EffectiveParams, FinishReason, Usage};
 
 /// `gen_ai.operation.name` of every call the router makes.
-const OPERATION: &str = "chat";
+pub(crate) const OPERATION: &str = "chat";
 /// The outcome of a request that was answered.
 pub(crate) const SUCCESS: &str = "success";
 /// The outcome of a request dropped before it ended.
@@ -119,80 +120,115 @@ pub(crate) fn record_failure(span: &Span, kind: ErrorKind) {
     span.record("error.type", kind_name(kind));
 }
 
+/// What a policy's requests report under: its name and (feature `metrics`) the metric
+/// keys built for it so far.
+pub(crate) struct PolicyTelemetry {
+    pub(crate) name: Arc<str>,
+    #[cfg(feature = "metrics")]
+    keys: super::metric_keys::PolicyKeys,
+}
+
+impl PolicyTelemetry {
+    /// The telemetry of policy `name` in a snapshot of `targets` targets.
+    pub(crate) fn new(name: Arc<str>, targets: usize) -> Self {
+        #[cfg(not(feature = "metrics"))]
+        let _ = targets;
+        Self {
+            name,
+            #[cfg(feature = "metrics")]
+            keys: super::metric_keys::PolicyKeys::new(targets),
+        }
+    }
+}
+
+/// Where routewise's metrics say they come from.
+#[cfg(feature = "metrics")]
+static METADATA: metrics::Metadata<'static> =
+    metrics::Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
+
+/// Adds one to the counter `key` in the recorder current now.
+#[cfg(feature = "metrics")]
+fn count(key: &metrics::Key) {
+    metrics::with_recorder(|recorder| recorder.register_counter(key, &METADATA).increment(1));
+}
+
+/// Records `value` in the histogram `key` of the recorder current now.
+#[cfg(feature = "metrics")]
+fn observe(key: &metrics::Key, value: f64) {
+    metrics::with_recorder(|recorder| recorder.register_histogram(key, &METADATA).record(value));
+}
+
 /// A provider call ended: `Ok` with its usage, or `Err` with its failure kind.
 pub(crate) fn attempt_finished(
-    policy: &str,
+    policy: &PolicyTelemetry,
     resolved: &Resolved<'_>,
     result: Result<&Usage, ErrorKind>,
     latency: Duration,
 ) {
     #[cfg(feature = "metrics")]
     {
-        use crate::metrics as names;
-        let labels = attempt_labels(policy, resolved);
-        let outcome = result.map_or_else(kind_name, |_| SUCCESS);
-        metrics::counter!(
-            names::ATTEMPTS,
-            with(&labels, ("routewise.outcome", outcome))
-        )
-        .increment(1);
-        let duration_labels = match result {
+        let keys = policy.keys.attempts(&policy.name, resolved);
+        match result {
             Ok(usage) => {
-                for (kind, tokens) in [
-                    ("input", usage.input_tokens),
-                    ("output", usage.output_tokens),
-                ] {
-                    metrics::histogram!(
-                        names::TOKEN_USAGE,
-                        with(&labels, ("gen_ai.token.type", kind))
-                    )
-                    .record(f64::from(tokens));
-                }
-                to_labels(&labels)
+                count(&keys.succeeded);
+                observe(&keys.input_tokens, f64::from(usage.input_tokens));
+                observe(&keys.output_tokens, f64::from(usage.output_tokens));
+                observe(&keys.duration, latency.as_secs_f64());
             }
-            Err(_) => with(&labels, ("error.type", outcome)),
-        };
-        metrics::histogram!(names::OPERATION_DURATION, duration_labels)
-            .record(latency.as_secs_f64());
+            Err(kind) => {
+                let [attempts, duration] = keys.failed(kind_name(kind));
+                count(&attempts);
+                observe(&duration, latency.as_secs_f64());
+            }
+        }
     }
     #[cfg(not(feature = "metrics"))]
     let _ = (policy, resolved, result, latency);
 }
 
 /// The first content chunk of a stream arrived `elapsed` after the call was made.
-pub(crate) fn first_chunk(policy: &str, resolved: &Resolved<'_>, elapsed: Duration) {
+pub(crate) fn first_chunk(policy: &PolicyTelemetry, resolved: &Resolved<'_>, elapsed: Duration) {
     #[cfg(feature = "metrics")]
-    metrics::histogram!(
-        crate::metrics::TIME_TO_FIRST_CHUNK,
-        to_labels(&attempt_labels(policy, resolved))
-    )
-    .record(elapsed.as_secs_f64());
+    observe(
+        &policy.keys.attempts(&policy.name, resolved).first_chunk,
+        elapsed.as_secs_f64(),
+    );
     #[cfg(not(feature = "metrics"))]
     let _ = (policy, resolved, elapsed);
 }
 
 /// A request moved on from a failed candidate to the next.
-pub(crate) fn fallback(policy: &str) {
+pub(crate) fn fallback(policy: &PolicyTelemetry) {
     #[cfg(feature = "metrics")]
-    metrics::counter!(crate::metrics::FALLBACKS, "routewise.policy" => policy.to_owned())
-        .increment(1);
+    count(&policy.keys.requests(&policy.name).fallbacks);
     #[cfg(not(feature = "metrics"))]
     let _ = policy;
 }
 
 /// A request ended with `outcome` ([`SUCCESS`], [`CANCELLED`] or [`outcome`] of its
-/// error). Call it in the request's span.
-pub(crate) fn request_finished(policy: &str, outcome: &'static str, elapsed: Duration) {
+/// error) under `policy` (`None`: no policy matched it). Call it in the request's span.
+pub(crate) fn request_finished(
+    policy: Option<&PolicyTelemetry>,
+    outcome: &'static str,
+    elapsed: Duration,
+) {
     Span::current().record("routewise.outcome", outcome);
     #[cfg(feature = "metrics")]
     {
-        let labels = [
-            ("routewise.policy", policy.to_owned()),
-            ("routewise.outcome", outcome.to_owned()),
-        ];
-        metrics::counter!(crate::metrics::REQUESTS, &labels).increment(1);
-        metrics::histogram!(crate::metrics::REQUEST_DURATION, &labels)
-            .record(elapsed.as_secs_f64());
+        let elapsed = elapsed.as_secs_f64();
+        match policy {
+            Some(policy) if outcome == SUCCESS => {
+                let keys = policy.keys.requests(&policy.name);
+                count(&keys.requests);
+                observe(&keys.duration, elapsed);
+            }
+            _ => {
+                let name = policy.map_or("", |p| &p.name);
+                let [requests, duration] = super::metric_keys::request_keys(name, outcome);
+                count(&requests);
+                observe(&duration, elapsed);
+            }
+        }
     }
     #[cfg(not(feature = "metrics"))]
     let _ = (policy, elapsed);
@@ -215,40 +251,6 @@ pub(crate) fn outcome(error: &Error) -> &'static str {
         Error::Rejected { .. } => "rejected",
         Error::StreamInterrupted { .. } => "stream_interrupted",
     }
-}
-
-#[cfg(feature = "metrics")]
-fn attempt_labels<'a>(policy: &'a str, resolved: &'a Resolved<'_>) -> Vec<(&'static str, &'a str)> {
-    vec![
-        ("gen_ai.operation.name", OPERATION),
-        (
-            "gen_ai.provider.name",
-            resolved.account.provider.provider_name(),
-        ),
-        (
-            "gen_ai.request.model",
-            &resolved.target.target.provider_model,
-        ),
-        ("routewise.policy", policy),
-        ("routewise.logical_model", &resolved.model.name),
-        ("routewise.account", &resolved.target.target.account),
-    ]
-}
-
-#[cfg(feature = "metrics")]
-fn to_labels(labels: &[(&'static str, &str)]) -> Vec<metrics::Label> {
-    labels
-        .iter()
-        .map(|(key, value)| metrics::Label::new(*key, (*value).to_owned()))
-        .collect()
-}
-
-/// `labels` and one more.
-#[cfg(feature = "metrics")]
-fn with(labels: &[(&'static str, &str)], extra: (&'static str, &str)) -> Vec<metrics::Label> {
-    let mut all = to_labels(labels);
-    all.push(metrics::Label::new(extra.0, extra.1.to_owned()));
-    all
 }
 
 /// The OpenTelemetry name of an error kind (`error.type`), as in configuration.

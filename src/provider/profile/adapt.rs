@@ -104,6 +104,9 @@ impl Adapted {
 /// and turns a forced tool choice into `auto`; and asks for JSON through an answer
 /// function where the model cannot combine JSON mode with tools.
 pub fn adapt(profile: &ModelProfile, request: &ProviderRequest<'_>) -> Option<Adapted> {
+    if changes_nothing(profile) {
+        return None;
+    }
     let mut work = Work {
         model: request.model(),
         raw: request.params(),
@@ -152,6 +155,18 @@ pub fn adapt(profile: &ModelProfile, request: &ProviderRequest<'_>) -> Option<Ad
         json_through_tool: work.json_through_tool,
         changes: work.changes,
     })
+}
+
+/// Whether `profile` takes every request as it is: it refuses no parameter, converts no
+/// reasoning control, has no extended-thinking rules and combines JSON mode with tools.
+/// Such a profile (the default: a custom provider's, or a model the data does not list)
+/// is answered without reading the request, for each candidate the planner considers.
+pub(crate) fn changes_nothing(profile: &ModelProfile) -> bool {
+    profile.unsupported.is_empty()
+        && profile.exclusive.is_empty()
+        && profile.reasoning == ReasoningStyle::Unknown
+        && profile.provider != Some(ProviderFamily::Anthropic)
+        && profile.json_with_tools
 }
 
 /// The adaptation in progress: the parameters are copied only when one changes.

@@ -45,6 +45,7 @@ mod table;
 
 use serde::{Deserialize, Serialize};
 
+pub(crate) use adapt::changes_nothing;
 pub use adapt::{AdaptAction, Adaptation, Adapted, ParameterPolicy, adapt};
 pub use litellm::LiteLlmError;
 pub use rules::{ModelRules, ProviderFamily, ReasoningStyle};

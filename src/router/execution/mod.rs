@@ -143,7 +143,7 @@ impl Execution {
         let problems = request.problems();
         if !problems.is_empty() {
             let error = Error::InvalidRequest { problems };
-            telemetry::request_finished("", telemetry::outcome(&error), received.elapsed());
+            telemetry::request_finished(None, telemetry::outcome(&error), received.elapsed());
             return Err(error);
         }
         let mut needs = request.required_capabilities();
@@ -193,9 +193,9 @@ impl Execution {
                     policy.counters.record_match();
                     policy.counters.record_outcome(false);
                 }
-                let name = policy.map_or("", |p| &p.name);
                 let outcome = telemetry::outcome(&failure.error);
-                telemetry::request_finished(name, outcome, received.elapsed());
+                let policy = policy.map(|p| &*p.telemetry);
+                telemetry::request_finished(policy, outcome, received.elapsed());
                 return Err(failure.error);
             }
         };
@@ -215,7 +215,7 @@ impl Execution {
         span.record("routewise.policy", &*policy.name);
         let outcome = OutcomeGuard {
             counters: policy.counters.clone(),
-            policy: policy.name.clone(),
+            policy: policy.telemetry.clone(),
             received,
             span,
             finished: false,
@@ -255,10 +255,10 @@ impl Execution {
     }
 
     pub(crate) fn policy_name(&self) -> &Arc<str> {
-        &self.outcome.policy
+        &self.outcome.policy.name
     }
 
-    fn policy(&self) -> &CompiledPolicy {
+    pub(crate) fn policy(&self) -> &CompiledPolicy {
         &self.snapshot.policies[self.policy]
     }
 
@@ -298,7 +298,7 @@ impl Execution {
         if !self.attempts.is_empty() {
             let policy = self.policy();
             policy.counters.record_fallback();
-            telemetry::fallback(&policy.name);
+            telemetry::fallback(&policy.telemetry);
         }
         Some(candidate)
     }

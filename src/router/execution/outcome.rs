@@ -5,13 +5,13 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
-use crate::router::telemetry;
+use crate::router::telemetry::{self, PolicyTelemetry};
 use crate::stats::PolicyCounters;
 
 /// Counts the request's outcome once, and as cancelled if it is dropped before it finished.
 pub(super) struct OutcomeGuard {
     pub(super) counters: Arc<PolicyCounters>,
-    pub(super) policy: Arc<str>,
+    pub(super) policy: Arc<PolicyTelemetry>,
     /// When the request arrived, before any wait for rate-limit capacity.
     pub(super) received: Instant,
     /// The request's span, which a stream outlives the polling context of.
@@ -31,7 +31,7 @@ impl OutcomeGuard {
             self.counters.record_outcome(outcome == telemetry::SUCCESS);
             let duration = now.saturating_duration_since(self.received);
             self.span.in_scope(|| {
-                telemetry::request_finished(&self.policy, outcome, duration);
+                telemetry::request_finished(Some(&self.policy), outcome, duration);
             });
         }
     }
@@ -43,7 +43,7 @@ impl Drop for OutcomeGuard {
             self.counters.record_cancelled();
             self.span.in_scope(|| {
                 telemetry::request_finished(
-                    &self.policy,
+                    Some(&self.policy),
                     telemetry::CANCELLED,
                     self.received.elapsed(),
                 );

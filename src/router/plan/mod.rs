@@ -124,6 +124,7 @@ fn plan_with(
         prompt_tokens: None,
         adaptations: Vec::new(),
         counts: PromptCounts::default(),
+        next_breaker: 0,
     };
     let mut any_model_capable = false;
     for entry in route.iter() {

@@ -30,6 +30,8 @@ pub(super) struct Planner<'a, 'r> {
     pub(super) adaptations: Vec<PlannedAdaptation>,
     /// Counted once per way of counting, for the metered targets.
     pub(super) counts: PromptCounts,
+    /// Where the next target's breaker is looked for first.
+    pub(super) next_breaker: usize,
 }
 
 impl Planner<'_, '_> {
@@ -57,6 +59,7 @@ impl Planner<'_, '_> {
             prompt_tokens: self.prompt_tokens,
             adaptations: Vec::new(),
             counts: self.counts,
+            next_breaker: 0,
         };
         for entry in &self.policy.larger_context {
             planner.add_entry(*entry);
@@ -124,7 +127,7 @@ impl Planner<'_, '_> {
         }
         if let Some(until) = self
             .policy
-            .breaker(target)
+            .breaker_from(target, &mut self.next_breaker)
             .and_then(|b| b.state(self.input.now).open_until())
         {
             let left = until.saturating_duration_since(self.input.now);
