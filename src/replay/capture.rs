@@ -9,7 +9,6 @@
 //! moves between threads and nothing the request owns is freed elsewhere.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::time::Instant;
 
@@ -18,8 +17,9 @@ use crate::error::Error;
 use crate::model::Capabilities;
 use crate::policy::{Purpose, StepType};
 use crate::provider::ErrorKind;
+use crate::router::Sizing;
 use crate::types::{
-    Attempt, AttemptOutcome, ChatRequest, ChatResponse, Message, RouteOptions, Usage,
+    Attempt, AttemptOutcome, ChatRequest, ChatResponse, Message, RouteOptions, TargetRef, Usage,
 };
 
 /// The outcome code of a stream dropped before it ended.
@@ -58,14 +58,20 @@ impl<'a> RequestView<'a> {
         self
     }
 
-    pub(crate) fn of(step: &'a StepType, purpose: &'a Purpose, request: &'a ChatRequest) -> Self {
+    /// `sizing` is the request's, as routing found it.
+    pub(crate) fn of(
+        step: &'a StepType,
+        purpose: &'a Purpose,
+        request: &'a ChatRequest,
+        sizing: Sizing,
+    ) -> Self {
         Self {
             step,
             purpose,
             model: request.model.as_deref(),
             tags: &request.tags,
-            needs: request.required_capabilities(),
-            input_tokens: crate::limits::estimate_prompt_tokens(&request.messages, &request.tools),
+            needs: sizing.needs,
+            input_tokens: sizing.prompt_tokens,
             max_output_tokens: request.params.max_tokens,
             options: &request.options,
             messages: &request.messages,
@@ -137,7 +143,7 @@ struct Span {
 /// batch's other buffers.
 struct Head {
     arrived: Instant,
-    latency_us: u64,
+    ended: Instant,
     step: StepType,
     purpose: Purpose,
     model: Option<Span>,
@@ -152,11 +158,9 @@ struct Head {
     extra: bool,
 }
 
-/// One provider call, its target as three names.
+/// One provider call, its target by index into [`Batch::targets`].
 struct Call {
-    model: Name,
-    account: Name,
-    provider_model: Name,
+    target: u32,
     outcome: AttemptStatus,
     error: Option<ErrorKind>,
     retry_after_ms: Option<u64>,
@@ -182,10 +186,24 @@ pub(crate) struct Batch {
     tags: Vec<Span>,
     text: String,
     names: Vec<Arc<str>>,
+    targets: Vec<TargetRef>,
     extras: Vec<Extra>,
 }
 
 impl Batch {
+    /// An empty batch with room for `records` requests of one call each.
+    pub(crate) fn with_capacity(records: usize) -> Self {
+        Self {
+            heads: Vec::with_capacity(records),
+            calls: Vec::with_capacity(records),
+            tags: Vec::with_capacity(records),
+            text: String::with_capacity(records * 16),
+            names: Vec::with_capacity(4),
+            targets: Vec::with_capacity(4),
+            ..Self::default()
+        }
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.heads.len()
     }
@@ -197,8 +215,7 @@ impl Batch {
     /// Adds one finished request.
     pub(crate) fn push(
         &mut self,
-        arrived: Instant,
-        latency: Duration,
+        (arrived, ended): (Instant, Instant),
         request: &RequestView<'_>,
         ending: &Ending<'_>,
         with_text: bool,
@@ -243,7 +260,7 @@ impl Batch {
         }
         self.heads.push(Head {
             arrived,
-            latency_us: micros(latency),
+            ended,
             step: request.step.clone(),
             purpose: request.purpose.clone(),
             model,
@@ -271,11 +288,8 @@ impl Batch {
             AttemptOutcome::Cancelled => (AttemptStatus::Cancelled, None, None),
         };
         let answered = response.filter(|_| outcome == AttemptStatus::Success);
-        let target = &attempt.target;
         let call = Call {
-            model: self.intern(&target.logical_model),
-            account: self.intern(&target.account),
-            provider_model: self.intern(&target.provider_model),
+            target: self.intern_target(&attempt.target),
             outcome,
             error,
             retry_after_ms: retry_after,
@@ -294,6 +308,22 @@ impl Batch {
         let index = found.unwrap_or_else(|| {
             self.names.push(name.clone());
             self.names.len() - 1
+        });
+        u32::try_from(index).unwrap_or(NONE)
+    }
+
+    /// The index of `target` in the target table, adding it (three reference counts)
+    /// when this batch has not seen it yet; compared by the addresses of its names.
+    fn intern_target(&mut self, target: &TargetRef) -> u32 {
+        let same = |t: &TargetRef| {
+            Arc::ptr_eq(&t.account, &target.account)
+                && Arc::ptr_eq(&t.provider_model, &target.provider_model)
+                && Arc::ptr_eq(&t.logical_model, &target.logical_model)
+        };
+        let found = self.targets.iter().rposition(same);
+        let index = found.unwrap_or_else(|| {
+            self.targets.push(target.clone());
+            self.targets.len() - 1
         });
         u32::try_from(index).unwrap_or(NONE)
     }
@@ -329,6 +359,7 @@ impl Batch {
         let mut tags = self.tags.drain(..);
         let mut extras = self.extras.drain(..);
         let names = &self.names;
+        let targets = &self.targets;
         let text = &self.text;
         let name = |index: Name| names.get(index as usize).cloned();
         let slice = |span: Span| {
@@ -342,10 +373,11 @@ impl Batch {
                 .by_ref()
                 .take(head.calls as usize)
                 .filter_map(|call| {
+                    let target = targets.get(call.target as usize)?;
                     Some(AttemptRecord {
-                        model: name(call.model)?,
-                        account: name(call.account)?,
-                        provider_model: name(call.provider_model)?,
+                        model: target.logical_model.clone(),
+                        account: target.account.clone(),
+                        provider_model: target.provider_model.clone(),
                         outcome: call.outcome,
                         error: call.error,
                         retry_after_ms: call.retry_after_ms,
@@ -375,7 +407,7 @@ impl Batch {
                 options: extra.options,
                 policy: name(head.policy),
                 outcome: head.outcome.into(),
-                latency_us: head.latency_us,
+                latency_us: micros(head.ended.saturating_duration_since(head.arrived)),
                 attempts,
                 budget_refused: extra.budget_refused,
                 messages: extra.messages,
@@ -385,5 +417,6 @@ impl Batch {
         drop((calls, tags, extras));
         self.text.clear();
         self.names.clear();
+        self.targets.clear();
     }
 }

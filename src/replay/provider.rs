@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures::StreamExt;
 use serde_json::Value;
 use tokio::time::Instant;
 
@@ -90,10 +91,12 @@ impl ModelledProvider {
         None
     }
 
-    async fn answer(
+    /// How a call of `request` goes, drawn now: its answer or error and how long it
+    /// takes.
+    fn draw(
         &self,
         request: &ProviderRequest<'_>,
-    ) -> Result<ProviderResponse, ProviderError> {
+    ) -> (Result<ProviderResponse, ProviderError>, f64) {
         let behaviour = self.behaviours.behaviour_of(&self.account, request.model());
         let now_ms = self.clock.unix_ms();
         let failure = if let Some(kind) = self.behaviours.outage_at(&self.account, now_ms) {
@@ -111,10 +114,9 @@ impl ModelledProvider {
             } else {
                 &behaviour.failure_latency_ms
             };
-            pause(latency.draw(self.uniform())).await;
-            return Err(error);
+            return (Err(error), latency.draw(self.uniform()));
         }
-        pause(behaviour.latency_ms.draw(self.uniform())).await;
+        let latency = behaviour.latency_ms.draw(self.uniform());
         let hint = request.metadata().get(HINT_KEY);
         let input =
             hint_tokens(hint, "input_tokens").unwrap_or_else(|| request.estimate_input_tokens());
@@ -125,10 +127,8 @@ impl ModelledProvider {
         if let Some(max) = request.params().max_tokens() {
             output = output.min(max);
         }
-        Ok(ProviderResponse::text(
-            "replayed",
-            Usage::new(input, output),
-        ))
+        let answer = ProviderResponse::text("replayed", Usage::new(input, output));
+        (Ok(answer), latency)
     }
 }
 
@@ -142,12 +142,25 @@ impl Provider for ModelledProvider {
         &self,
         request: ProviderRequest<'_>,
     ) -> Result<ProviderResponse, ProviderError> {
-        self.answer(&request).await
+        let (result, latency_ms) = self.draw(&request);
+        pause(latency_ms).await;
+        result
     }
 
+    /// A failing call fails to open after its latency, as a refused HTTP request would;
+    /// an answering one opens at once and sends its answer after its latency, so a caller
+    /// that gives up on the stream before then cancels the call.
     async fn stream(&self, request: ProviderRequest<'_>) -> Result<ProviderStream, ProviderError> {
-        let events = self.answer(&request).await?.into_events();
-        Ok(Box::pin(futures::stream::iter(events.into_iter().map(Ok))))
+        let (result, latency_ms) = self.draw(&request);
+        if result.is_err() {
+            pause(latency_ms).await;
+        }
+        let events = result?.into_events();
+        let answer = async move {
+            pause(latency_ms).await;
+            futures::stream::iter(events.into_iter().map(Ok))
+        };
+        Ok(Box::pin(futures::stream::once(answer).flatten()))
     }
 
     async fn health_check(&self, _account: &AccountInfo) -> Result<(), ProviderError> {

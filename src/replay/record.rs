@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "replay")]
+use super::capture::Ending;
 use crate::error::Error;
 use crate::model::Capabilities;
 use crate::policy::{Purpose, StepType};
@@ -132,8 +134,8 @@ impl TrafficRecord {
     /// This request as a replay routed it: the same request, a new outcome. Text is not
     /// carried over.
     #[cfg(feature = "replay")]
-    pub(crate) fn replayed(&self, latency: Duration, result: &Result<ChatResponse, Error>) -> Self {
-        let result_part = ResultPart::of(result);
+    pub(crate) fn replayed(&self, latency: Duration, ending: &Ending<'_>) -> Self {
+        let result_part = ResultPart::of(ending);
         Self {
             policy: result_part.policy,
             outcome: result_part.outcome,
@@ -208,19 +210,25 @@ struct ResultPart {
 
 #[cfg(feature = "replay")]
 impl ResultPart {
-    fn of(result: &Result<ChatResponse, Error>) -> Self {
-        match result {
-            Ok(response) => Self {
+    fn of(ending: &Ending<'_>) -> Self {
+        match *ending {
+            Ending::Answered(response) => Self {
                 policy: Some(response.policy.clone()),
                 outcome: Cow::Borrowed(OUTCOME_OK),
                 attempts: attempt_records(&response.attempts, Some(response)),
                 budget_refused: Vec::new(),
             },
-            Err(error) => Self {
+            Ending::Failed(error) => Self {
                 policy: error.policy().map(Arc::from),
                 outcome: Cow::Borrowed(crate::router::error_code(error)),
                 attempts: attempt_records(error.attempts(), None),
                 budget_refused: budget_refused(error),
+            },
+            Ending::Abandoned { policy, attempts } => Self {
+                policy: Some(policy.clone()),
+                outcome: Cow::Borrowed(super::capture::OUTCOME_ABANDONED),
+                attempts: attempt_records(attempts, None),
+                budget_refused: Vec::new(),
             },
         }
     }

@@ -67,6 +67,7 @@ pub(crate) struct Execution {
     refused_probe: AtomicBool,
     /// How the request is adapted to the candidates whose models cannot take it as it is.
     adaptations: Vec<PlannedAdaptation>,
+    sizing: Sizing,
 }
 
 /// The parts of one candidate, resolved from the snapshot.
@@ -93,15 +94,31 @@ impl<'s> Resolved<'s> {
 /// to seconds.
 const LARGE_PROMPT_TOKENS: u32 = 64 * 1024;
 
-/// Plans the request, on a blocking thread when its prompt is large.
+/// What a request needs of a model and its prompt's size (tokens estimated at four
+/// characters each), found once when it starts: planning and a recorder read them.
+#[derive(Clone, Copy)]
+pub(crate) struct Sizing {
+    pub(crate) needs: Capabilities,
+    pub(crate) prompt_tokens: u32,
+}
+
+impl Sizing {
+    pub(crate) fn of(request: &ChatRequest) -> Self {
+        Self {
+            needs: request.required_capabilities(),
+            prompt_tokens: crate::limits::estimate_prompt_tokens(&request.messages, &request.tools),
+        }
+    }
+}
+
+/// Plans the request, on a blocking thread when its prompt (of `prompt_tokens`) is large.
 async fn plan_request(
     snapshot: &Arc<Snapshot>,
     input: &PlanRequest<'_>,
+    prompt_tokens: u32,
 ) -> Result<Plan, PlanError> {
     let request = input.request;
-    if crate::limits::estimate_prompt_tokens(&request.messages, &request.tools)
-        < LARGE_PROMPT_TOKENS
-    {
+    if prompt_tokens < LARGE_PROMPT_TOKENS {
         return plan(snapshot, input);
     }
     let owned = (
@@ -146,7 +163,8 @@ impl Execution {
             telemetry::request_finished("", telemetry::outcome(&error), received.elapsed());
             return Err(error);
         }
-        let mut needs = request.required_capabilities();
+        let sizing = Sizing::of(request);
+        let mut needs = sizing.needs;
         if streaming {
             needs |= Capabilities::STREAMING;
         }
@@ -168,7 +186,7 @@ impl Execution {
                 for_real: true,
                 now,
             };
-            let planned = plan_request(&snapshot, &input).await;
+            let planned = plan_request(&snapshot, &input, sizing.prompt_tokens).await;
             if let Err(PlanError {
                 error:
                     Error::RateLimited {
@@ -236,8 +254,14 @@ impl Execution {
             refused_window: None,
             refused_probe: AtomicBool::new(false),
             adaptations: planned.adaptations,
+            sizing,
             snapshot,
         })
+    }
+
+    /// The request's needs (without streaming) and prompt size, as found at the start.
+    pub(crate) fn sizing(&self) -> Sizing {
+        self.sizing
     }
 
     /// The calls made so far that are settled (failed or retried).
