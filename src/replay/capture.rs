@@ -167,6 +167,7 @@ struct Call {
     latency_us: u64,
     usage: Option<Usage>,
     cost_usd: Option<f64>,
+    mid_stream: bool,
 }
 
 /// What few requests have and must be owned: overrides, budget refusals, text.
@@ -237,8 +238,10 @@ impl Batch {
                 (self.intern(policy), OUTCOME_ABANDONED, *attempts, None)
             }
         };
-        for attempt in attempts {
-            self.push_call(attempt, response);
+        let broken = super::record::broke_mid_stream(ending, attempts);
+        for (i, attempt) in attempts.iter().enumerate() {
+            let mid_stream = broken & super::record::bit(i) != 0;
+            self.push_call(attempt, response, mid_stream);
         }
         let model = request.model.map(|m| self.push_text(m));
         for tag in request.tags {
@@ -275,7 +278,7 @@ impl Batch {
         });
     }
 
-    fn push_call(&mut self, attempt: &Attempt, response: Option<&ChatResponse>) {
+    fn push_call(&mut self, attempt: &Attempt, response: Option<&ChatResponse>, mid_stream: bool) {
         let (outcome, error, retry_after) = match &attempt.outcome {
             AttemptOutcome::Success => (AttemptStatus::Success, None, None),
             AttemptOutcome::Failed { error } => (
@@ -296,6 +299,7 @@ impl Batch {
             latency_us: micros(attempt.latency),
             usage: answered.map(|r| r.usage),
             cost_usd: answered.and_then(|r| r.cost_usd),
+            mid_stream,
         };
         self.calls.push(call);
     }
@@ -384,6 +388,7 @@ impl Batch {
                         latency_us: call.latency_us,
                         usage: call.usage,
                         cost_usd: call.cost_usd,
+                        mid_stream: call.mid_stream,
                     })
                 })
                 .collect();

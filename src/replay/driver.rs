@@ -30,6 +30,9 @@ use crate::types::{
 /// they run in production; only each account's provider is replaced by a simulated one
 /// that behaves as the [`Behaviours`] say. Requests are sent at their recorded times on a
 /// paused tokio clock: waiting costs nothing, so a day of traffic replays in seconds.
+/// Recorded streams (their `needs` include streaming) go through
+/// [`Router::stream`], so they need a streaming model and fall back as streams do; one
+/// whose caller dropped it (outcome `cancelled`) is dropped again as long after arrival.
 ///
 /// The replay never reaches outside the process: the configuration's state store,
 /// shared (Redis) state, alert sinks and recorder are left out.

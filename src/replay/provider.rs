@@ -13,7 +13,8 @@ use tokio::time::Instant;
 use super::behaviour::Behaviours;
 use crate::account::AccountInfo;
 use crate::provider::{
-    ErrorKind, Provider, ProviderError, ProviderRequest, ProviderResponse, ProviderStream,
+    ErrorKind, Provider, ProviderError, ProviderEvent, ProviderRequest, ProviderResponse,
+    ProviderStream,
 };
 use crate::types::Usage;
 
@@ -149,18 +150,35 @@ impl Provider for ModelledProvider {
 
     /// A failing call fails to open after its latency, as a refused HTTP request would;
     /// an answering one opens at once and sends its answer after its latency, so a caller
-    /// that gives up on the stream before then cancels the call.
+    /// that gives up on the stream before then cancels the call. A stream drawn to break
+    /// (the target's `stream_breaks`) sends half its answer halfway, then fails.
     async fn stream(&self, request: ProviderRequest<'_>) -> Result<ProviderStream, ProviderError> {
         let (result, latency_ms) = self.draw(&request);
         if result.is_err() {
             pause(latency_ms).await;
         }
-        let events = result?.into_events();
-        let answer = async move {
-            pause(latency_ms).await;
-            futures::stream::iter(events.into_iter().map(Ok))
+        let answer = result?;
+        let behaviour = self.behaviours.behaviour_of(&self.account, request.model());
+        let events: Vec<Result<ProviderEvent, ProviderError>> =
+            match behaviour.stream_break_for(self.uniform()) {
+                // Half the answer, then the break, halfway through the time.
+                Some(kind) => {
+                    let half = answer.content.len() / 2;
+                    let text = answer.content.get(..half.max(1)).unwrap_or("r").to_owned();
+                    vec![Ok(ProviderEvent::TextDelta(text)), Err(failure(kind))]
+                }
+                None => answer.into_events().into_iter().map(Ok).collect(),
+            };
+        let wait = if events.last().is_some_and(Result::is_err) {
+            latency_ms / 2.0
+        } else {
+            latency_ms
         };
-        Ok(Box::pin(futures::stream::once(answer).flatten()))
+        let later = async move {
+            pause(wait).await;
+            futures::stream::iter(events)
+        };
+        Ok(Box::pin(futures::stream::once(later).flatten()))
     }
 
     async fn health_check(&self, _account: &AccountInfo) -> Result<(), ProviderError> {
