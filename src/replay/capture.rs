@@ -238,7 +238,10 @@ impl Batch {
                 (self.intern(policy), OUTCOME_ABANDONED, *attempts, None)
             }
         };
-        let broken = super::record::broke_mid_stream(ending, attempts);
+        let broken = match ending {
+            Ending::Answered(response) if response.recoveries.is_empty() => 0,
+            _ => super::record::broke_mid_stream(ending, attempts),
+        };
         for (i, attempt) in attempts.iter().enumerate() {
             let mid_stream = broken & super::record::bit(i) != 0;
             self.push_call(attempt, response, mid_stream);
