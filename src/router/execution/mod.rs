@@ -5,8 +5,10 @@
 mod ending;
 mod outcome;
 mod settle;
+mod sizing;
 
 pub(crate) use settle::{Admission, CallTime};
+pub(crate) use sizing::Sizing;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -93,23 +95,6 @@ impl<'s> Resolved<'s> {
 /// a blocking thread: counting their tokens would hold an async worker for milliseconds
 /// to seconds.
 const LARGE_PROMPT_TOKENS: u32 = 64 * 1024;
-
-/// What a request needs of a model and its prompt's size (tokens estimated at four
-/// characters each), found once when it starts: planning and a recorder read them.
-#[derive(Clone, Copy)]
-pub(crate) struct Sizing {
-    pub(crate) needs: Capabilities,
-    pub(crate) prompt_tokens: u32,
-}
-
-impl Sizing {
-    pub(crate) fn of(request: &ChatRequest) -> Self {
-        Self {
-            needs: request.required_capabilities(),
-            prompt_tokens: crate::limits::estimate_prompt_tokens(&request.messages, &request.tools),
-        }
-    }
-}
 
 /// Plans the request, on a blocking thread when its prompt (of `prompt_tokens`) is large.
 async fn plan_request(
