@@ -18,6 +18,7 @@
 //! `cargo bench --bench replay --features replay` (add `-- recorder` for the first part
 //! alone).
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion};
@@ -49,6 +50,25 @@ fn config() -> RouterBuilder {
     builder.policy(Policy::new("chat").route(["m"]))
 }
 
+/// The two routers compared: without a recorder, and with one writing to a file in
+/// `dir`. A benchmark loop routes far faster than any real traffic: a larger batch and a
+/// writer waking every 10 ms keep every record (drops would make `on` look cheaper).
+fn off_and_on(
+    runtime: &tokio::runtime::Runtime,
+    dir: &Path,
+) -> (Recorder, [(&'static str, Router); 2]) {
+    let recorder = runtime.block_on(async {
+        Recorder::builder(dir.join("bench.jsonl"))
+            .capacity(1 << 16)
+            .flush_every(Duration::from_millis(10))
+            .start()
+            .expect("a traffic file")
+    });
+    let off = config().build().expect("valid");
+    let on = config().recorder(recorder.clone()).build().expect("valid");
+    (recorder, [("off", off), ("on", on)])
+}
+
 fn recorder(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -60,16 +80,8 @@ fn recorder(c: &mut Criterion) {
     group
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(4));
-    let off = config().build().expect("valid");
-    let on = runtime.block_on(async {
-        let recorder = Recorder::builder(dir.path().join("bench.jsonl"))
-            .capacity(1 << 16)
-            .flush_every(Duration::from_millis(10))
-            .start()
-            .expect("a traffic file");
-        config().recorder(recorder).build().expect("valid")
-    });
-    for (name, router) in [("off", off), ("on", on)] {
+    let (_, routers) = off_and_on(&runtime, dir.path());
+    for (name, router) in routers {
         group.bench_function(name, |b| {
             b.to_async(&runtime).iter_batched(
                 || request.clone(),
@@ -91,20 +103,12 @@ fn recorder_tasks(c: &mut Criterion) {
         .expect("a runtime");
     let dir = tempfile::tempdir().expect("a temporary folder");
     let request = ChatRequest::user("hello").tag("tenant-a");
-    let off = config().build().expect("valid");
-    let recorder = runtime.block_on(async {
-        Recorder::builder(dir.path().join("bench-tasks.jsonl"))
-            .capacity(1 << 16)
-            .flush_every(Duration::from_millis(10))
-            .start()
-            .expect("a traffic file")
-    });
-    let on = config().recorder(recorder.clone()).build().expect("valid");
+    let (recorder, routers) = off_and_on(&runtime, dir.path());
     let mut group = c.benchmark_group("recorder-tasks");
     group
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(4));
-    for (name, router) in [("off", off), ("on", on)] {
+    for (name, router) in routers {
         group.bench_function(name, |b| {
             b.iter_custom(|iters| {
                 let started = Instant::now();
@@ -183,22 +187,12 @@ fn recorder_cpu(c: &mut Criterion) {
         .expect("a runtime");
     let dir = tempfile::tempdir().expect("a temporary folder");
     let request = ChatRequest::user("hello").tag("tenant-a");
-    let off = config().build().expect("valid");
-    // A benchmark loop routes far faster than any real traffic: a larger batch and a
-    // writer waking every 10 ms keep every record (drops would make "on" look cheaper).
-    let recorder = runtime.block_on(async {
-        Recorder::builder(dir.path().join("bench.jsonl"))
-            .capacity(1 << 16)
-            .flush_every(Duration::from_millis(10))
-            .start()
-            .expect("a traffic file")
-    });
-    let on = config().recorder(recorder.clone()).build().expect("valid");
+    let (recorder, routers) = off_and_on(&runtime, dir.path());
     let mut group = c.benchmark_group("recorder-cpu");
     group
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(4));
-    for (name, router) in [("off", off), ("on", on)] {
+    for (name, router) in routers {
         group.bench_function(name, |b| {
             b.iter_custom(|iters| {
                 let started = thread_cpu();

@@ -1,49 +1,30 @@
 //! The traffic recorder: what a record holds (and does not), dropping instead of
 //! blocking, rotation by size.
 
+mod support;
+
 use std::time::Duration;
 
 use routewise::replay::{AttemptStatus, Recorder, Traffic, TrafficError};
 use routewise::sim::{SimProvider, SimStep};
 use routewise::{
-    Capabilities, ChatRequest, ErrorKind, LogicalModel, Policy, Price, ProviderAccount, Purpose,
-    Router, StepType, Target, Tool, Usage, Usd,
+    Capabilities, ChatRequest, ErrorKind, LogicalModel, Policy, ProviderAccount, Purpose, Router,
+    StepType, Target, Tool, Usage,
 };
+use support::traffic::{secret_request, temp_recorder, two_targets};
 
 fn router(recorder: Recorder, primary: SimProvider) -> Router {
-    let price = Price::per_million(Usd::from_cents(100), Usd::from_cents(200));
-    Router::builder()
-        .account(ProviderAccount::new("primary", primary))
-        .account(ProviderAccount::new(
-            "backup",
-            SimProvider::new().usage(Usage::new(30, 7)),
-        ))
-        .model(
-            LogicalModel::new("main")
-                .capabilities(Capabilities::TOOLS)
-                .target(Target::new("primary", "big-v1"))
-                .target(Target::new("backup", "big-v2").price(price)),
-        )
-        .policy(Policy::new("default").route(["main"]))
-        .recorder(recorder)
-        .build()
-        .unwrap()
+    let backup = SimProvider::new().usage(Usage::new(30, 7));
+    two_targets(&recorder, Capabilities::TOOLS, primary, backup)
 }
 
 fn request() -> ChatRequest {
-    ChatRequest::user("the secret launch code is 1234")
-        .model("main")
-        .tag("tenant-a")
-        .max_tokens(50)
-        .tool(Tool::new("lookup", serde_json::json!({"type": "object"})))
+    secret_request().tool(Tool::new("lookup", serde_json::json!({"type": "object"})))
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_record_holds_what_routing_needs_and_no_text() {
-    let dir = tempfile::tempdir().unwrap();
-    let recorder = Recorder::builder(dir.path().join("t.jsonl"))
-        .start()
-        .unwrap();
+    let (_dir, recorder) = temp_recorder(|r| r);
     let primary = SimProvider::new().script([SimStep::RateLimited(Duration::from_secs(7))]);
     let router = router(recorder.clone(), primary);
     router
@@ -88,10 +69,7 @@ async fn a_record_holds_what_routing_needs_and_no_text() {
 
 #[tokio::test(start_paused = true)]
 async fn a_failed_request_is_recorded_with_its_error_code() {
-    let dir = tempfile::tempdir().unwrap();
-    let recorder = Recorder::builder(dir.path().join("t.jsonl"))
-        .start()
-        .unwrap();
+    let (_dir, recorder) = temp_recorder(|r| r);
     let router = Router::builder()
         .account(ProviderAccount::new("a", SimProvider::new().always_fail()))
         .model(LogicalModel::new("m").target(Target::new("a", "x")))
@@ -120,11 +98,7 @@ async fn a_failed_request_is_recorded_with_its_error_code() {
 
 #[tokio::test(start_paused = true)]
 async fn text_is_recorded_only_when_asked_for() {
-    let dir = tempfile::tempdir().unwrap();
-    let recorder = Recorder::builder(dir.path().join("t.jsonl"))
-        .with_text(true)
-        .start()
-        .unwrap();
+    let (_dir, recorder) = temp_recorder(|r| r.with_text(true));
     let router = router(recorder.clone(), SimProvider::new().reply("the answer"));
     router
         .complete(StepType::Inference, Purpose::Chat, request())
@@ -215,10 +189,7 @@ fn a_bad_traffic_line_is_reported_with_its_file_and_line() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_routed_on_many_threads_are_all_recorded() {
-    let dir = tempfile::tempdir().unwrap();
-    let recorder = Recorder::builder(dir.path().join("t.jsonl"))
-        .start()
-        .unwrap();
+    let (_dir, recorder) = temp_recorder(|r| r);
     let router = router(recorder.clone(), SimProvider::new());
     let tasks: Vec<_> = (0..8)
         .map(|_| {

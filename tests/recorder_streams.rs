@@ -1,59 +1,35 @@
 //! Streamed requests are recorded like completed ones: when the stream ends, when it
 //! cannot be opened, and when the caller drops it first.
 
+mod support;
+
 use std::time::Duration;
 
 use futures::StreamExt;
-use routewise::replay::{AttemptStatus, Recorder, Traffic, TrafficRecord};
+use routewise::replay::{AttemptStatus, Recorder};
 use routewise::sim::{SimProvider, SimStep};
 use routewise::{
-    Capabilities, Capability, ChatRequest, ChatStream, ErrorKind, LogicalModel, Policy, Price,
-    ProviderAccount, Purpose, Router, StepType, StreamEvent, Target, Usage, Usd,
+    Capabilities, Capability, ChatStream, ErrorKind, Purpose, Router, StepType, StreamEvent, Usage,
 };
+use support::traffic::{secret_request, temp_recorder, two_targets, written};
 
 fn router(recorder: &Recorder, primary: SimProvider, backup: SimProvider) -> Router {
-    let price = Price::per_million(Usd::from_cents(100), Usd::from_cents(200));
-    Router::builder()
-        .account(ProviderAccount::new("primary", primary))
-        .account(ProviderAccount::new("backup", backup))
-        .model(
-            LogicalModel::new("main")
-                .capabilities(Capabilities::STREAMING)
-                .target(Target::new("primary", "big-v1"))
-                .target(Target::new("backup", "big-v2").price(price)),
-        )
-        .policy(Policy::new("default").route(["main"]))
-        .recorder(recorder.clone())
-        .build()
-        .unwrap()
-}
-
-fn request() -> ChatRequest {
-    ChatRequest::user("the secret launch code is 1234")
-        .model("main")
-        .tag("tenant-a")
-        .max_tokens(50)
+    two_targets(recorder, Capabilities::STREAMING, primary, backup)
 }
 
 async fn open(router: &Router) -> Result<ChatStream, routewise::Error> {
     router
-        .stream(StepType::Inference, Purpose::Summarization, request())
+        .stream(
+            StepType::Inference,
+            Purpose::Summarization,
+            secret_request(),
+        )
         .await
-}
-
-fn read(recorder: &Recorder) -> Vec<TrafficRecord> {
-    recorder.flush().unwrap();
-    let text = std::fs::read_to_string(recorder.path()).unwrap();
-    assert!(!text.contains("secret"), "no prompt text: {text}");
-    Traffic::read(recorder.path()).unwrap().records().to_vec()
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_stream_is_recorded_with_the_same_fields_when_it_ends() {
-    let dir = tempfile::tempdir().unwrap();
-    let recorder = Recorder::builder(dir.path().join("t.jsonl"))
-        .start()
-        .unwrap();
+    let (_dir, recorder) = temp_recorder(|r| r);
     let primary = SimProvider::new().script([SimStep::Fail(ErrorKind::ServerError)]);
     let backup = SimProvider::new()
         .reply("one two three")
@@ -69,7 +45,7 @@ async fn a_stream_is_recorded_with_the_same_fields_when_it_ends() {
     }
     assert!(done.is_some());
 
-    let records = read(&recorder);
+    let records = written(&recorder);
     let [record] = &records[..] else {
         panic!("one record expected: {records:?}");
     };
@@ -102,10 +78,7 @@ async fn a_stream_is_recorded_with_the_same_fields_when_it_ends() {
 
 #[tokio::test(start_paused = true)]
 async fn a_stream_that_cannot_open_is_recorded_with_its_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let recorder = Recorder::builder(dir.path().join("t.jsonl"))
-        .start()
-        .unwrap();
+    let (_dir, recorder) = temp_recorder(|r| r);
     let router = router(
         &recorder,
         SimProvider::new().always_fail(),
@@ -114,7 +87,7 @@ async fn a_stream_that_cannot_open_is_recorded_with_its_error() {
     let error = open(&router).await.unwrap_err();
     assert!(matches!(error, routewise::Error::AllTargetsFailed { .. }));
 
-    let records = read(&recorder);
+    let records = written(&recorder);
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].outcome, "all_targets_failed");
     let accounts: Vec<&str> = records[0].attempts.iter().map(|a| &*a.account).collect();
@@ -123,10 +96,7 @@ async fn a_stream_that_cannot_open_is_recorded_with_its_error() {
 
 #[tokio::test(start_paused = true)]
 async fn a_stream_that_breaks_after_content_is_recorded_with_the_interruption() {
-    let dir = tempfile::tempdir().unwrap();
-    let recorder = Recorder::builder(dir.path().join("t.jsonl"))
-        .start()
-        .unwrap();
+    let (_dir, recorder) = temp_recorder(|r| r);
     let primary = SimProvider::new()
         .reply("a b c d")
         .script([SimStep::FailMidStream {
@@ -144,7 +114,7 @@ async fn a_stream_that_breaks_after_content_is_recorded_with_the_interruption() 
         Some(Err(routewise::Error::StreamInterrupted { .. }))
     ));
 
-    let records = read(&recorder);
+    let records = written(&recorder);
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].outcome, "stream_interrupted");
     assert_eq!(records[0].attempts[0].error, Some(ErrorKind::Connection));
@@ -152,10 +122,7 @@ async fn a_stream_that_breaks_after_content_is_recorded_with_the_interruption() 
 
 #[tokio::test(start_paused = true)]
 async fn a_dropped_stream_is_recorded_as_cancelled_with_the_call_in_flight() {
-    let dir = tempfile::tempdir().unwrap();
-    let recorder = Recorder::builder(dir.path().join("t.jsonl"))
-        .start()
-        .unwrap();
+    let (_dir, recorder) = temp_recorder(|r| r);
     let primary = SimProvider::new()
         .reply("a b c d")
         .chunk_delay(Duration::from_millis(10));
@@ -165,7 +132,7 @@ async fn a_dropped_stream_is_recorded_as_cancelled_with_the_call_in_flight() {
     tokio::time::sleep(Duration::from_millis(25)).await;
     drop(stream);
 
-    let records = read(&recorder);
+    let records = written(&recorder);
     assert_eq!(records.len(), 1, "{records:?}");
     let record = &records[0];
     assert_eq!(record.outcome, "cancelled");

@@ -33,6 +33,12 @@ thread_local! {
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
 impl Batches {
+    /// Records one thread may hold: each batch is sized for this many up front, so that
+    /// recording never grows a buffer.
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity
+    }
+
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
             id: NEXT_ID.fetch_add(1, Relaxed),
@@ -47,8 +53,7 @@ impl Batches {
     /// batch is full (the writer is behind).
     pub(crate) fn push(
         &self,
-        arrived: tokio::time::Instant,
-        latency: std::time::Duration,
+        times: (tokio::time::Instant, tokio::time::Instant),
         request: &RequestView<'_>,
         ending: &Ending<'_>,
         with_text: bool,
@@ -61,7 +66,7 @@ impl Batches {
                     // Entries of recorders that are gone (only this thread still holds
                     // their batch) are let go here, on the slow path.
                     local.retain(|(_, batch)| Arc::strong_count(batch) > 1);
-                    let batch = Arc::new(Mutex::new(Batch::default()));
+                    let batch = Arc::new(Mutex::new(Batch::with_capacity(self.capacity)));
                     lock(&self.threads).push(batch.clone());
                     local.push((self.id, batch));
                     &local[local.len() - 1].1
@@ -69,7 +74,7 @@ impl Batches {
             };
             let mut batch = lock(batch);
             if batch.len() < self.capacity {
-                batch.push(arrived, latency, request, ending, with_text);
+                batch.push(times, request, ending, with_text);
             } else {
                 drop(batch);
                 self.dropped.fetch_add(1, Relaxed);

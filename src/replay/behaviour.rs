@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::quantiles::Quantiles;
 use super::record::AttemptStatus;
 use super::traffic::Traffic;
+use crate::model::Capability;
 use crate::provider::ErrorKind;
 
 /// How one target (a provider model on an account) behaves.
@@ -35,6 +36,10 @@ pub struct TargetBehaviour {
     pub rate_limit_episodes: Vec<Window>,
     /// Output tokens of answered calls, for requests whose own answer was not recorded.
     pub output_tokens: Quantiles,
+    /// The share of streamed calls that opened (outside 429 episodes) but broke after
+    /// sending content, by kind: what [`Policy::stream_recovery`](crate::Policy::stream_recovery)
+    /// continues elsewhere.
+    pub stream_breaks: Vec<ErrorRate>,
 }
 
 /// The share of calls failing with one kind of error.
@@ -113,6 +118,9 @@ struct Observed {
     errors: HashMap<ErrorKind, u64>,
     rate_limited: Vec<Window>,
     output_tokens: Vec<f64>,
+    /// Streamed calls that opened, and those of them that broke mid-stream.
+    streams_opened: u64,
+    stream_breaks: HashMap<ErrorKind, u64>,
 }
 
 impl Behaviours {
@@ -123,6 +131,7 @@ impl Behaviours {
         let mut observed: HashMap<(String, String), Observed> = HashMap::new();
         let mut pooled = Observed::default();
         for record in traffic.records() {
+            let streamed = record.needs.contains(Capability::Streaming);
             let mut elapsed_us = 0;
             for attempt in &record.attempts {
                 let started = record.unix_ms + elapsed_us / 1000;
@@ -137,7 +146,14 @@ impl Behaviours {
                 let target = observed.entry(key).or_default();
                 target.calls += 1;
                 let latency_ms = attempt.latency_us as f64 / 1000.0;
+                target.streams_opened += u64::from(
+                    streamed && (attempt.outcome == AttemptStatus::Success || attempt.mid_stream),
+                );
                 match (attempt.outcome, attempt.error) {
+                    (_, kind) if attempt.mid_stream => {
+                        let kind = kind.unwrap_or(ErrorKind::Connection);
+                        *target.stream_breaks.entry(kind).or_default() += 1;
+                    }
                     (AttemptStatus::Success, _) => {
                         target.latency.push(latency_ms);
                         pooled.latency.push(latency_ms);
@@ -321,30 +337,44 @@ impl TargetBehaviour {
 
     /// The error a uniform draw `u` gives, if any.
     pub(crate) fn error_for(&self, u: f64) -> Option<ErrorKind> {
-        let mut bound = 0.0;
-        for ErrorRate { kind, rate } in &self.error_rates {
-            bound += rate;
-            if u < bound {
-                return Some(*kind);
-            }
-        }
-        None
+        drawn_kind(&self.error_rates, u)
     }
+
+    /// The mid-stream break a uniform draw `u` gives an opened stream, if any.
+    pub(crate) fn stream_break_for(&self, u: f64) -> Option<ErrorKind> {
+        drawn_kind(&self.stream_breaks, u)
+    }
+}
+
+fn drawn_kind(rates: &[ErrorRate], u: f64) -> Option<ErrorKind> {
+    let mut bound = 0.0;
+    for ErrorRate { kind, rate } in rates {
+        bound += rate;
+        if u < bound {
+            return Some(*kind);
+        }
+    }
+    None
+}
+
+/// Shares of `total`, by kind, in the order of the kinds.
+fn rates(counts: HashMap<ErrorKind, u64>, total: u64) -> Vec<ErrorRate> {
+    let total = total.max(1) as f64;
+    let mut rates: Vec<ErrorRate> = counts
+        .into_iter()
+        .map(|(kind, count)| ErrorRate {
+            kind,
+            rate: count as f64 / total,
+        })
+        .collect();
+    rates.sort_by_key(|e| e.kind as u8);
+    rates
 }
 
 impl Observed {
     fn into_behaviour(mut self) -> TargetBehaviour {
         let rate_limited_calls = self.rate_limited.len() as u64;
-        let others = self.calls.saturating_sub(rate_limited_calls).max(1) as f64;
-        let mut error_rates: Vec<ErrorRate> = self
-            .errors
-            .into_iter()
-            .map(|(kind, count)| ErrorRate {
-                kind,
-                rate: count as f64 / others,
-            })
-            .collect();
-        error_rates.sort_by_key(|e| e.kind as u8);
+        let error_rates = rates(self.errors, self.calls.saturating_sub(rate_limited_calls));
         self.rate_limited.sort_by_key(|w| w.from_unix_ms);
         let mut episodes: Vec<Window> = Vec::with_capacity(self.rate_limited.len());
         for window in self.rate_limited {
@@ -368,6 +398,7 @@ impl Observed {
             error_rates,
             rate_limit_episodes: episodes,
             output_tokens: Quantiles::from_values(self.output_tokens),
+            stream_breaks: rates(self.stream_breaks, self.streams_opened),
         }
     }
 }

@@ -9,7 +9,6 @@
 //! moves between threads and nothing the request owns is freed elsewhere.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::time::Instant;
 
@@ -18,8 +17,9 @@ use crate::error::Error;
 use crate::model::Capabilities;
 use crate::policy::{Purpose, StepType};
 use crate::provider::ErrorKind;
+use crate::router::Sizing;
 use crate::types::{
-    Attempt, AttemptOutcome, ChatRequest, ChatResponse, Message, RouteOptions, Usage,
+    Attempt, AttemptOutcome, ChatRequest, ChatResponse, Message, RouteOptions, TargetRef, Usage,
 };
 
 /// The outcome code of a stream dropped before it ended.
@@ -58,14 +58,20 @@ impl<'a> RequestView<'a> {
         self
     }
 
-    pub(crate) fn of(step: &'a StepType, purpose: &'a Purpose, request: &'a ChatRequest) -> Self {
+    /// `sizing` is the request's, as routing found it.
+    pub(crate) fn of(
+        step: &'a StepType,
+        purpose: &'a Purpose,
+        request: &'a ChatRequest,
+        sizing: Sizing,
+    ) -> Self {
         Self {
             step,
             purpose,
             model: request.model.as_deref(),
             tags: &request.tags,
-            needs: request.required_capabilities(),
-            input_tokens: crate::limits::estimate_prompt_tokens(&request.messages, &request.tools),
+            needs: sizing.needs,
+            input_tokens: sizing.prompt_tokens,
             max_output_tokens: request.params.max_tokens,
             options: &request.options,
             messages: &request.messages,
@@ -137,7 +143,7 @@ struct Span {
 /// batch's other buffers.
 struct Head {
     arrived: Instant,
-    latency_us: u64,
+    ended: Instant,
     step: StepType,
     purpose: Purpose,
     model: Option<Span>,
@@ -152,17 +158,16 @@ struct Head {
     extra: bool,
 }
 
-/// One provider call, its target as three names.
+/// One provider call, its target by index into [`Batch::targets`].
 struct Call {
-    model: Name,
-    account: Name,
-    provider_model: Name,
+    target: u32,
     outcome: AttemptStatus,
     error: Option<ErrorKind>,
     retry_after_ms: Option<u64>,
     latency_us: u64,
     usage: Option<Usage>,
     cost_usd: Option<f64>,
+    mid_stream: bool,
 }
 
 /// What few requests have and must be owned: overrides, budget refusals, text.
@@ -182,10 +187,24 @@ pub(crate) struct Batch {
     tags: Vec<Span>,
     text: String,
     names: Vec<Arc<str>>,
+    targets: Vec<TargetRef>,
     extras: Vec<Extra>,
 }
 
 impl Batch {
+    /// An empty batch with room for `records` requests of one call each.
+    pub(crate) fn with_capacity(records: usize) -> Self {
+        Self {
+            heads: Vec::with_capacity(records),
+            calls: Vec::with_capacity(records),
+            tags: Vec::with_capacity(records),
+            text: String::with_capacity(records * 16),
+            names: Vec::with_capacity(4),
+            targets: Vec::with_capacity(4),
+            ..Self::default()
+        }
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.heads.len()
     }
@@ -197,8 +216,7 @@ impl Batch {
     /// Adds one finished request.
     pub(crate) fn push(
         &mut self,
-        arrived: Instant,
-        latency: Duration,
+        (arrived, ended): (Instant, Instant),
         request: &RequestView<'_>,
         ending: &Ending<'_>,
         with_text: bool,
@@ -220,8 +238,13 @@ impl Batch {
                 (self.intern(policy), OUTCOME_ABANDONED, *attempts, None)
             }
         };
-        for attempt in attempts {
-            self.push_call(attempt, response);
+        let broken = match ending {
+            Ending::Answered(response) if response.recoveries.is_empty() => 0,
+            _ => super::record::broke_mid_stream(ending, attempts),
+        };
+        for (i, attempt) in attempts.iter().enumerate() {
+            let mid_stream = broken & super::record::bit(i) != 0;
+            self.push_call(attempt, response, mid_stream);
         }
         let model = request.model.map(|m| self.push_text(m));
         for tag in request.tags {
@@ -243,7 +266,7 @@ impl Batch {
         }
         self.heads.push(Head {
             arrived,
-            latency_us: micros(latency),
+            ended,
             step: request.step.clone(),
             purpose: request.purpose.clone(),
             model,
@@ -258,7 +281,7 @@ impl Batch {
         });
     }
 
-    fn push_call(&mut self, attempt: &Attempt, response: Option<&ChatResponse>) {
+    fn push_call(&mut self, attempt: &Attempt, response: Option<&ChatResponse>, mid_stream: bool) {
         let (outcome, error, retry_after) = match &attempt.outcome {
             AttemptOutcome::Success => (AttemptStatus::Success, None, None),
             AttemptOutcome::Failed { error } => (
@@ -271,17 +294,15 @@ impl Batch {
             AttemptOutcome::Cancelled => (AttemptStatus::Cancelled, None, None),
         };
         let answered = response.filter(|_| outcome == AttemptStatus::Success);
-        let target = &attempt.target;
         let call = Call {
-            model: self.intern(&target.logical_model),
-            account: self.intern(&target.account),
-            provider_model: self.intern(&target.provider_model),
+            target: self.intern_target(&attempt.target),
             outcome,
             error,
             retry_after_ms: retry_after,
             latency_us: micros(attempt.latency),
             usage: answered.map(|r| r.usage),
             cost_usd: answered.and_then(|r| r.cost_usd),
+            mid_stream,
         };
         self.calls.push(call);
     }
@@ -294,6 +315,22 @@ impl Batch {
         let index = found.unwrap_or_else(|| {
             self.names.push(name.clone());
             self.names.len() - 1
+        });
+        u32::try_from(index).unwrap_or(NONE)
+    }
+
+    /// The index of `target` in the target table, adding it (three reference counts)
+    /// when this batch has not seen it yet; compared by the addresses of its names.
+    fn intern_target(&mut self, target: &TargetRef) -> u32 {
+        let same = |t: &TargetRef| {
+            Arc::ptr_eq(&t.account, &target.account)
+                && Arc::ptr_eq(&t.provider_model, &target.provider_model)
+                && Arc::ptr_eq(&t.logical_model, &target.logical_model)
+        };
+        let found = self.targets.iter().rposition(same);
+        let index = found.unwrap_or_else(|| {
+            self.targets.push(target.clone());
+            self.targets.len() - 1
         });
         u32::try_from(index).unwrap_or(NONE)
     }
@@ -329,6 +366,7 @@ impl Batch {
         let mut tags = self.tags.drain(..);
         let mut extras = self.extras.drain(..);
         let names = &self.names;
+        let targets = &self.targets;
         let text = &self.text;
         let name = |index: Name| names.get(index as usize).cloned();
         let slice = |span: Span| {
@@ -342,16 +380,18 @@ impl Batch {
                 .by_ref()
                 .take(head.calls as usize)
                 .filter_map(|call| {
+                    let target = targets.get(call.target as usize)?;
                     Some(AttemptRecord {
-                        model: name(call.model)?,
-                        account: name(call.account)?,
-                        provider_model: name(call.provider_model)?,
+                        model: target.logical_model.clone(),
+                        account: target.account.clone(),
+                        provider_model: target.provider_model.clone(),
                         outcome: call.outcome,
                         error: call.error,
                         retry_after_ms: call.retry_after_ms,
                         latency_us: call.latency_us,
                         usage: call.usage,
                         cost_usd: call.cost_usd,
+                        mid_stream: call.mid_stream,
                     })
                 })
                 .collect();
@@ -375,7 +415,7 @@ impl Batch {
                 options: extra.options,
                 policy: name(head.policy),
                 outcome: head.outcome.into(),
-                latency_us: head.latency_us,
+                latency_us: micros(head.ended.saturating_duration_since(head.arrived)),
                 attempts,
                 budget_refused: extra.budget_refused,
                 messages: extra.messages,
@@ -385,5 +425,6 @@ impl Batch {
         drop((calls, tags, extras));
         self.text.clear();
         self.names.clear();
+        self.targets.clear();
     }
 }

@@ -7,16 +7,21 @@ use std::time::Duration;
 use serde_json::json;
 use tokio::time::Instant;
 
+use futures::StreamExt;
+
 use super::behaviour::Behaviours;
+use super::capture::{Ending, OUTCOME_ABANDONED};
 use super::provider::{HINT_KEY, ModelledProvider, ReplayClock};
 use super::record::TrafficRecord;
 use super::summary::Summary;
 use super::traffic::Traffic;
-use crate::error::ConfigError;
-use crate::model::Capabilities;
+use crate::error::{ConfigError, Error};
+use crate::model::{Capabilities, Capability};
 use crate::provider::Provider;
-use crate::router::{Router, RouterBuilder};
-use crate::types::{ChatRequest, ContentPart, Message, ResponseFormat, Tool};
+use crate::router::{ChatStream, Router, RouterBuilder};
+use crate::types::{
+    Attempt, ChatRequest, ChatResponse, ContentPart, Message, ResponseFormat, StreamEvent, Tool,
+};
 
 /// Replays [`Traffic`] through candidate configurations.
 ///
@@ -25,6 +30,9 @@ use crate::types::{ChatRequest, ContentPart, Message, ResponseFormat, Tool};
 /// they run in production; only each account's provider is replaced by a simulated one
 /// that behaves as the [`Behaviours`] say. Requests are sent at their recorded times on a
 /// paused tokio clock: waiting costs nothing, so a day of traffic replays in seconds.
+/// Recorded streams (their `needs` include streaming) go through
+/// [`Router::stream`], so they need a streaming model and fall back as streams do; one
+/// whose caller dropped it (outcome `cancelled`) is dropped again as long after arrival.
 ///
 /// The replay never reaches outside the process: the configuration's state store,
 /// shared (Redis) state, alert sinks and recorder are left out.
@@ -140,19 +148,17 @@ async fn drive(
     for record in traffic.records() {
         let offset = record.unix_ms.saturating_sub(clock.start_unix_ms);
         tokio::time::sleep_until(clock.started + Duration::from_millis(offset)).await;
-        let router = router.clone();
-        let request = replay_request(record);
-        let (step, purpose) = (record.step.clone(), record.purpose.clone());
-        running.push(tokio::spawn(async move {
-            let arrived = Instant::now();
-            let result = router.complete(step, purpose, request).await;
-            (arrived.elapsed(), result)
-        }));
+        running.push(tokio::spawn(replay_one(router.clone(), record)));
     }
     let mut records = Vec::with_capacity(running.len());
     for (task, original) in running.into_iter().zip(traffic.records()) {
-        let (latency, result) = task.await.map_err(|_| ReplayError::Aborted)?;
-        records.push(original.replayed(latency, &result));
+        let (latency, replayed) = task.await.map_err(|_| ReplayError::Aborted)?;
+        let ending = match &replayed {
+            Replayed::Done(Ok(response)) => Ending::Answered(response),
+            Replayed::Done(Err(error)) => Ending::Failed(error),
+            Replayed::Abandoned { policy, attempts } => Ending::Abandoned { policy, attempts },
+        };
+        records.push(original.replayed(latency, &ending));
     }
     let budgets = router
         .accounts()
@@ -165,6 +171,69 @@ async fn drive(
         budgets,
         wall_time: Duration::ZERO,
     })
+}
+
+/// How a replayed request ended.
+enum Replayed {
+    Done(Result<ChatResponse, Error>),
+    /// A stream dropped at the time its recorded caller dropped it.
+    Abandoned {
+        policy: Arc<str>,
+        attempts: Vec<Attempt>,
+    },
+}
+
+/// Routes one recorded request as it was routed: a streamed one (it needed streaming)
+/// through [`Router::stream`], read to its end, or dropped when its recorded caller
+/// dropped it (outcome `cancelled`, that long after arrival); any other through
+/// [`Router::complete`]. Returns its latency and how it ended.
+fn replay_one(
+    router: Router,
+    record: &TrafficRecord,
+) -> impl Future<Output = (Duration, Replayed)> + Send + 'static {
+    let request = replay_request(record);
+    let (step, purpose) = (record.step.clone(), record.purpose.clone());
+    let streamed = record.needs.contains(Capability::Streaming);
+    let give_up_after = (record.outcome == OUTCOME_ABANDONED).then(|| record.latency());
+    async move {
+        let arrived = Instant::now();
+        let replayed = if streamed {
+            let give_up = give_up_after.map(|after| arrived + after);
+            read_stream(router.stream(step, purpose, request).await, give_up).await
+        } else {
+            Replayed::Done(router.complete(step, purpose, request).await)
+        };
+        (arrived.elapsed(), replayed)
+    }
+}
+
+/// Reads an opened stream to its end, or until `give_up`, when it is dropped.
+async fn read_stream(opened: Result<ChatStream, Error>, give_up: Option<Instant>) -> Replayed {
+    let mut stream = match opened {
+        Ok(stream) => stream,
+        Err(error) => return Replayed::Done(Err(error)),
+    };
+    let read = async {
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(StreamEvent::Done(response)) => return Some(Ok(*response)),
+                Err(error) => return Some(Err(error)),
+                Ok(_) => {}
+            }
+        }
+        None
+    };
+    let ended = match give_up {
+        Some(at) => tokio::time::timeout_at(at, read).await.ok().flatten(),
+        None => read.await,
+    };
+    match ended {
+        Some(result) => Replayed::Done(result),
+        None => Replayed::Abandoned {
+            policy: Arc::from(stream.policy()),
+            attempts: stream.calls_so_far(),
+        },
+    }
 }
 
 /// The request a record stands for: its own messages when the recording kept them, else

@@ -6,13 +6,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures::StreamExt;
 use serde_json::Value;
 use tokio::time::Instant;
 
 use super::behaviour::Behaviours;
 use crate::account::AccountInfo;
 use crate::provider::{
-    ErrorKind, Provider, ProviderError, ProviderRequest, ProviderResponse, ProviderStream,
+    ErrorKind, Provider, ProviderError, ProviderEvent, ProviderRequest, ProviderResponse,
+    ProviderStream,
 };
 use crate::types::Usage;
 
@@ -90,10 +92,12 @@ impl ModelledProvider {
         None
     }
 
-    async fn answer(
+    /// How a call of `request` goes, drawn now: its answer or error and how long it
+    /// takes.
+    fn draw(
         &self,
         request: &ProviderRequest<'_>,
-    ) -> Result<ProviderResponse, ProviderError> {
+    ) -> (Result<ProviderResponse, ProviderError>, f64) {
         let behaviour = self.behaviours.behaviour_of(&self.account, request.model());
         let now_ms = self.clock.unix_ms();
         let failure = if let Some(kind) = self.behaviours.outage_at(&self.account, now_ms) {
@@ -111,10 +115,9 @@ impl ModelledProvider {
             } else {
                 &behaviour.failure_latency_ms
             };
-            pause(latency.draw(self.uniform())).await;
-            return Err(error);
+            return (Err(error), latency.draw(self.uniform()));
         }
-        pause(behaviour.latency_ms.draw(self.uniform())).await;
+        let latency = behaviour.latency_ms.draw(self.uniform());
         let hint = request.metadata().get(HINT_KEY);
         let input =
             hint_tokens(hint, "input_tokens").unwrap_or_else(|| request.estimate_input_tokens());
@@ -125,10 +128,8 @@ impl ModelledProvider {
         if let Some(max) = request.params().max_tokens() {
             output = output.min(max);
         }
-        Ok(ProviderResponse::text(
-            "replayed",
-            Usage::new(input, output),
-        ))
+        let answer = ProviderResponse::text("replayed", Usage::new(input, output));
+        (Ok(answer), latency)
     }
 }
 
@@ -142,12 +143,42 @@ impl Provider for ModelledProvider {
         &self,
         request: ProviderRequest<'_>,
     ) -> Result<ProviderResponse, ProviderError> {
-        self.answer(&request).await
+        let (result, latency_ms) = self.draw(&request);
+        pause(latency_ms).await;
+        result
     }
 
+    /// A failing call fails to open after its latency, as a refused HTTP request would;
+    /// an answering one opens at once and sends its answer after its latency, so a caller
+    /// that gives up on the stream before then cancels the call. A stream drawn to break
+    /// (the target's `stream_breaks`) sends half its answer halfway, then fails.
     async fn stream(&self, request: ProviderRequest<'_>) -> Result<ProviderStream, ProviderError> {
-        let events = self.answer(&request).await?.into_events();
-        Ok(Box::pin(futures::stream::iter(events.into_iter().map(Ok))))
+        let (result, latency_ms) = self.draw(&request);
+        if result.is_err() {
+            pause(latency_ms).await;
+        }
+        let answer = result?;
+        let behaviour = self.behaviours.behaviour_of(&self.account, request.model());
+        let events: Vec<Result<ProviderEvent, ProviderError>> =
+            match behaviour.stream_break_for(self.uniform()) {
+                // Half the answer, then the break, halfway through the time.
+                Some(kind) => {
+                    let half = answer.content.len() / 2;
+                    let text = answer.content.get(..half.max(1)).unwrap_or("r").to_owned();
+                    vec![Ok(ProviderEvent::TextDelta(text)), Err(failure(kind))]
+                }
+                None => answer.into_events().into_iter().map(Ok).collect(),
+            };
+        let wait = if events.last().is_some_and(Result::is_err) {
+            latency_ms / 2.0
+        } else {
+            latency_ms
+        };
+        let later = async move {
+            pause(wait).await;
+            futures::stream::iter(events)
+        };
+        Ok(Box::pin(futures::stream::once(later).flatten()))
     }
 
     async fn health_check(&self, _account: &AccountInfo) -> Result<(), ProviderError> {

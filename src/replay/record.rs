@@ -7,14 +7,15 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::capture::Ending;
 use crate::error::Error;
 use crate::model::Capabilities;
 use crate::policy::{Purpose, StepType};
 use crate::provider::ErrorKind;
 use crate::router::SkipReason;
 #[cfg(feature = "replay")]
-use crate::types::{Attempt, AttemptOutcome, ChatResponse, TargetRef};
-use crate::types::{Message, RouteOptions, Usage};
+use crate::types::ChatResponse;
+use crate::types::{Attempt, AttemptOutcome, Message, RouteOptions, TargetRef, Usage};
 
 /// The `outcome` of a request that was answered.
 pub const OUTCOME_OK: &str = "ok";
@@ -113,6 +114,10 @@ pub struct AttemptRecord {
     /// Its cost in US dollars, when the target is priced.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost_usd: Option<f64>,
+    /// For a stream: the call failed after its stream had sent content (another target
+    /// continued it, or the stream ended interrupted).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mid_stream: bool,
 }
 
 /// How one recorded call went.
@@ -132,8 +137,8 @@ impl TrafficRecord {
     /// This request as a replay routed it: the same request, a new outcome. Text is not
     /// carried over.
     #[cfg(feature = "replay")]
-    pub(crate) fn replayed(&self, latency: Duration, result: &Result<ChatResponse, Error>) -> Self {
-        let result_part = ResultPart::of(result);
+    pub(crate) fn replayed(&self, latency: Duration, ending: &Ending<'_>) -> Self {
+        let result_part = ResultPart::of(ending);
         Self {
             policy: result_part.policy,
             outcome: result_part.outcome,
@@ -208,29 +213,44 @@ struct ResultPart {
 
 #[cfg(feature = "replay")]
 impl ResultPart {
-    fn of(result: &Result<ChatResponse, Error>) -> Self {
-        match result {
-            Ok(response) => Self {
+    fn of(ending: &Ending<'_>) -> Self {
+        match *ending {
+            Ending::Answered(response) => Self {
                 policy: Some(response.policy.clone()),
                 outcome: Cow::Borrowed(OUTCOME_OK),
-                attempts: attempt_records(&response.attempts, Some(response)),
+                attempts: attempt_records(&response.attempts, Some(response), ending),
                 budget_refused: Vec::new(),
             },
-            Err(error) => Self {
+            Ending::Failed(error) => Self {
                 policy: error.policy().map(Arc::from),
                 outcome: Cow::Borrowed(crate::router::error_code(error)),
-                attempts: attempt_records(error.attempts(), None),
+                attempts: attempt_records(error.attempts(), None, ending),
                 budget_refused: budget_refused(error),
+            },
+            Ending::Abandoned { policy, attempts } => Self {
+                policy: Some(policy.clone()),
+                outcome: Cow::Borrowed(super::capture::OUTCOME_ABANDONED),
+                attempts: attempt_records(attempts, None, ending),
+                budget_refused: Vec::new(),
             },
         }
     }
 }
 
 #[cfg(feature = "replay")]
-fn attempt_records(attempts: &[Attempt], response: Option<&ChatResponse>) -> Vec<AttemptRecord> {
+fn attempt_records(
+    attempts: &[Attempt],
+    response: Option<&ChatResponse>,
+    ending: &Ending<'_>,
+) -> Vec<AttemptRecord> {
+    let broken = broke_mid_stream(ending, attempts);
     attempts
         .iter()
-        .map(|attempt| attempt_record(attempt, response))
+        .enumerate()
+        .map(|(i, attempt)| AttemptRecord {
+            mid_stream: broken & bit(i) != 0,
+            ..attempt_record(attempt, response)
+        })
         .collect()
 }
 
@@ -263,7 +283,43 @@ fn attempt_record(attempt: &Attempt, response: Option<&ChatResponse>) -> Attempt
         latency_us: micros(attempt.latency),
         usage: answered.map(|r| r.usage),
         cost_usd: answered.and_then(|r| r.cost_usd),
+        mid_stream: false,
     }
+}
+
+/// Which of `attempts` (a bit per index, the first 64) broke after their stream sent
+/// content: for an answer, the failed call on each recovery's interrupted target, in
+/// order; for an interrupted stream, the last failed call on its target.
+pub(crate) fn broke_mid_stream(ending: &Ending<'_>, attempts: &[Attempt]) -> u64 {
+    let failed_on = |target: &TargetRef, attempt: &Attempt| {
+        attempt.target == *target && matches!(attempt.outcome, AttemptOutcome::Failed { .. })
+    };
+    match ending {
+        Ending::Answered(response) => {
+            let mut broken = 0;
+            let mut from = 0;
+            for recovery in &response.recoveries {
+                let found = attempts[from..]
+                    .iter()
+                    .position(|a| failed_on(&recovery.interrupted, a));
+                if let Some(offset) = found {
+                    broken |= bit(from + offset);
+                    from += offset + 1;
+                }
+            }
+            broken
+        }
+        Ending::Failed(Error::StreamInterrupted { target, .. }) => attempts
+            .iter()
+            .rposition(|a| failed_on(target, a))
+            .map_or(0, bit),
+        _ => 0,
+    }
+}
+
+pub(crate) fn bit(index: usize) -> u64 {
+    1u64.checked_shl(u32::try_from(index).unwrap_or(u32::MAX))
+        .unwrap_or(0)
 }
 
 pub(crate) fn budget_refused(error: &Error) -> Vec<Arc<str>> {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use super::execution::{Answer, CallTime, Execution};
+use super::execution::{Answer, CallTime, Execution, Sizing};
 use super::hedge;
 use super::plan::Candidate;
 use super::snapshot::Snapshot;
@@ -17,18 +17,27 @@ use crate::provider::{ProviderError, ProviderResponse};
 use crate::resilience::Deadline;
 use crate::types::{ChatRequest, ChatResponse};
 
-/// `received` is when the request arrived; `answered` is set to when the answering call
-/// ended, if the request was answered in a single call's time (not in a hedged race), so
-/// that a recorder need not read the clock again.
+/// What routing a request found out that a recorder would otherwise find again.
+#[derive(Default)]
+pub(crate) struct Trace {
+    /// When the answering call ended, if the request was answered in a single call's time
+    /// (not in a hedged race): the recorder need not read the clock again.
+    pub(crate) answered: Option<Instant>,
+    /// The request's needs and prompt size, once it was planned.
+    pub(crate) sizing: Option<Sizing>,
+}
+
+/// `received` is when the request arrived; `trace` is filled in on the way.
 pub(crate) async fn complete(
     snapshot: Arc<Snapshot>,
     received: Instant,
     step: &StepType,
     purpose: &Purpose,
     request: &ChatRequest,
-    answered: &mut Option<Instant>,
+    trace: &mut Trace,
 ) -> Result<ChatResponse, Error> {
     let mut execution = Execution::start(snapshot, received, step, purpose, request, false).await?;
+    trace.sizing = Some(execution.sizing());
     while let Some(candidate) = execution.next_candidate() {
         let mut retries = 0;
         loop {
@@ -50,7 +59,7 @@ pub(crate) async fn complete(
             let error = match result {
                 Ok(response) => {
                     let answer = response.into();
-                    *answered = Some(time.ended);
+                    trace.answered = Some(time.ended);
                     return Ok(execution.succeed(candidate, admission, answer, time));
                 }
                 Err(error) => error,

@@ -40,6 +40,7 @@ use tracing::Instrument;
 pub use builder::RouterBuilder;
 pub use catalog::{ModelInfo, PolicyInfo};
 pub(crate) use compile::PathStyle;
+pub(crate) use execution::Sizing;
 pub use explain::{AdaptedTarget, Explanation, PassedOver, TargetHeadroom};
 pub use recovery::CONTINUE_PROMPT;
 pub use skip::{SkipReason, SkippedTarget};
@@ -176,26 +177,21 @@ impl Router {
         let span = telemetry::request_span(step_type, purpose, &request);
         let snapshot = self.inner.snapshot.load_full();
         let received = tokio::time::Instant::now();
-        let mut answered = None;
-        let routed = complete::complete(
-            snapshot,
-            received,
-            step_type,
-            purpose,
-            &request,
-            &mut answered,
-        )
-        .instrument(span);
-        let Some(recorder) = &self.inner.recorder else {
-            return routed.await;
-        };
+        let mut trace = complete::Trace::default();
+        let routed =
+            complete::complete(snapshot, received, step_type, purpose, &request, &mut trace)
+                .instrument(span);
         let result = routed.await;
+        let Some(recorder) = &self.inner.recorder else {
+            return result;
+        };
         let ending = match &result {
             Ok(response) => Ending::Answered(response),
             Err(error) => Ending::Failed(error),
         };
-        let view = RequestView::of(step_type, purpose, &request);
-        let ended = answered.unwrap_or_else(tokio::time::Instant::now);
+        let sizing = trace.sizing.unwrap_or_else(|| Sizing::of(&request));
+        let view = RequestView::of(step_type, purpose, &request, sizing);
+        let ended = trace.answered.unwrap_or_else(tokio::time::Instant::now);
         recorder.record(received, ended, &view, &ending);
         result
     }
@@ -288,7 +284,8 @@ impl Router {
                 .instrument(span)
                 .await;
         };
-        let held = recorder.hold(&RequestView::of(step_type, purpose, &request).streamed());
+        let sizing = Sizing::of(&request);
+        let held = recorder.hold(&RequestView::of(step_type, purpose, &request, sizing).streamed());
         let recording = stream::Recording::new(recorder.clone(), received, held);
         stream::stream(
             snapshot,

@@ -49,8 +49,6 @@ pub(crate) struct Recording {
     recorder: Recorder,
     received: Instant,
     request: OwnedRequest,
-    /// The matched policy, once the stream is open.
-    policy: Arc<str>,
 }
 
 impl Recording {
@@ -59,7 +57,6 @@ impl Recording {
             recorder,
             received,
             request,
-            policy: Arc::from(""),
         })
     }
 
@@ -109,18 +106,24 @@ impl Drop for ChatStream {
         let Some(recording) = self.recording.take() else {
             return;
         };
-        let (policy, attempts) = match &self.state {
-            State::Reading(driver) => (driver.execution.policy_name().clone(), driver.abandoned()),
-            State::Failing(_) | State::Ended => (recording.policy.clone(), Vec::new()),
-        };
+        let attempts = self.calls_so_far();
         recording.record(&Ending::Abandoned {
-            policy: &policy,
+            policy: &self.opened.policy,
             attempts: &attempts,
         });
     }
 }
 
 impl ChatStream {
+    /// The calls made so far, the one being read as cancelled: what dropping the stream
+    /// now leaves behind (those of a failure being settled are not known here).
+    pub(crate) fn calls_so_far(&self) -> Vec<Attempt> {
+        match &self.state {
+            State::Reading(driver) => driver.abandoned(),
+            State::Failing(_) | State::Ended => Vec::new(),
+        }
+    }
+
     fn poll_events(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<StreamEvent, Error>>> {
         let this = self;
         loop {
@@ -235,21 +238,16 @@ pub(crate) async fn stream(
     step: &StepType,
     purpose: &Purpose,
     request: ChatRequest,
-    mut recording: Option<Box<Recording>>,
+    recording: Option<Box<Recording>>,
 ) -> Result<ChatStream, Error> {
     let opened = open_stream(snapshot, received, step, purpose, request).await;
     match opened {
-        Ok((state, opened)) => {
-            if let Some(recording) = &mut recording {
-                recording.policy = opened.policy.clone();
-            }
-            Ok(ChatStream {
-                state,
-                opened,
-                span: tracing::Span::current(),
-                recording,
-            })
-        }
+        Ok((state, opened)) => Ok(ChatStream {
+            state,
+            opened,
+            span: tracing::Span::current(),
+            recording,
+        }),
         Err(error) => {
             if let Some(recording) = recording {
                 recording.record(&Ending::Failed(&error));

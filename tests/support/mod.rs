@@ -13,6 +13,7 @@ pub mod recording;
 #[cfg(feature = "redis")]
 pub mod redis;
 pub mod telemetry;
+pub mod traffic;
 pub mod upstream;
 pub mod venv;
 #[cfg(feature = "vertex")]

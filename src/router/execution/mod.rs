@@ -5,8 +5,10 @@
 mod ending;
 mod outcome;
 mod settle;
+mod sizing;
 
 pub(crate) use settle::{Admission, CallTime};
+pub(crate) use sizing::Sizing;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -67,6 +69,7 @@ pub(crate) struct Execution {
     refused_probe: AtomicBool,
     /// How the request is adapted to the candidates whose models cannot take it as it is.
     adaptations: Vec<PlannedAdaptation>,
+    sizing: Sizing,
 }
 
 /// The parts of one candidate, resolved from the snapshot.
@@ -93,15 +96,14 @@ impl<'s> Resolved<'s> {
 /// to seconds.
 const LARGE_PROMPT_TOKENS: u32 = 64 * 1024;
 
-/// Plans the request, on a blocking thread when its prompt is large.
+/// Plans the request, on a blocking thread when its prompt (of `prompt_tokens`) is large.
 async fn plan_request(
     snapshot: &Arc<Snapshot>,
     input: &PlanRequest<'_>,
+    prompt_tokens: u32,
 ) -> Result<Plan, PlanError> {
     let request = input.request;
-    if crate::limits::estimate_prompt_tokens(&request.messages, &request.tools)
-        < LARGE_PROMPT_TOKENS
-    {
+    if prompt_tokens < LARGE_PROMPT_TOKENS {
         return plan(snapshot, input);
     }
     let owned = (
@@ -146,7 +148,8 @@ impl Execution {
             telemetry::request_finished(None, telemetry::outcome(&error), received.elapsed());
             return Err(error);
         }
-        let mut needs = request.required_capabilities();
+        let sizing = Sizing::of(request);
+        let mut needs = sizing.needs;
         if streaming {
             needs |= Capabilities::STREAMING;
         }
@@ -168,7 +171,7 @@ impl Execution {
                 for_real: true,
                 now,
             };
-            let planned = plan_request(&snapshot, &input).await;
+            let planned = plan_request(&snapshot, &input, sizing.prompt_tokens).await;
             if let Err(PlanError {
                 error:
                     Error::RateLimited {
@@ -236,8 +239,14 @@ impl Execution {
             refused_window: None,
             refused_probe: AtomicBool::new(false),
             adaptations: planned.adaptations,
+            sizing,
             snapshot,
         })
+    }
+
+    /// The request's needs (without streaming) and prompt size, as found at the start.
+    pub(crate) fn sizing(&self) -> Sizing {
+        self.sizing
     }
 
     /// The calls made so far that are settled (failed or retried).
