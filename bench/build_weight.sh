@@ -3,7 +3,8 @@
 # b9da15e) next to this checkout with default features and with `tiktoken` on, one after
 # the other in one run, each with an empty target directory under $WORK (default
 # /tmp/rw-cold). Prints wall time, crates (`cargo tree -e normal,build`), compiled units
-# and the debug binary's size. Uses the crates already downloaded (--offline).
+# and the debug binary's size. Uses the crates already downloaded (--offline). VARIANTS
+# picks which to build (default "before after after-tiktoken").
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 before="${BEFORE:-b9da15e}"
@@ -42,7 +43,7 @@ app before "$work/src-before" ""
 app after "$work/src-after" ""
 app after-tiktoken "$work/src-after" ', features = ["tiktoken"]'
 
-for variant in before after after-tiktoken; do
+for variant in ${VARIANTS:-before after after-tiktoken}; do
     cd "$work/app-$variant"
     started=$(date +%s.%N)
     CARGO_TARGET_DIR="$work/target-$variant" cargo build --offline --message-format=json \
