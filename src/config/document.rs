@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::account::AccountConfig;
 use super::alerts::AlertSinkConfig;
@@ -67,7 +67,7 @@ use crate::router::{PathStyle, Router, RouterBuilder, Snapshot};
 /// # }
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[non_exhaustive]
@@ -96,7 +96,11 @@ pub struct RouterConfig {
     pub health: HealthSettings,
     /// How long a request may wait for rate-limit capacity when every candidate is
     /// limited (default: no wait).
-    #[serde(default, deserialize_with = "duration::optional")]
+    #[serde(
+        default,
+        deserialize_with = "duration::optional",
+        serialize_with = "duration::write_optional"
+    )]
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
     pub queue_time: Option<Duration>,
     /// What happens to a parameter a target's model cannot take: `adapt` (default: drop,

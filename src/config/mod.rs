@@ -90,6 +90,7 @@ mod sim;
 mod state;
 mod vertex;
 mod watch;
+mod write;
 
 pub use account::AccountConfig;
 pub use adapters::{
