@@ -19,7 +19,7 @@ use super::shared::SharedStateConfig;
 use super::state::StateStoreConfig;
 use crate::error::{ConfigError, ConfigProblem};
 use crate::provider::profile::ParameterPolicy;
-use crate::router::{PathStyle, Router, RouterBuilder, Snapshot};
+use crate::router::{FromFile, PathStyle, Router, RouterBuilder, Snapshot};
 
 /// Everything a [`RouterBuilder`] can express, as data read from a TOML, YAML or JSON file
 /// (or nested in your own serde configuration).
@@ -175,7 +175,9 @@ impl RouterConfig {
 
     /// A builder holding this configuration, with secrets read from the process
     /// environment. Add what a file cannot express (your own [`Provider`](crate::Provider)
-    /// accounts, say) before building.
+    /// accounts, say) before building: the router keeps the accounts, models and policies
+    /// added this way across [`Router::reload_config`] and [`Router::watch_config`], unless
+    /// a later file declares one of the same name (the file's then replaces it).
     ///
     /// # Errors
     ///
@@ -228,7 +230,8 @@ impl RouterConfig {
     }
 
     /// The builder, with every problem the builder cannot see reported into `problems`.
-    /// A state store the same as `previous`'s is kept rather than opened again.
+    /// A state store the same as `previous`'s is kept rather than opened again, and so is
+    /// what code added beside `previous`'s file.
     fn builder(
         &self,
         previous: Option<&Snapshot>,
@@ -268,7 +271,16 @@ impl RouterConfig {
                 builder = builder.alert_sink(sink);
             }
         }
-        builder
+        let file = FromFile {
+            accounts: self.accounts.iter().map(|a| a.name.clone()).collect(),
+            models: self.models.iter().map(|m| m.name.clone()).collect(),
+            policies: self.policies.iter().map(|p| p.name.clone()).collect(),
+            provider_kinds: kinds.clone(),
+        };
+        if let Some(previous) = previous {
+            builder = previous.code_added.add_to(builder, &file);
+        }
+        builder.from_file(file)
     }
 
     /// Breakers, health and queueing: the settings of the router as a whole.
@@ -392,7 +404,9 @@ impl Router {
 
     /// Replaces the whole configuration atomically with `config`, as
     /// [`reload`](Self::reload) does: requests in flight finish on the old one, and
-    /// counters of policies and targets whose names survive are kept.
+    /// counters of policies and targets whose names survive are kept. Accounts, models
+    /// and policies your code added to the builder of
+    /// [`RouterConfig::to_builder`] stay, unless `config` declares one of the same name.
     ///
     /// # Errors
     ///
