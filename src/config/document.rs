@@ -33,6 +33,35 @@ use crate::router::{FromFile, PathStyle, Router, RouterBuilder, Snapshot};
 /// `api_key = "${OPENAI_API_KEY}"` are read from the environment when the router is built
 /// (see [`SecretValue`](super::SecretValue)).
 ///
+/// It is also `Serialize`, for configurations generated in code: what it writes (in any
+/// of the formats) reads back equal, with secrets as their `${NAME}` references.
+///
+/// ```
+/// # #[cfg(feature = "json")] {
+/// use routewise::config::{
+///     AccountConfig, Format, ModelConfig, PolicyConfig, ProviderConfig, RouterConfig,
+///     SecretValue, SimSettings, TargetConfig,
+/// };
+/// use routewise::RouteStep;
+///
+/// let mut account = AccountConfig::new("main", ProviderConfig::Sim(SimSettings::default()));
+/// account.api_key = Some(SecretValue::env("MAIN_KEY"));
+/// let mut model = ModelConfig::new("m");
+/// model.targets.push(TargetConfig::new("main", "sim-large"));
+/// let mut policy = PolicyConfig::new("default");
+/// policy.route = vec![RouteStep::model("m")];
+/// let mut config = RouterConfig::default();
+/// config.accounts.push(account);
+/// config.models.push(model);
+/// config.policies.push(policy);
+///
+/// let text = serde_json::to_string(&config)?;
+/// assert!(text.contains(r#""api_key":"${MAIN_KEY}""#));
+/// assert_eq!(RouterConfig::from_str_format(&text, Format::Json)?, config);
+/// # }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
 /// ```
 /// # #[cfg(feature = "toml")] {
 /// use routewise::config::{Format, RouterConfig};
@@ -280,7 +309,7 @@ impl RouterConfig {
         if let Some(previous) = previous {
             builder = previous.code_added.add_to(builder, &file);
         }
-        builder.from_file(file)
+        builder.made_from_file(file)
     }
 
     /// Breakers, health and queueing: the settings of the router as a whole.

@@ -99,7 +99,7 @@ impl std::fmt::Debug for RouterBuilder {
 impl RouterBuilder {
     /// Marks the builder as made from the config file `file` describes: the router keeps
     /// its provider kinds, and what code adds beside the file's names, for reloads.
-    pub(crate) fn from_file(mut self, file: FromFile) -> Self {
+    pub(crate) fn made_from_file(mut self, file: FromFile) -> Self {
         self.from_file = Some(file);
         self
     }
