@@ -3,7 +3,9 @@
 # b9da15e) next to this checkout with default features and with `tiktoken` on, one after
 # the other in one run, each with an empty target directory under $WORK (default
 # /tmp/rw-cold). Prints wall time, crates (`cargo tree -e normal,build`), compiled units
-# and the debug binary's size. Uses the crates already downloaded (--offline).
+# and the debug binary's size. Uses the crates already downloaded (--offline). VARIANTS
+# picks which to build (default "before after after-tiktoken"); ROUNDS repeats them. Wall
+# time moves with the machine's load; CPU time (user + system of cargo and rustc) much less.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 before="${BEFORE:-b9da15e}"
@@ -42,14 +44,30 @@ app before "$work/src-before" ""
 app after "$work/src-after" ""
 app after-tiktoken "$work/src-after" ', features = ["tiktoken"]'
 
-for variant in before after after-tiktoken; do
+build() { # variant: one cold build, wall time and the CPU time of cargo and rustc
+    local variant="$1"
     cd "$work/app-$variant"
-    started=$(date +%s.%N)
-    CARGO_TARGET_DIR="$work/target-$variant" cargo build --offline --message-format=json \
-        2>"$work/$variant.err" >"$work/$variant.json"
-    ended=$(date +%s.%N)
+    rm -rf "$work/target-$variant"
+    local TIMEFORMAT="%R %U %S"
+    local timed
+    timed=$( { time CARGO_TARGET_DIR="$work/target-$variant" cargo build --offline \
+        --message-format=json 2>"$work/$variant.err" >"$work/$variant.json"; } 2>&1 )
+    read -r wall user sys <<<"$timed"
     units=$(grep -c '"reason":"compiler-artifact"' "$work/$variant.json")
     crates=$(cargo tree --offline --prefix none -e normal,build | sed 's/ (\*)//' | sort -u | wc -l)
     size=$(stat -c %s "$work/target-$variant/debug/hello-$variant")
-    echo "$variant: $(echo "$ended - $started" | bc) s, $crates crates, $units units, $size bytes"
+    echo "$variant: ${wall} s wall, $(echo "$user + $sys" | bc) s CPU, $crates crates, $units units, $size bytes"
+}
+
+# ROUNDS > 1 repeats the builds, every other round in reverse order, so that the machine's
+# load drifting during a run weighs on each variant alike.
+variants=(${VARIANTS:-before after after-tiktoken})
+for ((round = 1; round <= ${ROUNDS:-1}; round++)); do
+    order=("${variants[@]}")
+    if ((round % 2 == 0)); then
+        order=($(printf '%s\n' "${variants[@]}" | tac))
+    fi
+    for variant in "${order[@]}"; do
+        echo -n "round $round: " && build "$variant"
+    done
 done

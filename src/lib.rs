@@ -118,9 +118,10 @@
 //! | `rustls` | ✓ | TLS for the HTTP adapters through rustls (`ring` provider, the platform's certificate verifier): no OpenSSL |
 //! | `native-tls` | | TLS through the system's OpenSSL instead; wins when both are on |
 //! | `system-proxy` | ✓ | proxies from the macOS and Windows system settings (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY` are always followed) |
+//! | `http2` | | HTTP/2 to providers that offer it; without it, HTTP/1.1 (every provider API serves it), one pooled connection per concurrent call |
 //! | `tiktoken` | | exact prompt token counts for OpenAI models (about 8 MB of tokenizer data); without it, the four-characters-per-token estimate |
 //! | `toml` / `yaml` / `json` | | read [`RouterConfig`] files in that format |
-//! | `schema` | | `RouterConfig::json_schema()` |
+//! | `schema` | | `RouterConfig::json_schema()`, `RouterConfig::json_schema_with_kinds()` |
 //! | `redis` | | limits, spend, alerts, cool-downs, breakers and health shared by every instance through Redis (`shared`) |
 //! | `metrics` | | request, attempt, latency and token metrics through the `metrics` facade (`metrics`) |
 //!

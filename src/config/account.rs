@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::budget::BudgetConfig;
 use super::kinds::ProviderKinds;
@@ -33,7 +33,7 @@ use crate::provider::profile::{ModelRules, ProfileTable};
 /// model_data = "model_prices_and_context_window.json"
 /// profiles = { "my-finetune" = { unsupported = ["seed"] } }
 /// ```
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[non_exhaustive]
@@ -43,8 +43,9 @@ pub struct AccountConfig {
     /// The backend and its settings.
     pub provider: ProviderConfig,
     /// The API key, from the environment: `"${OPENAI_API_KEY}"` or
-    /// `{ env = "OPENAI_API_KEY" }`. A key written into the file is rejected.
-    #[serde(default)]
+    /// `{ env = "OPENAI_API_KEY" }`. A key written into the file is rejected, and one
+    /// without a variable is refused when the config is serialized.
+    #[serde(default, serialize_with = "super::secret::write_api_key")]
     pub api_key: Option<SecretValue>,
     /// Overrides the provider's default base URL.
     #[serde(default)]
@@ -74,6 +75,23 @@ pub struct AccountConfig {
 }
 
 impl AccountConfig {
+    /// An account named `name` served by `provider`, with nothing else set: no key,
+    /// the provider's base URL, no headers, limits, budget or price overrides.
+    pub fn new(name: impl Into<String>, provider: ProviderConfig) -> Self {
+        Self {
+            name: name.into(),
+            provider,
+            api_key: None,
+            base_url: None,
+            headers: BTreeMap::new(),
+            limits: None,
+            budget: None,
+            pricing: BTreeMap::new(),
+            model_data: None,
+            profiles: BTreeMap::new(),
+        }
+    }
+
     /// The account, with secrets read through `env`. Problems are reported under `at`
     /// (such as `accounts[1]`); the account is built even then, so the rest of the
     /// configuration can still be checked.

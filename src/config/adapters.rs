@@ -3,8 +3,9 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::Serializer;
 use serde::de::{self, Deserializer};
+use serde::{Deserialize, Serialize};
 
 use super::duration;
 use super::problems::Problems;
@@ -22,7 +23,7 @@ use crate::provider::openai::{MaxTokensField, OpenAi, Preset};
 /// provider = { kind = "openai", timeouts = { connect = "5s", read = "30s", total = "2m" } }
 /// provider = { kind = "openai", timeouts = { read = "off", total = "off" } }
 /// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[non_exhaustive]
@@ -58,6 +59,15 @@ impl<'de> Deserialize<'de> for AdapterTimeout {
         duration::parse(&text)
             .map(AdapterTimeout::After)
             .map_err(de::Error::custom)
+    }
+}
+
+impl Serialize for AdapterTimeout {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            AdapterTimeout::After(limit) => duration::write(limit, serializer),
+            AdapterTimeout::Off => serializer.serialize_str("off"),
+        }
     }
 }
 
@@ -116,7 +126,7 @@ fn check_nonzero(limit: Duration, path: &str, problems: &mut Problems) {
 /// provider = { kind = "openai", preset = "vllm" }   # with base_url = "http://gpu-box:9000/v1"
 /// provider = { kind = "openai", system_name = "in-house", stream_usage = false }
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[non_exhaustive]
@@ -139,7 +149,7 @@ pub struct OpenAiSettings {
 }
 
 /// Which request field carries the token limit (see [`MaxTokensField`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[non_exhaustive]
@@ -196,7 +206,7 @@ impl OpenAiSettings {
 /// ```toml
 /// provider = { kind = "anthropic", api_version = "2023-06-01", default_max_tokens = 2048 }
 /// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[non_exhaustive]
@@ -211,7 +221,7 @@ pub struct AnthropicSettings {
 }
 
 /// An `anthropic-version` the adapter speaks (see [`ApiVersion`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[non_exhaustive]
 pub enum AnthropicVersion {
@@ -249,7 +259,7 @@ impl AnthropicSettings {
 /// ```toml
 /// provider = { kind = "gemini", timeouts = { total = "30s" } }
 /// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[non_exhaustive]

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::duration;
 use super::path;
@@ -22,7 +22,7 @@ use crate::budget::{AlertSink, TracingSink, WebhookSink};
 ///   { kind = "webhook", url = "${ALERT_WEBHOOK_URL}", headers = { authorization = "Bearer ${ALERT_TOKEN}" }, timeout = "5s" },
 /// ]
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[non_exhaustive]
@@ -35,7 +35,7 @@ pub enum AlertSinkConfig {
 }
 
 /// A webhook that receives budget alerts.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[non_exhaustive]
@@ -47,7 +47,11 @@ pub struct WebhookSettings {
     #[serde(default)]
     pub headers: BTreeMap<String, SecretValue>,
     /// How long one post may take (default 10 s).
-    #[serde(default, deserialize_with = "duration::optional")]
+    #[serde(
+        default,
+        deserialize_with = "duration::optional",
+        serialize_with = "duration::write_optional"
+    )]
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
     pub timeout: Option<Duration>,
 }
@@ -66,6 +70,17 @@ impl AlertSinkConfig {
             AlertSinkConfig::Webhook(webhook) => webhook
                 .build(at, env, problems)
                 .map(|sink| Arc::new(sink) as Arc<dyn AlertSink>),
+        }
+    }
+}
+
+impl WebhookSettings {
+    /// Posts to `url`, with no extra headers and the default timeout.
+    pub fn new(url: SecretValue) -> Self {
+        Self {
+            url,
+            headers: BTreeMap::new(),
+            timeout: None,
         }
     }
 }

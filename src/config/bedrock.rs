@@ -1,6 +1,6 @@
 //! Settings of the AWS Bedrock adapter (feature `bedrock`): [`BedrockSettings`].
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::adapters::HttpTimeoutSettings;
 use super::problems::Problems;
@@ -18,7 +18,7 @@ use crate::provider::bedrock::{Bedrock, CredentialSource};
 ///
 /// An account `api_key` (`api_key = "${AWS_BEARER_TOKEN_BEDROCK}"`) is used as a Bedrock
 /// API key instead of signing.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[cfg_attr(docsrs, doc(cfg(feature = "bedrock")))]
@@ -37,7 +37,7 @@ pub struct BedrockSettings {
 }
 
 /// Where a Bedrock account's keys come from (see [`CredentialSource`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[cfg_attr(docsrs, doc(cfg(feature = "bedrock")))]

@@ -3,8 +3,9 @@
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
-use serde::Deserialize;
+use serde::Serializer;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::{Deserialize, Serialize};
 
 use super::duration;
 use super::problems::Problems;
@@ -17,7 +18,7 @@ use crate::budget::{Budget, BudgetConfigError, BudgetWindow, DEFAULT_THRESHOLDS}
 /// budget = { monthly_usd = 250.0, thresholds = [50, 80, 95, 100] }
 /// budget = { monthly_usd = 40.0, window = { start = "2025-01-06T00:00:00Z", length = "7d" } }
 /// ```
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[non_exhaustive]
@@ -52,6 +53,15 @@ pub enum BudgetWindowConfig {
 }
 
 impl BudgetConfig {
+    /// `usd` per UTC calendar month, with the default alert thresholds.
+    pub fn monthly_usd(usd: f64) -> Self {
+        Self {
+            monthly_usd: usd,
+            thresholds: None,
+            window: BudgetWindowConfig::CalendarMonth,
+        }
+    }
+
     /// The budget, or `None` after reporting its first problem under `at` (such as
     /// `accounts[0].budget`).
     pub(crate) fn build(&self, at: &str, problems: &mut Problems) -> Option<Budget> {
@@ -86,15 +96,32 @@ impl<'de> Deserialize<'de> for BudgetWindowConfig {
     }
 }
 
+impl Serialize for BudgetWindowConfig {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match *self {
+            BudgetWindowConfig::CalendarMonth => serializer.serialize_str("calendar_month"),
+            BudgetWindowConfig::Fixed { start, length } => {
+                FixedWindow { start, length }.serialize(serializer)
+            }
+        }
+    }
+}
+
 struct WindowVisitor;
 
-/// A fixed window as written.
-#[derive(Deserialize)]
+/// A fixed window as written (`start` to the second).
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct FixedWindow {
-    #[serde(deserialize_with = "timestamp")]
+    #[serde(
+        deserialize_with = "timestamp",
+        serialize_with = "crate::budget::serialize_rfc3339"
+    )]
     start: SystemTime,
-    #[serde(deserialize_with = "duration::required")]
+    #[serde(
+        deserialize_with = "duration::required",
+        serialize_with = "duration::write"
+    )]
     length: Duration,
 }
 

@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::account::AccountConfig;
 use super::alerts::AlertSinkConfig;
@@ -19,7 +19,7 @@ use super::shared::SharedStateConfig;
 use super::state::StateStoreConfig;
 use crate::error::{ConfigError, ConfigProblem};
 use crate::provider::profile::ParameterPolicy;
-use crate::router::{PathStyle, Router, RouterBuilder, Snapshot};
+use crate::router::{FromFile, PathStyle, Router, RouterBuilder, Snapshot};
 
 /// Everything a [`RouterBuilder`] can express, as data read from a TOML, YAML or JSON file
 /// (or nested in your own serde configuration).
@@ -32,6 +32,35 @@ use crate::router::{PathStyle, Router, RouterBuilder, Snapshot};
 /// Unknown keys are errors. Secrets are never written in the file: values such as
 /// `api_key = "${OPENAI_API_KEY}"` are read from the environment when the router is built
 /// (see [`SecretValue`](super::SecretValue)).
+///
+/// It is also `Serialize`, for configurations generated in code: what it writes (in any
+/// of the formats) reads back equal, with secrets as their `${NAME}` references.
+///
+/// ```
+/// # #[cfg(feature = "json")] {
+/// use routewise::config::{
+///     AccountConfig, Format, ModelConfig, PolicyConfig, ProviderConfig, RouterConfig,
+///     SecretValue, SimSettings, TargetConfig,
+/// };
+/// use routewise::RouteStep;
+///
+/// let mut account = AccountConfig::new("main", ProviderConfig::Sim(SimSettings::default()));
+/// account.api_key = Some(SecretValue::env("MAIN_KEY"));
+/// let mut model = ModelConfig::new("m");
+/// model.targets.push(TargetConfig::new("main", "sim-large"));
+/// let mut policy = PolicyConfig::new("default");
+/// policy.route = vec![RouteStep::model("m")];
+/// let mut config = RouterConfig::default();
+/// config.accounts.push(account);
+/// config.models.push(model);
+/// config.policies.push(policy);
+///
+/// let text = serde_json::to_string(&config)?;
+/// assert!(text.contains(r#""api_key":"${MAIN_KEY}""#));
+/// assert_eq!(RouterConfig::from_str_format(&text, Format::Json)?, config);
+/// # }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 ///
 /// ```
 /// # #[cfg(feature = "toml")] {
@@ -67,7 +96,7 @@ use crate::router::{PathStyle, Router, RouterBuilder, Snapshot};
 /// # }
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[non_exhaustive]
@@ -96,7 +125,11 @@ pub struct RouterConfig {
     pub health: HealthSettings,
     /// How long a request may wait for rate-limit capacity when every candidate is
     /// limited (default: no wait).
-    #[serde(default, deserialize_with = "duration::optional")]
+    #[serde(
+        default,
+        deserialize_with = "duration::optional",
+        serialize_with = "duration::write_optional"
+    )]
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
     pub queue_time: Option<Duration>,
     /// What happens to a parameter a target's model cannot take: `adapt` (default: drop,
@@ -171,7 +204,9 @@ impl RouterConfig {
 
     /// A builder holding this configuration, with secrets read from the process
     /// environment. Add what a file cannot express (your own [`Provider`](crate::Provider)
-    /// accounts, say) before building.
+    /// accounts, say) before building: the router keeps the accounts, models and policies
+    /// added this way across [`Router::reload_config`] and [`Router::watch_config`], unless
+    /// a later file declares one of the same name (the file's then replaces it).
     ///
     /// # Errors
     ///
@@ -224,7 +259,8 @@ impl RouterConfig {
     }
 
     /// The builder, with every problem the builder cannot see reported into `problems`.
-    /// A state store the same as `previous`'s is kept rather than opened again.
+    /// A state store the same as `previous`'s is kept rather than opened again, and so is
+    /// what code added beside `previous`'s file.
     fn builder(
         &self,
         previous: Option<&Snapshot>,
@@ -264,7 +300,16 @@ impl RouterConfig {
                 builder = builder.alert_sink(sink);
             }
         }
-        builder
+        let file = FromFile {
+            accounts: self.accounts.iter().map(|a| a.name.clone()).collect(),
+            models: self.models.iter().map(|m| m.name.clone()).collect(),
+            policies: self.policies.iter().map(|p| p.name.clone()).collect(),
+            provider_kinds: kinds.clone(),
+        };
+        if let Some(previous) = previous {
+            builder = previous.code_added.add_to(builder, &file);
+        }
+        builder.made_from_file(file)
     }
 
     /// Breakers, health and queueing: the settings of the router as a whole.
@@ -388,7 +433,9 @@ impl Router {
 
     /// Replaces the whole configuration atomically with `config`, as
     /// [`reload`](Self::reload) does: requests in flight finish on the old one, and
-    /// counters of policies and targets whose names survive are kept.
+    /// counters of policies and targets whose names survive are kept. Accounts, models
+    /// and policies your code added to the builder of
+    /// [`RouterConfig::to_builder`] stay, unless `config` declares one of the same name.
     ///
     /// # Errors
     ///

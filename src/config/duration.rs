@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serializer};
 
 /// Parses a number followed by a unit, `ms`, `s`, `m`, `h` or `d`, or several such parts
 /// added up (`"1m30s"`, `"1h 15m"`).
@@ -84,6 +84,52 @@ pub(crate) fn required<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::E
     parse(&DurationText::deserialize(d)?.0).map_err(serde::de::Error::custom)
 }
 
+/// The text [`parse`] reads back as `duration`: whole days, hours, minutes, seconds and
+/// milliseconds added up (`"1m30s"`, `"250ms"`, `"0s"`), with any sub-millisecond rest
+/// as a fraction of the last millisecond.
+pub(crate) fn format(duration: Duration) -> String {
+    use std::fmt::Write;
+
+    const SECOND: u128 = 1_000_000_000;
+    const UNITS: [(&str, u128); 4] = [
+        ("d", 86_400 * SECOND),
+        ("h", 3_600 * SECOND),
+        ("m", 60 * SECOND),
+        ("s", SECOND),
+    ];
+    let mut rest = duration.as_nanos();
+    let mut text = String::new();
+    for (unit, nanos) in UNITS {
+        if rest >= nanos {
+            let _ = write!(text, "{}{unit}", rest / nanos);
+            rest %= nanos;
+        }
+    }
+    if rest > 0 {
+        // Below a second, so exact in an f64.
+        let _ = write!(text, "{}ms", rest as f64 / 1e6);
+    } else if text.is_empty() {
+        text.push_str("0s");
+    }
+    text
+}
+
+/// `serialize_with` for `Duration` fields: the text [`required`] reads.
+pub(crate) fn write<S: Serializer>(duration: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format(*duration))
+}
+
+/// `serialize_with` for `Option<Duration>` fields: the text [`optional`] reads, or none.
+pub(crate) fn write_optional<S: Serializer>(
+    duration: &Option<Duration>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match duration {
+        Some(duration) => write(duration, s),
+        None => s.serialize_none(),
+    }
+}
+
 /// The schema of a duration string.
 #[cfg(feature = "schema")]
 pub(crate) fn schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
@@ -135,6 +181,22 @@ mod tests {
         );
         let parsed = serde_json::from_str::<Timeout>(r#"{"timeout": "500ms"}"#).unwrap();
         assert_eq!(parsed.timeout, Some(Duration::from_millis(500)));
+    }
+
+    #[test]
+    fn written_durations_read_back_the_same() {
+        let cases = [
+            (Duration::ZERO, "0s"),
+            (Duration::from_millis(250), "250ms"),
+            (Duration::from_millis(1500), "1s500ms"),
+            (Duration::from_secs(90), "1m30s"),
+            (Duration::from_secs(7 * 86_400 + 3_600), "7d1h"),
+            (Duration::from_micros(1_250), "1.25ms"),
+        ];
+        for (duration, text) in cases {
+            assert_eq!(format(duration), text);
+            assert_eq!(parse(text), Ok(duration), "{text}");
+        }
     }
 
     #[test]

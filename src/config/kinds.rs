@@ -74,7 +74,14 @@ type Build =
 #[must_use]
 pub struct ProviderKinds {
     kinds: BTreeMap<String, Arc<Build>>,
+    /// The schemas of the settings of kinds registered with one.
+    #[cfg(feature = "schema")]
+    schemas: BTreeMap<String, Describe>,
 }
+
+/// Writes the schema of one kind's settings (see [`ProviderKinds::register_with_schema`]).
+#[cfg(feature = "schema")]
+pub(crate) type Describe = fn(&mut schemars::SchemaGenerator) -> schemars::Schema;
 
 impl ProviderKinds {
     /// No registered kinds.
@@ -109,8 +116,62 @@ impl ProviderKinds {
                 }
             }
         };
-        self.kinds.insert(kind.into(), Arc::new(build));
+        let kind = kind.into();
+        #[cfg(feature = "schema")]
+        self.schemas.remove(&kind);
+        self.kinds.insert(kind, Arc::new(build));
         self
+    }
+
+    /// [`register`](Self::register), with the schema of `S` in
+    /// [`RouterConfig::json_schema_with_kinds`](crate::RouterConfig::json_schema_with_kinds),
+    /// so editors check and complete the kind's settings like a built-in kind's.
+    ///
+    /// ```
+    /// use routewise::config::ProviderKinds;
+    /// use routewise::sim::SimProvider;
+    /// use routewise::RouterConfig;
+    ///
+    /// #[derive(serde::Deserialize, schemars::JsonSchema)]
+    /// #[serde(deny_unknown_fields)]
+    /// struct EchoSettings {
+    ///     /// What every answer says.
+    ///     greeting: String,
+    /// }
+    ///
+    /// let kinds = ProviderKinds::new().register_with_schema("echo", |s: EchoSettings| {
+    ///     Ok(SimProvider::new().reply(s.greeting))
+    /// });
+    /// let schema = RouterConfig::json_schema_with_kinds(&kinds);
+    /// let echo = schema["$defs"]["ProviderConfig"]["oneOf"]
+    ///     .as_array()
+    ///     .unwrap()
+    ///     .iter()
+    ///     .find(|kind| kind["properties"]["kind"]["const"] == "echo")
+    ///     .unwrap();
+    /// assert_eq!(echo["properties"]["greeting"]["type"], "string");
+    /// assert_eq!(echo["additionalProperties"], false);
+    /// ```
+    #[cfg(feature = "schema")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "schema")))]
+    pub fn register_with_schema<S, P, F>(self, kind: impl Into<String>, build: F) -> Self
+    where
+        S: DeserializeOwned + schemars::JsonSchema,
+        P: Provider,
+        F: Fn(S) -> Result<P, String> + Send + Sync + 'static,
+    {
+        let kind = kind.into();
+        let mut kinds = self.register(kind.clone(), build);
+        kinds.schemas.insert(kind, S::json_schema);
+        kinds
+    }
+
+    /// The registered kinds, each with the schema of its settings if it was registered
+    /// with one.
+    #[cfg(feature = "schema")]
+    pub(crate) fn described(&self) -> impl Iterator<Item = (&str, Option<Describe>)> {
+        self.names()
+            .map(|name| (name, self.schemas.get(name).copied()))
     }
 
     /// The registered kinds' names, in order.

@@ -51,11 +51,16 @@
 //!   built (API keys, header values, webhook URLs); a missing variable names itself and
 //!   where it is used.
 //! - Schema: with the `schema` feature, `RouterConfig::json_schema()` describes the file
-//!   for editors; the crate ships it as `routewise.schema.json` (regenerate with
+//!   for editors (`RouterConfig::json_schema_with_kinds()` with your provider kinds too); the crate ships it as `routewise.schema.json` (regenerate with
 //!   `ROUTEWISE_UPDATE_SCHEMA=1 cargo test --features schema --test config_schema`).
 //! - Reload: [`Router::watch_config`](crate::Router::watch_config) polls the file and
 //!   swaps a valid new configuration in atomically, keeping stats, breakers, health,
-//!   limiters, budgets and an unchanged state store.
+//!   limiters, budgets and an unchanged state store, and the accounts, models and
+//!   policies your code added to [`RouterConfig::to_builder`]'s builder.
+//! - Writing: every config type is `Serialize`, so a configuration generated in code
+//!   (`RouterConfig::default()`, [`AccountConfig::new`], [`PolicyConfig::new`], ...) writes
+//!   out in any of the formats and reads back equal. Secrets are written as the `${NAME}`
+//!   references they hold; an API key without one is refused.
 //! - Runtime: background health probes (`health.probe_interval`) and a file state store
 //!   need a Tokio runtime when the router is built.
 
@@ -90,6 +95,7 @@ mod sim;
 mod state;
 mod vertex;
 mod watch;
+mod write;
 
 pub use account::AccountConfig;
 pub use adapters::{

@@ -1,7 +1,7 @@
 //! [`ModelConfig`] and [`TargetConfig`]: logical models and their targets as written in a
 //! config file.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::price::PriceConfig;
 use super::problems::Problems;
@@ -27,7 +27,7 @@ use crate::types::SamplingParams;
 ///     profile = { unsupported = ["seed"] } },
 /// ]
 /// ```
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[non_exhaustive]
@@ -53,7 +53,7 @@ pub struct ModelConfig {
 }
 
 /// One concrete provider model behind a logical model (see [`Target`]).
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[non_exhaustive]
@@ -88,6 +88,18 @@ pub struct TargetConfig {
 }
 
 impl ModelConfig {
+    /// A logical model named `name` with no capabilities, defaults or targets yet.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            capabilities: Capabilities::default(),
+            defaults: SamplingParams::default(),
+            balance: Balance::default(),
+            targets: Vec::new(),
+            parameter_policy: None,
+        }
+    }
+
     /// The model, reporting bad target prices under `at` (such as `models[0]`).
     pub(crate) fn to_model(&self, at: &str, problems: &mut Problems) -> LogicalModel {
         let mut model = LogicalModel::new(self.name.as_str())
@@ -105,6 +117,21 @@ impl ModelConfig {
 }
 
 impl TargetConfig {
+    /// Provider model `model` on account `account`, tier 0, with nothing else set.
+    pub fn new(account: impl Into<String>, model: impl Into<String>) -> Self {
+        Self {
+            account: account.into(),
+            model: model.into(),
+            weight: None,
+            tier: 0,
+            capabilities: None,
+            context_window: None,
+            price: None,
+            profile: None,
+            breaker: None,
+        }
+    }
+
     fn to_target(&self, at: &str, problems: &mut Problems) -> Target {
         let mut target = Target::new(self.account.as_str(), self.model.as_str()).tier(self.tier);
         if let Some(weight) = self.weight {

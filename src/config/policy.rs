@@ -31,7 +31,7 @@ use crate::provider::ErrorKind;
 /// larger_context = ["long-context-llm"]
 /// stream_recovery = "continue"
 /// ```
-#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[non_exhaustive]
@@ -45,7 +45,11 @@ pub struct PolicyConfig {
     #[serde(default, rename = "match")]
     pub matcher: Match,
     /// Logical models (or single targets of them) in order: primary, then fallbacks.
-    #[serde(default, deserialize_with = "route")]
+    #[serde(
+        default,
+        deserialize_with = "route",
+        serialize_with = "super::write::route"
+    )]
     #[cfg_attr(feature = "schema", schemars(with = "Vec<RouteStepSchema>"))]
     pub route: Vec<RouteStep>,
     /// Capabilities every model on the route must have.
@@ -63,7 +67,11 @@ pub struct PolicyConfig {
     pub retry: Option<RetrySettings>,
     /// Retries on the same target by failure kind, overriding `retry.max_retries` for
     /// that kind (with `retry`'s backoff).
-    #[serde(default, deserialize_with = "resilience::retries_by_kind")]
+    #[serde(
+        default,
+        deserialize_with = "resilience::retries_by_kind",
+        serialize_with = "super::write::counts_by_kind"
+    )]
     #[cfg_attr(
         feature = "schema",
         schemars(schema_with = "resilience::retries_by_kind_schema")
@@ -90,6 +98,27 @@ pub struct PolicyConfig {
 }
 
 impl PolicyConfig {
+    /// A policy named `name` that takes every request, with an empty route and the
+    /// defaults of every other setting.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            priority: 0,
+            matcher: Match::default(),
+            route: Vec::new(),
+            requires: Capabilities::default(),
+            fallback: FallbackRules::default(),
+            breaker: PolicyBreaker::default(),
+            retry: None,
+            retry_on: Vec::new(),
+            timeouts: TimeoutSettings::default(),
+            hedge: None,
+            cheapest_first: false,
+            larger_context: Vec::new(),
+            stream_recovery: StreamRecovery::default(),
+        }
+    }
+
     /// The policy, reporting bad hedge settings under `at` (such as `policies[0]`).
     pub(crate) fn to_policy(&self, at: &str, problems: &mut Problems) -> Policy {
         let mut policy = Policy::new(self.name.as_str())

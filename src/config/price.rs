@@ -1,6 +1,6 @@
 //! [`PriceConfig`]: what a provider model charges, as written in a config file.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::problems::Problems;
 use crate::budget::{Price, Usd};
@@ -12,7 +12,7 @@ use crate::budget::{Price, Usd};
 /// ```toml
 /// price = { input = 2.5, output = 10.0, cached_input = 1.25 }
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[non_exhaustive]
@@ -33,6 +33,18 @@ pub struct PriceConfig {
 }
 
 impl PriceConfig {
+    /// `input` and `output` dollars per million tokens; the other kinds of tokens cost
+    /// what those do.
+    pub fn new(input: f64, output: f64) -> Self {
+        Self {
+            input,
+            output,
+            cached_input: None,
+            cache_write: None,
+            reasoning: None,
+        }
+    }
+
     /// The price, or `None` after reporting every amount that is not one under `at`
     /// (such as `models[0].targets[1].price`).
     pub(crate) fn build(&self, at: &str, problems: &mut Problems) -> Option<Price> {

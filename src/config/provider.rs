@@ -2,8 +2,9 @@
 
 use std::sync::Arc;
 
-use serde::Deserialize;
 use serde::de::{self, Deserializer};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
 
 use super::adapters::{AnthropicSettings, GeminiSettings, OpenAiSettings};
@@ -117,6 +118,52 @@ impl<'de> Deserialize<'de> for ProviderConfig {
                 settings: table,
             }),
         })
+    }
+}
+
+impl Serialize for ProviderConfig {
+    /// One table: `kind`, then the settings as the loader reads them (left-out settings
+    /// are not written).
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let settings = |settings: Result<Value, serde_json::Error>| {
+            settings.map_err(serde::ser::Error::custom)
+        };
+        let (kind, settings) = match self {
+            ProviderConfig::OpenAi(s) => ("openai", settings(serde_json::to_value(s))?),
+            ProviderConfig::Anthropic(s) => ("anthropic", settings(serde_json::to_value(s))?),
+            ProviderConfig::Gemini(s) => ("gemini", settings(serde_json::to_value(s))?),
+            #[cfg(feature = "bedrock")]
+            ProviderConfig::Bedrock(s) => ("bedrock", settings(serde_json::to_value(s))?),
+            ProviderConfig::Vertex(s) => ("vertex", settings(serde_json::to_value(s))?),
+            ProviderConfig::Sim(s) => ("sim", settings(serde_json::to_value(s))?),
+            ProviderConfig::Custom(custom) => {
+                (custom.kind.as_str(), Value::Object(custom.settings.clone()))
+            }
+        };
+        let settings = match without_nulls(settings) {
+            Value::Object(settings) => settings,
+            _ => Map::new(),
+        };
+        let mut table = serializer.serialize_map(Some(settings.len() + 1))?;
+        table.serialize_entry("kind", kind)?;
+        for (key, value) in &settings {
+            table.serialize_entry(key, value)?;
+        }
+        table.end()
+    }
+}
+
+/// `value` without the `null`s left-out settings became, which TOML cannot hold.
+fn without_nulls(value: Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k, without_nulls(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(without_nulls).collect()),
+        other => other,
     }
 }
 

@@ -5,8 +5,8 @@
 use std::fmt;
 use std::time::Duration;
 
-use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::{Deserialize, Serialize};
 
 use super::duration;
 use super::problems::Problems;
@@ -22,7 +22,7 @@ use crate::resilience::{BreakerConfig, HealthConfig, HedgePolicy, Jitter, RetryP
 /// # a policy's own: one 429 opens it, five faults of other kinds do
 /// breaker = { failure_threshold = 5, failure_threshold_by_kind = { rate_limited = 1 } }
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[non_exhaustive]
@@ -35,11 +35,17 @@ pub struct BreakerSettings {
     /// Calls the window must hold before `failure_rate` applies (default 20).
     pub min_calls: Option<u32>,
     /// How far back calls are counted.
-    #[serde(deserialize_with = "duration::optional")]
+    #[serde(
+        deserialize_with = "duration::optional",
+        serialize_with = "duration::write_optional"
+    )]
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
     pub window: Option<Duration>,
     /// How long the breaker stays open before trial calls.
-    #[serde(deserialize_with = "duration::optional")]
+    #[serde(
+        deserialize_with = "duration::optional",
+        serialize_with = "duration::write_optional"
+    )]
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
     pub recovery: Option<Duration>,
     /// Trial calls let through once recovery is due.
@@ -47,7 +53,10 @@ pub struct BreakerSettings {
     /// Faults of one kind within the window that open the breaker, by provider-fault
     /// kind (see [`BreakerConfig::failure_threshold_for`]); those faults then no longer
     /// count towards `failure_threshold`.
-    #[serde(deserialize_with = "thresholds_by_kind")]
+    #[serde(
+        deserialize_with = "thresholds_by_kind",
+        serialize_with = "super::write::counts_by_kind"
+    )]
     #[cfg_attr(
         feature = "schema",
         schemars(schema_with = "thresholds_by_kind_schema")
@@ -110,7 +119,7 @@ pub enum PolicyBreaker {
 /// ```toml
 /// retry = { max_retries = 3, base_delay = "100ms", max_delay = "2s", jitter = "equal", max_retry_after = "10s" }
 /// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[non_exhaustive]
@@ -118,23 +127,32 @@ pub struct RetrySettings {
     /// Retries after a target's first attempt.
     pub max_retries: Option<u32>,
     /// The wait before the first retry, doubled for each one after.
-    #[serde(deserialize_with = "duration::optional")]
+    #[serde(
+        deserialize_with = "duration::optional",
+        serialize_with = "duration::write_optional"
+    )]
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
     pub base_delay: Option<Duration>,
     /// The longest computed wait.
-    #[serde(deserialize_with = "duration::optional")]
+    #[serde(
+        deserialize_with = "duration::optional",
+        serialize_with = "duration::write_optional"
+    )]
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
     pub max_delay: Option<Duration>,
     /// How waits are spread.
     pub jitter: Option<JitterSetting>,
     /// The longest provider retry-after that is waited for; a longer one falls back at once.
-    #[serde(deserialize_with = "duration::optional")]
+    #[serde(
+        deserialize_with = "duration::optional",
+        serialize_with = "duration::write_optional"
+    )]
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
     pub max_retry_after: Option<Duration>,
 }
 
 /// How a retry wait `d` is spread (see [`Jitter`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[non_exhaustive]
@@ -252,13 +270,16 @@ pub(crate) fn retries_by_kind_schema(
 /// hedge = { after = "2s" }
 /// hedge = { observed_p95 = { floor = "500ms", cap = "10s" } }
 /// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[non_exhaustive]
 pub struct HedgeSettings {
     /// Hedge an attempt that has not answered after this long.
-    #[serde(deserialize_with = "duration::optional")]
+    #[serde(
+        deserialize_with = "duration::optional",
+        serialize_with = "duration::write_optional"
+    )]
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
     pub after: Option<Duration>,
     /// Hedge an attempt that has not answered within its target's observed p95 latency.
@@ -266,19 +287,32 @@ pub struct HedgeSettings {
 }
 
 /// The bounds of an adaptive hedge delay.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[non_exhaustive]
 pub struct HedgeBounds {
     /// The shortest wait, however fast the target usually is.
-    #[serde(deserialize_with = "duration::required")]
+    #[serde(
+        deserialize_with = "duration::required",
+        serialize_with = "duration::write"
+    )]
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
     pub floor: Duration,
     /// The longest wait, and the wait until the target has enough calls measured.
-    #[serde(deserialize_with = "duration::required")]
+    #[serde(
+        deserialize_with = "duration::required",
+        serialize_with = "duration::write"
+    )]
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
     pub cap: Duration,
+}
+
+impl HedgeBounds {
+    /// Waits between `floor` and `cap`.
+    pub fn new(floor: Duration, cap: Duration) -> Self {
+        Self { floor, cap }
+    }
 }
 
 impl HedgeSettings {
@@ -339,17 +373,23 @@ impl HedgeSettings {
 /// ```toml
 /// timeouts = { request = "30s", attempt = "10s" }
 /// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[non_exhaustive]
 pub struct TimeoutSettings {
     /// The most a request may take, every attempt and wait between them included.
-    #[serde(deserialize_with = "duration::optional")]
+    #[serde(
+        deserialize_with = "duration::optional",
+        serialize_with = "duration::write_optional"
+    )]
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
     pub request: Option<Duration>,
     /// The most one attempt may take.
-    #[serde(deserialize_with = "duration::optional")]
+    #[serde(
+        deserialize_with = "duration::optional",
+        serialize_with = "duration::write_optional"
+    )]
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
     pub attempt: Option<Duration>,
 }
@@ -373,13 +413,16 @@ impl TimeoutSettings {
 /// max_p95_latency = "20s"
 /// probe_interval = "30s"
 /// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[non_exhaustive]
 pub struct HealthSettings {
     /// How far back calls count.
-    #[serde(deserialize_with = "duration::optional")]
+    #[serde(
+        deserialize_with = "duration::optional",
+        serialize_with = "duration::write_optional"
+    )]
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
     pub window: Option<Duration>,
     /// Calls the window must hold before the error rate and latency are judged.
@@ -387,18 +430,27 @@ pub struct HealthSettings {
     /// The highest share of failed calls a healthy account has, in `(0, 1]`.
     pub max_error_rate: Option<f64>,
     /// The highest p95 latency of successful calls a healthy account has.
-    #[serde(deserialize_with = "duration::optional")]
+    #[serde(
+        deserialize_with = "duration::optional",
+        serialize_with = "duration::write_optional"
+    )]
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
     pub max_p95_latency: Option<Duration>,
     /// Consecutive failed probes after which an account is unavailable.
     pub unavailable_after_probe_failures: Option<u32>,
     /// How often to probe every account in the background (default: never). Probes call
     /// the providers, and need a Tokio runtime when the router is built.
-    #[serde(deserialize_with = "duration::optional")]
+    #[serde(
+        deserialize_with = "duration::optional",
+        serialize_with = "duration::write_optional"
+    )]
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
     pub probe_interval: Option<Duration>,
     /// How long a probe may take before it counts as failed.
-    #[serde(deserialize_with = "duration::optional")]
+    #[serde(
+        deserialize_with = "duration::optional",
+        serialize_with = "duration::write_optional"
+    )]
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
     pub probe_timeout: Option<Duration>,
     /// The weight of each new call in the latency moving average, in `(0, 1]`.

@@ -6,6 +6,7 @@ use std::borrow::Cow;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 
 use super::document::RouterConfig;
+use super::kinds::{Describe, ProviderKinds};
 use crate::model::{Capabilities, Capability};
 use crate::policy::{Purpose, StepType};
 use crate::provider::{ErrorKind, ErrorKindSet};
@@ -21,8 +22,58 @@ impl RouterConfig {
     /// ```
     #[cfg_attr(docsrs, doc(cfg(feature = "schema")))]
     pub fn json_schema() -> serde_json::Value {
-        schemars::schema_for!(RouterConfig).to_value()
+        Self::json_schema_with_kinds(&ProviderKinds::new())
     }
+
+    /// [`json_schema`](Self::json_schema), with the provider kinds your code registers
+    /// as variants of `provider` beside the built-in ones: each with the schema of its
+    /// settings when registered with
+    /// [`ProviderKinds::register_with_schema`], else as a table whose keys are not
+    /// described. Write it for the editors of your config files.
+    #[cfg_attr(docsrs, doc(cfg(feature = "schema")))]
+    pub fn json_schema_with_kinds(kinds: &ProviderKinds) -> serde_json::Value {
+        let mut generator = SchemaGenerator::default();
+        let variants: Vec<Schema> = kinds
+            .described()
+            .map(|(name, describe)| kind_schema(&mut generator, name, describe))
+            .collect();
+        let mut schema = generator.into_root_schema_for::<RouterConfig>().to_value();
+        if let Some(serde_json::Value::Array(kinds)) =
+            schema.pointer_mut("/$defs/ProviderConfig/oneOf")
+        {
+            kinds.extend(variants.into_iter().map(Schema::to_value));
+        }
+        schema
+    }
+}
+
+/// The schema of registered kind `name`'s provider table: its settings' schema (or any
+/// table) with `kind` set to `name`.
+fn kind_schema(generator: &mut SchemaGenerator, name: &str, describe: Option<Describe>) -> Schema {
+    let mut schema = match describe {
+        Some(describe) => describe(generator),
+        None => json_schema!({ "type": "object" }),
+    };
+    let object = schema.ensure_object();
+    object
+        .entry("description")
+        .or_insert_with(|| format!("The provider kind `{name}`, registered in code.").into());
+    let properties = object
+        .entry("properties")
+        .or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
+    if let Some(properties) = properties.as_object_mut() {
+        properties.insert(
+            "kind".into(),
+            serde_json::json!({ "type": "string", "const": name }),
+        );
+    }
+    let required = object
+        .entry("required")
+        .or_insert_with(|| serde_json::Value::Array(Vec::new()));
+    if let Some(required) = required.as_array_mut() {
+        required.insert(0, "kind".into());
+    }
+    schema
 }
 
 impl JsonSchema for Capabilities {

@@ -4,6 +4,7 @@
 use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
+use serde::{Serialize, Serializer};
 
 use super::problems::Problems;
 use crate::account::SecretString;
@@ -18,6 +19,12 @@ use crate::account::SecretString;
 /// from the environment: a key written into the file is rejected.
 ///
 /// `Debug` shows the variable names, never the text around them or their values.
+///
+/// Serialized, it is the string a file would hold: each variable as `${NAME}` and the
+/// text around them as it is (`$` doubled). A `SecretValue` never holds a variable's
+/// value, so nothing read from the environment is ever written out; keep secrets out of
+/// the literal text for the same reason you keep them out of files. An account's
+/// `api_key` without a variable is refused when serialized, as it is when read.
 ///
 /// ```
 /// use routewise::config::SecretValue;
@@ -99,6 +106,17 @@ impl SecretValue {
         })
     }
 
+    /// The text a file would hold: `${NAME}` for each variable, `$` doubled elsewhere.
+    fn to_template(&self) -> String {
+        self.parts
+            .iter()
+            .map(|part| match part {
+                Part::Text(text) => text.replace('$', "$$"),
+                Part::Var(name) => format!("${{{name}}}"),
+            })
+            .collect()
+    }
+
     /// Reads the variables through `env`, reporting each missing one under `path`.
     pub(crate) fn resolve(
         &self,
@@ -162,6 +180,28 @@ impl fmt::Debug for SecretValue {
 impl<'de> Deserialize<'de> for SecretValue {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer.deserialize_any(SecretVisitor)
+    }
+}
+
+impl Serialize for SecretValue {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_template())
+    }
+}
+
+/// `serialize_with` for an account's `api_key`: refused without a variable, as a file
+/// that holds one is (the error does not quote the key).
+pub(crate) fn write_api_key<S: Serializer>(
+    key: &Option<SecretValue>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match key {
+        Some(key) if key.variables().next().is_none() => Err(serde::ser::Error::custom(
+            "an API key is written as an environment variable reference such as \
+             `SecretValue::env(\"OPENAI_API_KEY\")`, never as the key itself",
+        )),
+        Some(key) => serializer.serialize_some(key),
+        None => serializer.serialize_none(),
     }
 }
 
@@ -267,6 +307,17 @@ mod tests {
         let value = SecretValue::template("Bearer sk-live-123 ${TOKEN}").unwrap();
         let shown = format!("{value:?}");
         assert_eq!(shown, "SecretValue(\"***${TOKEN}\")");
+    }
+
+    #[test]
+    fn serialized_as_the_template_it_was_read_from() {
+        let value = SecretValue::template("Bearer ${TOKEN}, $$5").unwrap();
+        let written = serde_json::to_string(&value).unwrap();
+        assert_eq!(written, r#""Bearer ${TOKEN}, $$5""#);
+        assert_eq!(
+            serde_json::from_str::<SecretValue>(&written).unwrap(),
+            value
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::duration;
 use super::problems::Problems;
@@ -24,7 +24,7 @@ use crate::router::RouterBuilder;
 /// reservation_ttl = "10m"
 /// lease = { requests = 20, tokens = 40000, usd = 0.5, ttl = "1s" }
 /// ```
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[non_exhaustive]
@@ -40,15 +40,27 @@ pub struct SharedStateConfig {
     #[serde(default)]
     pub fail_mode: FailModeConfig,
     /// How long one Redis call may take (default 100ms).
-    #[serde(default, deserialize_with = "duration::optional")]
+    #[serde(
+        default,
+        deserialize_with = "duration::optional",
+        serialize_with = "duration::write_optional"
+    )]
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
     pub timeout: Option<Duration>,
     /// How long Redis is left alone after a failure (default 1s).
-    #[serde(default, deserialize_with = "duration::optional")]
+    #[serde(
+        default,
+        deserialize_with = "duration::optional",
+        serialize_with = "duration::write_optional"
+    )]
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
     pub retry_interval: Option<Duration>,
     /// How long a crashed instance's budget reservation keeps counting (default 10m).
-    #[serde(default, deserialize_with = "duration::optional")]
+    #[serde(
+        default,
+        deserialize_with = "duration::optional",
+        serialize_with = "duration::write_optional"
+    )]
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
     pub reservation_ttl: Option<Duration>,
     /// Lease mode: blocks of capacity served locally.
@@ -57,7 +69,7 @@ pub struct SharedStateConfig {
 }
 
 /// What the router does while Redis does not answer.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[non_exhaustive]
@@ -70,7 +82,7 @@ pub enum FailModeConfig {
 }
 
 /// Lease mode's block size.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[non_exhaustive]
@@ -84,12 +96,42 @@ pub struct LeaseConfig {
     #[serde(default)]
     pub usd: f64,
     /// How long a block is served from (default 1s).
-    #[serde(default, deserialize_with = "duration::optional")]
+    #[serde(
+        default,
+        deserialize_with = "duration::optional",
+        serialize_with = "duration::write_optional"
+    )]
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
     pub ttl: Option<Duration>,
 }
 
+impl LeaseConfig {
+    /// Blocks of `requests` requests (and no tokens or dollars), served for the default 1 s.
+    pub fn new(requests: u32) -> Self {
+        Self {
+            requests,
+            tokens: 0,
+            usd: 0.0,
+            ttl: None,
+        }
+    }
+}
+
 impl SharedStateConfig {
+    /// State shared through the Redis server at `redis`, with every other setting at its
+    /// default.
+    pub fn new(redis: SecretValue) -> Self {
+        Self {
+            redis,
+            prefix: None,
+            fail_mode: FailModeConfig::Open,
+            timeout: None,
+            retry_interval: None,
+            reservation_ttl: None,
+            lease: None,
+        }
+    }
+
     /// Adds the shared state to `builder`, or reports why it cannot be.
     pub(crate) fn apply(
         &self,

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::duration;
 use super::problems::Problems;
@@ -16,7 +16,7 @@ use crate::types::Usage;
 /// ```toml
 /// provider = { kind = "sim", reply = "Hello!", latency = "40ms", failure_rate = 0.1, seed = 7 }
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[non_exhaustive]
@@ -28,11 +28,17 @@ pub struct SimSettings {
     /// Answer with the last message's text instead of `reply`.
     pub echo: bool,
     /// Delay before each answer or first stream chunk, such as `"40ms"`.
-    #[serde(deserialize_with = "duration::optional")]
+    #[serde(
+        deserialize_with = "duration::optional",
+        serialize_with = "duration::write_optional"
+    )]
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
     pub latency: Option<Duration>,
     /// Delay between stream chunks.
-    #[serde(deserialize_with = "duration::optional")]
+    #[serde(
+        deserialize_with = "duration::optional",
+        serialize_with = "duration::write_optional"
+    )]
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
     pub chunk_delay: Option<Duration>,
     /// Share of calls that fail, `0.0..=1.0`.
@@ -48,7 +54,7 @@ pub struct SimSettings {
 }
 
 /// Token usage a [`SimSettings`] provider reports.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SimUsage {
@@ -59,16 +65,22 @@ pub struct SimUsage {
 }
 
 /// A window in which a [`SimSettings`] provider fails every call.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SimOutage {
     /// Start, after the router is built, such as `"30s"`.
-    #[serde(deserialize_with = "duration::required")]
+    #[serde(
+        deserialize_with = "duration::required",
+        serialize_with = "duration::write"
+    )]
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
     pub from: Duration,
     /// End.
-    #[serde(deserialize_with = "duration::required")]
+    #[serde(
+        deserialize_with = "duration::required",
+        serialize_with = "duration::write"
+    )]
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
     pub until: Duration,
 }

@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::Serializer;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::{Deserialize, Serialize};
 
 use super::duration;
 use super::problems::Problems;
@@ -106,14 +107,31 @@ impl<'de> Deserialize<'de> for StateStoreConfig {
     }
 }
 
+impl Serialize for StateStoreConfig {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            StateStoreConfig::Memory => serializer.serialize_str("memory"),
+            StateStoreConfig::File { file, flush_every } => FileSettings {
+                file: file.clone(),
+                flush_every: Some(*flush_every),
+            }
+            .serialize(serializer),
+        }
+    }
+}
+
 struct StoreVisitor;
 
 /// A file store as written.
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct FileSettings {
     file: PathBuf,
-    #[serde(default, deserialize_with = "duration::optional")]
+    #[serde(
+        default,
+        deserialize_with = "duration::optional",
+        serialize_with = "duration::write_optional"
+    )]
     flush_every: Option<Duration>,
 }
 

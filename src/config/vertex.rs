@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::adapters::HttpTimeoutSettings;
 use super::problems::Problems;
@@ -23,7 +23,7 @@ use crate::provider::Provider;
 /// provider = { kind = "vertex", project = "acme-prod", location = "global", service_account_file = "/etc/keys/vertex.json" }
 /// provider = { kind = "vertex", project = "acme-prod", location = "europe-west1", metadata_server = true, default_max_tokens = 2048 }
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[non_exhaustive]

@@ -24,8 +24,8 @@ pub(crate) fn configure(builder: reqwest::ClientBuilder) -> reqwest::ClientBuild
     }
 }
 
-/// rustls with `ring`, TLS 1.2 and 1.3, the platform's verifier and HTTP/2 offered
-/// through ALPN. Should the platform's verifier fail to start, no root is trusted: every
+/// rustls with `ring`, TLS 1.2 and 1.3, the platform's verifier, and HTTP/2 offered
+/// through ALPN when the `http2` feature is on (HTTP/1.1 alone otherwise). Should the platform's verifier fail to start, no root is trusted: every
 /// HTTPS call then fails with a certificate error that says so. Choosing the protocol
 /// versions fails only for a provider without cipher suites for them, which `ring` is
 /// not; reqwest's own error then reports it when the client is built.
@@ -47,6 +47,10 @@ fn rustls_config() -> Option<rustls::ClientConfig> {
             .with_root_certificates(rustls::RootCertStore::empty())
             .with_no_client_auth(),
     };
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    config.alpn_protocols = if cfg!(feature = "http2") {
+        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+    } else {
+        vec![b"http/1.1".to_vec()]
+    };
     Some(config)
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::Router;
+use super::{FromFile, Router};
 use crate::account::ProviderAccount;
 use crate::budget::{AlertSink, CancelledCharge};
 use crate::error::ConfigError;
@@ -49,6 +49,8 @@ pub struct RouterBuilder {
     pub(super) parameter_policy: ParameterPolicy,
     pub(super) cancelled_charge: CancelledCharge,
     pub(super) recorder: Option<Recorder>,
+    /// What the config file this builder came from declared (`None`: not from a file).
+    pub(super) from_file: Option<FromFile>,
 }
 
 impl Default for RouterBuilder {
@@ -69,6 +71,7 @@ impl Default for RouterBuilder {
             parameter_policy: ParameterPolicy::Adapt,
             cancelled_charge: CancelledCharge::WorstCase,
             recorder: None,
+            from_file: None,
         }
     }
 }
@@ -94,6 +97,13 @@ impl std::fmt::Debug for RouterBuilder {
 }
 
 impl RouterBuilder {
+    /// Marks the builder as made from the config file `file` describes: the router keeps
+    /// its provider kinds, and what code adds beside the file's names, for reloads.
+    pub(crate) fn made_from_file(mut self, file: FromFile) -> Self {
+        self.from_file = Some(file);
+        self
+    }
+
     fn has_shared_state(&self) -> bool {
         #[cfg(feature = "redis")]
         return self.shared.is_some();

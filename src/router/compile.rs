@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 
 use super::RouterBuilder;
+use super::code_added::CodeAdded;
 use super::matching::PolicyIndex;
 use super::snapshot::{
     CompiledAccount, CompiledModel, CompiledPolicy, CompiledTarget, RouteEntry, Snapshot,
@@ -47,6 +48,12 @@ impl RouterBuilder {
         let mut problems = Problems {
             list: Vec::new(),
             style,
+        };
+        let code_added = CodeAdded::of(&self);
+        let provider_kinds = match (&self.from_file, previous) {
+            (Some(file), _) => file.provider_kinds.clone(),
+            (None, Some(previous)) => previous.provider_kinds.clone(),
+            (None, None) => Default::default(),
         };
         let accounts = index_names(
             self.accounts.iter().map(|a| a.name()),
@@ -156,9 +163,8 @@ impl RouterBuilder {
             alert_sinks: self.alert_sinks.into(),
             state_store,
             state_source: None,
-            provider_kinds: previous
-                .map(|p| p.provider_kinds.clone())
-                .unwrap_or_default(),
+            provider_kinds,
+            code_added,
             queue_time: self.queue_time,
             cool_down: self.cool_down,
             cancelled_charge: self.cancelled_charge,

@@ -5,6 +5,7 @@ mod adaptation;
 mod balance;
 mod builder;
 mod catalog;
+mod code_added;
 mod compile;
 mod complete;
 mod cool_down;
@@ -39,6 +40,7 @@ use tracing::Instrument;
 
 pub use builder::RouterBuilder;
 pub use catalog::{ModelInfo, PolicyInfo};
+pub(crate) use code_added::FromFile;
 pub(crate) use compile::PathStyle;
 pub(crate) use execution::Sizing;
 pub use explain::{AdaptedTarget, Explanation, PassedOver, TargetHeadroom};

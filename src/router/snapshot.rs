@@ -42,6 +42,9 @@ pub(crate) struct Snapshot {
     pub(crate) state_source: Option<String>,
     /// The provider kinds registered for config files, kept for reloads.
     pub(crate) provider_kinds: crate::config::ProviderKinds,
+    /// What code added beside a config file's accounts, models and policies, kept for
+    /// reloads of the file.
+    pub(crate) code_added: super::code_added::CodeAdded,
     pub(crate) queue_time: Duration,
     /// How long a 429 without a retry-after cools its account down.
     pub(crate) cool_down: Duration,

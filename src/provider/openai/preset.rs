@@ -40,7 +40,7 @@ use std::str::FromStr;
 /// assert!("grok".parse::<Preset>().unwrap_err().to_string().contains("`xai`"));
 /// # Ok::<(), routewise::provider::openai::UnknownPreset>(())
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Deserialize, serde::Serialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[non_exhaustive]
 pub enum Preset {
