@@ -211,7 +211,7 @@ impl Gateway {
     }
 
     /// Authenticates, reads the body, resolves step, purpose and model.
-    pub(crate) fn admit<T: DeserializeOwned>(
+    pub(crate) async fn admit<T: DeserializeOwned>(
         &self,
         headers: &HeaderMap,
         body: Result<Bytes, BytesRejection>,
@@ -221,7 +221,7 @@ impl Gateway {
         let key = routing::authenticate(&live, headers)?;
         let wire: T = read_json(body, live.settings.max_body_bytes)?;
         let (model, request) = read(wire)?;
-        routing::prepare(&live, key, headers, &model, request)
+        routing::prepare(&live, key, headers, &model, request).await
     }
 
     /// Runs a non-streaming request; the answer goes out in the client's format.
@@ -382,8 +382,11 @@ fn live(
     previous: Option<&KeyTable>,
 ) -> Result<Live, ConfigFileError> {
     check_defaults(&settings)?;
+    let keys = KeyTable::build(&settings.keys, previous)?;
+    #[cfg(feature = "redis")]
+    let keys = keys.shared_through(router.shared_state().as_ref());
     Ok(Live {
-        keys: KeyTable::build(&settings.keys, previous)?,
+        keys,
         catalog: Catalog::of(router),
         settings,
     })
