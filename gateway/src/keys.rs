@@ -23,6 +23,25 @@ pub fn hash_key(key: &str) -> String {
     digest(key).iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The admin key's digest: what `/stats`, `/accounts`, `/metrics`, `/explain` and the
+/// dashboard ask for when `[gateway] admin_sha256` is set.
+#[derive(Clone, Copy)]
+pub(crate) struct AdminKey([u8; 32]);
+
+impl AdminKey {
+    /// Reads `[gateway] admin_sha256`.
+    pub(crate) fn parse(hex: &str) -> Result<Self, ConfigFileError> {
+        parse_digest(hex).map(Self).ok_or_else(|| ConfigFileError::AdminKey {
+            problem: "must be 64 hex digits: the admin key's SHA-256 (`routewise-gateway hash-key KEY` prints it)".into(),
+        })
+    }
+
+    /// Whether `presented` is the admin key, compared in constant time.
+    pub(crate) fn matches(&self, presented: &str) -> bool {
+        self.0.ct_eq(&digest(presented)).into()
+    }
+}
+
 fn digest(key: &str) -> [u8; 32] {
     let mut out = [0; 32];
     out.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, key.as_bytes()).as_ref());

@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 
 use crate::config::GatewaySettings;
 use crate::error::{ApiError, Class};
-use crate::keys::{KeyEntry, KeyTable};
+use crate::keys::{AdminKey, KeyEntry, KeyTable};
 
 /// The policy that matched.
 pub const POLICY_HEADER: HeaderName = HeaderName::from_static("x-routewise-policy");
@@ -77,6 +77,8 @@ impl Catalog {
 pub(crate) struct Live {
     pub(crate) settings: GatewaySettings,
     pub(crate) keys: KeyTable,
+    /// The admin key, when `[gateway] admin_sha256` is set.
+    pub(crate) admin: Option<AdminKey>,
     pub(crate) catalog: Catalog,
 }
 

@@ -20,7 +20,7 @@ use serde::de::DeserializeOwned;
 
 use crate::config::{ConfigFileError, GatewayConfig, GatewaySettings};
 use crate::error::{ApiError, Class, Wire};
-use crate::keys::KeyTable;
+use crate::keys::{AdminKey, KeyTable};
 use crate::routing::{self, Catalog, Live, Routed};
 
 /// How many recent failures the dashboard shows.
@@ -111,6 +111,7 @@ impl Gateway {
         // Checked before the router changes, so a bad key leaves everything as it was.
         KeyTable::build(&config.gateway.keys, Some(&previous.keys))?;
         check_defaults(&config.gateway)?;
+        admin_key(&config.gateway)?;
         self.shared
             .router
             .reload_config(&config.router)
@@ -127,17 +128,24 @@ impl Gateway {
     /// The HTTP routes, for serving with axum or nesting in an application of your own.
     pub fn app(&self) -> axum::Router {
         let limit = self.shared.live.load().settings.max_body_bytes;
+        // Behind the admin key, when one is set.
+        let operations = axum::Router::new()
+            .route("/stats", get(crate::admin::stats))
+            .route("/accounts", get(crate::admin::accounts))
+            .route("/metrics", get(crate::admin::metrics))
+            .route("/", get(crate::dashboard::page))
+            .route("/dashboard/body", get(crate::dashboard::body))
+            .route_layer(axum::middleware::from_fn_with_state(
+                self.clone(),
+                crate::guard::admin,
+            ));
         axum::Router::new()
             .route("/v1/chat/completions", post(chat_completions))
             .route("/v1/messages", post(messages))
             .route("/v1/models", get(crate::admin::models))
-            .route("/stats", get(crate::admin::stats))
-            .route("/accounts", get(crate::admin::accounts))
             .route("/health", get(crate::admin::health))
-            .route("/metrics", get(crate::admin::metrics))
             .route("/explain", post(crate::admin::explain))
-            .route("/", get(crate::dashboard::page))
-            .route("/dashboard/body", get(crate::dashboard::body))
+            .merge(operations)
             .layer(DefaultBodyLimit::max(limit))
             .with_state(self.clone())
     }
@@ -386,10 +394,19 @@ fn live(
     #[cfg(feature = "redis")]
     let keys = keys.shared_through(router.shared_state().as_ref());
     Ok(Live {
+        admin: admin_key(&settings)?,
         keys,
         catalog: Catalog::of(router),
         settings,
     })
+}
+
+fn admin_key(settings: &GatewaySettings) -> Result<Option<AdminKey>, ConfigFileError> {
+    settings
+        .admin_sha256
+        .as_deref()
+        .map(AdminKey::parse)
+        .transpose()
 }
 
 fn check_defaults(settings: &GatewaySettings) -> Result<(), ConfigFileError> {
