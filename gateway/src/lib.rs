@@ -49,7 +49,7 @@
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let config = GatewayConfig::from_path("routewise.toml")?;
 //! let gateway = Gateway::from_config(&config)?;
-//! let _watcher = gateway.watch("routewise.toml", std::time::Duration::from_secs(1));
+//! let _watcher = gateway.watch("routewise.toml", std::time::Duration::from_secs(1))?;
 //! let listener = tokio::net::TcpListener::bind(config.gateway.listen).await?;
 //! gateway.serve(listener, async { let _ = tokio::signal::ctrl_c().await; }).await?;
 //! # Ok(()) }

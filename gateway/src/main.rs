@@ -74,7 +74,9 @@ async fn run(args: Vec<String>) -> Result<(), String> {
     }
     let _watcher = config_path
         .as_ref()
-        .map(|path| gateway.watch(path, Duration::from_secs(1)));
+        .map(|path| gateway.watch(path, Duration::from_secs(1)))
+        .transpose()
+        .map_err(|e| error_chain(&e))?;
     let addr = listen.unwrap_or(config.gateway.listen);
     let listener = tokio::net::TcpListener::bind(addr)
         .await

@@ -121,7 +121,7 @@ async fn a_changed_config_file_is_applied_and_a_broken_one_is_rejected() {
     let path = dir.path().join("routewise.toml");
     std::fs::write(&path, config_text("")).unwrap();
     let gateway = Gateway::from_config(&GatewayConfig::from_path(&path).unwrap()).unwrap();
-    let mut watcher = gateway.watch(&path, Duration::from_millis(20));
+    let mut watcher = gateway.watch(&path, Duration::from_millis(20)).unwrap();
     let running = Running::serve(gateway).await;
 
     std::fs::write(
