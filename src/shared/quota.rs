@@ -159,26 +159,22 @@ impl SharedQuota {
                 .map(|(label, limit)| (label.as_str(), limit.nanos(), HOLD.nanos())),
             breaker: None,
         };
-        let refused = |admitted: Admitted| match admitted {
-            Admitted::OverBudget { committed, limit } => QuotaRefusal::OverBudget {
-                quota: inner.name.clone(),
-                spent: Usd::from_nanos(committed),
-                limit: Usd::from_nanos(limit),
-            },
-            Admitted::RateLimited(wait) => self.rate_limited(wait),
-            // Quotas have neither cool-downs nor breakers; should either show up, wait.
-            Admitted::CoolingDown(wait) | Admitted::BreakerOpen(wait) => {
-                self.rate_limited(Some(wait))
-            }
-            Admitted::Granted { .. } => unreachable!("a grant is not a refusal"),
-        };
         match inner.state.admit(&ask).await {
             Ok(Admitted::Granted { id, .. }) => Ok(QuotaGrant::new(Held::Shared {
                 quota: self.clone(),
                 id,
                 window,
             })),
-            Ok(other) => Err(refused(other)),
+            Ok(Admitted::OverBudget { committed, limit }) => Err(QuotaRefusal::OverBudget {
+                quota: inner.name.clone(),
+                spent: Usd::from_nanos(committed),
+                limit: Usd::from_nanos(limit),
+            }),
+            Ok(Admitted::RateLimited(wait)) => Err(self.rate_limited(wait)),
+            // Quotas have neither cool-downs nor breakers; should either show up, wait.
+            Ok(Admitted::CoolingDown(wait) | Admitted::BreakerOpen(wait)) => {
+                Err(self.rate_limited(Some(wait)))
+            }
             Err(source) => match inner.state.fail_mode() {
                 FailMode::Open => self.admit_here(),
                 FailMode::Closed => Err(QuotaRefusal::Unavailable {
