@@ -128,10 +128,11 @@ pub struct KeyConfig {
     /// The logical models (or requested model names) the key may use; empty: any.
     #[serde(default)]
     pub models: Vec<String>,
-    /// Requests per minute the key may make.
+    /// Requests per minute the key may make: across every gateway instance when the
+    /// router shares state through Redis (`[shared_state]`), else on each instance.
     #[serde(default)]
     pub rpm: Option<u32>,
-    /// US dollars the key may spend per UTC calendar month.
+    /// US dollars the key may spend per UTC calendar month, across instances as `rpm`.
     #[serde(default)]
     pub monthly_usd: Option<f64>,
 }
