@@ -88,19 +88,23 @@ for entry in "${targets[@]}"; do
     read -r _ url <<<"$entry"
     wrk -t2 -c16 -d3s -s "$here/post.lua" "$url" > /dev/null
 done
-printf "%-8s %5s %10s %10s %10s %8s\n" target conc "req/s" "p50_ms" "p99_ms" "non2xx"
+echo "== load average before measuring: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores" >&2
+printf "%-8s %5s %10s %10s %10s %8s %8s\n" target conc "req/s" "p50_ms" "p99_ms" "non2xx" "timeouts"
 for c in $concurrencies; do
     for entry in "${targets[@]}"; do
         read -r name url <<<"$entry"
-        out="$(wrk -t2 -c"$c" -d"$duration" --latency -s "$here/post.lua" "$url")"
+        # A long timeout, so a slow server's latency is measured rather than cut off.
+        out="$(wrk -t2 -c"$c" -d"$duration" --timeout 30s --latency -s "$here/post.lua" "$url")"
         rps="$(awk '/Requests\/sec/ {print $2}' <<<"$out")"
         p50="$(awk '$1=="50%" {print $2}' <<<"$out")"
         p99="$(awk '$1=="99%" {print $2}' <<<"$out")"
         bad="$(awk '/Non-2xx/ {print $5}' <<<"$out")"
+        timeouts="$(awk '/Socket errors/ {print $NF}' <<<"$out")"
         ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) { sub(/us/,"",v); print v/1000 } else if (v ~ /ms$/) { sub(/ms/,"",v); print v } else { sub(/s/,"",v); print v*1000 } }'; }
-        printf "%-8s %5s %10s %10.3f %10.3f %8s\n" "$name" "$c" "$rps" "$(ms "$p50")" "$(ms "$p99")" "${bad:-0}"
+        printf "%-8s %5s %10s %10.3f %10.3f %8s %8s\n" "$name" "$c" "$rps" "$(ms "$p50")" "$(ms "$p99")" "${bad:-0}" "${timeouts:-0}"
     done
 done | tee "$work/table.txt"
+echo "== load average after measuring: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 # Added latency and throughput ratios against direct, per concurrency.
 awk 'NR>0 { rps[$1" "$2]=$3; p50[$1" "$2]=$4; p99[$1" "$2]=$5; conc[$2]=1; names[$1]=1 }
      END { printf "\n%-8s %5s %14s %14s %16s\n", "target", "conc", "+p50_ms", "+p99_ms", "throughput/direct";

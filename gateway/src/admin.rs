@@ -159,8 +159,13 @@ fn projected_exhaustion(
     })
 }
 
-/// `GET /health`: 200 while any account is healthy, 503 when none is.
-pub(crate) async fn health(State(gateway): State<Gateway>) -> Response {
+/// `GET /health`: 200 while any account is healthy, 503 when none is. Open to load
+/// balancers' probes; with an admin key set, only a caller with it sees the counts.
+pub(crate) async fn health(State(gateway): State<Gateway>, headers: HeaderMap) -> Response {
+    let detailed = {
+        let live = gateway.live();
+        live.admin.is_none() || crate::guard::is_admin(&live, &headers)
+    };
     let accounts = gateway.router().accounts();
     let healthy = accounts.iter().filter(|a| a.health.healthy).count();
     let status = if healthy > 0 || accounts.is_empty() {
@@ -168,11 +173,16 @@ pub(crate) async fn health(State(gateway): State<Gateway>) -> Response {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let body = json!({
-        "status": if status == StatusCode::OK { "ok" } else { "unavailable" },
-        "accounts": accounts.len(),
-        "healthy_accounts": healthy,
-    });
+    let label = if status == StatusCode::OK {
+        "ok"
+    } else {
+        "unavailable"
+    };
+    let body = if detailed {
+        json!({"status": label, "accounts": accounts.len(), "healthy_accounts": healthy})
+    } else {
+        json!({"status": label})
+    };
     (status, axum::Json(body)).into_response()
 }
 
@@ -197,7 +207,7 @@ pub(crate) async fn metrics() -> Response {
 
 /// `POST /explain`: what the router would do with a chat-completions body (step type,
 /// purpose and tags from the same headers), without calling a provider. Needs a gateway
-/// key, since it shows the routing.
+/// key or the admin key, since it shows the routing.
 pub(crate) async fn explain(
     State(gateway): State<Gateway>,
     headers: HeaderMap,
@@ -205,7 +215,9 @@ pub(crate) async fn explain(
 ) -> Response {
     let live = gateway.live();
     let explained = (|| {
-        crate::routing::authenticate(&live, &headers)?;
+        if !crate::guard::is_admin(&live, &headers) {
+            crate::routing::authenticate(&live, &headers)?;
+        }
         let wire: crate::openai::CompletionRequest = serde_json::from_slice(
             &body.map_err(|r| ApiError::new(Class::InvalidRequest, r.body_text()))?,
         )

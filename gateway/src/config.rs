@@ -68,6 +68,13 @@ pub struct GatewaySettings {
     /// The keys clients authenticate with. With none, every model request is refused.
     #[serde(default)]
     pub keys: Vec<KeyConfig>,
+    /// The SHA-256 of the admin key (`routewise-gateway hash-key KEY` prints it). When
+    /// set, `/stats`, `/accounts`, `/metrics`, `/explain` and the dashboard need it
+    /// (`Authorization: Bearer KEY`, `x-api-key: KEY`, or HTTP Basic with the key as the
+    /// password, which a browser asks for), and `/health` shows its status alone to
+    /// callers without it. Unset, those endpoints are open.
+    #[serde(default)]
+    pub admin_sha256: Option<String>,
 }
 
 impl Default for GatewaySettings {
@@ -78,6 +85,7 @@ impl Default for GatewaySettings {
             default_step: default_step(),
             default_purpose: default_purpose(),
             keys: Vec::new(),
+            admin_sha256: None,
         }
     }
 }
@@ -89,6 +97,14 @@ impl GatewaySettings {
             keys: keys.into_iter().collect(),
             ..Self::default()
         }
+    }
+
+    /// Requires the admin key whose secret is `key` (hashed here) on the operational
+    /// endpoints and the dashboard.
+    #[must_use]
+    pub fn admin_key(mut self, key: &str) -> Self {
+        self.admin_sha256 = Some(crate::keys::hash_key(key));
+        self
     }
 
     /// Sets the largest request body accepted, in bytes.
@@ -112,10 +128,11 @@ pub struct KeyConfig {
     /// The logical models (or requested model names) the key may use; empty: any.
     #[serde(default)]
     pub models: Vec<String>,
-    /// Requests per minute the key may make.
+    /// Requests per minute the key may make: across every gateway instance when the
+    /// router shares state through Redis (`[shared_state]`), else on each instance.
     #[serde(default)]
     pub rpm: Option<u32>,
-    /// US dollars the key may spend per UTC calendar month.
+    /// US dollars the key may spend per UTC calendar month, across instances as `rpm`.
     #[serde(default)]
     pub monthly_usd: Option<f64>,
 }
@@ -205,6 +222,12 @@ pub enum ConfigFileError {
     Key {
         /// The key's name.
         name: String,
+        /// What is wrong, and what to do.
+        problem: String,
+    },
+    /// `[gateway] admin_sha256` is not a SHA-256.
+    #[error("[gateway] admin_sha256 {problem}")]
+    AdminKey {
         /// What is wrong, and what to do.
         problem: String,
     },

@@ -1,5 +1,6 @@
 //! Gateway keys: stored as SHA-256 digests, looked up in constant time, each with its
-//! own allowed models, request rate and monthly budget.
+//! own allowed models, request rate and monthly budget (shared by every instance through
+//! the router's Redis state, when it has one).
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -22,6 +23,25 @@ pub fn hash_key(key: &str) -> String {
     digest(key).iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The admin key's digest: what `/stats`, `/accounts`, `/metrics`, `/explain` and the
+/// dashboard ask for when `[gateway] admin_sha256` is set.
+#[derive(Clone, Copy)]
+pub(crate) struct AdminKey([u8; 32]);
+
+impl AdminKey {
+    /// Reads `[gateway] admin_sha256`.
+    pub(crate) fn parse(hex: &str) -> Result<Self, ConfigFileError> {
+        parse_digest(hex).map(Self).ok_or_else(|| ConfigFileError::AdminKey {
+            problem: "must be 64 hex digits: the admin key's SHA-256 (`routewise-gateway hash-key KEY` prints it)".into(),
+        })
+    }
+
+    /// Whether `presented` is the admin key, compared in constant time.
+    pub(crate) fn matches(&self, presented: &str) -> bool {
+        self.0.ct_eq(&digest(presented)).into()
+    }
+}
+
 fn digest(key: &str) -> [u8; 32] {
     let mut out = [0; 32];
     out.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, key.as_bytes()).as_ref());
@@ -34,6 +54,7 @@ pub(crate) struct KeyTable {
 }
 
 /// One key: its digest and what it may do.
+#[derive(Clone)]
 pub(crate) struct KeyEntry {
     pub(crate) name: Arc<str>,
     hash: [u8; 32],
@@ -43,6 +64,9 @@ pub(crate) struct KeyEntry {
     pub(crate) limiter: Option<Limiter>,
     /// Its monthly spend, when it has a budget.
     pub(crate) ledger: Option<BudgetLedger>,
+    /// Its rate and budget shared by every instance, when the router shares state.
+    #[cfg(feature = "redis")]
+    pub(crate) quota: Option<routewise::shared::SharedQuota>,
     rpm: Option<u32>,
     monthly_usd: Option<f64>,
 }
@@ -97,7 +121,7 @@ impl KeyTable {
                         .monthly_usd
                         .map(|usd| {
                             BudgetLedger::new(
-                                config.name.as_str(),
+                                quota_name(&config.name),
                                 Budget::monthly_usd(usd),
                                 SystemTime::now(),
                             )
@@ -112,6 +136,8 @@ impl KeyTable {
                 models: config.models.clone(),
                 limiter,
                 ledger,
+                #[cfg(feature = "redis")]
+                quota: None,
                 rpm: config.rpm,
                 monthly_usd: config.monthly_usd,
             }));
@@ -133,10 +159,38 @@ impl KeyTable {
         bool::from(found).then(|| self.entries[index as usize].clone())
     }
 
+    /// The table with every limited key's rate and budget shared through `state`, or
+    /// kept on this instance without one.
+    #[cfg(feature = "redis")]
+    pub(crate) fn shared_through(mut self, state: Option<&routewise::shared::RedisState>) -> Self {
+        for entry in &mut self.entries {
+            let quota = state
+                .filter(|_| entry.limiter.is_some() || entry.ledger.is_some())
+                .map(|state| {
+                    routewise::shared::SharedQuota::new(
+                        state,
+                        &quota_name(&entry.name),
+                        entry.limiter.clone(),
+                        entry.ledger.clone(),
+                    )
+                });
+            *entry = Arc::new(KeyEntry {
+                quota,
+                ..KeyEntry::clone(entry)
+            });
+        }
+        self
+    }
+
     /// Whether no key is configured.
     pub(crate) fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
+}
+
+/// The name a key's budget and shared quota go by, apart from provider accounts.
+fn quota_name(key: &str) -> String {
+    format!("gateway-key:{key}")
 }
 
 fn parse_digest(hex: &str) -> Option<[u8; 32]> {

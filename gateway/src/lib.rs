@@ -18,9 +18,17 @@
 //!
 //! Model endpoints and `/explain` need a gateway key (`Authorization: Bearer KEY` or
 //! `x-api-key: KEY`), stored in the config as its SHA-256 and compared in constant time;
-//! a key may be limited to some models, a request rate and a monthly budget. The
-//! other endpoints show names and counters only (never a secret) and need none: keep
-//! the gateway on a private network or behind your own proxy.
+//! a key may be limited to some models, a request rate and a monthly budget, which every
+//! gateway instance enforces together when the router shares state through Redis
+//! (`[shared_state]`, feature `redis`).
+//!
+//! The operational endpoints show names and counters only (never a secret). With
+//! `[gateway] admin_sha256` set, `/stats`, `/accounts`, `/metrics`, the dashboard (and
+//! `/explain`, which also takes a gateway key) need the admin key: as a bearer token,
+//! `x-api-key`, or the password of HTTP Basic credentials, which a browser asks for.
+//! `/health` stays open for load balancers' probes and shows its status alone to
+//! callers without the key. Without an admin key they are all open: keep the gateway
+//! on a private network or behind your own proxy.
 //!
 //! Requests choose their step type and purpose with the `x-routewise-step` and
 //! `x-routewise-purpose` headers (or `metadata.routewise_step` / `routewise_purpose`),
@@ -41,7 +49,7 @@
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let config = GatewayConfig::from_path("routewise.toml")?;
 //! let gateway = Gateway::from_config(&config)?;
-//! let _watcher = gateway.watch("routewise.toml", std::time::Duration::from_secs(1));
+//! let _watcher = gateway.watch("routewise.toml", std::time::Duration::from_secs(1))?;
 //! let listener = tokio::net::TcpListener::bind(config.gateway.listen).await?;
 //! gateway.serve(listener, async { let _ = tokio::signal::ctrl_c().await; }).await?;
 //! # Ok(()) }
@@ -54,6 +62,7 @@ mod anthropic;
 mod config;
 mod dashboard;
 mod error;
+mod guard;
 mod keys;
 mod openai;
 mod reload;

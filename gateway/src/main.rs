@@ -10,15 +10,25 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use routewise_gateway::{Gateway, GatewayConfig, error_chain};
+use tracing_subscriber::Layer;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 const USAGE: &str = "usage:
   routewise-gateway [--config FILE.toml] [--listen ADDR]   serve (without --config: the embedded demo on simulated providers)
   routewise-gateway hash-key KEY                          print the SHA-256 to store for a gateway key";
 
 fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::INFO)
-        .with_target(false)
+    // Events only: the library's per-request spans are for trace exporters, and a log
+    // layer that records them formats their fields on every request.
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_target(false)
+                .with_filter(tracing_subscriber::filter::filter_fn(|meta| {
+                    meta.is_event() && *meta.level() <= tracing::Level::INFO
+                })),
+        )
         .init();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
@@ -74,7 +84,9 @@ async fn run(args: Vec<String>) -> Result<(), String> {
     }
     let _watcher = config_path
         .as_ref()
-        .map(|path| gateway.watch(path, Duration::from_secs(1)));
+        .map(|path| gateway.watch(path, Duration::from_secs(1)))
+        .transpose()
+        .map_err(|e| error_chain(&e))?;
     let addr = listen.unwrap_or(config.gateway.listen);
     let listener = tokio::net::TcpListener::bind(addr)
         .await

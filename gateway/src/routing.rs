@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 
 use crate::config::GatewaySettings;
 use crate::error::{ApiError, Class};
-use crate::keys::{KeyEntry, KeyTable};
+use crate::keys::{AdminKey, KeyEntry, KeyTable};
 
 /// The policy that matched.
 pub const POLICY_HEADER: HeaderName = HeaderName::from_static("x-routewise-policy");
@@ -77,6 +77,8 @@ impl Catalog {
 pub(crate) struct Live {
     pub(crate) settings: GatewaySettings,
     pub(crate) keys: KeyTable,
+    /// The admin key, when `[gateway] admin_sha256` is set.
+    pub(crate) admin: Option<AdminKey>,
     pub(crate) catalog: Catalog,
 }
 
@@ -160,7 +162,7 @@ pub(crate) fn shape(
 
 /// [`shape`], after checking that the key may use the model, and with the key's rate
 /// and budget charged.
-pub(crate) fn prepare(
+pub(crate) async fn prepare(
     live: &Live,
     key: Arc<KeyEntry>,
     headers: &HeaderMap,
@@ -179,7 +181,7 @@ pub(crate) fn prepare(
         .code("model_not_allowed"));
     }
     let (step, purpose, request) = shape(live, headers, model, request)?;
-    let key = KeyCharge::admit(key)?;
+    let key = KeyCharge::admit(key).await?;
     Ok(Routed {
         step,
         purpose,
@@ -192,20 +194,60 @@ pub(crate) fn prepare(
 /// the request is dropped and settled to the actual cost when it finishes.
 pub(crate) struct KeyCharge {
     key: Arc<KeyEntry>,
-    slot: Option<LimitReservation>,
-    spend: Option<BudgetReservation>,
+    held: Held,
+}
+
+/// Where the key's share is held.
+enum Held {
+    /// On this instance, by the key's own limiter and ledger.
+    Here {
+        slot: Option<LimitReservation>,
+        spend: Option<BudgetReservation>,
+    },
+    /// In the router's Redis state, for every instance.
+    #[cfg(feature = "redis")]
+    Shared(routewise::shared::QuotaGrant),
+}
+
+fn over_rate(key: &KeyEntry, wait: Option<std::time::Duration>) -> ApiError {
+    ApiError::new(
+        Class::RateLimited,
+        format!("gateway key `{}` is over its requests per minute", key.name),
+    )
+    .retry_after(wait)
+}
+
+fn over_budget(key: &KeyEntry) -> ApiError {
+    ApiError::new(
+        Class::RateLimited,
+        format!("gateway key `{}` has spent its monthly budget", key.name),
+    )
+    .code("insufficient_quota")
 }
 
 impl KeyCharge {
-    fn admit(key: Arc<KeyEntry>) -> Result<Self, ApiError> {
+    async fn admit(key: Arc<KeyEntry>) -> Result<Self, ApiError> {
+        #[cfg(feature = "redis")]
+        if let Some(quota) = &key.quota {
+            use routewise::shared::QuotaRefusal;
+            let grant = quota.admit().await.map_err(|refusal| match refusal {
+                QuotaRefusal::RateLimited { retry_after, .. } => over_rate(&key, retry_after),
+                QuotaRefusal::OverBudget { .. } => over_budget(&key),
+                other => ApiError::new(
+                    Class::Unavailable,
+                    format!("gateway key `{}`: {}", key.name, crate::error_chain(&other)),
+                ),
+            })?;
+            return Ok(Self {
+                key,
+                held: Held::Shared(grant),
+            });
+        }
         let now = tokio::time::Instant::now();
         let slot = match &key.limiter {
             Some(limiter) => Some(limiter.try_reserve("", 0, now).map_err(|limited| {
-                ApiError::new(
-                    Class::RateLimited,
-                    format!("gateway key `{}` is over its requests per minute", key.name),
-                )
-                .retry_after(
+                over_rate(
+                    &key,
                     limited
                         .retry_at()
                         .map(|at| at.saturating_duration_since(now)),
@@ -216,20 +258,22 @@ impl KeyCharge {
         let spend = match &key.ledger {
             Some(ledger) => {
                 let wall = SystemTime::now();
-                let exhausted = |_| {
-                    ApiError::new(
-                        Class::RateLimited,
-                        format!("gateway key `{}` has spent its monthly budget", key.name),
-                    )
-                    .code("insufficient_quota")
-                };
                 // Refused once nothing is left; the call's real cost is settled after.
-                ledger.check(Usd::from_nanos(1), wall).map_err(exhausted)?;
-                Some(ledger.reserve(Usd::ZERO, wall).map_err(exhausted)?)
+                ledger
+                    .check(Usd::from_nanos(1), wall)
+                    .map_err(|_| over_budget(&key))?;
+                Some(
+                    ledger
+                        .reserve(Usd::ZERO, wall)
+                        .map_err(|_| over_budget(&key))?,
+                )
             }
             None => None,
         };
-        Ok(Self { key, slot, spend })
+        Ok(Self {
+            key,
+            held: Held::Here { slot, spend },
+        })
     }
 
     /// The key's name, for logs.
@@ -238,13 +282,19 @@ impl KeyCharge {
     }
 
     /// Settles the key's slot and budget to what the request used.
-    pub(crate) fn settle(mut self, tokens: u64, cost_usd: Option<f64>) {
-        if let Some(slot) = self.slot.take() {
-            slot.settle(tokens);
-        }
-        if let Some(spend) = self.spend.take() {
-            let cost = cost_usd.and_then(Usd::from_dollars).unwrap_or(Usd::ZERO);
-            spend.settle(cost, SystemTime::now());
+    pub(crate) fn settle(self, tokens: u64, cost_usd: Option<f64>) {
+        let cost = cost_usd.and_then(Usd::from_dollars).unwrap_or(Usd::ZERO);
+        match self.held {
+            Held::Here { slot, spend } => {
+                if let Some(slot) = slot {
+                    slot.settle(tokens);
+                }
+                if let Some(spend) = spend {
+                    spend.settle(cost, SystemTime::now());
+                }
+            }
+            #[cfg(feature = "redis")]
+            Held::Shared(grant) => grant.settle(tokens, cost),
         }
     }
 }

@@ -20,7 +20,7 @@ use serde::de::DeserializeOwned;
 
 use crate::config::{ConfigFileError, GatewayConfig, GatewaySettings};
 use crate::error::{ApiError, Class, Wire};
-use crate::keys::KeyTable;
+use crate::keys::{AdminKey, KeyTable};
 use crate::routing::{self, Catalog, Live, Routed};
 
 /// How many recent failures the dashboard shows.
@@ -111,6 +111,7 @@ impl Gateway {
         // Checked before the router changes, so a bad key leaves everything as it was.
         KeyTable::build(&config.gateway.keys, Some(&previous.keys))?;
         check_defaults(&config.gateway)?;
+        admin_key(&config.gateway)?;
         self.shared
             .router
             .reload_config(&config.router)
@@ -127,17 +128,24 @@ impl Gateway {
     /// The HTTP routes, for serving with axum or nesting in an application of your own.
     pub fn app(&self) -> axum::Router {
         let limit = self.shared.live.load().settings.max_body_bytes;
+        // Behind the admin key, when one is set.
+        let operations = axum::Router::new()
+            .route("/stats", get(crate::admin::stats))
+            .route("/accounts", get(crate::admin::accounts))
+            .route("/metrics", get(crate::admin::metrics))
+            .route("/", get(crate::dashboard::page))
+            .route("/dashboard/body", get(crate::dashboard::body))
+            .route_layer(axum::middleware::from_fn_with_state(
+                self.clone(),
+                crate::guard::admin,
+            ));
         axum::Router::new()
             .route("/v1/chat/completions", post(chat_completions))
             .route("/v1/messages", post(messages))
             .route("/v1/models", get(crate::admin::models))
-            .route("/stats", get(crate::admin::stats))
-            .route("/accounts", get(crate::admin::accounts))
             .route("/health", get(crate::admin::health))
-            .route("/metrics", get(crate::admin::metrics))
             .route("/explain", post(crate::admin::explain))
-            .route("/", get(crate::dashboard::page))
-            .route("/dashboard/body", get(crate::dashboard::body))
+            .merge(operations)
             .layer(DefaultBodyLimit::max(limit))
             .with_state(self.clone())
     }
@@ -211,7 +219,7 @@ impl Gateway {
     }
 
     /// Authenticates, reads the body, resolves step, purpose and model.
-    pub(crate) fn admit<T: DeserializeOwned>(
+    pub(crate) async fn admit<T: DeserializeOwned>(
         &self,
         headers: &HeaderMap,
         body: Result<Bytes, BytesRejection>,
@@ -221,7 +229,7 @@ impl Gateway {
         let key = routing::authenticate(&live, headers)?;
         let wire: T = read_json(body, live.settings.max_body_bytes)?;
         let (model, request) = read(wire)?;
-        routing::prepare(&live, key, headers, &model, request)
+        routing::prepare(&live, key, headers, &model, request).await
     }
 
     /// Runs a non-streaming request; the answer goes out in the client's format.
@@ -382,11 +390,23 @@ fn live(
     previous: Option<&KeyTable>,
 ) -> Result<Live, ConfigFileError> {
     check_defaults(&settings)?;
+    let keys = KeyTable::build(&settings.keys, previous)?;
+    #[cfg(feature = "redis")]
+    let keys = keys.shared_through(router.shared_state().as_ref());
     Ok(Live {
-        keys: KeyTable::build(&settings.keys, previous)?,
+        admin: admin_key(&settings)?,
+        keys,
         catalog: Catalog::of(router),
         settings,
     })
+}
+
+fn admin_key(settings: &GatewaySettings) -> Result<Option<AdminKey>, ConfigFileError> {
+    settings
+        .admin_sha256
+        .as_deref()
+        .map(AdminKey::parse)
+        .transpose()
 }
 
 fn check_defaults(settings: &GatewaySettings) -> Result<(), ConfigFileError> {

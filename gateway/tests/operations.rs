@@ -121,7 +121,7 @@ async fn a_changed_config_file_is_applied_and_a_broken_one_is_rejected() {
     let path = dir.path().join("routewise.toml");
     std::fs::write(&path, config_text("")).unwrap();
     let gateway = Gateway::from_config(&GatewayConfig::from_path(&path).unwrap()).unwrap();
-    let mut watcher = gateway.watch(&path, Duration::from_millis(20));
+    let mut watcher = gateway.watch(&path, Duration::from_millis(20)).unwrap();
     let running = Running::serve(gateway).await;
 
     std::fs::write(
@@ -195,4 +195,101 @@ async fn a_shutdown_lets_a_stream_in_flight_finish_and_settle() {
     let stats = router.stats();
     assert_eq!(stats.policy("default").unwrap().succeeded, 1);
     assert_eq!(router.accounts()[0].health.calls, 1);
+}
+
+/// `GET path` with these headers: status, `www-authenticate` and body.
+async fn get_with(gateway: &Running, path: &str, headers: &[(&str, &str)]) -> (u16, bool, String) {
+    let mut request = client().get(format!("{}{path}", gateway.url));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let challenge = response.headers().contains_key("www-authenticate");
+    (status, challenge, response.text().await.unwrap())
+}
+
+const ADMIN: &str = "sk-admin-test";
+
+#[tokio::test]
+async fn with_an_admin_key_the_operational_endpoints_and_dashboard_need_it() {
+    let gateway = Running::start(router(SimProvider::new()), settings().admin_key(ADMIN)).await;
+    let bearer = format!("Bearer {ADMIN}");
+    // A browser's Basic credentials: any user name, the key as the password.
+    let basic = "Basic b3BzOnNrLWFkbWluLXRlc3Q="; // base64("ops:sk-admin-test")
+    let client_key = format!("Bearer {KEY}");
+    for path in ["/stats", "/accounts", "/metrics", "/", "/dashboard/body"] {
+        let (status, challenge, body) = get_with(&gateway, path, &[]).await;
+        assert_eq!((status, challenge), (401, true), "{path}: {body}");
+        assert!(body.contains("admin key"), "{path}: {body}");
+        let wrong = get_with(&gateway, path, &[("authorization", "Bearer sk-wrong")]).await;
+        assert_eq!(wrong.0, 401, "{path}");
+        let client = get_with(&gateway, path, &[("authorization", &client_key)]).await;
+        assert_eq!(
+            client.0, 401,
+            "{path}: a client's gateway key is not the admin key"
+        );
+        for header in [
+            ("authorization", bearer.as_str()),
+            ("authorization", basic),
+            ("x-api-key", ADMIN),
+        ] {
+            let (status, _, body) = get_with(&gateway, path, &[header]).await;
+            assert_eq!(status, 200, "{path} with {}: {body}", header.0);
+        }
+    }
+
+    // Load balancers probe /health without credentials: the status, no counts.
+    let (status, _, body) = get_with(&gateway, "/health", &[]).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap(),
+        json!({"status": "ok"})
+    );
+    let (_, _, body) = get_with(&gateway, "/health", &[("authorization", &bearer)]).await;
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["healthy_accounts"],
+        1
+    );
+
+    // /explain takes a client's key or the admin key; model endpoints only a client's.
+    let explain = |auth: String| {
+        let url = format!("{}/explain", gateway.url);
+        async move {
+            client()
+                .post(url)
+                .header("authorization", auth)
+                .header("content-type", "application/json")
+                .body(chat().to_string())
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(explain(bearer.clone()).await, 200);
+    assert_eq!(explain(client_key.clone()).await, 200);
+    assert_eq!(explain("Bearer sk-wrong".into()).await, 401);
+    let as_admin = gateway
+        .post_with(
+            "/v1/chat/completions",
+            &chat(),
+            &[("authorization", &bearer)],
+        )
+        .await;
+    assert_eq!(as_admin.status(), 401);
+}
+
+#[test]
+fn an_admin_key_that_is_not_a_sha256_is_refused_with_what_to_do() {
+    let config = GatewayConfig::from_toml(
+        "[gateway]\nadmin_sha256 = \"sk-admin-test\"\n[[accounts]]\nname = \"sim\"\nprovider = { kind = \"sim\" }\n[[models]]\nname = \"m\"\ntargets = [{ account = \"sim\", model = \"x\" }]\n[[policies]]\nname = \"default\"\nroute = [\"m\"]\n",
+    )
+    .unwrap();
+    let error = Gateway::from_config(&config).err().expect("refused");
+    let message = error.to_string();
+    assert!(
+        message.contains("admin_sha256") && message.contains("hash-key"),
+        "{message}"
+    );
 }

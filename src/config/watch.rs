@@ -1,10 +1,11 @@
-//! [`ConfigWatcher`]: reloading a router when its config file changes.
+//! [`ConfigWatcher`]: reloading a router (or anything built on one) when its config file
+//! changes.
 //!
 //! A task polls the file's size and modification time; when they change it reads the file
 //! and compares a hash of its content, so touching a file without changing it does
-//! nothing. A changed file goes through [`Router::reload_config`]: a valid one replaces
-//! the running configuration atomically, an invalid one is logged and the running
-//! configuration stays.
+//! nothing. A changed file goes through [`Router::reload_config`] (or the reload given to
+//! [`ConfigWatcher::spawn`]): a valid one replaces the running configuration atomically,
+//! an invalid one is logged and the running configuration stays.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::PathBuf;
@@ -25,36 +26,106 @@ const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Watches a config file and reloads a [`Router`] when it changes; stops when dropped.
 ///
-/// Made by [`Router::watch_config`]. [`changed`](Self::changed) waits for the next reload
-/// attempt and says how it went; every attempt is also logged (`info` when applied,
-/// `warn` with every problem when rejected).
+/// Made by [`Router::watch_config`], or by [`spawn`](Self::spawn) for a reload of your
+/// own (a server that keeps settings of its own beside the router's, in the same file),
+/// whose error type is `E`. [`changed`](Self::changed) waits for the next reload attempt
+/// and says how it went; every attempt is also logged (`info` when applied, `warn` with
+/// every problem when rejected).
 #[derive(Debug)]
 #[must_use = "the watcher stops when dropped"]
-pub struct ConfigWatcher {
+pub struct ConfigWatcher<E = LoadError> {
     task: JoinHandle<()>,
-    events: watch::Receiver<Option<ReloadEvent>>,
+    events: watch::Receiver<Option<ReloadEvent<E>>>,
 }
 
 /// The outcome of one reload attempt of a [`ConfigWatcher`].
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 #[non_exhaustive]
-pub enum ReloadEvent {
+pub enum ReloadEvent<E = LoadError> {
     /// The new configuration is live.
     Applied,
     /// The file could not be read or is invalid; the running configuration stays.
-    Rejected(Arc<LoadError>),
+    Rejected(Arc<E>),
 }
 
-impl ConfigWatcher {
+impl<E> Clone for ReloadEvent<E> {
+    fn clone(&self) -> Self {
+        match self {
+            Self::Applied => Self::Applied,
+            Self::Rejected(error) => Self::Rejected(error.clone()),
+        }
+    }
+}
+
+impl<E> ConfigWatcher<E> {
     /// Waits for the next reload attempt and returns its outcome; `None` if the watcher
     /// has stopped.
-    pub async fn changed(&mut self) -> Option<ReloadEvent> {
+    pub async fn changed(&mut self) -> Option<ReloadEvent<E>> {
         self.events.changed().await.ok()?;
         self.events.borrow_and_update().clone()
     }
 }
 
-impl Drop for ConfigWatcher {
+impl<E> ConfigWatcher<E>
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    /// Watches `path` every `interval` and calls `reload` each time its content changes:
+    /// with the file's text, or with why it could not be read (an unreadable file is
+    /// reported once until it changes again). `reload` applies the text and says whether
+    /// it took; the file as it is now counts as applied.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use routewise::config::{ConfigWatcher, Format, LoadError, RouterConfig};
+    /// use routewise::Router;
+    ///
+    /// # async fn run(router: Router) -> std::io::Result<()> {
+    /// let path = "routewise.toml";
+    /// let _watcher = ConfigWatcher::spawn(path, Duration::from_secs(1), move |text| {
+    ///     let text = text.map_err(|source| LoadError::Read { path: path.into(), source })?;
+    ///     let config = RouterConfig::from_str_format(&text, Format::Toml)?;
+    ///     router.reload_config(&config).map_err(LoadError::Invalid)
+    /// })?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// When the file cannot be read now.
+    ///
+    /// # Panics
+    ///
+    /// Outside a Tokio runtime, as [`tokio::spawn`] does.
+    pub fn spawn<F>(
+        path: impl Into<PathBuf>,
+        interval: Duration,
+        reload: F,
+    ) -> std::io::Result<Self>
+    where
+        F: FnMut(std::io::Result<String>) -> Result<(), E> + Send + 'static,
+    {
+        let path = path.into();
+        // Read now, so a change made right after this call is seen as a change.
+        let metadata = std::fs::metadata(&path)?;
+        let content = std::fs::read(&path)?;
+        let (events, receiver) = watch::channel(None);
+        let poller = Poller {
+            path,
+            seen: Seen::new(&metadata, &content),
+            failing: None,
+            reload,
+            events,
+        };
+        let interval = interval.max(Duration::from_millis(1));
+        Ok(Self {
+            task: tokio::spawn(poller.run(interval)),
+            events: receiver,
+        })
+    }
+}
+
+impl<E> Drop for ConfigWatcher<E> {
     fn drop(&mut self) {
         self.task.abort();
     }
@@ -111,28 +182,18 @@ impl Router {
         if !format.is_enabled() {
             return Err(LoadError::FormatDisabled { format });
         }
-        let unreadable = |source| LoadError::Read {
-            path: path.clone(),
-            source,
-        };
-        // Read now, so a change made right after this call is seen as a change.
-        let metadata = std::fs::metadata(&path).map_err(unreadable)?;
-        let content = std::fs::read(&path).map_err(unreadable)?;
-        let seen = Seen::new(&metadata, &content);
-        let (events, receiver) = watch::channel(None);
-        let poller = Poller {
-            router: self.clone(),
-            path,
-            format,
-            seen,
-            failing: None,
-            events,
-        };
-        let interval = interval.max(Duration::from_millis(1));
-        Ok(ConfigWatcher {
-            task: tokio::spawn(poller.run(interval)),
-            events: receiver,
+        let file: Arc<str> = path.display().to_string().into();
+        let router = self.clone();
+        let watched = path.clone();
+        ConfigWatcher::spawn(path.clone(), interval, move |text| {
+            let text = text.map_err(|source| LoadError::Read {
+                path: watched.clone(),
+                source,
+            })?;
+            let config = RouterConfig::parse(text, format, Some(file.clone()))?;
+            router.reload_config(&config).map_err(LoadError::Invalid)
         })
+        .map_err(|source| LoadError::Read { path, source })
     }
 }
 
@@ -160,45 +221,50 @@ impl Seen {
     }
 }
 
-struct Poller {
-    router: Router,
+struct Poller<F, E> {
     path: PathBuf,
-    format: Format,
     seen: Seen,
     /// The kind of the last read failure, so a file that stays unreadable is reported once.
     failing: Option<std::io::ErrorKind>,
-    events: watch::Sender<Option<ReloadEvent>>,
+    reload: F,
+    events: watch::Sender<Option<ReloadEvent<E>>>,
 }
 
-impl Poller {
+impl<F, E> Poller<F, E>
+where
+    F: FnMut(std::io::Result<String>) -> Result<(), E>,
+    E: std::error::Error,
+{
     async fn run(mut self, interval: Duration) {
         let mut ticks = tokio::time::interval_at(Instant::now() + interval, interval);
         ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
-            match self.poll().await {
-                Ok(Some(event)) => {
+            let read = match self.poll().await {
+                Ok(None) => {
                     self.failing = None;
-                    self.events.send_replace(Some(event));
+                    continue;
                 }
-                Ok(None) => self.failing = None,
+                Ok(Some(text)) => {
+                    self.failing = None;
+                    Ok(text)
+                }
                 Err(error) => {
                     let kind = Some(error.kind());
-                    if self.failing != kind {
-                        self.failing = kind;
-                        let error = LoadError::Read {
-                            path: self.path.clone(),
-                            source: error,
-                        };
-                        self.events.send_replace(Some(self.rejected(error)));
+                    if self.failing == kind {
+                        continue;
                     }
+                    self.failing = kind;
+                    Err(error)
                 }
-            }
+            };
+            let event = self.apply(read);
+            self.events.send_replace(Some(event));
         }
     }
 
-    /// Looks at the file; reloads when its content changed.
-    async fn poll(&mut self) -> std::io::Result<Option<ReloadEvent>> {
+    /// Looks at the file; its text when its content changed.
+    async fn poll(&mut self) -> std::io::Result<Option<String>> {
         let metadata = tokio::fs::metadata(&self.path).await?;
         if self.seen.same_stat(&metadata) {
             return Ok(None);
@@ -210,34 +276,26 @@ impl Poller {
         if !changed {
             return Ok(None);
         }
-        let text = String::from_utf8(content)
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
-        Ok(Some(self.reload(text)))
+        String::from_utf8(content)
+            .map(Some)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
     }
 
-    fn reload(&self, text: String) -> ReloadEvent {
-        let file = self.path.display().to_string().into();
-        let result = RouterConfig::parse(text, self.format, Some(file)).and_then(|config| {
-            self.router
-                .reload_config(&config)
-                .map_err(LoadError::Invalid)
-        });
-        match result {
+    fn apply(&mut self, read: std::io::Result<String>) -> ReloadEvent<E> {
+        match (self.reload)(read) {
             Ok(()) => {
-                tracing::info!(file = %self.path.display(), "routewise config reloaded");
+                tracing::info!(file = %self.path.display(), "config reloaded");
                 ReloadEvent::Applied
             }
-            Err(error) => self.rejected(error),
+            Err(error) => {
+                tracing::warn!(
+                    file = %self.path.display(),
+                    error = %report(&error),
+                    "config rejected; the running configuration stays"
+                );
+                ReloadEvent::Rejected(Arc::new(error))
+            }
         }
-    }
-
-    fn rejected(&self, error: LoadError) -> ReloadEvent {
-        tracing::warn!(
-            file = %self.path.display(),
-            error = %report(&error),
-            "routewise config rejected; the running configuration stays"
-        );
-        ReloadEvent::Rejected(Arc::new(error))
     }
 }
 

@@ -417,6 +417,21 @@ impl Router {
         futures::future::try_join_all(reads).await
     }
 
+    /// The [`RedisState`](crate::shared::RedisState) this router shares limits, spend
+    /// and breakers through, if it has one (from
+    /// [`RouterBuilder::shared_state`](crate::RouterBuilder::shared_state) or a config
+    /// file's `[shared_state]`): for quotas of your own callers beside the accounts'
+    /// ([`SharedQuota`](crate::shared::SharedQuota)). A reload may replace it.
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub fn shared_state(&self) -> Option<crate::shared::RedisState> {
+        let snapshot = self.inner.snapshot.load();
+        snapshot
+            .accounts
+            .iter()
+            .find_map(|account| account.shared.as_ref().map(|s| s.state.clone()))
+    }
+
     /// Syncs every budget with the state store ([`RouterBuilder::state_store`]): writes
     /// spend not yet stored and learns spend recorded by other routers or earlier runs.
     /// Call it once at start-up, before serving, to restore spend after a restart, and

@@ -26,6 +26,8 @@
 //!   them for every account of a router. [`Router::accounts`](crate::Router::accounts)
 //!   shows only this instance's view: its local windows (which count while Redis is
 //!   away) and the spend as of its own last settlement.
+//! - **Quotas** of your own callers (a gateway's client keys, tenants):
+//!   [`SharedQuota`] admits and settles their RPM and budget by the same scripts.
 //!
 //! Crashes: a budget reservation whose holder dies expires after
 //! [`reservation_ttl`](RedisStateBuilder::reservation_ttl); a rate-limit slot leaves the
@@ -43,6 +45,7 @@ mod keys;
 mod lease;
 mod marks;
 mod outage;
+mod quota;
 mod scripts;
 mod state;
 mod store;
@@ -57,5 +60,6 @@ pub use health::FleetHealth;
 pub(crate) use keys::AccountKeys;
 pub use lease::Lease;
 pub(crate) use marks::MarkKeys;
+pub use quota::{QuotaGrant, QuotaRefusal, SharedQuota};
 pub use state::{FailMode, RedisState, RedisStateBuilder};
 pub use usage::FleetUsage;

@@ -21,11 +21,13 @@ pub(crate) async fn handle(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let mut streaming = false;
-    let routed = gateway.admit(&headers, body, |wire: MessagesRequest| {
-        streaming = wire.stream;
-        let model = wire.model.clone();
-        Ok((model, wire.into_chat()?))
-    });
+    let routed = gateway
+        .admit(&headers, body, |wire: MessagesRequest| {
+            streaming = wire.stream;
+            let model = wire.model.clone();
+            Ok((model, wire.into_chat()?))
+        })
+        .await;
     let routed = match routed {
         Ok(routed) => routed,
         Err(error) => return gateway.fail(error, Wire::Anthropic, ENDPOINT),

@@ -22,16 +22,18 @@ pub(crate) async fn handle(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let mut streaming = None;
-    let routed = gateway.admit(&headers, body, |wire: CompletionRequest| {
-        streaming = Some((
-            wire.stream,
-            wire.stream_options
-                .as_ref()
-                .is_some_and(|o| o.include_usage),
-        ));
-        let model = wire.model.clone();
-        Ok((model, wire.into_chat()?))
-    });
+    let routed = gateway
+        .admit(&headers, body, |wire: CompletionRequest| {
+            streaming = Some((
+                wire.stream,
+                wire.stream_options
+                    .as_ref()
+                    .is_some_and(|o| o.include_usage),
+            ));
+            let model = wire.model.clone();
+            Ok((model, wire.into_chat()?))
+        })
+        .await;
     let routed = match routed {
         Ok(routed) => routed,
         Err(error) => return gateway.fail(error, Wire::OpenAi, ENDPOINT),
