@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use routewise::config::{Format, RouterConfig};
 use routewise::{BreakerConfig, BreakerState, ChatRequest, LogicalModel, Policy, Router, Target};
 
 use crate::support::upstream::{Answer, Upstream};
@@ -61,8 +60,11 @@ async fn a_target_trips_on_its_own_threshold_while_its_sibling_keeps_the_policys
     assert_eq!(state("steady"), BreakerState::Closed);
 }
 
+#[cfg(feature = "toml")]
 #[test]
 fn a_config_file_gives_a_target_its_own_breaker() {
+    use routewise::config::{Format, RouterConfig};
+
     let text = r#"
 [[accounts]]
 name = "down"
