@@ -409,3 +409,20 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+
+/// An error and its sources on one line, each after a `: `, for logs and exit messages.
+///
+/// ```
+/// let io = std::io::Error::other("disk full");
+/// assert_eq!(routewise::error_chain(&io), "disk full");
+/// ```
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

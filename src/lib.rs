@@ -248,5 +248,5 @@ pub use state::{FileStore, MemoryStore, StateStore};
 
 // Configuration files, errors and statistics.
 pub use config::RouterConfig;
-pub use error::{ConfigError, ConfigProblem, Error, Location};
+pub use error::{ConfigError, ConfigProblem, Error, Location, error_chain};
 pub use stats::{AccountStatus, BreakerStats, PolicyStats, RouterStats, TargetStats};

@@ -71,7 +71,7 @@ mod server;
 
 pub use config::{ConfigFileError, DEFAULT_CONFIG, GatewayConfig, GatewaySettings, KeyConfig};
 pub use keys::hash_key;
-pub use reload::{ConfigWatcher, Reloaded, error_chain};
+pub use reload::{ConfigWatcher, Reloaded};
 pub use routing::{
     ACCOUNT_HEADER, ATTEMPTS_HEADER, POLICY_HEADER, PURPOSE_HEADER, STEP_HEADER, TAGS_HEADER,
     TARGET_HEADER,

@@ -9,7 +9,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use routewise_gateway::{Gateway, GatewayConfig, error_chain};
+use routewise::error_chain;
+use routewise_gateway::{Gateway, GatewayConfig};
 use tracing_subscriber::Layer;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;

@@ -45,15 +45,3 @@ impl Gateway {
         .map_err(|source| ConfigFileError::Read { path, source })
     }
 }
-
-/// An error and its sources on one line, each after a `: ` (for logs and exit messages).
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}

@@ -235,7 +235,11 @@ impl KeyCharge {
                 QuotaRefusal::OverBudget { .. } => over_budget(&key),
                 other => ApiError::new(
                     Class::Unavailable,
-                    format!("gateway key `{}`: {}", key.name, crate::error_chain(&other)),
+                    format!(
+                        "gateway key `{}`: {}",
+                        key.name,
+                        routewise::error_chain(&other)
+                    ),
                 ),
             })?;
             return Ok(Self {

@@ -290,23 +290,11 @@ where
             Err(error) => {
                 tracing::warn!(
                     file = %self.path.display(),
-                    error = %report(&error),
+                    error = %crate::error_chain(&error),
                     "config rejected; the running configuration stays"
                 );
                 ReloadEvent::Rejected(Arc::new(error))
             }
         }
     }
-}
-
-/// An error followed by its causes, `: `-separated.
-fn report(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
