@@ -297,9 +297,11 @@ enum Read {
 }
 
 struct Driver {
+    /// Declared before `execution`, so a dropped stream releases its call (reservations,
+    /// in-flight count) before the execution's outcome guard counts the request cancelled.
+    active: Option<Active>,
     execution: Execution,
     request: ChatRequest,
-    active: Option<Active>,
     /// Every piece of text sent to the caller.
     text: String,
     tool_calls: Vec<(u32, ToolCall)>,
