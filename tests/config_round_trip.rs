@@ -398,3 +398,19 @@ fn secrets_are_written_as_references_and_a_literal_key_is_refused() {
         assert!(!error.contains("sk-live-123"), "{error}");
     }
 }
+
+#[test]
+fn options_left_unset_are_left_out_of_every_format() {
+    let mut config = RouterConfig::default();
+    config.accounts = vec![AccountConfig::new(
+        "main",
+        ProviderConfig::Sim(SimSettings::default()),
+    )];
+    for format in [Format::Yaml, Format::Json] {
+        let text = write(&config, format);
+        assert!(!text.contains("null"), "{format}:\n{text}");
+        assert!(!text.contains("api_key"), "{format}:\n{text}");
+        let read = RouterConfig::from_str_format(&text, format).unwrap();
+        assert_eq!(read, config, "{format}");
+    }
+}

@@ -46,9 +46,11 @@ pub struct AccountConfig {
     /// `{ env = "OPENAI_API_KEY" }`. A key written into the file is rejected, and one
     /// without a variable is refused when the config is serialized.
     #[serde(default, serialize_with = "super::secret::write_api_key")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub api_key: Option<SecretValue>,
     /// Overrides the provider's default base URL.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub base_url: Option<String>,
     /// Headers sent with every request; values may read the environment (`"${TOKEN}"`).
     #[serde(default)]
@@ -56,9 +58,11 @@ pub struct AccountConfig {
     /// Requests and tokens per minute; a target whose account would exceed them is
     /// skipped until capacity returns.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub limits: Option<RateLimitsConfig>,
     /// A dollar budget per window; an exhausted account is skipped until the next one.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub budget: Option<BudgetConfig>,
     /// Prices by provider model id, over the shipped list prices (a target's own `price`
     /// wins over both).
@@ -67,6 +71,7 @@ pub struct AccountConfig {
     /// A LiteLLM-format `model_prices_and_context_window.json` whose chat models (windows,
     /// prices, capabilities) are added to the shipped model profiles of this account.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub model_data: Option<String>,
     /// Parameter rules by model-id pattern (the id and ids continuing it after `-` or
     /// `.`), over the shipped model profiles of this account.

@@ -30,13 +30,16 @@ use crate::provider::openai::{MaxTokensField, OpenAi, Preset};
 pub struct HttpTimeoutSettings {
     /// Establishing the connection; it cannot be `"off"`.
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub connect: Option<AdapterTimeout>,
     /// Waiting for the first byte of an answer, and for each later chunk of a stream;
     /// `"off"` for no such timeout.
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema_or_off"))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub read: Option<AdapterTimeout>,
     /// A whole non-streaming call; `"off"` for no such timeout.
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema_or_off"))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub total: Option<AdapterTimeout>,
 }
 
@@ -132,17 +135,22 @@ fn check_nonzero(limit: Duration, path: &str, problems: &mut Problems) {
 #[non_exhaustive]
 pub struct OpenAiSettings {
     /// Speak Azure OpenAI with this data-plane `api-version`, such as `2024-10-21`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub azure_api_version: Option<String>,
     /// A known OpenAI-compatible host: `mistral`, `groq`, `deepseek`, `together`,
     /// `fireworks`, `openrouter`, `xai`, `ollama`, `vllm` or `lm_studio`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub preset: Option<Preset>,
     /// The name reported as `gen_ai.provider.name` (default `openai`, or `az.ai.openai`
     /// for Azure).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub system_name: Option<String>,
     /// Always send the token limit in this field instead of choosing by model id.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_tokens_field: Option<TokenLimitField>,
     /// Whether streams ask for usage in their last chunk (default true); turn it off for
     /// servers that refuse `stream_options`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub stream_usage: Option<bool>,
     /// Connect, read and total timeouts.
     pub timeouts: HttpTimeoutSettings,
@@ -212,9 +220,11 @@ impl OpenAiSettings {
 #[non_exhaustive]
 pub struct AnthropicSettings {
     /// The `anthropic-version` to speak (default `2023-06-01`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub api_version: Option<AnthropicVersion>,
     /// The `max_tokens` sent when neither the request nor the logical model sets one
     /// (default 4096).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub default_max_tokens: Option<u32>,
     /// Connect, read and total timeouts.
     pub timeouts: HttpTimeoutSettings,

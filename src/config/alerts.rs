@@ -53,6 +53,7 @@ pub struct WebhookSettings {
         serialize_with = "duration::write_optional"
     )]
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Duration>,
 }
 

@@ -25,12 +25,15 @@ use crate::provider::bedrock::{Bedrock, CredentialSource};
 #[non_exhaustive]
 pub struct BedrockSettings {
     /// The AWS region, such as `us-east-1` (over `AWS_REGION` and the profile's).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
     /// A profile of the shared credentials and config files to take the keys (and the
     /// region, if not set here) from.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub profile: Option<String>,
     /// Where the keys come from when no `profile` is named: `standard` (the
     /// environment, then the shared files; the default) or `environment` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub credentials: Option<BedrockCredentials>,
     /// Connect, read and total timeouts.
     pub timeouts: HttpTimeoutSettings,

@@ -103,6 +103,7 @@ use crate::router::{FromFile, PathStyle, Router, RouterBuilder, Snapshot};
 pub struct RouterConfig {
     /// The JSON Schema the file follows, for editors (`"$schema"`); not used otherwise.
     #[serde(default, rename = "$schema")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub schema_ref: Option<String>,
     /// Provider accounts: backends, credentials and endpoints.
     #[serde(default)]
@@ -116,6 +117,7 @@ pub struct RouterConfig {
     /// The circuit breaker settings of every policy that does not choose its own
     /// (default: [`BreakerConfig::default`](crate::BreakerConfig::default)).
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub breaker_defaults: Option<BreakerSettings>,
     /// `false` turns breakers off for every policy that does not choose its own.
     #[serde(default = "yes")]
@@ -131,17 +133,21 @@ pub struct RouterConfig {
         serialize_with = "duration::write_optional"
     )]
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub queue_time: Option<Duration>,
     /// What happens to a parameter a target's model cannot take: `adapt` (default: drop,
     /// rename or convert it, recorded on the attempt) or `strict` (skip the target).
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub parameter_policy: Option<ParameterPolicy>,
     /// Where budget spend is kept (default: only in the router's memory).
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub state_store: Option<StateStoreConfig>,
     /// Limits, spend and breakers shared with other instances through Redis; takes the
     /// place of `state_store`.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub shared_state: Option<SharedStateConfig>,
     /// Where budget alerts go.
     #[serde(default)]
@@ -149,6 +155,7 @@ pub struct RouterConfig {
     /// The text the config was read from, to find the line of a problem found later.
     #[serde(skip)]
     #[cfg_attr(feature = "schema", schemars(skip))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) origin: Option<Arc<Origin>>,
     /// Provider kinds registered in code, for accounts whose `kind` is not built in.
     #[serde(skip)]

@@ -168,6 +168,7 @@ mod tests {
     #[derive(Debug, serde::Deserialize)]
     struct Timeout {
         #[serde(default, deserialize_with = "optional")]
+        #[serde(skip_serializing_if = "Option::is_none")]
         timeout: Option<Duration>,
     }
 

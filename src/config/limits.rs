@@ -22,8 +22,10 @@ use crate::limits::RateLimits;
 #[non_exhaustive]
 pub struct RateLimitsConfig {
     /// Requests in any 60-second window.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub rpm: Option<u32>,
     /// Tokens (prompt plus output) in any 60-second window.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tpm: Option<u64>,
     /// Limits of single provider models, by model id, on top of the account's.
     pub models: BTreeMap<String, ModelRateLimits>,
@@ -36,8 +38,10 @@ pub struct RateLimitsConfig {
 #[non_exhaustive]
 pub struct ModelRateLimits {
     /// Requests in any 60-second window.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub rpm: Option<u32>,
     /// Tokens (prompt plus output) in any 60-second window.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tpm: Option<u64>,
 }
 

@@ -29,10 +29,13 @@ use crate::resilience::{BreakerConfig, HealthConfig, HedgePolicy, Jitter, RetryP
 pub struct BreakerSettings {
     /// Faults within the window that open the breaker, or `false` for no count criterion
     /// (then `failure_rate` must be set).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub failure_threshold: Option<FailureThreshold>,
     /// Share of faulty calls within the window that opens the breaker, in `(0, 1]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub failure_rate: Option<f64>,
     /// Calls the window must hold before `failure_rate` applies (default 20).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub min_calls: Option<u32>,
     /// How far back calls are counted.
     #[serde(
@@ -40,6 +43,7 @@ pub struct BreakerSettings {
         serialize_with = "duration::write_optional"
     )]
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub window: Option<Duration>,
     /// How long the breaker stays open before trial calls.
     #[serde(
@@ -47,8 +51,10 @@ pub struct BreakerSettings {
         serialize_with = "duration::write_optional"
     )]
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub recovery: Option<Duration>,
     /// Trial calls let through once recovery is due.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub half_open_trials: Option<u32>,
     /// Faults of one kind within the window that open the breaker, by provider-fault
     /// kind (see [`BreakerConfig::failure_threshold_for`]); those faults then no longer
@@ -125,6 +131,7 @@ pub enum PolicyBreaker {
 #[non_exhaustive]
 pub struct RetrySettings {
     /// Retries after a target's first attempt.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_retries: Option<u32>,
     /// The wait before the first retry, doubled for each one after.
     #[serde(
@@ -132,6 +139,7 @@ pub struct RetrySettings {
         serialize_with = "duration::write_optional"
     )]
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub base_delay: Option<Duration>,
     /// The longest computed wait.
     #[serde(
@@ -139,8 +147,10 @@ pub struct RetrySettings {
         serialize_with = "duration::write_optional"
     )]
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_delay: Option<Duration>,
     /// How waits are spread.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub jitter: Option<JitterSetting>,
     /// The longest provider retry-after that is waited for; a longer one falls back at once.
     #[serde(
@@ -148,6 +158,7 @@ pub struct RetrySettings {
         serialize_with = "duration::write_optional"
     )]
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_retry_after: Option<Duration>,
 }
 
@@ -281,8 +292,10 @@ pub struct HedgeSettings {
         serialize_with = "duration::write_optional"
     )]
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub after: Option<Duration>,
     /// Hedge an attempt that has not answered within its target's observed p95 latency.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub observed_p95: Option<HedgeBounds>,
 }
 
@@ -384,6 +397,7 @@ pub struct TimeoutSettings {
         serialize_with = "duration::write_optional"
     )]
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub request: Option<Duration>,
     /// The most one attempt may take.
     #[serde(
@@ -391,6 +405,7 @@ pub struct TimeoutSettings {
         serialize_with = "duration::write_optional"
     )]
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub attempt: Option<Duration>,
 }
 
@@ -424,10 +439,13 @@ pub struct HealthSettings {
         serialize_with = "duration::write_optional"
     )]
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub window: Option<Duration>,
     /// Calls the window must hold before the error rate and latency are judged.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub min_samples: Option<u32>,
     /// The highest share of failed calls a healthy account has, in `(0, 1]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_error_rate: Option<f64>,
     /// The highest p95 latency of successful calls a healthy account has.
     #[serde(
@@ -435,8 +453,10 @@ pub struct HealthSettings {
         serialize_with = "duration::write_optional"
     )]
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_p95_latency: Option<Duration>,
     /// Consecutive failed probes after which an account is unavailable.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub unavailable_after_probe_failures: Option<u32>,
     /// How often to probe every account in the background (default: never). Probes call
     /// the providers, and need a Tokio runtime when the router is built.
@@ -445,6 +465,7 @@ pub struct HealthSettings {
         serialize_with = "duration::write_optional"
     )]
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub probe_interval: Option<Duration>,
     /// How long a probe may take before it counts as failed.
     #[serde(
@@ -452,8 +473,10 @@ pub struct HealthSettings {
         serialize_with = "duration::write_optional"
     )]
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub probe_timeout: Option<Duration>,
     /// The weight of each new call in the latency moving average, in `(0, 1]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ewma_alpha: Option<f64>,
 }
 

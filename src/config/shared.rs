@@ -34,6 +34,7 @@ pub struct SharedStateConfig {
     pub redis: SecretValue,
     /// The prefix of every key (default `routewise`).
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub prefix: Option<String>,
     /// `open` (default: keep routing on local state while Redis is away) or `closed`
     /// (refuse metered targets until it answers).
@@ -46,6 +47,7 @@ pub struct SharedStateConfig {
         serialize_with = "duration::write_optional"
     )]
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Duration>,
     /// How long Redis is left alone after a failure (default 1s).
     #[serde(
@@ -54,6 +56,7 @@ pub struct SharedStateConfig {
         serialize_with = "duration::write_optional"
     )]
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_interval: Option<Duration>,
     /// How long a crashed instance's budget reservation keeps counting (default 10m).
     #[serde(
@@ -62,9 +65,11 @@ pub struct SharedStateConfig {
         serialize_with = "duration::write_optional"
     )]
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub reservation_ttl: Option<Duration>,
     /// Lease mode: blocks of capacity served locally.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub lease: Option<LeaseConfig>,
 }
 
@@ -102,6 +107,7 @@ pub struct LeaseConfig {
         serialize_with = "duration::write_optional"
     )]
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ttl: Option<Duration>,
 }
 

@@ -22,8 +22,10 @@ use crate::types::Usage;
 #[non_exhaustive]
 pub struct SimSettings {
     /// The name reported as `gen_ai.provider.name` (default `sim`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub system: Option<String>,
     /// The text of every answer (default `ok`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub reply: Option<String>,
     /// Answer with the last message's text instead of `reply`.
     pub echo: bool,
@@ -33,6 +35,7 @@ pub struct SimSettings {
         serialize_with = "duration::write_optional"
     )]
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub latency: Option<Duration>,
     /// Delay between stream chunks.
     #[serde(
@@ -40,14 +43,19 @@ pub struct SimSettings {
         serialize_with = "duration::write_optional"
     )]
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub chunk_delay: Option<Duration>,
     /// Share of calls that fail, `0.0..=1.0`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub failure_rate: Option<f64>,
     /// How failing calls fail (default `server_error`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub failure_kind: Option<ErrorKind>,
     /// Seed of the random failures, for a repeatable run.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
     /// Usage reported for every answer, instead of an estimate from the text.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub usage: Option<SimUsage>,
     /// Windows, counted from when the router is built, in which every call fails.
     pub outages: Vec<SimOutage>,

@@ -132,6 +132,7 @@ struct FileSettings {
         deserialize_with = "duration::optional",
         serialize_with = "duration::write_optional"
     )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     flush_every: Option<Duration>,
 }
 
