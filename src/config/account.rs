@@ -49,20 +49,17 @@ pub struct AccountConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub api_key: Option<SecretValue>,
     /// Overrides the provider's default base URL.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_url: Option<String>,
     /// Headers sent with every request; values may read the environment (`"${TOKEN}"`).
     #[serde(default)]
     pub headers: BTreeMap<String, SecretValue>,
     /// Requests and tokens per minute; a target whose account would exceed them is
     /// skipped until capacity returns.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<RateLimitsConfig>,
     /// A dollar budget per window; an exhausted account is skipped until the next one.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget: Option<BudgetConfig>,
     /// Prices by provider model id, over the shipped list prices (a target's own `price`
     /// wins over both).
@@ -70,8 +67,7 @@ pub struct AccountConfig {
     pub pricing: BTreeMap<String, PriceConfig>,
     /// A LiteLLM-format `model_prices_and_context_window.json` whose chat models (windows,
     /// prices, capabilities) are added to the shipped model profiles of this account.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_data: Option<String>,
     /// Parameter rules by model-id pattern (the id and ids continuing it after `-` or
     /// `.`), over the shipped model profiles of this account.

@@ -49,11 +49,10 @@ pub struct WebhookSettings {
     /// How long one post may take (default 10 s).
     #[serde(
         default,
-        deserialize_with = "duration::optional",
-        serialize_with = "duration::write_optional"
+        with = "duration::option",
+        skip_serializing_if = "Option::is_none"
     )]
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Duration>,
 }
 

@@ -28,8 +28,7 @@ pub struct BudgetConfig {
     pub monthly_usd: f64,
     /// Alert thresholds in percent of the limit, each 1 to 1000 (default 50, 80, 95,
     /// 100); `[]` turns alerts off.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thresholds: Option<Vec<u16>>,
     /// The window the limit applies to (default `"calendar_month"`).
     #[serde(default)]

@@ -116,8 +116,7 @@ pub struct RouterConfig {
     pub policies: Vec<PolicyConfig>,
     /// The circuit breaker settings of every policy that does not choose its own
     /// (default: [`BreakerConfig::default`](crate::BreakerConfig::default)).
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub breaker_defaults: Option<BreakerSettings>,
     /// `false` turns breakers off for every policy that does not choose its own.
     #[serde(default = "yes")]
@@ -129,25 +128,21 @@ pub struct RouterConfig {
     /// limited (default: no wait).
     #[serde(
         default,
-        deserialize_with = "duration::optional",
-        serialize_with = "duration::write_optional"
+        with = "duration::option",
+        skip_serializing_if = "Option::is_none"
     )]
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub queue_time: Option<Duration>,
     /// What happens to a parameter a target's model cannot take: `adapt` (default: drop,
     /// rename or convert it, recorded on the attempt) or `strict` (skip the target).
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parameter_policy: Option<ParameterPolicy>,
     /// Where budget spend is kept (default: only in the router's memory).
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state_store: Option<StateStoreConfig>,
     /// Limits, spend and breakers shared with other instances through Redis; takes the
     /// place of `state_store`.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shared_state: Option<SharedStateConfig>,
     /// Where budget alerts go.
     #[serde(default)]

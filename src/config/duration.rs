@@ -72,13 +72,6 @@ impl<'de> Deserialize<'de> for DurationText {
     }
 }
 
-/// `deserialize_with` for `Option<Duration>` fields.
-pub(crate) fn optional<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-    Option::<DurationText>::deserialize(d)?
-        .map(|text| parse(&text.0).map_err(serde::de::Error::custom))
-        .transpose()
-}
-
 /// `deserialize_with` for `Duration` fields.
 pub(crate) fn required<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     parse(&DurationText::deserialize(d)?.0).map_err(serde::de::Error::custom)
@@ -119,14 +112,31 @@ pub(crate) fn write<S: Serializer>(duration: &Duration, s: S) -> Result<S::Ok, S
     s.serialize_str(&format(*duration))
 }
 
-/// `serialize_with` for `Option<Duration>` fields: the text [`optional`] reads, or none.
-pub(crate) fn write_optional<S: Serializer>(
-    duration: &Option<Duration>,
-    s: S,
-) -> Result<S::Ok, S::Error> {
-    match duration {
-        Some(duration) => write(duration, s),
-        None => s.serialize_none(),
+/// `#[serde(with = "duration::option")]`: an optional duration as the text [`format`]
+/// writes and [`parse`] reads, or none.
+pub(crate) mod option {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::DurationText;
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        Option::<DurationText>::deserialize(d)?
+            .map(|text| super::parse(&text.0).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+
+    pub(crate) fn serialize<S: Serializer>(
+        duration: &Option<Duration>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match duration {
+            Some(duration) => super::write(duration, s),
+            None => s.serialize_none(),
+        }
     }
 }
 
@@ -167,8 +177,7 @@ mod tests {
 
     #[derive(Debug, serde::Deserialize)]
     struct Timeout {
-        #[serde(default, deserialize_with = "optional")]
-        #[serde(skip_serializing_if = "Option::is_none")]
+        #[serde(default, with = "option")]
         timeout: Option<Duration>,
     }
 

@@ -48,8 +48,7 @@ pub struct ModelConfig {
     pub targets: Vec<TargetConfig>,
     /// What happens to a parameter a target's model cannot take (`adapt` or `strict`),
     /// when it differs from the router's `parameter_policy`.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parameter_policy: Option<ParameterPolicy>,
 }
 
@@ -64,33 +63,27 @@ pub struct TargetConfig {
     /// The provider's model id, for example `gpt-4o`.
     pub model: String,
     /// Share of traffic under `balance = "weighted_random"` (default 1).
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weight: Option<u32>,
     /// Load-balancing tier: lower tiers first, higher tiers are fallbacks (default 0).
     #[serde(default)]
     pub tier: u32,
     /// What this target can do, when it differs from its logical model's promise.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capabilities: Option<Capabilities>,
     /// The model's token limits, when the shipped table does not know them.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context_window: Option<ContextWindow>,
     /// What this target charges, over its account's pricing.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub price: Option<PriceConfig>,
     /// Rules over the model's profile, when the account's profiles do not know it or
     /// are wrong for this deployment (for example `{ unsupported = ["temperature"] }`).
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<ModelRules>,
     /// Circuit-breaker settings of its own, over its policies' (as a policy's `breaker`
     /// table: `breaker = { failure_threshold = 2, recovery = "5s" }`).
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub breaker: Option<BreakerSettings>,
 }
 

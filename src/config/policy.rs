@@ -63,8 +63,7 @@ pub struct PolicyConfig {
     #[serde(default)]
     pub breaker: PolicyBreaker,
     /// Retries on the same target before falling back (left out: none).
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry: Option<RetrySettings>,
     /// Retries on the same target by failure kind, overriding `retry.max_retries` for
     /// that kind (with `retry`'s backoff).
@@ -82,8 +81,7 @@ pub struct PolicyConfig {
     #[serde(default)]
     pub timeouts: TimeoutSettings,
     /// Race the next candidate against a slow first attempt (left out: never).
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hedge: Option<HedgeSettings>,
     /// Try the cheapest candidates first (by price; unpriced ones last) instead of
     /// route order.

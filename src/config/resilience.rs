@@ -38,20 +38,12 @@ pub struct BreakerSettings {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub min_calls: Option<u32>,
     /// How far back calls are counted.
-    #[serde(
-        deserialize_with = "duration::optional",
-        serialize_with = "duration::write_optional"
-    )]
+    #[serde(with = "duration::option", skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub window: Option<Duration>,
     /// How long the breaker stays open before trial calls.
-    #[serde(
-        deserialize_with = "duration::optional",
-        serialize_with = "duration::write_optional"
-    )]
+    #[serde(with = "duration::option", skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub recovery: Option<Duration>,
     /// Trial calls let through once recovery is due.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -134,31 +126,19 @@ pub struct RetrySettings {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_retries: Option<u32>,
     /// The wait before the first retry, doubled for each one after.
-    #[serde(
-        deserialize_with = "duration::optional",
-        serialize_with = "duration::write_optional"
-    )]
+    #[serde(with = "duration::option", skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub base_delay: Option<Duration>,
     /// The longest computed wait.
-    #[serde(
-        deserialize_with = "duration::optional",
-        serialize_with = "duration::write_optional"
-    )]
+    #[serde(with = "duration::option", skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_delay: Option<Duration>,
     /// How waits are spread.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jitter: Option<JitterSetting>,
     /// The longest provider retry-after that is waited for; a longer one falls back at once.
-    #[serde(
-        deserialize_with = "duration::optional",
-        serialize_with = "duration::write_optional"
-    )]
+    #[serde(with = "duration::option", skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_retry_after: Option<Duration>,
 }
 
@@ -287,12 +267,8 @@ pub(crate) fn retries_by_kind_schema(
 #[non_exhaustive]
 pub struct HedgeSettings {
     /// Hedge an attempt that has not answered after this long.
-    #[serde(
-        deserialize_with = "duration::optional",
-        serialize_with = "duration::write_optional"
-    )]
+    #[serde(with = "duration::option", skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub after: Option<Duration>,
     /// Hedge an attempt that has not answered within its target's observed p95 latency.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -392,20 +368,12 @@ impl HedgeSettings {
 #[non_exhaustive]
 pub struct TimeoutSettings {
     /// The most a request may take, every attempt and wait between them included.
-    #[serde(
-        deserialize_with = "duration::optional",
-        serialize_with = "duration::write_optional"
-    )]
+    #[serde(with = "duration::option", skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub request: Option<Duration>,
     /// The most one attempt may take.
-    #[serde(
-        deserialize_with = "duration::optional",
-        serialize_with = "duration::write_optional"
-    )]
+    #[serde(with = "duration::option", skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub attempt: Option<Duration>,
 }
 
@@ -434,12 +402,8 @@ impl TimeoutSettings {
 #[non_exhaustive]
 pub struct HealthSettings {
     /// How far back calls count.
-    #[serde(
-        deserialize_with = "duration::optional",
-        serialize_with = "duration::write_optional"
-    )]
+    #[serde(with = "duration::option", skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub window: Option<Duration>,
     /// Calls the window must hold before the error rate and latency are judged.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -448,32 +412,20 @@ pub struct HealthSettings {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_error_rate: Option<f64>,
     /// The highest p95 latency of successful calls a healthy account has.
-    #[serde(
-        deserialize_with = "duration::optional",
-        serialize_with = "duration::write_optional"
-    )]
+    #[serde(with = "duration::option", skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_p95_latency: Option<Duration>,
     /// Consecutive failed probes after which an account is unavailable.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unavailable_after_probe_failures: Option<u32>,
     /// How often to probe every account in the background (default: never). Probes call
     /// the providers, and need a Tokio runtime when the router is built.
-    #[serde(
-        deserialize_with = "duration::optional",
-        serialize_with = "duration::write_optional"
-    )]
+    #[serde(with = "duration::option", skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub probe_interval: Option<Duration>,
     /// How long a probe may take before it counts as failed.
-    #[serde(
-        deserialize_with = "duration::optional",
-        serialize_with = "duration::write_optional"
-    )]
+    #[serde(with = "duration::option", skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub probe_timeout: Option<Duration>,
     /// The weight of each new call in the latency moving average, in `(0, 1]`.
     #[serde(skip_serializing_if = "Option::is_none")]

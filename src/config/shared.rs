@@ -33,8 +33,7 @@ pub struct SharedStateConfig {
     /// environment variable.
     pub redis: SecretValue,
     /// The prefix of every key (default `routewise`).
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix: Option<String>,
     /// `open` (default: keep routing on local state while Redis is away) or `closed`
     /// (refuse metered targets until it answers).
@@ -43,33 +42,29 @@ pub struct SharedStateConfig {
     /// How long one Redis call may take (default 100ms).
     #[serde(
         default,
-        deserialize_with = "duration::optional",
-        serialize_with = "duration::write_optional"
+        with = "duration::option",
+        skip_serializing_if = "Option::is_none"
     )]
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Duration>,
     /// How long Redis is left alone after a failure (default 1s).
     #[serde(
         default,
-        deserialize_with = "duration::optional",
-        serialize_with = "duration::write_optional"
+        with = "duration::option",
+        skip_serializing_if = "Option::is_none"
     )]
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_interval: Option<Duration>,
     /// How long a crashed instance's budget reservation keeps counting (default 10m).
     #[serde(
         default,
-        deserialize_with = "duration::optional",
-        serialize_with = "duration::write_optional"
+        with = "duration::option",
+        skip_serializing_if = "Option::is_none"
     )]
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub reservation_ttl: Option<Duration>,
     /// Lease mode: blocks of capacity served locally.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease: Option<LeaseConfig>,
 }
 
@@ -103,11 +98,10 @@ pub struct LeaseConfig {
     /// How long a block is served from (default 1s).
     #[serde(
         default,
-        deserialize_with = "duration::optional",
-        serialize_with = "duration::write_optional"
+        with = "duration::option",
+        skip_serializing_if = "Option::is_none"
     )]
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub ttl: Option<Duration>,
 }
 

@@ -30,20 +30,12 @@ pub struct SimSettings {
     /// Answer with the last message's text instead of `reply`.
     pub echo: bool,
     /// Delay before each answer or first stream chunk, such as `"40ms"`.
-    #[serde(
-        deserialize_with = "duration::optional",
-        serialize_with = "duration::write_optional"
-    )]
+    #[serde(with = "duration::option", skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub latency: Option<Duration>,
     /// Delay between stream chunks.
-    #[serde(
-        deserialize_with = "duration::optional",
-        serialize_with = "duration::write_optional"
-    )]
+    #[serde(with = "duration::option", skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "schema", schemars(schema_with = "duration::schema"))]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub chunk_delay: Option<Duration>,
     /// Share of calls that fail, `0.0..=1.0`.
     #[serde(skip_serializing_if = "Option::is_none")]

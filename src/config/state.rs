@@ -129,10 +129,9 @@ struct FileSettings {
     file: PathBuf,
     #[serde(
         default,
-        deserialize_with = "duration::optional",
-        serialize_with = "duration::write_optional"
+        with = "duration::option",
+        skip_serializing_if = "Option::is_none"
     )]
-    #[serde(skip_serializing_if = "Option::is_none")]
     flush_every: Option<Duration>,
 }
 

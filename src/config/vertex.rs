@@ -33,25 +33,21 @@ pub struct VertexSettings {
     /// The region, such as `us-east5` or `europe-west1`, or `global`.
     pub location: String,
     /// A service-account key file (JSON), or gcloud's `authorized_user` file.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_account_file: Option<PathBuf>,
     /// Take tokens from the metadata server of the Google Cloud machine this runs on.
     #[serde(default)]
     pub metadata_server: bool,
     /// The metadata server's base URL (default `http://metadata.google.internal`, or
     /// `GCE_METADATA_HOST`); implies `metadata_server`.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata_url: Option<String>,
     /// Where token requests go instead of the key file's `token_uri`.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_url: Option<String>,
     /// The `max_tokens` sent to Claude models when neither the request nor the logical
     /// model sets one (default 4096).
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_max_tokens: Option<u32>,
     /// Connect, read and total timeouts.
     #[serde(default)]
