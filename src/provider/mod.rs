@@ -53,6 +53,7 @@ pub mod sse;
 mod timeouts;
 mod tls;
 mod tool_use;
+mod turns;
 #[cfg(feature = "vertex")]
 #[cfg_attr(docsrs, doc(cfg(feature = "vertex")))]
 pub mod vertex;

@@ -279,4 +279,18 @@ mod tests {
         assert!(wrapped);
         assert_eq!(tool.input_schema["required"], json!(["value"]));
     }
+
+    #[test]
+    fn empty_and_missing_arguments_mean_an_empty_object() {
+        let call = |arguments: &str| ToolCall {
+            id: "c".into(),
+            name: "f".into(),
+            arguments: arguments.into(),
+        };
+        assert_eq!(tool_input(&call(" ")).unwrap(), json!({}));
+        assert_eq!(tool_input(&call("{\"a\":1}")).unwrap(), json!({"a": 1}));
+        let not_object = tool_input(&call("[1]")).unwrap_err();
+        assert_eq!(not_object.kind(), ErrorKind::InvalidRequest);
+        assert!(not_object.message().contains("`c`"), "{not_object}");
+    }
 }

@@ -6,9 +6,10 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::provider::tool_use::{self, tool_input};
+use crate::provider::tool_use;
+use crate::provider::turns::{self, Blocks, Turn};
 use crate::provider::{ErrorKind, ProviderError, ProviderRequest, body};
-use crate::types::{ContentPart, ImageSource, Message, ToolCall};
+use crate::types::{ContentPart, ImageSource, ToolCall};
 
 /// Body fields the adapter sets itself; extra parameters cannot replace them.
 const OWN_FIELDS: [&str; 11] = [
@@ -65,7 +66,7 @@ pub(super) struct Body<'a> {
     max_tokens: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     system: Option<String>,
-    messages: Vec<Turn<'a>>,
+    messages: Vec<Turn<Block<'a>>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     temperature: Option<f32>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -82,19 +83,6 @@ pub(super) struct Body<'a> {
     stream: bool,
     #[serde(flatten)]
     extra: BTreeMap<&'a str, &'a Value>,
-}
-
-#[derive(Debug, Serialize)]
-struct Turn<'a> {
-    role: Role,
-    content: Vec<Block<'a>>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-enum Role {
-    User,
-    Assistant,
 }
 
 #[derive(Debug, Serialize)]
@@ -177,7 +165,8 @@ pub(super) fn build<'a>(
     options: &Options,
 ) -> Result<Prepared<'a>, ProviderError> {
     let params = request.params();
-    let (system, messages) = conversation(request.messages())?;
+    let (system, messages) = turns::conversation(request.messages())?;
+    let system = (!system.is_empty()).then(|| system.join("\n\n"));
     let tool_use = tool_use::plan(request)?;
     let thinking = params
         .reasoning()
@@ -228,70 +217,40 @@ pub(super) fn build<'a>(
     })
 }
 
-/// The system prompt and the turns: system messages lifted out, same-role turns merged.
-fn conversation(messages: &[Message]) -> Result<(Option<String>, Vec<Turn<'_>>), ProviderError> {
-    let mut system: Vec<&str> = Vec::new();
-    let mut turns: Vec<Turn<'_>> = Vec::new();
-    for message in messages {
-        let (role, blocks) = match message {
-            Message::System { content } => {
-                system.push(content);
-                continue;
-            }
-            Message::User { content } => (
-                Role::User,
-                content
-                    .iter()
-                    .filter_map(user_block)
-                    .collect::<Result<Vec<_>, _>>()?,
-            ),
-            Message::Assistant {
-                content,
-                tool_calls,
-            } => (
-                Role::Assistant,
-                assistant_blocks(content.as_deref(), tool_calls)?,
-            ),
-            Message::Tool {
-                tool_call_id,
-                content,
-            } => (
-                Role::User,
-                vec![Block::ToolResult {
-                    tool_use_id: tool_call_id,
-                    content,
-                }],
-            ),
+impl<'a> Blocks<'a> for Block<'a> {
+    fn user(part: &'a ContentPart) -> Option<Result<Self, ProviderError>> {
+        let source = match part {
+            ContentPart::Text(text) if text.is_empty() => return None,
+            ContentPart::Text(text) => return Some(Ok(Block::Text { text })),
+            ContentPart::Image(image) => match &image.source {
+                ImageSource::Base64 { media_type, data } => {
+                    Ok(ImageData::Base64 { media_type, data })
+                }
+                ImageSource::Url(url) if url.starts_with("data:") => data_url(url),
+                ImageSource::Url(url) => Ok(ImageData::Url { url }),
+            },
         };
-        match turns.last_mut() {
-            _ if blocks.is_empty() => {}
-            Some(last) if last.role == role => last.content.extend(blocks),
-            _ => turns.push(Turn {
-                role,
-                content: blocks,
-            }),
+        Some(source.map(|source| Block::Image { source }))
+    }
+
+    fn text(text: &'a str) -> Self {
+        Block::Text { text }
+    }
+
+    fn tool_use(call: &'a ToolCall, input: Value) -> Self {
+        Block::ToolUse {
+            id: &call.id,
+            name: &call.name,
+            input,
         }
     }
-    let system = system
-        .into_iter()
-        .filter(|s| !s.is_empty())
-        .collect::<Vec<_>>()
-        .join("\n\n");
-    Ok(((!system.is_empty()).then_some(system), turns))
-}
 
-/// A user part as a block; `None` for empty text, which the API refuses.
-fn user_block(part: &ContentPart) -> Option<Result<Block<'_>, ProviderError>> {
-    let source = match part {
-        ContentPart::Text(text) if text.is_empty() => return None,
-        ContentPart::Text(text) => return Some(Ok(Block::Text { text })),
-        ContentPart::Image(image) => match &image.source {
-            ImageSource::Base64 { media_type, data } => Ok(ImageData::Base64 { media_type, data }),
-            ImageSource::Url(url) if url.starts_with("data:") => data_url(url),
-            ImageSource::Url(url) => Ok(ImageData::Url { url }),
-        },
-    };
-    Some(source.map(|source| Block::Image { source }))
+    fn tool_result(tool_use_id: &'a str, content: &'a str) -> Self {
+        Block::ToolResult {
+            tool_use_id,
+            content,
+        }
+    }
 }
 
 /// A `data:<media type>;base64,<data>` URL as inline base64 (the API fetches only
@@ -300,24 +259,6 @@ fn data_url(url: &str) -> Result<ImageData<'_>, ProviderError> {
     body::base64_data_url(url)
         .map(|(media_type, data)| ImageData::Base64 { media_type, data })
         .ok_or_else(|| invalid("an image `data:` URL must be base64 (`data:<type>;base64,...`)"))
-}
-
-fn assistant_blocks<'a>(
-    text: Option<&'a str>,
-    tool_calls: &'a [ToolCall],
-) -> Result<Vec<Block<'a>>, ProviderError> {
-    let mut blocks = Vec::with_capacity(tool_calls.len() + 1);
-    if let Some(text) = text.filter(|t| !t.is_empty()) {
-        blocks.push(Block::Text { text });
-    }
-    for call in tool_calls {
-        blocks.push(Block::ToolUse {
-            id: &call.id,
-            name: &call.name,
-            input: tool_input(call)?,
-        });
-    }
-    Ok(blocks)
 }
 
 fn invalid(message: impl Into<String>) -> ProviderError {
@@ -379,20 +320,6 @@ mod tests {
         assert_eq!(body["top_k"], json!(5));
         assert_eq!(body["model"], json!("claude"));
         assert_eq!(body["messages"].as_array().unwrap().len(), 1);
-    }
-
-    #[test]
-    fn empty_and_missing_arguments_mean_an_empty_object() {
-        let call = |arguments: &str| ToolCall {
-            id: "c".into(),
-            name: "f".into(),
-            arguments: arguments.into(),
-        };
-        assert_eq!(tool_input(&call(" ")).unwrap(), json!({}));
-        assert_eq!(tool_input(&call("{\"a\":1}")).unwrap(), json!({"a": 1}));
-        let not_object = tool_input(&call("[1]")).unwrap_err();
-        assert_eq!(not_object.kind(), ErrorKind::InvalidRequest);
-        assert!(not_object.message().contains("`c`"), "{not_object}");
     }
 
     #[test]

@@ -7,9 +7,10 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use crate::provider::profile::ProviderFamily;
-use crate::provider::tool_use::{self, tool_input};
+use crate::provider::tool_use;
+use crate::provider::turns::{self, Blocks, Turn};
 use crate::provider::{ErrorKind, ProviderError, ProviderRequest, body};
-use crate::types::{ContentPart, ImageSource, Message, ToolCall};
+use crate::types::{ContentPart, ImageSource, ToolCall};
 
 /// Top-level Converse members an extra parameter may set as given; every other extra
 /// parameter goes into `additionalModelRequestFields`, the model's own request fields.
@@ -52,7 +53,7 @@ pub(super) struct Prepared<'a> {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct Body<'a> {
-    messages: Vec<Turn<'a>>,
+    messages: Vec<Turn<Block<'a>>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     system: Vec<SystemBlock<'a>>,
     #[serde(skip_serializing_if = "InferenceConfig::is_empty")]
@@ -68,19 +69,6 @@ pub(super) struct Body<'a> {
 #[derive(Debug, Serialize)]
 struct SystemBlock<'a> {
     text: &'a str,
-}
-
-#[derive(Debug, Serialize)]
-struct Turn<'a> {
-    role: Role,
-    content: Vec<Block<'a>>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-enum Role {
-    User,
-    Assistant,
 }
 
 /// A content block: a union, written as an object with one member.
@@ -226,7 +214,7 @@ impl<'a> Choice<'a> {
 /// reasoning control on a model whose family's reasoning field the adapter does not know.
 pub(super) fn build<'a>(request: &ProviderRequest<'a>) -> Result<Prepared<'a>, ProviderError> {
     let params = request.params();
-    let (system, messages) = conversation(request.messages())?;
+    let (system, messages) = turns::conversation(request.messages())?;
     let tool_use = tool_use::plan(request)?;
     // Converse has no `none` choice, and refuses tool blocks without a tool config: the
     // tools stay (choice left to the model) only when the conversation needs them.
@@ -318,96 +306,68 @@ fn thinking(
     Ok(Some(budget))
 }
 
-/// The system prompts and the turns: system messages lifted out, same-role turns merged.
-fn conversation(messages: &[Message]) -> Result<(Vec<&str>, Vec<Turn<'_>>), ProviderError> {
-    let mut system: Vec<&str> = Vec::new();
-    let mut turns: Vec<Turn<'_>> = Vec::new();
-    for message in messages {
-        let (role, blocks) = match message {
-            Message::System { content } => {
-                if !content.is_empty() {
-                    system.push(content);
-                }
-                continue;
-            }
-            Message::User { content } => (
-                Role::User,
-                content
-                    .iter()
-                    .filter_map(user_block)
-                    .collect::<Result<Vec<_>, _>>()?,
-            ),
-            Message::Assistant {
-                content,
-                tool_calls,
-            } => (
-                Role::Assistant,
-                assistant_blocks(content.as_deref(), tool_calls)?,
-            ),
-            Message::Tool {
-                tool_call_id,
-                content,
-            } => (
-                Role::User,
-                vec![Block::ToolResult(ToolResult {
-                    tool_use_id: tool_call_id,
-                    content: [ResultText { text: content }],
-                })],
-            ),
-        };
-        match turns.last_mut() {
-            _ if blocks.is_empty() => {}
-            Some(last) if last.role == role => last.content.extend(blocks),
-            _ => turns.push(Turn {
-                role,
-                content: blocks,
-            }),
-        }
-    }
-    Ok((system, turns))
-}
-
-fn has_tool_blocks(turns: &[Turn<'_>]) -> bool {
+fn has_tool_blocks(turns: &[Turn<Block<'_>>]) -> bool {
     turns
         .iter()
         .flat_map(|t| &t.content)
         .any(|b| matches!(b, Block::ToolUse(_) | Block::ToolResult(_)))
 }
 
-fn user_block(part: &ContentPart) -> Option<Result<Block<'_>, ProviderError>> {
-    let image = match part {
-        ContentPart::Text(text) if text.is_empty() => return None,
-        ContentPart::Text(text) => return Some(Ok(Block::Text(text))),
-        ContentPart::Image(image) => match &image.source {
-            ImageSource::Base64 { media_type, data } => {
-                format_of(media_type).map(|format| ImageBlock {
-                    format,
-                    source: ImageData::Bytes(data),
-                })
-            }
-            ImageSource::Url(url) if url.starts_with("data:") => body::base64_data_url(url)
-                .ok_or_else(|| {
-                    invalid("an image `data:` URL must be base64 (`data:<type>;base64,...`)")
-                })
-                .and_then(|(media_type, data)| {
+impl<'a> Blocks<'a> for Block<'a> {
+    fn user(part: &'a ContentPart) -> Option<Result<Self, ProviderError>> {
+        let image = match part {
+            ContentPart::Text(text) if text.is_empty() => return None,
+            ContentPart::Text(text) => return Some(Ok(Block::Text(text))),
+            ContentPart::Image(image) => match &image.source {
+                ImageSource::Base64 { media_type, data } => {
                     format_of(media_type).map(|format| ImageBlock {
                         format,
                         source: ImageData::Bytes(data),
                     })
-                }),
-            ImageSource::Url(url) if url.starts_with("s3://") => {
-                s3_format(url).map(|format| ImageBlock {
-                    format,
-                    source: ImageData::S3Location { uri: url },
-                })
-            }
-            ImageSource::Url(_) => Err(invalid(
-                "Bedrock Converse takes images as bytes or `s3://` locations, not web URLs: \
-                 fetch the image and send it as base64",
-            )),
-        },
-    };
-    Some(image.map(Block::Image))
+                }
+                ImageSource::Url(url) if url.starts_with("data:") => body::base64_data_url(url)
+                    .ok_or_else(|| {
+                        invalid("an image `data:` URL must be base64 (`data:<type>;base64,...`)")
+                    })
+                    .and_then(|(media_type, data)| {
+                        format_of(media_type).map(|format| ImageBlock {
+                            format,
+                            source: ImageData::Bytes(data),
+                        })
+                    }),
+                ImageSource::Url(url) if url.starts_with("s3://") => {
+                    s3_format(url).map(|format| ImageBlock {
+                        format,
+                        source: ImageData::S3Location { uri: url },
+                    })
+                }
+                ImageSource::Url(_) => Err(invalid(
+                    "Bedrock Converse takes images as bytes or `s3://` locations, not web URLs: \
+                     fetch the image and send it as base64",
+                )),
+            },
+        };
+        Some(image.map(Block::Image))
+    }
+
+    fn text(text: &'a str) -> Self {
+        Block::Text(text)
+    }
+
+    fn tool_use(call: &'a ToolCall, input: Value) -> Self {
+        Block::ToolUse(ToolUse {
+            tool_use_id: &call.id,
+            name: &call.name,
+            input,
+        })
+    }
+
+    fn tool_result(tool_use_id: &'a str, content: &'a str) -> Self {
+        Block::ToolResult(ToolResult {
+            tool_use_id,
+            content: [ResultText { text: content }],
+        })
+    }
 }
 
 /// Converse's image format for a media type.
@@ -441,24 +401,6 @@ fn s3_format(url: &str) -> Result<&'static str, ProviderError> {
     }
 }
 
-fn assistant_blocks<'a>(
-    text: Option<&'a str>,
-    tool_calls: &'a [ToolCall],
-) -> Result<Vec<Block<'a>>, ProviderError> {
-    let mut blocks = Vec::with_capacity(tool_calls.len() + 1);
-    if let Some(text) = text.filter(|t| !t.is_empty()) {
-        blocks.push(Block::Text(text));
-    }
-    for call in tool_calls {
-        blocks.push(Block::ToolUse(ToolUse {
-            tool_use_id: &call.id,
-            name: &call.name,
-            input: tool_input(call)?,
-        }));
-    }
-    Ok(blocks)
-}
-
 fn invalid(message: impl Into<String>) -> ProviderError {
     ProviderError::new(ErrorKind::InvalidRequest, message)
 }
@@ -466,7 +408,7 @@ fn invalid(message: impl Into<String>) -> ProviderError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{AccountInfo, ChatRequest, SamplingParams};
+    use crate::{AccountInfo, ChatRequest, Message, SamplingParams};
 
     fn body(request: &ChatRequest) -> Result<Value, ProviderError> {
         let account = AccountInfo::new("a");
