@@ -5,11 +5,11 @@
 use routewise::provider::anthropic::Anthropic;
 use routewise::{
     AccountInfo, ChatRequest, ContentPart, Message, Provider, ProviderAccount, ProviderError,
-    ProviderEvent, ProviderRequest, ProviderResponse, ResponseFormat, SamplingParams, Tool,
-    ToolCall, ToolChoice,
+    ProviderEvent, ProviderRequest, ProviderResponse, ResponseFormat, SamplingParams, ToolChoice,
 };
 use serde_json::{Value, json};
 
+use super::requests::{PNG_BASE64, find_shape, tool_round_trip, with_tools};
 use super::wire::collect_events;
 use super::wire_server;
 
@@ -21,9 +21,6 @@ pub const HEADER_SECRET: &str = "team-header-secret-42";
 pub const SECRETS: [&str; 2] = [API_KEY, HEADER_SECRET];
 /// The provider model every test asks for.
 pub const MODEL: &str = "claude-sonnet-4-6";
-
-/// A 1x1 transparent PNG.
-const PNG_BASE64: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
 
 /// The text of a fixture under `tests/fixtures/anthropic/`.
 pub fn fixture(name: &str) -> String {
@@ -72,31 +69,7 @@ pub async fn stream(
 
 /// The request shape named `name`.
 pub fn shape(name: &str) -> ChatRequest {
-    shapes()
-        .into_iter()
-        .find(|(n, _)| *n == name)
-        .unwrap_or_else(|| panic!("no request shape `{name}`"))
-        .1
-}
-
-fn weather_tool() -> Tool {
-    Tool::new(
-        "get_weather",
-        json!({
-            "type": "object",
-            "properties": {
-                "city": {"type": "string"},
-                "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}
-            },
-            "required": ["city"]
-        }),
-    )
-    .description("The current weather in a city.")
-}
-
-/// A tool whose parameters name no type (the adapter adds `"type": "object"`).
-fn time_tool() -> Tool {
-    Tool::new("get_time", json!({}))
+    find_shape(shapes(), name)
 }
 
 /// The schema of the JSON-mode tests.
@@ -111,14 +84,6 @@ pub fn weather_report_schema() -> Value {
         "required": ["city", "temperature_c", "conditions"],
         "additionalProperties": false
     })
-}
-
-fn with_tools(request: ChatRequest, choice: Option<ToolChoice>) -> ChatRequest {
-    let request = request.tool(weather_tool()).tool(time_tool());
-    match choice {
-        Some(choice) => request.tool_choice(choice),
-        None => request,
-    }
 }
 
 /// Every request shape the Anthropic tests send.
@@ -187,26 +152,7 @@ pub fn shapes() -> Vec<(&'static str, ChatRequest)> {
         (
             "tool_round_trip",
             with_tools(
-                ChatRequest::new()
-                    .message(Message::user("Weather in Oslo, and the time?"))
-                    .message(Message::Assistant {
-                        content: Some("I'll check both.".into()),
-                        tool_calls: vec![
-                            ToolCall {
-                                id: "toolu_01A".into(),
-                                name: "get_weather".into(),
-                                arguments: r#"{"city": "Oslo", "unit": "celsius"}"#.into(),
-                            },
-                            ToolCall {
-                                id: "toolu_01B".into(),
-                                name: "get_time".into(),
-                                arguments: String::new(),
-                            },
-                        ],
-                    })
-                    .message(Message::tool_result("toolu_01A", "4°C, cloudy"))
-                    .message(Message::tool_result("toolu_01B", "09:30"))
-                    .message(Message::user("Thanks! Do I need a coat?")),
+                tool_round_trip("toolu_01"),
                 None,
             ),
         ),

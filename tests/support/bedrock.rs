@@ -10,11 +10,11 @@ use aws_smithy_types::event_stream::{Header, HeaderValue, Message as EventMessag
 use routewise::provider::bedrock::{AwsCredentials, Bedrock, CredentialSource};
 use routewise::{
     AccountInfo, ChatRequest, ContentPart, Message, Provider, ProviderAccount, ProviderError,
-    ProviderEvent, ProviderRequest, ProviderResponse, ResponseFormat, SamplingParams, Tool,
-    ToolCall, ToolChoice,
+    ProviderEvent, ProviderRequest, ProviderResponse, ResponseFormat, SamplingParams, ToolChoice,
 };
 use serde_json::{Value, json};
 
+use super::requests::{PNG_BASE64, find_shape, tool_round_trip, with_tools};
 use super::wire::collect_events;
 use super::wire_server::{self, Recorded};
 
@@ -28,9 +28,6 @@ pub const REGION: &str = "us-west-2";
 pub const MODEL: &str = "us.anthropic.claude-sonnet-4-5-20250929-v1:0";
 /// [`MODEL`] as it appears in the request path.
 pub const MODEL_IN_PATH: &str = "us.anthropic.claude-sonnet-4-5-20250929-v1%3A0";
-
-/// A 1x1 transparent PNG.
-const PNG_BASE64: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
 
 /// The adapter with the test's temporary credentials in [`REGION`].
 pub fn bedrock() -> Bedrock {
@@ -230,26 +227,6 @@ fn parse_amz_date(text: &str) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).unwrap())
 }
 
-fn weather_tool() -> Tool {
-    Tool::new(
-        "get_weather",
-        json!({
-            "type": "object",
-            "properties": {
-                "city": {"type": "string"},
-                "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}
-            },
-            "required": ["city"]
-        }),
-    )
-    .description("The current weather in a city.")
-}
-
-/// A tool whose parameters name no type (the adapter adds `"type": "object"`).
-fn time_tool() -> Tool {
-    Tool::new("get_time", json!({}))
-}
-
 /// The schema of the JSON-mode tests.
 pub fn weather_report_schema() -> Value {
     json!({
@@ -262,21 +239,9 @@ pub fn weather_report_schema() -> Value {
     })
 }
 
-fn with_tools(request: ChatRequest, choice: Option<ToolChoice>) -> ChatRequest {
-    let request = request.tool(weather_tool()).tool(time_tool());
-    match choice {
-        Some(choice) => request.tool_choice(choice),
-        None => request,
-    }
-}
-
 /// The request shape named `name`.
 pub fn shape(name: &str) -> ChatRequest {
-    shapes()
-        .into_iter()
-        .find(|(n, _)| *n == name)
-        .unwrap_or_else(|| panic!("no request shape `{name}`"))
-        .1
+    find_shape(shapes(), name)
 }
 
 /// Every request shape the Bedrock tests send.
@@ -352,29 +317,7 @@ pub fn shapes() -> Vec<(&'static str, ChatRequest)> {
         ),
         (
             "tool_round_trip",
-            with_tools(
-                ChatRequest::new()
-                    .message(Message::user("Weather in Oslo, and the time?"))
-                    .message(Message::Assistant {
-                        content: Some("I'll check both.".into()),
-                        tool_calls: vec![
-                            ToolCall {
-                                id: "tooluse_A".into(),
-                                name: "get_weather".into(),
-                                arguments: r#"{"city": "Oslo", "unit": "celsius"}"#.into(),
-                            },
-                            ToolCall {
-                                id: "tooluse_B".into(),
-                                name: "get_time".into(),
-                                arguments: String::new(),
-                            },
-                        ],
-                    })
-                    .message(Message::tool_result("tooluse_A", "4°C, cloudy"))
-                    .message(Message::tool_result("tooluse_B", "09:30"))
-                    .message(Message::user("Thanks! Do I need a coat?")),
-                Some(ToolChoice::None),
-            ),
+            with_tools(tool_round_trip("tooluse_"), Some(ToolChoice::None)),
         ),
         (
             "json_schema",

@@ -12,6 +12,7 @@ pub mod proxy;
 pub mod recording;
 #[cfg(feature = "redis")]
 pub mod redis;
+pub mod requests;
 pub mod telemetry;
 pub mod traffic;
 pub mod upstream;
