@@ -15,8 +15,9 @@ use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
+use super::batch::Batch;
 use super::batches::Batches;
-use super::capture::{Batch, Ending, OwnedRequest, RequestView};
+use super::capture::{Ending, OwnedRequest, RequestView};
 use super::rotating::RotatingFile;
 
 /// Records every request a router completes, for [`Replay`](super::Replay) and for reading.

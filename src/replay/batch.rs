@@ -1,0 +1,400 @@
+//! [`Batch`]: what the request path hands the recorder, kept as raw values in buffers
+//! reserved up front and reused. The writer thread turns them into [`TrafficRecord`]s.
+//!
+//! A request's record is one fixed-size [`Entry`] with its first call inline (most
+//! requests make one), raw clock readings and durations (the writer subtracts and
+//! converts), and target and policy names as indices into a table of the router's own
+//! `Arc<str>`s, cloned once per batch (once per writer interval), not once per request.
+//! Only the model and tag text is copied, into one byte buffer. In the steady state
+//! nothing is allocated, no reference count moves between threads and nothing the request
+//! owns is freed elsewhere.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::capture::{Ending, OUTCOME_ABANDONED, RequestView};
+use super::record::{
+    AttemptRecord, AttemptStatus, TrafficRecord, bit, broke_mid_stream, budget_refused, micros,
+};
+use crate::model::Capabilities;
+use crate::policy::{Purpose, StepType};
+use crate::provider::ErrorKind;
+use crate::types::{
+    Attempt, AttemptOutcome, ChatResponse, Message, RouteOptions, TargetRef, Usage,
+};
+
+/// Index of a name in [`Batch::names`] or a target in [`Batch::targets`]; `NONE` for
+/// none.
+type Index = u32;
+const NONE: Index = u32::MAX;
+
+/// One provider call, as the attempt left it.
+#[derive(Clone, Copy)]
+struct Call {
+    latency: Duration,
+    retry_after: Option<Duration>,
+    target: Index,
+    status: AttemptStatus,
+    error: Option<ErrorKind>,
+}
+
+/// The first call of a request that made none.
+const NO_CALL: Call = Call {
+    latency: Duration::ZERO,
+    retry_after: None,
+    target: NONE,
+    status: AttemptStatus::Cancelled,
+    error: None,
+};
+
+/// One request. Its further calls, tag lengths, text and extra follow its predecessors'
+/// in the batch's other buffers.
+struct Entry {
+    arrived: Instant,
+    ended: Instant,
+    /// The first call, when `calls > 0`.
+    first: Call,
+    step: StepType,
+    purpose: Purpose,
+    /// The answer's usage and cost, when `answered`: every call that succeeded gets them.
+    usage: Usage,
+    cost_usd: Option<f64>,
+    outcome: &'static str,
+    /// Which calls broke after their stream sent content (a bit per call).
+    broken: u64,
+    input_tokens: u32,
+    max_output_tokens: Option<u32>,
+    policy: Index,
+    /// Bytes of model text in [`Batch::text`], `NONE` for no model.
+    model_len: u32,
+    tags: u32,
+    calls: u32,
+    needs: Capabilities,
+    answered: bool,
+    /// Whether an [`Extra`] of this request follows in [`Batch::extras`].
+    extra: bool,
+}
+
+/// What few requests have and must be owned: overrides, budget refusals, text.
+#[derive(Default)]
+struct Extra {
+    options: RouteOptions,
+    budget_refused: Vec<Arc<str>>,
+    messages: Option<Vec<Message>>,
+    answer: Option<String>,
+}
+
+/// The requests one routing thread recorded since the writer last took them.
+#[derive(Default)]
+pub(crate) struct Batch {
+    entries: Vec<Entry>,
+    /// Every call but each request's first, in order.
+    calls: Vec<Call>,
+    tag_lens: Vec<u32>,
+    /// Each request's model text, then its tags'.
+    text: String,
+    names: Vec<Arc<str>>,
+    targets: Vec<TargetRef>,
+    extras: Vec<Extra>,
+}
+
+impl Batch {
+    /// An empty batch with room for `records` requests.
+    pub(crate) fn with_capacity(records: usize) -> Self {
+        let mut batch = Self::default();
+        batch.reserve(records);
+        batch
+    }
+
+    /// Makes room for `records` requests of up to two calls and a tag each, so that
+    /// recording them grows no buffer.
+    pub(crate) fn reserve(&mut self, records: usize) {
+        self.entries.reserve(records);
+        self.calls.reserve(records);
+        self.tag_lens.reserve(records);
+        self.text.reserve(records * 16);
+        self.names.reserve(4);
+        self.targets.reserve(4);
+    }
+
+    /// Whether [`reserve`](Self::reserve) is still to be called.
+    pub(crate) fn unreserved(&self) -> bool {
+        self.entries.capacity() == 0
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Adds one finished request.
+    pub(crate) fn push(
+        &mut self,
+        (arrived, ended): (Instant, Instant),
+        request: &RequestView<'_>,
+        ending: &Ending<'_>,
+        with_text: bool,
+    ) {
+        let (policy, outcome, attempts, response) = match ending {
+            Ending::Answered(response) => (
+                self.intern(&response.policy),
+                super::OUTCOME_OK,
+                &response.attempts[..],
+                Some(*response),
+            ),
+            Ending::Failed(error) => (
+                error.policy().map_or(NONE, |p| self.intern_str(p)),
+                crate::router::error_code(error),
+                error.attempts(),
+                None,
+            ),
+            Ending::Abandoned { policy, attempts } => {
+                (self.intern(policy), OUTCOME_ABANDONED, *attempts, None)
+            }
+        };
+        let broken = match response {
+            Some(response) if response.recoveries.is_empty() => 0,
+            _ => broke_mid_stream(ending, attempts),
+        };
+        let first = match attempts.split_first() {
+            Some((first, rest)) => {
+                for attempt in rest {
+                    let call = self.call(attempt);
+                    self.calls.push(call);
+                }
+                self.call(first)
+            }
+            None => NO_CALL,
+        };
+        let model_len = request.model.map_or(NONE, |model| self.push_text(model));
+        for tag in request.tags {
+            let len = self.push_text(tag);
+            self.tag_lens.push(len);
+        }
+        let extra = with_text || !request.options.is_empty() || matches!(ending, Ending::Failed(_));
+        if extra {
+            self.push_extra(request, ending, response.filter(|_| with_text), with_text);
+        }
+        self.entries.push(Entry {
+            arrived,
+            ended,
+            first,
+            step: request.step.clone(),
+            purpose: request.purpose.clone(),
+            usage: response.map_or_else(Usage::default, |r| r.usage),
+            cost_usd: response.and_then(|r| r.cost_usd),
+            outcome,
+            broken,
+            input_tokens: request.input_tokens,
+            max_output_tokens: request.max_output_tokens,
+            policy,
+            model_len,
+            tags: request.tags.len() as u32,
+            calls: attempts.len() as u32,
+            needs: request.needs,
+            answered: response.is_some(),
+            extra,
+        });
+    }
+
+    /// The parts of a request kept only when it has them: overrides, budget refusals (of
+    /// a failed request) and text.
+    #[cold]
+    fn push_extra(
+        &mut self,
+        request: &RequestView<'_>,
+        ending: &Ending<'_>,
+        answer: Option<&ChatResponse>,
+        with_text: bool,
+    ) {
+        self.extras.push(Extra {
+            options: request.options.clone(),
+            budget_refused: match ending {
+                Ending::Failed(error) => budget_refused(error),
+                _ => Vec::new(),
+            },
+            messages: with_text.then(|| request.messages.to_vec()),
+            answer: answer.map(|r| r.content.clone()),
+        });
+    }
+
+    fn call(&mut self, attempt: &Attempt) -> Call {
+        let (status, error, retry_after) = match &attempt.outcome {
+            AttemptOutcome::Success => (AttemptStatus::Success, None, None),
+            AttemptOutcome::Failed { error } => (
+                AttemptStatus::Failed,
+                Some(error.kind()),
+                error.retry_after(),
+            ),
+            AttemptOutcome::Cancelled => (AttemptStatus::Cancelled, None, None),
+        };
+        Call {
+            latency: attempt.latency,
+            retry_after,
+            target: self.intern_target(&attempt.target),
+            status,
+            error,
+        }
+    }
+
+    /// The index of `name` in the name table, adding it (one reference count) when this
+    /// batch has not seen it yet. Names are compared by address: the router hands out
+    /// the same `Arc` for the same policy on every request.
+    fn intern(&mut self, name: &Arc<str>) -> Index {
+        match self.names.iter().rposition(|n| Arc::ptr_eq(n, name)) {
+            Some(index) => index as Index,
+            None => self.add_name(name.clone()),
+        }
+    }
+
+    /// As [`intern`](Self::intern), for a name known only as text (an error's policy).
+    fn intern_str(&mut self, name: &str) -> Index {
+        match self.names.iter().rposition(|n| **n == *name) {
+            Some(index) => index as Index,
+            None => self.add_name(Arc::from(name)),
+        }
+    }
+
+    #[cold]
+    fn add_name(&mut self, name: Arc<str>) -> Index {
+        self.names.push(name);
+        (self.names.len() - 1) as Index
+    }
+
+    /// The index of `target` in the target table, adding it (three reference counts)
+    /// when this batch has not seen it yet; compared by the addresses of its names.
+    fn intern_target(&mut self, target: &TargetRef) -> Index {
+        let same = |t: &TargetRef| {
+            Arc::ptr_eq(&t.account, &target.account)
+                && Arc::ptr_eq(&t.provider_model, &target.provider_model)
+                && Arc::ptr_eq(&t.logical_model, &target.logical_model)
+        };
+        match self.targets.iter().rposition(same) {
+            Some(index) => index as Index,
+            None => self.add_target(target),
+        }
+    }
+
+    #[cold]
+    fn add_target(&mut self, target: &TargetRef) -> Index {
+        self.targets.push(target.clone());
+        (self.targets.len() - 1) as Index
+    }
+
+    /// Appends `text`, returning its length.
+    fn push_text(&mut self, text: &str) -> u32 {
+        self.text.push_str(text);
+        text.len() as u32
+    }
+
+    /// Hands every request to `each` as a [`TrafficRecord`], in the order recorded, and
+    /// empties the batch keeping its buffers. `epoch` is an instant of the router's clock
+    /// and the wall time (Unix milliseconds) it stood for.
+    pub(crate) fn drain(
+        &mut self,
+        (epoch, epoch_unix_ms): (Instant, u64),
+        mut each: impl FnMut(TrafficRecord),
+    ) {
+        let mut calls = self.calls.drain(..);
+        let mut tag_lens = self.tag_lens.drain(..);
+        let mut extras = self.extras.drain(..);
+        let (names, targets) = (&self.names, &self.targets);
+        let mut text = Text {
+            text: &self.text,
+            at: 0,
+        };
+        for entry in self.entries.drain(..) {
+            let rest = calls
+                .by_ref()
+                .take((entry.calls as usize).saturating_sub(1));
+            let attempts = (entry.calls > 0)
+                .then_some(entry.first)
+                .into_iter()
+                .chain(rest)
+                .enumerate()
+                .filter_map(|(i, call)| {
+                    let mut record = attempt_record(targets, call)?;
+                    record.mid_stream = entry.broken & bit(i) != 0;
+                    if entry.answered && call.status == AttemptStatus::Success {
+                        record.usage = Some(entry.usage);
+                        record.cost_usd = entry.cost_usd;
+                    }
+                    Some(record)
+                })
+                .collect();
+            let model = (entry.model_len != NONE).then(|| text.take(entry.model_len));
+            let tags = tag_lens
+                .by_ref()
+                .take(entry.tags as usize)
+                .map(|len| text.take(len))
+                .collect();
+            let extra = if entry.extra {
+                extras.next().unwrap_or_default()
+            } else {
+                Extra::default()
+            };
+            let since_epoch = entry.arrived.saturating_duration_since(epoch).as_millis();
+            each(TrafficRecord {
+                unix_ms: epoch_unix_ms + u64::try_from(since_epoch).unwrap_or(u64::MAX),
+                step: entry.step,
+                purpose: entry.purpose,
+                model,
+                tags,
+                needs: entry.needs,
+                input_tokens: entry.input_tokens,
+                max_output_tokens: entry.max_output_tokens,
+                options: extra.options,
+                policy: names.get(entry.policy as usize).cloned(),
+                outcome: entry.outcome.into(),
+                latency_us: micros(entry.ended.saturating_duration_since(entry.arrived)),
+                attempts,
+                budget_refused: extra.budget_refused,
+                messages: extra.messages,
+                answer: extra.answer,
+            });
+        }
+        drop((calls, tag_lens, extras));
+        self.text.clear();
+        self.names.clear();
+        self.targets.clear();
+    }
+}
+
+/// A call as a record, without usage, cost or mid-stream mark.
+fn attempt_record(targets: &[TargetRef], call: Call) -> Option<AttemptRecord> {
+    let target = targets.get(call.target as usize)?;
+    Some(AttemptRecord {
+        model: target.logical_model.clone(),
+        account: target.account.clone(),
+        provider_model: target.provider_model.clone(),
+        outcome: call.status,
+        error: call.error,
+        retry_after_ms: call
+            .retry_after
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        latency_us: micros(call.latency),
+        usage: None,
+        cost_usd: None,
+        mid_stream: false,
+    })
+}
+
+/// Reads a batch's text back, piece after piece.
+struct Text<'a> {
+    text: &'a str,
+    at: usize,
+}
+
+impl Text<'_> {
+    fn take(&mut self, len: u32) -> String {
+        let end = self.at + len as usize;
+        let piece = self.text.get(self.at..end).unwrap_or_default().to_owned();
+        self.at = end;
+        piece
+    }
+}
