@@ -91,10 +91,12 @@ pub struct RecorderBuilder {
 
 impl RecorderBuilder {
     /// How many records each routing thread may hold for the writer (default 8,192);
-    /// more are dropped and counted ([`Recorder::dropped`]). Memory is bounded by this
-    /// many records per thread that routes (and one more batch for the writer), reserved
-    /// up front so that recording never grows a buffer: about 200 bytes a record with
-    /// one call, besides its tag and model text.
+    /// more are dropped and counted ([`Recorder::dropped`]). A recorder keeps a batch for
+    /// each of up to twice as many threads as the machine has cores (at least 4); threads
+    /// beyond that share one. Memory is bounded by this many records per batch in use
+    /// (and one more batch for the writer), reserved on a batch's first record so that
+    /// recording never grows a buffer: about 280 bytes a record, its tag and model text
+    /// included up to 16 bytes.
     pub fn capacity(mut self, records: usize) -> Self {
         self.capacity = records.max(1);
         self
