@@ -1,13 +1,15 @@
 //! [`Batch`]: what the request path hands the recorder, kept as raw values in buffers
 //! reserved up front and reused. The writer thread turns them into [`TrafficRecord`]s.
 //!
-//! A request's record is one fixed-size [`Entry`] with its first call inline (most
-//! requests make one), raw clock readings and durations (the writer subtracts and
-//! converts), and target and policy names as indices into a table of the router's own
-//! `Arc<str>`s, cloned once per batch (once per writer interval), not once per request.
-//! Only the model and tag text is copied, into one byte buffer. In the steady state
-//! nothing is allocated, no reference count moves between threads and nothing the request
-//! owns is freed elsewhere.
+//! A request's record is one fixed-size, plain-data [`Entry`], written field by field
+//! into a slot of a table filled once when the batch is first used: its first call
+//! inline (most requests make one), raw clock readings and durations (the writer
+//! subtracts and converts), step type and purpose as codes, and target, policy and
+//! custom names as indices into a table of the router's own `Arc<str>`s, cloned once per
+//! batch (once per writer interval), not once per request. Only the model and tag text
+//! is copied, into one byte buffer. In the steady state nothing is allocated, no
+//! reference count moves between threads and nothing the request owns is freed
+//! elsewhere.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,21 +53,22 @@ const NO_CALL: Call = Call {
 
 /// One request. Its further calls, tag lengths, text and extra follow its predecessors'
 /// in the batch's other buffers.
+#[derive(Clone, Copy)]
 struct Entry {
     arrived: Instant,
     ended: Instant,
     /// The first call, when `calls > 0`.
     first: Call,
-    step: StepType,
-    purpose: Purpose,
     /// The answer's usage and cost, when `answered`: every call that succeeded gets them.
     usage: Usage,
     cost_usd: Option<f64>,
     outcome: &'static str,
     /// Which calls broke after their stream sent content (a bit per call).
     broken: u64,
-    input_tokens: u32,
     max_output_tokens: Option<u32>,
+    input_tokens: u32,
+    step: Code,
+    purpose: Code,
     policy: Index,
     /// Bytes of model text in [`Batch::text`], `NONE` for no model.
     model_len: u32,
@@ -76,6 +79,37 @@ struct Entry {
     /// Whether an [`Extra`] of this request follows in [`Batch::extras`].
     extra: bool,
 }
+
+impl Entry {
+    /// What a slot holds before its first request.
+    fn blank(now: Instant) -> Self {
+        Self {
+            arrived: now,
+            ended: now,
+            first: NO_CALL,
+            usage: Usage::default(),
+            cost_usd: None,
+            outcome: super::OUTCOME_OK,
+            broken: 0,
+            max_output_tokens: None,
+            input_tokens: 0,
+            step: 0,
+            purpose: 0,
+            policy: NONE,
+            model_len: NONE,
+            tags: 0,
+            calls: 0,
+            needs: Capabilities::NONE,
+            answered: false,
+            extra: false,
+        }
+    }
+}
+
+/// A step type or purpose: a built-in variant's number, or [`CUSTOM`] plus the index of
+/// its name.
+type Code = u32;
+const CUSTOM: Code = 8;
 
 /// What few requests have and must be owned: overrides, budget refusals, text.
 #[derive(Default)]
@@ -89,7 +123,9 @@ struct Extra {
 /// The requests one routing thread recorded since the writer last took them.
 #[derive(Default)]
 pub(crate) struct Batch {
+    /// Every slot, the first `len` of them holding requests; empty until first used.
     entries: Vec<Entry>,
+    len: usize,
     /// Every call but each request's first, in order.
     calls: Vec<Call>,
     tag_lens: Vec<u32>,
@@ -108,10 +144,11 @@ impl Batch {
         batch
     }
 
-    /// Makes room for `records` requests of up to two calls and a tag each, so that
-    /// recording them grows no buffer.
+    /// Fills the table of `records` slots, and makes room for as many calls beyond each
+    /// request's first and tags, so that recording them grows no buffer.
+    #[cold]
     pub(crate) fn reserve(&mut self, records: usize) {
-        self.entries.reserve(records);
+        self.entries = vec![Entry::blank(Instant::now()); records];
         self.calls.reserve(records);
         self.tag_lens.reserve(records);
         self.text.reserve(records * 16);
@@ -121,25 +158,24 @@ impl Batch {
 
     /// Whether [`reserve`](Self::reserve) is still to be called.
     pub(crate) fn unreserved(&self) -> bool {
-        self.entries.capacity() == 0
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
-    /// Adds one finished request.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Adds one finished request, or returns `false` when every slot is taken.
     pub(crate) fn push(
         &mut self,
         (arrived, ended): (Instant, Instant),
         request: &RequestView<'_>,
         ending: &Ending<'_>,
         with_text: bool,
-    ) {
+    ) -> bool {
+        if self.len == self.entries.len() {
+            return false;
+        }
         let (policy, outcome, attempts, response) = match ending {
             Ending::Answered(response) => (
                 self.intern(&response.policy),
@@ -180,26 +216,49 @@ impl Batch {
         if extra {
             self.push_extra(request, ending, response.filter(|_| with_text), with_text);
         }
-        self.entries.push(Entry {
-            arrived,
-            ended,
-            first,
-            step: request.step.clone(),
-            purpose: request.purpose.clone(),
-            usage: response.map_or_else(Usage::default, |r| r.usage),
-            cost_usd: response.and_then(|r| r.cost_usd),
-            outcome,
-            broken,
-            input_tokens: request.input_tokens,
-            max_output_tokens: request.max_output_tokens,
-            policy,
-            model_len,
-            tags: request.tags.len() as u32,
-            calls: attempts.len() as u32,
-            needs: request.needs,
-            answered: response.is_some(),
-            extra,
-        });
+        let step = self.step_code(request.step);
+        let purpose = self.purpose_code(request.purpose);
+        let entry = &mut self.entries[self.len];
+        entry.arrived = arrived;
+        entry.ended = ended;
+        entry.first = first;
+        entry.answered = response.is_some();
+        if let Some(response) = response {
+            entry.usage = response.usage;
+            entry.cost_usd = response.cost_usd;
+        }
+        entry.outcome = outcome;
+        entry.broken = broken;
+        entry.max_output_tokens = request.max_output_tokens;
+        entry.input_tokens = request.input_tokens;
+        entry.step = step;
+        entry.purpose = purpose;
+        entry.policy = policy;
+        entry.model_len = model_len;
+        entry.tags = request.tags.len() as u32;
+        entry.calls = attempts.len() as u32;
+        entry.needs = request.needs;
+        entry.extra = extra;
+        self.len += 1;
+        true
+    }
+
+    fn step_code(&mut self, step: &StepType) -> Code {
+        match step {
+            StepType::Inference => 0,
+            StepType::ToolCall => 1,
+            StepType::Extraction => 2,
+            StepType::Custom(name) => CUSTOM + self.intern(name),
+        }
+    }
+
+    fn purpose_code(&mut self, purpose: &Purpose) -> Code {
+        match purpose {
+            Purpose::Chat => 0,
+            Purpose::Summarization => 1,
+            Purpose::Classification => 2,
+            Purpose::Custom(name) => CUSTOM + self.intern(name),
+        }
     }
 
     /// The parts of a request kept only when it has them: overrides, budget refusals (of
@@ -308,7 +367,9 @@ impl Batch {
             text: &self.text,
             at: 0,
         };
-        for entry in self.entries.drain(..) {
+        let name = |index: Index| names.get(index as usize).cloned();
+        let custom = |code: Code| name(code - CUSTOM).unwrap_or_else(|| Arc::from(""));
+        for entry in &self.entries[..self.len] {
             let rest = calls
                 .by_ref()
                 .take((entry.calls as usize).saturating_sub(1));
@@ -341,15 +402,25 @@ impl Batch {
             let since_epoch = entry.arrived.saturating_duration_since(epoch).as_millis();
             each(TrafficRecord {
                 unix_ms: epoch_unix_ms + u64::try_from(since_epoch).unwrap_or(u64::MAX),
-                step: entry.step,
-                purpose: entry.purpose,
+                step: match entry.step {
+                    0 => StepType::Inference,
+                    1 => StepType::ToolCall,
+                    2 => StepType::Extraction,
+                    code => StepType::Custom(custom(code)),
+                },
+                purpose: match entry.purpose {
+                    0 => Purpose::Chat,
+                    1 => Purpose::Summarization,
+                    2 => Purpose::Classification,
+                    code => Purpose::Custom(custom(code)),
+                },
                 model,
                 tags,
                 needs: entry.needs,
                 input_tokens: entry.input_tokens,
                 max_output_tokens: entry.max_output_tokens,
                 options: extra.options,
-                policy: names.get(entry.policy as usize).cloned(),
+                policy: name(entry.policy),
                 outcome: entry.outcome.into(),
                 latency_us: micros(entry.ended.saturating_duration_since(entry.arrived)),
                 attempts,
@@ -359,6 +430,7 @@ impl Batch {
             });
         }
         drop((calls, tag_lens, extras));
+        self.len = 0;
         self.text.clear();
         self.names.clear();
         self.targets.clear();

@@ -75,12 +75,10 @@ impl Batches {
     ) {
         let slot = &self.slots[thread_number() & (self.slots.len() - 1)];
         let mut batch = lock(slot);
-        if batch.len() < self.capacity {
-            if batch.unreserved() {
-                batch.reserve(self.capacity);
-            }
-            batch.push(times, request, ending, with_text);
-        } else {
+        if batch.unreserved() {
+            batch.reserve(self.capacity);
+        }
+        if !batch.push(times, request, ending, with_text) {
             drop(batch);
             self.dropped.fetch_add(1, Relaxed);
         }
