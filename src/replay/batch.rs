@@ -59,7 +59,8 @@ struct Entry {
     ended: Instant,
     /// The first call, when `calls > 0`.
     first: Call,
-    /// The answer's usage and cost, when `answered`: every call that succeeded gets them.
+    /// The answer's usage and cost, when `outcome` is [`OUTCOME_OK`](super::OUTCOME_OK):
+    /// every call that succeeded gets them.
     usage: Usage,
     cost_usd: Option<f64>,
     outcome: &'static str,
@@ -75,7 +76,6 @@ struct Entry {
     tags: u32,
     calls: u32,
     needs: Capabilities,
-    answered: bool,
     /// Whether an [`Extra`] of this request follows in [`Batch::extras`].
     extra: bool,
 }
@@ -100,7 +100,6 @@ impl Entry {
             tags: 0,
             calls: 0,
             needs: Capabilities::NONE,
-            answered: false,
             extra: false,
         }
     }
@@ -168,7 +167,7 @@ impl Batch {
     /// Adds one finished request, or returns `false` when every slot is taken.
     pub(crate) fn push(
         &mut self,
-        (arrived, ended): (Instant, Instant),
+        times: (Instant, Instant),
         request: &RequestView<'_>,
         ending: &Ending<'_>,
         with_text: bool,
@@ -176,6 +175,51 @@ impl Batch {
         if self.len == self.entries.len() {
             return false;
         }
+        match ending {
+            // Most requests: answered by their one call, nothing extra to keep.
+            Ending::Answered(response)
+                if response.attempts.len() == 1
+                    && response.recoveries.is_empty()
+                    && !with_text
+                    && request.options.is_empty() =>
+            {
+                self.push_answered(times, request, response, &response.attempts[0]);
+            }
+            _ => self.push_any(times, request, ending, with_text),
+        }
+        true
+    }
+
+    /// [`push`](Self::push) for a request answered by its only call.
+    fn push_answered(
+        &mut self,
+        times: (Instant, Instant),
+        request: &RequestView<'_>,
+        response: &ChatResponse,
+        attempt: &Attempt,
+    ) {
+        let policy = self.intern(&response.policy);
+        let first = self.call(attempt);
+        let entry = self.push_request(times, request);
+        entry.first = first;
+        entry.usage = response.usage;
+        entry.cost_usd = response.cost_usd;
+        entry.outcome = super::OUTCOME_OK;
+        entry.broken = 0;
+        entry.policy = policy;
+        entry.calls = 1;
+        entry.extra = false;
+    }
+
+    /// [`push`](Self::push) for any request.
+    #[inline(never)]
+    fn push_any(
+        &mut self,
+        times: (Instant, Instant),
+        request: &RequestView<'_>,
+        ending: &Ending<'_>,
+        with_text: bool,
+    ) {
         let (policy, outcome, attempts, response) = match ending {
             Ending::Answered(response) => (
                 self.intern(&response.policy),
@@ -193,10 +237,6 @@ impl Batch {
                 (self.intern(policy), OUTCOME_ABANDONED, *attempts, None)
             }
         };
-        let broken = match response {
-            Some(response) if response.recoveries.is_empty() => 0,
-            _ => broke_mid_stream(ending, attempts),
-        };
         let first = match attempts.split_first() {
             Some((first, rest)) => {
                 for attempt in rest {
@@ -207,40 +247,50 @@ impl Batch {
             }
             None => NO_CALL,
         };
-        let model_len = request.model.map_or(NONE, |model| self.push_text(model));
-        for tag in request.tags {
-            let len = self.push_text(tag);
-            self.tag_lens.push(len);
-        }
         let extra = with_text || !request.options.is_empty() || matches!(ending, Ending::Failed(_));
         if extra {
             self.push_extra(request, ending, response.filter(|_| with_text), with_text);
         }
-        let step = self.step_code(request.step);
-        let purpose = self.purpose_code(request.purpose);
-        let entry = &mut self.entries[self.len];
-        entry.arrived = arrived;
-        entry.ended = ended;
+        let entry = self.push_request(times, request);
         entry.first = first;
-        entry.answered = response.is_some();
         if let Some(response) = response {
             entry.usage = response.usage;
             entry.cost_usd = response.cost_usd;
         }
         entry.outcome = outcome;
-        entry.broken = broken;
+        entry.broken = broke_mid_stream(ending, attempts);
+        entry.policy = policy;
+        entry.calls = attempts.len() as u32;
+        entry.extra = extra;
+    }
+
+    /// Takes the next slot and writes the request's part of it: the caller writes the
+    /// ending's.
+    #[inline(always)]
+    fn push_request(
+        &mut self,
+        (arrived, ended): (Instant, Instant),
+        request: &RequestView<'_>,
+    ) -> &mut Entry {
+        let model_len = request.model.map_or(NONE, |model| self.push_text(model));
+        for tag in request.tags {
+            let len = self.push_text(tag);
+            self.tag_lens.push(len);
+        }
+        let step = self.step_code(request.step);
+        let purpose = self.purpose_code(request.purpose);
+        let entry = &mut self.entries[self.len];
+        self.len += 1;
+        entry.arrived = arrived;
+        entry.ended = ended;
         entry.max_output_tokens = request.max_output_tokens;
         entry.input_tokens = request.input_tokens;
         entry.step = step;
         entry.purpose = purpose;
-        entry.policy = policy;
         entry.model_len = model_len;
         entry.tags = request.tags.len() as u32;
-        entry.calls = attempts.len() as u32;
         entry.needs = request.needs;
-        entry.extra = extra;
-        self.len += 1;
-        true
+        entry
     }
 
     fn step_code(&mut self, step: &StepType) -> Code {
@@ -370,6 +420,7 @@ impl Batch {
         let name = |index: Index| names.get(index as usize).cloned();
         let custom = |code: Code| name(code - CUSTOM).unwrap_or_else(|| Arc::from(""));
         for entry in &self.entries[..self.len] {
+            let answered = entry.outcome == super::OUTCOME_OK;
             let rest = calls
                 .by_ref()
                 .take((entry.calls as usize).saturating_sub(1));
@@ -381,7 +432,7 @@ impl Batch {
                 .filter_map(|(i, call)| {
                     let mut record = attempt_record(targets, call)?;
                     record.mid_stream = entry.broken & bit(i) != 0;
-                    if entry.answered && call.status == AttemptStatus::Success {
+                    if answered && call.status == AttemptStatus::Success {
                         record.usage = Some(entry.usage);
                         record.cost_usd = entry.cost_usd;
                     }
