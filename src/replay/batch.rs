@@ -20,6 +20,7 @@ use super::capture::{Ending, OUTCOME_ABANDONED, RequestView};
 use super::record::{
     AttemptRecord, AttemptStatus, TrafficRecord, bit, broke_mid_stream, budget_refused, micros,
 };
+use crate::error::Error;
 use crate::model::Capabilities;
 use crate::policy::{Purpose, StepType};
 use crate::provider::ErrorKind;
@@ -190,7 +191,35 @@ impl Batch {
         true
     }
 
+    /// [`push`](Self::push) for the result of `complete`.
+    #[inline(always)]
+    pub(crate) fn push_result(
+        &mut self,
+        times: (Instant, Instant),
+        request: &RequestView<'_>,
+        result: &Result<ChatResponse, Error>,
+        with_text: bool,
+    ) -> bool {
+        if self.len == self.entries.len() {
+            return false;
+        }
+        match result {
+            Ok(response)
+                if response.attempts.len() == 1
+                    && response.recoveries.is_empty()
+                    && !with_text
+                    && request.options.is_empty() =>
+            {
+                self.push_answered(times, request, response, &response.attempts[0]);
+            }
+            Ok(response) => self.push_any(times, request, &Ending::Answered(response), with_text),
+            Err(error) => self.push_any(times, request, &Ending::Failed(error), with_text),
+        }
+        true
+    }
+
     /// [`push`](Self::push) for a request answered by its only call.
+    #[inline(always)]
     fn push_answered(
         &mut self,
         times: (Instant, Instant),

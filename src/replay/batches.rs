@@ -73,12 +73,30 @@ impl Batches {
         ending: &Ending<'_>,
         with_text: bool,
     ) {
+        self.with_batch(|batch| batch.push(times, request, ending, with_text));
+    }
+
+    /// [`push`](Self::push) for the result of `complete`.
+    #[inline]
+    pub(crate) fn push_result(
+        &self,
+        times: (tokio::time::Instant, tokio::time::Instant),
+        request: &RequestView<'_>,
+        result: &Result<crate::ChatResponse, crate::Error>,
+        with_text: bool,
+    ) {
+        self.with_batch(|batch| batch.push_result(times, request, result, with_text));
+    }
+
+    /// Runs `push` on this thread's batch, counting a drop when it returns `false`.
+    #[inline(always)]
+    fn with_batch(&self, push: impl FnOnce(&mut Batch) -> bool) {
         let slot = &self.slots[thread_number() & (self.slots.len() - 1)];
         let mut batch = lock(slot);
         if batch.unreserved() {
             batch.reserve(self.capacity);
         }
-        if !batch.push(times, request, ending, with_text) {
+        if !push(&mut batch) {
             drop(batch);
             self.dropped.fetch_add(1, Relaxed);
         }

@@ -232,6 +232,19 @@ impl Recorder {
             .push((arrived, ended), request, ending, self.shared.with_text);
     }
 
+    /// [`record`](Self::record) for a request `complete` answered or failed.
+    #[inline]
+    pub(crate) fn record_result(
+        &self,
+        times: (Instant, Instant),
+        request: &RequestView<'_>,
+        result: &Result<crate::ChatResponse, crate::Error>,
+    ) {
+        self.shared
+            .batches
+            .push_result(times, request, result, self.shared.with_text);
+    }
+
     /// What a stream's record needs of its request, kept until the stream ends.
     pub(crate) fn hold(&self, request: &RequestView<'_>) -> OwnedRequest {
         OwnedRequest::of(request, self.shared.with_text)
