@@ -133,6 +133,9 @@ pub(crate) struct Batch {
     text: String,
     names: Vec<Arc<str>>,
     targets: Vec<TargetRef>,
+    /// The names and target last looked up: consecutive requests mostly share them.
+    last_name: Index,
+    last_target: Index,
     extras: Vec<Extra>,
 }
 
@@ -322,6 +325,7 @@ impl Batch {
         entry
     }
 
+    #[inline(always)]
     fn step_code(&mut self, step: &StepType) -> Code {
         match step {
             StepType::Inference => 0,
@@ -331,6 +335,7 @@ impl Batch {
         }
     }
 
+    #[inline(always)]
     fn purpose_code(&mut self, purpose: &Purpose) -> Code {
         match purpose {
             Purpose::Chat => 0,
@@ -361,6 +366,7 @@ impl Batch {
         });
     }
 
+    #[inline(always)]
     fn call(&mut self, attempt: &Attempt) -> Call {
         let (status, error, retry_after) = match &attempt.outcome {
             AttemptOutcome::Success => (AttemptStatus::Success, None, None),
@@ -383,11 +389,18 @@ impl Batch {
     /// The index of `name` in the name table, adding it (one reference count) when this
     /// batch has not seen it yet. Names are compared by address: the router hands out
     /// the same `Arc` for the same policy on every request.
+    #[inline(always)]
     fn intern(&mut self, name: &Arc<str>) -> Index {
-        match self.names.iter().rposition(|n| Arc::ptr_eq(n, name)) {
+        if let Some(last) = self.names.get(self.last_name as usize)
+            && Arc::ptr_eq(last, name)
+        {
+            return self.last_name;
+        }
+        self.last_name = match self.names.iter().rposition(|n| Arc::ptr_eq(n, name)) {
             Some(index) => index as Index,
             None => self.add_name(name.clone()),
-        }
+        };
+        self.last_name
     }
 
     /// As [`intern`](Self::intern), for a name known only as text (an error's policy).
@@ -406,16 +419,23 @@ impl Batch {
 
     /// The index of `target` in the target table, adding it (three reference counts)
     /// when this batch has not seen it yet; compared by the addresses of its names.
+    #[inline(always)]
     fn intern_target(&mut self, target: &TargetRef) -> Index {
         let same = |t: &TargetRef| {
             Arc::ptr_eq(&t.account, &target.account)
                 && Arc::ptr_eq(&t.provider_model, &target.provider_model)
                 && Arc::ptr_eq(&t.logical_model, &target.logical_model)
         };
-        match self.targets.iter().rposition(same) {
+        if let Some(last) = self.targets.get(self.last_target as usize)
+            && same(last)
+        {
+            return self.last_target;
+        }
+        self.last_target = match self.targets.iter().rposition(same) {
             Some(index) => index as Index,
             None => self.add_target(target),
-        }
+        };
+        self.last_target
     }
 
     #[cold]
@@ -425,6 +445,7 @@ impl Batch {
     }
 
     /// Appends `text`, returning its length.
+    #[inline(always)]
     fn push_text(&mut self, text: &str) -> u32 {
         self.text.push_str(text);
         text.len() as u32
@@ -514,6 +535,7 @@ impl Batch {
         self.text.clear();
         self.names.clear();
         self.targets.clear();
+        (self.last_name, self.last_target) = (NONE, NONE);
     }
 }
 

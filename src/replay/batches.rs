@@ -33,6 +33,7 @@ thread_local! {
 
 static THREADS: AtomicUsize = AtomicUsize::new(0);
 
+#[inline(always)]
 fn thread_number() -> usize {
     THREAD.with(|number| {
         let mut n = number.get();

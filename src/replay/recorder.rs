@@ -232,17 +232,22 @@ impl Recorder {
             .push((arrived, ended), request, ending, self.shared.with_text);
     }
 
-    /// [`record`](Self::record) for a request `complete` answered or failed.
-    #[inline]
+    /// [`record`](Self::record) for a request `complete` answered or failed. Kept out
+    /// of line: inlined into `complete`, its helpers were not, and cost more.
+    #[inline(never)]
     pub(crate) fn record_result(
         &self,
         times: (Instant, Instant),
-        request: &RequestView<'_>,
+        step: &crate::StepType,
+        purpose: &crate::Purpose,
+        request: &crate::ChatRequest,
+        sizing: crate::router::Sizing,
         result: &Result<crate::ChatResponse, crate::Error>,
     ) {
+        let view = RequestView::of(step, purpose, request, sizing);
         self.shared
             .batches
-            .push_result(times, request, result, self.shared.with_text);
+            .push_result(times, &view, result, self.shared.with_text);
     }
 
     /// What a stream's record needs of its request, kept until the stream ends.

@@ -189,8 +189,14 @@ impl Router {
         };
         let sizing = trace.sizing.unwrap_or_else(|| Sizing::of(&request));
         let ended = trace.answered.unwrap_or_else(tokio::time::Instant::now);
-        let view = RequestView::of(step_type, purpose, &request, sizing);
-        recorder.record_result((received, ended), &view, &result);
+        recorder.record_result(
+            (received, ended),
+            step_type,
+            purpose,
+            &request,
+            sizing,
+            &result,
+        );
         result
     }
 
