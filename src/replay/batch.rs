@@ -24,8 +24,9 @@ use crate::error::Error;
 use crate::model::Capabilities;
 use crate::policy::{Purpose, StepType};
 use crate::provider::ErrorKind;
+use crate::router::Sizing;
 use crate::types::{
-    Attempt, AttemptOutcome, ChatResponse, Message, RouteOptions, TargetRef, Usage,
+    Attempt, AttemptOutcome, ChatRequest, ChatResponse, Message, RouteOptions, TargetRef, Usage,
 };
 
 /// Index of a name in [`Batch::names`] or a target in [`Batch::targets`]; `NONE` for
@@ -105,6 +106,9 @@ impl Entry {
         }
     }
 }
+
+/// What `complete` knows of a request: its step type, purpose, itself and its sizing.
+pub(crate) type Parts<'a> = (&'a StepType, &'a Purpose, &'a ChatRequest, Sizing);
 
 /// A step type or purpose: a built-in variant's number, or [`CUSTOM`] plus the index of
 /// its name.
@@ -194,12 +198,13 @@ impl Batch {
         true
     }
 
-    /// [`push`](Self::push) for the result of `complete`.
+    /// [`push`](Self::push) for the result of `complete`, from the request itself: a
+    /// view of it is built only off the common path.
     #[inline(always)]
     pub(crate) fn push_result(
         &mut self,
         times: (Instant, Instant),
-        request: &RequestView<'_>,
+        (step, purpose, request, sizing): Parts<'_>,
         result: &Result<ChatResponse, Error>,
         with_text: bool,
     ) -> bool {
@@ -213,12 +218,28 @@ impl Batch {
                     && !with_text
                     && request.options.is_empty() =>
             {
-                self.push_answered(times, request, response, &response.attempts[0]);
+                let view = RequestView::of(step, purpose, request, sizing);
+                self.push_answered(times, &view, response, &response.attempts[0]);
             }
-            Ok(response) => self.push_any(times, request, &Ending::Answered(response), with_text),
-            Err(error) => self.push_any(times, request, &Ending::Failed(error), with_text),
+            _ => self.push_other_result(times, (step, purpose, request, sizing), result, with_text),
         }
         true
+    }
+
+    #[inline(never)]
+    fn push_other_result(
+        &mut self,
+        times: (Instant, Instant),
+        (step, purpose, request, sizing): Parts<'_>,
+        result: &Result<ChatResponse, Error>,
+        with_text: bool,
+    ) {
+        let view = RequestView::of(step, purpose, request, sizing);
+        let ending = match result {
+            Ok(response) => Ending::Answered(response),
+            Err(error) => Ending::Failed(error),
+        };
+        self.push_any(times, &view, &ending, with_text);
     }
 
     /// [`push`](Self::push) for a request answered by its only call.

@@ -12,7 +12,7 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Mutex, MutexGuard};
 
-use super::batch::Batch;
+use super::batch::{Batch, Parts};
 use super::capture::{Ending, RequestView};
 use super::record::TrafficRecord;
 
@@ -82,7 +82,7 @@ impl Batches {
     pub(crate) fn push_result(
         &self,
         times: (tokio::time::Instant, tokio::time::Instant),
-        request: &RequestView<'_>,
+        request: Parts<'_>,
         result: &Result<crate::ChatResponse, crate::Error>,
         with_text: bool,
     ) {

@@ -244,10 +244,12 @@ impl Recorder {
         sizing: crate::router::Sizing,
         result: &Result<crate::ChatResponse, crate::Error>,
     ) {
-        let view = RequestView::of(step, purpose, request, sizing);
-        self.shared
-            .batches
-            .push_result(times, &view, result, self.shared.with_text);
+        self.shared.batches.push_result(
+            times,
+            (step, purpose, request, sizing),
+            result,
+            self.shared.with_text,
+        );
     }
 
     /// What a stream's record needs of its request, kept until the stream ends.
