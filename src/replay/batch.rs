@@ -226,6 +226,8 @@ impl Batch {
         true
     }
 
+    /// [`push_result`](Self::push_result) off its common path: failures, fallbacks,
+    /// hedges, recoveries, overrides, kept text.
     #[inline(never)]
     fn push_other_result(
         &mut self,
