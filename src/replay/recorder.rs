@@ -95,8 +95,8 @@ impl RecorderBuilder {
     /// each of up to twice as many threads as the machine has cores (at least 4); threads
     /// beyond that share one. Memory is bounded by this many records per batch in use
     /// (and one more batch for the writer), reserved on a batch's first record so that
-    /// recording never grows a buffer: about 280 bytes a record, its tag and model text
-    /// included up to 16 bytes.
+    /// recording never grows a buffer: about 240 bytes a record (a 176-byte entry, room
+    /// for one more call and for 16 bytes of tag and model text).
     pub fn capacity(mut self, records: usize) -> Self {
         self.capacity = records.max(1);
         self
