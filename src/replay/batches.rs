@@ -1,52 +1,68 @@
-//! Where recorded requests wait for the writer: one [`Batch`] per routing thread, so
-//! recording a request touches only memory its own thread owns (an uncontended lock and a
-//! few appends), and the writer takes whole batches at a time.
+//! Where recorded requests wait for the writer: a fixed set of [`Batch`]es, one per
+//! routing thread (threads beyond the set share), so recording a request touches only
+//! memory its own thread uses (an uncontended lock and a few appends), and the writer
+//! takes whole batches at a time.
 //!
 //! Handing every record across threads one by one cost about a quarter of a request's
-//! routing time in cache-line transfers; per-thread batches move once per drain.
+//! routing time in cache-line transfers; batches move once per drain. A thread finds its
+//! batch by a number it draws once, kept in a plain thread-local: no map of recorders
+//! per thread, no reference count per request, nothing to clean up when threads end.
 
-use std::cell::RefCell;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Mutex, MutexGuard};
 
-use super::capture::{Batch, Ending, RequestView};
+use super::batch::{Batch, Parts};
+use super::capture::{Ending, RequestView};
 use super::record::TrafficRecord;
 
-type Shared = Mutex<Batch>;
-
-/// Every thread's batch of one recorder, and what the writer needs to know.
+/// Every batch of one recorder, and what the writer needs to know.
 pub(crate) struct Batches {
-    /// Tells the thread-local entries of different recorders apart.
-    id: u64,
-    /// Records one thread may hold before more are dropped.
+    /// Records one batch may hold before more are dropped.
     capacity: usize,
-    threads: Mutex<Vec<Arc<Shared>>>,
+    /// A power of two of them, so that a thread's number picks one with a mask.
+    slots: Box<[Mutex<Batch>]>,
     pub(crate) dropped: AtomicU64,
     pub(crate) closed: AtomicBool,
 }
 
 thread_local! {
-    /// This thread's batch of each recorder it recorded for.
-    static LOCAL: RefCell<Vec<(u64, Arc<Shared>)>> = const { RefCell::new(Vec::new()) };
+    /// This thread's number, drawn on its first record (`usize::MAX` until then).
+    static THREAD: Cell<usize> = const { Cell::new(usize::MAX) };
 }
 
-static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+static THREADS: AtomicUsize = AtomicUsize::new(0);
+
+#[inline(always)]
+fn thread_number() -> usize {
+    THREAD.with(|number| {
+        let mut n = number.get();
+        if n == usize::MAX {
+            n = THREADS.fetch_add(1, Relaxed);
+            number.set(n);
+        }
+        n
+    })
+}
 
 impl Batches {
-    /// Records one thread may hold: each batch is sized for this many up front, so that
-    /// recording never grows a buffer.
-    pub(crate) fn capacity(&self) -> usize {
-        self.capacity
-    }
-
+    /// Batches of `capacity` records, for twice as many threads as the machine has cores
+    /// (at least 4, at most 256): enough for every worker of the runtimes that route, and
+    /// for some blocking threads. A batch's buffers are reserved on its first record.
     pub(crate) fn new(capacity: usize) -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+        let slots = (cores * 2).next_power_of_two().clamp(4, 256);
         Self {
-            id: NEXT_ID.fetch_add(1, Relaxed),
             capacity,
-            threads: Mutex::new(Vec::new()),
+            slots: (0..slots).map(|_| Mutex::new(Batch::default())).collect(),
             dropped: AtomicU64::new(0),
             closed: AtomicBool::new(false),
         }
+    }
+
+    /// Records one batch may hold.
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity
     }
 
     /// Adds a finished request to this thread's batch, or drops and counts it when the
@@ -58,46 +74,53 @@ impl Batches {
         ending: &Ending<'_>,
         with_text: bool,
     ) {
-        LOCAL.with(|local| {
-            let mut local = local.borrow_mut();
-            let batch = match local.iter().position(|(id, _)| *id == self.id) {
-                Some(i) => &local[i].1,
-                None => {
-                    // Entries of recorders that are gone (only this thread still holds
-                    // their batch) are let go here, on the slow path.
-                    local.retain(|(_, batch)| Arc::strong_count(batch) > 1);
-                    let batch = Arc::new(Mutex::new(Batch::with_capacity(self.capacity)));
-                    lock(&self.threads).push(batch.clone());
-                    local.push((self.id, batch));
-                    &local[local.len() - 1].1
-                }
-            };
-            let mut batch = lock(batch);
-            if batch.len() < self.capacity {
-                batch.push(times, request, ending, with_text);
-            } else {
-                drop(batch);
-                self.dropped.fetch_add(1, Relaxed);
-            }
-        });
+        self.with_batch(|batch| batch.push(times, request, ending, with_text));
     }
 
-    /// Takes every thread's records, in thread order (each thread's in arrival order),
-    /// swapping in `spare`'s buffers so that neither side allocates in the steady state.
-    /// Batches of threads that have ended are forgotten once empty.
+    /// [`push`](Self::push) for the result of `complete`.
+    #[inline]
+    pub(crate) fn push_result(
+        &self,
+        times: (tokio::time::Instant, tokio::time::Instant),
+        request: Parts<'_>,
+        result: &Result<crate::ChatResponse, crate::Error>,
+        with_text: bool,
+    ) {
+        self.with_batch(|batch| batch.push_result(times, request, result, with_text));
+    }
+
+    /// Runs `push` on this thread's batch, counting a drop when it returns `false`.
+    #[inline(always)]
+    fn with_batch(&self, push: impl FnOnce(&mut Batch) -> bool) {
+        let slot = &self.slots[thread_number() & (self.slots.len() - 1)];
+        let mut batch = lock(slot);
+        if batch.unreserved() {
+            batch.reserve(self.capacity);
+        }
+        if !push(&mut batch) {
+            drop(batch);
+            self.dropped.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Takes every batch's records, batch after batch (each in arrival order), swapping
+    /// in `spare`'s buffers so that neither side allocates in the steady state.
     pub(crate) fn drain(
         &self,
         spare: &mut Batch,
         epoch: (tokio::time::Instant, u64),
         mut each: impl FnMut(TrafficRecord),
     ) {
-        let threads: Vec<Arc<Shared>> = lock(&self.threads).clone();
-        for batch in &threads {
-            std::mem::swap(&mut *lock(batch), spare);
+        for slot in &self.slots {
+            {
+                let mut batch = lock(slot);
+                if batch.is_empty() {
+                    continue;
+                }
+                std::mem::swap(&mut *batch, spare);
+            }
             spare.drain(epoch, &mut each);
         }
-        drop(threads);
-        lock(&self.threads).retain(|batch| Arc::strong_count(batch) > 1 || !lock(batch).is_empty());
     }
 }
 

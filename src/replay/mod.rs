@@ -49,6 +49,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod batch;
 mod batches;
 #[cfg(feature = "replay")]
 mod behaviour;

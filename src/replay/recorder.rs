@@ -15,8 +15,9 @@ use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
+use super::batch::Batch;
 use super::batches::Batches;
-use super::capture::{Batch, Ending, OwnedRequest, RequestView};
+use super::capture::{Ending, OwnedRequest, RequestView};
 use super::rotating::RotatingFile;
 
 /// Records every request a router completes, for [`Replay`](super::Replay) and for reading.
@@ -90,10 +91,12 @@ pub struct RecorderBuilder {
 
 impl RecorderBuilder {
     /// How many records each routing thread may hold for the writer (default 8,192);
-    /// more are dropped and counted ([`Recorder::dropped`]). Memory is bounded by this
-    /// many records per thread that routes (and one more batch for the writer), reserved
-    /// up front so that recording never grows a buffer: about 200 bytes a record with
-    /// one call, besides its tag and model text.
+    /// more are dropped and counted ([`Recorder::dropped`]). A recorder keeps a batch for
+    /// each of up to twice as many threads as the machine has cores (at least 4); threads
+    /// beyond that share one. Memory is bounded by this many records per batch in use
+    /// (and one more batch for the writer), reserved on a batch's first record so that
+    /// recording never grows a buffer: about 240 bytes a record (a 176-byte entry, room
+    /// for one more call and for 16 bytes of tag and model text).
     pub fn capacity(mut self, records: usize) -> Self {
         self.capacity = records.max(1);
         self
@@ -227,6 +230,26 @@ impl Recorder {
         self.shared
             .batches
             .push((arrived, ended), request, ending, self.shared.with_text);
+    }
+
+    /// [`record`](Self::record) for a request `complete` answered or failed. Kept out
+    /// of line: inlined into `complete`, its helpers were not, and cost more.
+    #[inline(never)]
+    pub(crate) fn record_result(
+        &self,
+        times: (Instant, Instant),
+        step: &crate::StepType,
+        purpose: &crate::Purpose,
+        request: &crate::ChatRequest,
+        sizing: crate::router::Sizing,
+        result: &Result<crate::ChatResponse, crate::Error>,
+    ) {
+        self.shared.batches.push_result(
+            times,
+            (step, purpose, request, sizing),
+            result,
+            self.shared.with_text,
+        );
     }
 
     /// What a stream's record needs of its request, kept until the stream ends.

@@ -52,7 +52,7 @@ pub use warm_up::WarmUpError;
 
 use crate::error::{ConfigError, Error};
 use crate::policy::{Purpose, StepType};
-use crate::replay::{Ending, Recorder, RequestView};
+use crate::replay::{Recorder, RequestView};
 use crate::stats::{AccountStatus, RouterStats};
 use crate::types::{ChatRequest, ChatResponse};
 use probes::Probes;
@@ -187,14 +187,16 @@ impl Router {
         let Some(recorder) = &self.inner.recorder else {
             return result;
         };
-        let ending = match &result {
-            Ok(response) => Ending::Answered(response),
-            Err(error) => Ending::Failed(error),
-        };
         let sizing = trace.sizing.unwrap_or_else(|| Sizing::of(&request));
-        let view = RequestView::of(step_type, purpose, &request, sizing);
         let ended = trace.answered.unwrap_or_else(tokio::time::Instant::now);
-        recorder.record(received, ended, &view, &ending);
+        recorder.record_result(
+            (received, ended),
+            step_type,
+            purpose,
+            &request,
+            sizing,
+            &result,
+        );
         result
     }
 
