@@ -166,7 +166,12 @@ fn plan_with(
     let demoted = demote_unhealthy(snapshot, &mut candidates, input.now);
 
     if !any_model_capable {
-        return Err(fail(missing_capability(snapshot, policy, &route, input.needs)));
+        return Err(fail(missing_capability(
+            snapshot,
+            policy,
+            &route,
+            input.needs,
+        )));
     }
     if candidates.is_empty() {
         return Err(fail(no_candidate_error(policy.name.clone(), skipped)));
