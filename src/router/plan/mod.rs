@@ -19,6 +19,8 @@ use crate::policy::{MatchMiss, Purpose, StepType};
 use crate::types::ChatRequest;
 
 mod lazy;
+#[cfg(test)]
+mod lazy_tests;
 mod route;
 mod targets;
 #[cfg(test)]
