@@ -174,7 +174,7 @@ pub(crate) struct Rest {
 }
 
 impl Rest {
-    /// Whether every target of the route was planned (its candidates all handed out).
+    /// Whether every target of the route was planned.
     pub(crate) fn is_spent(&self) -> bool {
         self.entry == usize::MAX
     }
