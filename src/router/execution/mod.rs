@@ -70,7 +70,7 @@ pub(crate) struct Execution {
     /// How the request is adapted to the candidates whose models cannot take it as it is.
     adaptations: Vec<PlannedAdaptation>,
     /// The part of the route not planned yet, when only its start was.
-    rest: Option<Rest>,
+    rest: Option<Box<Rest>>,
     sizing: Sizing,
 }
 

@@ -122,7 +122,9 @@ pub(super) fn plan_first(
     };
     rest.advance(snapshot, input.request, input.now, found);
     if !rest.is_spent() {
-        plan.rest = Some(rest);
+        // Boxed: most routes end at their first target, and their requests in flight
+        // then carry no rest at all.
+        plan.rest = Some(Box::new(rest));
         return Ok(plan);
     }
     let compiled = &snapshot.policies[policy];
@@ -207,13 +209,30 @@ impl Rest {
         let healthy = self.plan_until_healthy(&mut planner, found.skipped);
         self.carried = planner.carried;
         *found.adaptations = planner.adaptations;
-        match healthy {
-            Some(candidate) => found.candidates.push(candidate),
-            None => {
-                self.entry = usize::MAX;
-                found.candidates.append(&mut self.demoted);
+        if let Some(candidate) = healthy {
+            found.candidates.push(candidate);
+            if !self.at_end(snapshot) {
+                return;
             }
         }
+        self.entry = usize::MAX;
+        found.candidates.append(&mut self.demoted);
+    }
+
+    /// Moves past the tiers and route entries left with no target; whether that was
+    /// the end of the route.
+    fn at_end(&mut self, snapshot: &Snapshot) -> bool {
+        let route = &snapshot.policies[self.policy].route;
+        while let Some(entry) = route.get(self.entry) {
+            match snapshot.models[entry.model].tiers.get(self.tier) {
+                None => (self.entry, self.tier, self.member) = (self.entry + 1, 0, 0),
+                Some(members) if self.member >= members.len() => {
+                    (self.tier, self.member) = (self.tier + 1, 0);
+                }
+                Some(_) => return false,
+            }
+        }
+        true
     }
 
     /// Walks the route from where the last call stopped to the next candidate on a

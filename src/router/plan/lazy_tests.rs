@@ -197,3 +197,29 @@ fn a_route_with_no_candidate_fails_as_when_planned_whole() {
         lazily.error
     );
 }
+
+#[test]
+fn a_first_candidate_that_ends_the_route_leaves_no_rest() {
+    let request = ChatRequest::user("hi");
+    let input = PlanRequest {
+        step: &StepType::Inference,
+        purpose: &Purpose::Chat,
+        request: &request,
+        needs: Capabilities::NONE,
+        for_real: true,
+        now: Instant::now(),
+    };
+    let rest_after = |route: &[&str]| {
+        let snapshot = builder()
+            .policy(Policy::new("p").route(route.iter().copied()))
+            .compile(None)
+            .unwrap();
+        assert!(snapshot.policies[0].plans_lazily);
+        plan_first(&snapshot, &input).unwrap().rest.is_some()
+    };
+    assert!(!rest_after(&["plain"]), "one target: nothing left to plan");
+    assert!(
+        rest_after(&["plain", "more"]),
+        "the next model's targets are left"
+    );
+}

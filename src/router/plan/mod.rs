@@ -73,7 +73,7 @@ pub(crate) struct Plan {
     pub(crate) adaptations: Vec<PlannedAdaptation>,
     /// The part of the route left to plan, when only its first candidate was planned
     /// ([`plan_first`]); `None` when the route is planned whole.
-    pub(crate) rest: Option<Rest>,
+    pub(crate) rest: Option<Box<Rest>>,
 }
 
 /// Why planning failed, and which policy had matched, if any (its stats count the failure).
