@@ -145,7 +145,7 @@ impl RouterBuilder {
         };
         #[cfg(not(feature = "redis"))]
         let state_store = self.state_store;
-        Ok(Snapshot {
+        let mut snapshot = Snapshot {
             policy_index: PolicyIndex::new(compiled_policies.iter().map(|p| &p.matcher)),
             policies: compiled_policies,
             models: compiled_models,
@@ -168,7 +168,9 @@ impl RouterBuilder {
             queue_time: self.queue_time,
             cool_down: self.cool_down,
             cancelled_charge: self.cancelled_charge,
-        })
+        };
+        super::plan::mark_lazy(&mut snapshot);
+        Ok(snapshot)
     }
 }
 
@@ -542,6 +544,7 @@ fn compile_policy(
         timeouts: policy.timeouts,
         cheapest_first: policy.cheapest_first,
         hedge: policy.hedge,
+        plans_lazily: false,
         larger_context,
         stream_recovery: policy.stream_recovery,
         breakers: {

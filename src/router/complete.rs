@@ -38,7 +38,7 @@ pub(crate) async fn complete(
 ) -> Result<ChatResponse, Error> {
     let mut execution = Execution::start(snapshot, received, step, purpose, request, false).await?;
     trace.sizing = Some(execution.sizing());
-    while let Some(candidate) = execution.next_candidate() {
+    while let Some(candidate) = execution.next_candidate(request) {
         let mut retries = 0;
         loop {
             let Some(mut admission) = execution.admit(candidate).await else {
@@ -66,7 +66,7 @@ pub(crate) async fn complete(
             };
             let latency = time.latency;
             execution.observe_failure(candidate, admission, &error, time);
-            match execution.retry_delay(retries, &error) {
+            match execution.retry_delay(retries, &error, request) {
                 Some(delay) => {
                     execution.record_failure(candidate, &error, latency);
                     tokio::time::sleep(delay).await;

@@ -44,7 +44,7 @@ pub(crate) async fn race(
     if let Some((result, time)) = early {
         return finish_alone(execution, first, first_admission, result, time);
     }
-    let second = match execution.next_candidate() {
+    let second = match execution.next_candidate(request) {
         Some(candidate) => execution.admit(candidate).await.map(|a| (candidate, a)),
         None => None,
     };

@@ -90,6 +90,9 @@ pub(crate) struct CompiledPolicy {
     pub(crate) timeouts: Timeouts,
     pub(crate) cheapest_first: bool,
     pub(crate) hedge: HedgePolicy,
+    /// Whether its route is planned up to the first candidate, the rest when reached
+    /// (see `plan::lazy`); set once the snapshot is built.
+    pub(crate) plans_lazily: bool,
     /// Models tried only when the request proves too long for the route.
     pub(crate) larger_context: Vec<RouteEntry>,
     pub(crate) stream_recovery: StreamRecovery,

@@ -337,7 +337,7 @@ impl Driver {
     /// (no retries on the same target: a stream is retried by falling back); returns the
     /// candidate that opened.
     async fn connect(&mut self) -> Result<Candidate, Error> {
-        while let Some(candidate) = self.execution.next_candidate() {
+        while let Some(candidate) = self.execution.next_candidate(&self.request) {
             let Some(mut admission) = self.execution.admit(candidate).await else {
                 continue;
             };
@@ -624,7 +624,7 @@ impl Driver {
     /// Opens a continuation of the text sent so far on the next candidate that accepts;
     /// if none does, the stream ends as interrupted by its latest break.
     async fn reconnect(&mut self) -> Result<(), Error> {
-        while let Some(candidate) = self.execution.next_candidate() {
+        while let Some(candidate) = self.execution.next_candidate(&self.request) {
             let Some(mut admission) = self.execution.admit(candidate).await else {
                 continue;
             };

@@ -6,6 +6,8 @@ mod ending;
 mod outcome;
 mod settle;
 mod sizing;
+mod start;
+mod walk;
 
 pub(crate) use settle::{Admission, CallTime};
 pub(crate) use sizing::Sizing;
@@ -20,14 +22,12 @@ use outcome::OutcomeGuard;
 
 use super::accounting::after_settle;
 use super::adaptation::PlannedAdaptation;
-use super::plan::{Candidate, Plan, PlanError, PlanRequest, plan};
+use super::plan::{Candidate, Rest};
 use super::skip::{SkipReason, SkippedTarget};
 use super::snapshot::{CompiledAccount, CompiledModel, CompiledPolicy, CompiledTarget, Snapshot};
 use super::telemetry;
 use crate::error::Error;
-use crate::model::Capabilities;
 use crate::policy::StreamRecovery;
-use crate::policy::{Purpose, StepType};
 use crate::provider::profile::{Adaptation, Adapted};
 use crate::provider::{ErrorKind, ProviderError, ProviderRequest};
 use crate::resilience::Deadline;
@@ -69,6 +69,8 @@ pub(crate) struct Execution {
     refused_probe: AtomicBool,
     /// How the request is adapted to the candidates whose models cannot take it as it is.
     adaptations: Vec<PlannedAdaptation>,
+    /// The part of the route not planned yet, when only its start was.
+    rest: Option<Box<Rest>>,
     sizing: Sizing,
 }
 
@@ -91,159 +93,7 @@ impl<'s> Resolved<'s> {
     }
 }
 
-/// Prompts estimated at this many tokens or more (about 256 KiB of text) are planned on
-/// a blocking thread: counting their tokens would hold an async worker for milliseconds
-/// to seconds.
-const LARGE_PROMPT_TOKENS: u32 = 64 * 1024;
-
-/// Plans the request, on a blocking thread when its prompt (of `prompt_tokens`) is large.
-async fn plan_request(
-    snapshot: &Arc<Snapshot>,
-    input: &PlanRequest<'_>,
-    prompt_tokens: u32,
-) -> Result<Plan, PlanError> {
-    let request = input.request;
-    if prompt_tokens < LARGE_PROMPT_TOKENS {
-        return plan(snapshot, input);
-    }
-    let owned = (
-        snapshot.clone(),
-        input.step.clone(),
-        input.purpose.clone(),
-        request.clone(),
-    );
-    let (needs, for_real, now) = (input.needs, input.for_real, input.now);
-    let planned = tokio::task::spawn_blocking(move || {
-        let (snapshot, step, purpose, request) = owned;
-        let input = PlanRequest {
-            step: &step,
-            purpose: &purpose,
-            request: &request,
-            needs,
-            for_real,
-            now,
-        };
-        plan(&snapshot, &input)
-    })
-    .await;
-    // The blocking pool refuses work only while the runtime shuts down: plan here then.
-    planned.unwrap_or_else(|_| plan(snapshot, input))
-}
-
 impl Execution {
-    /// Validates and plans the request, waiting up to the router's queue time when every
-    /// candidate is rate limited. A matched policy counts the request from here on.
-    /// `received` is when the request arrived.
-    pub(crate) async fn start(
-        snapshot: Arc<Snapshot>,
-        received: Instant,
-        step: &StepType,
-        purpose: &Purpose,
-        request: &ChatRequest,
-        streaming: bool,
-    ) -> Result<Self, Error> {
-        let problems = request.problems();
-        if !problems.is_empty() {
-            let error = Error::InvalidRequest { problems };
-            telemetry::request_finished(None, telemetry::outcome(&error), received.elapsed());
-            return Err(error);
-        }
-        let sizing = Sizing::of(request);
-        let mut needs = sizing.needs;
-        if streaming {
-            needs |= Capabilities::STREAMING;
-        }
-        // Waiting for capacity never outlasts the request's own deadline.
-        let queue_time = request
-            .options
-            .deadline
-            .map_or(snapshot.queue_time, |d| d.min(snapshot.queue_time));
-        let queue_until = received + queue_time;
-        // One clock reading serves validation and the first plan; a wait for capacity
-        // reads it again.
-        let mut now = received;
-        let planned = loop {
-            let input = PlanRequest {
-                step,
-                purpose,
-                request,
-                needs,
-                for_real: true,
-                now,
-            };
-            let planned = plan_request(&snapshot, &input, sizing.prompt_tokens).await;
-            if let Err(PlanError {
-                error:
-                    Error::RateLimited {
-                        retry_after: Some(wait),
-                        ..
-                    },
-                ..
-            }) = &planned
-                && input.now + *wait <= queue_until
-            {
-                tokio::time::sleep(*wait).await;
-                now = Instant::now();
-                continue;
-            }
-            break planned;
-        };
-        let planned = match planned {
-            Ok(planned) => planned,
-            Err(failure) => {
-                let policy = failure.policy.map(|i| &snapshot.policies[i]);
-                if let Some(policy) = policy {
-                    policy.counters.record_match();
-                    policy.counters.record_outcome(false);
-                }
-                let outcome = telemetry::outcome(&failure.error);
-                let policy = policy.map(|p| &*p.telemetry);
-                telemetry::request_finished(policy, outcome, received.elapsed());
-                return Err(failure.error);
-            }
-        };
-        let policy = &snapshot.policies[planned.policy];
-        policy.counters.record_match();
-        let options = &request.options;
-        let max_attempts = [policy.fallback.max_attempts, options.max_attempts]
-            .into_iter()
-            .flatten()
-            .min()
-            .map_or(usize::MAX, |n| n as usize);
-        let mut timeouts = policy.timeouts;
-        if let Some(limit) = options.deadline {
-            timeouts.request = Some(timeouts.request.map_or(limit, |l| l.min(limit)));
-        }
-        let span = tracing::Span::current();
-        span.record("routewise.policy", &*policy.name);
-        let outcome = OutcomeGuard {
-            counters: policy.counters.clone(),
-            policy: policy.telemetry.clone(),
-            received,
-            span,
-            finished: false,
-        };
-        Ok(Self {
-            policy: planned.policy,
-            candidates: planned.candidates,
-            next: 0,
-            max_attempts,
-            calls: 0,
-            max_candidates: if options.no_fallback { 1 } else { usize::MAX },
-            deadline: timeouts.start(now),
-            started: now,
-            skipped: planned.skipped,
-            attempts: Vec::with_capacity(1),
-            outcome,
-            larger_context: planned.larger_context,
-            refused_window: None,
-            refused_probe: AtomicBool::new(false),
-            adaptations: planned.adaptations,
-            sizing,
-            snapshot,
-        })
-    }
-
     /// The request's needs (without streaming) and prompt size, as found at the start.
     pub(crate) fn sizing(&self) -> Sizing {
         self.sizing
@@ -278,38 +128,6 @@ impl Execution {
     /// Whether another provider call is allowed (attempt cap and deadline).
     pub(crate) fn may_attempt(&self, now: Instant) -> bool {
         self.calls < self.max_attempts && !self.deadline.is_expired(now)
-    }
-
-    /// The next candidate to call, or `None` when the plan or the attempt budget is spent.
-    pub(crate) fn next_candidate(&mut self) -> Option<Candidate> {
-        if !self.may_attempt(Instant::now()) || self.next >= self.max_candidates {
-            return None;
-        }
-        let mut candidate = *self.candidates.get(self.next)?;
-        self.next += 1;
-        while let Some(refused_by) = self.refused_window {
-            let target = Self::resolve(&self.snapshot, candidate).target;
-            match target.window.map(|w| w.context) {
-                Some(context) if context <= refused_by => {
-                    self.skipped.push(SkippedTarget {
-                        target: target.target.clone(),
-                        reason: SkipReason::ContextRefused {
-                            context,
-                            refused_by,
-                        },
-                    });
-                    candidate = *self.candidates.get(self.next)?;
-                    self.next += 1;
-                }
-                _ => break,
-            }
-        }
-        if !self.attempts.is_empty() {
-            let policy = self.policy();
-            policy.counters.record_fallback();
-            telemetry::fallback(&policy.telemetry);
-        }
-        Some(candidate)
     }
 
     /// How the request is adapted to `candidate`'s model; `None` when it is sent as it is.
@@ -398,21 +216,6 @@ impl Execution {
         }
     }
 
-    /// How long to let the first attempt run before racing the next candidate, when the
-    /// policy hedges and a second attempt is allowed and available.
-    pub(crate) fn hedge_delay(&self, first: Candidate) -> Option<Duration> {
-        let policy = self.policy();
-        let room = self.attempts.is_empty()
-            && self.calls < self.max_attempts
-            && self.max_candidates >= 2
-            && self.next < self.candidates.len();
-        if !room {
-            return None;
-        }
-        let account = Self::resolve(&self.snapshot, first).account;
-        policy.hedge.delay(account.health.latency(), Instant::now())
-    }
-
     /// Records a call abandoned because a hedged call answered first.
     pub(crate) fn cancel_attempt(&mut self, candidate: Candidate, latency: Duration) {
         let target = Self::resolve(&self.snapshot, candidate).target;
@@ -424,51 +227,6 @@ impl Execution {
             latency,
             adaptations,
         });
-    }
-
-    /// How long to wait before retrying the same target after `error`, if the policy
-    /// retries it: provider faults by [`RetryPolicy`](crate::RetryPolicy), other kinds only
-    /// when a per-kind rule asks for it, always within the attempt cap and the deadline.
-    pub(crate) fn retry_delay(&self, retries: u32, error: &ProviderError) -> Option<Duration> {
-        let now = Instant::now();
-        let policy = self.policy();
-        let kind = error.kind();
-        let limit = match policy.retries_by_kind.iter().find(|(k, _)| *k == kind) {
-            Some((_, limit)) => *limit,
-            None if error.is_provider_fault() => policy.retry.max_retries,
-            None => 0,
-        };
-        if retries >= limit || !self.may_attempt(now) {
-            return None;
-        }
-        let mut retry_after = error.retry_after();
-        if kind == ErrorKind::RateLimited {
-            // Another candidate serves now; the same one only after its cool-down.
-            if self.another_candidate_serves(now) {
-                return None;
-            }
-            retry_after = Some(retry_after.unwrap_or(self.snapshot.cool_down));
-        }
-        policy.retry.max_retries(limit).next_delay(
-            retries,
-            retry_after,
-            self.deadline.remaining(now),
-        )
-    }
-
-    /// Whether a candidate after the current one may be called now (the request allows
-    /// fallbacks, and its account is neither cooling down nor out of limits or budget).
-    fn another_candidate_serves(&self, now: Instant) -> bool {
-        let end = self.candidates.len().min(self.max_candidates);
-        let rest = self.candidates.get(self.next..end).unwrap_or_default();
-        rest.iter().any(|&candidate| {
-            let resolved = Self::resolve(&self.snapshot, candidate);
-            let breaker_open = self
-                .policy()
-                .breaker(resolved.target)
-                .is_some_and(|b| b.state(now).is_open());
-            !breaker_open && resolved.check(candidate.tokens, now, false).is_ok()
-        })
     }
 
     /// Whether the request may move on from its first candidate at all (not with

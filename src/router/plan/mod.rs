@@ -9,23 +9,26 @@ use tokio::time::Instant;
 
 use super::accounting::Tokens;
 use super::adaptation::PlannedAdaptation;
-use super::counting::PromptCounts;
 use super::matching;
 use super::skip::{SkippedTarget, no_candidate_error};
-use super::snapshot::Snapshot;
+use super::snapshot::{CompiledPolicy, RouteEntry, Snapshot};
 use crate::error::Error;
 use crate::limits::Headroom;
 use crate::model::Capabilities;
 use crate::policy::{MatchMiss, Purpose, StepType};
 use crate::types::ChatRequest;
 
+mod lazy;
+#[cfg(test)]
+mod lazy_tests;
 mod route;
 mod targets;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use lazy::{Found, Rest, mark_lazy};
 use route::effective_route;
-use targets::Planner;
+use targets::{Carried, Planner};
 
 /// A target to try: indices into the snapshot's models and that model's targets, and the
 /// request's tokens on it when its account is metered.
@@ -68,6 +71,9 @@ pub(crate) struct Plan {
     /// How the request is adapted to each candidate (larger-context ones included) whose
     /// model cannot take it as it is.
     pub(crate) adaptations: Vec<PlannedAdaptation>,
+    /// The part of the route left to plan, when only its first candidate was planned
+    /// ([`plan_first`]); `None` when the route is planned whole.
+    pub(crate) rest: Option<Box<Rest>>,
 }
 
 /// Why planning failed, and which policy had matched, if any (its stats count the failure).
@@ -80,6 +86,17 @@ pub(crate) struct PlanError {
 /// Plans a request, finding its policy through the snapshot's policy index.
 pub(crate) fn plan(snapshot: &Snapshot, input: &PlanRequest<'_>) -> Result<Plan, PlanError> {
     let policy = matching::first_match(snapshot, input)?;
+    plan_with(snapshot, input, policy)
+}
+
+/// Plans a request that is acted on: when its policy and the request allow, only up to
+/// its first candidate, the rest left in [`Plan::rest`] for when that one fails;
+/// otherwise whole, as [`plan`] does.
+pub(crate) fn plan_first(snapshot: &Snapshot, input: &PlanRequest<'_>) -> Result<Plan, PlanError> {
+    let policy = matching::first_match(snapshot, input)?;
+    if lazy::applies(&snapshot.policies[policy], input) {
+        return lazy::plan_first(snapshot, input, policy);
+    }
     plan_with(snapshot, input, policy)
 }
 
@@ -118,13 +135,11 @@ fn plan_with(
     let mut planner = Planner {
         snapshot,
         policy,
-        input,
+        input: input.into(),
         candidates: Vec::with_capacity(targets),
         skipped: Vec::new(),
-        prompt_tokens: None,
         adaptations: Vec::new(),
-        counts: PromptCounts::default(),
-        next_breaker: 0,
+        carried: Carried::default(),
     };
     let mut any_model_capable = false;
     for entry in route.iter() {
@@ -153,17 +168,12 @@ fn plan_with(
     let demoted = demote_unhealthy(snapshot, &mut candidates, input.now);
 
     if !any_model_capable {
-        let primary = &snapshot.models[route[0].model];
-        let capability = primary
-            .capabilities
-            .missing(input.needs)
-            .first()
-            .expect("no capable model implies the primary lacks something");
-        return Err(fail(Error::MissingCapability {
-            policy: policy.name.clone(),
-            model: primary.name.clone(),
-            capability,
-        }));
+        return Err(fail(missing_capability(
+            snapshot,
+            policy,
+            &route,
+            input.needs,
+        )));
     }
     if candidates.is_empty() {
         return Err(fail(no_candidate_error(policy.name.clone(), skipped)));
@@ -176,7 +186,28 @@ fn plan_with(
         larger_context,
         context_fallback,
         adaptations,
+        rest: None,
     })
+}
+
+/// The error of a request no model on its route can serve: what the primary lacks.
+fn missing_capability(
+    snapshot: &Snapshot,
+    policy: &CompiledPolicy,
+    route: &[RouteEntry],
+    needs: Capabilities,
+) -> Error {
+    let primary = &snapshot.models[route[0].model];
+    let capability = primary
+        .capabilities
+        .missing(needs)
+        .first()
+        .expect("no capable model implies the primary lacks something");
+    Error::MissingCapability {
+        policy: policy.name.clone(),
+        model: primary.name.clone(),
+        capability,
+    }
 }
 
 /// Moves candidates on unhealthy accounts to the end, keeping both groups in order.

@@ -10,28 +10,56 @@ use super::super::skip::{SkipReason, SkippedTarget};
 use super::super::snapshot::{CompiledPolicy, RouteEntry, Snapshot};
 use super::{Candidate, PlanRequest};
 use crate::limits::Headroom;
-use crate::model::Balance;
+use crate::model::{Balance, Capabilities};
 use crate::provider::ProviderRequest;
-use crate::types::millis;
+use crate::types::{ChatRequest, millis};
+use tokio::time::Instant;
 
 /// A usable target's tokens (when its account is metered) and headroom (when measured).
 pub(super) type Checked = (Option<Tokens>, Option<Headroom>);
+
+/// What checking a target needs of the request: a [`PlanRequest`] without the step type
+/// and purpose, which only matching reads (so a plan can go on after matching is over).
+#[derive(Clone, Copy)]
+pub(super) struct Checking<'r> {
+    pub(super) request: &'r ChatRequest,
+    pub(super) needs: Capabilities,
+    pub(super) for_real: bool,
+    pub(super) now: Instant,
+}
+
+impl<'r> From<&PlanRequest<'r>> for Checking<'r> {
+    fn from(input: &PlanRequest<'r>) -> Self {
+        Checking {
+            request: input.request,
+            needs: input.needs,
+            for_real: input.for_real,
+            now: input.now,
+        }
+    }
+}
+
+/// What one plan finds out once and carries from target to target.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Carried {
+    /// Estimated once, on the first target with a known window.
+    pub(super) prompt_tokens: Option<u32>,
+    /// Counted once per way of counting, for the metered targets.
+    pub(super) counts: PromptCounts,
+    /// Where the next target's breaker is looked for first.
+    pub(super) next_breaker: usize,
+}
 
 /// One plan in the making: the candidates and skips found so far, and what is counted
 /// once per plan.
 pub(super) struct Planner<'a, 'r> {
     pub(super) snapshot: &'a Snapshot,
     pub(super) policy: &'a CompiledPolicy,
-    pub(super) input: &'a PlanRequest<'r>,
+    pub(super) input: Checking<'r>,
     pub(super) candidates: Vec<Candidate>,
     pub(super) skipped: Vec<SkippedTarget>,
-    /// Estimated once, on the first target with a known window.
-    pub(super) prompt_tokens: Option<u32>,
     pub(super) adaptations: Vec<PlannedAdaptation>,
-    /// Counted once per way of counting, for the metered targets.
-    pub(super) counts: PromptCounts,
-    /// Where the next target's breaker is looked for first.
-    pub(super) next_breaker: usize,
+    pub(super) carried: Carried,
 }
 
 impl Planner<'_, '_> {
@@ -46,20 +74,21 @@ impl Planner<'_, '_> {
                 .skipped
                 .iter()
                 .any(|s| matches!(s.reason, SkipReason::ContextWindow { .. }));
-        let input = PlanRequest {
+        let input = Checking {
             for_real: self.input.for_real && too_long,
-            ..*self.input
+            ..self.input
         };
         let mut planner = Planner {
             snapshot: self.snapshot,
             policy: self.policy,
-            input: &input,
+            input,
             candidates: Vec::new(),
             skipped: Vec::new(),
-            prompt_tokens: self.prompt_tokens,
             adaptations: Vec::new(),
-            counts: self.counts,
-            next_breaker: 0,
+            carried: Carried {
+                next_breaker: 0,
+                ..self.carried
+            },
         };
         for entry in &self.policy.larger_context {
             planner.add_entry(*entry);
@@ -115,7 +144,7 @@ impl Planner<'_, '_> {
 
     /// Whether target `t` of model `m` can take the request: its tokens when its account
     /// is metered and its headroom when its model balances by it, or why not.
-    fn check_target(&mut self, m: usize, t: usize) -> Result<Checked, SkipReason> {
+    pub(super) fn check_target(&mut self, m: usize, t: usize) -> Result<Checked, SkipReason> {
         let model = &self.snapshot.models[m];
         let measure = model.balance == Balance::Headroom;
         let target = &model.targets[t];
@@ -127,7 +156,7 @@ impl Planner<'_, '_> {
         }
         if let Some(until) = self
             .policy
-            .breaker_from(target, &mut self.next_breaker)
+            .breaker_from(target, &mut self.carried.next_breaker)
             .and_then(|b| b.state(self.input.now).open_until())
         {
             let left = until.saturating_duration_since(self.input.now);
@@ -146,11 +175,11 @@ impl Planner<'_, '_> {
         );
         let request = self.input.request;
         let Some(window) = target.window else {
-            let tokens = resolved.tokens(request, &mut self.counts, u32::MAX);
+            let tokens = resolved.tokens(request, &mut self.carried.counts, u32::MAX);
             let headroom = resolved.check(tokens, self.input.now, measure)?;
             return Ok((tokens, headroom));
         };
-        let prompt = *self.prompt_tokens.get_or_insert_with(|| {
+        let prompt = *self.carried.prompt_tokens.get_or_insert_with(|| {
             let account = &self.snapshot.accounts[target.account];
             let call = ProviderRequest::new(
                 &target.target.provider_model,
@@ -174,7 +203,7 @@ impl Planner<'_, '_> {
                 max_output: window.max_output,
             });
         }
-        let tokens = resolved.tokens(request, &mut self.counts, window.context);
+        let tokens = resolved.tokens(request, &mut self.carried.counts, window.context);
         let headroom = resolved.check(tokens, self.input.now, measure)?;
         Ok((tokens, headroom))
     }
