@@ -160,3 +160,35 @@ fn finish_alone(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::future::{pending, ready};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn both_calls_finished_at_once_the_first_wins() {
+        let mut first = pin!(ready("first"));
+        let mut second = pin!(ready("second"));
+        let winner = first_finished([true, true], first.as_mut(), second.as_mut()).await;
+        assert_eq!(winner, (0, "first"));
+    }
+
+    #[tokio::test]
+    async fn the_call_that_finishes_wins_and_a_finished_call_is_not_polled_again() {
+        let mut first = pin!(pending::<&str>());
+        let mut second = pin!(ready("second"));
+        let winner = first_finished([true, true], first.as_mut(), second.as_mut()).await;
+        assert_eq!(winner, (1, "second"));
+
+        // The first call is pending on its first poll, so an unguarded race would poll the
+        // second, and `Ready` panics when polled after it finished.
+        let mut first = pin!(async {
+            tokio::task::yield_now().await;
+            "first"
+        });
+        let winner = first_finished([true, false], first.as_mut(), second.as_mut()).await;
+        assert_eq!(winner, (0, "first"));
+    }
+}
