@@ -310,4 +310,3 @@ async fn off_async_threads<T: Send + 'static>(
         .await
         .map_err(std::io::Error::other)?
 }
-

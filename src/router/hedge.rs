@@ -75,7 +75,9 @@ pub(crate) async fn race(
         let running = [runners[0].is_some(), runners[1].is_some()];
         let (index, (result, time)) =
             first_finished(running, first_call.as_mut(), second_call.as_mut()).await;
-        let (candidate, admission, _) = runners[index].take().expect("only running calls are polled");
+        let (candidate, admission, _) = runners[index]
+            .take()
+            .expect("only running calls are polled");
         match result {
             Ok(response) => {
                 cancel_other(execution, &mut runners);
