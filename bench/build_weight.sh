@@ -14,11 +14,16 @@
 # the debug binary's size. Uses the crates already downloaded (--offline) and each
 # version's own Cargo.lock. ROUNDS repeats the variants, every other round in reverse
 # order, so that the machine's load drifting during a run weighs on each variant alike.
-# Wall time moves with the machine's load; CPU time much less.
+# Wall time moves with the machine's load; CPU time much less. OWN=N then rebuilds
+# routewise alone N times in each routewise variant's target (its source touched, every
+# dependency already built, the same debug profile a dependent gets): routewise's own
+# compile, without its dependencies (after ROUNDS=0, over the targets an earlier run left).
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 work="${WORK:-/tmp/rw-cold}"
-rm -rf "$work" && mkdir -p "$work"
+# Sources and apps are laid anew; each cold build empties its own target directory first,
+# and OWN rounds reuse the targets left by the last cold builds (`ROUNDS=0 OWN=3`).
+mkdir -p "$work" && rm -rf "$work"/src-* "$work"/app-*
 for version in "before:${BEFORE:-b9da15e}" "main:${MAIN:-2c6a007}" "after:HEAD"; do
     mkdir -p "$work/src-${version%%:*}"
     git -C "$repo" archive "${version#*:}" | tar -x -C "$work/src-${version%%:*}"
@@ -114,5 +119,26 @@ for ((round = 1; round <= ${ROUNDS:-1}; round++)); do
     fi
     for variant in "${order[@]}"; do
         echo -n "round $round: " && build "$variant"
+    done
+done
+
+own() { # variant: routewise and the app rebuilt over the cold build's dependencies
+    local variant="$1"
+    touch "$work/src-${variant%-tiktoken}/src/lib.rs"
+    cd "$work/app-$variant"
+    local TIMEFORMAT="%R %U %S"
+    local timed
+    timed=$( { time CARGO_TARGET_DIR="$work/target-$variant" cargo build --offline \
+        2>/dev/null; } 2>&1 )
+    read -r wall user sys <<<"$timed"
+    echo "$variant, routewise alone: ${wall} s wall, $(echo "$user + $sys" | bc) s CPU," \
+        "load $(cut -d' ' -f1 /proc/loadavg) at the end"
+}
+
+for ((round = 1; round <= ${OWN:-0}; round++)); do
+    for variant in "${variants[@]}"; do
+        if [ "$variant" != floor ]; then
+            echo -n "own $round: " && own "$variant"
+        fi
     done
 done
