@@ -14,11 +14,14 @@
 # the debug binary's size. Uses the crates already downloaded (--offline) and each
 # version's own Cargo.lock. ROUNDS repeats the variants, every other round in reverse
 # order, so that the machine's load drifting during a run weighs on each variant alike.
-# Wall time moves with the machine's load; CPU time much less. OWN=N then rebuilds
+# Wall time moves with the machine's load; CPU time much less. Every build runs with
+# CARGO_INCREMENTAL=0 (INCREMENTAL=1 to change it): cargo compiles a path dependency
+# incrementally, writing its query cache, but a dependency from crates.io not. OWN=N then rebuilds
 # routewise alone N times in each routewise variant's target (its source touched, every
 # dependency already built, the same debug profile a dependent gets): routewise's own
 # compile, without its dependencies (after ROUNDS=0, over the targets an earlier run left).
 set -euo pipefail
+export CARGO_INCREMENTAL="${INCREMENTAL:-0}"
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 work="${WORK:-/tmp/rw-cold}"
 # Sources and apps are laid anew; each cold build empties its own target directory first,
