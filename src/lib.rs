@@ -125,7 +125,9 @@
 //! | `redis` | | limits, spend, alerts, cool-downs, breakers and health shared by every instance through Redis (`shared`) |
 //! | `metrics` | | request, attempt, latency and token metrics through the `metrics` facade (`metrics`) |
 //!
-//! Items that need a feature say so on their page.
+//! Items that need a feature say so on their page. routewise builds tokio with only `rt`,
+//! `rt-multi-thread`, `time` and `sync`: an application that uses `#[tokio::main]`,
+//! `tokio::select!` or `tokio::fs` enables `macros` / `fs` on its own tokio dependency.
 //!
 //! ## Configuration files, reload and metrics
 //!

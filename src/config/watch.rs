@@ -8,7 +8,7 @@
 //! an invalid one is logged and the running configuration stays.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -265,11 +265,11 @@ where
 
     /// Looks at the file; its text when its content changed.
     async fn poll(&mut self) -> std::io::Result<Option<String>> {
-        let metadata = tokio::fs::metadata(&self.path).await?;
+        let metadata = off_async_threads(&self.path, |path| std::fs::metadata(path)).await?;
         if self.seen.same_stat(&metadata) {
             return Ok(None);
         }
-        let content = tokio::fs::read(&self.path).await?;
+        let content = off_async_threads(&self.path, |path| std::fs::read(path)).await?;
         let seen = Seen::new(&metadata, &content);
         let changed = seen.hash != self.seen.hash;
         self.seen = seen;
@@ -297,4 +297,16 @@ where
             }
         }
     }
+}
+
+/// `read` of `path` on tokio's blocking pool, as `tokio::fs` does (routewise builds tokio
+/// without its `fs` feature).
+async fn off_async_threads<T: Send + 'static>(
+    path: &Path,
+    read: fn(&Path) -> std::io::Result<T>,
+) -> std::io::Result<T> {
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || read(&path))
+        .await
+        .map_err(std::io::Error::other)?
 }

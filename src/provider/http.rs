@@ -195,7 +195,7 @@ pub(crate) fn from_reqwest(error: &reqwest::Error) -> ProviderError {
 }
 
 /// Whether a decode error is really the connection failing while the body was read:
-/// reqwest reports every failure of `bytes()` and `bytes_stream()` (a body cut short, a
+/// reqwest reports every failure of `bytes()` and `chunk()` (a body cut short, a
 /// reset) as a decode error, with the transport's body or I/O error among its sources.
 fn failed_reading_body(error: &reqwest::Error) -> bool {
     let mut source = std::error::Error::source(error);
@@ -209,6 +209,16 @@ fn failed_reading_body(error: &reqwest::Error) -> bool {
         source = cause.source();
     }
     false
+}
+
+/// The chunks of `response`'s body as they arrive, each failure a `reqwest::Error` of the
+/// body (what `Response::bytes_stream` gives, without reqwest's `stream` feature, which
+/// would add `tokio-util` to every dependent's build). Polled in place: no future is kept
+/// from one chunk to the next.
+pub(crate) fn body_chunks(
+    response: reqwest::Response,
+) -> http_body_util::BodyDataStream<reqwest::Body> {
+    http_body_util::BodyDataStream::new(reqwest::Body::from(response))
 }
 
 /// Classifies a transport failure with the account's secrets removed from its message.

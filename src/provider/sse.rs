@@ -162,7 +162,7 @@ pub(crate) fn timed_events(
     timer: CallTimer,
 ) -> impl Stream<Item = Result<SseEvent, ProviderError>> + Send + Unpin + 'static {
     Events {
-        body: response.bytes_stream(),
+        body: super::http::body_chunks(response),
         timer,
         parser: SseParser::new(),
         ready: Vec::new(),

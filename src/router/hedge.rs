@@ -2,8 +2,12 @@
 //! delay, the next candidate is called in parallel; the first success wins and the other
 //! call is cancelled (its reservations released, its attempt recorded as cancelled).
 
+use std::future::{Future, poll_fn};
+use std::pin::{Pin, pin};
+use std::task::Poll;
 use std::time::Duration;
 
+use futures::future::{Either, select};
 use tokio::time::Instant;
 
 use super::complete::call;
@@ -36,12 +40,11 @@ pub(crate) async fn race(
         request,
         first_adapted.as_deref(),
     );
-    tokio::pin!(first_call);
-    let early = tokio::select! {
-        outcome = &mut first_call => Some(outcome),
-        () = tokio::time::sleep(delay) => None,
-    };
-    if let Some((result, time)) = early {
+    let mut first_call = pin!(first_call);
+    // `select` polls the call before the timer: a call that finished as the delay ran
+    // out is taken rather than hedged.
+    let sleep = pin!(tokio::time::sleep(delay));
+    if let Either::Left(((result, time), _)) = select(first_call.as_mut(), sleep).await {
         return finish_alone(execution, first, first_admission, result, time);
     }
     let second = match execution.next_candidate(request) {
@@ -62,19 +65,19 @@ pub(crate) async fn race(
         request,
         second_adapted.as_deref(),
     );
-    tokio::pin!(second_call);
+    let mut second_call = pin!(second_call);
 
     let mut runners = [
         Some((first, first_admission, started)),
         Some((second, second_admission, hedged_at)),
     ];
     loop {
-        let (index, (result, time)) = tokio::select! {
-            outcome = &mut first_call, if runners[0].is_some() => (0, outcome),
-            outcome = &mut second_call, if runners[1].is_some() => (1, outcome),
-            else => return Ok(None),
-        };
-        let (candidate, admission, _) = runners[index].take().expect("guarded by the select");
+        let running = [runners[0].is_some(), runners[1].is_some()];
+        let (index, (result, time)) =
+            first_finished(running, first_call.as_mut(), second_call.as_mut()).await;
+        let (candidate, admission, _) = runners[index]
+            .take()
+            .expect("only running calls are polled");
         match result {
             Ok(response) => {
                 cancel_other(execution, &mut runners);
@@ -98,6 +101,30 @@ pub(crate) async fn race(
             }
         }
     }
+}
+
+/// Which of the running calls finishes first, and its outcome. The first call is polled
+/// first, so it wins a tie. Only calls still `running` are polled (a finished future must
+/// not be polled again); at least one is running whenever the race awaits this.
+async fn first_finished<T>(
+    running: [bool; 2],
+    mut first: Pin<&mut impl Future<Output = T>>,
+    mut second: Pin<&mut impl Future<Output = T>>,
+) -> (usize, T) {
+    poll_fn(|cx| {
+        if running[0] {
+            if let Poll::Ready(outcome) = first.as_mut().poll(cx) {
+                return Poll::Ready((0, outcome));
+            }
+        }
+        if running[1] {
+            if let Poll::Ready(outcome) = second.as_mut().poll(cx) {
+                return Poll::Ready((1, outcome));
+            }
+        }
+        Poll::Pending
+    })
+    .await
 }
 
 /// Records the call still running as cancelled; dropping its admission (here) and its
@@ -133,5 +160,37 @@ fn finish_alone(
             execution.fail_attempt(candidate, error, time.latency)?;
             Ok(None)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::{pending, ready};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn both_calls_finished_at_once_the_first_wins() {
+        let mut first = pin!(ready("first"));
+        let mut second = pin!(ready("second"));
+        let winner = first_finished([true, true], first.as_mut(), second.as_mut()).await;
+        assert_eq!(winner, (0, "first"));
+    }
+
+    #[tokio::test]
+    async fn the_call_that_finishes_wins_and_a_finished_call_is_not_polled_again() {
+        let mut first = pin!(pending::<&str>());
+        let mut second = pin!(ready("second"));
+        let winner = first_finished([true, true], first.as_mut(), second.as_mut()).await;
+        assert_eq!(winner, (1, "second"));
+
+        // The first call is pending on its first poll, so an unguarded race would poll the
+        // second, and `Ready` panics when polled after it finished.
+        let mut first = pin!(async {
+            tokio::task::yield_now().await;
+            "first"
+        });
+        let winner = first_finished([true, false], first.as_mut(), second.as_mut()).await;
+        assert_eq!(winner, (0, "first"));
     }
 }

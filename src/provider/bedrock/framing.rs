@@ -30,7 +30,7 @@ pub(super) fn decode(
     decoder: Decoder,
     timer: CallTimer,
 ) -> ProviderStream {
-    decode_chunks(response.bytes_stream(), account, decoder, timer)
+    decode_chunks(http::body_chunks(response), account, decoder, timer)
 }
 
 /// [`decode`] over any stream of body chunks.
