@@ -43,12 +43,11 @@ impl PromptCounts {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "tiktoken"))]
 mod tests {
     use super::*;
     use crate::{AccountInfo, ChatRequest, SamplingParams};
 
-    #[cfg(feature = "tiktoken")]
     #[test]
     fn a_count_is_reused_for_the_same_tokenizer_and_redone_only_for_more_room() {
         let account = AccountInfo::new("a");
