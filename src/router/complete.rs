@@ -36,7 +36,13 @@ pub(crate) async fn complete(
     request: &ChatRequest,
     trace: &mut Trace,
 ) -> Result<ChatResponse, Error> {
-    let mut execution = Execution::start(snapshot, received, step, purpose, request, false).await?;
+    // Boxed, as is the hedged race below: their states (planning, a wait for capacity,
+    // two calls at once) would otherwise be inlined in every request's future, and held
+    // across the provider call it waits on.
+    let mut execution = Box::pin(Execution::start(
+        snapshot, received, step, purpose, request, false,
+    ))
+    .await?;
     trace.sizing = Some(execution.sizing());
     while let Some(candidate) = execution.next_candidate(request) {
         let mut retries = 0;
@@ -46,7 +52,15 @@ pub(crate) async fn complete(
             };
             admission.mark_sent();
             if let Some(delay) = execution.hedge_delay(candidate) {
-                match hedge::race(&mut execution, candidate, admission, delay, request).await? {
+                match Box::pin(hedge::race(
+                    &mut execution,
+                    candidate,
+                    admission,
+                    delay,
+                    request,
+                ))
+                .await?
+                {
                     Some(response) => return Ok(response),
                     None => break,
                 }
