@@ -36,9 +36,6 @@ pub(crate) async fn complete(
     request: &ChatRequest,
     trace: &mut Trace,
 ) -> Result<ChatResponse, Error> {
-    // Boxed, as is the hedged race below: their states (planning, a wait for capacity,
-    // two calls at once) would otherwise be inlined in every request's future, and held
-    // across the provider call it waits on.
     let mut execution = Box::pin(Execution::start(
         snapshot, received, step, purpose, request, false,
     ))
@@ -52,6 +49,8 @@ pub(crate) async fn complete(
             };
             admission.mark_sent();
             if let Some(delay) = execution.hedge_delay(candidate) {
+                // Boxed: a race's state (two calls at once) inlined would double every
+                // request's future, hedged or not, for as long as its call waits.
                 match Box::pin(hedge::race(
                     &mut execution,
                     candidate,
