@@ -36,7 +36,10 @@ pub(crate) async fn complete(
     request: &ChatRequest,
     trace: &mut Trace,
 ) -> Result<ChatResponse, Error> {
-    let mut execution = Execution::start(snapshot, received, step, purpose, request, false).await?;
+    let mut execution = Box::pin(Execution::start(
+        snapshot, received, step, purpose, request, false,
+    ))
+    .await?;
     trace.sizing = Some(execution.sizing());
     while let Some(candidate) = execution.next_candidate(request) {
         let mut retries = 0;
@@ -46,7 +49,17 @@ pub(crate) async fn complete(
             };
             admission.mark_sent();
             if let Some(delay) = execution.hedge_delay(candidate) {
-                match hedge::race(&mut execution, candidate, admission, delay, request).await? {
+                // Boxed: a race's state (two calls at once) inlined would double every
+                // request's future, hedged or not, for as long as its call waits.
+                match Box::pin(hedge::race(
+                    &mut execution,
+                    candidate,
+                    admission,
+                    delay,
+                    request,
+                ))
+                .await?
+                {
                     Some(response) => return Ok(response),
                     None => break,
                 }
