@@ -84,17 +84,30 @@ fn only_routes_that_need_no_global_view_are_planned_lazily() {
     assert_eq!(flags, expected);
 }
 
-/// Plans `request` up to its first candidate, then the rest one candidate at a time;
-/// returns the candidates and skips in the order found.
-fn plan_stepwise(snapshot: &Snapshot, request: &ChatRequest) -> (Vec<Candidate>, Vec<String>) {
-    let input = PlanRequest {
+/// An inference-step chat request, planned for real, needing what `request` asks for.
+fn chat_input(request: &ChatRequest) -> PlanRequest<'_> {
+    PlanRequest {
         step: &StepType::Inference,
         purpose: &Purpose::Chat,
         request,
         needs: request.required_capabilities(),
         for_real: true,
         now: Instant::now(),
-    };
+    }
+}
+
+/// Each skipped target with its reason, one line each, in the order found.
+fn skip_lines(skipped: &[SkippedTarget]) -> Vec<String> {
+    skipped
+        .iter()
+        .map(|s| format!("{} {:?}", s.target, s.reason))
+        .collect()
+}
+
+/// Plans `request` up to its first candidate, then the rest one candidate at a time;
+/// returns the candidates and skips in the order found.
+fn plan_stepwise(snapshot: &Snapshot, request: &ChatRequest) -> (Vec<Candidate>, Vec<String>) {
+    let input = chat_input(request);
     let mut plan = plan_first(snapshot, &input).unwrap();
     assert!(plan.rest.is_some(), "planned lazily");
     assert_eq!(
@@ -113,30 +126,15 @@ fn plan_stepwise(snapshot: &Snapshot, request: &ChatRequest) -> (Vec<Candidate>,
             plan.rest = None;
         }
     }
-    let skipped = plan
-        .skipped
-        .iter()
-        .map(|s| format!("{} {:?}", s.target, s.reason))
-        .collect();
+    let skipped = skip_lines(&plan.skipped);
     (plan.candidates, skipped)
 }
 
 fn plan_whole(snapshot: &Snapshot, request: &ChatRequest) -> (Vec<Candidate>, Vec<String>) {
-    let input = PlanRequest {
-        step: &StepType::Inference,
-        purpose: &Purpose::Chat,
-        request,
-        needs: request.required_capabilities(),
-        for_real: true,
-        now: Instant::now(),
-    };
+    let input = chat_input(request);
     let plan = plan(snapshot, &input).unwrap();
     assert!(plan.rest.is_none());
-    let skipped = plan
-        .skipped
-        .iter()
-        .map(|s| format!("{} {:?}", s.target, s.reason))
-        .collect();
+    let skipped = skip_lines(&plan.skipped);
     (plan.candidates, skipped)
 }
 
@@ -173,14 +171,7 @@ fn a_route_with_no_candidate_fails_as_when_planned_whole() {
         .unwrap();
     assert!(snapshot.policies[0].plans_lazily);
     let request = ChatRequest::user("hi").tool(tool());
-    let input = PlanRequest {
-        step: &StepType::Inference,
-        purpose: &Purpose::Chat,
-        request: &request,
-        needs: request.required_capabilities(),
-        for_real: true,
-        now: Instant::now(),
-    };
+    let input = chat_input(&request);
     let lazily = plan_first(&snapshot, &input).unwrap_err();
     let whole = plan(&snapshot, &input).unwrap_err();
     assert_eq!(lazily.policy, whole.policy);
@@ -201,14 +192,7 @@ fn a_route_with_no_candidate_fails_as_when_planned_whole() {
 #[test]
 fn a_first_candidate_that_ends_the_route_leaves_no_rest() {
     let request = ChatRequest::user("hi");
-    let input = PlanRequest {
-        step: &StepType::Inference,
-        purpose: &Purpose::Chat,
-        request: &request,
-        needs: Capabilities::NONE,
-        for_real: true,
-        now: Instant::now(),
-    };
+    let input = chat_input(&request);
     let rest_after = |route: &[&str]| {
         let snapshot = builder()
             .policy(Policy::new("p").route(route.iter().copied()))
