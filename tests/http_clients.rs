@@ -281,3 +281,77 @@ async fn a_supplied_client_keeps_the_adapters_total_timeout() {
     let error = call_that_never_answers(openai).await;
     assert_eq!(error.kind(), ErrorKind::Timeout);
 }
+
+/// Each adapter kind against `server`: the provider, its base URL there, and a model.
+fn every_adapter(server: &RecordingServer) -> [(Box<dyn Provider>, String, &'static str); 3] {
+    [
+        (Box::new(OpenAi::new()), server.base("/v1"), "gpt-4o"),
+        (
+            Box::new(Anthropic::new()),
+            server.url().to_owned(),
+            "claude-sonnet-4-6",
+        ),
+        (
+            Box::new(Gemini::new()),
+            server.url().to_owned(),
+            "gemini-2.5-flash",
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn a_redirect_is_reported_with_its_location_and_never_followed() {
+    let moved = RecordingServer::start([openai_reply(), anthropic_reply(), gemini_reply()]).await;
+    let location = format!("{}/elsewhere", moved.url());
+    let redirect = || Reply::raw(307, "text/plain", "").header("location", location.clone());
+    let server = RecordingServer::start([redirect(), redirect(), redirect()]).await;
+    for (provider, base, model) in every_adapter(&server) {
+        let account = ProviderAccount::new("moved", OpenAi::new())
+            .api_key("sk-redirected-secret-key")
+            .base_url(base.as_str());
+        let error = call(provider.as_ref(), account.info(), model)
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::InvalidRequest, "{error}");
+        assert!(
+            error.to_string().contains("307") && error.to_string().contains(&location),
+            "the error names the redirect and where it pointed: {error}"
+        );
+    }
+    assert_eq!(server.requests().len(), 3, "one call per adapter");
+    assert!(
+        moved.requests().is_empty(),
+        "no request (and no credential) went to the redirect's location"
+    );
+}
+
+#[tokio::test]
+async fn routewise_clients_send_one_request_with_the_headers_reqwest_sent() {
+    let server = RecordingServer::start([openai_reply(), anthropic_reply(), gemini_reply()]).await;
+    let host = server.url().trim_start_matches("http://").to_owned();
+    for (provider, base, model) in every_adapter(&server) {
+        let account = ProviderAccount::new("plain", OpenAi::new())
+            .api_key("sk-plain-secret-key")
+            .base_url(base.as_str());
+        call(provider.as_ref(), account.info(), model)
+            .await
+            .unwrap();
+    }
+    let requests = server.requests();
+    assert_eq!(requests.len(), 3, "each call reached the upstream once");
+    for request in requests {
+        assert_eq!(request.header("accept"), Some("*/*"), "{}", request.path);
+        assert_eq!(
+            request.header("host"),
+            Some(host.as_str()),
+            "{}",
+            request.path
+        );
+        assert_eq!(
+            request.header("content-length").map(str::parse::<usize>),
+            Some(Ok(request.raw_body.len())),
+            "{}",
+            request.path
+        );
+    }
+}

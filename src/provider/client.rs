@@ -1,5 +1,7 @@
 //! The HTTP client an adapter sends through: one built by routewise and shared by every
-//! adapter of the same kind and connect timeout, or one the application supplies.
+//! adapter of the same kind and connect timeout, or one the application supplies. A client
+//! routewise built sends what it can on the direct path ([`super::direct`]) and the rest
+//! through reqwest; a supplied client sends everything through itself.
 //!
 //! Building a `reqwest::Client` loads the TLS roots, which takes tens to hundreds of
 //! milliseconds. It happens when the adapter is made (so when a config-built router is
@@ -12,6 +14,7 @@ use std::sync::{Arc, LazyLock, Mutex, PoisonError, TryLockError, Weak};
 use std::time::Duration;
 
 use super::ProviderError;
+use super::direct::DirectClient;
 use super::http;
 use super::timeouts::{CallTimer, HttpTimeouts};
 use super::tls;
@@ -19,8 +22,7 @@ use crate::account::AccountInfo;
 
 /// The clients routewise built, by adapter kind and connect timeout, held weakly: the
 /// adapters own them, so dropping a router closes its connections.
-static SHARED: LazyLock<Mutex<HashMap<ClientKey, Weak<reqwest::Client>>>> =
-    LazyLock::new(Mutex::default);
+static SHARED: LazyLock<Mutex<HashMap<ClientKey, Weak<Clients>>>> = LazyLock::new(Mutex::default);
 
 /// What a shared client is built from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -34,10 +36,18 @@ struct ClientKey {
 /// An adapter's HTTP client, and whether routewise built it.
 #[derive(Clone, Debug)]
 pub(crate) struct AdapterClient {
-    client: Arc<reqwest::Client>,
+    clients: Arc<Clients>,
     /// The application supplied the client (so the adapter's connect timeout is not in
     /// it).
     supplied: bool,
+}
+
+/// The reqwest client requests are built with, and the direct path routewise's own
+/// clients send on where it applies (none for a supplied client).
+#[derive(Debug)]
+struct Clients {
+    reqwest: reqwest::Client,
+    direct: Option<DirectClient>,
 }
 
 impl AdapterClient {
@@ -57,9 +67,9 @@ impl AdapterClient {
             }
             Err(TryLockError::WouldBlock) => None,
         };
-        let client = cached.unwrap_or_else(|| off_async_threads(|| shared_or_built(key)));
+        let clients = cached.unwrap_or_else(|| off_async_threads(|| shared_or_built(key)));
         Self {
-            client,
+            clients,
             supplied: false,
         }
     }
@@ -67,7 +77,10 @@ impl AdapterClient {
     /// A client the application built (for its proxy, CA, mTLS or middleware).
     pub(crate) fn supplied(client: reqwest::Client) -> Self {
         Self {
-            client: Arc::new(client),
+            clients: Arc::new(Clients {
+                reqwest: client,
+                direct: None,
+            }),
             supplied: true,
         }
     }
@@ -77,9 +90,34 @@ impl AdapterClient {
         self.supplied
     }
 
-    /// The client.
+    /// The client requests are built with.
     pub(crate) fn get(&self) -> &reqwest::Client {
-        &self.client
+        &self.clients.reqwest
+    }
+
+    /// Sends `request` (built with [`AdapterClient::get`]) and returns the answer's head,
+    /// whatever its status, with the body still to read; a request that cannot be built
+    /// or sent is a transport error with `account`'s secrets removed.
+    pub(crate) async fn execute(
+        &self,
+        request: reqwest::RequestBuilder,
+        account: &AccountInfo,
+    ) -> Result<reqwest::Response, ProviderError> {
+        let request = request
+            .build()
+            .map_err(|e| http::transport_error(&e, account))?;
+        match &self.clients.direct {
+            Some(direct) if direct.takes(request.url()) => direct
+                .send(request)
+                .await
+                .map_err(|e| http::redact_error(e, account)),
+            _ => self
+                .clients
+                .reqwest
+                .execute(request)
+                .await
+                .map_err(|e| http::transport_error(&e, account)),
+        }
     }
 
     /// Opens a connection to `url`'s host, so the first call finds one in the pool: a
@@ -91,12 +129,9 @@ impl AdapterClient {
         timeouts: &HttpTimeouts,
         account: &AccountInfo,
     ) -> Result<(), ProviderError> {
-        let request = self.client.head(url);
+        let request = self.clients.reqwest.head(url);
         let sent = async {
-            let response = request
-                .send()
-                .await
-                .map_err(|e| http::transport_error(&e, account))?;
+            let response = self.execute(request, account).await?;
             // Reading the (empty) body hands the connection back to the pool.
             let _ = response.bytes().await;
             Ok(())
@@ -120,16 +155,19 @@ impl AdapterClient {
     }
 }
 
-/// The client alive for `key`, else one built now and remembered.
-fn shared_or_built(key: ClientKey) -> Arc<reqwest::Client> {
+/// The clients alive for `key`, else ones built now and remembered.
+fn shared_or_built(key: ClientKey) -> Arc<Clients> {
     let mut clients = SHARED.lock().unwrap_or_else(PoisonError::into_inner);
     if let Some(client) = clients.get(&key).and_then(Weak::upgrade) {
         return client;
     }
     clients.retain(|_, client| client.strong_count() > 0);
-    let client = Arc::new(build(key.connect));
-    clients.insert(key, Arc::downgrade(&client));
-    client
+    let built = Arc::new(Clients {
+        reqwest: build(key.connect),
+        direct: DirectClient::unless_proxied(key.connect),
+    });
+    clients.insert(key, Arc::downgrade(&built));
+    built
 }
 
 /// A client of its own for something other than an adapter (a webhook), with the TLS
@@ -148,9 +186,10 @@ pub(crate) fn standalone(timeouts: &HttpTimeouts) -> reqwest::Client {
 
 /// An adapter's client: the TLS the features choose and the `connect` timeout, and no
 /// other timer (the adapter keeps its read and total timeouts on one [`CallTimer`] per
-/// call).
+/// call). It follows no redirect, as the direct path does not (see [`http::send`]).
 fn build(connect: Duration) -> reqwest::Client {
     configured(connect)
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap_or_else(|_| reqwest::Client::new())
 }
@@ -187,7 +226,7 @@ mod tests {
         assert!(!AdapterClient::is_built("openai", &timeouts));
         let first = AdapterClient::shared("openai", &timeouts);
         let second = AdapterClient::shared("openai", &timeouts);
-        assert!(Arc::ptr_eq(&first.client, &second.client));
+        assert!(Arc::ptr_eq(&first.clients, &second.clients));
         assert!(!AdapterClient::is_built("anthropic", &timeouts));
         let other = timeouts.connect(Duration::from_millis(7_002));
         assert!(!AdapterClient::is_built("openai", &other));

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderValue};
 
+use super::client::AdapterClient;
 use super::timeouts::CallTimer;
 use super::{ErrorKind, ProviderError};
 use crate::account::AccountInfo;
@@ -267,25 +268,51 @@ pub(crate) fn invalid_account(account: &AccountInfo, problem: String) -> Provide
     )
 }
 
-/// Sends a request and returns the response when its status is a success, else the error
-/// `classify` makes of the status, headers and body. A body that cannot be read counts as
-/// empty: the status is the verdict, the body only adds details.
+/// Sends a request through `client` and returns the response when its status is a
+/// success, else the error `classify` makes of the status, headers and body. A body that
+/// cannot be read counts as empty: the status is the verdict, the body only adds details.
+///
+/// A redirect that reaches here (routewise's own clients follow none; a supplied client's
+/// policy stopped) is an [`ErrorKind::InvalidRequest`] that names where it pointed: a
+/// provider API that moved is a base URL to change, and following it would resend the
+/// credentials to another address.
 pub(crate) async fn send(
+    client: &AdapterClient,
     request: reqwest::RequestBuilder,
     account: &AccountInfo,
     classify: fn(u16, &HeaderMap, &[u8], &AccountInfo) -> ProviderError,
 ) -> Result<reqwest::Response, ProviderError> {
-    let response = request
-        .send()
-        .await
-        .map_err(|e| transport_error(&e, account))?;
+    let response = client.execute(request, account).await?;
     if response.status().is_success() {
         return Ok(response);
+    }
+    if response.status().is_redirection() {
+        return Err(redirected(&response, account));
     }
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     let body = response.bytes().await.unwrap_or_default();
     Err(classify(status, &headers, &body, account))
+}
+
+/// The error a redirect answer makes: its status and where it pointed.
+pub(crate) fn redirected(response: &reqwest::Response, account: &AccountInfo) -> ProviderError {
+    let location = response
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("nowhere (no `location` header)");
+    redact_error(
+        ProviderError::new(
+            ErrorKind::InvalidRequest,
+            format!(
+                "the provider answered {} redirecting to {location}; routewise follows no \
+                 redirect: set the account's base URL to where the API is",
+                response.status()
+            ),
+        ),
+        account,
+    )
 }
 
 /// The whole body of a successful response, of at most `limit` bytes, each chunk awaited

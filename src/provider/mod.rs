@@ -43,6 +43,7 @@ pub mod anthropic;
 pub mod bedrock;
 mod body;
 pub(crate) mod client;
+mod direct;
 mod error;
 mod event_stream;
 pub mod gemini;

@@ -30,7 +30,7 @@ pub(crate) fn configure(builder: reqwest::ClientBuilder) -> reqwest::ClientBuild
 /// versions fails only for a provider without cipher suites for them, which `ring` is
 /// not; reqwest's own error then reports it when the client is built.
 #[cfg(all(feature = "rustls", not(feature = "native-tls")))]
-fn rustls_config() -> Option<rustls::ClientConfig> {
+pub(crate) fn rustls_config() -> Option<rustls::ClientConfig> {
     use std::sync::Arc;
 
     use rustls_platform_verifier::BuilderVerifierExt;

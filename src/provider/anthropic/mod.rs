@@ -313,7 +313,7 @@ impl Anthropic {
         timer: &mut CallTimer,
     ) -> Result<reqwest::Response, ProviderError> {
         let builder = builder.headers(self.headers(account)?);
-        let answer = http::send(builder, account, error::from_response);
+        let answer = http::send(&self.client, builder, account, error::from_response);
         timer.limit(answer).await
     }
 

@@ -303,7 +303,7 @@ impl Bedrock {
         let (url, headers, credentials) =
             self.signed(account, request.model(), operation, &body)?;
         let builder = self.client.get().post(url).headers(headers).body(body);
-        let answer = http::send(builder, account, error::from_response);
+        let answer = http::send(&self.client, builder, account, error::from_response);
         let response = timer
             .limit(answer)
             .await

@@ -200,7 +200,7 @@ impl Gemini {
             .header(CONTENT_TYPE, "application/json")
             .body(body);
         timer
-            .limit(send(authorize(builder, account)?, account))
+            .limit(send(&self.client, authorize(builder, account)?, account))
             .await
     }
 }
@@ -257,7 +257,7 @@ impl Provider for Gemini {
     async fn health_check(&self, account: &AccountInfo) -> Result<(), ProviderError> {
         let url = format!("{}/v1beta/models?pageSize=1", base_url(account));
         let builder = self.client.get().get(url);
-        let answer = send(authorize(builder, account)?, account);
+        let answer = send(&self.client, authorize(builder, account)?, account);
         CallTimer::call(&self.timeouts)
             .limit(answer)
             .await
@@ -346,15 +346,16 @@ fn authorize(
 
 /// Sends the request; a non-success status becomes the classified error of its body.
 async fn send(
+    client: &AdapterClient,
     builder: reqwest::RequestBuilder,
     account: &AccountInfo,
 ) -> Result<reqwest::Response, ProviderError> {
-    let response = builder
-        .send()
-        .await
-        .map_err(|e| http::transport_error(&e, account))?;
+    let response = client.execute(builder, account).await?;
     if response.status().is_success() {
         return Ok(response);
+    }
+    if response.status().is_redirection() {
+        return Err(http::redirected(&response, account));
     }
     let status = response.status().as_u16();
     let headers = response.headers().clone();

@@ -336,7 +336,12 @@ impl OpenAi {
             self.client().post(url).headers(headers).body(body)
         };
         timer
-            .limit(http::send(call, account, error::from_response))
+            .limit(http::send(
+                &self.client,
+                call,
+                account,
+                error::from_response,
+            ))
             .await
     }
 }
@@ -400,7 +405,7 @@ impl Provider for OpenAi {
             .client()
             .get(self.endpoint.models_url(account)?)
             .headers(self.endpoint.headers(account)?);
-        let answer = http::send(call, account, error::from_response);
+        let answer = http::send(&self.client, call, account, error::from_response);
         CallTimer::call(&self.timeouts)
             .limit(answer)
             .await

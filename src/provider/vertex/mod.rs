@@ -202,7 +202,7 @@ impl Vertex {
             .bearer(self.client.get(), &self.timeouts, account)
             .await?;
         let builder = builder.headers(headers(bearer.clone(), account)?);
-        let answer = http::send(builder, account, classify);
+        let answer = http::send(&self.client, builder, account, classify);
         let result = timer.limit(answer).await;
         if let Err(error) = &result
             && error.status() == Some(401)
