@@ -145,7 +145,16 @@ impl Deadline {
     /// # }
     /// ```
     pub async fn run<F: IntoFuture>(&self, attempt: F) -> Result<F::Output, TimedOut> {
-        let now = Instant::now();
+        self.run_from(Instant::now(), attempt).await
+    }
+
+    /// [`Deadline::run`] for an attempt that started at `now`, a reading the caller took
+    /// (so the clock is not read twice).
+    pub(crate) async fn run_from<F: IntoFuture>(
+        &self,
+        now: Instant,
+        attempt: F,
+    ) -> Result<F::Output, TimedOut> {
         let Some(end) = self.attempt_end(now) else {
             return Ok(attempt.await);
         };

@@ -43,8 +43,9 @@ pub(crate) async fn complete(
     trace.sizing = Some(execution.sizing());
     while let Some(candidate) = execution.next_candidate(request) {
         let mut retries = 0;
+        let mut now = execution.clock();
         loop {
-            let Some(mut admission) = execution.admit(candidate).await else {
+            let Some(mut admission) = execution.admit(candidate, now).await else {
                 break;
             };
             admission.mark_sent();
@@ -83,6 +84,7 @@ pub(crate) async fn complete(
                 Some(delay) => {
                     execution.record_failure(candidate, &error, latency);
                     tokio::time::sleep(delay).await;
+                    now = Instant::now();
                     retries += 1;
                 }
                 None => {
@@ -114,7 +116,7 @@ pub(super) async fn call(
         .provider
         .complete(resolved.request(request).with_adaptation(adapted));
     let result = deadline
-        .run(call.instrument(span.clone()))
+        .run_from(started, call.instrument(span.clone()))
         .await
         .unwrap_or_else(|timed_out| Err(timed_out.into()));
     let time = CallTime::since(started);

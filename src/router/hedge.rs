@@ -48,7 +48,13 @@ pub(crate) async fn race(
         return finish_alone(execution, first, first_admission, result, time);
     }
     let second = match execution.next_candidate(request) {
-        Some(candidate) => execution.admit(candidate).await.map(|a| (candidate, a)),
+        Some(candidate) => {
+            let now = execution.clock();
+            execution
+                .admit(candidate, now)
+                .await
+                .map(|a| (candidate, a))
+        }
         None => None,
     };
     let Some((second, mut second_admission)) = second else {

@@ -338,7 +338,8 @@ impl Driver {
     /// candidate that opened.
     async fn connect(&mut self) -> Result<Candidate, Error> {
         while let Some(candidate) = self.execution.next_candidate(&self.request) {
-            let Some(mut admission) = self.execution.admit(candidate).await else {
+            let now = self.execution.clock();
+            let Some(mut admission) = self.execution.admit(candidate, now).await else {
                 continue;
             };
             admission.mark_sent();
@@ -396,7 +397,7 @@ impl Driver {
             .instrument(span.clone());
         let result = execution
             .deadline()
-            .run(call)
+            .run_from(started, call)
             .await
             .unwrap_or_else(|timed_out| Err(timed_out.into()));
         let opened = Opened {
@@ -625,7 +626,8 @@ impl Driver {
     /// if none does, the stream ends as interrupted by its latest break.
     async fn reconnect(&mut self) -> Result<(), Error> {
         while let Some(candidate) = self.execution.next_candidate(&self.request) {
-            let Some(mut admission) = self.execution.admit(candidate).await else {
+            let now = self.execution.clock();
+            let Some(mut admission) = self.execution.admit(candidate, now).await else {
                 continue;
             };
             admission.mark_sent();

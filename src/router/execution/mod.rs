@@ -51,6 +51,10 @@ pub(crate) struct Execution {
     max_candidates: usize,
     deadline: Deadline,
     started: Instant,
+    /// The walk's latest clock reading: the one that planned the request, then the one
+    /// [`Execution::next_candidate`] takes for each later candidate. The first candidate
+    /// is taken and admitted at the reading that planned it, with nothing awaited between.
+    clock: Instant,
     /// Targets passed over: by the planner, then at attempt time (a breaker refused a
     /// permit, limits or budget refused a reservation). All of them explain the error of a
     /// request that made no attempt.
@@ -125,6 +129,12 @@ impl Execution {
         &self.deadline
     }
 
+    /// The reading [`Execution::next_candidate`] took (or the one that planned the
+    /// request, before the first candidate): what the candidate it returned is admitted at.
+    pub(crate) fn clock(&self) -> Instant {
+        self.clock
+    }
+
     /// Whether another provider call is allowed (attempt cap and deadline).
     pub(crate) fn may_attempt(&self, now: Instant) -> bool {
         self.calls < self.max_attempts && !self.deadline.is_expired(now)
@@ -159,9 +169,10 @@ impl Execution {
     /// credentials state, a permit
     /// from its circuit breaker (when the policy keeps one) and its account's limit and
     /// budget reservations. `None` when
-    /// something refuses; the candidate is then recorded as skipped.
-    pub(crate) async fn admit(&mut self, candidate: Candidate) -> Option<Admission> {
-        let now = Instant::now();
+    /// something refuses; the candidate is then recorded as skipped. `now` is a fresh
+    /// reading: [`Execution::clock`] right after [`Execution::next_candidate`], else a new
+    /// one (a retry after its wait).
+    pub(crate) async fn admit(&mut self, candidate: Candidate, now: Instant) -> Option<Admission> {
         // Field borrows, not `self.policy()`: the snapshot is read while `skipped` is
         // written, without cloning the snapshot's `Arc` on every attempt.
         let snapshot = &self.snapshot;

@@ -159,6 +159,12 @@ impl Execution {
             max_candidates: if options.no_fallback { 1 } else { usize::MAX },
             deadline: timeouts.start(now),
             started: now,
+            // A large prompt was planned on the blocking pool, which may have taken a while.
+            clock: if sizing.prompt_tokens < LARGE_PROMPT_TOKENS {
+                now
+            } else {
+                Instant::now()
+            },
             skipped: planned.skipped,
             attempts: Vec::with_capacity(1),
             outcome,

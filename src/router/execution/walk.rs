@@ -18,7 +18,12 @@ impl Execution {
     /// when the request reaches the part not planned yet; when the request ends before,
     /// the rest is planned then, so that its error lists every target passed over.
     pub(crate) fn next_candidate(&mut self, request: &ChatRequest) -> Option<Candidate> {
-        let now = Instant::now();
+        // The first candidate was planned at the start's reading, just now; every later
+        // one comes after a call, a wait or a refusal, so the clock is read again.
+        if self.next > 0 {
+            self.clock = Instant::now();
+        }
+        let now = self.clock;
         if !self.may_attempt(now) || self.next >= self.max_candidates {
             self.plan_rest(request, now);
             return None;
