@@ -162,9 +162,10 @@ fn shared_or_built(key: ClientKey) -> Arc<Clients> {
         return client;
     }
     clients.retain(|_, client| client.strong_count() > 0);
+    let tls = tls::Settings::load();
     let built = Arc::new(Clients {
-        reqwest: build(key.connect),
-        direct: DirectClient::unless_proxied(key.connect),
+        reqwest: build(key.connect, &tls),
+        direct: DirectClient::unless_proxied(key.connect, &tls),
     });
     clients.insert(key, Arc::downgrade(&built));
     built
@@ -174,7 +175,7 @@ fn shared_or_built(key: ClientKey) -> Arc<Clients> {
 /// the features choose, `timeouts`' connect timeout and reqwest's read timeout.
 pub(crate) fn standalone(timeouts: &HttpTimeouts) -> reqwest::Client {
     off_async_threads(|| {
-        let builder = configured(timeouts.connect);
+        let builder = configured(timeouts.connect, &tls::Settings::load());
         match timeouts.read {
             Some(read) => builder.read_timeout(read),
             None => builder,
@@ -187,8 +188,8 @@ pub(crate) fn standalone(timeouts: &HttpTimeouts) -> reqwest::Client {
 /// An adapter's client: the TLS the features choose and the `connect` timeout, and no
 /// other timer (the adapter keeps its read and total timeouts on one [`CallTimer`] per
 /// call). It follows no redirect, as the direct path does not (see [`http::send`]).
-fn build(connect: Duration) -> reqwest::Client {
-    configured(connect)
+fn build(connect: Duration, tls: &tls::Settings) -> reqwest::Client {
+    configured(connect, tls)
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap_or_else(|_| reqwest::Client::new())
@@ -197,8 +198,9 @@ fn build(connect: Duration) -> reqwest::Client {
 /// A builder with the TLS the features choose and the `connect` timeout. Proxies come
 /// from the environment (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`) and, with
 /// the `system-proxy` feature, from the macOS and Windows system settings.
-fn configured(connect: Duration) -> reqwest::ClientBuilder {
-    tls::configure(reqwest::Client::builder()).connect_timeout(connect)
+fn configured(connect: Duration, tls: &tls::Settings) -> reqwest::ClientBuilder {
+    tls.configure(reqwest::Client::builder())
+        .connect_timeout(connect)
 }
 
 /// Runs `work`, which blocks on file reads, without stalling the other tasks of a

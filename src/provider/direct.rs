@@ -28,6 +28,7 @@ use reqwest::header::{ACCEPT, HeaderValue};
 
 use super::ErrorKind;
 use super::ProviderError;
+use super::tls::Settings;
 
 /// Whether `https` URLs can take the direct path: with rustls, the connector reqwest
 /// builds for it is built here too.
@@ -47,7 +48,7 @@ pub(crate) struct DirectClient {
 impl DirectClient {
     /// A direct client with `connect` as its connect timeout, or `None` when a proxy may
     /// apply (so every request goes through reqwest, which follows it).
-    pub(crate) fn unless_proxied(connect: Duration) -> Option<Self> {
+    pub(crate) fn unless_proxied(connect: Duration, tls: &Settings) -> Option<Self> {
         if proxy_configured() {
             return None;
         }
@@ -59,7 +60,7 @@ impl DirectClient {
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(usize::MAX);
         Some(Self {
-            client: builder.build(connector(connect)?),
+            client: builder.build(connector(connect, tls)?),
         })
     }
 
@@ -98,7 +99,7 @@ impl DirectClient {
 
 /// The connector of a direct client: TCP as reqwest sets it up, with TLS on top where
 /// the direct path takes `https`.
-fn connector(connect: Duration) -> Option<Connector> {
+fn connector(connect: Duration, tls: &Settings) -> Option<Connector> {
     let mut http = HttpConnector::new();
     http.enforce_http(!HTTPS);
     http.set_nodelay(true);
@@ -110,7 +111,7 @@ fn connector(connect: Duration) -> Option<Connector> {
     http.set_tcp_user_timeout(Some(Duration::from_secs(30)));
     #[cfg(all(feature = "rustls", not(feature = "native-tls")))]
     {
-        let mut config = super::tls::rustls_config()?;
+        let mut config = tls.rustls()?.clone();
         // The connector offers the protocols it enables itself, and refuses a
         // configuration that already names some.
         config.alpn_protocols.clear();
@@ -124,7 +125,11 @@ fn connector(connect: Duration) -> Option<Connector> {
         Some(builder.wrap_connector(http))
     }
     #[cfg(not(all(feature = "rustls", not(feature = "native-tls"))))]
-    Some(http)
+    {
+        // Plain HTTP only: `https` goes through reqwest and its own TLS backend.
+        let _ = tls;
+        Some(http)
+    }
 }
 
 /// Whether a proxy may apply to routewise's clients: a proxy variable in the environment

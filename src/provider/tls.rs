@@ -5,22 +5,46 @@
 //! The rustls configuration is given to reqwest whole, so routewise needs no process-wide
 //! crypto provider and installs none: an application's own choice stays its own.
 
-/// `builder` with the TLS backend the enabled features choose.
-pub(crate) fn configure(builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
-    #[cfg(feature = "native-tls")]
-    {
-        builder.tls_backend_native()
-    }
+/// The TLS a client routewise builds is made with, loaded once (the platform's verifier
+/// reads the system's roots) and shared by the client's reqwest and direct paths.
+#[derive(Clone, Default)]
+pub(crate) struct Settings {
     #[cfg(all(feature = "rustls", not(feature = "native-tls")))]
-    {
-        match rustls_config() {
-            Some(config) => builder.tls_backend_preconfigured(config),
-            None => builder,
+    rustls: Option<rustls::ClientConfig>,
+}
+
+impl Settings {
+    /// The settings the enabled features choose.
+    pub(crate) fn load() -> Self {
+        Self {
+            #[cfg(all(feature = "rustls", not(feature = "native-tls")))]
+            rustls: rustls_config(),
         }
     }
-    #[cfg(not(any(feature = "native-tls", feature = "rustls")))]
-    {
-        builder
+
+    /// `builder` with the TLS backend the enabled features choose.
+    pub(crate) fn configure(&self, builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
+        #[cfg(feature = "native-tls")]
+        {
+            builder.tls_backend_native()
+        }
+        #[cfg(all(feature = "rustls", not(feature = "native-tls")))]
+        {
+            match &self.rustls {
+                Some(config) => builder.tls_backend_preconfigured(config.clone()),
+                None => builder,
+            }
+        }
+        #[cfg(not(any(feature = "native-tls", feature = "rustls")))]
+        {
+            builder
+        }
+    }
+
+    /// The rustls configuration, unless the platform's verifier could not be set up.
+    #[cfg(all(feature = "rustls", not(feature = "native-tls")))]
+    pub(crate) fn rustls(&self) -> Option<&rustls::ClientConfig> {
+        self.rustls.as_ref()
     }
 }
 
@@ -30,7 +54,7 @@ pub(crate) fn configure(builder: reqwest::ClientBuilder) -> reqwest::ClientBuild
 /// versions fails only for a provider without cipher suites for them, which `ring` is
 /// not; reqwest's own error then reports it when the client is built.
 #[cfg(all(feature = "rustls", not(feature = "native-tls")))]
-pub(crate) fn rustls_config() -> Option<rustls::ClientConfig> {
+fn rustls_config() -> Option<rustls::ClientConfig> {
     use std::sync::Arc;
 
     use rustls_platform_verifier::BuilderVerifierExt;
