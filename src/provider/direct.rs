@@ -69,23 +69,25 @@ impl DirectClient {
         url.has_host() && (url.scheme() == "http" || (HTTPS && url.scheme() == "https"))
     }
 
-    /// Sends `request` and returns the answer's head with its body still to read.
+    /// Sends `request` and returns the answer's head with its body still to read. The
+    /// response's `url()` is reqwest's placeholder (routewise never reads it).
     pub(crate) async fn send(
         &self,
         request: reqwest::Request,
     ) -> Result<reqwest::Response, ProviderError> {
-        let url = request.url().clone();
         let mut request = hyper::Request::<reqwest::Body>::try_from(request)
             .map_err(|e| super::http::from_reqwest(&e))?;
         request
             .headers_mut()
             .entry(ACCEPT)
             .or_insert(HeaderValue::from_static("*/*"));
+        // Kept for a failure's message: a reference count, where the `Url` is a string.
+        let uri = request.uri().clone();
         let response = self
             .client
             .request(request)
             .await
-            .map_err(|e| send_error(&e, &url))?;
+            .map_err(|e| send_error(&e, &uri))?;
         // A failure while the body is read is an I/O error, as on reqwest's path, so it
         // is classified as the connection failing rather than a malformed answer.
         Ok(reqwest::Response::from(response.map(|body| {
@@ -156,8 +158,8 @@ fn proxy_configured() -> bool {
 /// A failure to send on the direct path, worded as reqwest words its own: the URL, then
 /// each cause. A connect timeout is a [`ErrorKind::Timeout`], anything else a
 /// [`ErrorKind::Connection`].
-fn send_error(error: &hyper_util::client::legacy::Error, url: &reqwest::Url) -> ProviderError {
-    let mut message = format!("error sending request for url ({url})");
+fn send_error(error: &hyper_util::client::legacy::Error, uri: &hyper::Uri) -> ProviderError {
+    let mut message = format!("error sending request for url ({uri})");
     let mut timed_out = false;
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(error) = cause {

@@ -264,8 +264,14 @@ async fn open_stream(
     purpose: &Purpose,
     request: ChatRequest,
 ) -> Result<(State, OpenedOn), Error> {
-    let execution = Execution::start(snapshot, received, step, purpose, &request, true).await?;
-    let mut driver = Driver {
+    // Boxed, as the driver below: inlined, planning's state and the driver would be laid
+    // out in every stream's opening future (and copied wherever it moves, a spawned task
+    // included), though each is needed once.
+    let execution = Box::pin(Execution::start(
+        snapshot, received, step, purpose, &request, true,
+    ))
+    .await?;
+    let mut driver = Box::new(Driver {
         execution,
         request,
         active: None,
@@ -275,8 +281,8 @@ async fn open_stream(
         done: false,
         queued: None,
         recovery: Recovering::default(),
-    };
-    let candidate = driver.connect().await?;
+    });
+    let candidate = Box::pin(driver.connect()).await?;
     let opened = OpenedOn {
         policy: driver.execution.policy_name().clone(),
         target: Execution::resolve(driver.execution.snapshot(), candidate)
@@ -285,7 +291,7 @@ async fn open_stream(
             .clone(),
         calls: driver.execution.calls(),
     };
-    Ok((State::Reading(Box::new(driver)), opened))
+    Ok((State::Reading(driver), opened))
 }
 
 /// What reading the active attempt gave.
