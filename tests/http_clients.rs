@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use routewise::provider::HttpTimeouts;
 use routewise::{
-    AccountInfo, Anthropic, ChatRequest, ErrorKind, Gemini, LogicalModel, OpenAi, Policy, Provider,
-    ProviderAccount, ProviderError, ProviderRequest, ProviderResponse, Purpose, Router,
-    SamplingParams, StepType, Target,
+    Anthropic, ChatRequest, ErrorKind, Gemini, LogicalModel, OpenAi, Policy, Provider,
+    ProviderAccount, ProviderError, Purpose, Router, StepType, Target,
 };
 use support::proxy::{CountingRelay, ForwardProxy};
+use support::requests::say_hi;
 use support::wire_server::{RecordingServer, Reply, fixture, refused_url};
 
 fn openai_reply() -> Reply {
@@ -30,18 +30,6 @@ fn gemini_reply() -> Reply {
 /// What the upstream answers a warm-up `HEAD` with; its status does not matter.
 fn head_reply() -> Reply {
     Reply::raw(404, "text/plain", "").unchecked()
-}
-
-async fn call(
-    provider: &dyn Provider,
-    account: &AccountInfo,
-    model: &str,
-) -> Result<ProviderResponse, ProviderError> {
-    let request = ChatRequest::user("hi");
-    let defaults = SamplingParams::default();
-    provider
-        .complete(ProviderRequest::new(model, account, &request, &defaults))
-        .await
 }
 
 #[cfg(feature = "toml")]
@@ -230,7 +218,7 @@ async fn a_supplied_client_sends_every_adapter_through_its_proxy() {
         let account = ProviderAccount::new("proxied", OpenAi::new())
             .api_key("sk-proxied-secret-key")
             .base_url(base.as_str());
-        call(provider.as_ref(), account.info(), model)
+        say_hi(provider.as_ref(), account.info(), model)
             .await
             .unwrap();
         let request = server.single_request();
@@ -251,7 +239,7 @@ async fn call_that_never_answers(openai: OpenAi) -> ProviderError {
     let account = ProviderAccount::new("slow", OpenAi::new()).base_url(server.base("/v1"));
     let outcome = tokio::time::timeout(
         Duration::from_secs(60),
-        call(&openai, account.info(), "gpt-4o"),
+        say_hi(&openai, account.info(), "gpt-4o"),
     )
     .await
     .expect("the adapter's own timeout ends the call");
@@ -309,7 +297,7 @@ async fn a_redirect_is_reported_with_its_location_and_never_followed() {
         let account = ProviderAccount::new("moved", OpenAi::new())
             .api_key("sk-redirected-secret-key")
             .base_url(base.as_str());
-        let error = call(provider.as_ref(), account.info(), model)
+        let error = say_hi(provider.as_ref(), account.info(), model)
             .await
             .unwrap_err();
         assert_eq!(error.kind(), ErrorKind::InvalidRequest, "{error}");
@@ -333,7 +321,7 @@ async fn routewise_clients_send_one_request_with_the_headers_reqwest_sent() {
         let account = ProviderAccount::new("plain", OpenAi::new())
             .api_key("sk-plain-secret-key")
             .base_url(base.as_str());
-        call(provider.as_ref(), account.info(), model)
+        say_hi(provider.as_ref(), account.info(), model)
             .await
             .unwrap();
     }

@@ -18,6 +18,7 @@ use routewise::{
     ProviderAccount, ProviderError, ProviderResponse, Purpose, Router, SamplingParams, StepType,
     Target, Usage,
 };
+use support::requests::say_hi;
 use support::wire::fallback_router;
 use support::wire_server::{RecordingServer, Reply, fixture};
 
@@ -40,18 +41,8 @@ fn capped(server: &RecordingServer, name: &str) -> ProviderAccount {
 
 async fn complete_direct(server: &RecordingServer) -> routewise::ProviderError {
     let account = capped(server, "a");
-    let request = ChatRequest::user("hi");
-    let defaults = SamplingParams::default();
-    OpenAi::new()
-        .timeouts(HttpTimeouts::default().max_body_bytes(LIMIT))
-        .complete(ProviderRequest::new(
-            "gpt-4o",
-            account.info(),
-            &request,
-            &defaults,
-        ))
-        .await
-        .unwrap_err()
+    let openai = OpenAi::new().timeouts(HttpTimeouts::default().max_body_bytes(LIMIT));
+    say_hi(&openai, account.info(), "gpt-4o").await.unwrap_err()
 }
 
 #[tokio::test]

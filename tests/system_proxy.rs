@@ -3,8 +3,9 @@
 
 mod support;
 
-use routewise::{ChatRequest, OpenAi, Provider, ProviderAccount, ProviderRequest, SamplingParams};
+use routewise::{OpenAi, ProviderAccount};
 use support::proxy::ForwardProxy;
+use support::requests::say_hi;
 use support::wire_server::{RecordingServer, Reply, fixture};
 
 #[tokio::test]
@@ -20,17 +21,7 @@ async fn the_adapters_own_client_follows_http_proxy() {
     let server = RecordingServer::start([Reply::json(200, fixture("openai/chat_text.json"))]).await;
     let openai = OpenAi::new();
     let account = ProviderAccount::new("proxied", OpenAi::new()).base_url(server.base("/v1"));
-    let request = ChatRequest::user("hi");
-    let defaults = SamplingParams::default();
-    openai
-        .complete(ProviderRequest::new(
-            "gpt-4o",
-            account.info(),
-            &request,
-            &defaults,
-        ))
-        .await
-        .unwrap();
+    say_hi(&openai, account.info(), "gpt-4o").await.unwrap();
 
     assert_eq!(server.requests().len(), 1);
     assert_eq!(

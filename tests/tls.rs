@@ -9,11 +9,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use routewise::{
-    ChatRequest, ErrorKind, OpenAi, Provider, ProviderAccount, ProviderRequest, SamplingParams,
-};
+use routewise::{ErrorKind, OpenAi, ProviderAccount};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use support::requests::say_hi;
 use support::wire_server::fixture;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -109,15 +108,7 @@ async fn complete(base_url: String) -> Result<String, routewise::ProviderError> 
     let account = ProviderAccount::new("tls", OpenAi::new())
         .api_key("sk-tls-secret-key")
         .base_url(base_url);
-    let request = ChatRequest::user("hi");
-    let defaults = SamplingParams::default();
-    OpenAi::new()
-        .complete(ProviderRequest::new(
-            "gpt-4o",
-            account.info(),
-            &request,
-            &defaults,
-        ))
+    say_hi(&OpenAi::new(), account.info(), "gpt-4o")
         .await
         .map(|response| response.content)
 }

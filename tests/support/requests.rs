@@ -1,8 +1,25 @@
-//! Request pieces the tool-use adapters' tests (Anthropic, Bedrock) both send: the two
-//! test tools, a tool round trip, a tiny PNG, and finding a named request shape.
+//! Request pieces the tests share: one "hi" sent straight to a provider, and what the
+//! tool-use adapters' tests (Anthropic, Bedrock) both send: the two test tools, a tool
+//! round trip, a tiny PNG, and finding a named request shape.
 
-use routewise::{ChatRequest, Message, Tool, ToolCall, ToolChoice};
+use routewise::{
+    AccountInfo, ChatRequest, Message, Provider, ProviderError, ProviderRequest, ProviderResponse,
+    SamplingParams, Tool, ToolCall, ToolChoice,
+};
 use serde_json::json;
+
+/// Sends `provider` a one-message "hi" for `model` on `account`, with no defaults.
+pub async fn say_hi(
+    provider: &dyn Provider,
+    account: &AccountInfo,
+    model: &str,
+) -> Result<ProviderResponse, ProviderError> {
+    let request = ChatRequest::user("hi");
+    let defaults = SamplingParams::default();
+    provider
+        .complete(ProviderRequest::new(model, account, &request, &defaults))
+        .await
+}
 
 /// A 1x1 transparent PNG.
 pub const PNG_BASE64: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
