@@ -1,20 +1,24 @@
 //! HTTPS to a provider: the certificate is verified against the trusted roots before any
 //! request goes out, on whichever path the adapter's own client sends (the direct path
-//! with rustls, reqwest with `native-tls`). A test binary of its own: the test trusts its
+//! with rustls, reqwest with `native-tls`), and HTTP/2 is negotiated through ALPN where
+//! both ends offer it (the `http2` feature with rustls). A test binary of its own: the test trusts its
 //! CA through `SSL_CERT_FILE`, which is process-wide.
 
 mod support;
 
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, Version};
+use hyper_util::rt::TokioIo;
 use routewise::{ErrorKind, OpenAi, ProviderAccount};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use support::requests::say_hi;
 use support::wire_server::fixture;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
@@ -24,11 +28,12 @@ fn tls_fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// An HTTPS server on loopback presenting `certificate`, answering every request with
-/// `answer` and counting the requests it read.
+/// An HTTPS server on loopback presenting `certificate`, offering HTTP/2 (with the `http2`
+/// feature) and HTTP/1.1 through ALPN, answering every request with `answer` and recording
+/// the HTTP version of each request it read.
 struct HttpsServer {
     url: String,
-    requests: Arc<AtomicUsize>,
+    versions: Arc<Mutex<Vec<Version>>>,
 }
 
 impl HttpsServer {
@@ -47,60 +52,65 @@ impl HttpsServer {
         .with_no_client_auth()
         .with_single_cert(certificates, key)
         .unwrap();
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        config.alpn_protocols = if cfg!(feature = "http2") {
+            vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+        } else {
+            vec![b"http/1.1".to_vec()]
+        };
         let acceptor = TlsAcceptor::from(Arc::new(config));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("https://{}", listener.local_addr().unwrap());
-        let requests = Arc::new(AtomicUsize::new(0));
-        let counted = requests.clone();
+        let versions = Arc::new(Mutex::new(Vec::new()));
+        let seen = versions.clone();
         tokio::spawn(async move {
             while let Ok((tcp, _)) = listener.accept().await {
-                let (acceptor, counted, answer) =
-                    (acceptor.clone(), counted.clone(), answer.clone());
+                let (acceptor, seen, answer) = (acceptor.clone(), seen.clone(), answer.clone());
                 tokio::spawn(async move {
-                    let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    let Ok(tls) = acceptor.accept(tcp).await else {
                         return;
                     };
-                    if read_request(&mut tls).await {
-                        counted.fetch_add(1, Ordering::SeqCst);
-                        let reply = format!(
-                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
-                            answer.len()
-                        );
-                        let _ = tls.write_all(reply.as_bytes()).await;
-                        let _ = tls.shutdown().await;
-                    }
+                    let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+                    serve(TokioIo::new(tls), h2, seen, answer).await;
                 });
             }
         });
-        Self { url, requests }
+        Self { url, versions }
     }
 
-    fn requests(&self) -> usize {
-        self.requests.load(Ordering::SeqCst)
+    fn versions(&self) -> Vec<Version> {
+        self.versions.lock().unwrap().clone()
     }
 }
 
-/// Reads one HTTP/1.1 request, head and `content-length` body; whether a whole one came.
-async fn read_request(stream: &mut (impl AsyncReadExt + Unpin)) -> bool {
-    let mut received = Vec::new();
-    let mut buffer = [0; 4096];
-    loop {
-        if let Some(head_end) = received.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&received[..head_end]).to_ascii_lowercase();
-            let length = head
-                .lines()
-                .find_map(|line| line.strip_prefix("content-length:"))
-                .and_then(|value| value.trim().parse::<usize>().ok())
-                .unwrap_or(0);
-            if received.len() >= head_end + 4 + length {
-                return head.starts_with("post /v1/chat/completions http/1.1");
+/// Serves one connection: each chat completion read whole is recorded and answered.
+async fn serve<Io>(io: Io, h2: bool, seen: Arc<Mutex<Vec<Version>>>, answer: String)
+where
+    Io: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let service = service_fn(move |request: Request<Incoming>| {
+        let (seen, answer) = (seen.clone(), answer.clone());
+        async move {
+            let version = request.version();
+            let is_chat =
+                request.method() == Method::POST && request.uri().path() == "/v1/chat/completions";
+            let read_whole = request.into_body().collect().await.is_ok();
+            if is_chat && read_whole {
+                seen.lock().unwrap().push(version);
             }
+            Response::builder()
+                .header("content-type", "application/json")
+                .body(Full::new(Bytes::from(answer)))
         }
-        match stream.read(&mut buffer).await {
-            Ok(0) | Err(_) => return false,
-            Ok(read) => received.extend_from_slice(&buffer[..read]),
-        }
+    });
+    if h2 {
+        #[cfg(feature = "http2")]
+        let _ = hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+            .serve_connection(io, service)
+            .await;
+    } else {
+        let _ = hyper::server::conn::http1::Builder::new()
+            .serve_connection(io, service)
+            .await;
     }
 }
 
@@ -126,7 +136,16 @@ async fn https_is_answered_when_a_trusted_root_signed_the_certificate_for_that_h
     let trusted = HttpsServer::start("loopback", answer.clone()).await;
     let content = complete(format!("{}/v1", trusted.url)).await.unwrap();
     assert_eq!(content, expected["choices"][0]["message"]["content"]);
-    assert_eq!(trusted.requests(), 1);
+    let versions = trusted.versions();
+    assert_eq!(versions.len(), 1, "one request reached the server");
+    // Without `http2` only HTTP/1.1 is offered; with it, the direct path (rustls) must
+    // take HTTP/2, which the server offers first. With `native-tls`, reqwest's TLS
+    // decides (ALPN depends on reqwest's own features).
+    if !cfg!(feature = "http2") {
+        assert_eq!(versions[0], Version::HTTP_11);
+    } else if cfg!(not(feature = "native-tls")) {
+        assert_eq!(versions[0], Version::HTTP_2, "ALPN chose HTTP/2");
+    }
 
     let misnamed = HttpsServer::start("other", answer).await;
     let error = complete(format!("{}/v1", misnamed.url)).await.unwrap_err();
@@ -135,9 +154,8 @@ async fn https_is_answered_when_a_trusted_root_signed_the_certificate_for_that_h
         error.to_string().to_lowercase().contains("certificate"),
         "the error says the certificate was refused: {error}"
     );
-    assert_eq!(
-        misnamed.requests(),
-        0,
+    assert!(
+        misnamed.versions().is_empty(),
         "nothing was sent over an unverified connection"
     );
 }
