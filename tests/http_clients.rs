@@ -343,3 +343,40 @@ async fn routewise_clients_send_one_request_with_the_headers_reqwest_sent() {
         );
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_tls_handshake_that_never_completes_times_out_at_the_connect_timeout() {
+    // Takes the TCP connection and never answers the TLS handshake.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    // No read or total timeout: only the connect timeout can end the call.
+    let timeouts = HttpTimeouts::default()
+        .connect(Duration::from_millis(7_005))
+        .without_read()
+        .without_total();
+    let openai = OpenAi::new().timeouts(timeouts);
+    let account = ProviderAccount::new("handshake", OpenAi::new())
+        .api_key("sk-handshake-secret-key")
+        .base_url(format!("https://{address}/v1"));
+    let started = tokio::time::Instant::now();
+    let outcome = tokio::time::timeout(
+        Duration::from_secs(3_600),
+        say_hi(&openai, account.info(), "gpt-4o"),
+    )
+    .await
+    .expect("the connect timeout ends the call");
+    let error = outcome.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Timeout, "{error}");
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "ended at the connect timeout, after {:?}",
+        started.elapsed()
+    );
+    silent.abort();
+}

@@ -19,8 +19,12 @@
 //! routewise-built client: provider APIs answer where they are asked, and a redirect is
 //! reported with its location (see [`super::http::send`]).
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use hyper::Uri;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
@@ -35,9 +39,9 @@ use super::tls::Settings;
 const HTTPS: bool = cfg!(all(feature = "rustls", not(feature = "native-tls")));
 
 #[cfg(all(feature = "rustls", not(feature = "native-tls")))]
-type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+type Connector = Bounded<hyper_rustls::HttpsConnector<HttpConnector>>;
 #[cfg(not(all(feature = "rustls", not(feature = "native-tls"))))]
-type Connector = HttpConnector;
+type Connector = Bounded<HttpConnector>;
 
 /// A pooled HTTP client of routewise's own, for the requests [`DirectClient::takes`].
 #[derive(Clone, Debug)]
@@ -124,13 +128,60 @@ fn connector(connect: Duration, tls: &Settings) -> Option<Connector> {
         let builder = builder.enable_all_versions();
         #[cfg(not(feature = "http2"))]
         let builder = builder.enable_http1();
-        Some(builder.wrap_connector(http))
+        Some(Bounded {
+            inner: builder.wrap_connector(http),
+            timeout: connect,
+        })
     }
     #[cfg(not(all(feature = "rustls", not(feature = "native-tls"))))]
     {
         // Plain HTTP only: `https` goes through reqwest and its own TLS backend.
         let _ = tls;
-        Some(http)
+        Some(Bounded {
+            inner: http,
+            timeout: connect,
+        })
+    }
+}
+
+/// A connector whose whole connection, TCP and for `https` the TLS handshake, must be
+/// ready within `timeout`, as reqwest bounds its own (`HttpConnector`'s timeout covers the
+/// TCP connect alone).
+#[derive(Clone, Debug)]
+pub(crate) struct Bounded<C> {
+    inner: C,
+    timeout: Duration,
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl<C> tower_service::Service<Uri> for Bounded<C>
+where
+    C: tower_service::Service<Uri>,
+    C::Error: Into<BoxError>,
+    C::Future: Send + 'static,
+{
+    type Response = C::Response;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<C::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let connecting = self.inner.call(uri);
+        let timeout = self.timeout;
+        Box::pin(async move {
+            match tokio::time::timeout(timeout, connecting).await {
+                Ok(connected) => connected.map_err(Into::into),
+                Err(_) => Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("connection not ready within the {timeout:?} connect timeout"),
+                )
+                .into()),
+            }
+        })
     }
 }
 
