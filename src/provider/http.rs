@@ -282,21 +282,43 @@ pub(crate) async fn send(
     account: &AccountInfo,
     classify: fn(u16, &HeaderMap, &[u8], &AccountInfo) -> ProviderError,
 ) -> Result<reqwest::Response, ProviderError> {
-    let response = client.execute(request, account).await?;
-    if response.status().is_success() {
-        return Ok(response);
-    }
-    if response.status().is_redirection() {
-        return Err(redirected(&response, account));
-    }
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let body = response.bytes().await.unwrap_or_default();
+    let failed = match answer(client, request, account).await? {
+        Answer::Success(response) => return Ok(response),
+        Answer::Failed(failed) => failed,
+    };
+    let status = failed.status().as_u16();
+    let headers = failed.headers().clone();
+    let body = failed.bytes().await.unwrap_or_default();
     Err(classify(status, &headers, &body, account))
 }
 
+/// What [`answer`] got back: a success, or a failure's head with its body still to read.
+pub(crate) enum Answer {
+    Success(reqwest::Response),
+    Failed(reqwest::Response),
+}
+
+/// Sends a request through `client` and sorts its answer; a redirect is the error
+/// [`send`] explains (routewise's own clients follow none; a supplied client's policy
+/// stopped). What [`send`] and an adapter that reads failures its own way share.
+pub(crate) async fn answer(
+    client: &AdapterClient,
+    request: reqwest::RequestBuilder,
+    account: &AccountInfo,
+) -> Result<Answer, ProviderError> {
+    let response = client.execute(request, account).await?;
+    let status = response.status();
+    if status.is_success() {
+        Ok(Answer::Success(response))
+    } else if status.is_redirection() {
+        Err(redirected(&response, account))
+    } else {
+        Ok(Answer::Failed(response))
+    }
+}
+
 /// The error a redirect answer makes: its status and where it pointed.
-pub(crate) fn redirected(response: &reqwest::Response, account: &AccountInfo) -> ProviderError {
+fn redirected(response: &reqwest::Response, account: &AccountInfo) -> ProviderError {
     let location = response
         .headers()
         .get(reqwest::header::LOCATION)

@@ -48,13 +48,10 @@ pub(crate) async fn race(
         return finish_alone(execution, first, first_admission, result, time);
     }
     let second = match execution.next_candidate(request) {
-        Some(candidate) => {
-            let now = execution.clock();
-            execution
-                .admit(candidate, now)
-                .await
-                .map(|a| (candidate, a))
-        }
+        Some(candidate) => execution
+            .admit_next(candidate)
+            .await
+            .map(|a| (candidate, a)),
         None => None,
     };
     let Some((second, mut second_admission)) = second else {

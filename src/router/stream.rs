@@ -344,8 +344,7 @@ impl Driver {
     /// candidate that opened.
     async fn connect(&mut self) -> Result<Candidate, Error> {
         while let Some(candidate) = self.execution.next_candidate(&self.request) {
-            let now = self.execution.clock();
-            let Some(mut admission) = self.execution.admit(candidate, now).await else {
+            let Some(mut admission) = self.execution.admit_next(candidate).await else {
                 continue;
             };
             admission.mark_sent();
@@ -632,8 +631,7 @@ impl Driver {
     /// if none does, the stream ends as interrupted by its latest break.
     async fn reconnect(&mut self) -> Result<(), Error> {
         while let Some(candidate) = self.execution.next_candidate(&self.request) {
-            let now = self.execution.clock();
-            let Some(mut admission) = self.execution.admit(candidate, now).await else {
+            let Some(mut admission) = self.execution.admit_next(candidate).await else {
                 continue;
             };
             admission.mark_sent();

@@ -350,16 +350,13 @@ async fn send(
     builder: reqwest::RequestBuilder,
     account: &AccountInfo,
 ) -> Result<reqwest::Response, ProviderError> {
-    let response = client.execute(builder, account).await?;
-    if response.status().is_success() {
-        return Ok(response);
-    }
-    if response.status().is_redirection() {
-        return Err(http::redirected(&response, account));
-    }
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    match response.bytes().await {
+    let failed = match http::answer(client, builder, account).await? {
+        http::Answer::Success(response) => return Ok(response),
+        http::Answer::Failed(failed) => failed,
+    };
+    let status = failed.status().as_u16();
+    let headers = failed.headers().clone();
+    match failed.bytes().await {
         Ok(body) => Err(error::from_http(status, &headers, &body, account)),
         Err(e) => Err(http::transport_error(&e, account).with_status(status)),
     }

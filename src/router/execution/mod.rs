@@ -135,6 +135,12 @@ impl Execution {
         self.clock
     }
 
+    /// [`Execution::admit`] for the candidate [`Execution::next_candidate`] just returned,
+    /// at the reading it took.
+    pub(crate) async fn admit_next(&mut self, candidate: Candidate) -> Option<Admission> {
+        self.admit(candidate, self.clock).await
+    }
+
     /// Whether another provider call is allowed (attempt cap and deadline).
     pub(crate) fn may_attempt(&self, now: Instant) -> bool {
         self.calls < self.max_attempts && !self.deadline.is_expired(now)

@@ -21,6 +21,11 @@ use crate::types::ChatRequest;
 /// to seconds.
 const LARGE_PROMPT_TOKENS: u32 = 64 * 1024;
 
+/// Whether a prompt of `prompt_tokens` is planned on a blocking thread.
+fn planned_off_thread(prompt_tokens: u32) -> bool {
+    prompt_tokens >= LARGE_PROMPT_TOKENS
+}
+
 /// Plans the request: up to its first candidate where that is enough, whole (on a
 /// blocking thread) when its prompt (of `prompt_tokens`) is large, since the rest of a
 /// route is planned on the async thread that reaches it.
@@ -30,7 +35,7 @@ async fn plan_request(
     prompt_tokens: u32,
 ) -> Result<Plan, PlanError> {
     let request = input.request;
-    if prompt_tokens < LARGE_PROMPT_TOKENS {
+    if !planned_off_thread(prompt_tokens) {
         return plan_first(snapshot, input);
     }
     let owned = (
@@ -159,11 +164,11 @@ impl Execution {
             max_candidates: if options.no_fallback { 1 } else { usize::MAX },
             deadline: timeouts.start(now),
             started: now,
-            // A large prompt was planned on the blocking pool, which may have taken a while.
-            clock: if sizing.prompt_tokens < LARGE_PROMPT_TOKENS {
-                now
-            } else {
+            // Planning on the blocking pool may have taken a while.
+            clock: if planned_off_thread(sizing.prompt_tokens) {
                 Instant::now()
+            } else {
+                now
             },
             skipped: planned.skipped,
             attempts: Vec::with_capacity(1),
